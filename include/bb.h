@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// bb.h: limits, version and small helpers shared by every module.
+#ifndef BB_H
+#define BB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef BB_VERSION
+#define BB_VERSION "0.1.0"
+#endif
+
+#define BB_DEFAULT_PORT      48100  ///< UDP port of the hub (audio and control)
+#define BB_MAX_CLIENTS       64     ///< musicians on one hub
+#define BB_MAX_CLIENT_CH     8      ///< channels a musician may send
+#define BB_MAX_LOCAL_CH      16     ///< local JACK inputs of the hub
+#define BB_MIX_CH            2      ///< personal and main mixes are stereo
+#define BB_NAME_MAX          32     ///< a musician's name, with its NUL
+#define BB_MAX_PERIOD        4096   ///< largest JACK period we accept
+#define BB_MAX_DATAGRAM      1200   ///< every datagram we send fits in this
+
+/// Every source slot of the mixer: client channels first, then local inputs.
+#define BB_MAX_SOURCES (BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + BB_MAX_LOCAL_CH)
+
+/// Marks a function that runs in the JACK process thread: it must not
+/// block, allocate, lock, log or do I/O.
+#if defined(__clang__) && __clang_major__ >= 20
+#define BB_RT __attribute__((nonblocking))
+#else
+#define BB_RT
+#endif
+
+#define BB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/// Monotonic clock in nanoseconds.
+uint64_t bb_now_ns(void);
+
+/// Copies src into dst (size dst_size) keeping only characters that are safe
+/// in a JACK port name and in a log line: letters, digits, '-', '_', '.'.
+/// Others become '_'. Returns the length written (0 means nothing usable).
+size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src);
+
+/// dB to linear amplitude (-inf and anything below -120 dB give 0).
+float bb_db_to_gain(float db);
+
+#endif

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// codec.h: audio codecs on the wire: raw PCM (16-bit, 24-bit, float) and
+// Opus (custom mode with 64-sample frames, or standard Opus with 2.5 ms
+// frames). Encoders and decoders are used by the network threads only,
+// never by the process callback.
+//
+// Audio is handed over as interleaved float frames (frames * channels
+// values). A "wire frame" is the number of sample frames one packet
+// carries; bb_codec_wire_frames() chooses it so that a packet fits
+// BB_MAX_DATAGRAM.
+//
+// Opus note (Debian 12 libopus 1.3.1): custom-mode decoding of 128- or
+// 256-sample frames aborts the process, so custom mode always uses
+// 64-sample frames, whatever the JACK period.
+#ifndef BB_CODEC_H
+#define BB_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum bb_codec {
+    BB_CODEC_NONE     = 0,
+    BB_CODEC_PCM16    = 1, ///< signed 16-bit little endian
+    BB_CODEC_PCM24    = 2, ///< signed 24-bit little endian, packed (3 bytes)
+    BB_CODEC_FLOAT    = 3, ///< IEEE 754 binary32 little endian
+    BB_CODEC_OPUS     = 4, ///< Opus custom mode, 64-sample frames
+    BB_CODEC_OPUS_STD = 5, ///< standard Opus, 120 samples (2.5 ms at 48 kHz)
+};
+#define BB_CODEC_COUNT 6
+
+/// "pcm16", "pcm24", "float", "opus", "opus-std" (and "pcm" = "pcm16").
+/// Returns 0 and sets *out, or -1 for an unknown name.
+int         bb_codec_parse(const char *name, enum bb_codec *out);
+const char *bb_codec_name(enum bb_codec c);
+int         bb_codec_is_opus(enum bb_codec c);
+
+/// Sample frames per packet for this codec and channel count: Opus custom
+/// 64, standard Opus 120 (at 48 kHz; it needs rate 48000, 24000, 16000,
+/// 12000 or 8000 and then uses rate/400), PCM the largest of 64, 32, 16 that
+/// fits a datagram. Returns 0 when the combination is impossible (e.g.
+/// standard Opus at 44100 Hz).
+unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels);
+
+/// Upper bound of the encoded size of one wire frame.
+size_t bb_codec_max_bytes(enum bb_codec c, unsigned channels, unsigned frames);
+
+struct bb_encoder;
+struct bb_decoder;
+
+/// kbps_per_channel: Opus bit rate per channel (0 = default, 96 kb/s);
+/// ignored by PCM. err receives a one-line reason on failure (NULL returned).
+struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned channels,
+                                  unsigned frames, unsigned kbps_per_channel,
+                                  char *err, size_t err_size);
+void bb_encoder_free(struct bb_encoder *e);
+/// Encodes one wire frame (frames * channels floats, interleaved; values
+/// outside [-1, 1] are clipped for integer formats). Returns the byte count
+/// written to out, or -1 when out is too small or the codec failed.
+int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_size);
+
+struct bb_decoder *bb_decoder_new(enum bb_codec c, unsigned rate, unsigned channels,
+                                  unsigned frames, char *err, size_t err_size);
+void bb_decoder_free(struct bb_decoder *d);
+/// Decodes one wire frame into pcm (frames * channels floats). data == NULL
+/// asks for concealment of a lost frame (Opus PLC; PCM repeats nothing and
+/// fades the last frame to silence). Returns frames written or -1 for a
+/// malformed payload (pcm is then silence).
+int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm);
+
+#endif

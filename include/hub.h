@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub.h: `bandbridge serve`, the rehearsal-room hub, shared by its modules:
+//
+//   hub.c      control thread: options, client table, joins and leaves,
+//              zombie sweep, JACK ports, graph building (the only writer
+//              of client state)
+//   hub_rt.c   JACK process callback: jitter buffers -> ports -> mixes
+//   hub_net.c  network threads: receive (parse, validate, decode) and
+//              send (encode, packetise)
+//
+// Who touches what is written at every field: [ctl] control thread,
+// [rt] process callback, [rx]/[tx] network threads, [any] atomics.
+#ifndef BB_HUB_H
+#define BB_HUB_H
+
+#include <jack/jack.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bb.h"
+#include "codec.h"
+#include "jbuf.h"
+#include "mixer.h"
+#include "net.h"
+#include "ring.h"
+#include "snap.h"
+#include "wire.h"
+
+enum hub_reader { HUB_READER_RT = 0, HUB_READER_RX = 1, HUB_READER_TX = 2, HUB_READERS = 3 };
+
+enum hub_client_state {
+    HUB_CLIENT_ACTIVE  = 0, ///< in every mix
+    HUB_CLIENT_FADING  = 1, ///< still listed, gains ramping to 0
+    HUB_CLIENT_REMOVED = 2, ///< no longer listed; freed once every reader moved on
+};
+
+/// Mix settings of one source in one mix [ctl].
+struct hub_send {
+    float   gain_db;  ///< -inf..+12
+    float   pan;      ///< -1..1
+    uint8_t mute;
+    uint8_t solo;
+    uint8_t sub;      ///< subscribed (heard at all)
+};
+
+/// One connected musician. Allocated by the control thread at join, freed
+/// by it after every reader has left the last graph that listed it.
+struct hub_client {
+    int                slot;        ///< [ctl, ro elsewhere] 0..BB_MAX_CLIENTS-1
+    int                state;       ///< [ctl] enum hub_client_state
+    uint8_t            identity[BB_IDENTITY_SIZE]; ///< [ctl]
+    char               name[BB_NAME_MAX];          ///< [ctl] sanitised
+    uint32_t           session;     ///< [ro after join]
+    struct bb_addr     addr;        ///< [ro after join] where it sends from
+    unsigned           channels;    ///< [ro] channels it sends
+    enum bb_codec      codec;       ///< [ro] both directions
+    unsigned           up_frames;   ///< [ro] frames per packet musician -> hub
+    unsigned           down_frames; ///< [ro] frames per packet hub -> musician
+    struct bb_decoder *dec;         ///< [rx] (through jb)
+    struct bb_encoder *enc;         ///< [tx]
+    struct bb_jbuf     jb;          ///< producer [rx], consumer [rt]
+    struct bb_ring     tx;          ///< stereo mix frames: producer [rt], consumer [tx]
+    float             *tx_buf;      ///< [tx] scratch, down_frames * 2
+    uint32_t           tx_seq;      ///< [tx]
+    uint32_t           tx_ts;       ///< [tx]
+    jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
+    jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
+    struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
+    uint64_t           joined_ns;   ///< [ctl]
+    uint64_t           fade_epoch;  ///< [ctl] graph epoch that faded it out
+    uint64_t           gone_epoch;  ///< [ctl] graph epoch without it
+    uint64_t           leave_ns;    ///< [ctl] when the leave (or timeout) was decided
+    _Atomic uint64_t   last_heard_ns; ///< [rx writes, ctl reads]
+    _Atomic uint64_t   packets_in;  ///< [rx]
+    _Atomic uint64_t   packets_out; ///< [tx]
+    _Atomic uint32_t   rtt_us;      ///< [rx] last round trip time measured by a PONG
+    _Atomic uint64_t   tx_overruns; ///< [rt] mix frames dropped, send ring full
+};
+
+/// Immutable snapshot read by the process callback and the network
+/// threads. Built and published by the control thread.
+struct hub_graph {
+    struct bb_snap_obj   hdr;       ///< epoch
+    struct bb_mix_graph *mix;       ///< gains: sources x mixes
+    unsigned             nclients;
+    struct hub_client   *clients[BB_MAX_CLIENTS];     ///< listed clients (any order)
+    struct hub_client   *by_slot[BB_MAX_CLIENTS];     ///< same, indexed by slot
+    /// For source s of mix: the client (NULL for a local input) and channel/index.
+    struct hub_client   *src_client[BB_MAX_SOURCES];
+    uint16_t             src_index[BB_MAX_SOURCES];
+    /// For mix m: the client whose personal mix it is (NULL = main mix).
+    struct hub_client   *mix_client[BB_MAX_MIXES];
+};
+
+struct hub_stats {
+    _Atomic uint64_t bad_packets;    ///< [rx] malformed or foreign datagrams
+    _Atomic uint64_t unknown_session;///< [rx] audio for no live session
+    _Atomic uint64_t wrong_source;   ///< [rx] right session, other address
+    _Atomic uint64_t events_dropped; ///< [rx] control ring full
+    _Atomic uint64_t send_errors;    ///< [tx]
+    _Atomic uint64_t cycles;         ///< [rt] process callbacks run
+    _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
+    _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
+    _Atomic uint64_t xruns;          ///< [jack xrun callback]
+};
+
+/// An event from the receive thread to the control thread.
+struct hub_event {
+    struct bb_addr from;
+    uint16_t       len;
+    uint8_t        data[BB_MAX_DATAGRAM];
+};
+
+struct hub {
+    // configuration [ro after start]
+    char           jack_name[64];
+    unsigned       local_inputs;
+    unsigned       max_clients;
+    unsigned       timeout_ms;
+    unsigned       jitter;        ///< default hub-side depth, frames or BB_JBUF_AUTO
+    int            jitter_set;    ///< --jitter given: overrides musicians' wishes
+    uint16_t       port;
+    uint16_t       osc_port;      ///< 0 = no OSC
+    char           bind[128];
+
+    // JACK [ctl opens; rt uses ports]
+    jack_client_t *jack;
+    unsigned       rate;
+    unsigned       period;
+    jack_port_t   *local_in[BB_MAX_LOCAL_CH];
+    jack_port_t   *main_out[BB_MIX_CH];
+    _Atomic int    jack_running;  ///< [jack shutdown callback clears, ctl reads]
+
+    // realtime state [rt]
+    struct bb_mixer  *mixer;
+    const float     **rt_src;     ///< [rt] per graph source, its buffer this period
+    float           **rt_out;     ///< [rt] per graph mix, L and R buffers
+    float            *rt_scratch; ///< [rt] mixes without ports, silence
+    float            *rt_inter;   ///< [rt] interleave buffer for the send rings
+    _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
+
+    // the published snapshot
+    struct bb_snap    graph;
+
+    // network
+    int               sock;
+    pthread_t         rx_thread, tx_thread;
+    sem_t             tx_wake;    ///< [rt posts, tx waits]
+    struct bb_ring    events;     ///< hub_event: producer [rx], consumer [ctl]
+    int               event_fd;   ///< [rx writes, ctl polls]
+    _Atomic int       running;
+
+    // control thread state [ctl]
+    struct hub_client *slots[BB_MAX_CLIENTS];
+    struct hub_send    main_sends[BB_MAX_SOURCES];
+    struct hub_send    local_defaults;
+    int                dirty;     ///< a new graph must be published
+    struct hub_stats   stats;
+    struct hub_osc    *osc;       ///< [ctl]
+};
+
+/// `bandbridge serve ...`; returns the process exit status.
+int bb_hub_main(int argc, char **argv);
+
+// hub.c, for the control thread's other modules (osc.c)
+/// [ctl] Publishes a new graph if h->dirty; returns its epoch or 0.
+uint64_t           hub_publish(struct hub *h);
+/// [ctl] The active musician with this (sanitised) name, or NULL.
+struct hub_client *hub_find_name(struct hub *h, const char *name);
+
+// hub_rt.c
+int  hub_rt_init(struct hub *h);   ///< [ctl] allocate RT buffers before activation
+void hub_rt_cleanup(struct hub *h);
+int  hub_rt_process(jack_nframes_t nframes, void *arg); ///< [rt] JACK process callback
+
+// hub_net.c
+int  hub_net_start(struct hub *h, char *err, size_t err_size);
+void hub_net_stop(struct hub *h);
+/// [ctl] send a datagram (thread safe: the kernel serialises sendto).
+void hub_net_send(struct hub *h, const struct bb_addr *to, const uint8_t *buf, size_t len);
+
+#endif

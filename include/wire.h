@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// wire.h: the bandbridge datagram format (documented in bandbridge-wire(7)).
+//
+// Every datagram starts with a fixed 20-byte header, little endian:
+//
+//   offset size field
+//   0      4    magic     "BBRG" (0x42 0x42 0x52 0x47)
+//   4      1    version   BB_WIRE_VERSION
+//   5      1    type      enum bb_msg_type
+//   6      2    flags     reserved, 0
+//   8      4    session   session id the hub gave in WELCOME (0 in JOIN)
+//   12     4    seq       per-sender, per-type sequence number
+//   16     4    ts        sample timestamp (AUDIO: first frame of the packet)
+//
+// Strings in bodies are a u8 length followed by that many bytes (no NUL).
+// Datagrams never exceed BB_MAX_DATAGRAM bytes. Parsers take hostile input:
+// every function below checks lengths and ranges and returns an error code
+// rather than trusting the packet.
+#ifndef BB_WIRE_H
+#define BB_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bb.h"
+
+#define BB_WIRE_MAGIC       "BBRG"
+#define BB_WIRE_VERSION     1
+#define BB_WIRE_HEADER_SIZE 20
+#define BB_IDENTITY_SIZE    16   ///< bytes of a client identity
+#define BB_REASON_MAX       128  ///< longest reason text, with NUL
+
+enum bb_msg_type {
+    BB_MSG_JOIN      = 1, ///< musician -> hub, retried until WELCOME/REJECT
+    BB_MSG_WELCOME   = 2, ///< hub -> musician
+    BB_MSG_REJECT    = 3, ///< hub -> musician, with a readable reason
+    BB_MSG_AUDIO     = 4, ///< both ways
+    BB_MSG_PING      = 5, ///< either way; the peer answers PONG
+    BB_MSG_PONG      = 6,
+    BB_MSG_LEAVE     = 7, ///< either way, retried until LEAVE_ACK
+    BB_MSG_LEAVE_ACK = 8,
+};
+
+enum bb_reject_code {
+    BB_REJECT_OTHER       = 0,
+    BB_REJECT_VERSION     = 1, ///< protocol version mismatch
+    BB_REJECT_RATE        = 2, ///< sample rate differs from the hub's
+    BB_REJECT_FULL        = 3, ///< hub has no free slot
+    BB_REJECT_NAME_TAKEN  = 4, ///< another identity uses that name
+    BB_REJECT_IDENTITY    = 5, ///< this identity is connected already
+    BB_REJECT_CODEC       = 6, ///< codec/channel combination not possible
+    BB_REJECT_BAD_REQUEST = 7, ///< malformed join
+};
+
+enum bb_leave_code {
+    BB_LEAVE_QUIT     = 0, ///< musician quit
+    BB_LEAVE_SHUTDOWN = 1, ///< hub shutting down; try again later
+    BB_LEAVE_TIMEOUT  = 2, ///< hub heard nothing for too long
+    BB_LEAVE_KICKED   = 3,
+};
+
+enum bb_wire_status {
+    BB_WIRE_OK        = 0,
+    BB_WIRE_SHORT     = -1, ///< datagram shorter than its contents claim
+    BB_WIRE_MAGIC_BAD = -2, ///< not a bandbridge datagram
+    BB_WIRE_VERSION_BAD = -3, ///< other protocol version (header still parsed)
+    BB_WIRE_TYPE_BAD  = -4, ///< unknown message type
+    BB_WIRE_FIELD_BAD = -5, ///< a field is out of range
+    BB_WIRE_NO_ROOM   = -6, ///< output buffer too small (writers)
+};
+const char *bb_wire_strerror(int status);
+
+struct bb_header {
+    uint8_t  version;
+    uint8_t  type;
+    uint16_t flags;
+    uint32_t session;
+    uint32_t seq;
+    uint32_t ts;
+};
+
+struct bb_join {
+    uint8_t  identity[BB_IDENTITY_SIZE];
+    char     name[BB_NAME_MAX];   ///< as the musician typed it (NUL-terminated)
+    uint32_t rate;                ///< musician's JACK sample rate
+    uint16_t period;              ///< musician's JACK period
+    uint8_t  channels;            ///< channels it will send, 1..BB_MAX_CLIENT_CH
+    uint8_t  codec;               ///< enum bb_codec wanted both ways
+    uint16_t kbps;                ///< Opus kb/s per channel, 0 = default
+    uint16_t jitter;              ///< hub-side jitter buffer wish, frames; 0xFFFF = auto
+};
+
+struct bb_welcome {
+    uint32_t rate;                ///< hub sample rate
+    uint16_t period;              ///< hub JACK period
+    uint8_t  up_codec;            ///< musician -> hub
+    uint16_t up_frames;           ///< frames per packet musician -> hub
+    uint8_t  down_codec;          ///< hub -> musician
+    uint16_t down_frames;         ///< frames per packet hub -> musician
+    uint8_t  down_channels;       ///< channels hub -> musician (2)
+    char     name[BB_NAME_MAX];   ///< name as the hub will show it
+    uint8_t  restored;            ///< 1 if stored settings were applied
+};
+
+struct bb_reject {
+    uint8_t code;                 ///< enum bb_reject_code
+    char    reason[BB_REASON_MAX];
+};
+
+struct bb_leave {
+    uint8_t code;                 ///< enum bb_leave_code
+    char    reason[BB_REASON_MAX];
+};
+
+struct bb_ping {
+    uint64_t t_ns;                ///< sender's clock, echoed in PONG
+    uint32_t jitter_frames;       ///< sender's current receive buffer depth
+    uint32_t lost;                ///< packets the sender has lost so far
+};
+
+/// AUDIO body: u8 codec, u8 channels, u16 frames, then the codec payload.
+struct bb_audio {
+    uint8_t        codec;
+    uint8_t        channels;
+    uint16_t       frames;
+    const uint8_t *payload;       ///< points into the datagram
+    size_t         payload_len;
+};
+
+/// Parses the header. Returns BB_WIRE_OK, or an error; on
+/// BB_WIRE_VERSION_BAD the header fields are still filled in.
+int bb_wire_parse_header(const uint8_t *buf, size_t len, struct bb_header *h);
+
+/// Writers: fill buf (size) with header + body; return the datagram length
+/// or BB_WIRE_NO_ROOM.
+int bb_wire_write_join(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_join *m);
+int bb_wire_write_welcome(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_welcome *m);
+int bb_wire_write_reject(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_reject *m);
+int bb_wire_write_leave(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_leave *m);
+int bb_wire_write_ping(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_ping *m);
+/// Header-only messages (LEAVE_ACK).
+int bb_wire_write_empty(uint8_t *buf, size_t size, const struct bb_header *h);
+/// Writes the header and the AUDIO body prefix; the caller then writes the
+/// codec payload at buf + return value and adds its length.
+int bb_wire_write_audio_head(uint8_t *buf, size_t size, const struct bb_header *h,
+                             uint8_t codec, uint8_t channels, uint16_t frames);
+
+/// Readers take the whole datagram (header included) and its length.
+int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m);
+int bb_wire_read_welcome(const uint8_t *buf, size_t len, struct bb_welcome *m);
+int bb_wire_read_reject(const uint8_t *buf, size_t len, struct bb_reject *m);
+int bb_wire_read_leave(const uint8_t *buf, size_t len, struct bb_leave *m);
+int bb_wire_read_ping(const uint8_t *buf, size_t len, struct bb_ping *m);
+int bb_wire_read_audio(const uint8_t *buf, size_t len, struct bb_audio *m);
+
+#endif

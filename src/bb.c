@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// bb.c: small helpers shared by every module (clock, names, dB).
+#include "bb.h"
+
+#include <math.h>
+#include <time.h>
+
+uint64_t bb_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src)
+{
+    size_t n = 0;
+    if (dst_size == 0)
+        return 0;
+    for (; src && *src && n + 1 < dst_size; src++) {
+        unsigned char c = (unsigned char)*src;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        dst[n++] = ok ? (char)c : '_';
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+float bb_db_to_gain(float db)
+{
+    if (!(db > -120.0f))
+        return 0.0f;
+    return powf(10.0f, db / 20.0f);
+}

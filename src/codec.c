@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// codec.c: wire codecs (PCM16, PCM24, float, Opus custom, standard Opus).
+/*
+ * Payload formats (the codec payload that follows the AUDIO body prefix;
+ * "frames" and "channels" come from that prefix and were negotiated at join):
+ *
+ * PCM16, PCM24, FLOAT
+ *   frames * channels samples, interleaved (frame 0 channel 0, frame 0
+ *   channel 1, ..., frame 1 channel 0, ...), little endian:
+ *     PCM16  2 bytes, signed two's complement, value = sample * 32768
+ *     PCM24  3 bytes, packed, signed two's complement, value = sample * 2^23
+ *     FLOAT  4 bytes, IEEE 754 binary32
+ *   The payload length is exactly frames * channels * bytes per sample.
+ *   Encoders round to nearest, clip to [-1, 1 - 2^-15] (PCM16) or
+ *   [-1, 1 - 2^-23] (PCM24) and send NaN as 0; decoders divide by the scale,
+ *   so multiples of the step within [-1, 1) round-trip exactly.
+ *   Decoders replace non-finite FLOAT samples with 0.
+ *
+ * OPUS (custom mode) and OPUS_STD (standard Opus)
+ *   Every channel is an independent mono Opus stream. The payload is one
+ *   block per channel, in channel order, and nothing after the last block:
+ *
+ *     offset  size  field
+ *     0       2     len0   u16 little endian, bytes of channel 0's packet
+ *     2       len0  packet for channel 0
+ *     2+len0  2     len1   u16 little endian
+ *     ...           (repeated for every channel)
+ *
+ *   OPUS:     each packet is one libopus custom-mode (CELT) frame of 64
+ *             samples at the stream's sample rate (8000..64000 Hz), as
+ *             produced by opus_custom_encode_float() with the default
+ *             in-band signalling; constant bit rate (default 96 kb/s per
+ *             channel). Both ends must use the same rate and 64-sample frames.
+ *   OPUS_STD: each packet is a standard Opus packet (RFC 6716) holding one
+ *             2.5 ms frame (rate / 400 samples; rate 48000, 24000, 16000,
+ *             12000 or 8000), CELT-only (restricted low delay), constrained VBR.
+ *
+ *   A packet is at most 1176 / channels - 2 bytes, so the whole payload
+ *   fits the 1176 bytes a datagram leaves after the 20-byte header and
+ *   the 4-byte AUDIO prefix. A block of length 0 is allowed and means
+ *   "conceal this channel" (the decoder runs packet-loss concealment);
+ *   encoders never send it. A payload whose blocks do not add up to its
+ *   length exactly is malformed and decodes to silence.
+ */
+#include "codec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opus/opus.h>
+#include <opus/opus_custom.h>
+
+#include "bb.h"
+#include "wire.h"
+
+/// AUDIO body prefix: u8 codec, u8 channels, u16 frames (see wire.h).
+#define AUDIO_PREFIX_SIZE 4
+/// Bytes a datagram leaves for the codec payload.
+#define PAYLOAD_ROOM (BB_MAX_DATAGRAM - BB_WIRE_HEADER_SIZE - AUDIO_PREFIX_SIZE)
+/// The only custom-mode frame size that Debian's libopus decodes safely.
+#define CUSTOM_FRAMES 64u
+#define DEFAULT_KBPS 96u
+#define CUSTOM_COMPLEXITY 5
+#define STD_COMPLEXITY 5
+/// Opus input is clipped to this (NaN becomes 0): a NaN reaching libopus
+/// trips an internal assertion that aborts the process.
+#define OPUS_INPUT_LIMIT 2.0f
+
+struct bb_encoder {
+    enum bb_codec codec;
+    unsigned rate, channels, frames;
+    size_t max_bytes;            ///< bb_codec_max_bytes() for this stream
+    unsigned cap;                ///< Opus: largest packet per channel
+    OpusCustomMode *mode;        ///< OPUS
+    OpusCustomEncoder *cenc[BB_MAX_CLIENT_CH];
+    OpusEncoder *senc[BB_MAX_CLIENT_CH];
+    float *mono;                 ///< Opus: one channel, de-interleaved
+};
+
+struct bb_decoder {
+    enum bb_codec codec;
+    unsigned rate, channels, frames;
+    OpusCustomMode *mode;
+    OpusCustomDecoder *cdec[BB_MAX_CLIENT_CH];
+    OpusDecoder *sdec[BB_MAX_CLIENT_CH];
+    float *mono;                 ///< Opus: one channel's decoded frame
+    float *last;                 ///< PCM: last good frame, for concealment
+    int have_last;               ///< PCM: last is valid and not yet concealed
+};
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (!err || err_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+}
+
+static unsigned pcm_bytes(enum bb_codec c)
+{
+    switch (c) {
+    case BB_CODEC_PCM16: return 2;
+    case BB_CODEC_PCM24: return 3;
+    case BB_CODEC_FLOAT: return 4;
+    default:             return 0;
+    }
+}
+
+static int std_rate_ok(unsigned rate)
+{
+    return rate == 48000 || rate == 24000 || rate == 16000 || rate == 12000 || rate == 8000;
+}
+
+/// libopus custom mode needs 8000..96000 Hz and frames of at least 1 ms.
+static int custom_rate_ok(unsigned rate)
+{
+    return rate >= 8000 && rate <= CUSTOM_FRAMES * 1000u;
+}
+
+static unsigned opus_cap(unsigned channels)
+{
+    return PAYLOAD_ROOM / channels - 2;
+}
+
+int bb_codec_parse(const char *name, enum bb_codec *out)
+{
+    static const struct {
+        const char   *name;
+        enum bb_codec codec;
+    } names[] = {
+        { "pcm16", BB_CODEC_PCM16 },  { "pcm", BB_CODEC_PCM16 },
+        { "pcm24", BB_CODEC_PCM24 },  { "float", BB_CODEC_FLOAT },
+        { "pcm32f", BB_CODEC_FLOAT }, { "f32", BB_CODEC_FLOAT },
+        { "opus", BB_CODEC_OPUS },    { "opus-custom", BB_CODEC_OPUS },
+        { "opus-std", BB_CODEC_OPUS_STD },
+    };
+    if (!name || !out)
+        return -1;
+    for (size_t i = 0; i < BB_ARRAY_LEN(names); i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].codec;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *bb_codec_name(enum bb_codec c)
+{
+    switch (c) {
+    case BB_CODEC_PCM16:    return "pcm16";
+    case BB_CODEC_PCM24:    return "pcm24";
+    case BB_CODEC_FLOAT:    return "float";
+    case BB_CODEC_OPUS:     return "opus";
+    case BB_CODEC_OPUS_STD: return "opus-std";
+    case BB_CODEC_NONE:
+    default:                return "none";
+    }
+}
+
+int bb_codec_is_opus(enum bb_codec c)
+{
+    return c == BB_CODEC_OPUS || c == BB_CODEC_OPUS_STD;
+}
+
+unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
+{
+    if (channels == 0 || channels > BB_MAX_CLIENT_CH)
+        return 0;
+    switch (c) {
+    case BB_CODEC_OPUS:
+        return custom_rate_ok(rate) ? CUSTOM_FRAMES : 0;
+    case BB_CODEC_OPUS_STD:
+        return std_rate_ok(rate) ? rate / 400 : 0;
+    case BB_CODEC_PCM16:
+    case BB_CODEC_PCM24:
+    case BB_CODEC_FLOAT: {
+        static const unsigned choices[] = { 64, 32, 16 };
+        unsigned bps = pcm_bytes(c);
+        for (size_t i = 0; i < BB_ARRAY_LEN(choices); i++)
+            if (choices[i] * channels * bps <= PAYLOAD_ROOM)
+                return choices[i];
+        return 0;
+    }
+    case BB_CODEC_NONE:
+    default:
+        return 0;
+    }
+}
+
+size_t bb_codec_max_bytes(enum bb_codec c, unsigned channels, unsigned frames)
+{
+    if (channels == 0 || channels > BB_MAX_CLIENT_CH)
+        return 0;
+    if (bb_codec_is_opus(c))
+        return (size_t)channels * (2 + opus_cap(channels));
+    return (size_t)frames * channels * pcm_bytes(c);
+}
+
+/// Checks codec, rate, channels and frames; the shared part of _new.
+static int check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsigned frames,
+                        char *err, size_t err_size)
+{
+    if (c <= BB_CODEC_NONE || c >= BB_CODEC_COUNT) {
+        set_err(err, err_size, "unknown codec %d", (int)c);
+        return -1;
+    }
+    if (channels == 0 || channels > BB_MAX_CLIENT_CH) {
+        set_err(err, err_size, "%s: %u channels (1..%d allowed)", bb_codec_name(c), channels,
+                BB_MAX_CLIENT_CH);
+        return -1;
+    }
+    if (rate == 0) {
+        set_err(err, err_size, "%s: sample rate 0", bb_codec_name(c));
+        return -1;
+    }
+    if (c == BB_CODEC_OPUS) {
+        if (!custom_rate_ok(rate)) {
+            set_err(err, err_size, "opus: custom mode needs a sample rate of 8000..%u Hz, not %u",
+                    CUSTOM_FRAMES * 1000u, rate);
+            return -1;
+        }
+        if (frames != CUSTOM_FRAMES) {
+            set_err(err, err_size, "opus: custom mode supports %u-sample frames only, not %u",
+                    CUSTOM_FRAMES, frames);
+            return -1;
+        }
+    } else if (c == BB_CODEC_OPUS_STD) {
+        if (!std_rate_ok(rate)) {
+            set_err(err, err_size,
+                    "opus-std: sample rate %u unsupported (48000, 24000, 16000, 12000, 8000)",
+                    rate);
+            return -1;
+        }
+        if (frames != rate / 400) {
+            set_err(err, err_size, "opus-std: frames must be %u (2.5 ms) at %u Hz, not %u",
+                    rate / 400, rate, frames);
+            return -1;
+        }
+    } else {
+        if (frames == 0 || frames > BB_MAX_PERIOD ||
+            (size_t)frames * channels * pcm_bytes(c) > PAYLOAD_ROOM) {
+            set_err(err, err_size, "%s: %u frames x %u channels do not fit a datagram",
+                    bb_codec_name(c), frames, channels);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- encoder ----------------------------------------------------------- */
+
+struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned channels,
+                                  unsigned frames, unsigned kbps_per_channel,
+                                  char *err, size_t err_size)
+{
+    if (check_stream(c, rate, channels, frames, err, err_size) < 0)
+        return NULL;
+    if (kbps_per_channel == 0)
+        kbps_per_channel = DEFAULT_KBPS;
+    if (bb_codec_is_opus(c) && (kbps_per_channel < 6 || kbps_per_channel > 510)) {
+        set_err(err, err_size, "%s: bit rate %u kb/s per channel out of range (6..510)",
+                bb_codec_name(c), kbps_per_channel);
+        return NULL;
+    }
+
+    struct bb_encoder *e = calloc(1, sizeof(*e));
+    if (!e) {
+        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        return NULL;
+    }
+    e->codec = c;
+    e->rate = rate;
+    e->channels = channels;
+    e->frames = frames;
+    e->max_bytes = bb_codec_max_bytes(c, channels, frames);
+    if (!bb_codec_is_opus(c))
+        return e;
+
+    e->cap = opus_cap(channels);
+    e->mono = calloc(frames, sizeof(float));
+    if (!e->mono) {
+        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        goto fail;
+    }
+    opus_int32 bitrate = (opus_int32)kbps_per_channel * 1000;
+    int oe = OPUS_OK;
+    if (c == BB_CODEC_OPUS) {
+        e->mode = opus_custom_mode_create((opus_int32)rate, (int)frames, &oe);
+        if (!e->mode) {
+            set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
+                    opus_strerror(oe));
+            goto fail;
+        }
+        for (unsigned ch = 0; ch < channels; ch++) {
+            e->cenc[ch] = opus_custom_encoder_create(e->mode, 1, &oe);
+            if (!e->cenc[ch]) {
+                set_err(err, err_size, "opus: encoder: %s", opus_strerror(oe));
+                goto fail;
+            }
+            if ((oe = opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_BITRATE(bitrate))) != OPUS_OK ||
+                (oe = opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_VBR(0))) != OPUS_OK ||
+                (oe = opus_custom_encoder_ctl(e->cenc[ch],
+                                              OPUS_SET_COMPLEXITY(CUSTOM_COMPLEXITY))) != OPUS_OK) {
+                set_err(err, err_size, "opus: encoder setup: %s", opus_strerror(oe));
+                goto fail;
+            }
+        }
+    } else {
+        for (unsigned ch = 0; ch < channels; ch++) {
+            e->senc[ch] = opus_encoder_create((opus_int32)rate, 1,
+                                              OPUS_APPLICATION_RESTRICTED_LOWDELAY, &oe);
+            if (!e->senc[ch]) {
+                set_err(err, err_size, "opus-std: encoder: %s", opus_strerror(oe));
+                goto fail;
+            }
+            if ((oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_BITRATE(bitrate))) != OPUS_OK ||
+                (oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_VBR(1))) != OPUS_OK ||
+                (oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_VBR_CONSTRAINT(1))) != OPUS_OK ||
+                (oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_SIGNAL(OPUS_SIGNAL_MUSIC))) != OPUS_OK ||
+                (oe = opus_encoder_ctl(e->senc[ch],
+                                       OPUS_SET_COMPLEXITY(STD_COMPLEXITY))) != OPUS_OK) {
+                set_err(err, err_size, "opus-std: encoder setup: %s", opus_strerror(oe));
+                goto fail;
+            }
+        }
+    }
+    return e;
+
+fail:
+    bb_encoder_free(e);
+    return NULL;
+}
+
+void bb_encoder_free(struct bb_encoder *e)
+{
+    if (!e)
+        return;
+    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++) {
+        if (e->cenc[ch])
+            opus_custom_encoder_destroy(e->cenc[ch]);
+        if (e->senc[ch])
+            opus_encoder_destroy(e->senc[ch]);
+    }
+    if (e->mode)
+        opus_custom_mode_destroy(e->mode); // after every encoder using it
+    free(e->mono);
+    free(e);
+}
+
+static inline void put_u16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)(v & 0xff);
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline unsigned get_u16(const uint8_t *p)
+{
+    return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+/// Sample times scale (a power of two) as an integer, clipped to
+/// [-scale, scale - 1], NaN as 0.
+static inline int32_t to_int(float x, float scale)
+{
+    if (!(x == x))
+        return 0;
+    float v = x * scale;
+    if (v >= scale - 1.0f)
+        return (int32_t)(scale - 1.0f);
+    if (v <= -scale)
+        return (int32_t)-scale;
+    return (int32_t)lrintf(v);
+}
+
+static inline void put_f32(uint8_t *p, float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof(u));
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
+
+static inline float get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float x;
+    memcpy(&x, &u, sizeof(x));
+    return x;
+}
+
+static int encode_pcm(const struct bb_encoder *e, const float *pcm, uint8_t *out)
+{
+    size_t n = (size_t)e->frames * e->channels;
+    switch (e->codec) {
+    case BB_CODEC_PCM16:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)to_int(pcm[i], 32768.0f);
+            out[2 * i] = (uint8_t)v;
+            out[2 * i + 1] = (uint8_t)(v >> 8);
+        }
+        return (int)(2 * n);
+    case BB_CODEC_PCM24:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)to_int(pcm[i], 8388608.0f);
+            out[3 * i] = (uint8_t)v;
+            out[3 * i + 1] = (uint8_t)(v >> 8);
+            out[3 * i + 2] = (uint8_t)(v >> 16);
+        }
+        return (int)(3 * n);
+    case BB_CODEC_FLOAT:
+        for (size_t i = 0; i < n; i++)
+            put_f32(out + 4 * i, pcm[i]);
+        return (int)(4 * n);
+    default:
+        return -1;
+    }
+}
+
+static inline float opus_input(float x)
+{
+    if (!(x == x))
+        return 0.0f;
+    if (x > OPUS_INPUT_LIMIT)
+        return OPUS_INPUT_LIMIT;
+    if (x < -OPUS_INPUT_LIMIT)
+        return -OPUS_INPUT_LIMIT;
+    return x;
+}
+
+int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_size)
+{
+    if (!e || !pcm || !out || out_size < e->max_bytes)
+        return -1;
+    if (!bb_codec_is_opus(e->codec))
+        return encode_pcm(e, pcm, out);
+
+    size_t off = 0;
+    for (unsigned ch = 0; ch < e->channels; ch++) {
+        for (unsigned f = 0; f < e->frames; f++)
+            e->mono[f] = opus_input(pcm[(size_t)f * e->channels + ch]);
+        int n;
+        if (e->codec == BB_CODEC_OPUS)
+            n = opus_custom_encode_float(e->cenc[ch], e->mono, (int)e->frames, out + off + 2,
+                                         (int)e->cap);
+        else
+            n = opus_encode_float(e->senc[ch], e->mono, (int)e->frames, out + off + 2,
+                                  (opus_int32)e->cap);
+        if (n < 0 || (unsigned)n > e->cap)
+            return -1;
+        put_u16(out + off, (unsigned)n);
+        off += 2 + (size_t)n;
+    }
+    return (int)off;
+}
+
+/* ---- decoder ----------------------------------------------------------- */
+
+struct bb_decoder *bb_decoder_new(enum bb_codec c, unsigned rate, unsigned channels,
+                                  unsigned frames, char *err, size_t err_size)
+{
+    if (check_stream(c, rate, channels, frames, err, err_size) < 0)
+        return NULL;
+    struct bb_decoder *d = calloc(1, sizeof(*d));
+    if (!d) {
+        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        return NULL;
+    }
+    d->codec = c;
+    d->rate = rate;
+    d->channels = channels;
+    d->frames = frames;
+    if (!bb_codec_is_opus(c)) {
+        d->last = calloc((size_t)frames * channels, sizeof(float));
+        if (!d->last) {
+            set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+            goto fail;
+        }
+        return d;
+    }
+
+    d->mono = calloc(frames, sizeof(float));
+    if (!d->mono) {
+        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        goto fail;
+    }
+    int oe = OPUS_OK;
+    if (c == BB_CODEC_OPUS) {
+        d->mode = opus_custom_mode_create((opus_int32)rate, (int)frames, &oe);
+        if (!d->mode) {
+            set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
+                    opus_strerror(oe));
+            goto fail;
+        }
+        for (unsigned ch = 0; ch < channels; ch++) {
+            d->cdec[ch] = opus_custom_decoder_create(d->mode, 1, &oe);
+            if (!d->cdec[ch]) {
+                set_err(err, err_size, "opus: decoder: %s", opus_strerror(oe));
+                goto fail;
+            }
+        }
+    } else {
+        for (unsigned ch = 0; ch < channels; ch++) {
+            d->sdec[ch] = opus_decoder_create((opus_int32)rate, 1, &oe);
+            if (!d->sdec[ch]) {
+                set_err(err, err_size, "opus-std: decoder: %s", opus_strerror(oe));
+                goto fail;
+            }
+        }
+    }
+    return d;
+
+fail:
+    bb_decoder_free(d);
+    return NULL;
+}
+
+void bb_decoder_free(struct bb_decoder *d)
+{
+    if (!d)
+        return;
+    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++) {
+        if (d->cdec[ch])
+            opus_custom_decoder_destroy(d->cdec[ch]);
+        if (d->sdec[ch])
+            opus_decoder_destroy(d->sdec[ch]);
+    }
+    if (d->mode)
+        opus_custom_mode_destroy(d->mode); // after every decoder using it
+    free(d->mono);
+    free(d->last);
+    free(d);
+}
+
+static void silence(const struct bb_decoder *d, float *pcm)
+{
+    memset(pcm, 0, (size_t)d->frames * d->channels * sizeof(float));
+}
+
+/// PCM concealment: the last good frame faded linearly to zero, once;
+/// silence after that until a good frame arrives.
+static int conceal_pcm(struct bb_decoder *d, float *pcm)
+{
+    if (!d->have_last) {
+        silence(d, pcm);
+        return (int)d->frames;
+    }
+    float step = 1.0f / (float)d->frames;
+    for (unsigned f = 0; f < d->frames; f++) {
+        float g = 1.0f - (float)(f + 1) * step;
+        for (unsigned ch = 0; ch < d->channels; ch++) {
+            size_t i = (size_t)f * d->channels + ch;
+            pcm[i] = d->last[i] * g;
+        }
+    }
+    d->have_last = 0;
+    return (int)d->frames;
+}
+
+static int decode_pcm(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
+{
+    size_t n = (size_t)d->frames * d->channels;
+    if (len != n * pcm_bytes(d->codec)) {
+        silence(d, pcm);
+        return -1;
+    }
+    switch (d->codec) {
+    case BB_CODEC_PCM16:
+        for (size_t i = 0; i < n; i++) {
+            int32_t v = (int32_t)((uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8);
+            if (v & 0x8000)
+                v -= 0x10000;
+            pcm[i] = (float)v * (1.0f / 32768.0f);
+        }
+        break;
+    case BB_CODEC_PCM24:
+        for (size_t i = 0; i < n; i++) {
+            int32_t v = (int32_t)((uint32_t)data[3 * i] | (uint32_t)data[3 * i + 1] << 8 |
+                                  (uint32_t)data[3 * i + 2] << 16);
+            if (v & 0x800000)
+                v -= 0x1000000;
+            pcm[i] = (float)v * (1.0f / 8388608.0f);
+        }
+        break;
+    case BB_CODEC_FLOAT:
+        for (size_t i = 0; i < n; i++) {
+            float x = get_f32(data + 4 * i);
+            pcm[i] = isfinite(x) ? x : 0.0f; // NaN/inf from the network would poison a mix
+        }
+        break;
+    default:
+        silence(d, pcm);
+        return -1;
+    }
+    memcpy(d->last, pcm, n * sizeof(float));
+    d->have_last = 1;
+    return (int)d->frames;
+}
+
+/// Decodes (or, with pkt == NULL, conceals) one channel into d->mono.
+static int decode_opus_channel(struct bb_decoder *d, unsigned ch, const uint8_t *pkt,
+                               unsigned len)
+{
+    int n;
+    if (d->codec == BB_CODEC_OPUS)
+        n = opus_custom_decode_float(d->cdec[ch], len ? pkt : NULL, (int)len, d->mono,
+                                     (int)d->frames);
+    else
+        n = opus_decode_float(d->sdec[ch], len ? pkt : NULL, (opus_int32)len, d->mono,
+                              (int)d->frames, 0);
+    return n == (int)d->frames ? 0 : -1;
+}
+
+static void interleave(const struct bb_decoder *d, unsigned ch, float *pcm)
+{
+    for (unsigned f = 0; f < d->frames; f++)
+        pcm[(size_t)f * d->channels + ch] = d->mono[f];
+}
+
+static int decode_opus(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
+{
+    if (!data) {
+        for (unsigned ch = 0; ch < d->channels; ch++) {
+            if (decode_opus_channel(d, ch, NULL, 0) < 0) {
+                silence(d, pcm);
+                return -1;
+            }
+            interleave(d, ch, pcm);
+        }
+        return (int)d->frames;
+    }
+
+    // Validate every block before touching any decoder state.
+    size_t off = 0;
+    for (unsigned ch = 0; ch < d->channels; ch++) {
+        if (len - off < 2)
+            goto bad;
+        size_t n = get_u16(data + off);
+        off += 2;
+        if (n > len - off || n > 1275)
+            goto bad;
+        off += n;
+    }
+    if (off != len)
+        goto bad;
+
+    off = 0;
+    for (unsigned ch = 0; ch < d->channels; ch++) {
+        unsigned n = get_u16(data + off);
+        off += 2;
+        if (decode_opus_channel(d, ch, data + off, n) < 0)
+            goto bad;
+        interleave(d, ch, pcm);
+        off += n;
+    }
+    return (int)d->frames;
+
+bad:
+    silence(d, pcm);
+    return -1;
+}
+
+int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
+{
+    if (!d || !pcm)
+        return -1;
+    if (bb_codec_is_opus(d->codec))
+        return decode_opus(d, data, len, pcm);
+    if (!data)
+        return conceal_pcm(d, pcm);
+    return decode_pcm(d, data, len, pcm);
+}

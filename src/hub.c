@@ -1,0 +1,805 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub.c: `bandbridge serve`: options, JACK client, and the control thread.
+//
+// DESIGN. The control thread (the program's main thread) is the only writer
+// of client state. It sleeps in poll() on three things: an eventfd the
+// receive thread signals when it has queued a JOIN or LEAVE, a signalfd
+// for SIGINT/SIGTERM, and a timeout that drives the zombie sweep
+// (every 100 ms) and pending removals.
+//
+// A join is handled completely here: checks, codec and jitter-buffer
+// set-up, JACK port registration, then a new graph is published with one
+// atomic store and the WELCOME goes out. Audio for the musician can start
+// in the very next period; nothing ever waits for the process callback.
+//
+// A leave (or a musician found silent for --timeout) is two graph
+// publications: first the musician's channels and mix are ramped to
+// silence (FADING), and once the callback reports that ramp finished, a
+// graph without the musician is published (REMOVED). When every reader
+// (callback, receive and send threads) has acknowledged that graph, the
+// JACK ports are unregistered and the memory freed. The callback never
+// waits for any of it, and never sees a port that is going away.
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "hub.h"
+#include "log.h"
+#include "osc.h"
+
+#define SWEEP_NS      (100 * 1000000ull)
+#define PING_NS       (1000 * 1000000ull)
+#define JB_MAX_PERIOD 2048
+
+static void graph_free(void *obj)
+{
+    struct hub_graph *g = obj;
+    bb_mix_graph_free(g->mix);
+    free(g);
+}
+
+static const struct hub_send default_send = {.gain_db = 0.0f, .pan = 0.0f, .sub = 1};
+
+// [ctl] Builds the graph for the current client table and settings.
+static struct hub_graph *build_graph(struct hub *h)
+{
+    struct hub_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    uint16_t src_id[BB_MAX_SOURCES], mix_id[BB_MAX_MIXES];
+    unsigned nsrc = 0, nmix = 0;
+    for (int slot = 0; slot < BB_MAX_CLIENTS; slot++) {
+        struct hub_client *c = h->slots[slot];
+        if (!c || c->state == HUB_CLIENT_REMOVED)
+            continue;
+        g->clients[g->nclients++] = c;
+        g->by_slot[slot] = c;
+        for (unsigned ch = 0; ch < c->channels; ch++) {
+            g->src_client[nsrc] = c;
+            g->src_index[nsrc] = (uint16_t)ch;
+            src_id[nsrc++] = (uint16_t)BB_SRC_CLIENT(slot, ch);
+        }
+        g->mix_client[nmix] = c;
+        mix_id[nmix++] = (uint16_t)slot;
+    }
+    for (unsigned i = 0; i < h->local_inputs; i++) {
+        g->src_client[nsrc] = NULL;
+        g->src_index[nsrc] = (uint16_t)i;
+        src_id[nsrc++] = (uint16_t)BB_SRC_LOCAL(i);
+    }
+    g->mix_client[nmix] = NULL;
+    mix_id[nmix++] = BB_MIX_MAIN;
+
+    g->mix = bb_mix_graph_new(nsrc, nmix);
+    if (!g->mix) {
+        free(g);
+        return NULL;
+    }
+    memcpy(g->mix->src_id, src_id, nsrc * sizeof *src_id);
+    memcpy(g->mix->mix_id, mix_id, nmix * sizeof *mix_id);
+    for (unsigned m = 0; m < nmix; m++) {
+        const struct hub_client *lc = g->mix_client[m];
+        const struct hub_send *sends = lc ? lc->sends : h->main_sends;
+        int any_solo = 0;
+        for (unsigned s = 0; s < nsrc; s++)
+            any_solo |= sends[src_id[s]].solo && sends[src_id[s]].sub;
+        for (unsigned s = 0; s < nsrc; s++) {
+            const struct hub_send *sd = &sends[src_id[s]];
+            const struct hub_client *sc = g->src_client[s];
+            float *gain = bb_mix_graph_gain(g->mix, m, s);
+            int fading = (lc && lc->state != HUB_CLIENT_ACTIVE) ||
+                         (sc && sc->state != HUB_CLIENT_ACTIVE);
+            if (fading || !sd->sub || sd->mute || (any_solo && !sd->solo)) {
+                gain[0] = gain[1] = 0.0f;
+                continue;
+            }
+            bb_pan_gains(bb_db_to_gain(sd->gain_db), sd->pan, &gain[0], &gain[1]);
+        }
+    }
+    return g;
+}
+
+// [ctl] Publishes a new graph if anything changed. Returns its epoch (0 if none).
+uint64_t hub_publish(struct hub *h)
+{
+    if (!h->dirty)
+        return 0;
+    struct hub_graph *g = build_graph(h);
+    if (!g) {
+        bb_err("out of memory building the mixer graph; will retry");
+        return 0;
+    }
+    uint64_t epoch = bb_snap_publish(&h->graph, g);
+    if (epoch == 0) {
+        // Too many graphs waiting for readers: the callback is stalled.
+        graph_free(g);
+        return 0;
+    }
+    h->dirty = 0;
+    return epoch;
+}
+
+static void send_reject(struct hub *h, const struct bb_addr *to, enum bb_reject_code code,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void send_reject(struct hub *h, const struct bb_addr *to, enum bb_reject_code code,
+                        const char *fmt, ...)
+{
+    struct bb_reject r = {.code = (uint8_t)code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.reason, sizeof r.reason, fmt, ap);
+    va_end(ap);
+    struct bb_header hd = {.type = BB_MSG_REJECT};
+    uint8_t buf[BB_MAX_DATAGRAM];
+    int n = bb_wire_write_reject(buf, sizeof buf, &hd, &r);
+    if (n > 0)
+        hub_net_send(h, to, buf, (size_t)n);
+    char as[80];
+    bb_info("refused a join from %s: %s", bb_addr_str(to, as, sizeof as), r.reason);
+}
+
+static void send_welcome(struct hub *h, const struct hub_client *c)
+{
+    struct bb_welcome w = {
+        .rate = h->rate,
+        .period = (uint16_t)h->period,
+        .up_codec = (uint8_t)c->codec,
+        .up_frames = (uint16_t)c->up_frames,
+        .down_codec = (uint8_t)c->codec,
+        .down_frames = (uint16_t)c->down_frames,
+        .down_channels = BB_MIX_CH,
+    };
+    snprintf(w.name, sizeof w.name, "%s", c->name);
+    struct bb_header hd = {.type = BB_MSG_WELCOME, .session = c->session};
+    uint8_t buf[BB_MAX_DATAGRAM];
+    int n = bb_wire_write_welcome(buf, sizeof buf, &hd, &w);
+    if (n > 0)
+        hub_net_send(h, &c->addr, buf, (size_t)n);
+}
+
+static void send_leave(struct hub *h, const struct hub_client *c, enum bb_leave_code code,
+                       const char *reason)
+{
+    struct bb_leave l = {.code = (uint8_t)code};
+    snprintf(l.reason, sizeof l.reason, "%s", reason);
+    struct bb_header hd = {.type = BB_MSG_LEAVE, .session = c->session};
+    uint8_t buf[BB_MAX_DATAGRAM];
+    int n = bb_wire_write_leave(buf, sizeof buf, &hd, &l);
+    if (n > 0)
+        hub_net_send(h, &c->addr, buf, (size_t)n);
+}
+
+static void client_free(struct hub *h, struct hub_client *c)
+{
+    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)
+        if (c->ports[ch])
+            jack_port_unregister(h->jack, c->ports[ch]);
+    for (unsigned i = 0; i < BB_MIX_CH; i++)
+        if (c->mix_ports[i])
+            jack_port_unregister(h->jack, c->mix_ports[i]);
+    bb_jbuf_cleanup(&c->jb);
+    bb_ring_cleanup(&c->tx);
+    bb_decoder_free(c->dec);
+    bb_encoder_free(c->enc);
+    free(c->tx_buf);
+    free(c);
+}
+
+static jack_port_t *register_port(struct hub *h, const char *name, unsigned long flags)
+{
+    jack_port_t *p = jack_port_register(h->jack, name, JACK_DEFAULT_AUDIO_TYPE, flags, 0);
+    if (!p)
+        bb_warn("cannot register JACK port %s:%s", h->jack_name, name);
+    return p;
+}
+
+static struct hub_client *find_identity(struct hub *h, const uint8_t *id)
+{
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && memcmp(h->slots[i]->identity, id, BB_IDENTITY_SIZE) == 0)
+            return h->slots[i];
+    return NULL;
+}
+
+struct hub_client *hub_find_name(struct hub *h, const char *name)
+{
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE &&
+            strcmp(h->slots[i]->name, name) == 0)
+            return h->slots[i];
+    return NULL;
+}
+
+static void handle_join(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
+{
+    char as[80];
+    if (hd->version != BB_WIRE_VERSION) {
+        send_reject(h, &ev->from, BB_REJECT_VERSION,
+                    "protocol version mismatch: the hub speaks version %d, you sent %d; "
+                    "use the same bandbridge release on both sides",
+                    BB_WIRE_VERSION, hd->version);
+        return;
+    }
+    struct bb_join j;
+    int rc = bb_wire_read_join(ev->data, ev->len, &j);
+    if (rc != BB_WIRE_OK) {
+        atomic_fetch_add(&h->stats.bad_packets, 1);
+        send_reject(h, &ev->from, BB_REJECT_BAD_REQUEST, "malformed join: %s",
+                    bb_wire_strerror(rc));
+        return;
+    }
+    char name[BB_NAME_MAX];
+    if (bb_sanitize_name(name, sizeof name, j.name) == 0) {
+        send_reject(h, &ev->from, BB_REJECT_BAD_REQUEST, "empty name");
+        return;
+    }
+    struct hub_client *old = find_identity(h, j.identity);
+    if (old) {
+        if (old->state != HUB_CLIENT_ACTIVE)
+            return; // its previous session is fading out; the retry will get in
+        if (bb_addr_equal(&old->addr, &ev->from)) {
+            send_welcome(h, old); // our WELCOME was lost: say it again
+            return;
+        }
+        send_reject(h, &ev->from, BB_REJECT_IDENTITY,
+                    "this musician (%s) is already connected from %s", old->name,
+                    bb_addr_str(&old->addr, as, sizeof as));
+        return;
+    }
+    if (hub_find_name(h, name)) {
+        send_reject(h, &ev->from, BB_REJECT_NAME_TAKEN,
+                    "the name '%s' is taken by another musician; choose another with --name",
+                    name);
+        return;
+    }
+    if (j.rate != h->rate) {
+        send_reject(h, &ev->from, BB_REJECT_RATE,
+                    "sample rate mismatch: the hub runs at %u Hz, your JACK at %u Hz; "
+                    "restart JACK at %u Hz",
+                    h->rate, j.rate, h->rate);
+        return;
+    }
+    enum bb_codec codec = (enum bb_codec)j.codec;
+    unsigned up = bb_codec_wire_frames(codec, h->rate, j.channels);
+    unsigned down = bb_codec_wire_frames(codec, h->rate, BB_MIX_CH);
+    if (!up || !down) {
+        send_reject(h, &ev->from, BB_REJECT_CODEC, "codec %s cannot carry %u channels at %u Hz",
+                    bb_codec_name(codec), j.channels, h->rate);
+        return;
+    }
+    int slot = -1, count = 0;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        if (h->slots[i])
+            count++;
+        else if (slot < 0)
+            slot = i;
+    }
+    if (slot < 0 || count >= (int)h->max_clients) {
+        send_reject(h, &ev->from, BB_REJECT_FULL, "the hub is full (%u musicians)",
+                    h->max_clients);
+        return;
+    }
+
+    struct hub_client *c = calloc(1, sizeof *c);
+    char err[160] = "out of memory";
+    if (!c)
+        goto fail;
+    c->slot = slot;
+    c->state = HUB_CLIENT_ACTIVE;
+    memcpy(c->identity, j.identity, BB_IDENTITY_SIZE);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    uint32_t rnd = 0;
+    while ((rnd & 0xFFFFFF) == 0)
+        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+            rnd = (uint32_t)bb_now_ns();
+    c->session = (rnd << 8) | (uint32_t)slot;
+    c->addr = ev->from;
+    c->channels = j.channels;
+    c->codec = codec;
+    c->up_frames = up;
+    c->down_frames = down;
+    c->dec = bb_decoder_new(codec, h->rate, j.channels, up, err, sizeof err);
+    if (!c->dec)
+        goto fail;
+    c->enc = bb_encoder_new(codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
+    if (!c->enc)
+        goto fail;
+    unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
+    if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
+        goto fail;
+    c->tx_buf = calloc((size_t)down * BB_MIX_CH, sizeof(float));
+    if (!c->tx_buf ||
+        bb_ring_init(&c->tx, ((size_t)JB_MAX_PERIOD * 4 + down * 4) * BB_MIX_CH * sizeof(float)) < 0)
+        goto fail;
+    uint64_t now = bb_now_ns();
+    c->joined_ns = now;
+    atomic_store(&c->last_heard_ns, now);
+
+    // Ports that read well in a patchbay: bandbridge:alice_1, bandbridge:mix_alice_L.
+    char pn[BB_NAME_MAX + 16];
+    for (unsigned ch = 0; ch < c->channels; ch++) {
+        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
+        c->ports[ch] = register_port(h, pn, JackPortIsOutput);
+    }
+    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
+    c->mix_ports[0] = register_port(h, pn, JackPortIsOutput);
+    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
+    c->mix_ports[1] = register_port(h, pn, JackPortIsOutput);
+
+    // Everyone hears everyone, themselves included, at 0 dB, centred.
+    for (int s = 0; s < BB_MAX_SOURCES; s++)
+        c->sends[s] = default_send;
+    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++) {
+        int id = BB_SRC_CLIENT(slot, ch);
+        h->main_sends[id] = default_send;
+        for (int i = 0; i < BB_MAX_CLIENTS; i++)
+            if (h->slots[i])
+                h->slots[i]->sends[id] = default_send;
+    }
+    h->slots[slot] = c;
+    h->dirty = 1;
+    hub_publish(h);
+    send_welcome(h, c);
+    bb_info("%s joined from %s: %u channel%s, %s, jitter buffer %s%s", c->name,
+            bb_addr_str(&c->addr, as, sizeof as), c->channels, c->channels == 1 ? "" : "s",
+            bb_codec_name(codec), target == BB_JBUF_AUTO ? "auto" : "",
+            target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err));
+    hub_osc_notify_clients(h);
+    return;
+fail:
+    bb_err("cannot accept %s: %s", name, err);
+    if (c)
+        client_free(h, c);
+    send_reject(h, &ev->from, BB_REJECT_OTHER, "the hub could not set up the stream: %s", err);
+}
+
+static void start_removal(struct hub *h, struct hub_client *c, const char *why)
+{
+    if (c->state != HUB_CLIENT_ACTIVE)
+        return;
+    c->state = HUB_CLIENT_FADING;
+    h->dirty = 1;
+    c->fade_epoch = hub_publish(h);
+    c->leave_ns = bb_now_ns();
+    bb_info("%s %s; fading out", c->name, why);
+}
+
+static void handle_leave(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
+{
+    unsigned slot = hd->session & 0xFF;
+    struct hub_client *c = slot < BB_MAX_CLIENTS ? h->slots[slot] : NULL;
+    if (!c || c->session != hd->session || !bb_addr_equal(&c->addr, &ev->from)) {
+        atomic_fetch_add(&h->stats.unknown_session, 1);
+        return;
+    }
+    struct bb_header ack = {.type = BB_MSG_LEAVE_ACK, .session = c->session, .seq = hd->seq};
+    uint8_t buf[BB_WIRE_HEADER_SIZE];
+    int n = bb_wire_write_empty(buf, sizeof buf, &ack);
+    if (n > 0)
+        hub_net_send(h, &c->addr, buf, (size_t)n);
+    start_removal(h, c, "left");
+}
+
+static void drain_events(struct hub *h)
+{
+    uint64_t v;
+    if (read(h->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        bb_warn("event fd: %s", strerror(errno));
+    static struct hub_event ev; // [ctl] only; too big for the stack of a small thread
+    while (bb_ring_read(&h->events, &ev, sizeof ev)) {
+        struct bb_header hd;
+        int rc = bb_wire_parse_header(ev.data, ev.len, &hd);
+        if (rc != BB_WIRE_OK && rc != BB_WIRE_VERSION_BAD)
+            continue;
+        if (hd.type == BB_MSG_JOIN)
+            handle_join(h, &ev, &hd);
+        else if (hd.type == BB_MSG_LEAVE)
+            handle_leave(h, &ev, &hd);
+    }
+}
+
+// [ctl] Moves departing musicians along: FADING -> REMOVED -> freed.
+// Returns whether some removal is still in progress.
+static int advance_removals(struct hub *h)
+{
+    int pending = 0;
+    uint64_t settled = atomic_load(&h->rt_settled_epoch);
+    int rt_running = atomic_load(&h->jack_running);
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || c->state == HUB_CLIENT_ACTIVE)
+            continue;
+        if (c->state == HUB_CLIENT_FADING) {
+            if (c->fade_epoch == 0) {
+                h->dirty = 1; // the fade graph could not be published yet
+                c->fade_epoch = hub_publish(h);
+            }
+            if (c->fade_epoch && (settled >= c->fade_epoch || !rt_running)) {
+                c->state = HUB_CLIENT_REMOVED;
+                h->dirty = 1;
+                c->gone_epoch = hub_publish(h);
+            }
+            pending = 1;
+            continue;
+        }
+        if (c->gone_epoch == 0) {
+            h->dirty = 1;
+            c->gone_epoch = hub_publish(h);
+        }
+        if (c->gone_epoch && bb_snap_reached(&h->graph, c->gone_epoch)) {
+            uint64_t dt = bb_now_ns() - c->leave_ns;
+            bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
+                    "late %llu, underruns %llu)",
+                    c->name, (double)dt / 1e6,
+                    (unsigned long long)atomic_load(&c->jb.stats.received),
+                    (unsigned long long)atomic_load(&c->jb.stats.lost),
+                    (unsigned long long)atomic_load(&c->jb.stats.late),
+                    (unsigned long long)atomic_load(&c->jb.stats.underruns));
+            h->slots[i] = NULL;
+            client_free(h, c);
+            hub_osc_notify_clients(h);
+            continue;
+        }
+        pending = 1;
+    }
+    bb_snap_collect(&h->graph);
+    return pending;
+}
+
+// [ctl] Every musician silent for longer than the timeout goes, all in one sweep.
+static void sweep(struct hub *h, uint64_t now)
+{
+    uint64_t limit = (uint64_t)h->timeout_ms * 1000000ull;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || c->state != HUB_CLIENT_ACTIVE)
+            continue;
+        uint64_t heard = atomic_load(&c->last_heard_ns); // the rx thread may be ahead of now
+        if (heard < now && now - heard > limit) {
+            send_leave(h, c, BB_LEAVE_TIMEOUT, "the hub heard nothing from you for too long");
+            start_removal(h, c, "went silent");
+        }
+    }
+}
+
+static void ping_all(struct hub *h, uint64_t now)
+{
+    uint8_t buf[64];
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || c->state != HUB_CLIENT_ACTIVE)
+            continue;
+        struct bb_header hd = {.type = BB_MSG_PING, .session = c->session};
+        struct bb_ping p = {.t_ns = now};
+        int n = bb_wire_write_ping(buf, sizeof buf, &hd, &p);
+        if (n > 0)
+            hub_net_send(h, &c->addr, buf, (size_t)n);
+    }
+}
+
+// [ctl] One debug line per musician per second: enough to see a stream's health.
+static void log_stats(struct hub *h)
+{
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c)
+            continue;
+        struct bb_jbuf_stats *st = &c->jb.stats;
+        bb_debug("%s: fill %u target %u underruns %llu trims %llu lost %llu late %llu rtt %u us "
+                 "cycles %llu xruns %llu rt max %llu us",
+                 c->name, atomic_load(&st->fill), atomic_load(&st->target),
+                 (unsigned long long)atomic_load(&st->underruns),
+                 (unsigned long long)atomic_load(&st->trims),
+                 (unsigned long long)atomic_load(&st->lost),
+                 (unsigned long long)atomic_load(&st->late), atomic_load(&c->rtt_us),
+                 (unsigned long long)atomic_load(&h->stats.cycles),
+                 (unsigned long long)atomic_load(&h->stats.xruns),
+                 (unsigned long long)atomic_load(&h->stats.rt_ns_max) / 1000);
+    }
+}
+
+static int jack_xrun_cb(void *arg)
+{
+    struct hub *h = arg;
+    atomic_fetch_add(&h->stats.xruns, 1);
+    return 0;
+}
+
+static void jack_shutdown_cb(void *arg)
+{
+    struct hub *h = arg;
+    atomic_store(&h->jack_running, 0);
+    uint64_t one = 1;
+    if (write(h->event_fd, &one, sizeof one) < 0) {
+        // nothing more we can do from this thread
+    }
+}
+
+static int open_jack(struct hub *h)
+{
+    jack_status_t st;
+    h->jack = jack_client_open(h->jack_name, JackNoStartServer | JackUseExactName, &st);
+    if (!h->jack) {
+        if (st & JackNameNotUnique)
+            bb_err("a JACK client named '%s' exists already; choose another with --jack-name",
+                   h->jack_name);
+        else
+            bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
+        return -1;
+    }
+    h->rate = jack_get_sample_rate(h->jack);
+    h->period = jack_get_buffer_size(h->jack);
+    if (h->period > JB_MAX_PERIOD) {
+        bb_err("JACK period %u is larger than the %u frames bandbridge supports", h->period,
+               JB_MAX_PERIOD);
+        return -1;
+    }
+    char pn[32];
+    for (unsigned i = 0; i < h->local_inputs; i++) {
+        snprintf(pn, sizeof pn, "in_%u", i + 1);
+        h->local_in[i] = register_port(h, pn, JackPortIsInput);
+    }
+    h->main_out[0] = register_port(h, "main_L", JackPortIsOutput);
+    h->main_out[1] = register_port(h, "main_R", JackPortIsOutput);
+    if (hub_rt_init(h) < 0) {
+        bb_err("out of memory");
+        return -1;
+    }
+    jack_set_process_callback(h->jack, hub_rt_process, h);
+    jack_set_xrun_callback(h->jack, jack_xrun_cb, h);
+    jack_on_shutdown(h->jack, jack_shutdown_cb, h);
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bandbridge serve [options]\n"
+            "Run the rehearsal hub: a JACK client that musicians join over UDP.\n\n"
+            "  -p, --port N          UDP port for musicians (default %d)\n"
+            "  -b, --bind ADDR       listen on this address only (default: all)\n"
+            "  -n, --jack-name NAME  JACK client name (default bandbridge)\n"
+            "  -i, --inputs N        local JACK inputs mixed as extra channels (default 2, max %d)\n"
+            "  -m, --max-clients N   musicians at most (default %d)\n"
+            "  -t, --timeout SEC     drop a musician silent this long (default 1.0)\n"
+            "  -j, --jitter N|auto   hub-side jitter buffer depth in frames for every\n"
+            "                        musician (default: what each musician asks for)\n"
+            "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
+            "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
+            "  -h, --help            this text\n",
+            BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS);
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int parse_options(struct hub *h, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"port", required_argument, 0, 'p'},      {"bind", required_argument, 0, 'b'},
+        {"jack-name", required_argument, 0, 'n'}, {"inputs", required_argument, 0, 'i'},
+        {"max-clients", required_argument, 0, 'm'}, {"timeout", required_argument, 0, 't'},
+        {"jitter", required_argument, 0, 'j'},    {"osc-port", required_argument, 0, 'o'},
+        {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    unsigned v;
+    int osc_set = 0;
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:vqh", opts, NULL)) != -1;) {
+        switch (o) {
+        case 'p':
+            if (parse_uint(optarg, 1, 65535, &v) < 0)
+                goto bad;
+            h->port = (uint16_t)v;
+            break;
+        case 'b':
+            snprintf(h->bind, sizeof h->bind, "%s", optarg);
+            break;
+        case 'n':
+            if (!*optarg || strlen(optarg) >= sizeof h->jack_name)
+                goto bad;
+            snprintf(h->jack_name, sizeof h->jack_name, "%s", optarg);
+            break;
+        case 'i':
+            if (parse_uint(optarg, 0, BB_MAX_LOCAL_CH, &h->local_inputs) < 0)
+                goto bad;
+            break;
+        case 'm':
+            if (parse_uint(optarg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)
+                goto bad;
+            break;
+        case 't': {
+            char *end;
+            double s = strtod(optarg, &end);
+            if (*end || !(s >= 0.05 && s <= 3600))
+                goto bad;
+            h->timeout_ms = (unsigned)(s * 1000 + 0.5);
+            break;
+        }
+        case 'j':
+            h->jitter_set = 1;
+            if (strcmp(optarg, "auto") == 0)
+                h->jitter = BB_JBUF_AUTO;
+            else if (parse_uint(optarg, 0, 4800, &h->jitter) < 0)
+                goto bad;
+            break;
+        case 'o':
+            if (parse_uint(optarg, 0, 65535, &v) < 0)
+                goto bad;
+            h->osc_port = (uint16_t)v;
+            osc_set = 1;
+            break;
+        case 'v':
+            bb_log_set_level(BB_LOG_DEBUG);
+            break;
+        case 'q':
+            bb_log_set_level(BB_LOG_WARN);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+        continue;
+    bad:
+        for (const struct option *op = opts; op->name; op++)
+            if (op->val == o)
+                fprintf(stderr, "bandbridge serve: bad value '%s' for --%s\n", optarg, op->name);
+        return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bandbridge serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!osc_set)
+        h->osc_port = h->port < 65535 ? (uint16_t)(h->port + 1) : 0;
+    return 0;
+}
+
+static void shutdown_hub(struct hub *h)
+{
+    // Tell every musician we are going; they keep retrying and come back
+    // when the hub does. Sent twice: it costs nothing and UDP loses.
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < BB_MAX_CLIENTS; i++)
+            if (h->slots[i])
+                send_leave(h, h->slots[i], BB_LEAVE_SHUTDOWN, "the hub is shutting down");
+    if (h->jack) {
+        jack_deactivate(h->jack);
+        bb_snap_idle(&h->graph, HUB_READER_RT);
+    }
+    hub_net_stop(h);
+    hub_osc_stop(h);
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i]) {
+            client_free(h, h->slots[i]);
+            h->slots[i] = NULL;
+        }
+    if (h->jack)
+        jack_client_close(h->jack);
+    bb_snap_cleanup(&h->graph);
+    hub_rt_cleanup(h);
+    if (h->sock >= 0)
+        close(h->sock);
+    if (h->event_fd >= 0)
+        close(h->event_fd);
+    bb_ring_cleanup(&h->events);
+}
+
+int bb_hub_main(int argc, char **argv)
+{
+    static struct hub hub; // large (per-source settings); one per process
+    struct hub *h = &hub;
+    snprintf(h->jack_name, sizeof h->jack_name, "bandbridge");
+    h->port = BB_DEFAULT_PORT;
+    h->local_inputs = 2;
+    h->max_clients = BB_MAX_CLIENTS;
+    h->timeout_ms = 1000;
+    h->jitter = 0;
+    h->sock = -1;
+    h->event_fd = -1;
+    if (parse_options(h, argc, argv) < 0)
+        return 2;
+    for (int s = 0; s < BB_MAX_SOURCES; s++)
+        h->main_sends[s] = default_send;
+
+    // Signals become events of the control loop (no work in a handler).
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); // threads started below inherit the mask
+    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    bb_snap_init(&h->graph, HUB_READERS, graph_free);
+    char err[200];
+    int status = 1;
+    if (open_jack(h) < 0)
+        goto out;
+    h->dirty = 1;
+    hub_publish(h); // an empty graph: local inputs and the main mix
+    if (hub_net_start(h, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        goto out;
+    }
+    if (hub_osc_start(h, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        goto out;
+    }
+    atomic_store(&h->jack_running, 1);
+    if (jack_activate(h->jack) != 0) {
+        bb_err("cannot activate the JACK client");
+        goto out;
+    }
+    bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
+            h->jack_name, bb_udp_port(h->sock), h->rate, h->period, h->local_inputs,
+            h->local_inputs == 1 ? "" : "s", h->osc_port ? ", OSC on port " : "",
+            h->osc_port ? (snprintf(err, sizeof err, "%u", h->osc_port), err) : "");
+
+    uint64_t next_sweep = bb_now_ns() + SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
+    int pending = 0, was_running = 1;
+    for (;;) {
+        struct pollfd pfd[3] = {{.fd = h->event_fd, .events = POLLIN},
+                                {.fd = sig_fd, .events = POLLIN},
+                                {.fd = hub_osc_fd(h), .events = POLLIN}};
+        uint64_t now = bb_now_ns();
+        int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
+        if (pending && timeout > 2)
+            timeout = 2; // a removal in progress is checked every 2 ms
+        poll(pfd, pfd[2].fd >= 0 ? 3 : 2, timeout);
+        if (pfd[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
+                bb_info("signal %u: shutting down", si.ssi_signo);
+                status = 0;
+                break;
+            }
+        }
+        if (pfd[0].revents & POLLIN)
+            drain_events(h);
+        if (pfd[2].revents & POLLIN)
+            hub_osc_poll(h);
+        if (was_running && !atomic_load(&h->jack_running)) {
+            bb_err("the JACK server went away; musicians keep their sessions but hear nothing");
+            bb_snap_idle(&h->graph, HUB_READER_RT);
+            was_running = 0;
+        }
+        now = bb_now_ns();
+        if (now >= next_sweep) {
+            sweep(h, now);
+            next_sweep = now + SWEEP_NS;
+        }
+        if (now >= next_ping) {
+            log_stats(h);
+            ping_all(h, now);
+            next_ping = now + PING_NS;
+        }
+        hub_publish(h);
+        pending = advance_removals(h);
+    }
+out:
+    shutdown_hub(h);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    return status;
+}

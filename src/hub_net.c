@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub_net.c: the hub's network threads.
+//
+// receive thread [rx]: owns recvfrom on the hub socket. It parses and
+//   validates every datagram, looks its session up in the published graph
+//   (never under a lock), feeds AUDIO into that musician's jitter buffer
+//   (decoding there), answers PING at once so round-trip times are honest,
+//   and hands JOIN and LEAVE to the control thread through the event ring.
+// send thread [tx]: woken by the process callback once per period, it
+//   drains every musician's send ring a packet at a time, encodes and sends.
+//
+// Both acknowledge the graph epoch on every loop so the control thread
+// knows when an old graph (and a departed musician) can be freed.
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hub.h"
+#include "log.h"
+
+static void counter_inc(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void hub_net_send(struct hub *h, const struct bb_addr *to, const uint8_t *buf, size_t len)
+{
+    if (sendto(h->sock, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&to->ss, to->len) < 0)
+        counter_inc(&h->stats.send_errors);
+}
+
+// Network threads run just below JACK's realtime priority when allowed:
+// a packet handled late is a period lost.
+static void raise_priority(const char *what)
+{
+    struct sched_param sp = {.sched_priority = 5};
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0)
+        bb_debug("%s thread: no realtime priority (%s)", what, strerror(errno));
+}
+
+static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
+{
+    unsigned slot = session & 0xFF; // the hub puts the slot in the low byte
+    if (slot >= BB_MAX_CLIENTS)
+        return NULL;
+    struct hub_client *c = g->by_slot[slot];
+    return c && c->session == session ? c : NULL;
+}
+
+static void forward(struct hub *h, const uint8_t *buf, size_t len, const struct bb_addr *from)
+{
+    struct hub_event ev;
+    ev.from = *from;
+    ev.len = (uint16_t)len;
+    memcpy(ev.data, buf, len);
+    if (!bb_ring_write(&h->events, &ev, sizeof ev)) {
+        counter_inc(&h->stats.events_dropped);
+        return;
+    }
+    uint64_t one = 1;
+    if (write(h->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        counter_inc(&h->stats.events_dropped);
+}
+
+static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf, size_t len,
+                   const struct bb_addr *from)
+{
+    struct bb_header hd;
+    int rc = bb_wire_parse_header(buf, len, &hd);
+    if (rc == BB_WIRE_VERSION_BAD && hd.type == BB_MSG_JOIN) {
+        forward(h, buf, len, from); // the control thread rejects it in words
+        return;
+    }
+    if (rc != BB_WIRE_OK) {
+        counter_inc(&h->stats.bad_packets);
+        return;
+    }
+    if (hd.type == BB_MSG_JOIN || hd.type == BB_MSG_LEAVE) {
+        forward(h, buf, len, from);
+        return;
+    }
+    struct hub_client *c = g ? lookup(g, hd.session) : NULL;
+    if (!c) {
+        counter_inc(&h->stats.unknown_session);
+        return;
+    }
+    if (!bb_addr_equal(&c->addr, from)) {
+        counter_inc(&h->stats.wrong_source);
+        return;
+    }
+    uint64_t now = bb_now_ns();
+    switch (hd.type) {
+    case BB_MSG_AUDIO: {
+        struct bb_audio a;
+        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != c->codec ||
+            a.channels != c->channels || a.frames != c->up_frames) {
+            counter_inc(&h->stats.bad_packets);
+            return;
+        }
+        bb_jbuf_receive(&c->jb, hd.seq, a.payload, a.payload_len);
+        counter_inc(&c->packets_in);
+        break;
+    }
+    case BB_MSG_PING: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK) {
+            counter_inc(&h->stats.bad_packets);
+            return;
+        }
+        struct bb_header rh = {.type = BB_MSG_PONG, .session = c->session, .seq = hd.seq};
+        p.jitter_frames = atomic_load_explicit(&c->jb.stats.fill, memory_order_relaxed);
+        p.lost = (uint32_t)atomic_load_explicit(&c->jb.stats.lost, memory_order_relaxed);
+        uint8_t out[64];
+        int n = bb_wire_write_ping(out, sizeof out, &rh, &p);
+        if (n > 0)
+            hub_net_send(h, &c->addr, out, (size_t)n);
+        break;
+    }
+    case BB_MSG_PONG: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) == BB_WIRE_OK && now > p.t_ns)
+            atomic_store(&c->rtt_us, (uint32_t)((now - p.t_ns) / 1000));
+        break;
+    }
+    case BB_MSG_LEAVE_ACK:
+        break;
+    default:
+        counter_inc(&h->stats.bad_packets);
+        return;
+    }
+    atomic_store_explicit(&c->last_heard_ns, now, memory_order_relaxed);
+}
+
+static void *rx_main(void *arg)
+{
+    struct hub *h = arg;
+    raise_priority("receive");
+    uint8_t buf[2048];
+    while (atomic_load(&h->running)) {
+        struct pollfd pfd = {.fd = h->sock, .events = POLLIN};
+        // The timeout bounds how long an old graph can wait for our ack.
+        poll(&pfd, 1, 20);
+        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_RX);
+        for (int i = 0; i < 512; i++) {
+            struct bb_addr from;
+            from.len = sizeof from.ss;
+            ssize_t n = recvfrom(h->sock, buf, sizeof buf, MSG_DONTWAIT,
+                                 (struct sockaddr *)&from.ss, &from.len);
+            if (n < 0)
+                break;
+            if ((size_t)n > BB_MAX_DATAGRAM) {
+                counter_inc(&h->stats.bad_packets);
+                continue;
+            }
+            handle(h, g, buf, (size_t)n, &from);
+        }
+    }
+    bb_snap_idle(&h->graph, HUB_READER_RX);
+    return NULL;
+}
+
+static void send_client(struct hub *h, struct hub_client *c)
+{
+    const uint32_t bytes = c->down_frames * 2 * (uint32_t)sizeof(float);
+    uint8_t pkt[BB_MAX_DATAGRAM];
+    while (bb_ring_read_space(&c->tx) >= bytes) {
+        bb_ring_read(&c->tx, c->tx_buf, bytes);
+        struct bb_header hd = {
+            .type = BB_MSG_AUDIO, .session = c->session, .seq = c->tx_seq, .ts = c->tx_ts};
+        int off = bb_wire_write_audio_head(pkt, sizeof pkt, &hd, (uint8_t)c->codec, 2,
+                                           (uint16_t)c->down_frames);
+        if (off < 0)
+            return;
+        int n = bb_encode(c->enc, c->tx_buf, pkt + off, sizeof pkt - (size_t)off);
+        c->tx_seq++;
+        c->tx_ts += c->down_frames;
+        if (n < 0) {
+            counter_inc(&h->stats.send_errors);
+            continue;
+        }
+        hub_net_send(h, &c->addr, pkt, (size_t)(off + n));
+        counter_inc(&c->packets_out);
+    }
+}
+
+static void *tx_main(void *arg)
+{
+    struct hub *h = arg;
+    raise_priority("send");
+    while (atomic_load(&h->running)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        sem_timedwait(&h->tx_wake, &ts);
+        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_TX);
+        if (!g)
+            continue;
+        for (unsigned i = 0; i < g->nclients; i++)
+            send_client(h, g->clients[i]);
+    }
+    bb_snap_idle(&h->graph, HUB_READER_TX);
+    return NULL;
+}
+
+int hub_net_start(struct hub *h, char *err, size_t err_size)
+{
+    h->sock = bb_udp_open(h->bind[0] ? h->bind : NULL, h->port, AF_UNSPEC, err, err_size);
+    if (h->sock < 0)
+        return -1;
+    if (bb_ring_init(&h->events, sizeof(struct hub_event) * 256) < 0) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    h->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (h->event_fd < 0 || sem_init(&h->tx_wake, 0, 0) < 0) {
+        snprintf(err, err_size, "eventfd/sem_init: %s", strerror(errno));
+        return -1;
+    }
+    atomic_store(&h->running, 1);
+    if (pthread_create(&h->rx_thread, NULL, rx_main, h) != 0 ||
+        pthread_create(&h->tx_thread, NULL, tx_main, h) != 0) {
+        snprintf(err, err_size, "cannot start network threads");
+        atomic_store(&h->running, 0);
+        return -1;
+    }
+    return 0;
+}
+
+void hub_net_stop(struct hub *h)
+{
+    if (!atomic_exchange(&h->running, 0))
+        return;
+    sem_post(&h->tx_wake);
+    pthread_join(h->rx_thread, NULL);
+    pthread_join(h->tx_thread, NULL);
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub_rt.c: the hub's JACK process callback and the buffers it owns.
+//
+// Everything here runs in the JACK process thread except hub_rt_init and
+// hub_rt_cleanup. Per period: take the published graph (acknowledging its
+// epoch), pull one period from every musician's jitter buffer straight into
+// that musician's JACK output ports, mix every personal mix and the main
+// mix, copy each personal mix into its send ring and wake the send thread.
+// Nothing blocks, allocates, locks or logs; trouble is counted in atomics.
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+
+int hub_rt_init(struct hub *h)
+{
+    h->mixer = aligned_alloc(64, (sizeof *h->mixer + 63) / 64 * 64);
+    h->rt_src = calloc(BB_MAX_SOURCES, sizeof *h->rt_src);
+    h->rt_out = calloc(2 * BB_MAX_MIXES, sizeof *h->rt_out);
+    h->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
+                           sizeof(float));
+    h->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
+    if (!h->mixer || !h->rt_src || !h->rt_out || !h->rt_scratch || !h->rt_inter) {
+        hub_rt_cleanup(h);
+        return -1;
+    }
+    // Gains ramp over 5 ms: long enough to be click free, short enough
+    // that a fader feels immediate.
+    bb_mixer_init(h->mixer, h->rate / 200);
+    atomic_init(&h->rt_settled_epoch, 0);
+    return 0;
+}
+
+void hub_rt_cleanup(struct hub *h)
+{
+    free(h->mixer);
+    free(h->rt_src);
+    free(h->rt_out);
+    free(h->rt_scratch);
+    free(h->rt_inter);
+    h->mixer = NULL;
+    h->rt_src = NULL;
+    h->rt_out = NULL;
+    h->rt_scratch = NULL;
+    h->rt_inter = NULL;
+}
+
+BB_RT static void counter_inc(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
+{
+    return p ? (float *)jack_port_get_buffer(p, n) : NULL;
+}
+
+BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
+{
+    struct hub *h = arg;
+    uint64_t t0 = bb_now_ns();
+    const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_RT);
+    counter_inc(&h->stats.cycles);
+
+    float *main_l = port_buf(h->main_out[0], nframes);
+    float *main_r = port_buf(h->main_out[1], nframes);
+    if (!g || nframes > BB_MAX_PERIOD) {
+        if (main_l)
+            memset(main_l, 0, nframes * sizeof(float));
+        if (main_r)
+            memset(main_r, 0, nframes * sizeof(float));
+        counter_inc(&h->stats.late_cycles);
+        return 0;
+    }
+    const struct bb_mix_graph *mg = g->mix;
+    float *junk = h->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
+
+    // Musicians' channels: jitter buffer -> their JACK ports (also the
+    // mixer's source buffers).
+    for (unsigned i = 0; i < g->nclients; i++) {
+        struct hub_client *c = g->clients[i];
+        float *bufs[BB_MAX_CLIENT_CH];
+        for (unsigned ch = 0; ch < c->channels; ch++) {
+            bufs[ch] = port_buf(c->ports[ch], nframes);
+            if (!bufs[ch])
+                bufs[ch] = junk + (size_t)ch * BB_MAX_PERIOD;
+        }
+        bb_jbuf_read(&c->jb, bufs, nframes);
+    }
+    for (unsigned s = 0; s < mg->nsrc; s++) {
+        const struct hub_client *c = g->src_client[s];
+        h->rt_src[s] = c ? port_buf(c->ports[g->src_index[s]], nframes)
+                         : port_buf(h->local_in[g->src_index[s]], nframes);
+    }
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        const struct hub_client *c = g->mix_client[m];
+        float *l = c ? port_buf(c->mix_ports[0], nframes) : main_l;
+        float *r = c ? port_buf(c->mix_ports[1], nframes) : main_r;
+        h->rt_out[2 * m] = l ? l : h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
+        h->rt_out[2 * m + 1] = r ? r : h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
+    }
+
+    bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, nframes);
+    if (bb_mixer_settled(h->mixer))
+        atomic_store_explicit(&h->rt_settled_epoch, g->hdr.epoch, memory_order_release);
+
+    // Personal mixes go out through the send rings.
+    const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        struct hub_client *c = g->mix_client[m];
+        if (!c)
+            continue;
+        const float *l = h->rt_out[2 * m], *r = h->rt_out[2 * m + 1];
+        for (unsigned i = 0; i < nframes; i++) {
+            h->rt_inter[2 * i] = l[i];
+            h->rt_inter[2 * i + 1] = r[i];
+        }
+        if (!bb_ring_write(&c->tx, h->rt_inter, bytes))
+            counter_inc(&c->tx_overruns);
+    }
+    if (g->nclients)
+        sem_post(&h->tx_wake);
+
+    uint64_t dt = bb_now_ns() - t0;
+    if (dt > atomic_load_explicit(&h->stats.rt_ns_max, memory_order_relaxed))
+        atomic_store_explicit(&h->stats.rt_ns_max, dt, memory_order_relaxed);
+    return 0;
+}

@@ -1,0 +1,765 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// join.c: `bandbridge join`, the musician's JACK client.
+//
+// DESIGN. Four threads, each owning its part:
+//   main [ctl]  the session state machine: JOIN retried with backoff until
+//               WELCOME or REJECT, PING every 250 ms, hub declared lost
+//               after 2 s of silence, LEAVE on SIGINT/SIGTERM. It builds a
+//               `join_stream` (codec state, jitter buffer, send ring) for
+//               every session and publishes it as a snapshot.
+//   receive [rx] parses datagrams from the hub only, feeds AUDIO to the
+//               jitter buffer (decoding there), answers PING, passes the
+//               rest to main through a ring.
+//   send [tx]   woken by the process callback, encodes and sends.
+//   JACK [rt]   inputs (and the test tone) into the send ring, the
+//               jitter buffer into the outputs. Without a session it plays
+//               silence; it never waits for the network.
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jack/jack.h>
+
+#include "bb.h"
+#include "codec.h"
+#include "identity.h"
+#include "jbuf.h"
+#include "join.h"
+#include "log.h"
+#include "net.h"
+#include "ring.h"
+#include "snap.h"
+#include "wire.h"
+
+enum { READER_RT, READER_RX, READER_TX, READERS };
+
+#define HUB_LOST_NS   (2000 * 1000000ull)
+#define PING_NS       (250 * 1000000ull)
+#define JB_MAX_PERIOD 2048
+
+/// Everything one session needs; immutable pointers, published as a snapshot.
+struct join_stream {
+    struct bb_snap_obj hdr;
+    int                active;      ///< 0: no session, play silence
+    uint32_t           session;
+    enum bb_codec      codec;
+    unsigned           channels;    ///< channels we send
+    unsigned           up_frames;   ///< frames per packet we send
+    unsigned           down_frames; ///< frames per packet the hub sends
+    struct bb_encoder *enc;         ///< [tx]
+    struct bb_decoder *dec;         ///< [rx] through jb
+    struct bb_jbuf     jb;          ///< producer [rx], consumer [rt]
+    struct bb_ring     tx;          ///< interleaved input frames: producer [rt], consumer [tx]
+    float             *tx_buf;      ///< [tx]
+    uint32_t           tx_seq;      ///< [tx]
+    uint32_t           tx_ts;       ///< [tx]
+    _Atomic uint64_t   tx_overruns; ///< [rt]
+};
+
+struct join_event {
+    uint16_t len;
+    uint8_t  data[BB_MAX_DATAGRAM];
+};
+
+struct join {
+    // options [ro]
+    char           host[256];
+    char           name[BB_NAME_MAX];
+    char           jack_name[64];
+    char           identity_path[4096];
+    unsigned       channels;
+    enum bb_codec  codec;
+    unsigned       kbps;
+    unsigned       jitter;          ///< frames or BB_JBUF_AUTO, both directions
+    float          tone_hz;
+    int            auto_connect;
+    double         run_seconds;     ///< 0 = until signalled
+
+    uint8_t        identity[BB_IDENTITY_SIZE];
+    struct bb_addr hub;
+
+    jack_client_t *jack;
+    unsigned       rate, period;
+    jack_port_t   *in[BB_MAX_CLIENT_CH];
+    jack_port_t   *out[BB_MIX_CH];
+    float         *rt_inter;        ///< [rt] interleave buffer
+    double         tone_phase;      ///< [rt]
+
+    int            sock;
+    struct bb_snap streams;
+    pthread_t      rx_thread, tx_thread;
+    sem_t          tx_wake;         ///< [rt posts, tx waits]
+    struct bb_ring events;          ///< join_event: producer [rx], consumer [ctl]
+    int            event_fd;
+    _Atomic int    running;
+    _Atomic uint64_t last_heard_ns; ///< [rx]
+    _Atomic uint32_t rtt_us;        ///< [rx]
+    _Atomic uint64_t foreign;       ///< [rx] datagrams not from our hub or session
+};
+
+static void stream_free(void *obj)
+{
+    struct join_stream *s = obj;
+    bb_jbuf_cleanup(&s->jb);
+    bb_ring_cleanup(&s->tx);
+    bb_encoder_free(s->enc);
+    bb_decoder_free(s->dec);
+    free(s->tx_buf);
+    free(s);
+}
+
+static struct join_stream *stream_idle(void)
+{
+    return calloc(1, sizeof(struct join_stream));
+}
+
+static struct join_stream *stream_new(struct join *j, uint32_t session,
+                                      const struct bb_welcome *w, char *err, size_t err_size)
+{
+    struct join_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    s->active = 1;
+    s->session = session;
+    s->codec = (enum bb_codec)w->up_codec;
+    s->channels = j->channels;
+    s->up_frames = w->up_frames;
+    s->down_frames = w->down_frames;
+    if (w->down_channels != BB_MIX_CH || w->down_codec != w->up_codec ||
+        w->up_frames != bb_codec_wire_frames(s->codec, j->rate, j->channels) ||
+        w->down_frames != bb_codec_wire_frames(s->codec, j->rate, BB_MIX_CH)) {
+        snprintf(err, err_size, "the hub proposed a stream this version cannot play");
+        goto fail;
+    }
+    s->enc = bb_encoder_new(s->codec, j->rate, j->channels, s->up_frames, j->kbps, err, err_size);
+    s->dec = bb_decoder_new(s->codec, j->rate, BB_MIX_CH, s->down_frames, err, err_size);
+    if (!s->enc || !s->dec)
+        goto fail;
+    if (bb_jbuf_init(&s->jb, BB_MIX_CH, s->down_frames, JB_MAX_PERIOD, j->rate, j->jitter,
+                     s->dec) < 0 ||
+        bb_ring_init(&s->tx, ((size_t)JB_MAX_PERIOD * 4 + s->up_frames * 4) * j->channels *
+                                 sizeof(float)) < 0 ||
+        !(s->tx_buf = calloc((size_t)s->up_frames * j->channels, sizeof(float)))) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    return s;
+fail:
+    stream_free(s);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- realtime
+
+BB_RT static int process(jack_nframes_t n, void *arg)
+{
+    struct join *j = arg;
+    struct join_stream *s = bb_snap_get(&j->streams, READER_RT);
+    float *out[BB_MIX_CH];
+    for (int c = 0; c < BB_MIX_CH; c++)
+        out[c] = jack_port_get_buffer(j->out[c], n);
+    if (!s || !s->active || n > JB_MAX_PERIOD) {
+        for (int c = 0; c < BB_MIX_CH; c++)
+            memset(out[c], 0, n * sizeof(float));
+        return 0;
+    }
+    // Our channels, interleaved, into the send ring.
+    const unsigned ch = s->channels;
+    for (unsigned c = 0; c < ch; c++) {
+        const float *in = jack_port_get_buffer(j->in[c], n);
+        for (unsigned i = 0; i < n; i++)
+            j->rt_inter[i * ch + c] = in[i];
+    }
+    if (j->tone_hz > 0.0f) {
+        const double step = 2.0 * M_PI * j->tone_hz / j->rate;
+        for (unsigned i = 0; i < n; i++) {
+            j->rt_inter[i * ch] += 0.25f * (float)sin(j->tone_phase);
+            j->tone_phase += step;
+        }
+        j->tone_phase = fmod(j->tone_phase, 2.0 * M_PI);
+    }
+    if (!bb_ring_write(&s->tx, j->rt_inter, n * ch * (uint32_t)sizeof(float)))
+        atomic_store_explicit(&s->tx_overruns, atomic_load(&s->tx_overruns) + 1,
+                              memory_order_relaxed);
+    sem_post(&j->tx_wake);
+    bb_jbuf_read(&s->jb, out, n);
+    return 0;
+}
+
+// ---------------------------------------------------------------- network
+
+static void raise_priority(void)
+{
+    struct sched_param sp = {.sched_priority = 5};
+    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); // best effort
+}
+
+static void send_dgram(struct join *j, const uint8_t *buf, int len)
+{
+    if (len > 0)
+        sendto(j->sock, buf, (size_t)len, MSG_DONTWAIT, (const struct sockaddr *)&j->hub.ss,
+               j->hub.len);
+}
+
+static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf, size_t len)
+{
+    struct bb_header hd;
+    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK) {
+        atomic_fetch_add(&j->foreign, 1);
+        return;
+    }
+    uint64_t now = bb_now_ns();
+    switch (hd.type) {
+    case BB_MSG_AUDIO: {
+        struct bb_audio a;
+        if (!s || !s->active || hd.session != s->session ||
+            bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != s->codec ||
+            a.channels != BB_MIX_CH || a.frames != s->down_frames) {
+            atomic_fetch_add(&j->foreign, 1);
+            return;
+        }
+        bb_jbuf_receive(&s->jb, hd.seq, a.payload, a.payload_len);
+        break;
+    }
+    case BB_MSG_PING: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK)
+            return;
+        struct bb_header rh = {.type = BB_MSG_PONG, .session = hd.session, .seq = hd.seq};
+        uint8_t out[64];
+        send_dgram(j, out, bb_wire_write_ping(out, sizeof out, &rh, &p));
+        break;
+    }
+    case BB_MSG_PONG: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) == BB_WIRE_OK && now > p.t_ns)
+            atomic_store(&j->rtt_us, (uint32_t)((now - p.t_ns) / 1000));
+        break;
+    }
+    case BB_MSG_WELCOME:
+    case BB_MSG_REJECT:
+    case BB_MSG_LEAVE:
+    case BB_MSG_LEAVE_ACK: {
+        struct join_event ev = {.len = (uint16_t)len};
+        memcpy(ev.data, buf, len);
+        if (bb_ring_write(&j->events, &ev, sizeof ev)) {
+            uint64_t one = 1;
+            if (write(j->event_fd, &one, sizeof one) < 0) {
+                // the control loop polls with a timeout anyway
+            }
+        }
+        break;
+    }
+    default:
+        atomic_fetch_add(&j->foreign, 1);
+        return;
+    }
+    atomic_store(&j->last_heard_ns, now);
+}
+
+static void *rx_main(void *arg)
+{
+    struct join *j = arg;
+    raise_priority();
+    uint8_t buf[2048];
+    while (atomic_load(&j->running)) {
+        struct pollfd pfd = {.fd = j->sock, .events = POLLIN};
+        poll(&pfd, 1, 20);
+        struct join_stream *s = bb_snap_get(&j->streams, READER_RX);
+        for (int i = 0; i < 256; i++) {
+            struct bb_addr from;
+            from.len = sizeof from.ss;
+            ssize_t n = recvfrom(j->sock, buf, sizeof buf, MSG_DONTWAIT,
+                                 (struct sockaddr *)&from.ss, &from.len);
+            if (n < 0)
+                break;
+            if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_DATAGRAM) {
+                atomic_fetch_add(&j->foreign, 1);
+                continue;
+            }
+            rx_handle(j, s, buf, (size_t)n);
+        }
+    }
+    bb_snap_idle(&j->streams, READER_RX);
+    return NULL;
+}
+
+static void *tx_main(void *arg)
+{
+    struct join *j = arg;
+    raise_priority();
+    uint8_t pkt[BB_MAX_DATAGRAM];
+    while (atomic_load(&j->running)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        sem_timedwait(&j->tx_wake, &ts);
+        struct join_stream *s = bb_snap_get(&j->streams, READER_TX);
+        if (!s || !s->active)
+            continue;
+        const uint32_t bytes = s->up_frames * s->channels * (uint32_t)sizeof(float);
+        while (bb_ring_read_space(&s->tx) >= bytes) {
+            bb_ring_read(&s->tx, s->tx_buf, bytes);
+            struct bb_header hd = {
+                .type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = s->tx_ts};
+            int off = bb_wire_write_audio_head(pkt, sizeof pkt, &hd, (uint8_t)s->codec,
+                                               (uint8_t)s->channels, (uint16_t)s->up_frames);
+            int n = off > 0 ? bb_encode(s->enc, s->tx_buf, pkt + off, sizeof pkt - (size_t)off)
+                            : -1;
+            s->tx_seq++;
+            s->tx_ts += s->up_frames;
+            if (n >= 0)
+                send_dgram(j, pkt, off + n);
+        }
+    }
+    bb_snap_idle(&j->streams, READER_TX);
+    return NULL;
+}
+
+// ---------------------------------------------------------------- control
+
+static void send_join(struct join *j)
+{
+    struct bb_join m = {
+        .rate = j->rate,
+        .period = (uint16_t)j->period,
+        .channels = (uint8_t)j->channels,
+        .codec = (uint8_t)j->codec,
+        .kbps = (uint16_t)j->kbps,
+        .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
+    };
+    memcpy(m.identity, j->identity, BB_IDENTITY_SIZE);
+    snprintf(m.name, sizeof m.name, "%s", j->name);
+    struct bb_header hd = {.type = BB_MSG_JOIN};
+    uint8_t buf[BB_MAX_DATAGRAM];
+    send_dgram(j, buf, bb_wire_write_join(buf, sizeof buf, &hd, &m));
+}
+
+static void send_simple(struct join *j, uint8_t type, uint32_t session)
+{
+    uint8_t buf[64];
+    struct bb_header hd = {.type = type, .session = session};
+    if (type == BB_MSG_PING) {
+        struct bb_ping p = {.t_ns = bb_now_ns()};
+        send_dgram(j, buf, bb_wire_write_ping(buf, sizeof buf, &hd, &p));
+    } else if (type == BB_MSG_LEAVE) {
+        struct bb_leave l = {.code = BB_LEAVE_QUIT};
+        snprintf(l.reason, sizeof l.reason, "musician quit");
+        send_dgram(j, buf, bb_wire_write_leave(buf, sizeof buf, &hd, &l));
+    } else {
+        send_dgram(j, buf, bb_wire_write_empty(buf, sizeof buf, &hd));
+    }
+}
+
+static void publish(struct join *j, struct join_stream *s)
+{
+    while (bb_snap_publish(&j->streams, s) == 0) {
+        // Readers have not moved on from hundreds of streams: wait for them.
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void connect_ports(struct join *j)
+{
+    const char **caps = jack_get_ports(j->jack, NULL, JACK_DEFAULT_AUDIO_TYPE,
+                                       JackPortIsPhysical | JackPortIsOutput);
+    const char **plays = jack_get_ports(j->jack, NULL, JACK_DEFAULT_AUDIO_TYPE,
+                                        JackPortIsPhysical | JackPortIsInput);
+    if (caps && j->tone_hz <= 0.0f)
+        for (unsigned c = 0; c < j->channels && caps[c]; c++)
+            jack_connect(j->jack, caps[c], jack_port_name(j->in[c]));
+    if (plays)
+        for (unsigned c = 0; c < BB_MIX_CH && plays[c]; c++)
+            jack_connect(j->jack, jack_port_name(j->out[c]), plays[c]);
+    jack_free(caps);
+    jack_free(plays);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bandbridge join HOST[:PORT] --name NAME [options]\n"
+            "Join a hub: send this machine's JACK inputs, play your personal mix.\n\n"
+            "  -N, --name NAME       your name as the band sees it (required)\n"
+            "  -c, --channels N      inputs to send (default 1, max %d)\n"
+            "  -C, --codec CODEC     opus (default), opus-std, pcm16, pcm24, float\n"
+            "  -k, --kbps N          Opus bit rate per channel (default 96)\n"
+            "  -j, --jitter N|auto   jitter buffer depth in frames, both ways (default auto)\n"
+            "  -T, --tone HZ         send a sine tone on channel 1 (a demo without a mic)\n"
+            "  -I, --identity FILE   identity file (default: per name, in the state dir)\n"
+            "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
+            "  -A, --no-auto-connect leave the JACK ports unconnected\n"
+            "  -s, --seconds S       leave after S seconds (default: run until stopped)\n"
+            "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
+            "  -h, --help            this text\n",
+            BB_MAX_CLIENT_CH);
+}
+
+static int parse_options(struct join *j, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, 0, 'N'},      {"channels", required_argument, 0, 'c'},
+        {"codec", required_argument, 0, 'C'},     {"kbps", required_argument, 0, 'k'},
+        {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
+        {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
+        {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
+        {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, "N:c:C:k:j:T:I:n:As:vqh", opts, NULL)) != -1;) {
+        char *end = NULL;
+        unsigned long v;
+        switch (o) {
+        case 'N':
+            if (strlen(optarg) >= BB_NAME_MAX || bb_sanitize_name(j->name, sizeof j->name, optarg) == 0)
+                goto bad;
+            if (strcmp(j->name, optarg) != 0)
+                bb_warn("name '%s' will be shown as '%s'", optarg, j->name);
+            break;
+        case 'c':
+            v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > BB_MAX_CLIENT_CH)
+                goto bad;
+            j->channels = (unsigned)v;
+            break;
+        case 'C':
+            if (bb_codec_parse(optarg, &j->codec) < 0)
+                goto bad;
+            break;
+        case 'k':
+            v = strtoul(optarg, &end, 10);
+            if (*end || v < 6 || v > 510)
+                goto bad;
+            j->kbps = (unsigned)v;
+            break;
+        case 'j':
+            if (strcmp(optarg, "auto") == 0) {
+                j->jitter = BB_JBUF_AUTO;
+                break;
+            }
+            v = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || v > 4800)
+                goto bad;
+            j->jitter = (unsigned)v;
+            break;
+        case 'T':
+            j->tone_hz = strtof(optarg, &end);
+            if (*end || !(j->tone_hz > 0.0f && j->tone_hz < 20000.0f))
+                goto bad;
+            break;
+        case 'I':
+            snprintf(j->identity_path, sizeof j->identity_path, "%s", optarg);
+            break;
+        case 'n':
+            if (!*optarg || strlen(optarg) >= sizeof j->jack_name)
+                goto bad;
+            snprintf(j->jack_name, sizeof j->jack_name, "%s", optarg);
+            break;
+        case 'A':
+            j->auto_connect = 0;
+            break;
+        case 's':
+            j->run_seconds = strtod(optarg, &end);
+            if (*end || !(j->run_seconds > 0))
+                goto bad;
+            break;
+        case 'v':
+            bb_log_set_level(BB_LOG_DEBUG);
+            break;
+        case 'q':
+            bb_log_set_level(BB_LOG_WARN);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+        continue;
+    bad:
+        for (const struct option *op = opts; op->name; op++)
+            if (op->val == o)
+                fprintf(stderr, "bandbridge join: bad value '%s' for --%s\n", optarg, op->name);
+        return -1;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "bandbridge join: name the hub: bandbridge join HOST[:PORT] --name NAME\n");
+        return -1;
+    }
+    snprintf(j->host, sizeof j->host, "%s", argv[optind]);
+    if (!j->name[0]) {
+        fprintf(stderr, "bandbridge join: --name NAME is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+enum join_state { JOINING, CONNECTED, LEAVING };
+
+int bb_join_main(int argc, char **argv)
+{
+    static struct join jn;
+    struct join *j = &jn;
+    j->channels = 1;
+    j->codec = BB_CODEC_OPUS;
+    j->jitter = BB_JBUF_AUTO;
+    j->auto_connect = 1;
+    j->sock = -1;
+    j->event_fd = -1;
+    if (parse_options(j, argc, argv) < 0)
+        return 2;
+    if (!j->jack_name[0])
+        snprintf(j->jack_name, sizeof j->jack_name, "bandbridge-%.31s", j->name);
+
+    char err[300];
+    if (bb_addr_parse(j->host, BB_DEFAULT_PORT, &j->hub, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        return 2;
+    }
+    if (!j->identity_path[0] &&
+        bb_identity_path(j->name, j->identity_path, sizeof j->identity_path, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        return 2;
+    }
+    if (bb_identity_load(j->identity_path, j->identity, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        return 2;
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    int status = 1;
+    bb_snap_init(&j->streams, READERS, stream_free);
+    publish(j, stream_idle());
+    jack_status_t st;
+    j->jack = jack_client_open(j->jack_name, JackNoStartServer, &st);
+    if (!j->jack) {
+        bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
+        goto out;
+    }
+    j->rate = jack_get_sample_rate(j->jack);
+    j->period = jack_get_buffer_size(j->jack);
+    if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0) {
+        bb_err("codec %s cannot carry %u channels at %u Hz", bb_codec_name(j->codec), j->channels,
+               j->rate);
+        status = 2;
+        goto out;
+    }
+    char pn[32];
+    for (unsigned c = 0; c < j->channels; c++) {
+        snprintf(pn, sizeof pn, "in_%u", c + 1);
+        j->in[c] = jack_port_register(j->jack, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+    }
+    j->out[0] = jack_port_register(j->jack, "out_L", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+    j->out[1] = jack_port_register(j->jack, "out_R", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+    j->rt_inter = calloc((size_t)JB_MAX_PERIOD * BB_MAX_CLIENT_CH, sizeof(float));
+    for (unsigned c = 0; c < j->channels; c++)
+        if (!j->in[c])
+            goto noports;
+    if (!j->out[0] || !j->out[1] || !j->rt_inter) {
+    noports:
+        bb_err("cannot register JACK ports");
+        goto out;
+    }
+
+    j->sock = bb_udp_open(NULL, 0, j->hub.ss.ss_family, err, sizeof err);
+    j->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (j->sock < 0 || j->event_fd < 0 || sem_init(&j->tx_wake, 0, 0) < 0 ||
+        bb_ring_init(&j->events, sizeof(struct join_event) * 32) < 0) {
+        bb_err("%s", j->sock < 0 ? err : "cannot set up the network side");
+        goto out;
+    }
+    atomic_store(&j->running, 1);
+    if (pthread_create(&j->rx_thread, NULL, rx_main, j) != 0 ||
+        pthread_create(&j->tx_thread, NULL, tx_main, j) != 0) {
+        bb_err("cannot start network threads");
+        atomic_store(&j->running, 0);
+        goto out;
+    }
+    jack_set_process_callback(j->jack, process, j);
+    if (jack_activate(j->jack) != 0) {
+        bb_err("cannot activate the JACK client");
+        goto stop;
+    }
+    if (j->auto_connect)
+        connect_ports(j);
+
+    char hs[80];
+    bb_info("joining %s as '%s' (%u channel%s, %s, %u Hz, period %u)",
+            bb_addr_str(&j->hub, hs, sizeof hs), j->name, j->channels,
+            j->channels == 1 ? "" : "s", bb_codec_name(j->codec), j->rate, j->period);
+
+    enum join_state state = JOINING;
+    uint32_t session = 0;
+    uint64_t start = bb_now_ns(), next_send = start, retry_ns = 200 * 1000000ull;
+    uint64_t leave_deadline = 0;
+    int tries = 0, warned_silent = 0;
+    status = 0;
+    for (;;) {
+        uint64_t now = bb_now_ns();
+        if (j->run_seconds > 0 && state != LEAVING &&
+            now - start > (uint64_t)(j->run_seconds * 1e9)) {
+            state = state == CONNECTED ? LEAVING : state;
+            if (state != LEAVING)
+                break;
+            leave_deadline = now + 500 * 1000000ull;
+            next_send = now;
+        }
+        if (now >= next_send) {
+            if (state == JOINING) {
+                send_join(j);
+                if (++tries == 5 && !warned_silent) {
+                    bb_warn("no answer from the hub at %s yet; still trying", hs);
+                    warned_silent = 1;
+                }
+                if (tries >= 5 && retry_ns < 2000 * 1000000ull)
+                    retry_ns = retry_ns * 3 / 2;
+                next_send = now + retry_ns;
+            } else if (state == CONNECTED) {
+                send_simple(j, BB_MSG_PING, session);
+                next_send = now + PING_NS;
+            } else {
+                if (now >= leave_deadline)
+                    break;
+                send_simple(j, BB_MSG_LEAVE, session);
+                next_send = now + 100 * 1000000ull;
+            }
+        }
+        uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
+        if (state == CONNECTED && heard < now && now - heard > HUB_LOST_NS) {
+            bb_warn("lost the hub (nothing heard for 2 s); reconnecting");
+            publish(j, stream_idle());
+            state = JOINING;
+            tries = 0;
+            retry_ns = 200 * 1000000ull;
+            next_send = now;
+        }
+
+        struct pollfd pfd[2] = {{.fd = j->event_fd, .events = POLLIN},
+                                {.fd = sig_fd, .events = POLLIN}};
+        int timeout = next_send > now ? (int)((next_send - now) / 1000000) + 1 : 0;
+        poll(pfd, 2, timeout > 100 ? 100 : timeout);
+        if (pfd[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
+                if (state != CONNECTED)
+                    break;
+                bb_info("leaving the hub");
+                state = LEAVING;
+                leave_deadline = bb_now_ns() + 500 * 1000000ull;
+                next_send = 0;
+            }
+        }
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(j->event_fd, &v, sizeof v) < 0) {
+                // spurious wake-up
+            }
+        }
+        struct join_event ev;
+        while (bb_ring_read(&j->events, &ev, sizeof ev)) {
+            struct bb_header hd;
+            if (bb_wire_parse_header(ev.data, ev.len, &hd) != BB_WIRE_OK)
+                continue;
+            if (hd.type == BB_MSG_WELCOME && state == JOINING) {
+                struct bb_welcome w;
+                if (bb_wire_read_welcome(ev.data, ev.len, &w) != BB_WIRE_OK)
+                    continue;
+                struct join_stream *s = stream_new(j, hd.session, &w, err, sizeof err);
+                if (!s) {
+                    bb_err("%s", err);
+                    status = 1;
+                    goto stop;
+                }
+                session = hd.session;
+                atomic_store(&j->last_heard_ns, bb_now_ns());
+                publish(j, s);
+                state = CONNECTED;
+                next_send = bb_now_ns() + PING_NS;
+                warned_silent = 0;
+                bb_info("joined as '%s': %s, %u frames per packet up, %u down; hub at %u Hz, "
+                        "period %u",
+                        w.name, bb_codec_name(s->codec), s->up_frames, s->down_frames, w.rate,
+                        w.period);
+            } else if (hd.type == BB_MSG_REJECT && state == JOINING) {
+                struct bb_reject r;
+                if (bb_wire_read_reject(ev.data, ev.len, &r) != BB_WIRE_OK)
+                    continue;
+                // Only a busy hub or our own previous session is worth waiting for.
+                if (r.code == BB_REJECT_FULL || r.code == BB_REJECT_IDENTITY ||
+                    r.code == BB_REJECT_OTHER) {
+                    if (!warned_silent)
+                        bb_warn("the hub refused: %s; retrying", r.reason);
+                    warned_silent = 1;
+                    retry_ns = 1000 * 1000000ull;
+                    next_send = bb_now_ns() + retry_ns;
+                    continue;
+                }
+                bb_err("the hub refused: %s", r.reason);
+                status = 1;
+                goto stop;
+            } else if (hd.type == BB_MSG_LEAVE && hd.session == session && state == CONNECTED) {
+                struct bb_leave l;
+                if (bb_wire_read_leave(ev.data, ev.len, &l) != BB_WIRE_OK)
+                    continue;
+                send_simple(j, BB_MSG_LEAVE_ACK, session);
+                bb_warn("the hub ended the session: %s; reconnecting", l.reason);
+                publish(j, stream_idle());
+                state = JOINING;
+                tries = 0;
+                retry_ns = 500 * 1000000ull;
+                next_send = bb_now_ns() + retry_ns;
+            } else if (hd.type == BB_MSG_LEAVE_ACK && state == LEAVING) {
+                goto stop;
+            }
+        }
+        bb_snap_collect(&j->streams);
+    }
+stop:
+    jack_deactivate(j->jack);
+    bb_snap_idle(&j->streams, READER_RT);
+    atomic_store(&j->running, 0);
+    sem_post(&j->tx_wake);
+    pthread_join(j->rx_thread, NULL);
+    pthread_join(j->tx_thread, NULL);
+out:
+    if (j->jack)
+        jack_client_close(j->jack);
+    bb_snap_cleanup(&j->streams);
+    free(j->rt_inter);
+    if (j->sock >= 0)
+        close(j->sock);
+    if (j->event_fd >= 0)
+        close(j->event_fd);
+    bb_ring_cleanup(&j->events);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    return status;
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// main.c: the `bandbridge` command: picks the face (serve, join).
+#include <stdio.h>
+#include <string.h>
+
+#include "bb.h"
+#include "hub.h"
+#include "join.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bandbridge serve [options]              run the rehearsal hub\n"
+               "       bandbridge join HOST[:PORT] --name NAME  join a hub as a musician\n"
+               "       bandbridge --version | --help\n"
+               "`bandbridge COMMAND --help` lists a command's options; see bandbridge(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return bb_hub_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "join") == 0)
+        return bb_join_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("bandbridge %s\n", BB_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "bandbridge: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
