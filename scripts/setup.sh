@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# setup.sh: installs the Debian packages bandbridge needs to build and test (idempotent).
+#
+#   scripts/setup.sh           build + test dependencies
+#   scripts/setup.sh --bench   also jamulus and jacktrip for the benchmarks (optional)
+#
+# Touches apt only when something is missing; root runs apt directly, others via sudo.
+set -euo pipefail
+
+# build: compiler, make, pkg-config and the libraries' -dev packages
+# run/test: jackd2 (jackd, jack_lsp, jack_connect, jack_iodelay), liblo-tools
+# (oscsend, oscdump), sqlite3, iproute2 (ss, for free UDP ports), coreutils (timeout)
+PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev
+      jackd2 liblo-tools sqlite3 iproute2 coreutils)
+BENCH_PKGS=(jamulus jacktrip)
+
+bench=0
+for a in "$@"; do
+    case $a in
+    --bench) bench=1 ;;
+    -h | --help) sed -n '3,8p' "$0"; exit 0 ;;
+    *) echo "setup: unknown argument $a" >&2; exit 2 ;;
+    esac
+done
+
+missing_of() {
+    local p out=()
+    for p in "$@"; do
+        if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) != "install ok installed" ]]; then
+            out+=("$p")
+        fi
+    done
+    echo "${out[*]}"
+}
+
+read -r -a missing <<<"$(missing_of "${PKGS[@]}")"
+bench_missing=()
+(( bench )) && read -r -a bench_missing <<<"$(missing_of "${BENCH_PKGS[@]}")"
+
+if (( ${#missing[@]} == 0 && ${#bench_missing[@]} == 0 )); then
+    echo "setup: all packages present"
+    exit 0
+fi
+
+all_missing=("${missing[@]}" "${bench_missing[@]}")
+
+if (( EUID == 0 )); then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    echo "setup: missing packages: ${all_missing[*]}" >&2
+    echo "setup: need root or sudo to install them" >&2
+    exit 1
+fi
+
+apt_install() {
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "$@"
+}
+
+# jackd2's postinst asks whether to enable realtime limits: answer it beforehand.
+echo "jackd2 jackd/tweak-rt-limits boolean false" | "${SUDO[@]}" debconf-set-selections
+
+echo "setup: installing ${all_missing[*]}"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+
+if (( ${#missing[@]} )); then
+    apt_install "${missing[@]}"
+    read -r -a still <<<"$(missing_of "${PKGS[@]}")"
+    if (( ${#still[@]} )); then
+        echo "setup: still missing after install: ${still[*]}" >&2
+        exit 1
+    fi
+fi
+
+if (( ${#bench_missing[@]} )); then
+    if ! apt_install "${bench_missing[@]}"; then
+        echo "setup: warning: could not install ${bench_missing[*]} (benchmarks against them will be skipped)" >&2
+    fi
+fi
+echo "setup: done"

@@ -1,0 +1,276 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# lib.sh: helpers for the bash integration tests (source it, then call bb_init).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   bb_init                      # BB_TMP, EXIT trap that cleans up everything
+#   bb_start_jack [period] [rate]        (bb_stop_jack; bb_start_jack restarts it)
+#   bb_bg "$BB_TMP/hub.log" "$BB_BIN" serve ...;  hub=$BB_LASTPID
+#   bb_wait_port bandbridge:alice_1
+#   check "probe sees the hub" grep -q status=ok "$BB_TMP/probe.out"
+#   bb_done
+#
+# Variables: BB_ROOT (repo root), BUILD (absolute), BB_BIN (bandbridge binary),
+# BB_PROBE (bbprobe), BB_TMP, BB_JACK_NAME, BB_JACK_LOG, BB_JACK_PID, BB_LASTPID.
+# Env knobs: BB_KEEP=1 keeps $BB_TMP, BB_WAIT=seconds for bb_wait_for (default 10).
+
+BB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD=$BB_ROOT/$BUILD
+BIN=${BIN:-bandbridge}
+[[ $BIN == /* ]] && BB_BIN=$BIN || BB_BIN=$BB_ROOT/$BIN
+BB_PROBE=$BUILD/bbprobe
+export BUILD BIN BB_ROOT BB_BIN BB_PROBE
+
+# Never let a JACK client start a server on its own, never ask D-Bus for the card.
+export JACK_NO_START_SERVER=1
+export JACK_NO_AUDIO_RESERVATION=1
+
+BB_NAME=$(basename "$0" .sh)
+BB_PIDS=()
+BB_JACK_PID=
+BB_JACK_NAME=
+BB_JACK_LOG=
+BB_LASTPID=
+BB_PASS=0
+BB_FAIL=0
+BB_N=0
+
+# Monotonic-enough time in microseconds (bash 5 EPOCHREALTIME).
+bb_now_us() {
+    local t=$EPOCHREALTIME
+    echo $(( ${t%[.,]*} * 1000000 + 10#${t#*[.,]} ))
+}
+
+# Seconds (integer or decimal, e.g. 10 or 0.5) to microseconds.
+bb_s_to_us() {
+    local s=$1 i f
+    i=${s%%.*}
+    if [[ $s == *.* ]]; then f=${s#*.}; else f=; fi
+    f=${f}000000
+    echo $(( 10#${i:-0} * 1000000 + 10#${f:0:6} ))
+}
+
+bb_log() { printf '# %s\n' "$*"; }
+
+bb_init() {
+    BB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bbtest.XXXXXX") || exit 1
+    export BB_TMP
+    trap bb_cleanup EXIT
+    # A signal (timeout(1), ^C) ends the script through the EXIT trap.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+}
+
+# Is PID one that this test started?
+bb_is_ours() {
+    local p
+    [[ -n $1 ]] || return 1
+    [[ $1 == "$BB_JACK_PID" ]] && return 0
+    for p in "${BB_PIDS[@]}"; do [[ $p == "$1" ]] && return 0; done
+    return 1
+}
+
+# bb_bg LOGFILE cmd...: start cmd in the background, output to LOGFILE.
+bb_bg() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    BB_LASTPID=$!
+    BB_PIDS+=("$BB_LASTPID")
+}
+
+# bb_kill PID: TERM, up to 3 s for it to exit, then KILL. Only our own PIDs.
+# Returns the process's exit status (from wait), or 1 if PID is not ours.
+bb_kill() {
+    local pid=$1 deadline rc=0 p keep=()
+    if ! bb_is_ours "$pid"; then
+        echo "bb_kill: $pid was not started by this test" >&2
+        return 1
+    fi
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        deadline=$(( $(bb_now_us) + 3000000 ))
+        while kill -0 "$pid" 2>/dev/null && (( $(bb_now_us) < deadline )); do
+            sleep 0.05
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "bb_kill: $pid ignored TERM for 3 s, sending KILL" >&2
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    wait "$pid" 2>/dev/null || rc=$?
+    for p in "${BB_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    BB_PIDS=("${keep[@]}")
+    [[ $pid == "$BB_JACK_PID" ]] && BB_JACK_PID=
+    return $rc
+}
+
+# bb_wait_exit PID [timeout_s]: wait for one of our background processes to end by
+# itself; returns its exit status, or 124 on timeout (the process keeps running).
+bb_wait_exit() {
+    local pid=$1 t=${2:-10} deadline rc=0 p keep=()
+    deadline=$(( $(bb_now_us) + $(bb_s_to_us "$t") ))
+    while kill -0 "$pid" 2>/dev/null; do
+        (( $(bb_now_us) < deadline )) || { echo "bb_wait_exit: $pid still running after ${t}s" >&2; return 124; }
+        sleep 0.05
+    done
+    wait "$pid" 2>/dev/null || rc=$?
+    for p in "${BB_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    BB_PIDS=("${keep[@]}")
+    return $rc
+}
+
+bb_cleanup() {
+    local rc=$? i f
+    trap - EXIT INT TERM HUP
+    for (( i = ${#BB_PIDS[@]} - 1; i >= 0; i-- )); do
+        bb_kill "${BB_PIDS[i]}" >/dev/null 2>&1
+    done
+    [[ -n $BB_JACK_PID ]] && bb_kill "$BB_JACK_PID" >/dev/null 2>&1
+    if [[ -n ${BB_TMP:-} && -d $BB_TMP ]]; then
+        if (( rc != 0 )); then
+            for f in "$BB_TMP"/*.log; do
+                [[ -f $f ]] || continue
+                echo "# ---- last lines of $(basename "$f")"
+                tail -n 40 "$f" | sed 's/^/#   /'
+            done
+        fi
+        if [[ ${BB_KEEP:-0} == 1 ]]; then
+            echo "# kept $BB_TMP"
+        else
+            rm -rf "$BB_TMP"
+        fi
+    fi
+    return $rc
+}
+
+# bb_wait_for CMD...: poll CMD every 50 ms until it succeeds; deadline BB_WAIT s.
+bb_wait_for() {
+    local deadline=$(( $(bb_now_us) + $(bb_s_to_us "${BB_WAIT:-10}") ))
+    until "$@" >/dev/null 2>&1; do
+        if (( $(bb_now_us) >= deadline )); then
+            echo "bb_wait_for: timed out after ${BB_WAIT:-10}s: $*" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+bb_has_port() { jack_lsp 2>/dev/null | grep -Fxq -- "$1"; }
+bb_lacks_port() { jack_lsp >/dev/null 2>&1 && ! bb_has_port "$1"; }
+
+# bb_wait_port NAME [timeout_s]
+bb_wait_port() { BB_WAIT=${2:-${BB_WAIT:-10}} bb_wait_for bb_has_port "$1"; }
+
+# bb_wait_no_port NAME [timeout_s]
+bb_wait_no_port() { BB_WAIT=${2:-${BB_WAIT:-10}} bb_wait_for bb_lacks_port "$1"; }
+
+# bb_start_jack [period] [rate]: a private jackd (dummy backend) for this test.
+# After bb_stop_jack it starts again under the same server name (restart tests).
+bb_start_jack() {
+    local period=${1:-64} rate=${2:-48000} deadline
+    if ! command -v jackd >/dev/null || ! command -v jack_lsp >/dev/null; then
+        echo "bb_start_jack: jackd/jack_lsp not installed (run scripts/setup.sh)" >&2
+        return 1
+    fi
+    if [[ -n $BB_JACK_PID ]]; then
+        echo "bb_start_jack: jackd $BB_JACK_NAME already running" >&2
+        return 1
+    fi
+    BB_JACK_NAME=${BB_JACK_NAME:-bbt_$$_$RANDOM}
+    BB_JACK_LOG=$BB_TMP/jackd.log
+    export JACK_DEFAULT_SERVER=$BB_JACK_NAME
+    jackd -n "$BB_JACK_NAME" -d dummy -r "$rate" -p "$period" >>"$BB_JACK_LOG" 2>&1 &
+    BB_JACK_PID=$!
+    deadline=$(( $(bb_now_us) + 10000000 ))
+    until jack_lsp >/dev/null 2>&1; do
+        if ! kill -0 "$BB_JACK_PID" 2>/dev/null; then
+            echo "bb_start_jack: jackd exited:" >&2
+            cat "$BB_JACK_LOG" >&2
+            wait "$BB_JACK_PID" 2>/dev/null
+            BB_JACK_PID=
+            return 1
+        fi
+        if (( $(bb_now_us) >= deadline )); then
+            echo "bb_start_jack: jackd $BB_JACK_NAME not answering after 10 s" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# bb_stop_jack: stop our jackd (TERM, then KILL after 3 s); its log is kept.
+bb_stop_jack() {
+    [[ -n $BB_JACK_PID ]] || return 0
+    bb_kill "$BB_JACK_PID"
+    BB_JACK_PID=
+    return 0
+}
+
+# Number of xruns jackd has logged so far.
+bb_xruns() {
+    [[ -n $BB_JACK_LOG && -f $BB_JACK_LOG ]] || { echo 0; return; }
+    grep -cE 'XRun|was not finished' "$BB_JACK_LOG"
+}
+
+# bb_free_udp_port: a UDP port in 20000-60000 nobody listens on (and not handed out
+# before in this test).
+bb_free_udp_port() {
+    local p i used=$BB_TMP/.udp_ports
+    for (( i = 0; i < 200; i++ )); do
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40001 ))
+        [[ -f $used ]] && grep -qx "$p" "$used" && continue
+        if [[ -z $(ss -Hlnu "( sport = :$p )" 2>/dev/null) ]]; then
+            echo "$p" >>"$used"
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "bb_free_udp_port: no free port found" >&2
+    return 1
+}
+
+# TAP-like assertions.
+ok() {
+    BB_N=$((BB_N + 1)); BB_PASS=$((BB_PASS + 1))
+    echo "ok $BB_N - $*"
+}
+not_ok() {
+    BB_N=$((BB_N + 1)); BB_FAIL=$((BB_FAIL + 1))
+    echo "not ok $BB_N - $*"
+}
+# check "description" cmd...: ok if cmd succeeds.
+check() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# bb_done: summary; exits 1 if anything failed or nothing was asserted.
+bb_done() {
+    echo "# $BB_NAME: $BB_PASS passed, $BB_FAIL failed"
+    if (( BB_FAIL > 0 || BB_PASS == 0 )); then
+        (( BB_PASS + BB_FAIL == 0 )) && echo "# $BB_NAME: no assertion ran"
+        exit 1
+    fi
+    exit 0
+}
+
+# Helpers for bbprobe output: bb_probe_val FILE "in_1 out_1" key
+#   prints the value of key on the line that starts with the given port names.
+bb_probe_val() {
+    awk -v pre="$2 " -v key="$3" 'index($0, pre) == 1 {
+        for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit }
+    }' "$1"
+}
+
+# bb_num_cmp A OP B: floating point comparison with awk (OP: < <= > >= == !=).
+bb_num_cmp() {
+    awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+        if (a !~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+|inf)$/ || b !~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+|inf)$/) exit 2
+        a = (a == "inf") ? 1e308 : (a == "-inf") ? -1e308 : a + 0
+        b = (b == "inf") ? 1e308 : (b == "-inf") ? -1e308 : b + 0
+        r = (op == "<") ? a < b : (op == "<=") ? a <= b : (op == ">") ? a > b : (op == ">=") ? a >= b : (op == "==") ? a == b : (op == "!=") ? a != b : 0
+        exit !r }'
+}
