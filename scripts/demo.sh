@@ -51,6 +51,7 @@ GUEST_NAME=
 for tool in jackd jack_lsp; do
     command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup.sh (Debian package jackd2)"
 done
+command -v setsid >/dev/null || die "setsid not found (Debian package util-linux)"
 
 # Never let a JACK client start a server by itself; never ask D-Bus for a sound card.
 export JACK_NO_START_SERVER=1
@@ -127,6 +128,15 @@ trap cleanup EXIT
 trap 'exit 0' INT       # Ctrl-C is the normal way to end the demo
 trap 'exit 143' TERM
 
+# spawn LOG CMD...: CMD in the background, in a session of its own so that a Ctrl-C
+# in the terminal reaches this script only, which then stops everything in order
+# (musicians, hub, jackd). setsid does not fork here: $! is CMD's PID.
+spawn() {
+    local log=$1
+    shift
+    setsid "$@" >"$log" 2>&1 </dev/null &
+}
+
 ports() { jack_lsp 2>/dev/null; }
 has_port() { ports | grep -Fxq -- "$1"; }
 
@@ -146,7 +156,7 @@ if jack_lsp >/dev/null 2>&1; then
 else
     export JACK_DEFAULT_SERVER=bbdemo_$$
     echo "demo: no JACK server running: starting jackd $JACK_DEFAULT_SERVER (dummy backend, 48000 Hz, period 64)"
-    jackd -n "$JACK_DEFAULT_SERVER" -d dummy -r 48000 -p 64 >"$TMP/jackd.log" 2>&1 &
+    spawn "$TMP/jackd.log" jackd -n "$JACK_DEFAULT_SERVER" -d dummy -r 48000 -p 64
     JACK_PID=$!
     if ! wait_until 10 jack_lsp; then
         cat "$TMP/jackd.log" >&2
@@ -156,9 +166,11 @@ else
 fi
 
 # ---- hub (-v: one statistics line per musician per second, used by the live view)
-"$BIN" serve --port "$PORT" --verbose >"$HUB_LOG" 2>&1 &
+spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --verbose
 HUB_PID=$!
-if ! wait_until 10 grep -q 'listening on UDP port' "$HUB_LOG"; then
+# shellcheck disable=SC2317  # called through wait_until
+hub_ready() { grep -q 'listening on UDP port' "$HUB_LOG" || ! kill -0 "$HUB_PID"; }
+if ! wait_until 10 hub_ready || ! kill -0 "$HUB_PID" 2>/dev/null; then
     cat "$HUB_LOG" >&2
     die "the hub did not start (log above)"
 fi
@@ -170,8 +182,8 @@ tone_of() { # index in NAMES -> Hz: 220, 330, 440, ...
 
 start_musician() { # INDEX
     local name=${NAMES[$1]}
-    "$BIN" join "127.0.0.1:$PORT" --name "$name" --tone "$(tone_of "$1")" --no-auto-connect \
-        --codec opus --identity "$TMP/identity-$name" >"$TMP/$name.log" 2>&1 &
+    spawn "$TMP/$name.log" "$BIN" join "127.0.0.1:$PORT" --name "$name" --tone "$(tone_of "$1")" \
+        --no-auto-connect --codec opus --identity "$TMP/identity-$name"
     MUS_PID[$name]=$!
     STARTED+=("$name")
 }
@@ -184,9 +196,11 @@ musician_up() { # NAME: its channel and its personal mix are at the hub
 }
 
 for (( i = 0; i < NMUS; i++ )); do start_musician "$i"; done
+# shellcheck disable=SC2317  # called through wait_until
+musician_in() { has_port "bandbridge:$1_1" || ! kill -0 "${MUS_PID[$1]}"; }
 for (( i = 0; i < NMUS; i++ )); do
     name=${NAMES[i]}
-    if ! wait_until 10 has_port "bandbridge:${name}_1"; then
+    if ! wait_until 10 musician_in "$name" || ! has_port "bandbridge:${name}_1"; then
         cat "$TMP/$name.log" "$HUB_LOG" >&2
         die "$name's port bandbridge:${name}_1 did not appear within 10 s (logs above)"
     fi

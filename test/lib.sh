@@ -52,9 +52,25 @@ bb_s_to_us() {
 
 bb_log() { printf '# %s\n' "$*"; }
 
+# BB_RT: prefix that runs a command under the RT-safety checker (rtcheck.so),
+# logging to $BB_TMP/rtcheck.log. Empty in sanitizer builds (ASan must be the
+# first library loaded). bb_check_rt asserts the log shows callbacks and no
+# violation.
+BB_RT=()
+bb_check_rt() {
+    (( ${#BB_RT[@]} )) || { bb_log "rtcheck not used in a sanitizer build"; return 0; }
+    check "rtcheck: no blocking or allocating call in any process callback" \
+        bash -c "! grep -q VIOLATION '$BB_TMP/rtcheck.log'"
+    check "rtcheck: it watched real callbacks ($(grep -o 'in [0-9]* callbacks' "$BB_TMP/rtcheck.log" 2>/dev/null | head -3 | tr '\n' ' '))" \
+        grep -qE 'violations in [1-9][0-9]* callbacks' "$BB_TMP/rtcheck.log"
+}
+
 bb_init() {
     BB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bbtest.XXXXXX") || exit 1
     export BB_TMP
+    if [[ $BUILD != *build-san* && -f $BUILD/rtcheck.so ]]; then
+        BB_RT=(env "LD_PRELOAD=$BUILD/rtcheck.so" "RTCHECK_LOG=$BB_TMP/rtcheck.log" RTCHECK_QUIET=1)
+    fi
     trap bb_cleanup EXIT
     # A signal (timeout(1), ^C) ends the script through the EXIT trap.
     trap 'exit 130' INT
