@@ -48,7 +48,7 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
-TOOLS    := $(BUILD)/bbprobe $(BUILD)/rtcheck.so $(BUILD)/rt_violator
+TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/rtcheck.so $(BUILD)/rt_violator
 
 ifdef SAN
 BIN := $(BUILD)/bandbridge
@@ -69,6 +69,9 @@ $(BUILD)/test_%.o: test/test_%.c | $(BUILD)
 	@$(if $(Q),printf '    CC %s\n' $<)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
+# The mixing loops are N x N work per period: let the compiler vectorise them.
+$(BUILD)/mixer.o: override CFLAGS += -O3
+
 $(BUILD)/libbb.a: $(LIB_OBJ)
 	$(Q)$(AR) rcs $@ $^
 
@@ -81,6 +84,10 @@ $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/libbb.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bbprobe: test/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bbload: test/bbload.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

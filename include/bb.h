@@ -40,6 +40,10 @@ uint64_t bb_now_ns(void);
 /// Others become '_'. Returns the length written (0 means nothing usable).
 size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src);
 
+/// Creates the missing directories leading to the file path (mode 0700).
+/// Returns 0 or -1 (errno set).
+int bb_mkdirs_for(const char *path);
+
 /// dB to linear amplitude (-inf and anything below -120 dB give 0).
 float bb_db_to_gain(float db);
 

@@ -25,9 +25,15 @@
 #include "net.h"
 #include "ring.h"
 #include "snap.h"
+#include "store.h"
 #include "wire.h"
 
-enum hub_reader { HUB_READER_RT = 0, HUB_READER_RX = 1, HUB_READER_TX = 2, HUB_READERS = 3 };
+/// Send workers: musician slot % HUB_TX_WORKERS picks the worker that
+/// encodes and sends that musician's mix (each send ring keeps one reader).
+#define HUB_TX_WORKERS 2
+
+enum hub_reader { HUB_READER_RT = 0, HUB_READER_RX = 1, HUB_READER_TX = 2,
+                  HUB_READERS = HUB_READER_TX + HUB_TX_WORKERS };
 
 enum hub_client_state {
     HUB_CLIENT_ACTIVE  = 0, ///< in every mix
@@ -76,6 +82,9 @@ struct hub_client {
     _Atomic uint64_t   packets_out; ///< [tx]
     _Atomic uint32_t   rtt_us;      ///< [rx] last round trip time measured by a PONG
     _Atomic uint64_t   tx_overruns; ///< [rt] mix frames dropped, send ring full
+    struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
+    int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
+    uint8_t            restored;    ///< [ctl] stored settings were applied at join
 };
 
 /// Immutable snapshot read by the process callback and the network
@@ -93,6 +102,9 @@ struct hub_graph {
     struct hub_client   *mix_client[BB_MAX_MIXES];
 };
 
+#define HUB_HIST_US      5
+#define HUB_HIST_BUCKETS 400
+
 struct hub_stats {
     _Atomic uint64_t bad_packets;    ///< [rx] malformed or foreign datagrams
     _Atomic uint64_t unknown_session;///< [rx] audio for no live session
@@ -103,6 +115,9 @@ struct hub_stats {
     _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
     _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
     _Atomic uint64_t xruns;          ///< [jack xrun callback]
+    /// [rt] callback time histogram: bucket i counts cycles of
+    /// [i*HUB_HIST_US, (i+1)*HUB_HIST_US) microseconds; the last is open ended.
+    _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];
 };
 
 /// An event from the receive thread to the control thread.
@@ -145,8 +160,8 @@ struct hub {
 
     // network
     int               sock;
-    pthread_t         rx_thread, tx_thread;
-    sem_t             tx_wake;    ///< [rt posts, tx waits]
+    pthread_t         rx_thread, tx_thread[HUB_TX_WORKERS];
+    sem_t             tx_wake[HUB_TX_WORKERS]; ///< [rt posts, tx worker i waits]
     struct bb_ring    events;     ///< hub_event: producer [rx], consumer [ctl]
     int               event_fd;   ///< [rx writes, ctl polls]
     _Atomic int       running;
@@ -154,10 +169,15 @@ struct hub {
     // control thread state [ctl]
     struct hub_client *slots[BB_MAX_CLIENTS];
     struct hub_send    main_sends[BB_MAX_SOURCES];
-    struct hub_send    local_defaults;
     int                dirty;     ///< a new graph must be published
     struct hub_stats   stats;
     struct hub_osc    *osc;       ///< [ctl]
+
+    // persistence [ctl]
+    char               db_path[4096]; ///< --db; empty: default path; "none": memory only
+    struct bb_store   *store;
+    struct bb_stored_client *main_rec; ///< main mix and the hub's own port connections
+    int                main_dirty;
 };
 
 /// `bandbridge serve ...`; returns the process exit status.
@@ -168,6 +188,30 @@ int bb_hub_main(int argc, char **argv);
 uint64_t           hub_publish(struct hub *h);
 /// [ctl] The active musician with this (sanitised) name, or NULL.
 struct hub_client *hub_find_name(struct hub *h, const char *name);
+
+// hub_state.c: what persists, and JACK connections [ctl]
+/// "alice_1" / "in_2" for a source id present now, else "" (returns buf).
+const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size);
+/// A musician was admitted (in h->slots, ports not yet registered): load
+/// its stored state and apply every stored mix setting that concerns it.
+void hub_state_join(struct hub *h, struct hub_client *c);
+/// A mix changed (c NULL: the main mix): store it soon.
+void hub_state_mark(struct hub *h, struct hub_client *c);
+/// Brings stored records up to date and lets the store flush (debounced).
+void hub_state_sync(struct hub *h, int force);
+/// Records the JACK connections of every hub port (periodically).
+void hub_state_snapshot_conns(struct hub *h);
+/// Re-makes the stored connections of c's ports (c NULL: the hub's own).
+void hub_state_restore_conns(struct hub *h, struct hub_client *c);
+/// Loads the main mix at start-up.
+void hub_state_start(struct hub *h);
+
+/// [ctl] Callback time percentiles in microseconds since the last reset.
+struct hub_rt_times {
+    uint64_t cycles;
+    double   median_us, p99_us, worst_us;
+};
+void hub_rt_times(struct hub *h, struct hub_rt_times *out, int reset);
 
 // hub_rt.c
 int  hub_rt_init(struct hub *h);   ///< [ctl] allocate RT buffers before activation

@@ -2,7 +2,10 @@
 // bb.c: small helpers shared by every module (clock, names, dB).
 #include "bb.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 uint64_t bb_now_ns(void)
@@ -32,4 +35,23 @@ float bb_db_to_gain(float db)
     if (!(db > -120.0f))
         return 0.0f;
     return powf(10.0f, db / 20.0f);
+}
+
+int bb_mkdirs_for(const char *path)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(dir, 0700);
+        *p = '/';
+        if (rc < 0 && errno != EEXIST)
+            return -1;
+    }
+    return 0;
 }

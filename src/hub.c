@@ -157,6 +157,7 @@ static void send_welcome(struct hub *h, const struct hub_client *c)
         .down_codec = (uint8_t)c->codec,
         .down_frames = (uint16_t)c->down_frames,
         .down_channels = BB_MIX_CH,
+        .restored = c->restored,
     };
     snprintf(w.name, sizeof w.name, "%s", c->name);
     struct bb_header hd = {.type = BB_MSG_WELCOME, .session = c->session};
@@ -181,25 +182,42 @@ static void send_leave(struct hub *h, const struct hub_client *c, enum bb_leave_
 static void client_free(struct hub *h, struct hub_client *c)
 {
     for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)
-        if (c->ports[ch])
+        if (c->ports[ch] && h->jack)
             jack_port_unregister(h->jack, c->ports[ch]);
     for (unsigned i = 0; i < BB_MIX_CH; i++)
-        if (c->mix_ports[i])
+        if (c->mix_ports[i] && h->jack)
             jack_port_unregister(h->jack, c->mix_ports[i]);
     bb_jbuf_cleanup(&c->jb);
     bb_ring_cleanup(&c->tx);
     bb_decoder_free(c->dec);
     bb_encoder_free(c->enc);
     free(c->tx_buf);
+    free(c->rec);
     free(c);
 }
 
 static jack_port_t *register_port(struct hub *h, const char *name, unsigned long flags)
 {
+    if (!h->jack)
+        return NULL; // JACK is away: registered when it comes back
     jack_port_t *p = jack_port_register(h->jack, name, JACK_DEFAULT_AUDIO_TYPE, flags, 0);
     if (!p)
         bb_warn("cannot register JACK port %s:%s", h->jack_name, name);
     return p;
+}
+
+// Ports that read well in a patchbay: bandbridge:alice_1, bandbridge:mix_alice_L.
+static void register_client_ports(struct hub *h, struct hub_client *c)
+{
+    char pn[BB_NAME_MAX + 16];
+    for (unsigned ch = 0; ch < c->channels; ch++) {
+        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
+        c->ports[ch] = register_port(h, pn, JackPortIsOutput);
+    }
+    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
+    c->mix_ports[0] = register_port(h, pn, JackPortIsOutput);
+    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
+    c->mix_ports[1] = register_port(h, pn, JackPortIsOutput);
 }
 
 static struct hub_client *find_identity(struct hub *h, const uint8_t *id)
@@ -240,6 +258,14 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     char name[BB_NAME_MAX];
     if (bb_sanitize_name(name, sizeof name, j.name) == 0) {
         send_reject(h, &ev->from, BB_REJECT_BAD_REQUEST, "empty name");
+        return;
+    }
+    unsigned k;
+    char tail;
+    if (strcmp(name, "main") == 0 || sscanf(name, "in_%u%c", &k, &tail) == 1) {
+        // These name the main mix and the local inputs in OSC addresses.
+        send_reject(h, &ev->from, BB_REJECT_NAME_TAKEN,
+                    "the name '%s' is reserved by the hub; choose another with --name", name);
         return;
     }
     struct hub_client *old = find_identity(h, j.identity);
@@ -324,17 +350,6 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->joined_ns = now;
     atomic_store(&c->last_heard_ns, now);
 
-    // Ports that read well in a patchbay: bandbridge:alice_1, bandbridge:mix_alice_L.
-    char pn[BB_NAME_MAX + 16];
-    for (unsigned ch = 0; ch < c->channels; ch++) {
-        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
-        c->ports[ch] = register_port(h, pn, JackPortIsOutput);
-    }
-    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
-    c->mix_ports[0] = register_port(h, pn, JackPortIsOutput);
-    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
-    c->mix_ports[1] = register_port(h, pn, JackPortIsOutput);
-
     // Everyone hears everyone, themselves included, at 0 dB, centred.
     for (int s = 0; s < BB_MAX_SOURCES; s++)
         c->sends[s] = default_send;
@@ -346,13 +361,17 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                 h->slots[i]->sends[id] = default_send;
     }
     h->slots[slot] = c;
+    hub_state_join(h, c); // stored mixes, before the first graph with c
+    register_client_ports(h, c);
     h->dirty = 1;
     hub_publish(h);
     send_welcome(h, c);
-    bb_info("%s joined from %s: %u channel%s, %s, jitter buffer %s%s", c->name,
+    hub_state_restore_conns(h, c);
+    bb_info("%s joined from %s: %u channel%s, %s, jitter buffer %s%s%s", c->name,
             bb_addr_str(&c->addr, as, sizeof as), c->channels, c->channels == 1 ? "" : "s",
             bb_codec_name(codec), target == BB_JBUF_AUTO ? "auto" : "",
-            target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err));
+            target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
+            c->restored ? "; stored mix and routing restored" : "");
     hub_osc_notify_clients(h);
     return;
 fail:
@@ -366,6 +385,8 @@ static void start_removal(struct hub *h, struct hub_client *c, const char *why)
 {
     if (c->state != HUB_CLIENT_ACTIVE)
         return;
+    c->rec_dirty = 1;
+    hub_state_sync(h, 0); // last seen, and whatever changed since the last flush
     c->state = HUB_CLIENT_FADING;
     h->dirty = 1;
     c->fade_epoch = hub_publish(h);
@@ -489,6 +510,12 @@ static void ping_all(struct hub *h, uint64_t now)
 // [ctl] One debug line per musician per second: enough to see a stream's health.
 static void log_stats(struct hub *h)
 {
+    struct hub_rt_times t;
+    hub_rt_times(h, &t, 0);
+    bb_debug("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
+             "(period %.0f us)",
+             (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
+             1e6 * h->period / (h->rate ? h->rate : 48000));
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
         struct hub_client *c = h->slots[i];
         if (!c)
@@ -524,7 +551,9 @@ static void jack_shutdown_cb(void *arg)
     }
 }
 
-static int open_jack(struct hub *h)
+// [ctl] Opens the JACK client and registers the hub's own ports. quiet: a
+// retry while JACK is away (no error line per attempt).
+static int open_jack(struct hub *h, int quiet)
 {
     jack_status_t st;
     h->jack = jack_client_open(h->jack_name, JackNoStartServer | JackUseExactName, &st);
@@ -532,15 +561,25 @@ static int open_jack(struct hub *h)
         if (st & JackNameNotUnique)
             bb_err("a JACK client named '%s' exists already; choose another with --jack-name",
                    h->jack_name);
-        else
+        else if (!quiet)
             bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
         return -1;
     }
-    h->rate = jack_get_sample_rate(h->jack);
+    unsigned rate = jack_get_sample_rate(h->jack);
     h->period = jack_get_buffer_size(h->jack);
+    if (h->rate && rate != h->rate) {
+        bb_err("JACK came back at %u Hz instead of %u Hz; the musicians' streams cannot follow",
+               rate, h->rate);
+        jack_client_close(h->jack);
+        h->jack = NULL;
+        return -1;
+    }
+    h->rate = rate;
     if (h->period > JB_MAX_PERIOD) {
         bb_err("JACK period %u is larger than the %u frames bandbridge supports", h->period,
                JB_MAX_PERIOD);
+        jack_client_close(h->jack);
+        h->jack = NULL;
         return -1;
     }
     char pn[32];
@@ -550,13 +589,55 @@ static int open_jack(struct hub *h)
     }
     h->main_out[0] = register_port(h, "main_L", JackPortIsOutput);
     h->main_out[1] = register_port(h, "main_R", JackPortIsOutput);
-    if (hub_rt_init(h) < 0) {
+    if (!h->mixer && hub_rt_init(h) < 0) {
         bb_err("out of memory");
         return -1;
     }
+    bb_mixer_init(h->mixer, h->rate / 200);
     jack_set_process_callback(h->jack, hub_rt_process, h);
     jack_set_xrun_callback(h->jack, jack_xrun_cb, h);
     jack_on_shutdown(h->jack, jack_shutdown_cb, h);
+    return 0;
+}
+
+// [ctl] JACK went away: forget the client and every port (they died with
+// the server). The network side and every session stay up.
+static void jack_lost(struct hub *h)
+{
+    bb_snap_idle(&h->graph, HUB_READER_RT);
+    if (h->jack)
+        jack_client_close(h->jack);
+    h->jack = NULL;
+    memset(h->local_in, 0, sizeof h->local_in);
+    memset(h->main_out, 0, sizeof h->main_out);
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i]) {
+            memset(h->slots[i]->ports, 0, sizeof h->slots[i]->ports);
+            memset(h->slots[i]->mix_ports, 0, sizeof h->slots[i]->mix_ports);
+        }
+}
+
+// [ctl] JACK is back: the same ports, connected as they were.
+static int jack_back(struct hub *h)
+{
+    if (open_jack(h, 1) < 0)
+        return -1;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && h->slots[i]->state != HUB_CLIENT_REMOVED)
+            register_client_ports(h, h->slots[i]);
+    h->dirty = 1;
+    hub_publish(h);
+    atomic_store(&h->jack_running, 1);
+    if (jack_activate(h->jack) != 0) {
+        bb_err("cannot activate the JACK client; will retry");
+        jack_lost(h);
+        atomic_store(&h->jack_running, 0);
+        return -1;
+    }
+    hub_state_restore_conns(h, NULL);
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
+            hub_state_restore_conns(h, h->slots[i]);
     return 0;
 }
 
@@ -574,6 +655,8 @@ static void usage(FILE *f)
             "  -j, --jitter N|auto   hub-side jitter buffer depth in frames for every\n"
             "                        musician (default: what each musician asks for)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
+            "  -d, --db PATH         state database (default: the state directory,\n"
+            "                        hub-NAME.db); 'none' keeps nothing\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
             "  -h, --help            this text\n",
             BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS);
@@ -597,12 +680,13 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"jack-name", required_argument, 0, 'n'}, {"inputs", required_argument, 0, 'i'},
         {"max-clients", required_argument, 0, 'm'}, {"timeout", required_argument, 0, 't'},
         {"jitter", required_argument, 0, 'j'},    {"osc-port", required_argument, 0, 'o'},
+        {"db", required_argument, 0, 'd'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     unsigned v;
     int osc_set = 0;
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:d:vqh", opts, NULL)) != -1;) {
         switch (o) {
         case 'p':
             if (parse_uint(optarg, 1, 65535, &v) < 0)
@@ -646,6 +730,11 @@ static int parse_options(struct hub *h, int argc, char **argv)
             h->osc_port = (uint16_t)v;
             osc_set = 1;
             break;
+        case 'd':
+            if (!*optarg || strlen(optarg) >= sizeof h->db_path)
+                goto bad;
+            snprintf(h->db_path, sizeof h->db_path, "%s", optarg);
+            break;
         case 'v':
             bb_log_set_level(BB_LOG_DEBUG);
             break;
@@ -677,12 +766,27 @@ static int parse_options(struct hub *h, int argc, char **argv)
 
 static void shutdown_hub(struct hub *h)
 {
+    struct hub_rt_times t;
+    hub_rt_times(h, &t, 0);
+    if (t.cycles)
+        bb_info("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
+                "(period %.0f us); %llu xruns reported by JACK",
+                (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
+                1e6 * h->period / (h->rate ? h->rate : 48000),
+                (unsigned long long)atomic_load(&h->stats.xruns));
     // Tell every musician we are going; they keep retrying and come back
     // when the hub does. Sent twice: it costs nothing and UDP loses.
     for (int rep = 0; rep < 2; rep++)
         for (int i = 0; i < BB_MAX_CLIENTS; i++)
             if (h->slots[i])
                 send_leave(h, h->slots[i], BB_LEAVE_SHUTDOWN, "the hub is shutting down");
+    hub_state_snapshot_conns(h);
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i])
+            h->slots[i]->rec_dirty = 1; // last seen now
+    hub_state_sync(h, 1);
+    bb_store_close(h->store);
+    h->store = NULL;
     if (h->jack) {
         jack_deactivate(h->jack);
         bb_snap_idle(&h->graph, HUB_READER_RT);
@@ -703,6 +807,7 @@ static void shutdown_hub(struct hub *h)
     if (h->event_fd >= 0)
         close(h->event_fd);
     bb_ring_cleanup(&h->events);
+    free(h->main_rec);
 }
 
 int bb_hub_main(int argc, char **argv)
@@ -734,8 +839,17 @@ int bb_hub_main(int argc, char **argv)
     bb_snap_init(&h->graph, HUB_READERS, graph_free);
     char err[200];
     int status = 1;
-    if (open_jack(h) < 0)
+    if (open_jack(h, 0) < 0)
         goto out;
+    if (strcmp(h->db_path, "none") != 0) {
+        if (h->db_path[0] && bb_mkdirs_for(h->db_path) < 0)
+            bb_warn("cannot create the directory of %s: %s", h->db_path, strerror(errno));
+        h->store = bb_store_open(h->db_path[0] ? h->db_path : NULL, h->jack_name, 500);
+        if (h->store)
+            bb_info("state database: %s%s", bb_store_path(h->store),
+                    bb_store_persistent(h->store) ? "" : " (not writable: memory only for now)");
+    }
+    hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
     if (hub_net_start(h, err, sizeof err) < 0) {
@@ -751,12 +865,14 @@ int bb_hub_main(int argc, char **argv)
         bb_err("cannot activate the JACK client");
         goto out;
     }
+    hub_state_restore_conns(h, NULL);
     bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
             h->jack_name, bb_udp_port(h->sock), h->rate, h->period, h->local_inputs,
             h->local_inputs == 1 ? "" : "s", h->osc_port ? ", OSC on port " : "",
             h->osc_port ? (snprintf(err, sizeof err, "%u", h->osc_port), err) : "");
 
     uint64_t next_sweep = bb_now_ns() + SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
+    uint64_t next_jack_try = 0;
     int pending = 0, was_running = 1;
     for (;;) {
         struct pollfd pfd[3] = {{.fd = h->event_fd, .events = POLLIN},
@@ -766,6 +882,9 @@ int bb_hub_main(int argc, char **argv)
         int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
         if (pending && timeout > 2)
             timeout = 2; // a removal in progress is checked every 2 ms
+        int due = h->store ? bb_store_due_ms(h->store, now / 1000000) : -1;
+        if (due >= 0 && due + 1 < timeout)
+            timeout = due + 1;
         poll(pfd, pfd[2].fd >= 0 ? 3 : 2, timeout);
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -779,12 +898,22 @@ int bb_hub_main(int argc, char **argv)
             drain_events(h);
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h);
-        if (was_running && !atomic_load(&h->jack_running)) {
-            bb_err("the JACK server went away; musicians keep their sessions but hear nothing");
-            bb_snap_idle(&h->graph, HUB_READER_RT);
-            was_running = 0;
-        }
         now = bb_now_ns();
+        if (was_running && !atomic_load(&h->jack_running)) {
+            bb_err("the JACK server went away; musicians keep their sessions, waiting for JACK");
+            jack_lost(h);
+            was_running = 0;
+            next_jack_try = now + 500 * 1000000ull;
+        }
+        if (!was_running && now >= next_jack_try) {
+            if (jack_back(h) == 0) {
+                bb_info("JACK is back (%u Hz, period %u): ports and connections restored",
+                        h->rate, h->period);
+                was_running = 1;
+            } else {
+                next_jack_try = now + 500 * 1000000ull;
+            }
+        }
         if (now >= next_sweep) {
             sweep(h, now);
             next_sweep = now + SWEEP_NS;
@@ -792,10 +921,12 @@ int bb_hub_main(int argc, char **argv)
         if (now >= next_ping) {
             log_stats(h);
             ping_all(h, now);
+            hub_state_snapshot_conns(h);
             next_ping = now + PING_NS;
         }
         hub_publish(h);
         pending = advance_removals(h);
+        hub_state_sync(h, 0);
     }
 out:
     shutdown_hub(h);

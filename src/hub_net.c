@@ -6,8 +6,10 @@
 //   (never under a lock), feeds AUDIO into that musician's jitter buffer
 //   (decoding there), answers PING at once so round-trip times are honest,
 //   and hands JOIN and LEAVE to the control thread through the event ring.
-// send thread [tx]: woken by the process callback once per period, it
-//   drains every musician's send ring a packet at a time, encodes and sends.
+// send workers [tx]: woken by the process callback once per period, each
+//   drains the send rings of its share of the musicians (slot % workers) a
+//   packet at a time, encodes and sends: Opus encoding of many mixes is
+//   spread over the cores instead of queueing behind one thread.
 //
 // Both acknowledge the graph epoch on every loop so the control thread
 // knows when an old graph (and a departed musician) can be freed.
@@ -189,9 +191,16 @@ static void send_client(struct hub *h, struct hub_client *c)
     }
 }
 
+struct tx_worker {
+    struct hub *h;
+    int         index;
+};
+static struct tx_worker tx_workers[HUB_TX_WORKERS];
+
 static void *tx_main(void *arg)
 {
-    struct hub *h = arg;
+    const struct tx_worker *w = arg;
+    struct hub *h = w->h;
     raise_priority("send");
     while (atomic_load(&h->running)) {
         struct timespec ts;
@@ -201,14 +210,15 @@ static void *tx_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        sem_timedwait(&h->tx_wake, &ts);
-        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_TX);
+        sem_timedwait(&h->tx_wake[w->index], &ts);
+        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_TX + (unsigned)w->index);
         if (!g)
             continue;
         for (unsigned i = 0; i < g->nclients; i++)
-            send_client(h, g->clients[i]);
+            if (g->clients[i]->slot % HUB_TX_WORKERS == w->index)
+                send_client(h, g->clients[i]);
     }
-    bb_snap_idle(&h->graph, HUB_READER_TX);
+    bb_snap_idle(&h->graph, HUB_READER_TX + (unsigned)w->index);
     return NULL;
 }
 
@@ -222,13 +232,31 @@ int hub_net_start(struct hub *h, char *err, size_t err_size)
         return -1;
     }
     h->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->event_fd < 0 || sem_init(&h->tx_wake, 0, 0) < 0) {
-        snprintf(err, err_size, "eventfd/sem_init: %s", strerror(errno));
+    if (h->event_fd < 0) {
+        snprintf(err, err_size, "eventfd: %s", strerror(errno));
         return -1;
     }
+    for (int w = 0; w < HUB_TX_WORKERS; w++)
+        if (sem_init(&h->tx_wake[w], 0, 0) < 0) {
+            snprintf(err, err_size, "sem_init: %s", strerror(errno));
+            return -1;
+        }
     atomic_store(&h->running, 1);
-    if (pthread_create(&h->rx_thread, NULL, rx_main, h) != 0 ||
-        pthread_create(&h->tx_thread, NULL, tx_main, h) != 0) {
+    int started = pthread_create(&h->rx_thread, NULL, rx_main, h) == 0;
+    for (int w = 0; started && w < HUB_TX_WORKERS; w++) {
+        tx_workers[w] = (struct tx_worker){.h = h, .index = w};
+        if (pthread_create(&h->tx_thread[w], NULL, tx_main, &tx_workers[w]) != 0) {
+            // Stop what did start before reporting.
+            atomic_store(&h->running, 0);
+            for (int k = 0; k < w; k++) {
+                sem_post(&h->tx_wake[k]);
+                pthread_join(h->tx_thread[k], NULL);
+            }
+            pthread_join(h->rx_thread, NULL);
+            started = 0;
+        }
+    }
+    if (!started) {
         snprintf(err, err_size, "cannot start network threads");
         atomic_store(&h->running, 0);
         return -1;
@@ -240,7 +268,9 @@ void hub_net_stop(struct hub *h)
 {
     if (!atomic_exchange(&h->running, 0))
         return;
-    sem_post(&h->tx_wake);
     pthread_join(h->rx_thread, NULL);
-    pthread_join(h->tx_thread, NULL);
+    for (int w = 0; w < HUB_TX_WORKERS; w++) {
+        sem_post(&h->tx_wake[w]);
+        pthread_join(h->tx_thread[w], NULL);
+    }
 }

@@ -120,10 +120,40 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
             counter_inc(&c->tx_overruns);
     }
     if (g->nclients)
-        sem_post(&h->tx_wake);
+        for (int w = 0; w < HUB_TX_WORKERS; w++)
+            sem_post(&h->tx_wake[w]);
 
     uint64_t dt = bb_now_ns() - t0;
     if (dt > atomic_load_explicit(&h->stats.rt_ns_max, memory_order_relaxed))
         atomic_store_explicit(&h->stats.rt_ns_max, dt, memory_order_relaxed);
+    uint64_t b = dt / (1000u * HUB_HIST_US);
+    _Atomic uint32_t *bucket = &h->stats.rt_hist[b < HUB_HIST_BUCKETS ? b : HUB_HIST_BUCKETS - 1];
+    atomic_store_explicit(bucket, atomic_load_explicit(bucket, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     return 0;
+}
+
+void hub_rt_times(struct hub *h, struct hub_rt_times *out, int reset)
+{
+    // [ctl] A copy first: the callback keeps counting while we read.
+    uint32_t hist[HUB_HIST_BUCKETS];
+    uint64_t n = 0;
+    for (int i = 0; i < HUB_HIST_BUCKETS; i++) {
+        hist[i] = reset ? atomic_exchange(&h->stats.rt_hist[i], 0) : atomic_load(&h->stats.rt_hist[i]);
+        n += hist[i];
+    }
+    out->cycles = n;
+    out->median_us = out->p99_us = 0;
+    uint64_t acc = 0;
+    for (int i = 0; i < HUB_HIST_BUCKETS; i++) {
+        uint64_t before = acc;
+        acc += hist[i];
+        double upper = (double)(i + 1) * HUB_HIST_US;
+        if (before < (n + 1) / 2 && acc >= (n + 1) / 2)
+            out->median_us = upper;
+        if (before < n - n / 100 && acc >= n - n / 100)
+            out->p99_us = upper;
+    }
+    uint64_t worst = reset ? atomic_exchange(&h->stats.rt_ns_max, 0) : atomic_load(&h->stats.rt_ns_max);
+    out->worst_us = (double)worst / 1000.0;
 }

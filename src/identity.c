@@ -38,20 +38,6 @@ int bb_identity_path(const char *name, char *path, size_t size, char *err, size_
     return 0;
 }
 
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, 0700);
-        *p = '/';
-        if (rc < 0 && errno != EEXIST)
-            return -1;
-    }
-    return 0;
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -91,9 +77,7 @@ int bb_identity_load(const char *path, uint8_t id[BB_IDENTITY_SIZE], char *err, 
         snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    if (mkdirs(dir) < 0) {
+    if (bb_mkdirs_for(path) < 0) {
         snprintf(err, err_size, "cannot create the directory of %s: %s", path, strerror(errno));
         return -1;
     }

@@ -67,6 +67,7 @@ struct join_stream {
     uint32_t           tx_seq;      ///< [tx]
     uint32_t           tx_ts;       ///< [tx]
     _Atomic uint64_t   tx_overruns; ///< [rt]
+    _Atomic uint64_t   first_audio_ns; ///< [rx] when the first mix packet arrived
 };
 
 struct join_event {
@@ -234,6 +235,8 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
             return;
         }
         bb_jbuf_receive(&s->jb, hd.seq, a.payload, a.payload_len);
+        if (!atomic_load_explicit(&s->first_audio_ns, memory_order_relaxed))
+            atomic_store(&s->first_audio_ns, now);
         break;
     }
     case BB_MSG_PING: {
@@ -566,6 +569,11 @@ int bb_join_main(int argc, char **argv)
     }
     j->rate = jack_get_sample_rate(j->jack);
     j->period = jack_get_buffer_size(j->jack);
+    if (j->period > JB_MAX_PERIOD) {
+        bb_err("JACK period %u is larger than the %u frames bandbridge supports", j->period,
+               JB_MAX_PERIOD);
+        goto out;
+    }
     if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0) {
         bb_err("codec %s cannot carry %u channels at %u Hz", bb_codec_name(j->codec), j->channels,
                j->rate);
@@ -619,8 +627,9 @@ int bb_join_main(int argc, char **argv)
     enum join_state state = JOINING;
     uint32_t session = 0;
     uint64_t start = bb_now_ns(), next_send = start, retry_ns = 200 * 1000000ull;
-    uint64_t leave_deadline = 0;
-    int tries = 0, warned_silent = 0;
+    uint64_t leave_deadline = 0, asked_ns = 0;
+    int tries = 0, warned_silent = 0, reported_first = 0;
+    struct join_stream *cur = NULL; // [ctl] the active stream, for reporting
     status = 0;
     for (;;) {
         uint64_t now = bb_now_ns();
@@ -634,6 +643,8 @@ int bb_join_main(int argc, char **argv)
         }
         if (now >= next_send) {
             if (state == JOINING) {
+                if (tries == 0)
+                    asked_ns = now;
                 send_join(j);
                 if (++tries == 5 && !warned_silent) {
                     bb_warn("no answer from the hub at %s yet; still trying", hs);
@@ -652,10 +663,18 @@ int bb_join_main(int argc, char **argv)
                 next_send = now + 100 * 1000000ull;
             }
         }
+        if (state == CONNECTED && !reported_first && cur &&
+            atomic_load(&cur->first_audio_ns)) {
+            // How long a (re)join takes until the musician hears the band.
+            bb_info("hearing the mix %.1f ms after asking to join",
+                    (double)(atomic_load(&cur->first_audio_ns) - asked_ns) / 1e6);
+            reported_first = 1;
+        }
         uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
         if (state == CONNECTED && heard < now && now - heard > HUB_LOST_NS) {
             bb_warn("lost the hub (nothing heard for 2 s); reconnecting");
             publish(j, stream_idle());
+            cur = NULL;
             state = JOINING;
             tries = 0;
             retry_ns = 200 * 1000000ull;
@@ -701,6 +720,8 @@ int bb_join_main(int argc, char **argv)
                 session = hd.session;
                 atomic_store(&j->last_heard_ns, bb_now_ns());
                 publish(j, s);
+                cur = s;
+                reported_first = 0;
                 state = CONNECTED;
                 next_send = bb_now_ns() + PING_NS;
                 warned_silent = 0;
@@ -712,9 +733,13 @@ int bb_join_main(int argc, char **argv)
                 struct bb_reject r;
                 if (bb_wire_read_reject(ev.data, ev.len, &r) != BB_WIRE_OK)
                     continue;
-                // Only a busy hub or our own previous session is worth waiting for.
-                if (r.code == BB_REJECT_FULL || r.code == BB_REJECT_IDENTITY ||
-                    r.code == BB_REJECT_OTHER) {
+                // Final: what retrying cannot change. Anything else (a full
+                // hub, our own previous session, a code this version does
+                // not know) is worth waiting for.
+                int final = r.code == BB_REJECT_VERSION || r.code == BB_REJECT_RATE ||
+                            r.code == BB_REJECT_NAME_TAKEN || r.code == BB_REJECT_CODEC ||
+                            r.code == BB_REJECT_BAD_REQUEST;
+                if (!final) {
                     if (!warned_silent)
                         bb_warn("the hub refused: %s; retrying", r.reason);
                     warned_silent = 1;
@@ -732,6 +757,7 @@ int bb_join_main(int argc, char **argv)
                 send_simple(j, BB_MSG_LEAVE_ACK, session);
                 bb_warn("the hub ended the session: %s; reconnecting", l.reason);
                 publish(j, stream_idle());
+                cur = NULL;
                 state = JOINING;
                 tries = 0;
                 retry_ns = 500 * 1000000ull;

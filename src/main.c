@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // main.c: the `bandbridge` command: picks the face (serve, join).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bb.h"
+#include "ctl.h"
 #include "hub.h"
 #include "join.h"
+#include "log.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bandbridge serve [options]              run the rehearsal hub\n"
                "       bandbridge join HOST[:PORT] --name NAME  join a hub as a musician\n"
+               "       bandbridge ctl [--port P] ADDRESS [ARG...] query or set over OSC\n"
                "       bandbridge --version | --help\n"
                "`bandbridge COMMAND --help` lists a command's options; see bandbridge(1).\n");
 }
@@ -21,11 +25,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *level = getenv("BB_LOG"); // debug, info, warning, error
+    if (level)
+        bb_log_set_level(strcmp(level, "debug") == 0     ? BB_LOG_DEBUG
+                         : strcmp(level, "warning") == 0 ? BB_LOG_WARN
+                         : strcmp(level, "error") == 0   ? BB_LOG_ERR
+                                                         : BB_LOG_INFO);
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return bb_hub_main(argc - 1, argv + 1);
     if (strcmp(cmd, "join") == 0)
         return bb_join_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "ctl") == 0)
+        return bb_ctl_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("bandbridge %s\n", BB_VERSION);
         return 0;

@@ -145,15 +145,16 @@ static int handle_mix(struct hub *h, const char *path, const char *types, lo_arg
         return 0;
     }
     struct hub_send *sends;
+    struct hub_client *mc = NULL; // whose mix (NULL: main)
     if (strcmp(mixname, "main") == 0) {
         sends = h->main_sends;
     } else {
-        struct hub_client *c = hub_find_name(h, mixname);
-        if (!c) {
+        mc = hub_find_name(h, mixname);
+        if (!mc) {
             reply_error(h, msg, path, "no musician of that name is connected");
             return 0;
         }
-        sends = c->sends;
+        sends = mc->sends;
     }
     int ids[BB_MAX_CLIENT_CH];
     int n = resolve_sources(h, srcname, ids);
@@ -253,6 +254,7 @@ static int handle_mix(struct hub *h, const char *path, const char *types, lo_arg
         }
     }
     h->dirty = 1;
+    hub_state_mark(h, mc);
     return 0;
 }
 

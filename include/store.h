@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// store.h: persistent hub state in SQLite, owned by the control thread.
+//
+// What persists, per musician identity: display name, channel names, the
+// personal mix (per source: gain dB, pan, mute, solo, subscribed), the
+// musician's own send level, the JACK connections of its hub ports, and
+// when it was last seen. Per hub: the main mix and the local channels'
+// names. Sources in a stored mix are named, not numbered ("bob_1", "in_2"),
+// so a mix survives slots being reassigned between sessions.
+//
+// Writes are debounced: bb_store_put_*() only update an in-memory copy and
+// mark it dirty; bb_store_flush() writes everything dirty in one
+// transaction, at most once per debounce interval (a fader swept on a
+// tablet is one transaction, not 500). The database runs in WAL mode with
+// synchronous=NORMAL, so a kill -9 loses at most the last debounce window
+// and never corrupts the file.
+//
+// Failure is never fatal and never silent: a database that cannot be
+// opened, is locked by another process, read-only, full or corrupt is
+// reported once in a clear line; a corrupt file is renamed aside
+// (<path>.corrupt-<unix time>) and a fresh one created, never overwritten
+// in place; when no database can be had, the store keeps running in memory
+// only (bb_store_persistent() is 0) and retries opening every 30 s.
+#ifndef BB_STORE_H
+#define BB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bb.h"
+#include "wire.h"
+
+#define BB_STORE_SCHEMA_VERSION 1
+#define BB_STORE_MAX_SENDS      256  ///< stored mix entries per musician
+#define BB_STORE_MAX_CONN       16   ///< stored JACK connections per port
+#define BB_PORT_NAME_MAX        320  ///< a full JACK port name, with NUL
+
+/// One entry of a stored mix: how this mix hears the named source.
+struct bb_stored_send {
+    char    source[BB_NAME_MAX + 8]; ///< "bob_1", "in_2", ...
+    float   gain_db;                 ///< -INFINITY allowed
+    float   pan;
+    uint8_t mute, solo, sub;
+};
+
+/// A JACK connection of one of the musician's hub ports.
+struct bb_stored_conn {
+    char port[BB_NAME_MAX + 16];  ///< our short port name: "alice_1", "mix_alice_L"
+    char peer[BB_PORT_NAME_MAX];  ///< the other end, full name: "ardour:Audio 1/audio_in 1"
+    uint8_t output;               ///< 1: port -> peer, 0: peer -> port
+};
+
+struct bb_stored_client {
+    uint8_t               identity[BB_IDENTITY_SIZE];
+    char                  name[BB_NAME_MAX];
+    unsigned              channels;
+    char                  channel_names[BB_MAX_CLIENT_CH][BB_NAME_MAX];
+    float                 send_db;    ///< the musician's own send level
+    unsigned              nsends;
+    struct bb_stored_send sends[BB_STORE_MAX_SENDS];
+    unsigned              nconns;
+    struct bb_stored_conn conns[BB_STORE_MAX_CONN * (BB_MAX_CLIENT_CH + 2)];
+    int64_t               last_seen;  ///< unix seconds
+};
+
+struct bb_store;
+
+/// Opens (creating or migrating) the database at path; path NULL means the
+/// default: $XDG_STATE_HOME/bandbridge/hub-<jack_name>.db (or
+/// ~/.local/state/...). Never returns NULL for a database problem: it logs
+/// and returns a memory-only store. NULL only when out of memory.
+/// debounce_ms: minimum time between two flushes that write (e.g. 500).
+struct bb_store *bb_store_open(const char *path, const char *jack_name, unsigned debounce_ms);
+/// Flushes whatever is dirty (ignoring the debounce) and closes.
+void bb_store_close(struct bb_store *s);
+
+/// 1 when changes reach a database file, 0 when running memory-only.
+int         bb_store_persistent(const struct bb_store *s);
+const char *bb_store_path(const struct bb_store *s);
+
+/// Looks a musician up by identity (from memory; everything is loaded at
+/// open). Returns 1 and fills *out, or 0 when unknown.
+int  bb_store_get_client(struct bb_store *s, const uint8_t identity[BB_IDENTITY_SIZE],
+                         struct bb_stored_client *out);
+/// Replaces the stored state of c->identity (marks it dirty).
+void bb_store_put_client(struct bb_store *s, const struct bb_stored_client *c);
+
+/// The main mix (sends only; identity and name unused).
+int  bb_store_get_main(struct bb_store *s, struct bb_stored_client *out);
+void bb_store_put_main(struct bb_store *s, const struct bb_stored_client *m);
+
+/// Writes dirty entries in one transaction if the debounce interval has
+/// passed since the last write (now_ms: a monotonic clock in ms). Returns
+/// the number of entries written, 0 if nothing was due, -1 on a write error
+/// (reported once; entries stay dirty and are retried).
+int bb_store_flush(struct bb_store *s, uint64_t now_ms);
+/// Milliseconds until bb_store_flush() has something due, or -1 if clean.
+int bb_store_due_ms(const struct bb_store *s, uint64_t now_ms);
+
+/// Counters for benchmarks and tests.
+struct bb_store_stats {
+    uint64_t transactions;  ///< committed write transactions
+    uint64_t rows_written;
+    uint64_t errors;
+};
+void bb_store_get_stats(const struct bb_store *s, struct bb_store_stats *out);
+
+#endif

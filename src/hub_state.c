@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub_state.c: the hub's persistent state: stored mixes <-> live mixes,
+// and the JACK connections of the hub's ports. Control thread only.
+//
+// Stored mixes name their sources ("bob_1", "in_2") so a setting survives
+// the source being absent or in another slot next time. A live change marks
+// the record dirty; hub_state_sync() copies live settings into the record
+// and hands it to the store, which writes in debounced batches. A join
+// applies what is stored before the musician's first graph is published, so
+// the first mixed sample already uses the restored mix.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hub.h"
+#include "log.h"
+
+const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    int local0 = BB_SRC_LOCAL(0);
+    if (src_id >= local0) {
+        if ((unsigned)(src_id - local0) < h->local_inputs)
+            snprintf(buf, size, "in_%d", src_id - local0 + 1);
+        return buf;
+    }
+    int slot = src_id / BB_MAX_CLIENT_CH, ch = src_id % BB_MAX_CLIENT_CH;
+    const struct hub_client *c = h->slots[slot];
+    if (c && (unsigned)ch < c->channels)
+        snprintf(buf, size, "%s_%d", c->name, ch + 1);
+    return buf;
+}
+
+static struct bb_stored_send *find_send(struct bb_stored_client *r, const char *source)
+{
+    for (unsigned i = 0; i < r->nsends; i++)
+        if (strcmp(r->sends[i].source, source) == 0)
+            return &r->sends[i];
+    return NULL;
+}
+
+static void to_live(struct hub_send *d, const struct bb_stored_send *s)
+{
+    d->gain_db = s->gain_db;
+    d->pan = s->pan;
+    d->mute = s->mute;
+    d->solo = s->solo;
+    d->sub = s->sub;
+}
+
+// Live settings of one mix into its record (sources present now only;
+// stored settings for absent sources are kept).
+static void to_record(struct hub *h, const struct hub_send *sends, struct bb_stored_client *r)
+{
+    char name[BB_NAME_MAX + 8];
+    for (int id = 0; id < BB_MAX_SOURCES; id++) {
+        if (!hub_state_source_name(h, id, name, sizeof name)[0])
+            continue;
+        struct bb_stored_send *s = find_send(r, name);
+        if (!s) {
+            if (r->nsends == BB_STORE_MAX_SENDS)
+                continue; // full: the oldest settings win
+            s = &r->sends[r->nsends++];
+            snprintf(s->source, sizeof s->source, "%s", name);
+        }
+        s->gain_db = sends[id].gain_db;
+        s->pan = sends[id].pan;
+        s->mute = sends[id].mute;
+        s->solo = sends[id].solo;
+        s->sub = sends[id].sub;
+    }
+}
+
+// Applies every stored send of r whose source is present to the live sends.
+static void apply_record(struct hub *h, const struct bb_stored_client *r, struct hub_send *sends,
+                         const struct hub_client *only)
+{
+    char name[BB_NAME_MAX + 8];
+    for (int id = 0; id < BB_MAX_SOURCES; id++) {
+        if (only && id / BB_MAX_CLIENT_CH != only->slot)
+            continue;
+        if (only && id >= BB_SRC_LOCAL(0))
+            continue;
+        if (!hub_state_source_name(h, id, name, sizeof name)[0])
+            continue;
+        for (unsigned i = 0; i < r->nsends; i++)
+            if (strcmp(r->sends[i].source, name) == 0)
+                to_live(&sends[id], &r->sends[i]);
+    }
+}
+
+void hub_state_start(struct hub *h)
+{
+    h->main_rec = calloc(1, sizeof *h->main_rec);
+    if (!h->main_rec)
+        return;
+    if (h->store && bb_store_get_main(h->store, h->main_rec))
+        apply_record(h, h->main_rec, h->main_sends, NULL);
+}
+
+void hub_state_join(struct hub *h, struct hub_client *c)
+{
+    c->rec = calloc(1, sizeof *c->rec);
+    if (!c->rec)
+        return;
+    c->restored = h->store && bb_store_get_client(h->store, c->identity, c->rec);
+    memcpy(c->rec->identity, c->identity, BB_IDENTITY_SIZE);
+    snprintf(c->rec->name, sizeof c->rec->name, "%s", c->name);
+    c->rec->channels = c->channels;
+    for (unsigned ch = 0; ch < c->channels; ch++)
+        if (!c->rec->channel_names[ch][0])
+            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%u",
+                     c->name, ch + 1);
+    c->rec->last_seen = (int64_t)time(NULL);
+    // Its own mix, as it left it.
+    if (c->restored)
+        apply_record(h, c->rec, c->sends, NULL);
+    // How everyone else, and the main mix, heard it last time.
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *o = h->slots[i];
+        if (o && o != c && o->rec)
+            apply_record(h, o->rec, o->sends, c);
+    }
+    if (h->main_rec)
+        apply_record(h, h->main_rec, h->main_sends, c);
+    c->rec_dirty = 1;
+}
+
+void hub_state_mark(struct hub *h, struct hub_client *c)
+{
+    if (c)
+        c->rec_dirty = 1;
+    else
+        h->main_dirty = 1;
+}
+
+void hub_state_sync(struct hub *h, int force)
+{
+    if (!h->store)
+        return;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || !c->rec || !c->rec_dirty)
+            continue;
+        to_record(h, c->sends, c->rec);
+        c->rec->last_seen = (int64_t)time(NULL);
+        bb_store_put_client(h->store, c->rec);
+        c->rec_dirty = 0;
+    }
+    if (h->main_dirty && h->main_rec) {
+        to_record(h, h->main_sends, h->main_rec);
+        bb_store_put_main(h->store, h->main_rec);
+        h->main_dirty = 0;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    bb_store_flush(h->store, force ? UINT64_MAX : now_ms);
+}
+
+// Connections of one port into r (short name port_short); returns whether
+// anything changed.
+static int snap_port(struct hub *h, jack_port_t *p, const char *port_short,
+                     struct bb_stored_client *r)
+{
+    if (!p)
+        return 0;
+    const char **peers = jack_port_get_all_connections(h->jack, p);
+    uint8_t output = (jack_port_flags(p) & JackPortIsOutput) != 0;
+    // Old entries of this port, compared as a set.
+    unsigned old = 0, same = 0, n = 0;
+    for (unsigned i = 0; i < r->nconns; i++)
+        if (strcmp(r->conns[i].port, port_short) == 0)
+            old++;
+    for (; peers && peers[n]; n++)
+        for (unsigned i = 0; i < r->nconns; i++)
+            if (strcmp(r->conns[i].port, port_short) == 0 && strcmp(r->conns[i].peer, peers[n]) == 0)
+                same++;
+    if (same == old && old == n) {
+        jack_free(peers);
+        return 0;
+    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < r->nconns; i++)
+        if (strcmp(r->conns[i].port, port_short) != 0)
+            r->conns[k++] = r->conns[i];
+    r->nconns = k;
+    const unsigned cap = BB_ARRAY_LEN(r->conns);
+    for (unsigned i = 0; peers && peers[i] && r->nconns < cap; i++) {
+        struct bb_stored_conn *sc = &r->conns[r->nconns++];
+        snprintf(sc->port, sizeof sc->port, "%s", port_short);
+        snprintf(sc->peer, sizeof sc->peer, "%s", peers[i]);
+        sc->output = output;
+    }
+    jack_free(peers);
+    return 1;
+}
+
+void hub_state_snapshot_conns(struct hub *h)
+{
+    if (!h->jack || !atomic_load(&h->jack_running))
+        return;
+    char pn[BB_NAME_MAX + 16];
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || !c->rec || c->state != HUB_CLIENT_ACTIVE)
+            continue;
+        int changed = 0;
+        for (unsigned ch = 0; ch < c->channels; ch++) {
+            snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
+            changed |= snap_port(h, c->ports[ch], pn, c->rec);
+        }
+        snprintf(pn, sizeof pn, "mix_%s_L", c->name);
+        changed |= snap_port(h, c->mix_ports[0], pn, c->rec);
+        snprintf(pn, sizeof pn, "mix_%s_R", c->name);
+        changed |= snap_port(h, c->mix_ports[1], pn, c->rec);
+        if (changed)
+            c->rec_dirty = 1;
+    }
+    if (!h->main_rec)
+        return;
+    int changed = 0;
+    for (unsigned i = 0; i < h->local_inputs; i++) {
+        snprintf(pn, sizeof pn, "in_%u", i + 1);
+        changed |= snap_port(h, h->local_in[i], pn, h->main_rec);
+    }
+    changed |= snap_port(h, h->main_out[0], "main_L", h->main_rec);
+    changed |= snap_port(h, h->main_out[1], "main_R", h->main_rec);
+    if (changed)
+        h->main_dirty = 1;
+}
+
+void hub_state_restore_conns(struct hub *h, struct hub_client *c)
+{
+    const struct bb_stored_client *r = c ? c->rec : h->main_rec;
+    if (!r || !h->jack)
+        return;
+    char full[BB_PORT_NAME_MAX];
+    for (unsigned i = 0; i < r->nconns; i++) {
+        const struct bb_stored_conn *sc = &r->conns[i];
+        snprintf(full, sizeof full, "%s:%s", h->jack_name, sc->port);
+        int rc = sc->output ? jack_connect(h->jack, full, sc->peer)
+                            : jack_connect(h->jack, sc->peer, full);
+        if (rc != 0 && rc != EEXIST)
+            bb_debug("could not restore the connection %s %s %s", full, sc->output ? "->" : "<-",
+                     sc->peer);
+    }
+}

@@ -1,0 +1,1461 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// bbload.c: a load tool that simulates many musicians in one process, without
+// JACK on their side, against a real hub (`bandbridge serve`).
+//
+//   bbload --hub HOST:PORT [--steady N] [--churn-rate EVENTS_PER_S] [--churn-max M]
+//          [--seconds S] [--die-at T:K]... [--codec float] [--jitter FRAMES]
+//          [--report FILE] [--seed X] [--name-prefix P] [--settle S] [-v]
+//
+// Musicians (each with its own UDP socket, so its own source address, and an
+// identity derived from --seed, its kind and its index, so reruns are
+// deterministic):
+//   steady   <prefix>s<i>  join at the start and stay. Steady musician i < 4
+//            sends on its one channel, at stream sample t, the value
+//            ((t mod 32) << 5i) * 2^-20: exact in float, and any sum of up to
+//            four of them is exact too. The hub puts everyone in everyone's
+//            mix at 0 dB, centred (gain exactly 1.0 both sides), so every
+//            sample of a steady musician's mix is the sum of the four codes,
+//            each at its own offset: field i = (int)(v * 2^20) >> 5i & 31 must
+//            advance by exactly 1 (mod 32) from one sample to the next. A
+//            missing, repeated, spliced or zero-filled block breaks that.
+//   churners <prefix>c<i>  join and leave at --churn-rate events per second
+//            (joins + leaves + deaths, Poisson, from --seed), at most
+//            --churn-max at once; a third of departures are deaths (silence,
+//            no LEAVE), the rest LEAVEs retried every 100 ms, 5 tries at
+//            most. They send exact zeros: steady mixes must not change at all.
+//   zombies  <prefix>z<i>  (--die-at T:K, repeatable) join at the start, send
+//            zeros, and at T seconds K of them stop sending at once without a
+//            LEAVE. They keep listening: the time from a zombie's last
+//            datagram to the hub's LEAVE with code TIMEOUT is its drop time.
+//
+// Threads: the main thread runs the sessions (JOIN retried every 200 ms,
+// PING every 250 ms, churn, deaths, LEAVE retries, the end of the run); one
+// sender thread sends every musician's AUDIO at real-time pace, with
+// absolute CLOCK_MONOTONIC deadlines (no drift; when it wakes late it sends
+// every packet that is due at once); one receive thread per 32 musician
+// slots polls their sockets (WELCOME, REJECT, the mixes, PING -> PONG, PONG
+// -> round-trip time, LEAVE, LEAVE_ACK).
+//
+// Report (stdout, and --report FILE), one line each:
+//   steady s<i> glitches=N lost=N late=N samples=N max_gap_ms=F   (per steady musician)
+//   churn joins=N leaves=N deaths=N rejects=N timeouts=N
+//   zombies count=K dropped=K max_ms=F median_ms=F
+//   rtt_ms median=F max=F
+//   sender rt=0|1 max_late_ms=F late_wakeups=N       (diagnostics)
+//   note ...                                          (zero or more: why a check failed)
+//   status=ok | status=fail | status=nohub
+// Exit 0 (ok), 1 (fail), 2 (usage error, or the hub never answered).
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bb.h"
+#include "codec.h"
+#include "net.h"
+#include "wire.h"
+
+#define RATE            48000u
+#define PERIOD          64u
+#define NS              1000000000ull
+#define MS              1000000ull
+#define JOIN_RETRY_NS   (200 * MS)
+#define PING_NS         (250 * MS)
+#define LEAVE_RETRY_NS  (100 * MS)
+#define LEAVE_TRIES     5
+#define END_WAIT_NS     (1000 * MS)
+#define CTL_TICK_NS     (2 * MS)
+#define DEAD_LINGER_NS  (5000 * MS)  // a dead churner listens this long for its TIMEOUT
+#define NOHUB_NS        (5000 * MS)
+#define SLOTS_PER_RX    32
+#define MAX_DIE_GROUPS  16
+#define MAX_SLOTS       1024
+#define MAX_CODES       4
+#define RECV_BATCH      32
+
+enum kind { STEADY, CHURNER, ZOMBIE };
+
+enum mstate {
+    M_IDLE = 0,      // created, nothing sent yet
+    M_JOINING,       // JOIN sent, retried until WELCOME or REJECT
+    M_LIVE,          // welcomed: sends audio and pings
+    M_LEAVING,       // LEAVE sent, waiting for LEAVE_ACK
+    M_LEFT,          // LEAVE acknowledged
+    M_LEAVE_FAILED,  // no LEAVE_ACK after LEAVE_TRIES
+    M_DEAD,          // stopped sending everything (death / zombie); still listens
+    M_REJECTED,      // the hub refused the JOIN
+    M_HUBLEFT,       // the hub sent LEAVE to a live musician (acknowledged)
+};
+
+/// Receive-side verification of a steady musician's mix [rx].
+struct verify {
+    bool     have_seq;
+    uint32_t next_seq;
+    bool     have_prev;
+    uint32_t prev;            // last decoded value (fields packed)
+    uint64_t samples, glitches, lost, late;
+    uint64_t last_rx_ns, max_gap_ns;
+    // The first few runs of consecutive bad samples, for -v diagnostics.
+    struct glitch_run {
+        uint64_t t_ns;        // arrival of the packet where it starts
+        uint32_t seq;         // the hub's AUDIO seq there
+        unsigned frame;       // first bad frame in that packet
+        uint32_t prev, got;   // decoded values (5-bit fields packed) around it
+        float    l, r;
+        uint64_t len;         // bad samples in a row
+    } runs[16];
+    unsigned nruns;
+    bool     in_run, recording;
+};
+
+struct mus {
+    enum kind kind;
+    int       index;
+    int       code;           // field carried (steady 0..3), -1: sends zeros
+    char      label[12];      // s0, c12, z3
+    char      name[BB_NAME_MAX];
+    uint8_t   id[BB_IDENTITY_SIZE];
+    int       fd;
+
+    _Atomic int      state;   // enum mstate
+    uint32_t         session; // [rx before LIVE is published, ro after]
+    unsigned         up_frames, down_frames; // same
+    _Atomic uint64_t welcome_ns;
+
+    // [tx] sender thread
+    bool             tx_started;
+    uint64_t         tx_start_ns;
+    uint64_t         tx_packets;
+    _Atomic uint64_t last_tx_ns;   // [tx, ctl] last datagram sent
+
+    // [ctl] main thread
+    uint32_t join_seq, ping_seq, leave_seq;
+    uint64_t next_join_ns, next_ping_ns, next_leave_ns;
+    int      leave_tries;
+    uint64_t death_ns;
+    uint64_t finished_pass;   // sender pass when it stopped being LIVE (0: not yet)
+
+    // [rx] receive thread
+    struct verify    v;
+    _Atomic uint64_t drop_ns;      // LEAVE TIMEOUT received
+    _Atomic int      hub_leave;    // code of the hub's LEAVE + 1, 0 = none
+    _Atomic uint64_t rx_packets;
+    _Atomic int      reject_code;
+    char             reject_reason[BB_REASON_MAX];
+
+    _Atomic int      retire;       // [ctl sets] the rx thread closes fd and frees the slot
+    _Atomic int      closed;       // [rx sets]
+};
+
+struct rxthread {
+    pthread_t th;
+    int       first, count;   // slots
+    int       wake_fd;
+};
+
+struct die_group {
+    double   at_s;
+    int      count;
+    int      first;           // index of its first zombie
+    bool     fired;
+};
+
+static struct {
+    // options
+    struct bb_addr hub;
+    char           hub_text[256];
+    int            steady;
+    double         churn_rate;
+    int            churn_max;
+    double         seconds;
+    double         settle;
+    struct die_group die[MAX_DIE_GROUPS];
+    int            ndie;
+    unsigned       jitter;    // hub-side wish in JOIN
+    const char    *report_path;
+    uint64_t       seed;
+    char           prefix[21];    // 20 characters at most: names fit BB_NAME_MAX
+    int            verbose;
+
+    // musicians
+    _Atomic(struct mus *) slots[MAX_SLOTS];
+    int            nslots;
+    int            churn_first;   // first churner slot
+    struct mus   **all;           // every musician ever created [ctl]
+    int            nall, cap_all;
+    int            nzombies;
+    int            ncode;         // steady musicians carrying a code (<= 4)
+
+    struct rxthread *rx;
+    int            nrx;
+    pthread_t      tx_th;
+    _Atomic int    running;
+    _Atomic uint64_t sender_pass;
+    int            sender_rt;
+    _Atomic uint64_t sender_max_late_ns;
+    _Atomic uint64_t sender_late_wakeups;
+
+    uint64_t         t0;
+    _Atomic uint64_t verify_from_ns;  // 0 = not yet
+    _Atomic uint64_t verify_end_ns;   // 0 = not yet
+    _Atomic int      heard_hub;
+
+    // churn counters
+    _Atomic uint64_t c_joins, c_rejects, c_timeouts, c_live_dropped;
+    uint64_t         c_leaves, c_deaths, c_skipped, c_leave_unacked;
+    uint64_t         c_created;
+
+    // round-trip times
+    pthread_mutex_t rtt_lock;
+    double         *rtt;
+    size_t          nrtt, cap_rtt;
+} G;
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vlog(const char *fmt, ...)
+{
+    if (!G.verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bbload %8.3f ", (double)(bb_now_ns() - G.t0) / 1e9);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ randomness */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t g_churn_rng;
+
+static double rnd01(void)
+{
+    return (double)(splitmix64(&g_churn_rng) >> 11) * 0x1p-53;
+}
+
+/// Exponential inter-arrival time for a Poisson process of rate r per second.
+static uint64_t next_interval_ns(double r)
+{
+    double u = rnd01();
+    double s = -log(1.0 - u) / r;
+    if (s > 3600)
+        s = 3600;
+    return (uint64_t)(s * 1e9);
+}
+
+/* ------------------------------------------------------------ musicians */
+
+static struct mus *mus_new(enum kind k, int index, char *err, size_t err_size)
+{
+    struct mus *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    static const char kc[] = {'s', 'c', 'z'};
+    m->kind = k;
+    m->index = index;
+    m->code = (k == STEADY && index < MAX_CODES) ? index : -1;
+    snprintf(m->label, sizeof m->label, "%c%u", kc[k], (unsigned)index);
+    snprintf(m->name, sizeof m->name, "%s%s", G.prefix, m->label);
+    // Identity: from the seed, the name prefix, the kind and the index only,
+    // so a rerun is the same band and another prefix is another band.
+    uint64_t s = 0xCBF29CE484222325ull; // FNV-1a of the prefix
+    for (const char *c = G.prefix; *c; c++)
+        s = (s ^ (uint8_t)*c) * 0x100000001B3ull;
+    s ^= G.seed ^ ((uint64_t)(k + 1) << 56) ^ (uint64_t)(unsigned)index * 0x100000001ull;
+    uint64_t a = splitmix64(&s), b = splitmix64(&s);
+    memcpy(m->id, &a, 8);
+    memcpy(m->id + 8, &b, 8);
+    m->fd = bb_udp_open(NULL, 0, G.hub.ss.ss_family, err, err_size);
+    if (m->fd < 0) {
+        free(m);
+        return NULL;
+    }
+    if (G.nall == G.cap_all) {
+        int cap = G.cap_all ? G.cap_all * 2 : 64;
+        struct mus **n = realloc(G.all, (size_t)cap * sizeof *n);
+        if (!n) {
+            close(m->fd);
+            free(m);
+            snprintf(err, err_size, "out of memory");
+            return NULL;
+        }
+        G.all = n;
+        G.cap_all = cap;
+    }
+    G.all[G.nall++] = m;
+    return m;
+}
+
+static void slot_set(int slot, struct mus *m)
+{
+    atomic_store_explicit(&G.slots[slot], m, memory_order_release);
+    uint64_t one = 1;
+    if (write(G.rx[slot / SLOTS_PER_RX].wake_fd, &one, sizeof one) < 0) {
+        // the receive thread polls with a timeout anyway
+    }
+}
+
+static int mstate(struct mus *m)
+{
+    return atomic_load_explicit(&m->state, memory_order_acquire);
+}
+
+static bool cas_state(struct mus *m, int from, int to)
+{
+    return atomic_compare_exchange_strong(&m->state, &from, to);
+}
+
+static void send_dgram(struct mus *m, const uint8_t *buf, int len)
+{
+    if (len <= 0)
+        return;
+    if (sendto(m->fd, buf, (size_t)len, MSG_DONTWAIT, (const struct sockaddr *)&G.hub.ss,
+               G.hub.len) >= 0)
+        atomic_store_explicit(&m->last_tx_ns, bb_now_ns(), memory_order_relaxed);
+}
+
+static void send_join(struct mus *m)
+{
+    struct bb_join j = {
+        .rate = RATE,
+        .period = PERIOD,
+        .channels = 1,
+        .codec = BB_CODEC_FLOAT,
+        .kbps = 0,
+        .jitter = (uint16_t)G.jitter,
+    };
+    memcpy(j.identity, m->id, BB_IDENTITY_SIZE);
+    snprintf(j.name, sizeof j.name, "%s", m->name);
+    struct bb_header hd = {.type = BB_MSG_JOIN, .seq = m->join_seq++};
+    uint8_t buf[BB_MAX_DATAGRAM];
+    send_dgram(m, buf, bb_wire_write_join(buf, sizeof buf, &hd, &j));
+}
+
+static void send_ping(struct mus *m)
+{
+    struct bb_header hd = {.type = BB_MSG_PING, .session = m->session, .seq = m->ping_seq++};
+    struct bb_ping p = {.t_ns = bb_now_ns()};
+    uint8_t buf[64];
+    send_dgram(m, buf, bb_wire_write_ping(buf, sizeof buf, &hd, &p));
+}
+
+static void send_leave(struct mus *m)
+{
+    struct bb_header hd = {.type = BB_MSG_LEAVE, .session = m->session, .seq = m->leave_seq++};
+    struct bb_leave l = {.code = BB_LEAVE_QUIT};
+    snprintf(l.reason, sizeof l.reason, "bbload musician quit");
+    uint8_t buf[256];
+    send_dgram(m, buf, bb_wire_write_leave(buf, sizeof buf, &hd, &l));
+}
+
+/* ------------------------------------------------------------ sender */
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    p[0] = (uint8_t)u;
+    p[1] = (uint8_t)(u >> 8);
+    p[2] = (uint8_t)(u >> 16);
+    p[3] = (uint8_t)(u >> 24);
+}
+
+static void send_audio(struct mus *m, uint8_t *pkt)
+{
+    uint32_t t = (uint32_t)(m->tx_packets * m->up_frames);
+    struct bb_header hd = {
+        .type = BB_MSG_AUDIO, .session = m->session, .seq = (uint32_t)m->tx_packets, .ts = t};
+    int off = bb_wire_write_audio_head(pkt, BB_MAX_DATAGRAM, &hd, BB_CODEC_FLOAT, 1,
+                                       (uint16_t)m->up_frames);
+    if (off < 0)
+        return;
+    uint8_t *p = pkt + off;
+    for (unsigned f = 0; f < m->up_frames; f++, p += 4) {
+        float v = 0.0f;
+        if (m->code >= 0)
+            v = ldexpf((float)(((t + f) & 31u) << (5 * m->code)), -20);
+        put_f32(p, v);
+    }
+    m->tx_packets++;
+    send_dgram(m, pkt, off + (int)m->up_frames * 4);
+}
+
+static uint64_t tick_deadline(uint64_t k)
+{
+    return G.t0 + k * PERIOD * NS / RATE;
+}
+
+static void *tx_main(void *arg)
+{
+    (void)arg;
+    uint8_t pkt[BB_MAX_DATAGRAM];
+    uint64_t k = 1;
+    while (atomic_load(&G.running)) {
+        uint64_t deadline = tick_deadline(k);
+        struct timespec ts = {.tv_sec = (time_t)(deadline / NS), .tv_nsec = (long)(deadline % NS)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+        uint64_t now = bb_now_ns();
+        uint64_t late = now > deadline ? now - deadline : 0;
+        if (late > atomic_load_explicit(&G.sender_max_late_ns, memory_order_relaxed))
+            atomic_store_explicit(&G.sender_max_late_ns, late, memory_order_relaxed);
+        if (late > MS)
+            atomic_fetch_add_explicit(&G.sender_late_wakeups, 1, memory_order_relaxed);
+        for (int s = 0; s < G.nslots; s++) {
+            struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+            if (!m || mstate(m) != M_LIVE)
+                continue;
+            if (!m->tx_started) {
+                // Its stream starts on this tick's deadline: from here on,
+                // packet n is due at tx_start_ns + n * up_frames / rate.
+                m->tx_started = true;
+                m->tx_start_ns = deadline;
+            }
+            uint64_t el = now > m->tx_start_ns ? now - m->tx_start_ns : 0;
+            uint64_t due = el * RATE / ((uint64_t)m->up_frames * NS) + 1;
+            while (m->tx_packets < due)
+                send_audio(m, pkt);
+        }
+        atomic_fetch_add_explicit(&G.sender_pass, 1, memory_order_release);
+        // Next deadline after now: late wake-ups do not shift the schedule.
+        uint64_t kn = (now - G.t0) * RATE / ((uint64_t)PERIOD * NS) + 1;
+        k = kn > k ? kn : k + 1;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ receiver */
+
+static void rtt_add(double ms)
+{
+    pthread_mutex_lock(&G.rtt_lock);
+    if (G.nrtt == G.cap_rtt) {
+        size_t cap = G.cap_rtt ? G.cap_rtt * 2 : 1024;
+        double *n = realloc(G.rtt, cap * sizeof *n);
+        if (n) {
+            G.rtt = n;
+            G.cap_rtt = cap;
+        }
+    }
+    if (G.nrtt < G.cap_rtt)
+        G.rtt[G.nrtt++] = ms;
+    pthread_mutex_unlock(&G.rtt_lock);
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/// Checks one AUDIO packet of a steady musician's mix.
+static void verify_audio(struct mus *m, const struct bb_header *hd, const struct bb_audio *a,
+                         uint64_t now)
+{
+    struct verify *v = &m->v;
+    uint64_t from = atomic_load_explicit(&G.verify_from_ns, memory_order_acquire);
+    uint64_t end = atomic_load_explicit(&G.verify_end_ns, memory_order_acquire);
+    bool on = from && now >= from && (!end || now < end);
+
+    if (v->have_seq) {
+        int32_t d = (int32_t)(hd->seq - v->next_seq);
+        if (d < 0) {
+            if (on)
+                v->late++;
+            return; // its place has passed: dropped, like a jitter buffer would
+        }
+        if (d > 0) {
+            if (on)
+                v->lost += (uint64_t)d;
+            v->have_prev = false; // the gap is counted as loss, not as glitches
+        }
+    }
+    v->have_seq = true;
+    v->next_seq = hd->seq + 1;
+    if (!on) {
+        v->have_prev = false;
+        v->last_rx_ns = 0;
+        return;
+    }
+    if (v->last_rx_ns && now - v->last_rx_ns > v->max_gap_ns)
+        v->max_gap_ns = now - v->last_rx_ns;
+    v->last_rx_ns = now;
+
+    const unsigned nc = (unsigned)G.ncode;
+    const uint32_t mask = nc >= 6 ? 0xFFFFFFFFu : (1u << (5 * nc)) - 1;
+    const uint8_t *p = a->payload;
+    for (unsigned f = 0; f < a->frames; f++, p += 8) {
+        float l = get_f32(p), r = get_f32(p + 4);
+        v->samples++;
+        double x = (double)l * 1048576.0;
+        bool valid = l == r && x >= 0.0 && x < 1048576.0 && x == floor(x);
+        uint32_t val = valid ? (uint32_t)x : 0;
+        if (valid && (val & ~mask))
+            valid = false; // bits nobody sends
+        bool ok = valid;
+        if (valid && v->have_prev) {
+            // Every 5-bit field must be the previous one plus 1, mod 32.
+            for (unsigned i = 0; i < nc && ok; i++) {
+                uint32_t pf = (v->prev >> (5 * i)) & 31, cf = (val >> (5 * i)) & 31;
+                ok = cf == ((pf + 1) & 31);
+            }
+        }
+        if (!ok) {
+            v->glitches++;
+            if (!v->in_run) {
+                v->in_run = true;
+                v->recording = v->nruns < BB_ARRAY_LEN(v->runs);
+                if (v->recording)
+                    v->runs[v->nruns++] = (struct glitch_run){
+                        .t_ns = now, .seq = hd->seq, .frame = f, .l = l, .r = r, .got = val,
+                        .prev = v->have_prev ? v->prev : 0xFFFFFFFFu};
+            }
+            if (v->recording)
+                v->runs[v->nruns - 1].len++;
+        } else {
+            v->in_run = false;
+        }
+        v->prev = val;
+        v->have_prev = valid;
+    }
+}
+
+static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t now)
+{
+    struct bb_header hd;
+    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK)
+        return;
+    atomic_store_explicit(&G.heard_hub, 1, memory_order_relaxed);
+    int st = mstate(m);
+    switch (hd.type) {
+    case BB_MSG_WELCOME: {
+        struct bb_welcome w;
+        if (st != M_JOINING || bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
+            return;
+        if (w.rate != RATE || w.up_codec != BB_CODEC_FLOAT || w.down_codec != BB_CODEC_FLOAT ||
+            w.down_channels != BB_MIX_CH || w.up_frames == 0 || w.down_frames == 0 ||
+            hd.session == 0) {
+            atomic_store(&m->reject_code, 1000);
+            snprintf(m->reject_reason, sizeof m->reject_reason,
+                     "the hub proposed a stream bbload cannot send (rate %u, codec %u/%u, "
+                     "frames %u/%u, %u channels down)",
+                     w.rate, w.up_codec, w.down_codec, w.up_frames, w.down_frames,
+                     w.down_channels);
+            cas_state(m, M_JOINING, M_REJECTED);
+            return;
+        }
+        m->session = hd.session;
+        m->up_frames = w.up_frames;
+        m->down_frames = w.down_frames;
+        atomic_store(&m->welcome_ns, now);
+        if (cas_state(m, M_JOINING, M_LIVE)) {
+            if (m->kind == CHURNER)
+                atomic_fetch_add(&G.c_joins, 1);
+            vlog("%s welcomed (session %08x)", m->name, hd.session);
+        }
+        return;
+    }
+    case BB_MSG_REJECT: {
+        struct bb_reject r;
+        if (st != M_JOINING || bb_wire_read_reject(buf, len, &r) != BB_WIRE_OK)
+            return;
+        snprintf(m->reject_reason, sizeof m->reject_reason, "%s", r.reason);
+        atomic_store(&m->reject_code, r.code);
+        if (cas_state(m, M_JOINING, M_REJECTED)) {
+            if (m->kind == CHURNER)
+                atomic_fetch_add(&G.c_rejects, 1);
+            vlog("%s rejected (code %u): %s", m->name, r.code, r.reason);
+        }
+        return;
+    }
+    default:
+        break;
+    }
+    // Everything else belongs to the session.
+    if (st == M_IDLE || st == M_JOINING || st == M_REJECTED || hd.session != m->session)
+        return;
+    bool alive = st == M_LIVE || st == M_LEAVING;
+    switch (hd.type) {
+    case BB_MSG_AUDIO: {
+        atomic_fetch_add_explicit(&m->rx_packets, 1, memory_order_relaxed);
+        if (m->kind != STEADY)
+            return;
+        struct bb_audio a;
+        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != BB_CODEC_FLOAT ||
+            a.channels != BB_MIX_CH || a.frames != m->down_frames)
+            return;
+        verify_audio(m, &hd, &a, now);
+        return;
+    }
+    case BB_MSG_PING: {
+        struct bb_ping p;
+        if (!alive || bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK)
+            return; // the dead answer nothing
+        struct bb_header rh = {.type = BB_MSG_PONG, .session = m->session, .seq = hd.seq};
+        p.jitter_frames = 0;
+        p.lost = m->kind == STEADY ? (uint32_t)m->v.lost : 0;
+        uint8_t out[64];
+        send_dgram(m, out, bb_wire_write_ping(out, sizeof out, &rh, &p));
+        return;
+    }
+    case BB_MSG_PONG: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) == BB_WIRE_OK && now > p.t_ns)
+            rtt_add((double)(now - p.t_ns) / 1e6);
+        return;
+    }
+    case BB_MSG_LEAVE: {
+        struct bb_leave l;
+        if (bb_wire_read_leave(buf, len, &l) != BB_WIRE_OK)
+            return;
+        int first = atomic_load(&m->hub_leave) == 0;
+        if (first)
+            atomic_store(&m->hub_leave, l.code + 1);
+        if (l.code == BB_LEAVE_TIMEOUT && first) {
+            uint64_t zero = 0;
+            atomic_compare_exchange_strong(&m->drop_ns, &zero, now);
+            if (m->kind == CHURNER) {
+                atomic_fetch_add(&G.c_timeouts, 1);
+                if (alive)
+                    atomic_fetch_add(&G.c_live_dropped, 1);
+            }
+        }
+        if (first)
+            vlog("%s: hub LEAVE code %u (%s)%s", m->name, l.code, l.reason,
+                 alive ? "" : ", not answered: dead");
+        if (alive) {
+            struct bb_header ah = {.type = BB_MSG_LEAVE_ACK, .session = m->session, .seq = hd.seq};
+            uint8_t out[BB_WIRE_HEADER_SIZE];
+            send_dgram(m, out, bb_wire_write_empty(out, sizeof out, &ah));
+            if (!cas_state(m, M_LIVE, M_HUBLEFT))
+                cas_state(m, M_LEAVING, M_LEFT);
+        }
+        return;
+    }
+    case BB_MSG_LEAVE_ACK:
+        cas_state(m, M_LEAVING, M_LEFT);
+        return;
+    default:
+        return;
+    }
+}
+
+static void *rx_main(void *arg)
+{
+    struct rxthread *t = arg;
+    struct pollfd pfd[SLOTS_PER_RX + 1];
+    struct mus *who[SLOTS_PER_RX];
+    static _Thread_local uint8_t bufs[RECV_BATCH][2048];
+    struct mmsghdr msgs[RECV_BATCH];
+    struct iovec iov[RECV_BATCH];
+    struct sockaddr_storage from[RECV_BATCH];
+
+    while (atomic_load(&G.running)) {
+        int n = 0;
+        for (int i = 0; i < t->count; i++) {
+            int slot = t->first + i;
+            struct mus *m = atomic_load_explicit(&G.slots[slot], memory_order_acquire);
+            if (!m)
+                continue;
+            if (atomic_load(&m->retire)) {
+                // Finished musician: this thread owns the fd's end of life.
+                close(m->fd);
+                m->fd = -1;
+                atomic_store(&m->closed, 1);
+                atomic_store_explicit(&G.slots[slot], NULL, memory_order_release);
+                continue;
+            }
+            pfd[n] = (struct pollfd){.fd = m->fd, .events = POLLIN};
+            who[n++] = m;
+        }
+        pfd[n] = (struct pollfd){.fd = t->wake_fd, .events = POLLIN};
+        if (poll(pfd, (nfds_t)n + 1, 50) <= 0)
+            continue;
+        if (pfd[n].revents & POLLIN) {
+            uint64_t v;
+            if (read(t->wake_fd, &v, sizeof v) < 0) {
+                // nothing to do
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            for (int b = 0; b < RECV_BATCH; b++) {
+                iov[b] = (struct iovec){.iov_base = bufs[b], .iov_len = sizeof bufs[b]};
+                msgs[b] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[b],
+                                                       .msg_namelen = sizeof from[b],
+                                                       .msg_iov = &iov[b],
+                                                       .msg_iovlen = 1}};
+            }
+            int got = recvmmsg(pfd[i].fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+            uint64_t now = bb_now_ns();
+            for (int b = 0; b < got; b++) {
+                struct bb_addr a;
+                memcpy(&a.ss, &from[b], sizeof from[b]);
+                a.len = msgs[b].msg_hdr.msg_namelen;
+                size_t len = msgs[b].msg_len;
+                if (!bb_addr_equal(&a, &G.hub) || len > BB_MAX_DATAGRAM ||
+                    (msgs[b].msg_hdr.msg_flags & MSG_TRUNC))
+                    continue;
+                rx_datagram(who[i], bufs[b], len, now);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ control */
+
+static int free_churn_slot(void)
+{
+    for (int s = G.churn_first; s < G.nslots; s++)
+        if (!atomic_load_explicit(&G.slots[s], memory_order_acquire))
+            return s;
+    return -1;
+}
+
+static int churners_existing(int *live_out)
+{
+    int exist = 0, live = 0;
+    for (int s = G.churn_first; s < G.nslots; s++) {
+        struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+        if (!m)
+            continue;
+        int st = mstate(m);
+        if (st == M_IDLE || st == M_JOINING || st == M_LIVE || st == M_LEAVING)
+            exist++;
+        if (st == M_LIVE)
+            live++;
+    }
+    *live_out = live;
+    return exist;
+}
+
+static void start_join(struct mus *m, uint64_t now)
+{
+    atomic_store(&m->state, M_JOINING);
+    send_join(m);
+    m->next_join_ns = now + JOIN_RETRY_NS;
+}
+
+static void start_leave(struct mus *m, uint64_t now)
+{
+    if (!cas_state(m, M_LIVE, M_LEAVING))
+        return;
+    send_leave(m);
+    m->leave_tries = 1;
+    m->next_leave_ns = now + LEAVE_RETRY_NS;
+}
+
+static void kill_musician(struct mus *m, uint64_t now)
+{
+    if (cas_state(m, M_LIVE, M_DEAD))
+        m->death_ns = now;
+}
+
+static void churn_event(uint64_t now)
+{
+    int live;
+    int exist = churners_existing(&live);
+    bool can_join = exist < G.churn_max;
+    if (can_join && (live == 0 || rnd01() < 0.5)) {
+        int slot = free_churn_slot();
+        if (slot < 0) {
+            G.c_skipped++;
+            return;
+        }
+        char err[200];
+        struct mus *m = mus_new(CHURNER, (int)G.c_created, err, sizeof err);
+        if (!m) {
+            fprintf(stderr, "bbload: cannot create a churner: %s\n", err);
+            G.c_skipped++;
+            return;
+        }
+        G.c_created++;
+        slot_set(slot, m);
+        start_join(m, now);
+        return;
+    }
+    if (live == 0) {
+        G.c_skipped++;
+        return;
+    }
+    int pick = (int)(rnd01() * live);
+    bool death = rnd01() < 1.0 / 3.0;
+    for (int s = G.churn_first; s < G.nslots; s++) {
+        struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+        if (!m || mstate(m) != M_LIVE)
+            continue;
+        if (pick-- > 0)
+            continue;
+        if (death) {
+            kill_musician(m, now);
+            G.c_deaths++;
+            vlog("%s dies", m->name);
+        } else {
+            start_leave(m, now);
+            G.c_leaves++;
+            vlog("%s leaves", m->name);
+        }
+        return;
+    }
+}
+
+/// One pass over every musician: retries, pings, finished churners.
+static void ctl_pass(uint64_t now, bool ending)
+{
+    uint64_t pass = atomic_load_explicit(&G.sender_pass, memory_order_acquire);
+    for (int s = 0; s < G.nslots; s++) {
+        struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+        if (!m || atomic_load(&m->retire))
+            continue;
+        int st = mstate(m);
+        switch (st) {
+        case M_JOINING:
+            if (!ending && now >= m->next_join_ns) {
+                send_join(m);
+                m->next_join_ns = now + JOIN_RETRY_NS;
+            }
+            break;
+        case M_LIVE:
+            if (now >= m->next_ping_ns) {
+                send_ping(m);
+                m->next_ping_ns = now + PING_NS;
+            }
+            break;
+        case M_LEAVING:
+            if (now >= m->next_leave_ns) {
+                if (m->leave_tries >= LEAVE_TRIES) {
+                    if (cas_state(m, M_LEAVING, M_LEAVE_FAILED)) {
+                        if (m->kind == CHURNER)
+                            G.c_leave_unacked++;
+                        vlog("%s: no LEAVE_ACK after %d tries", m->name, LEAVE_TRIES);
+                    }
+                } else {
+                    send_leave(m);
+                    m->leave_tries++;
+                    m->next_leave_ns = now + LEAVE_RETRY_NS;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        // Churners whose story is over give their slot back (steady
+        // musicians and zombies keep theirs: they are reported at the end).
+        if (m->kind != CHURNER || ending)
+            continue;
+        st = mstate(m);
+        bool over = st == M_LEFT || st == M_LEAVE_FAILED || st == M_REJECTED || st == M_HUBLEFT ||
+                    (st == M_DEAD && (atomic_load(&m->drop_ns) || now - m->death_ns > DEAD_LINGER_NS));
+        if (!over)
+            continue;
+        if (!m->finished_pass) {
+            m->finished_pass = pass + 1;
+            continue;
+        }
+        // Two sender passes later nobody can be sending on its socket.
+        if (pass >= m->finished_pass + 2) {
+            atomic_store(&m->retire, 1);
+            uint64_t one = 1;
+            if (write(G.rx[s / SLOTS_PER_RX].wake_fd, &one, sizeof one) < 0) {
+                // polled with a timeout anyway
+            }
+        }
+    }
+}
+
+static bool all_steady_live(uint64_t *last_welcome)
+{
+    *last_welcome = 0;
+    for (int s = 0; s < G.steady; s++) {
+        struct mus *m = atomic_load(&G.slots[s]);
+        if (mstate(m) != M_LIVE)
+            return false;
+        uint64_t w = atomic_load(&m->welcome_ns);
+        if (w > *last_welcome)
+            *last_welcome = w;
+    }
+    return true;
+}
+
+static bool leaves_pending(void)
+{
+    for (int s = 0; s < G.nslots; s++) {
+        struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+        if (m && !atomic_load(&m->retire) && mstate(m) == M_LEAVING)
+            return true;
+    }
+    return false;
+}
+
+static void sleep_until(uint64_t t)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t / NS), .tv_nsec = (long)(t % NS)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !g_stop) {
+    }
+}
+
+/* ------------------------------------------------------------ report */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0.0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+struct out {
+    FILE *f[2];
+    int   n;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+    for (int i = 0; i < o->n; i++) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(o->f[i], fmt, ap);
+        va_end(ap);
+    }
+}
+
+static const char *state_name(int st)
+{
+    static const char *names[] = {"idle", "joining", "live", "leaving", "left", "leave-unacked",
+                                  "dead", "rejected", "dropped-by-hub"};
+    return st >= 0 && st < (int)BB_ARRAY_LEN(names) ? names[st] : "?";
+}
+
+static int report(bool nohub)
+{
+    struct out o = {.f = {stdout}, .n = 1};
+    FILE *rf = NULL;
+    if (G.report_path) {
+        rf = fopen(G.report_path, "w");
+        if (!rf)
+            fprintf(stderr, "bbload: cannot write %s: %s\n", G.report_path, strerror(errno));
+        else
+            o.f[o.n++] = rf;
+    }
+    bool ok = true;
+    char notes[64][200];
+    int nnotes = 0;
+#define NOTE(...)                                                                  \
+    do {                                                                           \
+        if (nnotes < (int)BB_ARRAY_LEN(notes))                                     \
+            snprintf(notes[nnotes++], sizeof notes[0], __VA_ARGS__);               \
+    } while (0)
+
+    uint64_t from = atomic_load(&G.verify_from_ns), end = atomic_load(&G.verify_end_ns);
+    double vsec = from && end > from ? (double)(end - from) / 1e9 : 0.0;
+    for (int s = 0; s < G.steady; s++) {
+        struct mus *m = G.all[s];
+        struct verify *v = &m->v;
+        outf(&o, "steady %s glitches=%llu lost=%llu late=%llu samples=%llu max_gap_ms=%.1f\n",
+             m->label, (unsigned long long)v->glitches, (unsigned long long)v->lost,
+             (unsigned long long)v->late, (unsigned long long)v->samples,
+             (double)v->max_gap_ns / 1e6);
+        if (v->glitches || v->lost)
+            ok = false;
+        for (unsigned r = 0; r < v->nruns && G.verbose; r++) {
+            const struct glitch_run *g = &v->runs[r];
+            fprintf(stderr,
+                    "bbload: glitch %s at +%.3f s: hub seq %u frame %u, %llu bad samples; "
+                    "previous fields %s%08x, got %08x (L %.9g R %.9g)\n",
+                    m->label, (double)(g->t_ns - G.t0) / 1e9, g->seq, g->frame,
+                    (unsigned long long)g->len, g->prev == 0xFFFFFFFFu ? "none " : "",
+                    g->prev, g->got, (double)g->l, (double)g->r);
+        }
+        if (!atomic_load(&m->welcome_ns)) {
+            ok = false;
+            if (atomic_load(&m->reject_code))
+                NOTE("%s was rejected: %s", m->name, m->reject_reason);
+            else
+                NOTE("%s was never welcomed", m->name);
+        } else if (atomic_load(&m->hub_leave)) {
+            ok = false;
+            NOTE("%s was sent LEAVE code %d by the hub", m->name, atomic_load(&m->hub_leave) - 1);
+        }
+        if ((double)v->samples < vsec * RATE * 0.5) {
+            ok = false;
+            NOTE("%s verified %llu samples, expected about %.0f", m->name,
+                 (unsigned long long)v->samples, vsec * RATE);
+        }
+    }
+    outf(&o, "churn joins=%llu leaves=%llu deaths=%llu rejects=%llu timeouts=%llu\n",
+         (unsigned long long)atomic_load(&G.c_joins), (unsigned long long)G.c_leaves,
+         (unsigned long long)G.c_deaths, (unsigned long long)atomic_load(&G.c_rejects),
+         (unsigned long long)atomic_load(&G.c_timeouts));
+    if (G.c_skipped || G.c_leave_unacked || atomic_load(&G.c_live_dropped))
+        NOTE("churn: %llu events skipped (no live churner / no free slot), %llu LEAVEs never "
+             "acknowledged, %llu live churners dropped by the hub",
+             (unsigned long long)G.c_skipped, (unsigned long long)G.c_leave_unacked,
+             (unsigned long long)atomic_load(&G.c_live_dropped));
+    for (int i = 0; i < G.nall; i++) {
+        struct mus *m = G.all[i];
+        if (m->kind == CHURNER && atomic_load(&m->reject_code) && nnotes < 32)
+            NOTE("%s rejected (code %d): %s", m->name, atomic_load(&m->reject_code),
+                 m->reject_reason);
+    }
+
+    double *zt = calloc((size_t)G.nzombies + 1, sizeof *zt);
+    size_t nz = 0;
+    double zmax = 0.0;
+    for (int i = 0; i < G.nall; i++) {
+        struct mus *m = G.all[i];
+        if (m->kind != ZOMBIE)
+            continue;
+        uint64_t d = atomic_load(&m->drop_ns);
+        if (m->death_ns && d) {
+            uint64_t last = atomic_load(&m->last_tx_ns);
+            uint64_t t = last > m->death_ns ? last : m->death_ns;
+            double ms = d > t ? (double)(d - t) / 1e6 : 0.0;
+            if (zt)
+                zt[nz] = ms;
+            nz++;
+            if (ms > zmax)
+                zmax = ms;
+        } else {
+            ok = false;
+            if (!m->death_ns)
+                NOTE("zombie %s never died (state %s%s)", m->name, state_name(mstate(m)),
+                     atomic_load(&m->reject_code) ? ", rejected" : "");
+            else
+                NOTE("zombie %s: no LEAVE TIMEOUT %.0f ms after its death", m->name,
+                     (double)(end ? end - m->death_ns : 0) / 1e6);
+        }
+    }
+    outf(&o, "zombies count=%d dropped=%zu max_ms=%.1f median_ms=%.1f\n", G.nzombies, nz, zmax,
+         zt ? median(zt, nz) : 0.0);
+    free(zt);
+
+    pthread_mutex_lock(&G.rtt_lock);
+    double rmax = 0.0;
+    for (size_t i = 0; i < G.nrtt; i++)
+        if (G.rtt[i] > rmax)
+            rmax = G.rtt[i];
+    outf(&o, "rtt_ms median=%.3f max=%.3f\n", median(G.rtt, G.nrtt), rmax);
+    pthread_mutex_unlock(&G.rtt_lock);
+    outf(&o, "sender rt=%d max_late_ms=%.3f late_wakeups=%llu\n", G.sender_rt,
+         (double)atomic_load(&G.sender_max_late_ns) / 1e6,
+         (unsigned long long)atomic_load(&G.sender_late_wakeups));
+    if (from == 0 && G.steady > 0)
+        NOTE("the steady musicians never were all welcomed: nothing verified");
+    for (int i = 0; i < nnotes; i++)
+        outf(&o, "note %s\n", notes[i]);
+    outf(&o, "status=%s\n", nohub ? "nohub" : ok ? "ok" : "fail");
+    if (rf)
+        fclose(rf);
+    return nohub ? 2 : ok ? 0 : 1;
+#undef NOTE
+}
+
+/* ------------------------------------------------------------ options */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bbload --hub HOST:PORT [options]\n"
+            "Simulate many musicians against a running `bandbridge serve`.\n\n"
+            "  --hub HOST:PORT          the hub (required)\n"
+            "  --steady N               steady musicians (default 4; the first 4 carry a code)\n"
+            "  --churn-rate R           churn events (joins+leaves+deaths) per second (default 0)\n"
+            "  --churn-max M            churners at most at once (default 8)\n"
+            "  --seconds S              length of the run (default 10)\n"
+            "  --die-at T:K             at T s, K extra zombies stop sending (repeatable)\n"
+            "  --codec float            the only codec (bit-exact verification)\n"
+            "  --jitter FRAMES          hub jitter buffer wish in JOIN (default auto)\n"
+            "  --settle S               verify from S s after the last steady join (default 1)\n"
+            "  --report FILE            also write the report here\n"
+            "  --seed X                 identities and churn (default 1)\n"
+            "  --name-prefix P          musician names are P s0, P c0, P z0 (default ld)\n"
+            "  -v, --verbose            events on stderr\n"
+            "  -h, --help               this text\n"
+            "Exit: 0 status=ok, 1 status=fail, 2 usage error or status=nohub.\n");
+}
+
+static int bad(const char *opt, const char *val)
+{
+    fprintf(stderr, "bbload: bad value '%s' for --%s\n", val, opt);
+    return -1;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv)
+{
+    enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
+           O_SEED, O_PREFIX, O_SETTLE };
+    static const struct option opts[] = {
+        {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
+        {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
+        {"seconds", required_argument, 0, O_SECONDS},  {"die-at", required_argument, 0, O_DIE},
+        {"codec", required_argument, 0, O_CODEC},      {"jitter", required_argument, 0, O_JITTER},
+        {"report", required_argument, 0, O_REPORT},    {"seed", required_argument, 0, O_SEED},
+        {"name-prefix", required_argument, 0, O_PREFIX}, {"settle", required_argument, 0, O_SETTLE},
+        {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    G.steady = 4;
+    G.churn_max = 8;
+    G.seconds = 10;
+    G.settle = 1;
+    G.jitter = 0xFFFF;
+    G.seed = 1;
+    snprintf(G.prefix, sizeof G.prefix, "ld");
+    bool have_hub = false;
+    long l;
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, "vh", opts, NULL)) != -1;) {
+        switch (o) {
+        case O_HUB: {
+            char err[200];
+            snprintf(G.hub_text, sizeof G.hub_text, "%s", optarg);
+            if (bb_addr_parse(optarg, BB_DEFAULT_PORT, &G.hub, err, sizeof err) < 0) {
+                fprintf(stderr, "bbload: --hub: %s\n", err);
+                return -1;
+            }
+            have_hub = true;
+            break;
+        }
+        case O_STEADY:
+            if (parse_int(optarg, 0, BB_MAX_CLIENTS, &l) < 0)
+                return bad("steady", optarg);
+            G.steady = (int)l;
+            break;
+        case O_RATE:
+            if (parse_double(optarg, 0, 10000, &G.churn_rate) < 0)
+                return bad("churn-rate", optarg);
+            break;
+        case O_MAX:
+            if (parse_int(optarg, 1, 256, &l) < 0)
+                return bad("churn-max", optarg);
+            G.churn_max = (int)l;
+            break;
+        case O_SECONDS:
+            if (parse_double(optarg, 0.1, 86400, &G.seconds) < 0)
+                return bad("seconds", optarg);
+            break;
+        case O_SETTLE:
+            if (parse_double(optarg, 0, 3600, &G.settle) < 0)
+                return bad("settle", optarg);
+            break;
+        case O_DIE: {
+            char *colon = strchr(optarg, ':');
+            if (!colon || G.ndie >= MAX_DIE_GROUPS)
+                return bad("die-at", optarg);
+            *colon = '\0';
+            double t;
+            int r1 = parse_double(optarg, 0, 86400, &t);
+            int r2 = parse_int(colon + 1, 1, MAX_SLOTS, &l);
+            *colon = ':';
+            if (r1 < 0 || r2 < 0)
+                return bad("die-at", optarg);
+            G.die[G.ndie++] = (struct die_group){.at_s = t, .count = (int)l};
+            break;
+        }
+        case O_CODEC:
+            if (strcmp(optarg, "float") != 0) {
+                fprintf(stderr, "bbload: only --codec float is supported (bit-exact mixes)\n");
+                return -1;
+            }
+            break;
+        case O_JITTER:
+            if (strcmp(optarg, "auto") == 0)
+                G.jitter = 0xFFFF;
+            else if (parse_int(optarg, 0, 4800, &l) < 0)
+                return bad("jitter", optarg);
+            else
+                G.jitter = (unsigned)l;
+            break;
+        case O_REPORT:
+            G.report_path = optarg;
+            break;
+        case O_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 0);
+            if (errno || end == optarg || *end)
+                return bad("seed", optarg);
+            G.seed = v;
+            break;
+        }
+        case O_PREFIX: {
+            char clean[BB_NAME_MAX];
+            if (strlen(optarg) > 20 ||
+                (bb_sanitize_name(clean, sizeof clean, optarg), strcmp(clean, optarg) != 0))
+                return bad("name-prefix", optarg); // 20 chars of [A-Za-z0-9._-] at most
+            snprintf(G.prefix, sizeof G.prefix, "%s", optarg);
+            break;
+        }
+        case 'v':
+            G.verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bbload: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!have_hub) {
+        fprintf(stderr, "bbload: --hub HOST:PORT is required\n");
+        usage(stderr);
+        return -1;
+    }
+    for (int i = 0; i < G.ndie; i++) {
+        G.die[i].first = G.nzombies;
+        G.nzombies += G.die[i].count;
+        if (G.die[i].at_s >= G.seconds)
+            fprintf(stderr, "bbload: warning: --die-at %.3g is not before the end of the run\n",
+                    G.die[i].at_s);
+        else if (G.die[i].at_s + 2.0 > G.seconds)
+            fprintf(stderr, "bbload: warning: zombies dying at %.3g s may not be dropped before "
+                            "the run ends at %.3g s\n", G.die[i].at_s, G.seconds);
+    }
+    int churn_slots = G.churn_rate > 0 ? G.churn_max * 2 + 8 : 0;
+    if (G.steady + G.nzombies + churn_slots > MAX_SLOTS) {
+        fprintf(stderr, "bbload: too many musicians (at most %d sockets)\n", MAX_SLOTS);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    if (parse_options(argc, argv) < 0)
+        return 2;
+    pthread_mutex_init(&G.rtt_lock, NULL);
+    g_churn_rng = G.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull;
+    G.ncode = G.steady < MAX_CODES ? G.steady : MAX_CODES;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int churn_slots = G.churn_rate > 0 ? G.churn_max * 2 + 8 : 0;
+    G.nslots = G.steady + G.nzombies + churn_slots;
+    G.churn_first = G.steady + G.nzombies;
+    G.nrx = (G.nslots + SLOTS_PER_RX - 1) / SLOTS_PER_RX;
+    if (G.nrx == 0)
+        G.nrx = 1;
+    G.rx = calloc((size_t)G.nrx, sizeof *G.rx);
+    if (!G.rx) {
+        fprintf(stderr, "bbload: out of memory\n");
+        return 2;
+    }
+    for (int i = 0; i < G.nrx; i++) {
+        G.rx[i].first = i * SLOTS_PER_RX;
+        G.rx[i].count = G.nslots - G.rx[i].first < SLOTS_PER_RX ? G.nslots - G.rx[i].first
+                                                                : SLOTS_PER_RX;
+        if (G.rx[i].count < 0)
+            G.rx[i].count = 0;
+        G.rx[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (G.rx[i].wake_fd < 0) {
+            fprintf(stderr, "bbload: eventfd: %s\n", strerror(errno));
+            return 2;
+        }
+    }
+
+    G.t0 = bb_now_ns();
+    char err[200];
+    for (int i = 0; i < G.steady; i++) {
+        struct mus *m = mus_new(STEADY, i, err, sizeof err);
+        if (!m) {
+            fprintf(stderr, "bbload: %s\n", err);
+            return 2;
+        }
+        atomic_store(&G.slots[i], m);
+    }
+    for (int i = 0; i < G.nzombies; i++) {
+        struct mus *m = mus_new(ZOMBIE, i, err, sizeof err);
+        if (!m) {
+            fprintf(stderr, "bbload: %s (raise the open file limit?)\n", err);
+            return 2;
+        }
+        atomic_store(&G.slots[G.steady + i], m);
+    }
+
+    atomic_store(&G.running, 1);
+    for (int i = 0; i < G.nrx; i++)
+        if (pthread_create(&G.rx[i].th, NULL, rx_main, &G.rx[i]) != 0) {
+            fprintf(stderr, "bbload: cannot start a receive thread\n");
+            return 2;
+        }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    struct sched_param sp = {.sched_priority = 4};
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+    pthread_attr_setschedparam(&attr, &sp);
+    // The sender is the musicians' clock: real-time priority when allowed
+    // (just below the hub's network threads), else an ordinary thread.
+    G.sender_rt = pthread_create(&G.tx_th, &attr, tx_main, NULL) == 0;
+    if (!G.sender_rt && pthread_create(&G.tx_th, NULL, tx_main, NULL) != 0) {
+        fprintf(stderr, "bbload: cannot start the sender thread\n");
+        return 2;
+    }
+    pthread_attr_destroy(&attr);
+
+    uint64_t now = bb_now_ns();
+    for (int s = 0; s < G.steady + G.nzombies; s++)
+        start_join(atomic_load(&G.slots[s]), now);
+    vlog("%d steady, %d zombies joining %s", G.steady, G.nzombies, G.hub_text);
+
+    const uint64_t end_ns = G.t0 + (uint64_t)(G.seconds * 1e9);
+    uint64_t next_churn = G.churn_rate > 0 ? now + next_interval_ns(G.churn_rate) : UINT64_MAX;
+    // No datagram at all from the hub within 5 s (or the run): nobody is there.
+    const uint64_t nohub_ns = G.t0 + NOHUB_NS < end_ns ? G.t0 + NOHUB_NS : end_ns;
+    bool nohub = false;
+    uint64_t tick = now;
+    while (!g_stop) {
+        tick += CTL_TICK_NS;
+        sleep_until(tick);
+        now = bb_now_ns();
+        if (tick + 50 * MS < now)
+            tick = now; // a long stall: do not try to catch up
+        if (!atomic_load(&G.heard_hub) && now >= nohub_ns) {
+            nohub = true;
+            break;
+        }
+        if (now >= end_ns)
+            break;
+        uint64_t lw;
+        if (!atomic_load(&G.verify_from_ns) && G.steady > 0 && all_steady_live(&lw)) {
+            uint64_t from = lw + (uint64_t)(G.settle * 1e9);
+            atomic_store(&G.verify_from_ns, from > 0 ? from : 1);
+            vlog("all %d steady musicians live; verifying from +%.3f s", G.steady,
+                 (double)(from - G.t0) / 1e9);
+        }
+        for (int i = 0; i < G.ndie; i++) {
+            struct die_group *d = &G.die[i];
+            if (d->fired || now < G.t0 + (uint64_t)(d->at_s * 1e9))
+                continue;
+            d->fired = true;
+            int died = 0;
+            for (int z = 0; z < d->count; z++) {
+                struct mus *m = atomic_load(&G.slots[G.steady + d->first + z]);
+                if (mstate(m) == M_LIVE) {
+                    kill_musician(m, now);
+                    died++;
+                }
+            }
+            vlog("%d of %d zombies die", died, d->count);
+        }
+        while (now >= next_churn) {
+            churn_event(now);
+            next_churn += next_interval_ns(G.churn_rate);
+        }
+        ctl_pass(now, false);
+    }
+
+    // The end: stop verifying first (the hub fades out whoever leaves, which
+    // would change every mix), then LEAVE for every live musician.
+    now = bb_now_ns();
+    atomic_store(&G.verify_end_ns, now);
+    if (!nohub) {
+        for (int s = 0; s < G.nslots; s++) {
+            struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
+            if (m && !atomic_load(&m->retire))
+                start_leave(m, now);
+        }
+        const uint64_t until = now + END_WAIT_NS;
+        tick = now;
+        while (leaves_pending() && now < until) {
+            tick += CTL_TICK_NS;
+            sleep_until(tick);
+            now = bb_now_ns();
+            ctl_pass(now, true);
+        }
+    }
+    atomic_store(&G.running, 0);
+    pthread_join(G.tx_th, NULL);
+    for (int i = 0; i < G.nrx; i++) {
+        uint64_t one = 1;
+        if (write(G.rx[i].wake_fd, &one, sizeof one) < 0) {
+            // it wakes up by its poll timeout
+        }
+        pthread_join(G.rx[i].th, NULL);
+        close(G.rx[i].wake_fd);
+    }
+    int rc = report(nohub);
+    for (int i = 0; i < G.nall; i++) {
+        if (G.all[i]->fd >= 0)
+            close(G.all[i]->fd);
+        free(G.all[i]);
+    }
+    free(G.all);
+    free(G.rx);
+    free(G.rtt);
+    return rc;
+}

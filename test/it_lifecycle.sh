@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# it_lifecycle.sh: joining and leaving keep state: a musician who comes back
+# (same identity) gets its mix, the others' settings for it and its JACK
+# routing back; a second client with the same identity is refused; the hub
+# survives a JACK restart with ports and connections restored, and its
+# database survives SIGTERM and kill -9.
+. "$(dirname "$0")/lib.sh"
+bb_init
+bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
+
+port=$(bb_free_udp_port)
+osc=$(bb_free_udp_port)
+db=$BB_TMP/state/hub.db
+hub_start() {
+    bb_bg "$BB_TMP/hub$1.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+        --db "$db" -v
+    hub=$BB_LASTPID
+}
+join() { # name [log suffix]
+    bb_bg "$BB_TMP/$1$2.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$1" \
+        --codec float --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$1"
+}
+# q ADDRESS: the value the hub answers to a query (bandbridge ctl prints it).
+q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
+export -f q
+export BB_BIN osc
+
+hub_start 1
+check "hub is up" bb_wait_port bandbridge:main_L
+join alice; alice=$BB_LASTPID
+join bob; bob=$BB_LASTPID
+check "alice joined" bb_wait_port bandbridge:alice_1
+check "bob joined" bb_wait_port bandbridge:bob_1
+
+# Settings and routing to remember.
+check "set alice in bob's mix to -12 dB" oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f -12
+check "pan bob in alice's mix" oscsend 127.0.0.1 "$osc" /mix/alice/ch/bob/pan f -0.5
+check "mute alice in the main mix" oscsend 127.0.0.1 "$osc" /mix/main/ch/alice/mute i 1
+jack_connect bandbridge:alice_1 system:playback_1
+jack_connect bandbridge:mix_alice_L system:playback_2
+check "a query answers -12" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
+
+# 1. A second client with alice's identity is refused while she is connected.
+bb_bg "$BB_TMP/alice2.log" "$BB_BIN" join "127.0.0.1:$port" --name alice --codec float \
+    --no-auto-connect --identity "$BB_TMP/id-alice" --jack-name alice-twin
+twin=$BB_LASTPID
+check "the twin is told why" bb_wait_for grep -q "already connected" "$BB_TMP/alice2.log"
+bb_kill "$twin"
+
+# 2. alice leaves and comes back: everything restored.
+sleep 1.2 # let the connection snapshot (every 1 s) see the routing: a period, not a sync
+bb_kill "$alice"
+check "alice's ports are gone after she leaves" bb_wait_no_port bandbridge:alice_1 5
+join alice _2; alice=$BB_LASTPID
+check "alice is back" bb_wait_port bandbridge:alice_1
+check "hub says it restored alice" bb_wait_for grep -q "alice joined.*restored" "$BB_TMP/hub1.log"
+check "bob still hears alice at -12 dB" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
+check "alice's own mix kept bob's pan" bash -c '[ "$(q /mix/alice/ch/bob/pan)" = -0.5 ]'
+check "alice still muted in the main mix" bash -c '[ "$(q /mix/main/ch/alice/mute)" = 1 ]'
+check "alice's channel port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
+check "alice's mix port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:mix_alice_L | grep -q system:playback_2"
+
+# 3. JACK restart: the hub keeps the sessions, comes back with its ports connected.
+bb_stop_jack
+check "hub notices JACK left" bb_wait_for grep -q "JACK server went away" "$BB_TMP/hub1.log"
+check "hub keeps running without JACK" kill -0 "$hub"
+bb_start_jack 64 48000
+check "hub is back on JACK" bb_wait_for grep -q "JACK is back" "$BB_TMP/hub1.log"
+check "alice's port is back" bb_wait_port bandbridge:alice_1
+check "bob's port is back" bb_wait_port bandbridge:bob_1
+check "alice's routing is back" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
+# The musicians' own JACK clients died with the server: they are the
+# musicians' side; restart them and they rejoin as themselves.
+bb_kill "$alice"; bb_kill "$bob"
+join alice _3; alice=$BB_LASTPID
+join bob _3; bob=$BB_LASTPID
+check "musicians rejoin after the restart" bb_wait_for grep -q "bob joined.*restored" "$BB_TMP/hub1.log"
+"$BB_PROBE" --outs 1 --ins 1 --seconds 2 --wait-port bandbridge-alice:in_1 \
+    --connect out_1=bandbridge-alice:in_1 --connect bandbridge:alice_1=in_1 >"$BB_TMP/p.txt" 2>&1
+check "audio flows through the hub after the JACK restart (snr $(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db))" \
+    test "$(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db)" = inf
+
+# 4. SIGTERM saves; a new hub on the same database restores.
+bb_kill "$hub"; check "hub exits 0 on SIGTERM" test $? -eq 0
+hub_start 2
+check "hub 2 opened the same database" bb_wait_for grep -q "state database: $db" "$BB_TMP/hub2.log"
+check "alice rejoins hub 2 by herself" bb_wait_for grep -q "alice joined.*restored" "$BB_TMP/hub2.log"
+check "bob's mix survived a hub restart" bb_wait_for bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
+
+# 5. kill -9: at most the last debounce window is lost, the file stays sound.
+oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f -3
+sleep 1.5 # longer than the 500 ms debounce: this change must be on disk
+kill -9 "$hub"; wait "$hub" 2>/dev/null
+check "database passes integrity_check after kill -9" bash -c "[ \"\$(sqlite3 '$db' 'PRAGMA integrity_check')\" = ok ]"
+hub_start 3
+check "the change before kill -9 survived" bb_wait_for bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -3 ]'
+bb_kill "$alice"; bb_kill "$bob"; bb_kill "$hub"
+bb_check_rt
+bb_done
