@@ -73,6 +73,7 @@ struct hub_client {
     jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
     jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
+    float              send_db;     ///< [ctl] the musician's own send level, in every mix
     uint64_t           joined_ns;   ///< [ctl]
     uint64_t           fade_epoch;  ///< [ctl] graph epoch that faded it out
     uint64_t           gone_epoch;  ///< [ctl] graph epoch without it

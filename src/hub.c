@@ -102,7 +102,8 @@ static struct hub_graph *build_graph(struct hub *h)
                 gain[0] = gain[1] = 0.0f;
                 continue;
             }
-            bb_pan_gains(bb_db_to_gain(sd->gain_db), sd->pan, &gain[0], &gain[1]);
+            float trim = sc ? sc->send_db : 0.0f; // the musician's own send level
+            bb_pan_gains(bb_db_to_gain(sd->gain_db + trim), sd->pan, &gain[0], &gain[1]);
         }
     }
     return g;

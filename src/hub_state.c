@@ -115,9 +115,11 @@ void hub_state_join(struct hub *h, struct hub_client *c)
             snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%u",
                      c->name, ch + 1);
     c->rec->last_seen = (int64_t)time(NULL);
-    // Its own mix, as it left it.
-    if (c->restored)
+    // Its own mix and send level, as it left them.
+    if (c->restored) {
         apply_record(h, c->rec, c->sends, NULL);
+        c->send_db = isnan(c->rec->send_db) || c->rec->send_db > 12.0f ? 0.0f : c->rec->send_db;
+    }
     // How everyone else, and the main mix, heard it last time.
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
         struct hub_client *o = h->slots[i];
@@ -146,6 +148,7 @@ void hub_state_sync(struct hub *h, int force)
         if (!c || !c->rec || !c->rec_dirty)
             continue;
         to_record(h, c->sends, c->rec);
+        c->rec->send_db = c->send_db;
         c->rec->last_seen = (int64_t)time(NULL);
         bb_store_put_client(h->store, c->rec);
         c->rec_dirty = 0;

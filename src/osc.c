@@ -11,6 +11,7 @@
 //        param:  gain (dB, f), fader (0..1, f), pan (-1..1, f),
 //                mute, solo, sub (0/1)
 //        without a value: a query, answered on the same address
+//   /send/<name>/gain|fader [value]  a musician's own send level (every mix)
 //   /clients        -> /clients s...    names of the connected musicians
 //   /info           -> /info i:rate i:period s:version
 //   errors          -> /error s:address s:reason
@@ -258,10 +259,49 @@ static int handle_mix(struct hub *h, const char *path, const char *types, lo_arg
     return 0;
 }
 
+// /send/<name>/gain [dB]: a musician's own send level, applied in every mix.
+static int handle_send(struct hub *h, const char *path, const char *types, lo_arg **argv,
+                       int argc, lo_message msg)
+{
+    char name[BB_NAME_MAX + 1], param[16], tail;
+    if (sscanf(path, "/send/%32[^/]/%15[^/]%c", name, param, &tail) != 2 ||
+        (strcmp(param, "gain") != 0 && strcmp(param, "fader") != 0)) {
+        reply_error(h, msg, path, "expected /send/<musician>/<gain|fader>");
+        return 0;
+    }
+    struct hub_client *c = hub_find_name(h, name);
+    if (!c) {
+        reply_error(h, msg, path, "no musician of that name is connected");
+        return 0;
+    }
+    int fader = strcmp(param, "fader") == 0;
+    if (argc == 0) {
+        lo_message m = lo_message_new();
+        lo_message_add_float(m, fader ? bb_db_to_fader(c->send_db) : c->send_db);
+        reply(h, msg, path, m);
+        return 0;
+    }
+    float v;
+    if (argc != 1 || arg_number(types, argv, &v) < 0 || isnan(v)) {
+        reply_error(h, msg, path, "expected one number");
+        return 0;
+    }
+    if (fader ? !(v >= 0.0f && v <= 1.0f) : !(v <= 12.0f)) {
+        reply_error(h, msg, path, "value out of range");
+        return 0;
+    }
+    c->send_db = fader ? bb_fader_to_db(v) : (v < -120.0f ? -INFINITY : v);
+    h->dirty = 1;
+    hub_state_mark(h, c);
+    return 0;
+}
+
 static int generic_handler(const char *path, const char *types, lo_arg **argv, int argc,
                            lo_message msg, void *user)
 {
     struct hub *h = user;
+    if (strncmp(path, "/send/", 6) == 0)
+        return handle_send(h, path, types, argv, argc, msg);
     if (strncmp(path, "/mix/", 5) == 0)
         return handle_mix(h, path, types, argv, argc, msg);
     if (strcmp(path, "/clients") == 0) {

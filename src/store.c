@@ -243,6 +243,8 @@ static void describe(sqlite3 *db, int rc, char *buf, size_t size)
     for (size_t i = 0; i < BB_ARRAY_LEN(ops); i++)
         if (ops[i].code == rc)
             what = ops[i].what;
+    if ((rc & 0xff) == SQLITE_READONLY && !what)
+        what = "the file, its directory or the file system is not writable";
     if (sys)
         snprintf(buf, size, "%s (%s)", msg, strerror(sys));
     else if (what)
@@ -819,8 +821,12 @@ static int open_db(struct bb_store *s)
         if (rc == SQLITE_OK) {
             sqlite3_extended_result_codes(db, 1);
             sqlite3_busy_timeout(db, 0); // never wait on the control thread
-            rc = query_int(db, "PRAGMA user_version", &ver);
+            // Until we know the file is ours, closing must not write to it
+            // (a checkpoint of someone else's -wal would).
+            rc = sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
         }
+        if (rc == SQLITE_OK)
+            rc = query_int(db, "PRAGMA user_version", &ver);
         if (rc == SQLITE_OK)
             rc = query_int(db, "PRAGMA application_id", &app);
         if (rc == SQLITE_OK && ver == 0)
@@ -843,6 +849,8 @@ static int open_db(struct bb_store *s)
                 return OPEN_NEVER;
             }
         }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
         if (rc == SQLITE_OK) {
             rc = query_text(db, "PRAGMA quick_check", why, sizeof why);
             if (rc == SQLITE_OK && strcmp(why, "ok") != 0)
@@ -1081,7 +1089,13 @@ struct bb_store *bb_store_open(const char *path, const char *jack_name, unsigned
     if (!s)
         return NULL;
     s->debounce_ms = debounce_ms;
-    if (path) {
+    if (path && strcmp(path, ":memory:") == 0) {
+        bb_info("database :memory:: running without persistence");
+        s->permanent = 1;
+        s->path = strdup(path);
+        return s;
+    }
+    if (path && path[0]) {
         s->path = strdup(path);
         if (!s->path) {
             free(s);

@@ -37,6 +37,7 @@ check "bob joined" bb_wait_port bandbridge:bob_1
 check "set alice in bob's mix to -12 dB" oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f -12
 check "pan bob in alice's mix" oscsend 127.0.0.1 "$osc" /mix/alice/ch/bob/pan f -0.5
 check "mute alice in the main mix" oscsend 127.0.0.1 "$osc" /mix/main/ch/alice/mute i 1
+check "alice's own send level to -4 dB" "$BB_BIN" ctl --port "$osc" /send/alice/gain -4
 jack_connect bandbridge:alice_1 system:playback_1
 jack_connect bandbridge:mix_alice_L system:playback_2
 check "a query answers -12" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
@@ -58,6 +59,9 @@ check "hub says it restored alice" bb_wait_for grep -q "alice joined.*restored" 
 check "bob still hears alice at -12 dB" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
 check "alice's own mix kept bob's pan" bash -c '[ "$(q /mix/alice/ch/bob/pan)" = -0.5 ]'
 check "alice still muted in the main mix" bash -c '[ "$(q /mix/main/ch/alice/mute)" = 1 ]'
+check "alice's send level is back" bash -c '[ "$(q /send/alice/gain)" = -4 ]'
+check "ctl refuses a bad value with a reason and exit 1" bash -c \
+    '"$BB_BIN" ctl --port "$osc" /mix/bob/ch/alice/gain 99 2>"$BB_TMP/ctl.err"; [ $? -eq 1 ] && grep -q "out of range" "$BB_TMP/ctl.err"'
 check "alice's channel port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
 check "alice's mix port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:mix_alice_L | grep -q system:playback_2"
 

@@ -563,6 +563,47 @@ static void test_not_ours(void)
     free(after);
     free(log);
 
+    // The same in WAL mode, its writer killed: not even its -wal is checkpointed.
+    char *wpath = join(dir, "wal.db"), *wwal = join(dir, "wal.db-wal");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sqlite3 *db;
+        sqlite3_open(wpath, &db);
+        sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA user_version = 99; "
+                         "CREATE TABLE future(x); INSERT INTO future VALUES (randomblob(5000));",
+                     NULL, NULL, NULL);
+        kill(getpid(), SIGKILL);
+        _exit(1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    size_t wlen0 = 0, wlen1 = 0;
+    char *wbefore = read_file(wpath, &len0), *walbefore = read_file(wwal, &wlen0);
+    CHECK(wbefore && walbefore && wlen0 > 5000);
+    cap_begin();
+    s = bb_store_open(wpath, "hub", 500);
+    log = cap_end();
+    CHECK(s && !bb_store_persistent(s));
+    CHECK(count_str(log, "was written by a newer bandbridge (schema 99); not touching it") == 1);
+    bb_store_close(s);
+    char *wafter = read_file(wpath, &len1), *walafter = read_file(wwal, &wlen1);
+    CHECK(wafter && len0 == len1 && memcmp(wbefore, wafter, len0) == 0);
+    CHECK(walafter && wlen0 == wlen1 && memcmp(walbefore, walafter, wlen0) == 0);
+    free(wbefore);
+    free(walbefore);
+    free(wafter);
+    free(walafter);
+    free(wpath);
+    free(wwal);
+    free(log);
+
+    // ":memory:" is memory only, said once.
+    s = bb_store_open(":memory:", "hub", 500);
+    CHECK(s && !bb_store_persistent(s) && strcmp(bb_store_path(s), ":memory:") == 0);
+    bb_store_close(s);
+
     // Somebody else's database (tables, no bandbridge schema) is not ours either.
     char *other = join(dir, "other.db");
     CHECK(sql_exec(other, "CREATE TABLE photos(id, blob); INSERT INTO photos VALUES (1, 'x');") ==
