@@ -20,6 +20,7 @@ PKGS := jack liblo sqlite3 opus
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
+comma := ,
 ifdef SAN
 BUILD := build-san-$(subst $(comma),-,$(SAN))
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
@@ -27,7 +28,6 @@ else
 BUILD := build
 SANFLAGS :=
 endif
-comma := ,
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)

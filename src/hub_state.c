@@ -42,10 +42,11 @@ static struct bb_stored_send *find_send(struct bb_stored_client *r, const char *
     return NULL;
 }
 
+// A stored value is what the file holds: keep it within what OSC allows.
 static void to_live(struct hub_send *d, const struct bb_stored_send *s)
 {
-    d->gain_db = s->gain_db;
-    d->pan = s->pan;
+    d->gain_db = isnan(s->gain_db) ? 0.0f : s->gain_db > 12.0f ? 12.0f : s->gain_db;
+    d->pan = isnan(s->pan) ? 0.0f : s->pan < -1.0f ? -1.0f : s->pan > 1.0f ? 1.0f : s->pan;
     d->mute = s->mute;
     d->solo = s->solo;
     d->sub = s->sub;
@@ -112,8 +113,8 @@ void hub_state_join(struct hub *h, struct hub_client *c)
     c->rec->channels = c->channels;
     for (unsigned ch = 0; ch < c->channels; ch++)
         if (!c->rec->channel_names[ch][0])
-            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%u",
-                     c->name, ch + 1);
+            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%c",
+                     c->name, (char)('1' + ch)); // ch < BB_MAX_CLIENT_CH (8)
     c->rec->last_seen = (int64_t)time(NULL);
     // Its own mix and send level, as it left them.
     if (c->restored) {

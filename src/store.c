@@ -1159,7 +1159,7 @@ const char *bb_store_path(const struct bb_store *s)
 int bb_store_get_client(struct bb_store *s, const uint8_t identity[BB_IDENTITY_SIZE],
                         struct bb_stored_client *out)
 {
-    const struct rec *r = find_rec(s, identity);
+    const struct rec *r = s ? find_rec(s, identity) : NULL;
     if (!r)
         return 0;
     rec_to_client(r, out);
@@ -1167,12 +1167,17 @@ int bb_store_get_client(struct bb_store *s, const uint8_t identity[BB_IDENTITY_S
 }
 
 // Stores c into dst (a record, or the main mix) unless nothing changed.
-static void put(struct bb_store *s, struct rec *dst, const struct bb_stored_client *c, int fresh)
+static void put(struct bb_store *s, struct rec *dst, const struct bb_stored_client *c, int fresh,
+                int is_main)
 {
     struct rec n;
     if (rec_from_client(&n, c) != 0) {
         bb_err("out of memory: a mix change is not stored");
         return;
+    }
+    if (is_main) { // unused for the main mix
+        memset(n.identity, 0, sizeof n.identity);
+        memset(n.name, 0, sizeof n.name);
     }
     if (fresh || !same_rec(dst, &n)) {
         rec_replace(dst, &n);
@@ -1183,37 +1188,38 @@ static void put(struct bb_store *s, struct rec *dst, const struct bb_stored_clie
 
 void bb_store_put_client(struct bb_store *s, const struct bb_stored_client *c)
 {
+    if (!s || !c)
+        return;
     struct rec *r = find_rec(s, c->identity);
     int fresh = !r;
     if (!r && !(r = add_rec(s, c->identity))) {
         bb_err("out of memory: a mix change is not stored");
         return;
     }
-    put(s, r, c, fresh);
+    put(s, r, c, fresh, 0);
 }
 
 int bb_store_get_main(struct bb_store *s, struct bb_stored_client *out)
 {
-    if (!s->has_main)
+    if (!s || !s->has_main)
         return 0;
     rec_to_client(&s->main, out);
-    memset(out->identity, 0, sizeof out->identity);
-    memset(out->name, 0, sizeof out->name);
     return 1;
 }
 
 void bb_store_put_main(struct bb_store *s, const struct bb_stored_client *m)
 {
-    struct rec *r = &s->main;
+    if (!s || !m)
+        return;
     int fresh = !s->has_main;
     s->has_main = 1;
-    put(s, r, m, fresh);
-    memset(r->identity, 0, sizeof r->identity); // unused for the main mix
-    memset(r->name, 0, sizeof r->name);
+    put(s, &s->main, m, fresh, 1);
 }
 
 int bb_store_flush(struct bb_store *s, uint64_t now_ms)
 {
+    if (!s)
+        return 0;
     if (!s->db) {
         if (s->permanent)
             return 0;
@@ -1257,6 +1263,8 @@ int bb_store_flush(struct bb_store *s, uint64_t now_ms)
 int bb_store_due_ms(const struct bb_store *s, uint64_t now_ms)
 {
     uint64_t since, delay;
+    if (!s)
+        return -1;
     if (!s->db) {
         if (s->permanent || s->ndirty == 0)
             return -1;
@@ -1280,5 +1288,8 @@ int bb_store_due_ms(const struct bb_store *s, uint64_t now_ms)
 
 void bb_store_get_stats(const struct bb_store *s, struct bb_store_stats *out)
 {
-    *out = s->stats;
+    if (s)
+        *out = s->stats;
+    else
+        memset(out, 0, sizeof *out);
 }

@@ -319,6 +319,10 @@ static void test_round_trip(void)
     CHECK(bb_store_get_client(s, b->identity, got) && clients_equal(got, b));
     CHECK(bb_store_get_main(s, got) && clients_equal(got, m));
     CHECK(bb_store_due_ms(s, 0) == -1); // loaded, clean
+    snprintf(m->name, sizeof m->name, "ignored");
+    m->identity[3] = 7;
+    bb_store_put_main(s, m); // identity and name are not part of the main mix
+    CHECK(bb_store_due_ms(s, 0) == -1);
 
     // A smaller mix replaces the old one completely (no stale rows).
     a->nsends = 1;
@@ -1001,7 +1005,8 @@ static void test_hostile(void)
     CHECK(got->channels == BB_MAX_CLIENT_CH);
     bb_store_close(s);
     CHECK(sql_int(path, "SELECT count(*) FROM client") == 3);
-    CHECK(sql_int(path, "SELECT count(*) FROM send") == 3 + 2 * (long long)(BB_ARRAY_LEN(evil) + 1));
+    long long sends = 3 + 2 * (long long)(BB_ARRAY_LEN(evil) + 1); // b, then a and raw
+    CHECK(sql_int(path, "SELECT count(*) FROM send") == sends);
 
     free(raw);
     free(a);

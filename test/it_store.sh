@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# it_store.sh: the hub's state database end to end: a main-mix setting survives kill -9 and
+# a restart; a garbage file is moved aside; a newer schema is left alone; a locked file
+# does not hold the hub up.
+set -u
+. "$(dirname "$0")/lib.sh"
+bb_init
+
+command -v sqlite3 >/dev/null || { not_ok "sqlite3 command installed"; bb_done; }
+bb_start_jack 64 48000 || { not_ok "jackd started"; bb_done; }
+ok "jackd $BB_JACK_NAME started"
+
+db=$BB_TMP/hub.db
+hub=
+
+# start_hub LOG: a hub on $db, waits for its first local input port.
+start_hub() {
+    local port osc
+    port=$(bb_free_udp_port) && osc=$(bb_free_udp_port) || return 1
+    OSC=$osc
+    bb_bg "$1" "$BB_BIN" serve --port "$port" --osc-port "$osc" --jack-name bbst \
+        --inputs 2 --db "$db" -v
+    hub=$BB_LASTPID
+    bb_wait_port bbst:in_1
+}
+ctl() { "$BB_BIN" ctl --port "$OSC" "$@"; }
+stored_gain() {
+    sqlite3 "$db" "SELECT ifnull(gain_db, 'NULL') FROM send WHERE identity = X'' AND source = 'in_1'"
+}
+
+# 1. A main-mix gain reaches the file within the debounce and survives kill -9.
+start_hub "$BB_TMP/hub1.log" || { not_ok "hub started"; bb_done; }
+ok "hub started on a new database"
+check "the database file exists" test -f "$db"
+ctl /mix/main/ch/in_1/gain -7.5 >/dev/null
+check "the hub took the gain" bash -c "'$BB_BIN' ctl --port $OSC /mix/main/ch/in_1/gain | grep -q -- -7.5"
+BB_WAIT=5 bb_wait_for bash -c "[[ \$(sqlite3 '$db' \"SELECT gain_db FROM send WHERE identity = X'' AND source = 'in_1'\" 2>/dev/null) == -7.5 ]]"
+check "the gain is in the file within the debounce (got '$(stored_gain)')" test "$(stored_gain)" = -7.5
+kill -KILL "$hub"
+bb_wait_exit "$hub" 5 >/dev/null 2>&1
+check "integrity_check after kill -9" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
+
+start_hub "$BB_TMP/hub2.log" || { not_ok "hub restarted"; bb_done; }
+check "restored after a restart" bash -c "'$BB_BIN' ctl --port $OSC /mix/main/ch/in_1/gain | grep -q -- -7.5"
+ctl /mix/main/ch/in_1/gain -200 >/dev/null # below -120 dB: -inf
+bb_kill "$hub"
+check "-inf is stored as NULL (got '$(stored_gain)')" test "$(stored_gain)" = NULL
+start_hub "$BB_TMP/hub3.log" || { not_ok "hub restarted"; bb_done; }
+check "-inf restored" bash -c "'$BB_BIN' ctl --port $OSC /mix/main/ch/in_1/gain | grep -qi -- -inf"
+bb_kill "$hub"
+
+# 2. A file that is not a database: moved aside intact, a fresh one made.
+rm -f "$db" "$db"-wal "$db"-shm
+head -c 4096 /dev/urandom >"$db"
+sum=$(sha256sum <"$db")
+start_hub "$BB_TMP/hub4.log" || { not_ok "hub started on garbage"; bb_done; }
+ok "hub started on a garbage file"
+check "says it is corrupt and where it went" grep -q "is corrupt (file is not a database); moved it to $db.corrupt-" "$BB_TMP/hub4.log"
+aside=$(ls "$db".corrupt-* 2>/dev/null | head -1)
+check "the garbage is kept, unchanged" test -n "$aside" -a "$(sha256sum <"${aside:-/dev/null}")" = "$sum"
+bb_kill "$hub"
+check "the fresh file is a database of ours" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 1
+
+# 3. Written by a newer bandbridge: not touched at all.
+rm -f "$db"*
+sqlite3 "$db" 'PRAGMA user_version = 99; CREATE TABLE future(x);'
+sum=$(sha256sum <"$db")
+start_hub "$BB_TMP/hub5.log" || { not_ok "hub started on a newer database"; bb_done; }
+ok "hub started on a newer database"
+check "says so" grep -q "was written by a newer bandbridge (schema 99); not touching it" "$BB_TMP/hub5.log"
+ctl /mix/main/ch/in_1/gain -3 >/dev/null
+bb_kill "$hub"
+check "the file is unchanged" test "$(sha256sum <"$db")" = "$sum"
+check "nothing else was created" test "$(ls "$db"* | wc -l)" = 1
+
+# 4. Locked by another process: the hub does not wait for it.
+rm -f "$db"*
+sqlite3 "$db" 'PRAGMA journal_mode = DELETE; PRAGMA user_version = 0;' >/dev/null
+{ echo 'BEGIN EXCLUSIVE;'; echo 'PRAGMA user_version = 0;'; sleep 6; echo 'COMMIT;'; } | sqlite3 "$db" &
+locker=$!
+BB_PIDS+=("$locker")
+sleep 0.5
+t0=$(bb_now_us)
+start_hub "$BB_TMP/hub6.log" || { not_ok "hub started on a locked database"; bb_done; }
+t1=$(bb_now_us)
+ok "hub started on a locked database in $(( (t1 - t0) / 1000 )) ms"
+check "hub up within 4 s, before the lock went away" test $(( t1 - t0 )) -lt 4000000
+check "says it is locked" grep -q "is locked by another process (another hub using the same file?); running without persistence, retrying in 30 s" "$BB_TMP/hub6.log"
+bb_kill "$hub"
+bb_wait_exit "$locker" 10 >/dev/null
+
+bb_done
