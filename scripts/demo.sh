@@ -166,7 +166,7 @@ else
 fi
 
 # ---- hub (-v: one statistics line per musician per second, used by the live view)
-spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --verbose
+spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --db "$TMP/hub.db" --verbose
 HUB_PID=$!
 # shellcheck disable=SC2317  # called through wait_until
 hub_ready() { grep -q 'listening on UDP port' "$HUB_LOG" || ! kill -0 "$HUB_PID"; }

@@ -386,6 +386,7 @@ static void start_removal(struct hub *h, struct hub_client *c, const char *why)
 {
     if (c->state != HUB_CLIENT_ACTIVE)
         return;
+    hub_state_snapshot_conns(h); // routing made since the last snapshot
     c->rec_dirty = 1;
     hub_state_sync(h, 0); // last seen, and whatever changed since the last flush
     c->state = HUB_CLIENT_FADING;

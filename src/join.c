@@ -109,6 +109,7 @@ struct join {
     _Atomic uint64_t last_heard_ns; ///< [rx]
     _Atomic uint32_t rtt_us;        ///< [rx]
     _Atomic uint64_t foreign;       ///< [rx] datagrams not from our hub or session
+    _Atomic int      jack_gone;     ///< [jack shutdown callback sets, ctl reads]
 };
 
 static void stream_free(void *obj)
@@ -200,6 +201,17 @@ BB_RT static int process(jack_nframes_t n, void *arg)
     sem_post(&j->tx_wake);
     bb_jbuf_read(&s->jb, out, n);
     return 0;
+}
+
+// JACK thread: the server went away. Only flag it and wake the control loop.
+static void jack_shutdown_cb(void *arg)
+{
+    struct join *j = arg;
+    atomic_store(&j->jack_gone, 1);
+    uint64_t one = 1;
+    if (write(j->event_fd, &one, sizeof one) < 0) {
+        // the control loop polls with a timeout anyway
+    }
 }
 
 // ---------------------------------------------------------------- network
@@ -612,6 +624,7 @@ int bb_join_main(int argc, char **argv)
         goto out;
     }
     jack_set_process_callback(j->jack, process, j);
+    jack_on_shutdown(j->jack, jack_shutdown_cb, j);
     if (jack_activate(j->jack) != 0) {
         bb_err("cannot activate the JACK client");
         goto stop;
@@ -696,6 +709,18 @@ int bb_join_main(int argc, char **argv)
                 next_send = 0;
             }
         }
+        if (atomic_load(&j->jack_gone)) {
+            // Without JACK there is nothing to send or play: say goodbye so
+            // the hub frees the place at once, and let the musician restart.
+            bb_err("the JACK server went away; leaving the hub");
+            if (state == CONNECTED)
+                for (int rep = 0; rep < 3; rep++)
+                    send_simple(j, BB_MSG_LEAVE, session);
+            status = 1;
+            jack_client_close(j->jack); // after a shutdown only closing is allowed
+            j->jack = NULL;
+            goto stop;
+        }
         if (pfd[0].revents & POLLIN) {
             uint64_t v;
             if (read(j->event_fd, &v, sizeof v) < 0) {
@@ -769,7 +794,8 @@ int bb_join_main(int argc, char **argv)
         bb_snap_collect(&j->streams);
     }
 stop:
-    jack_deactivate(j->jack);
+    if (j->jack)
+        jack_deactivate(j->jack);
     bb_snap_idle(&j->streams, READER_RT);
     atomic_store(&j->running, 0);
     sem_post(&j->tx_wake);

@@ -4,7 +4,8 @@
 //
 //   bbload --hub HOST:PORT [--steady N] [--churn-rate EVENTS_PER_S] [--churn-max M]
 //          [--seconds S] [--die-at T:K]... [--codec float] [--jitter FRAMES]
-//          [--report FILE] [--seed X] [--name-prefix P] [--settle S] [-v]
+//          [--report FILE] [--seed X] [--name-prefix P] [--settle S] [--modulus M]
+//          [--rt-prio N] [-v]
 //
 // Musicians (each with its own UDP socket, so its own source address, and an
 // identity derived from --seed, its kind and its index, so reruns are
@@ -17,7 +18,10 @@
 //            sample of a steady musician's mix is the sum of the four codes,
 //            each at its own offset: field i = (int)(v * 2^20) >> 5i & 31 must
 //            advance by exactly 1 (mod 32) from one sample to the next. A
-//            missing, repeated, spliced or zero-filled block breaks that.
+//            missing, repeated, faded or zero-filled block breaks that; a
+//            block of a multiple of 32 frames cut out cleanly does not (the
+//            code repeats every 32 samples, and the hub moves audio in blocks
+//            of 64): --modulus 31 makes those visible too.
 //   churners <prefix>c<i>  join and leave at --churn-rate events per second
 //            (joins + leaves + deaths, Poisson, from --seed), at most
 //            --churn-max at once; a third of departures are deaths (silence,
@@ -189,6 +193,8 @@ static struct {
     uint64_t       seed;
     char           prefix[21];    // 20 characters at most: names fit BB_NAME_MAX
     int            verbose;
+    int            rt_prio;       // SCHED_FIFO priority of the sender, 0 = none
+    unsigned       modulus;       // the code's period in samples (default 32)
 
     // musicians
     _Atomic(struct mus *) slots[MAX_SLOTS];
@@ -207,6 +213,8 @@ static struct {
     int            sender_rt;
     _Atomic uint64_t sender_max_late_ns;
     _Atomic uint64_t sender_late_wakeups;
+    struct { uint64_t at_ns, late_ns; } late_ev[16]; // [tx] worst late wake-ups (> 2 ms)
+    unsigned         nlate_ev;                       // [tx]
 
     uint64_t         t0;
     _Atomic uint64_t verify_from_ns;  // 0 = not yet
@@ -404,7 +412,7 @@ static void send_audio(struct mus *m, uint8_t *pkt)
     for (unsigned f = 0; f < m->up_frames; f++, p += 4) {
         float v = 0.0f;
         if (m->code >= 0)
-            v = ldexpf((float)(((t + f) & 31u) << (5 * m->code)), -20);
+            v = ldexpf((float)(((t + f) % G.modulus) << (5 * m->code)), -20);
         put_f32(p, v);
     }
     m->tx_packets++;
@@ -432,6 +440,23 @@ static void *tx_main(void *arg)
             atomic_store_explicit(&G.sender_max_late_ns, late, memory_order_relaxed);
         if (late > MS)
             atomic_fetch_add_explicit(&G.sender_late_wakeups, 1, memory_order_relaxed);
+        if (late > 2 * MS) {
+            // Keep the 16 worst, to set against glitches in the report.
+            unsigned w = 0;
+            if (G.nlate_ev < BB_ARRAY_LEN(G.late_ev)) {
+                w = G.nlate_ev++;
+            } else {
+                for (unsigned i = 1; i < G.nlate_ev; i++)
+                    if (G.late_ev[i].late_ns < G.late_ev[w].late_ns)
+                        w = i;
+                if (G.late_ev[w].late_ns >= late)
+                    w = UINT32_MAX;
+            }
+            if (w != UINT32_MAX) {
+                G.late_ev[w].at_ns = deadline;
+                G.late_ev[w].late_ns = late;
+            }
+        }
         for (int s = 0; s < G.nslots; s++) {
             struct mus *m = atomic_load_explicit(&G.slots[s], memory_order_acquire);
             if (!m || mstate(m) != M_LIVE)
@@ -525,12 +550,14 @@ static void verify_audio(struct mus *m, const struct bb_header *hd, const struct
         uint32_t val = valid ? (uint32_t)x : 0;
         if (valid && (val & ~mask))
             valid = false; // bits nobody sends
+        for (unsigned i = 0; valid && i < nc; i++)
+            valid = ((val >> (5 * i)) & 31) < G.modulus;
         bool ok = valid;
         if (valid && v->have_prev) {
-            // Every 5-bit field must be the previous one plus 1, mod 32.
+            // Every 5-bit field must be the previous one plus 1, mod --modulus.
             for (unsigned i = 0; i < nc && ok; i++) {
                 uint32_t pf = (v->prev >> (5 * i)) & 31, cf = (val >> (5 * i)) & 31;
-                ok = cf == ((pf + 1) & 31);
+                ok = cf == (pf + 1) % G.modulus;
             }
         }
         if (!ok) {
@@ -979,7 +1006,7 @@ static int report(bool nohub)
         else
             o.f[o.n++] = rf;
     }
-    bool ok = true;
+    bool ok = true, any_glitch = false;
     char notes[64][200];
     int nnotes = 0;
 #define NOTE(...)                                                                  \
@@ -999,15 +1026,17 @@ static int report(bool nohub)
              (double)v->max_gap_ns / 1e6);
         if (v->glitches || v->lost)
             ok = false;
-        for (unsigned r = 0; r < v->nruns && G.verbose; r++) {
+        for (unsigned r = 0; r < v->nruns && r < (G.verbose ? BB_ARRAY_LEN(v->runs) : 4); r++) {
             const struct glitch_run *g = &v->runs[r];
-            fprintf(stderr,
-                    "bbload: glitch %s at +%.3f s: hub seq %u frame %u, %llu bad samples; "
-                    "previous fields %s%08x, got %08x (L %.9g R %.9g)\n",
-                    m->label, (double)(g->t_ns - G.t0) / 1e9, g->seq, g->frame,
-                    (unsigned long long)g->len, g->prev == 0xFFFFFFFFu ? "none " : "",
-                    g->prev, g->got, (double)g->l, (double)g->r);
+            char prev[16];
+            snprintf(prev, sizeof prev, g->prev == 0xFFFFFFFFu ? "none" : "%05x", g->prev);
+            NOTE("glitch %s at +%.3f s: hub seq %u frame %u, %llu bad samples in a row; "
+                 "value before %s, then %05x (L %.9g R %.9g)",
+                 m->label, (double)(g->t_ns - G.t0) / 1e9, g->seq, g->frame,
+                 (unsigned long long)g->len, prev, g->got, (double)g->l, (double)g->r);
         }
+        if (v->glitches)
+            any_glitch = true;
         if (!atomic_load(&m->welcome_ns)) {
             ok = false;
             if (atomic_load(&m->reject_code))
@@ -1081,6 +1110,20 @@ static int report(bool nohub)
     outf(&o, "sender rt=%d max_late_ms=%.3f late_wakeups=%llu\n", G.sender_rt,
          (double)atomic_load(&G.sender_max_late_ns) / 1e6,
          (unsigned long long)atomic_load(&G.sender_late_wakeups));
+    if (any_glitch) {
+        // Was it bbload itself? A sender late by more than the hub's jitter
+        // buffer starves it.
+        for (unsigned i = 0; i < G.nlate_ev; i++)
+            for (unsigned j = i + 1; j < G.nlate_ev; j++)
+                if (G.late_ev[j].at_ns < G.late_ev[i].at_ns) {
+                    __typeof__(G.late_ev[0]) t = G.late_ev[i];
+                    G.late_ev[i] = G.late_ev[j];
+                    G.late_ev[j] = t;
+                }
+        for (unsigned i = 0; i < G.nlate_ev; i++)
+            NOTE("sender woke %.3f ms late at +%.3f s", (double)G.late_ev[i].late_ns / 1e6,
+                 (double)(G.late_ev[i].at_ns - G.t0) / 1e9);
+    }
     if (from == 0 && G.steady > 0)
         NOTE("the steady musicians never were all welcomed: nothing verified");
     for (int i = 0; i < nnotes; i++)
@@ -1111,6 +1154,9 @@ static void usage(FILE *f)
             "  --report FILE            also write the report here\n"
             "  --seed X                 identities and churn (default 1)\n"
             "  --name-prefix P          musician names are P s0, P c0, P z0 (default ld)\n"
+            "  --rt-prio N              SCHED_FIFO priority of the sender thread (default 6, 0 = none)\n"
+            "  --modulus M              code period, 2..32 (default 32); 31 also sees blocks of\n"
+            "                           64 frames dropped or spliced out\n"
             "  -v, --verbose            events on stderr\n"
             "  -h, --help               this text\n"
             "Exit: 0 status=ok, 1 status=fail, 2 usage error or status=nohub.\n");
@@ -1147,7 +1193,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_options(int argc, char **argv)
 {
     enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
-           O_SEED, O_PREFIX, O_SETTLE };
+           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS };
     static const struct option opts[] = {
         {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
         {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
@@ -1155,6 +1201,7 @@ static int parse_options(int argc, char **argv)
         {"codec", required_argument, 0, O_CODEC},      {"jitter", required_argument, 0, O_JITTER},
         {"report", required_argument, 0, O_REPORT},    {"seed", required_argument, 0, O_SEED},
         {"name-prefix", required_argument, 0, O_PREFIX}, {"settle", required_argument, 0, O_SETTLE},
+        {"rt-prio", required_argument, 0, O_RTPRIO},  {"modulus", required_argument, 0, O_MODULUS},
         {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     G.steady = 4;
@@ -1163,6 +1210,8 @@ static int parse_options(int argc, char **argv)
     G.settle = 1;
     G.jitter = 0xFFFF;
     G.seed = 1;
+    G.rt_prio = 6;
+    G.modulus = 32;
     snprintf(G.prefix, sizeof G.prefix, "ld");
     bool have_hub = false;
     long l;
@@ -1249,6 +1298,16 @@ static int parse_options(int argc, char **argv)
             snprintf(G.prefix, sizeof G.prefix, "%s", optarg);
             break;
         }
+        case O_MODULUS:
+            if (parse_int(optarg, 2, 32, &l) < 0)
+                return bad("modulus", optarg);
+            G.modulus = (unsigned)l;
+            break;
+        case O_RTPRIO:
+            if (parse_int(optarg, 0, 99, &l) < 0)
+                return bad("rt-prio", optarg);
+            G.rt_prio = (int)l;
+            break;
         case 'v':
             G.verbose = 1;
             break;
@@ -1352,20 +1411,24 @@ int main(int argc, char **argv)
             fprintf(stderr, "bbload: cannot start a receive thread\n");
             return 2;
         }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    struct sched_param sp = {.sched_priority = 4};
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-    pthread_attr_setschedparam(&attr, &sp);
-    // The sender is the musicians' clock: real-time priority when allowed
-    // (just below the hub's network threads), else an ordinary thread.
-    G.sender_rt = pthread_create(&G.tx_th, &attr, tx_main, NULL) == 0;
+    // The sender is the musicians' clock: the machines it stands for do not
+    // stop when the hub's machine is busy, so it runs SCHED_FIFO when allowed
+    // (default 6: above the hub's network threads and JACK client threads at
+    // 5, below jackd's driver at 10), else as an ordinary thread.
+    if (G.rt_prio > 0) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        struct sched_param sp = {.sched_priority = G.rt_prio};
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &sp);
+        G.sender_rt = pthread_create(&G.tx_th, &attr, tx_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
     if (!G.sender_rt && pthread_create(&G.tx_th, NULL, tx_main, NULL) != 0) {
         fprintf(stderr, "bbload: cannot start the sender thread\n");
         return 2;
     }
-    pthread_attr_destroy(&attr);
 
     uint64_t now = bb_now_ns();
     for (int s = 0; s < G.steady + G.nzombies; s++)

@@ -78,6 +78,12 @@ zombie_run() {
         test "$(grep -cE ": ${prefix}z[0-9]+ went silent" "$BB_TMP/hub.log")" -eq "$k"
     bb_log "$k zombies: hub removed their ports at most $(grep -E ": ${prefix}z[0-9]+ is gone" "$BB_TMP/hub.log" |
         sed -E 's/.*removed ([0-9.]+) ms.*/\1/' | sort -n | tail -1) ms after deciding to drop them; $(grep '^rtt_ms' "$f"); $(grep '^sender' "$f")"
+    # The hub's own view of the steady streams (its -v stats, once a second);
+    # a jitter-buffer trim splices out a multiple of 64 frames, which the
+    # mod-32 code cannot see.
+    for i in 0 1 2 3; do
+        bb_log "$k zombies: hub: $(grep -E ": ${prefix}s$i: fill" "$BB_TMP/hub.log" | tail -1 | sed -E 's/.*(debug: )?('"$prefix"'s[0-9]+: .*) rtt .*/\2/')"
+    done
 }
 
 zombie_run za 10 11
