@@ -65,21 +65,26 @@ check "ctl refuses a bad value with a reason and exit 1" bash -c \
 check "alice's channel port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
 check "alice's mix port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:mix_alice_L | grep -q system:playback_2"
 
-# 3. JACK restart: the hub keeps the sessions, comes back with its ports connected.
+# 3. JACK restart: the hub keeps running and comes back with its own ports
+# connected; the musicians' clients (their JACK died too, on this one
+# machine) leave at once and rejoin when restarted, routing restored.
+jack_connect bandbridge:main_L system:playback_1
+sleep 1.2 # the once-a-second connection snapshot: a period, not a sync
 bb_stop_jack
 check "hub notices JACK left" bb_wait_for grep -q "JACK server went away" "$BB_TMP/hub1.log"
 check "hub keeps running without JACK" kill -0 "$hub"
+check "musicians whose JACK died leave the hub at once" bb_wait_for grep -q "bob is gone" "$BB_TMP/hub1.log"
+bb_wait_exit "$alice" 5; check "alice's client exits 1 without JACK" test $? -eq 1
+bb_wait_exit "$bob" 5
 bb_start_jack 64 48000
 check "hub is back on JACK" bb_wait_for grep -q "JACK is back" "$BB_TMP/hub1.log"
-check "alice's port is back" bb_wait_port bandbridge:alice_1
-check "bob's port is back" bb_wait_port bandbridge:bob_1
-check "alice's routing is back" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
-# The musicians' own JACK clients died with the server: they are the
-# musicians' side; restart them and they rejoin as themselves.
-bb_kill "$alice"; bb_kill "$bob"
+check "the hub's main output is back" bb_wait_port bandbridge:main_L
+check "... and reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:main_L | grep -q system:playback_1"
 join alice _3; alice=$BB_LASTPID
 join bob _3; bob=$BB_LASTPID
 check "musicians rejoin after the restart" bb_wait_for grep -q "bob joined.*restored" "$BB_TMP/hub1.log"
+check "alice's port is back" bb_wait_port bandbridge:alice_1
+check "alice's routing is back" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
 "$BB_PROBE" --outs 1 --ins 1 --seconds 2 --wait-port bandbridge-alice:in_1 \
     --connect out_1=bandbridge-alice:in_1 --connect bandbridge:alice_1=in_1 >"$BB_TMP/p.txt" 2>&1
 check "audio flows through the hub after the JACK restart (snr $(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db))" \
