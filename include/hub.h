@@ -202,6 +202,8 @@ void hub_state_mark(struct hub *h, struct hub_client *c);
 void hub_state_sync(struct hub *h, int force);
 /// Records the JACK connections of every hub port (periodically).
 void hub_state_snapshot_conns(struct hub *h);
+/// The same for one musician's ports (at its leave).
+void hub_state_snapshot_client(struct hub *h, struct hub_client *c);
 /// Re-makes the stored connections of c's ports (c NULL: the hub's own).
 void hub_state_restore_conns(struct hub *h, struct hub_client *c);
 /// Loads the main mix at start-up.

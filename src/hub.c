@@ -382,16 +382,17 @@ fail:
     send_reject(h, &ev->from, BB_REJECT_OTHER, "the hub could not set up the stream: %s", err);
 }
 
+// [ctl] Starts a musician's departure. The graph that fades it out is
+// published by advance_removals(), once for every departure of this loop
+// turn: fifty zombies found in one sweep cost one graph, not fifty.
 static void start_removal(struct hub *h, struct hub_client *c, const char *why)
 {
     if (c->state != HUB_CLIENT_ACTIVE)
         return;
-    hub_state_snapshot_conns(h); // routing made since the last snapshot
-    c->rec_dirty = 1;
-    hub_state_sync(h, 0); // last seen, and whatever changed since the last flush
+    hub_state_snapshot_client(h, c); // routing made since the last snapshot
+    c->rec_dirty = 1;                // and its last-seen time
     c->state = HUB_CLIENT_FADING;
-    h->dirty = 1;
-    c->fade_epoch = hub_publish(h);
+    c->fade_epoch = 0;
     c->leave_ns = bb_now_ns();
     bb_info("%s %s; fading out", c->name, why);
 }
@@ -434,45 +435,52 @@ static void drain_events(struct hub *h)
 // Returns whether some removal is still in progress.
 static int advance_removals(struct hub *h)
 {
-    int pending = 0;
+    int pending = 0, fade = 0, gone = 0, freeing = 0;
     uint64_t settled = atomic_load(&h->rt_settled_epoch);
     int rt_running = atomic_load(&h->jack_running);
+    // Batch the transitions, so each step costs one graph for everyone.
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
         struct hub_client *c = h->slots[i];
         if (!c || c->state == HUB_CLIENT_ACTIVE)
             continue;
-        if (c->state == HUB_CLIENT_FADING) {
-            if (c->fade_epoch == 0) {
-                h->dirty = 1; // the fade graph could not be published yet
-                c->fade_epoch = hub_publish(h);
-            }
-            if (c->fade_epoch && (settled >= c->fade_epoch || !rt_running)) {
-                c->state = HUB_CLIENT_REMOVED;
-                h->dirty = 1;
-                c->gone_epoch = hub_publish(h);
-            }
-            pending = 1;
-            continue;
-        }
-        if (c->gone_epoch == 0) {
-            h->dirty = 1;
-            c->gone_epoch = hub_publish(h);
-        }
-        if (c->gone_epoch && bb_snap_reached(&h->graph, c->gone_epoch)) {
-            uint64_t dt = bb_now_ns() - c->leave_ns;
-            bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
-                    "late %llu, underruns %llu)",
-                    c->name, (double)dt / 1e6,
-                    (unsigned long long)atomic_load(&c->jb.stats.received),
-                    (unsigned long long)atomic_load(&c->jb.stats.lost),
-                    (unsigned long long)atomic_load(&c->jb.stats.late),
-                    (unsigned long long)atomic_load(&c->jb.stats.underruns));
-            h->slots[i] = NULL;
-            client_free(h, c);
-            hub_osc_notify_clients(h);
-            continue;
-        }
         pending = 1;
+        if (c->state == HUB_CLIENT_FADING && c->fade_epoch == 0)
+            fade = 1;
+        else if (c->state == HUB_CLIENT_FADING && (settled >= c->fade_epoch || !rt_running))
+            gone = 1, c->state = HUB_CLIENT_REMOVED, c->gone_epoch = 0;
+        else if (c->state == HUB_CLIENT_REMOVED && c->gone_epoch == 0)
+            gone = 1;
+        else if (c->state == HUB_CLIENT_REMOVED && bb_snap_reached(&h->graph, c->gone_epoch))
+            freeing = 1;
+    }
+    if (fade || gone) {
+        h->dirty = 1;
+        uint64_t epoch = hub_publish(h); // 0: not now, retried next turn
+        for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+            struct hub_client *c = h->slots[i];
+            if (c && c->state == HUB_CLIENT_FADING && c->fade_epoch == 0)
+                c->fade_epoch = epoch;
+            else if (c && c->state == HUB_CLIENT_REMOVED && c->gone_epoch == 0)
+                c->gone_epoch = epoch;
+        }
+    }
+    if (freeing)
+        hub_state_sync(h, 0); // their records are final: hand them to the store first
+    for (int i = 0; freeing && i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c || c->state != HUB_CLIENT_REMOVED || !c->gone_epoch ||
+            !bb_snap_reached(&h->graph, c->gone_epoch))
+            continue;
+        uint64_t dt = bb_now_ns() - c->leave_ns;
+        bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
+                "late %llu, underruns %llu)",
+                c->name, (double)dt / 1e6, (unsigned long long)atomic_load(&c->jb.stats.received),
+                (unsigned long long)atomic_load(&c->jb.stats.lost),
+                (unsigned long long)atomic_load(&c->jb.stats.late),
+                (unsigned long long)atomic_load(&c->jb.stats.underruns));
+        h->slots[i] = NULL;
+        client_free(h, c);
+        hub_osc_notify_clients(h);
     }
     bb_snap_collect(&h->graph);
     return pending;

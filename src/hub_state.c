@@ -203,29 +203,34 @@ static int snap_port(struct hub *h, jack_port_t *p, const char *port_short,
     return 1;
 }
 
+void hub_state_snapshot_client(struct hub *h, struct hub_client *c)
+{
+    if (!h->jack || !atomic_load(&h->jack_running) || !c->rec)
+        return;
+    char pn[BB_NAME_MAX + 16];
+    int changed = 0;
+    for (unsigned ch = 0; ch < c->channels; ch++) {
+        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
+        changed |= snap_port(h, c->ports[ch], pn, c->rec);
+    }
+    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
+    changed |= snap_port(h, c->mix_ports[0], pn, c->rec);
+    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
+    changed |= snap_port(h, c->mix_ports[1], pn, c->rec);
+    if (changed)
+        c->rec_dirty = 1;
+}
+
 void hub_state_snapshot_conns(struct hub *h)
 {
     if (!h->jack || !atomic_load(&h->jack_running))
         return;
-    char pn[BB_NAME_MAX + 16];
-    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
-        struct hub_client *c = h->slots[i];
-        if (!c || !c->rec || c->state != HUB_CLIENT_ACTIVE)
-            continue;
-        int changed = 0;
-        for (unsigned ch = 0; ch < c->channels; ch++) {
-            snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
-            changed |= snap_port(h, c->ports[ch], pn, c->rec);
-        }
-        snprintf(pn, sizeof pn, "mix_%s_L", c->name);
-        changed |= snap_port(h, c->mix_ports[0], pn, c->rec);
-        snprintf(pn, sizeof pn, "mix_%s_R", c->name);
-        changed |= snap_port(h, c->mix_ports[1], pn, c->rec);
-        if (changed)
-            c->rec_dirty = 1;
-    }
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
+            hub_state_snapshot_client(h, h->slots[i]);
     if (!h->main_rec)
         return;
+    char pn[BB_NAME_MAX + 16];
     int changed = 0;
     for (unsigned i = 0; i < h->local_inputs; i++) {
         snprintf(pn, sizeof pn, "in_%u", i + 1);

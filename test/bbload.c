@@ -8,8 +8,8 @@
 //          [--rt-prio N] [-v]
 //
 // Musicians (each with its own UDP socket, so its own source address, and an
-// identity derived from --seed, its kind and its index, so reruns are
-// deterministic):
+// identity derived from --seed, the name prefix, its kind and its index, so
+// reruns are deterministic):
 //   steady   <prefix>s<i>  join at the start and stay. Steady musician i < 4
 //            sends on its one channel, at stream sample t, the value
 //            ((t mod 32) << 5i) * 2^-20: exact in float, and any sum of up to
@@ -46,7 +46,8 @@
 //   zombies count=K dropped=K max_ms=F median_ms=F
 //   rtt_ms median=F max=F
 //   sender rt=0|1 max_late_ms=F late_wakeups=N       (diagnostics)
-//   note ...                                          (zero or more: why a check failed)
+//   note ...            (zero or more: why a check failed; for glitches, where
+//                        they start and the sender's worst late wake-ups)
 //   status=ok | status=fail | status=nohub
 // Exit 0 (ok), 1 (fail), 2 (usage error, or the hub never answered).
 #include <errno.h>
@@ -112,7 +113,7 @@ struct verify {
     uint32_t prev;            // last decoded value (fields packed)
     uint64_t samples, glitches, lost, late;
     uint64_t last_rx_ns, max_gap_ns;
-    // The first few runs of consecutive bad samples, for -v diagnostics.
+    // The first runs of consecutive bad samples, reported as notes.
     struct glitch_run {
         uint64_t t_ns;        // arrival of the packet where it starts
         uint32_t seq;         // the hub's AUDIO seq there
@@ -161,7 +162,6 @@ struct mus {
     char             reject_reason[BB_REASON_MAX];
 
     _Atomic int      retire;       // [ctl sets] the rx thread closes fd and frees the slot
-    _Atomic int      closed;       // [rx sets]
 };
 
 struct rxthread {
@@ -721,7 +721,6 @@ static void *rx_main(void *arg)
                 // Finished musician: this thread owns the fd's end of life.
                 close(m->fd);
                 m->fd = -1;
-                atomic_store(&m->closed, 1);
                 atomic_store_explicit(&G.slots[slot], NULL, memory_order_release);
                 continue;
             }
@@ -1473,7 +1472,11 @@ int main(int argc, char **argv)
                     died++;
                 }
             }
-            vlog("%d of %d zombies die", died, d->count);
+            struct timespec rt;
+            clock_gettime(CLOCK_REALTIME, &rt);
+            // The wall-clock time lets a script time what follows (ports going).
+            vlog("%d of %d zombies die at realtime %lld.%06ld", died, d->count,
+                 (long long)rt.tv_sec, rt.tv_nsec / 1000);
         }
         while (now >= next_churn) {
             churn_event(now);

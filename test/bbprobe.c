@@ -68,6 +68,8 @@ static struct probe P;
 
 // ---------------------------------------------------------------- RT side
 
+static int tonal; // --signal tones
+
 static int process_cb(jack_nframes_t nframes, void *arg)
 {
     struct probe *p = arg;
@@ -207,7 +209,6 @@ static uint32_t xorshift32(uint32_t *s)
     return *s = x;
 }
 
-static int tonal; // --signal tones
 
 // Tones for codecs that keep a spectrum rather than a waveform (Opus on
 // white noise has an SNR near 0 dB by design): four sines of incommensurate
@@ -306,15 +307,19 @@ static void block_stats(const float *rec, const float *refp, uint64_t settle, ui
     for (uint64_t b = 0; b < nb; b++) {
         const float *x = rec + b * BLOCK;
         int64_t t0 = (int64_t)settle + (int64_t)(b * BLOCK); // frame x[0] was recorded at
-        int64_t lo = (int64_t)lag - SEARCH, hi = (int64_t)lag + SEARCH, best = (int64_t)lag;
+        // Tones correlate almost as well one period off: search every lag
+        // (finely) rather than trusting the overall lag.
+        int64_t lo = tonal ? 0 : (int64_t)lag - SEARCH, hi = tonal ? (int64_t)maxlag : (int64_t)lag + SEARCH,
+                best = (int64_t)lag;
         if (lo < 0)
             lo = 0;
         if (hi > (int64_t)maxlag)
             hi = (int64_t)maxlag;
         double bc = corr_at(x, refp + t0 - best, BLOCK);
         for (int pass = 0; pass < 2; pass++) {
-            int64_t step = pass == 0 ? 16 : 1, c0 = pass == 0 ? lo : best - 15,
-                    c1 = pass == 0 ? hi : best + 15;
+            int64_t coarse = tonal ? 2 : 16;
+            int64_t step = pass == 0 ? coarse : 1, c0 = pass == 0 ? lo : best - coarse + 1,
+                    c1 = pass == 0 ? hi : best + coarse - 1;
             for (int64_t l = c0; l <= c1; l += step) {
                 if (l < 0 || l > (int64_t)maxlag)
                     continue;

@@ -23,7 +23,8 @@ bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
 
 port=$(bb_free_udp_port)
 osc=$(bb_free_udp_port)
-bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" -v
+bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+    --db "$BB_TMP/hub.db" -v
 hub=$BB_LASTPID
 join() { # name codec
     bb_bg "$BB_TMP/$1.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$1" --codec "$2" \
@@ -37,13 +38,24 @@ check "hub registers alice's personal mix ports" bb_has_port bandbridge:mix_alic
 check "hub has main mix ports" bb_has_port bandbridge:main_R
 check "hub has local inputs" bb_has_port bandbridge:in_2
 
+# probe OUT [options]: one measurement. A skipped cycle cannot be absorbed by
+# any buffer, so a window in which jackd logged more than 100 xrun lines (a
+# skipped cycle logs one line per client; a quiet window here logs ~20) is
+# measured again, up to twice: the checks stay the same, the noise is waited
+# out.
 probe() { # out-file [probe options]
-    local out=$1
+    local out=$1 try x0 x1
     shift
-    "$BB_PROBE" "$@" --outs 1 --ins 3 --seconds 3 --settle 1 --max-lag 4800 \
-        --wait-port bandbridge-alice:in_1 --wait-port bandbridge:alice_1 \
-        --connect out_1=bandbridge-alice:in_1 --connect bandbridge-alice:out_L=in_1 \
-        --connect bandbridge-bob:out_L=in_2 --connect bandbridge:alice_1=in_3 >"$out" 2>&1
+    for try in 1 2 3; do
+        x0=$(bb_xruns)
+        "$BB_PROBE" "$@" --outs 1 --ins 3 --seconds 3 --settle 1 --max-lag 4800 \
+            --wait-port bandbridge-alice:in_1 --wait-port bandbridge:alice_1 \
+            --connect out_1=bandbridge-alice:in_1 --connect bandbridge-alice:out_L=in_1 \
+            --connect bandbridge-bob:out_L=in_2 --connect bandbridge:alice_1=in_3 >"$out" 2>&1
+        x1=$(bb_xruns)
+        (( x1 - x0 <= 100 )) && return 0
+        bb_log "noisy window ($((x1 - x0)) xruns reported by jackd): measuring again"
+    done
 }
 v() { bb_probe_val "$1" "$2 out_1" "$3"; }
 exact_path() { # file input description
@@ -73,6 +85,11 @@ check "... and changes nothing else (median snr $(v "$BB_TMP/p2.txt" in_2 med_sn
 check "muted: alice is absent from her own mix (level $(bb_probe_val "$BB_TMP/p2.txt" in_1 rms_db))" \
     test "$(bb_probe_val "$BB_TMP/p2.txt" in_1 rms_db)" = -inf
 exact_path "$BB_TMP/p2.txt" in_3 "mixing leaves the hub's port for alice alone"
+
+# Back to everyone at 0 dB (the hub would restore these settings at the
+# rejoin below: it_lifecycle tests that).
+oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f 0
+oscsend 127.0.0.1 "$osc" /mix/alice/ch/alice/mute i 0
 
 # 3. Opus custom mode: a rejoin (same identity) with another codec.
 bb_kill "$alice"

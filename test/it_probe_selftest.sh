@@ -21,7 +21,7 @@ cat "$out"
 check "bbprobe exits 0 (rc=$rc)" test "$rc" -eq 0
 check "status=ok" grep -qx 'status=ok' "$out"
 check "format of the pair line" grep -Eq \
-    '^in_1 out_1 lag=[0-9]+ corr=-?[0-9.]+ gain_db=[-0-9.inf]+ snr_db=[-0-9.inf]+ exact=[0-9]+ mismatch=[0-9]+ rms_db=[-0-9.inf]+$' "$out"
+    '^in_1 out_1 lag=[0-9]+ corr=-?[0-9.]+ gain_db=[-0-9.inf]+ snr_db=[-0-9.inf]+ exact=[0-9]+ mismatch=[0-9]+ rms_db=[-0-9.inf]+ run=[0-9]+ med_gain_db=[-0-9.inf]+ med_snr_db=[-0-9.inf]+ blocks=[0-9]+ blocks_exact=[0-9]+$' "$out"
 check "format of rate/xruns lines" grep -Eq '^rate=48000 period=64 frames=96000$' "$out"
 check "xruns line" grep -Eq '^xruns=[0-9]+$' "$out"
 for p in 1 2; do

@@ -68,6 +68,8 @@ bb_check_rt() {
 bb_init() {
     BB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bbtest.XXXXXX") || exit 1
     export BB_TMP
+    # Identities and databases of this run stay in it, never in the user's home.
+    export XDG_STATE_HOME=$BB_TMP/state
     if [[ $BUILD != *build-san* && -f $BUILD/rtcheck.so ]]; then
         BB_RT=(env "LD_PRELOAD=$BUILD/rtcheck.so" "RTCHECK_LOG=$BB_TMP/rtcheck.log" RTCHECK_QUIET=1)
     fi
