@@ -53,6 +53,7 @@ struct bb_mixer {
     unsigned ramp_frames;                          ///< length of a gain ramp
     unsigned ramp_left;                            ///< periods left in the current ramp
     const struct bb_mix_graph *last;               ///< graph of the last period
+    const float *live[BB_MAX_SOURCES];             ///< this period's sources, NULL if silent
 };
 
 /// ramp_frames: how long a gain change takes (e.g. 240 = 5 ms at 48 kHz).

@@ -65,6 +65,17 @@ BB_RT static void mac_ramp(float *restrict acc, const float *restrict src, float
         acc[i] += src[i] * (g0 + step * (float)(i + 1));
 }
 
+// True when every sample is exactly zero: a muted microphone, a silent
+// local input, a musician between songs. Checked once per source and
+// period, it saves that source's work in every mix.
+BB_RT static int all_zero(const float *restrict x, unsigned n)
+{
+    float acc = 0.0f;
+    for (unsigned i = 0; i < n; i++)
+        acc += x[i] * x[i]; // vectorises; a NaN or any non-zero makes it non-zero
+    return acc == 0.0f;
+}
+
 BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
                             const float *const *src, float *const *out, unsigned nframes)
 {
@@ -75,6 +86,8 @@ BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
     }
     const unsigned ramp = mx->ramp_left;
     const float inv_n = 1.0f / (float)nframes;
+    for (unsigned s = 0; s < g->nsrc; s++)
+        mx->live[s] = src[s] && !all_zero(src[s], nframes) ? src[s] : NULL;
 
     for (unsigned m = 0; m < g->nmix; m++) {
         float *restrict l = out[2 * m];
@@ -85,7 +98,7 @@ BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
         for (unsigned s = 0; s < g->nsrc; s++) {
             const float *target = bb_mix_graph_gain(g, m, s);
             float *c = cur[g->src_id[s]];
-            const float *in = src[s];
+            const float *in = mx->live[s];
             if (ramp == 0) {
                 // Steady state: skip what cannot be heard.
                 if (!in || (c[0] == 0.0f && c[1] == 0.0f))

@@ -89,6 +89,17 @@ int main(void)
     CHECK(fabsf(l[10] - 0.5f * half) < 1e-6f);           // left: half of a, b panned right
     CHECK(fabsf(r[10] - (0.5f * half + 0.25f)) < 1e-6f); // right: half of a plus b
 
+    // A silent source costs nothing and adds nothing; a NaN is not silence.
+    float z[N] = {0};
+    const float *src_z[2] = {a, z};
+    bb_mixer_process(&mx, g2, src_z, out, N);
+    CHECK(mx.live[1] == NULL && mx.live[0] == a);
+    CHECK(fabsf(r[10] - 0.5f * half) < 1e-6f);
+    z[3] = NAN;
+    bb_mixer_process(&mx, g2, src_z, out, N);
+    CHECK(mx.live[1] == z);
+    z[3] = 0.0f;
+
     // NULL source = silence; a mix is overwritten, never accumulated.
     const float *src_null[2] = {NULL, NULL};
     bb_mixer_process(&mx, g2, src_null, out, N);
