@@ -21,6 +21,7 @@
 #include "bb.h"
 #include "codec.h"
 #include "jbuf.h"
+#include "meter.h"
 #include "mixer.h"
 #include "net.h"
 #include "ring.h"
@@ -31,6 +32,9 @@
 /// Send workers: musician slot % HUB_TX_WORKERS picks the worker that
 /// encodes and sends that musician's mix (each send ring keeps one reader).
 #define HUB_TX_WORKERS 2
+
+/// --osc-allow may be given this many times.
+#define HUB_OSC_MAX_ALLOW 16
 
 enum hub_reader { HUB_READER_RT = 0, HUB_READER_RX = 1, HUB_READER_TX = 2,
                   HUB_READERS = HUB_READER_TX + HUB_TX_WORKERS };
@@ -139,6 +143,11 @@ struct hub {
     uint16_t       port;
     uint16_t       osc_port;      ///< 0 = no OSC
     char           bind[128];
+    char           osc_bind[64];  ///< --osc-bind: IPv4 address; empty = every address
+    uint32_t       osc_allow_net[HUB_OSC_MAX_ALLOW];  ///< --osc-allow, host order
+    uint32_t       osc_allow_mask[HUB_OSC_MAX_ALLOW];
+    unsigned       osc_nallow;    ///< 0 = allow every address
+    char           osc_password[128]; ///< --osc-password; empty = none
 
     // JACK [ctl opens; rt uses ports]
     jack_client_t *jack;
@@ -155,6 +164,7 @@ struct hub {
     float            *rt_scratch; ///< [rt] mixes without ports, silence
     float            *rt_inter;   ///< [rt] interleave buffer for the send rings
     _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
+    struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h
 
     // the published snapshot
     struct bb_snap    graph;

@@ -5,19 +5,34 @@
 #define BB_OSC_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct hub;
 
-/// [ctl] Opens the OSC UDP server on h->osc_port (nothing when 0).
-/// Returns 0 or -1 with err.
+/// [ctl] Opens the OSC UDP server on h->osc_port (nothing when 0), on
+/// h->osc_bind when set. Returns 0 or -1 with err.
 int  hub_osc_start(struct hub *h, char *err, size_t err_size);
 void hub_osc_stop(struct hub *h);
 /// [ctl] The server's socket for poll(), or -1.
 int  hub_osc_fd(struct hub *h);
 /// [ctl] Handles every pending OSC message without blocking.
 void hub_osc_poll(struct hub *h);
-/// [ctl] The musician list changed (join or leave).
-void hub_osc_notify_clients(struct hub *h);
+/// [ctl] Milliseconds until hub_osc_tick() has work (meters, lease
+/// expiry), or -1 for none.
+int  hub_osc_due_ms(struct hub *h, uint64_t now_ns);
+/// [ctl] Expires leases and sends the meters when due.
+void hub_osc_tick(struct hub *h, uint64_t now_ns);
+/// [ctl] Musician name joined (joined = 1) or left (0): tells every
+/// registered controller (/clients, /joined or /left).
+void hub_osc_notify_clients(struct hub *h, const char *name, int joined);
+
+/// "192.168.1.0/24" or "10.0.0.7" (a /32) to network and mask in host
+/// order. Returns 0 or -1.
+int hub_osc_parse_cidr(const char *s, uint32_t *net, uint32_t *mask);
+
+/// Prints the address table (`bandbridge serve --osc-doc`).
+void hub_osc_doc(FILE *f);
 
 /// Fader law (0..1 to dB and back), the one X32 users know:
 /// 0.75 is 0 dB, 1.0 is +10 dB, 0 is -inf.

@@ -4,8 +4,9 @@
 // DESIGN. The control thread (the program's main thread) is the only writer
 // of client state. It sleeps in poll() on three things: an eventfd the
 // receive thread signals when it has queued a JOIN or LEAVE, a signalfd
-// for SIGINT/SIGTERM, and a timeout that drives the zombie sweep
-// (every 100 ms) and pending removals.
+// for SIGINT/SIGTERM, the OSC socket, and a timeout that drives the zombie
+// sweep (every 100 ms), pending removals and the OSC meters and leases
+// (every 40 ms).
 //
 // A join is handled completely here: checks, codec and jitter-buffer
 // set-up, JACK port registration, then a new graph is published with one
@@ -373,7 +374,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
             bb_codec_name(codec), target == BB_JBUF_AUTO ? "auto" : "",
             target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
             c->restored ? "; stored mix and routing restored" : "");
-    hub_osc_notify_clients(h);
+    hub_osc_notify_clients(h, c->name, 1);
     return;
 fail:
     bb_err("cannot accept %s: %s", name, err);
@@ -395,6 +396,7 @@ static void start_removal(struct hub *h, struct hub_client *c, const char *why)
     c->fade_epoch = 0;
     c->leave_ns = bb_now_ns();
     bb_info("%s %s; fading out", c->name, why);
+    hub_osc_notify_clients(h, c->name, 0); // no longer listed in /clients
 }
 
 static void handle_leave(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
@@ -480,7 +482,6 @@ static int advance_removals(struct hub *h)
                 (unsigned long long)atomic_load(&c->jb.stats.underruns));
         h->slots[i] = NULL;
         client_free(h, c);
-        hub_osc_notify_clients(h);
     }
     bb_snap_collect(&h->graph);
     return pending;
@@ -665,11 +666,19 @@ static void usage(FILE *f)
             "  -j, --jitter N|auto   hub-side jitter buffer depth in frames for every\n"
             "                        musician (default: what each musician asks for)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
+            "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
+            "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
+            "                        or 192.168.1.0/24; repeatable, up to %d (default: all)\n"
+            "      --osc-password WORD  OSC controllers must send /auth WORD before any\n"
+            "                        change or subscription (queries stay open); the\n"
+            "                        environment variable BANDBRIDGE_OSC_PASSWORD is the\n"
+            "                        same without showing it in ps\n"
+            "      --osc-doc         print the OSC address table and exit\n"
             "  -d, --db PATH         state database (default: the state directory,\n"
             "                        hub-NAME.db); 'none' keeps nothing\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
             "  -h, --help            this text\n",
-            BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS);
+            BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS, HUB_OSC_MAX_ALLOW);
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -691,6 +700,8 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"max-clients", required_argument, 0, 'm'}, {"timeout", required_argument, 0, 't'},
         {"jitter", required_argument, 0, 'j'},    {"osc-port", required_argument, 0, 'o'},
         {"db", required_argument, 0, 'd'},
+        {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
+        {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     unsigned v;
@@ -745,6 +756,33 @@ static int parse_options(struct hub *h, int argc, char **argv)
                 goto bad;
             snprintf(h->db_path, sizeof h->db_path, "%s", optarg);
             break;
+        case 'B': {
+            uint32_t net, mask;
+            if (strlen(optarg) >= sizeof h->osc_bind || hub_osc_parse_cidr(optarg, &net, &mask) < 0 ||
+                strchr(optarg, '/'))
+                goto bad;
+            snprintf(h->osc_bind, sizeof h->osc_bind, "%s", optarg);
+            break;
+        }
+        case 'A':
+            if (h->osc_nallow == HUB_OSC_MAX_ALLOW) {
+                fprintf(stderr, "bandbridge serve: --osc-allow given more than %d times\n",
+                        HUB_OSC_MAX_ALLOW);
+                return -1;
+            }
+            if (hub_osc_parse_cidr(optarg, &h->osc_allow_net[h->osc_nallow],
+                                   &h->osc_allow_mask[h->osc_nallow]) < 0)
+                goto bad;
+            h->osc_nallow++;
+            break;
+        case 'P':
+            if (!*optarg || strlen(optarg) >= sizeof h->osc_password)
+                goto bad;
+            snprintf(h->osc_password, sizeof h->osc_password, "%s", optarg);
+            break;
+        case 'D':
+            hub_osc_doc(stdout);
+            exit(0);
         case 'v':
             bb_log_set_level(BB_LOG_DEBUG);
             break;
@@ -771,6 +809,14 @@ static int parse_options(struct hub *h, int argc, char **argv)
     }
     if (!osc_set)
         h->osc_port = h->port < 65535 ? (uint16_t)(h->port + 1) : 0;
+    const char *pw = getenv("BANDBRIDGE_OSC_PASSWORD");
+    if (!h->osc_password[0] && pw && *pw) {
+        if (strlen(pw) >= sizeof h->osc_password) {
+            fprintf(stderr, "bandbridge serve: BANDBRIDGE_OSC_PASSWORD is too long\n");
+            return -1;
+        }
+        snprintf(h->osc_password, sizeof h->osc_password, "%s", pw);
+    }
     return 0;
 }
 
@@ -895,6 +941,9 @@ int bb_hub_main(int argc, char **argv)
         int due = h->store ? bb_store_due_ms(h->store, now / 1000000) : -1;
         if (due >= 0 && due + 1 < timeout)
             timeout = due + 1;
+        due = hub_osc_due_ms(h, now); // meters, 25 times a second
+        if (due >= 0 && due < timeout)
+            timeout = due;
         poll(pfd, pfd[2].fd >= 0 ? 3 : 2, timeout);
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -909,6 +958,7 @@ int bb_hub_main(int argc, char **argv)
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h);
         now = bb_now_ns();
+        hub_osc_tick(h, now);
         if (was_running && !atomic_load(&h->jack_running)) {
             bb_err("the JACK server went away; musicians keep their sessions, waiting for JACK");
             jack_lost(h);

@@ -5,7 +5,8 @@
 // hub_rt_cleanup. Per period: take the published graph (acknowledging its
 // epoch), pull one period from every musician's jitter buffer straight into
 // that musician's JACK output ports, mix every personal mix and the main
-// mix, copy each personal mix into its send ring and wake the send thread.
+// mix, measure sources and mixes (meter.h), copy each personal mix into its
+// send ring and wake the send thread.
 // Nothing blocks, allocates, locks or logs; trouble is counted in atomics.
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ int hub_rt_init(struct hub *h)
     // Gains ramp over 5 ms: long enough to be click free, short enough
     // that a fader feels immediate.
     bb_mixer_init(h->mixer, h->rate / 200);
+    bb_meters_init(&h->meters);
     atomic_init(&h->rt_settled_epoch, 0);
     return 0;
 }
@@ -104,6 +106,22 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, nframes);
     if (bb_mixer_settled(h->mixer))
         atomic_store_explicit(&h->rt_settled_epoch, g->hdr.epoch, memory_order_release);
+
+    // Meters: every source (pre-fader) and every mix output, by stable id;
+    // the control thread takes them ~25 times a second (meter.h).
+    uint64_t mgen;
+    struct bb_meter_slot *ms = bb_meters_rt_begin(&h->meters, &mgen);
+    for (unsigned s = 0; s < mg->nsrc; s++) {
+        unsigned id = mg->src_id[s];
+        bb_meter_acc(&ms->src_peak[id], &ms->src_sq[id], h->rt_src[s], nframes);
+    }
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        unsigned id = mg->mix_id[m];
+        for (int side = 0; side < 2; side++)
+            bb_meter_acc(&ms->mix_peak[id][side], &ms->mix_sq[id][side], h->rt_out[2 * m + side],
+                         nframes);
+    }
+    bb_meters_rt_end(&h->meters, ms, mgen, nframes);
 
     // Personal mixes go out through the send rings.
     const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);

@@ -1,0 +1,170 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# it_osc.sh: OSC feedback, meters and access (bandbridge-osc(7)). Controllers
+# are oscdump (liblo-tools), registered with /subscribe LEASE PORT sent by
+# oscsend or `bandbridge ctl` from the same host: the explicit reply port.
+# Checks: a change made by one controller reaches another registered one
+# (with its gain/fader counterpart) and a query answers the value; join and
+# leave notices; meters arrive at 20-30 Hz and show a musician's tone; a
+# lease that is not renewed ends; malformed messages are refused with
+# /error and change nothing; an address outside --osc-allow and a missing
+# or wrong --osc-password are refused with /error; --osc-bind binds.
+. "$(dirname "$0")/lib.sh"
+bb_init
+bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
+command -v oscdump >/dev/null && command -v oscsend >/dev/null ||
+    { not_ok "oscdump and oscsend (liblo-tools) are installed"; bb_done; }
+
+port=$(bb_free_udp_port)
+osc=$(bb_free_udp_port)
+bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+    --db "$BB_TMP/hub.db" -v
+hub=$BB_LASTPID
+join() { # name [extra join options]
+    local n=$1
+    shift
+    bb_bg "$BB_TMP/$n.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
+        --jack-name "bb-$n" --codec float --jitter 128 --no-auto-connect \
+        --identity "$BB_TMP/id-$n" "$@"
+}
+ctl() { "$BB_BIN" ctl --port "$osc" "$@"; }
+q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
+# dump NAME: an oscdump controller on a free port; sets dport.
+dump() {
+    dport=$(bb_free_udp_port)
+    bb_bg "$BB_TMP/$1.dump" oscdump -L "$dport"
+    bb_wait_for bash -c "ss -Hlnu '( sport = :$dport )' | grep -q ."
+}
+# seen FILE REGEX: oscdump printed a matching message.
+# oscdump prints "TIMETAG /path types args" with strings quoted: match from /path.
+seen() { cut -d' ' -f2- "$1" | grep -Eq -- "$2"; }
+count() { cut -d' ' -f2- "$1" | grep -Ec -- "$2"; }
+export -f seen count
+export BB_BIN osc
+
+check "hub is up" bb_wait_port bandbridge:main_L
+join alice --tone 440; alice=$BB_LASTPID
+join bob; bob=$BB_LASTPID
+check "alice joined" bb_wait_port bandbridge:alice_1
+check "bob joined" bb_wait_port bandbridge:bob_1
+
+# 1. Feedback: B (oscdump) registers with an explicit reply port; A (ctl,
+# its own port every time) sets values.
+dump fb; fbport=$dport; fb=$BB_TMP/fb.dump
+oscsend 127.0.0.1 "$osc" /subscribe ii 60 "$fbport"
+check "/subscribe is acknowledged on the reply port" bb_wait_for seen "$fb" '^/subscribe i 60$'
+check "a new controller gets the musician list" \
+    bb_wait_for seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
+ctl /mix/bob/ch/alice/gain -6
+check "a gain set by another controller reaches the registered one" \
+    bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
+check "... with the matching fader position (0.6)" seen "$fb" '^/mix/bob/ch/alice/fader f 0\.60*$'
+check "a query returns the value set" test "$(q /mix/bob/ch/alice/gain)" = -6
+oscsend 127.0.0.1 "$osc" /mix/main/ch/bob/fader f 0.5
+check "a fader move is fed back with its gain (-10 dB)" \
+    bb_wait_for seen "$fb" '^/mix/main/ch/bob/gain f -10(\.0*)?$'
+ctl /mix/alice/ch/in_1/mute 1
+check "a mute is fed back" bb_wait_for seen "$fb" '^/mix/alice/ch/in_1/mute i 1$'
+ctl /send/alice/gain -4
+check "a send level is fed back with its fader" \
+    bb_wait_for seen "$fb" '^/send/alice/fader f 0\.650*$'
+
+# 2. Join and leave notices.
+join carol; carol=$BB_LASTPID
+check "a join is announced" bb_wait_for seen "$fb" '^/joined s "carol"$'
+check "... with the new list" bb_wait_for seen "$fb" '^/clients sss .*"carol"'
+bb_kill "$carol"
+check "a leave is announced" bb_wait_for seen "$fb" '^/left s "carol"$'
+
+# 3. Meters: 25 bundles a second, alice's tone (0.25 peak, -12 dBFS) visible.
+dump met; met=$BB_TMP/met.dump
+oscsend 127.0.0.1 "$osc" /meters/subscribe ii 10 "$dport"
+check "meters start" bb_wait_for seen "$met" '^/meter/mix/main ffff '
+n0=$(count "$met" '^/meter/mix/main ')
+sleep 2 # a measuring window, not a synchronisation
+n1=$(count "$met" '^/meter/mix/main ')
+rate=$(( (n1 - n0) / 2 ))
+check "meters arrive at 20-30 Hz ($rate Hz)" test "$rate" -ge 20 -a "$rate" -le 30
+peak=$(grep -E ' /meter/ch/alice_1 ff ' "$met" | tail -1 | awk '{ print $4 }')
+check "alice's tone reads about -12 dBFS peak ($peak)" \
+    bash -c "bb() { awk -v a=\"\$1\" 'BEGIN { exit !(a > -13 && a < -11) }'; }; bb '$peak'"
+bpeak=$(grep -E ' /meter/ch/bob_1 ff ' "$met" | tail -1 | awk '{ print $4 }')
+check "bob's silence reads -120 ($bpeak)" awk -v a="$bpeak" 'BEGIN { exit !(a == -120) }'
+check "a personal mix is metered (alice hears her tone)" \
+    bash -c "grep -E ' /meter/mix/alice ffff ' '$met' | tail -1 | awk '{ exit !(\$4 > -20) }'"
+check "meters go only to meter subscribers" bash -c "! grep -q ' /meter/' '$fb'"
+
+# 4. A lease that is not renewed ends.
+dump short; short=$BB_TMP/short.dump
+oscsend 127.0.0.1 "$osc" /subscribe ii 2 "$dport"
+check "a 2 s lease is acknowledged" bb_wait_for seen "$short" '^/subscribe i 2$'
+ctl /mix/bob/ch/alice/pan -0.25
+check "... and receives changes while live" bb_wait_for seen "$short" '^/mix/bob/ch/alice/pan f -0\.250*$'
+check "the hub ends the lease" bb_wait_for grep -q "127.0.0.1:$dport: feedback lease expired" "$BB_TMP/hub.log"
+sleep 1 # 3 s after subscribing: past the lease by any measure
+ctl /mix/bob/ch/alice/pan 0.25
+check "a live controller gets the next change" bb_wait_for seen "$fb" '^/mix/bob/ch/alice/pan f 0\.250*$'
+check "the expired controller gets nothing more" bash -c "! grep -q 'pan f 0.25' '$short'"
+oscsend 127.0.0.1 "$osc" /unsubscribe i "$dport" # not subscribed any more: an /error to oscsend
+check "renewing a lease answers again" bash -c "oscsend 127.0.0.1 $osc /subscribe ii 30 $fbport"
+check "... on the reply port" bb_wait_for seen "$fb" '^/subscribe i 30$'
+
+# 5. Malformed messages: /error (ctl exits 1) and nothing changes.
+refused() { # reason ctl-args...: ctl exits 1 and prints the reason
+    local why=$1
+    shift
+    ctl "$@" 2>"$BB_TMP/ctl.err" >/dev/null
+    local rc=$?
+    [ $rc -eq 1 ] && grep -q -- "$why" "$BB_TMP/ctl.err"
+}
+before=$(count "$fb" '^/mix/bob/ch/alice/gain ')
+big=$(head -c 10240 /dev/zero | tr '\0' x)
+check "a string for a gain is refused" refused "expected one number" /mix/bob/ch/alice/gain loud
+check "gain 99 is refused" refused "value out of range" /mix/bob/ch/alice/gain 99
+check "an unknown mix is refused" refused "no musician of that name" /mix/nobody/ch/alice/gain -3
+check "an unknown source is refused" refused "no source of that name" /mix/bob/ch/nobody/gain -3
+check "an unknown parameter is refused" refused "unknown parameter" /mix/bob/ch/alice/volume -3
+check "a 10 kB string argument is refused" refused "expected one number" /mix/bob/ch/alice/gain "$big"
+check "a 10 kB address is refused" refused "expected /mix/" "/mix/$big/ch/alice/gain" -3
+check "two values are refused" refused "expected one number" /mix/bob/ch/alice/gain -3 -4
+check "a lease of 99 s is refused" refused "lease out of range" /subscribe 99
+check "a string lease is refused" refused "expected \[i:lease_seconds\]" /subscribe ten
+check "an unknown address is refused" refused "unknown address" /nowhere 1
+check "after all that the gain is still -6" test "$(q /mix/bob/ch/alice/gain)" = -6
+check "... and no controller was told of a change" test "$(count "$fb" '^/mix/bob/ch/alice/gain ')" = "$before"
+check "the hub is still running" kill -0 "$hub"
+
+# 6. Access: an address outside --osc-allow; a password; --osc-bind.
+p2=$(bb_free_udp_port); o2=$(bb_free_udp_port)
+bb_bg "$BB_TMP/hub2.log" "$BB_BIN" serve --port "$p2" --osc-port "$o2" --jack-name bbhub2 \
+    --db none --osc-allow 10.99.0.0/16 -v
+check "hub 2 is up" bb_wait_port bbhub2:main_L
+check "a query from outside --osc-allow is refused with a reason" bash -c \
+    "'$BB_BIN' ctl --port $o2 /info 2>'$BB_TMP/c2.err'; [ \$? -eq 1 ] && grep -q 'not allowed from this address' '$BB_TMP/c2.err'"
+check "so is a set" bash -c \
+    "'$BB_BIN' ctl --port $o2 /mix/main/ch/in_1/gain -3 2>'$BB_TMP/c2.err'; [ \$? -eq 1 ] && grep -q 'not allowed' '$BB_TMP/c2.err'"
+
+p3=$(bb_free_udp_port); o3=$(bb_free_udp_port)
+bb_bg "$BB_TMP/hub3.log" "$BB_BIN" serve --port "$p3" --osc-port "$o3" --jack-name bbhub3 \
+    --db none --osc-allow 127.0.0.0/8 --osc-password s3cret --osc-bind 127.0.0.1 -v
+check "hub 3 is up" bb_wait_port bbhub3:main_L
+check "--osc-bind 127.0.0.1 listens on 127.0.0.1 only" bash -c \
+    "ss -Hlnu '( sport = :$o3 )' | grep -q '127.0.0.1:$o3' && ! ss -Hlnu '( sport = :$o3 )' | grep -Eq '(0\.0\.0\.0|\*):$o3'"
+c3() { "$BB_BIN" ctl --port "$o3" "$@"; }
+check "a set without /auth is refused: password required" bash -c \
+    "'$BB_BIN' ctl --port $o3 /mix/main/ch/in_1/gain -3 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/c3.err'"
+check "so is a subscription" bash -c \
+    "'$BB_BIN' ctl --port $o3 /subscribe 10 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/c3.err'"
+check "a query needs no password" test "$(c3 /mix/main/ch/in_1/gain 2>/dev/null)" = 0
+check "a wrong password is refused" bash -c \
+    "'$BB_BIN' ctl --port $o3 /auth guess 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'wrong password' '$BB_TMP/c3.err'"
+check "... and opens nothing" bash -c \
+    "'$BB_BIN' ctl --port $o3 /mix/main/ch/in_1/gain -3 2>/dev/null; [ \$? -eq 1 ]"
+check "the right password is accepted" test "$(c3 /auth s3cret 2>/dev/null)" = 1
+check "then a set from this address works" c3 /mix/main/ch/in_1/gain -3
+check "... and took effect" test "$(c3 /mix/main/ch/in_1/gain 2>/dev/null)" = -3
+
+bb_kill "$alice"; bb_kill "$bob"
+check "hub exits cleanly" bb_kill "$hub"
+bb_check_rt
+bb_done
