@@ -48,7 +48,7 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
-TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/rtcheck.so $(BUILD)/rt_violator
+TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator
 
 ifdef SAN
 BIN := $(BUILD)/bandbridge
@@ -90,6 +90,10 @@ $(BUILD)/bbprobe: test/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
 $(BUILD)/bbload: test/bbload.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fake_nsm: test/fake_nsm.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The RT-safety checker is preloaded into other programs: never sanitized.
 $(BUILD)/rtcheck.so: test/rtcheck.c | $(BUILD)

@@ -35,6 +35,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "nsm.h"
 #include "osc.h"
 
 #define SWEEP_NS      (100 * 1000000ull)
@@ -895,8 +896,31 @@ int bb_hub_main(int argc, char **argv)
     bb_snap_init(&h->graph, HUB_READERS, graph_free);
     char err[200];
     int status = 1;
-    if (open_jack(h, 0) < 0)
+    // Under a session manager (NSM, RaySession) the manager names the JACK
+    // client and says where the files live: the database goes there.
+    struct bb_nsm *nsm = NULL;
+    const char *nsm_url = getenv("NSM_URL");
+    if (nsm_url && *nsm_url) {
+        nsm = bb_nsm_new(nsm_url, "bandbridge", "bandbridge", err, sizeof err);
+        struct bb_nsm_open op;
+        if (!nsm || bb_nsm_wait_open(nsm, 10000, &op) < 0) {
+            bb_err("%s", nsm ? "the session manager did not open a session within 10 s" : err);
+            bb_nsm_free(nsm);
+            goto out;
+        }
+        snprintf(h->jack_name, sizeof h->jack_name, "%.63s", op.client_id);
+        if (snprintf(h->db_path, sizeof h->db_path, "%s/hub.db", op.path) >= (int)sizeof h->db_path) {
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "session path too long");
+            goto out;
+        }
+        bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
+                op.client_id, op.path);
+    }
+    if (open_jack(h, 0) < 0) {
+        if (nsm)
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "cannot open the JACK client");
         goto out;
+    }
     if (strcmp(h->db_path, "none") != 0) {
         if (h->db_path[0] && bb_mkdirs_for(h->db_path) < 0)
             bb_warn("cannot create the directory of %s: %s", h->db_path, strerror(errno));
@@ -922,6 +946,8 @@ int bb_hub_main(int argc, char **argv)
         goto out;
     }
     hub_state_restore_conns(h, NULL);
+    if (nsm)
+        bb_nsm_reply(nsm, BB_NSM_OPEN, 1, "hub running");
     bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
             h->jack_name, bb_udp_port(h->sock), h->rate, h->period, h->local_inputs,
             h->local_inputs == 1 ? "" : "s", h->osc_port ? ", OSC on port " : "",
@@ -931,9 +957,10 @@ int bb_hub_main(int argc, char **argv)
     uint64_t next_jack_try = 0;
     int pending = 0, was_running = 1;
     for (;;) {
-        struct pollfd pfd[3] = {{.fd = h->event_fd, .events = POLLIN},
+        struct pollfd pfd[4] = {{.fd = h->event_fd, .events = POLLIN},
                                 {.fd = sig_fd, .events = POLLIN},
-                                {.fd = hub_osc_fd(h), .events = POLLIN}};
+                                {.fd = hub_osc_fd(h), .events = POLLIN},
+                                {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN}};
         uint64_t now = bb_now_ns();
         int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
         if (pending && timeout > 2)
@@ -944,7 +971,7 @@ int bb_hub_main(int argc, char **argv)
         due = hub_osc_due_ms(h, now); // meters, 25 times a second
         if (due >= 0 && due < timeout)
             timeout = due;
-        poll(pfd, pfd[2].fd >= 0 ? 3 : 2, timeout);
+        poll(pfd, 4, timeout); // negative fds are ignored
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -957,6 +984,13 @@ int bb_hub_main(int argc, char **argv)
             drain_events(h);
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h);
+        if ((pfd[3].revents & POLLIN) && bb_nsm_poll(nsm, NULL) == BB_NSM_SAVE) {
+            // Everything to disk now, whatever the debounce says.
+            hub_state_snapshot_conns(h);
+            hub_state_sync(h, 1);
+            int saved = h->store && bb_store_persistent(h->store);
+            bb_nsm_reply(nsm, BB_NSM_SAVE, saved, saved ? "saved" : "the database is not writable");
+        }
         now = bb_now_ns();
         hub_osc_tick(h, now);
         if (was_running && !atomic_load(&h->jack_running)) {
@@ -990,6 +1024,7 @@ int bb_hub_main(int argc, char **argv)
     }
 out:
     shutdown_hub(h);
+    bb_nsm_free(nsm);
     if (sig_fd >= 0)
         close(sig_fd);
     return status;
