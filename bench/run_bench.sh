@@ -1,21 +1,78 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# run_bench.sh: `make bench`. Measures on this machine, in one run:
-#   - round-trip latency through hub + one musician with jack_iodelay
-#     (its out into the musician's input, the musician's mix back into its
-#     in), PCM float and Opus, at 64 and 128 frames, jitter buffers at 0;
-#   - xruns of the dummy backend alone vs with a hub and 4 musicians.
-# Prints a Markdown table and writes it to bench/results.md with the date
-# and the machine. Knobs: LAT_SECS (default 60 at p=64, 15 at p=128),
-# XRUN_SECS (60), BENCH_ONLY=lat|xrun.
+# run_bench.sh: `make bench`. Measures bandbridge and its peers on this
+# machine, in one run of under 10 minutes, and prints one Markdown report
+# (also written to bench/results.md):
+#   lat    round trip through hub + one musician with jack_iodelay (its out
+#          into the musician's input, the musician's mix back into its in),
+#          PCM float and Opus, jitter buffers at 0, at p=64 (held 60 s) and 128;
+#   xrun   xruns of the dummy backend alone vs with a hub and 4 musicians;
+#   cpu    hub CPU (utime+stime of every thread, /proc/PID/stat) with 1, 4, 8,
+#          16 musicians simulated by bbload (PCM float and Opus, every input a
+#          tone), per musician;
+#   cb     process-callback cost with 1, 4, 16, 32, 64 musicians, everyone
+#          hearing everyone (the hub's own statistics, read from its exit line;
+#          1, 4 and 16 come from the float runs of `cpu`);
+#   life   churn (4 steady musicians, 20 events/s) vs no churn, 10 and 50
+#          zombies, 10 reconnects of `bandbridge join`, port removal after
+#          clean leaves;
+#   peers  Jamulus and JackTrip through ../shared/peers/run.sh (latency at
+#          p=64, server CPU at 1, 4, 8 musicians), when they are installed.
+#
+# Knobs (seconds): LAT_SECS (both latency windows), LAT64_SECS (60),
+# LAT128_SECS, DIRECT_SECS, XRUN_SECS, CPU_SECS, CPU_SETTLE, CB_SECS,
+# CHURN_SECS, PEERS_LAT_SECS, PEERS_CPU_SECS (when unset, the peers' windows
+# shrink to what is left of BENCH_BUDGET, 560 s); PEERS=0 skips the peers;
+# PEERS_RUN=path of run.sh; PEERS_LAT_FULL=1 lets run.sh finish every latency
+# configuration (by default it is stopped once JackTrip q2, the last one this
+# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers (any list;
+# default all). The defaults fit 10 minutes on a 2-core machine: windows the
+# brief asked for longer are trimmed, and the report says which.
 set -u
 . "$(dirname "$0")/../test/lib.sh"
 bb_init
 OUT=$BB_ROOT/bench/results.md
-LAT64=${LAT_SECS:-60}
-LAT128=${LAT_SECS:-15}
-XRUN_SECS=${XRUN_SECS:-60}
-ROWS=()
+BBLOAD=$BUILD/bbload
+CLK=$(getconf CLK_TCK)
+T_START=$(bb_now_us)
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Windows. The brief's value is in the comment when a default is trimmed.
+LAT64=${LAT64_SECS:-${LAT_SECS:-60}}
+LAT128=${LAT128_SECS:-${LAT_SECS:-8}}    # brief: 15
+DIRECT_SECS=${DIRECT_SECS:-5}            # was 10
+XRUN_SECS=${XRUN_SECS:-20}               # brief: 30
+CPU_SECS=${CPU_SECS:-8}                  # brief: 15
+CPU_SETTLE=${CPU_SETTLE:-3}
+CB_SECS=${CB_SECS:-5}
+CHURN_SECS=${CHURN_SECS:-15}             # brief: 30
+# The peers come last and get what is left of BENCH_BUDGET (seconds, for
+# everything), up to these, at least 4 s: run.sh's own set-up costs about
+# 130 s whatever the windows, plus 7 windows of each kind.
+PEERS_AUTO=1
+[[ -n ${PEERS_LAT_SECS:-}${PEERS_CPU_SECS:-} ]] && PEERS_AUTO=0
+PEERS_LAT_SECS=${PEERS_LAT_SECS:-8}      # brief: 15, or 8 when too long
+PEERS_CPU_SECS=${PEERS_CPU_SECS:-8}      # brief: 15
+BENCH_BUDGET=${BENCH_BUDGET:-560}
+PEERS_RUN=${PEERS_RUN:-$BB_ROOT/../shared/peers/run.sh}
+CPU_NS=(1 4 8 16)
+CB_NS=(32 64)        # 1, 4 and 16 come from the float CPU runs
+want() { [[ ,${BENCH_ONLY:-all}, == *,all,* || ,${BENCH_ONLY:-all}, == *,$1,* ]]; }
+TRIMS=()
+trimmed() { # phase name value asked
+    local n=$2 v=$3 a=$4
+    want "$1" || return 0
+    if awk -v v="$v" -v a="$a" 'BEGIN { exit !(v < a) }'; then TRIMS+=("$n ${v} s (asked ${a} s)"); fi
+}
+trimmed lat "p=64 round-trip windows" "$LAT64" 60
+trimmed lat "p=128 round-trip windows" "$LAT128" 15
+trimmed xrun "xrun windows" "$XRUN_SECS" 30
+trimmed cpu "hub CPU windows" "$CPU_SECS" 15
+trimmed life "churn windows" "$CHURN_SECS" 30
+say() { echo "# $*" >&2; }
+PHASES=()
+phase_begin() { PH_NAME=$1; PH_T0=$(bb_now_us); say "== $1"; }
+phase_end() { PHASES+=("| $PH_NAME | $(( ($(bb_now_us) - PH_T0) / 1000000 )) s |"); }
 
 machine() {
     local cpu
@@ -23,12 +80,69 @@ machine() {
     echo "$(nproc) x ${cpu:-unknown CPU}, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), jackd $(dpkg-query -W -f='${Version}' jackd2 2>/dev/null)"
 }
 
+kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
+# calc EXPR [vars as name=value...]: awk arithmetic, printed with %.Nf by the caller.
+calc() { local e=$1; shift; awk "$@" "BEGIN { print $e }" </dev/null; }
+f1() { awk -v x="$1" 'BEGIN { if (x == "" || x == "-") print "–"; else printf "%.1f", x }'; }
+f2() { awk -v x="$1" 'BEGIN { if (x == "" || x == "-") print "–"; else printf "%.2f", x }'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ms_of() { awk -v f="$1" 'BEGIN { printf "%.2f", f / 48 }'; } # frames at 48 kHz -> ms
+
+# hub_cb LOG: "median=.. p99=.. worst=.. period=.. cycles=.." from the hub's
+# exit line (info level; the -v lines once a second are the fallback).
+hub_cb() {
+    awk '/process callback: [0-9]+ cycles/ {
+            dbg = /debug: process callback/
+            if (!dbg || !have_info) {
+                line = $0
+                if (!dbg) have_info = 1
+            }
+        }
+        END {
+            if (line == "") { print "cycles=- median=- p99=- worst=- period=-"; exit }
+            m = line
+            sub(/.*process callback: /, "", m)
+            n = split(m, w, /[ ,();]+/)
+            for (i = 1; i <= n; i++) {
+                if (w[i + 1] == "cycles") c = w[i]
+                if (w[i] == "median") md = w[i + 1]
+                if (w[i] == "p99") p = w[i + 1]
+                if (w[i] == "worst") wo = w[i + 1]
+                if (w[i] == "period") pe = w[i + 1]
+            }
+            printf "cycles=%s median=%s p99=%s worst=%s period=%s\n", c, md, p, wo, pe
+        }' "$1"
+}
+
+# start_hub LOG ARGS...: a hub on a free port; sets HUB and PORT.
+start_hub() {
+    local log=$1
+    shift
+    PORT=$(bb_free_udp_port)
+    bb_bg "$log" "$BB_BIN" serve --port "$PORT" --osc-port 0 "$@"
+    HUB=$BB_LASTPID
+    bb_wait_port bandbridge:main_L 10 || say "hub did not register its ports (see $log)"
+}
+# wait_joins LOG PREFIX N [timeout]: until the hub logged N joins of PREFIX*.
+wait_joins() {
+    local log=$1 prefix=$2 n=$3 t=${4:-15} dl
+    dl=$(( $(bb_now_us) + t * 1000000 ))
+    while (( $(grep -cE ": ${prefix}[a-z][0-9]+ joined from" "$log") < n )); do
+        (( $(bb_now_us) < dl )) || { say "only $(grep -cE ": ${prefix}[a-z][0-9]+ joined from" "$log") of $n joined"; return 1; }
+        sleep 0.1
+    done
+}
+
+######################################################################## latency
+ROWS=()
+declare -A LAT # LAT[codec-p] = summary of iodelay.awk, xruns, window
+
 # latency CODEC PERIOD SECONDS
 latency() {
     local codec=$1 p=$2 secs=$3 port hub mus iod x0 x1 sum
     bb_start_jack "$p" 48000 || return 1
     port=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/lat-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --inputs 0
+    bb_bg "$BB_TMP/lat-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --inputs 0 --db none
     hub=$BB_LASTPID
     bb_bg "$BB_TMP/lat-mus.log" "$BB_BIN" join "127.0.0.1:$port" --name lat --codec "$codec" \
         --jitter 0 --no-auto-connect --identity "$BB_TMP/id-lat"
@@ -44,11 +158,11 @@ latency() {
     x1=$(bb_xruns)
     bb_kill "$iod"; bb_kill "$mus"; bb_kill "$hub"
     bb_stop_jack
-    sum=$(awk -f "$BB_ROOT/bench/iodelay.awk" "$BB_TMP/iod-$codec-$p.txt")
-    echo "# latency $codec p=$p: $sum xruns=$((x1 - x0))" >&2
+    sum="$(awk -f "$BB_ROOT/bench/iodelay.awk" "$BB_TMP/iod-$codec-$p.txt") xruns=$((x1 - x0)) secs=$secs"
+    LAT[$codec-$p]=$sum
+    say "latency $codec p=$p: $sum"
     ROWS+=("| bandbridge $codec, jitter 0 | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" lost) | $((x1 - x0)) | ${secs} s |")
 }
-kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
 # direct: jack_iodelay out->in with nothing in between (one period).
 direct() {
@@ -65,15 +179,41 @@ direct() {
     ROWS+=("| direct JACK loop (reference) | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" lost) | – | ${secs} s |")
 }
 
+########################################################################## xruns
 # xruns SECONDS: dummy backend alone, then with a hub and 4 musicians (tones, Opus).
 XROWS=()
+# Two kinds of jackd xrun lines: the dummy driver waking late (this VM's
+# timer, with or without clients) and a cycle whose graph did not finish
+# ("Process error": some client was not scheduled in time). Counting lines
+# of all kinds would grow with the number of clients (one line each), so
+# each kind is counted on its own, in a window from line l0 on.
+xcount() { tail -n +"$1" "$BB_JACK_LOG" | grep -c "$2"; }
+xwindow() { # label secs: measure and append a row
+    local l0 late graph
+    l0=$(($(wc -l <"$BB_JACK_LOG") + 1))
+    sleep "$2" # a measurement window, not synchronisation
+    late=$(xcount "$l0" 'JackTimedDriver::Process XRun')
+    graph=$(xcount "$l0" 'Process error')
+    XROWS+=("| $1 | $2 s | $late ($(awk -v b="$late" -v s="$2" 'BEGIN{printf "%.2f", b/s}')/s) | $graph ($(awk -v b="$graph" -v s="$2" 'BEGIN{printf "%.2f", b/s}')/s) |")
+}
 xruns_cmp() {
-    local secs=$1 x0 x1 base with port hub pids=() i
+    local secs=$1 port hub pids=() i
     bb_start_jack 64 48000 || return 1
     sleep 1
-    x0=$(bb_xruns); sleep "$secs"; x1=$(bb_xruns); base=$((x1 - x0))
+    xwindow "jackd (dummy, p=64) alone" "$secs"
+    # The same number of JACK clients doing next to nothing: the cost of
+    # five clients in the graph on this machine, without bandbridge.
+    for i in 1 2 3 4 5; do
+        bb_bg "$BB_TMP/x-probe$i.log" "$BB_PROBE" --name "idle$i" --outs 1 --ins 1 \
+            --seconds $((secs + 5)) --settle 0 --max-lag 0
+        pids+=("$BB_LASTPID")
+    done
+    for i in 1 2 3 4 5; do bb_wait_port "idle$i:out_1" 10; done
+    xwindow "+ 5 idle JACK clients (bbprobe)" "$secs"
+    for i in "${pids[@]}"; do bb_kill "$i"; done
+    pids=()
     port=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/x-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0
+    bb_bg "$BB_TMP/x-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --db none
     hub=$BB_LASTPID
     for i in 1 2 3 4; do
         bb_bg "$BB_TMP/x-m$i.log" "$BB_BIN" join "127.0.0.1:$port" --name "m$i" --tone $((200 + 110 * i)) \
@@ -82,32 +222,447 @@ xruns_cmp() {
     done
     for i in 1 2 3 4; do bb_wait_port "bandbridge:m${i}_1" 10; done
     sleep 1
-    x0=$(bb_xruns); sleep "$secs"; x1=$(bb_xruns); with=$((x1 - x0))
+    xwindow "+ hub + 4 musicians (5 clients: Opus, tones)" "$secs"
     for i in "${pids[@]}"; do bb_kill "$i"; done
     bb_kill "$hub"
     bb_stop_jack
-    XROWS+=("| jackd (dummy, p=64) alone | $secs s | $base | $(awk -v b="$base" -v s="$secs" 'BEGIN{printf "%.2f", b/s}') |")
-    XROWS+=("| + hub + 4 musicians (Opus, tones) | $secs s | $with | $(awk -v b="$with" -v s="$secs" 'BEGIN{printf "%.2f", b/s}') |")
 }
 
-if [[ ${BENCH_ONLY:-lat} == lat || -z ${BENCH_ONLY:-} || ${BENCH_ONLY:-} == all ]]; then :; fi
-case ${BENCH_ONLY:-all} in
-all | lat)
-    direct 64 10
+################################################################# cpu + callback
+CROWS=()      # CPU table
+CBROWS=()     # callback table
+declare -A CPU_PM CB  # CPU_PM[codec-N] = per musician %, CB[N] = hub_cb summary
+
+# cb_row N SUMMARY SOURCE
+cb_row() {
+    local n=$1 s=$2 src=$3 pe
+    pe=$(kv "$s" period)
+    pct() { awk -v x="$1" -v p="$pe" 'BEGIN { if (x == "-" || p == "-" || p == 0) print "–"; else printf "%.1f%%", 100 * x / p }'; }
+    CBROWS+=("| $n | $n x $n | $(kv "$s" cycles) | $(kv "$s" median) ($(pct "$(kv "$s" median)")) | $(kv "$s" p99) ($(pct "$(kv "$s" p99)")) | $(kv "$s" worst) ($(pct "$(kv "$s" worst)")) | $src |")
+}
+
+# hub_load CODEC N: a fresh hub, N bbload musicians sending tones; measures
+# the hub's CPU over CPU_SECS after CPU_SETTLE, then TERMs the hub and reads
+# its callback statistics.
+hub_load() {
+    local codec=$1 n=$2 tag=cpu-$1-$2 prefix ld t0 t1 h0 h1 l0 l1 j0 j1 s hubpct ldpct jpct x0 x1
+    prefix=c${codec:0:1}$n
+    start_hub "$BB_TMP/$tag-hub.log" --inputs 0 --db none
+    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" --codec "$codec" \
+        --signal tone --seconds $((CPU_SETTLE + CPU_SECS + 30)) --name-prefix "$prefix" \
+        --report "$BB_TMP/$tag-load.txt"
+    ld=$BB_LASTPID
+    wait_joins "$BB_TMP/$tag-hub.log" "$prefix" "$n"
+    sleep "$CPU_SETTLE"
+    h0=$(ticks "$HUB"); l0=$(ticks "$ld"); j0=$(ticks "$BB_JACK_PID"); x0=$(bb_xruns); t0=$(bb_now_us)
+    sleep "$CPU_SECS" # the measurement window
+    h1=$(ticks "$HUB"); l1=$(ticks "$ld"); j1=$(ticks "$BB_JACK_PID"); x1=$(bb_xruns); t1=$(bb_now_us)
+    bb_kill "$HUB"
+    bb_kill "$ld"
+    s=$(hub_cb "$BB_TMP/$tag-hub.log")
+    hubpct=$(calc "100 * d / c / (w / 1e6)" -v d=$((h1 - h0)) -v c="$CLK" -v w=$((t1 - t0)))
+    ldpct=$(calc "100 * d / c / (w / 1e6)" -v d=$((l1 - l0)) -v c="$CLK" -v w=$((t1 - t0)))
+    jpct=$(calc "100 * d / c / (w / 1e6)" -v d=$((j1 - j0)) -v c="$CLK" -v w=$((t1 - t0)))
+    CPU_PM[$codec-$n]=$(calc "h / n" -v h="$hubpct" -v n="$n")
+    say "cpu $codec N=$n: hub $(f1 "$hubpct")% ($(f2 "${CPU_PM[$codec-$n]}")%/musician), bbload $(f1 "$ldpct")%, jackd $(f1 "$jpct")%; callback $s"
+    CROWS+=("| $n | $codec | $(f1 "$hubpct") | **$(f2 "${CPU_PM[$codec-$n]}")** | $(f1 "$ldpct") | $(f1 "$jpct") | $((x1 - x0)) |")
+    if [[ $codec == float ]]; then
+        CB[$n]=$s
+    fi
+}
+
+cb_run() {
+    local n=$1 tag=cb-$1 prefix=k$1 ld
+    start_hub "$BB_TMP/$tag-hub.log" --inputs 0 --db none
+    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" --codec float \
+        --signal tone --seconds $((CB_SECS + 30)) --name-prefix "$prefix" --report "$BB_TMP/$tag-load.txt"
+    ld=$BB_LASTPID
+    wait_joins "$BB_TMP/$tag-hub.log" "$prefix" "$n"
+    sleep "$CB_SECS" # the measurement window
+    bb_kill "$HUB"
+    bb_kill "$ld"
+    CB[$n]=$(hub_cb "$BB_TMP/$tag-hub.log")
+    say "callback N=$n: ${CB[$n]}"
+}
+
+###################################################################### lifecycle
+declare -A LF   # lifecycle figures
+
+# stats: numbers on stdin -> "n=.. median=.. max=.."
+stats() {
+    sort -g | awk '{ v[n++] = $1 } END {
+        if (n == 0) { print "n=0 median=- max=-"; exit }
+        m = n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+        printf "n=%d median=%.1f max=%.1f\n", n, m, v[n - 1] }'
+}
+
+# steady_sum FILE KEY: the sum of KEY over the four steady musicians' lines.
+steady_sum() {
+    local i v t=0
+    for i in 0 1 2 3; do
+        v=$(bb_probe_val "$1" "steady s$i" "$2")
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
+# churn_run TAG RATE: a hub with --jitter 256, bbload with 4 steady musicians
+# (the code, checked bit-exact) and RATE churn events per second, CHURN_SECS.
+churn_run() {
+    local tag=$1 rate=$2 f=$BB_TMP/$1-load.txt ld
+    start_hub "$BB_TMP/$tag-hub.log" --jitter 256 --db "$BB_TMP/$tag.db" -v
+    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady 4 --churn-rate "$rate" \
+        --churn-max 8 --seconds "$CHURN_SECS" --seed 7 --name-prefix "$tag" --report "$f"
+    ld=$BB_LASTPID
+    bb_wait_exit "$ld" $((CHURN_SECS + 10))
+    (($? == 124)) && bb_kill "$ld"
+    bb_kill "$HUB"
+    LF[$tag-cb]=$(hub_cb "$BB_TMP/$tag-hub.log")
+    LF[$tag-gl]=$(steady_sum "$f" glitches)
+    LF[$tag-lost]=$(steady_sum "$f" lost)
+    LF[$tag-samples]=$(steady_sum "$f" samples)
+    LF[$tag-status]=$(sed -n 's/^status=//p' "$f")
+    LF[$tag-events]="$(bb_probe_val "$f" churn joins) joins, $(bb_probe_val "$f" churn leaves) leaves, $(bb_probe_val "$f" churn deaths) deaths"
+    say "$tag: ${LF[$tag-cb]} glitches=${LF[$tag-gl]} lost=${LF[$tag-lost]} status=${LF[$tag-status]} (${LF[$tag-events]})"
+}
+
+# zombie_run PREFIX K SEED: against the hub already running (PORT), K zombies
+# die at once 3 s into a 6 s bbload run; their drop times come from bbload,
+# the time until their JACK ports are gone from polling jack_lsp.
+zombie_run() {
+    local prefix=$1 k=$2 seed=$3 f=$BB_TMP/zl-$1.txt start ld n t_end gone_us death_us
+    zports() { jack_lsp 2>/dev/null | grep -cE "^bandbridge:(mix_)?${prefix}z[0-9]+(_|$)"; }
+    all_zports() { [[ $(zports) -ge $((3 * k)) ]]; }
+    start=$(bb_now_us)
+    bb_bg "$BB_TMP/zl-$prefix.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady 4 --die-at "3:$k" \
+        --seconds 6 --seed "$seed" --name-prefix "$prefix" --report "$f" -v
+    ld=$BB_LASTPID
+    BB_WAIT=3 bb_wait_for all_zports || say "not all of the $k zombies' ports appeared"
+    n=$((start + 3000000 - $(bb_now_us)))
+    ((n > 0)) && sleep "$(awk -v u="$n" 'BEGIN { printf "%.6f", u / 1e6 }')"
+    t_end=$(($(bb_now_us) + 4500000))
+    while (($(zports) > 0 && $(bb_now_us) < t_end)); do sleep 0.02; done
+    gone_us=$(bb_now_us)
+    death_us=$(sed -nE 's/.* zombies die at realtime ([0-9]+)\.([0-9]{6}).*/\1\2/p' "$BB_TMP/zl-$prefix.log" | head -1)
+    [[ -n $death_us ]] || death_us=$((start + 3000000))
+    LF[z$k-ports]=$(((gone_us - death_us) / 1000))
+    LF[z$k-left]=$(zports)
+    bb_wait_exit "$ld" 10
+    (($? == 124)) && bb_kill "$ld"
+    LF[z$k-max]=$(bb_probe_val "$f" zombies max_ms)
+    LF[z$k-median]=$(bb_probe_val "$f" zombies median_ms)
+    LF[z$k-dropped]=$(bb_probe_val "$f" zombies dropped)
+    LF[z$k-gl]=$(steady_sum "$f" glitches)
+    LF[z$k-lost]=$(steady_sum "$f" lost)
+    say "zombies $k: dropped ${LF[z$k-dropped]}, max ${LF[z$k-max]} ms, median ${LF[z$k-median]} ms, ports gone ${LF[z$k-ports]} ms (${LF[z$k-left]} left), steady glitches ${LF[z$k-gl]} lost ${LF[z$k-lost]}"
+}
+
+# reconnect_run: one `bandbridge join`, then 10 times TERM and start again
+# with the same identity file; "hearing the mix X ms after asking to join".
+reconnect_run() {
+    local i pid log
+    start_hub "$BB_TMP/rc-hub.log" --db "$BB_TMP/rc.db"
+    for i in 0 1 2 3 4 5 6 7 8 9 10; do
+        log=$BB_TMP/rc-$i.log
+        bb_bg "$log" "$BB_BIN" join "127.0.0.1:$PORT" --name rc --identity "$BB_TMP/id-rc" \
+            --no-auto-connect
+        pid=$BB_LASTPID
+        BB_WAIT=5 bb_wait_for grep -q "hearing the mix" "$log" || say "join $i: no 'hearing the mix' line"
+        bb_kill "$pid"
+    done
+    bb_kill "$HUB"
+    LF[rc-first]=$(sed -nE 's/.*hearing the mix ([0-9.]+) ms after.*/\1/p' "$BB_TMP/rc-0.log" | head -1)
+    LF[rc]=$(for i in 1 2 3 4 5 6 7 8 9 10; do
+        sed -nE 's/.*hearing the mix ([0-9.]+) ms after.*/\1/p' "$BB_TMP/rc-$i.log" | head -1
+    done | stats)
+    say "reconnect: first join ${LF[rc-first]:-?} ms, rejoins ${LF[rc]}"
+}
+
+# removals LOG...: "left|silent MS" for every "NAME is gone: ports removed MS
+# ms after the leave", by why NAME started to go (its last "left" or "went
+# silent" line in the same log).
+removals() {
+    awk '{
+        k = 0
+        for (i = 1; i <= NF; i++) if ($i == "bandbridge:") { k = i; break }
+        if (!k || $(k + 1) ~ /^(debug|warning|error):$/) next
+        name = $(k + 1)
+        if ($(k + 2) == "left;") why[FILENAME, name] = "left"
+        else if ($(k + 2) == "went" && $(k + 3) == "silent;") why[FILENAME, name] = "silent"
+        else if ($(k + 2) == "is" && $(k + 3) == "gone:")
+            for (i = k + 4; i < NF; i++) if ($i == "removed") {
+                w = why[FILENAME, name]
+                print (w == "" ? "other" : w), $(i + 1)
+                break
+            }
+    }' "$@"
+}
+
+########################################################################## peers
+declare -A PL PC   # PL[tag] = summary.tsv line, PC[tag] = cpu.tsv line
+PEER_SKIP=
+PEER_NOTE=()
+
+# tsv_val LINE KEY: the value of KEY=... in a tab-separated summary line.
+tsv_val() { tr '\t' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { sub(/^[^=]*=/, ""); print; exit }'; }
+# the number at the start of a value ("256fr(5.33ms)" -> 256, "95%" -> 95)
+num() { sed -E 's/^([0-9.]+).*/\1/' <<<"$1"; }
+
+# watchdog_sleep PID SECS: the `sleep SECS` that run.sh's watchdog subshell
+# started (a grandchild of PID): it outlives run.sh, so we end it ourselves.
+watchdog_sleep() {
+    local c g
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        for g in $(ps -o pid= --ppid "$c" 2>/dev/null); do
+            [[ $(tr '\0' ' ' <"/proc/$g/cmdline" 2>/dev/null) == "sleep $2 " ]] && { echo "$g"; return; }
+        done
+    done
+}
+
+# peers_invoke MODE MAX_RUNTIME STOP_TAG ENV...: runs run.sh MODE (as one of
+# our processes) with ENV; when STOP_TAG appears in its summary.tsv, TERMs it
+# (run.sh then ends its own processes). Waits for it to end.
+peers_invoke() {
+    local mode=$1 maxrt=$2 stop=$3 pid wd="" dl rc=0 tsv
+    shift 3
+    bb_bg "$BB_TMP/peers-$mode.log" env PEERS_OUT="$BB_TMP/peers" MAX_RUNTIME="$maxrt" "$@" \
+        bash "$PEERS_RUN" "$mode" 64
+    pid=$BB_LASTPID
+    dl=$(($(bb_now_us) + (maxrt + 30) * 1000000))
+    while kill -0 "$pid" 2>/dev/null; do
+        [[ -n $wd ]] || wd=$(watchdog_sleep "$pid" "$maxrt")
+        if [[ -n $stop ]]; then
+            for tsv in "$BB_TMP"/peers/out/*-"$mode"/summary.tsv; do
+                if [[ -f $tsv ]] && grep -q "^${stop}	" "$tsv"; then
+                    say "peers: $stop measured; stopping run.sh (the remaining configurations are not reported)"
+                    kill -TERM "$pid" 2>/dev/null
+                    PEER_NOTE+=("\`run.sh lat\` was stopped once \`$stop\` was measured: JackTrip's other 5 latency configurations were not run (PEERS_LAT_FULL=1 runs them).")
+                    stop=
+                fi
+            done
+        fi
+        (($(bb_now_us) < dl)) || { say "peers: run.sh $mode overran; ending it"; kill -TERM "$pid" 2>/dev/null; dl=$(($(bb_now_us) + 15000000)); }
+        sleep 0.5
+    done
+    bb_wait_exit "$pid" 1 || rc=$?
+    if [[ -n $wd && $(tr '\0' ' ' <"/proc/$wd/cmdline" 2>/dev/null) == "sleep $maxrt " ]]; then
+        kill -TERM "$wd" 2>/dev/null
+    fi
+    return $rc
+}
+
+peers_run() {
+    local why='' f l tag
+    [[ ${PEERS:-1} == 0 ]] && why="PEERS=0"
+    [[ -z $why && ! -f $PEERS_RUN ]] && why="$PEERS_RUN not found"
+    [[ -z $why ]] && ! command -v Jamulus >/dev/null && why="Jamulus not installed (scripts/setup.sh --bench)"
+    [[ -z $why ]] && ! command -v jacktrip >/dev/null && why="jacktrip not installed (scripts/setup.sh --bench)"
+    [[ -z $why ]] && ! command -v python3 >/dev/null && why="python3 not installed (run.sh needs it)"
+    if [[ -n $why ]]; then
+        PEER_SKIP=$why
+        say "peers skipped: $why"
+        return 0
+    fi
+    local stop=jacktrip_p64_q2 nlat=7
+    [[ ${PEERS_LAT_FULL:-0} == 1 ]] && stop='' nlat=12
+    peers_invoke lat $((nlat * (PEERS_LAT_SECS + 12) + 60)) "$stop" LAT_SECS="$PEERS_LAT_SECS"
+    peers_invoke cpu $((7 * PEERS_CPU_SECS + 240)) "" CPU_SECS="$PEERS_CPU_SECS" CPU_NS="1 4 8"
+    for f in "$BB_TMP"/peers/out/*-lat/summary.tsv; do
+        [[ -f $f ]] || continue
+        while IFS= read -r l; do PL[${l%%	*}]=$l; done <"$f"
+    done
+    for f in "$BB_TMP"/peers/out/*-cpu/cpu.tsv; do
+        [[ -f $f ]] || continue
+        while IFS= read -r l; do PC[${l%%	*}]=$l; done <"$f"
+    done
+    ((${#PL[@]} + ${#PC[@]})) || PEER_SKIP="run.sh produced no results (see its log)"
+    for tag in "${!PL[@]}"; do say "peers lat: ${PL[$tag]:0:160}"; done
+    for tag in "${!PC[@]}"; do say "peers cpu: ${PC[$tag]:0:160}"; done
+}
+
+# If the bench is interrupted while run.sh runs, give it time to end its own
+# processes (its TERM trap runs after its current sleep) before lib.sh's
+# cleanup, which would KILL it after 3 s.
+PEERS_PID=
+bench_cleanup() {
+    local rc=$? i
+    if [[ -n $PEERS_PID ]] && kill -0 "$PEERS_PID" 2>/dev/null; then
+        kill -TERM "$PEERS_PID" 2>/dev/null
+        for ((i = 0; i < 150; i++)); do kill -0 "$PEERS_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
+    (exit $rc)
+    bb_cleanup
+}
+trap bench_cleanup EXIT
+
+##################################################################### the run
+if want lat; then
+    phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 2 x ${LAT64} s, p=128 2 x ${LAT128} s)"
+    direct 64 "$DIRECT_SECS"
     latency float 64 "$LAT64"
     latency opus 64 "$LAT64"
     latency float 128 "$LAT128"
     latency opus 128 "$LAT128"
-    ;;
-esac
-case ${BENCH_ONLY:-all} in
-all | xrun) xruns_cmp "$XRUN_SECS" ;;
-esac
+    phase_end
+fi
+if want xrun; then
+    phase_begin "xruns (2 x ${XRUN_SECS} s)"
+    xruns_cmp "$XRUN_SECS"
+    phase_end
+fi
+if want cpu || want cb; then
+    bb_start_jack 64 48000
+    if want cpu; then
+        phase_begin "hub CPU (8 runs, ${CPU_SETTLE} + ${CPU_SECS} s each)"
+        for codec in float opus; do
+            for n in "${CPU_NS[@]}"; do hub_load "$codec" "$n"; done
+        done
+        phase_end
+    fi
+    if want cb; then
+        phase_begin "callback cost (N = ${CB_NS[*]}, ${CB_SECS} s each)"
+        for n in "${CB_NS[@]}"; do cb_run "$n"; done
+        phase_end
+    fi
+    bb_stop_jack
+fi
+if want life; then
+    bb_start_jack 64 48000
+    phase_begin "lifecycle (churn 2 x ${CHURN_SECS} s, zombies, reconnects)"
+    churn_run calm 0
+    churn_run churn 20
+    start_hub "$BB_TMP/z-hub.log" --jitter 256 --db "$BB_TMP/z.db" -v
+    zombie_run za 10 11
+    zombie_run zb 50 12
+    bb_kill "$HUB"
+    reconnect_run
+    LF[leave]=$(removals "$BB_TMP/churn-hub.log" "$BB_TMP/rc-hub.log" | awk '$1 == "left" { print $2 }' | stats)
+    LF[silent]=$(removals "$BB_TMP/churn-hub.log" "$BB_TMP/z-hub.log" | awk '$1 == "silent" { print $2 }' | stats)
+    say "removals: clean leaves ${LF[leave]}; timeouts ${LF[silent]}"
+    phase_end
+    bb_stop_jack
+fi
+if want peers; then
+    if ((PEERS_AUTO)); then
+        left=$((BENCH_BUDGET - ($(bb_now_us) - T_START) / 1000000))
+        if ((left < 130 + 7 * (PEERS_LAT_SECS + PEERS_CPU_SECS))); then
+            w=$(((left - 130) / 14))
+            ((w < 4)) && w=4
+            ((w < PEERS_LAT_SECS)) && PEERS_LAT_SECS=$w
+            ((w < PEERS_CPU_SECS)) && PEERS_CPU_SECS=$w
+            say "peers: ${left} s of the ${BENCH_BUDGET} s budget left: windows of ${w} s"
+        fi
+    fi
+    trimmed peers "peers' latency windows" "$PEERS_LAT_SECS" 15
+    trimmed peers "peers' CPU windows" "$PEERS_CPU_SECS" 15
+    phase_begin "peers (run.sh lat 64 with LAT_SECS=${PEERS_LAT_SECS}, run.sh cpu with CPU_SECS=${PEERS_CPU_SECS})"
+    peers_run
+    phase_end
+fi
+T_END=$(bb_now_us)
+TOTAL_S=$(((T_END - T_START) / 1000000))
+
+##################################################################### the report
+# Peers: best Jamulus latency configuration, JackTrip q2.
+best_jam='' best_jam_mode=''
+for tag in jamulus_p64_fix1 jamulus_p64_fix2 jamulus_p64_fix3 jamulus_p64_auto jamulus_p64_auto_big; do
+    [[ -n ${PL[$tag]:-} ]] || continue
+    m=$(num "$(tsv_val "${PL[$tag]}" mode)")
+    [[ -n $m ]] || continue
+    if [[ -z $best_jam_mode ]] || awk -v a="$m" -v b="$best_jam_mode" 'BEGIN { exit !(a < b) }'; then
+        best_jam=$tag best_jam_mode=$m
+    fi
+done
+jt_mode=
+[[ -n ${PL[jacktrip_p64_q2]:-} ]] && jt_mode=$(num "$(tsv_val "${PL[jacktrip_p64_q2]}" mode)")
+best_peer='' best_peer_mode=''
+if [[ -n $best_jam_mode ]]; then best_peer="Jamulus ${best_jam#jamulus_p64_}" best_peer_mode=$best_jam_mode; fi
+if [[ -n $jt_mode ]] && { [[ -z $best_peer_mode ]] || awk -v a="$jt_mode" -v b="$best_peer_mode" 'BEGIN { exit !(a < b) }'; }; then
+    best_peer="JackTrip q2" best_peer_mode=$jt_mode
+fi
+peer_cpu() { # jamulus|jacktrip N -> server % per client
+    local l=${PC[cpu_$1_p64_N$2]:-}
+    [[ -n $l ]] && tsv_val "$l" "server_cpu%_per_client"
+}
+peer_cpu_total() { local l=${PC[cpu_$1_p64_N$2]:-}; [[ -n $l ]] && tsv_val "$l" "server_cpu%"; }
+
+# met LATENCY_SUMMARY TARGET: stable = mode <= target, no signal lost, >= 95 %
+# of readings within 2 frames of the mode, over at least 60 s.
+lat_met() {
+    local s=$1 t=$2 m lo at secs
+    m=$(kv "$s" mode) lo=$(kv "$s" lost) at=$(kv "$s" at_mode) secs=$(kv "$s" secs)
+    [[ -n $m && $m != - ]] || { echo "no reading"; return; }
+    if ((m <= t)) && [[ $lo == 0 ]] && awk -v a="$at" 'BEGIN { exit !(a >= 95) }'; then
+        ((secs >= 60)) && echo "**yes**" || echo "yes, but held ${secs} s only"
+    elif ((m <= t)); then
+        echo "no: unstable ($at% at mode, $lo lost)"
+    else
+        echo "no"
+    fi
+}
+lat_cell() {
+    local s=$1
+    [[ -n $s ]] || { echo "not measured"; return; }
+    echo "$(kv "$s" mode) frames ($(ms_of "$(kv "$s" mode)") ms), $(kv "$s" at_mode)% at mode, $(kv "$s" lost) lost, $(kv "$s" secs) s"
+}
+peer_lat_cell() {
+    [[ -n $best_peer_mode ]] || { echo "– (${PEER_SKIP:-not measured})"; return; }
+    echo "$best_peer_mode ($best_peer)"
+}
 
 {
     echo "## Measured by \`make bench\` on $(date -u +%Y-%m-%d)"
     echo
     echo "Machine: $(machine). Everything on 127.0.0.1, JACK dummy backend at 48 kHz."
+    echo "Load average at the start $START_LOAD, at the end $(cut -d' ' -f1-3 /proc/loadavg):"
+    echo "other work on this machine (tests, builds) runs alongside, so the numbers are noisy;"
+    echo "repeat runs differ by 15–25 % (CPU) and by a frame or two (round trip)."
+    echo
+    echo "### Summary"
+    echo
+    echo "| figure | bandbridge | best peer | target | met? |"
+    echo "|---|---|---|---|---|"
+    s=${LAT[float-64]:-}
+    echo "| round trip p=64, PCM | $(lat_cell "$s") | $(peer_lat_cell) | 192 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 192 || echo –) |"
+    s=${LAT[opus-64]:-}
+    echo "| round trip p=64, Opus | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 256 || echo –) |"
+    jam8=$(peer_cpu jamulus 8)
+    bo8=${CPU_PM[opus-8]:-} bf8=${CPU_PM[float-8]:-}
+    jt8=$(peer_cpu jacktrip 8)
+    if [[ -n $jam8 ]]; then jsrc="Jamulus server $(f2 "$jam8") %$([[ -n $jt8 ]] && echo " (JackTrip hub $(f2 "$jt8") %)")"; jref=$jam8; else jsrc="Jamulus 3.8 % (BASELINES.md; ${PEER_SKIP:-not measured} here)"; jref=3.8; fi
+    if [[ -n $bo8 ]]; then
+        cpu_met=$(awk -v b="$bo8" -v j="$jref" 'BEGIN { if (b <= j / 2) print "**yes**"; else printf "no (%.2f x Jamulus)", b / j }')
+        echo "| hub CPU per musician at 8, Opus (PCM float) | $(f2 "$bo8") % ($(f2 "$bf8") %) of a core | $jsrc | ≤ half of Jamulus: ≤ $(f2 "$(calc "j / 2" -v j="$jref")") % | $cpu_met |"
+    else
+        echo "| hub CPU per musician at 8, Opus | not measured | $jsrc | ≤ half of Jamulus | – |"
+    fi
+    s=${CB[64]:-}
+    if [[ -n $s && $(kv "$s" median) != - ]]; then
+        pe=$(kv "$s" period)
+        cb_met=$(awk -v m="$(kv "$s" median)" -v p="$(kv "$s" p99)" -v pe="$pe" 'BEGIN {
+            if (p < pe / 4) print "**yes** (p99)"; else if (m < pe / 4) print "median yes, p99 no"; else print "no" }')
+        echo "| process callback, 64 mixes x 64 channels | median $(kv "$s" median) us ($(calc "100 * m / p" -v m="$(kv "$s" median)" -v p="$pe" | xargs printf '%.1f') %), p99 $(kv "$s" p99) us ($(calc "100 * m / p" -v m="$(kv "$s" p99)" -v p="$pe" | xargs printf '%.1f') %) of $pe us | – | < 25 % of the period | $cb_met |"
+    else
+        echo "| process callback, 64 x 64 | not measured | – | < 25 % of the period | – |"
+    fi
+    s=${LF[rc]:-}
+    if [[ -n $s && $(kv "$s" n) != 0 ]]; then
+        rc_met=$(awk -v m="$(kv "$s" median)" -v x="$(kv "$s" max)" 'BEGIN {
+            if (x < 20) print "**yes**"; else if (m < 20) print "median yes, max no"; else print "no" }')
+        echo "| reconnect (TERM + restart of \`bandbridge join\`) | median $(kv "$s" median) ms, max $(kv "$s" max) ms ($(kv "$s" n) rejoins) | – | < 20 ms | $rc_met |"
+    else
+        echo "| reconnect | not measured | – | < 20 ms | – |"
+    fi
+    if [[ -n ${LF[z50-max]:-} ]]; then
+        z_met=$(awk -v x="${LF[z50-max]}" -v d="${LF[z50-dropped]}" 'BEGIN { if (x <= 1200 && d == 50) print "**yes**"; else print "no" }')
+        echo "| 50 zombies dropped at once | max ${LF[z50-max]} ms (median ${LF[z50-median]}), ${LF[z50-dropped]} of 50; ports gone after ${LF[z50-ports]} ms | – | timeout + 200 ms = 1200 ms | $z_met |"
+    else
+        echo "| 50 zombies | not measured | – | 1200 ms | – |"
+    fi
+    echo
+    echo "Round trips are jack_iodelay's mode; \"met\" for them means at or under the target, no signal lost"
+    echo "and ≥ 95 % of the readings within 2 frames of the mode for the whole window. CPU is the hub"
+    echo "process (every thread) as % of one core; the callback figure is judged on its p99."
     echo
     if (( ${#ROWS[@]} )); then
         echo "### Round trip (jack_iodelay, frames; hub + musician in one JACK graph)"
@@ -117,15 +672,158 @@ esac
         printf '%s\n' "${ROWS[@]}"
         echo
         echo "The limit for this path is 3 periods (one JACK loop period plus one period each way)."
-        echo "Peers measured the same way here: Jamulus 256 at p=64 (unstable), JackTrip 320 (../shared/BASELINES.md)."
         echo
     fi
     if (( ${#XROWS[@]} )); then
         echo "### Xruns reported by the dummy backend (compare, never absolute)"
         echo
-        echo "| setup | window | xruns | per second |"
+        echo "| setup | window | driver woke late | cycles whose graph did not finish |"
         echo "|---|---|---|---|"
         printf '%s\n' "${XROWS[@]}"
+        echo
+        echo "One after the other in the same run: jackd alone, with five JACK clients that do next to nothing,"
+        echo "and with the hub and four \`bandbridge join\` clients. A late driver is this VM's timer; a"
+        echo "cycle not finished means some client was not scheduled in time."
+        echo
+    fi
+    if (( ${#CROWS[@]} )); then
+        echo "### Hub CPU per musician (p=64, every input a tone at -12 dBFS)"
+        echo
+        echo "| musicians | codec | hub, % of a core | per musician | bbload | jackd | xruns |"
+        echo "|---|---|---|---|---|---|---|"
+        printf '%s\n' "${CROWS[@]}"
+        echo
+        echo "utime+stime of the hub (all threads, decoding and encoding included) over ${CPU_SECS} s, ${CPU_SETTLE} s after"
+        echo "the last join; musicians simulated by bbload (one process, its own column): it sends audio encoded"
+        echo "before the run and never decodes the mixes it receives, so its cost stays small."
+        echo
+    fi
+    for n in 1 4 16 32 64; do
+        [[ -n ${CB[$n]:-} ]] || continue
+        if [[ $n == 1 || $n == 4 || $n == 16 ]]; then cb_row "$n" "${CB[$n]}" "float CPU run"; else cb_row "$n" "${CB[$n]}" "own run, ${CB_SECS} s"; fi
+    done
+    if (( ${#CBROWS[@]} )); then
+        echo "### Process callback (PCM float, everyone hears everyone)"
+        echo
+        echo "| musicians | mixes x channels | cycles | median us (% of period) | p99 us | worst us | from |"
+        echo "|---|---|---|---|---|---|---|"
+        printf '%s\n' "${CBROWS[@]}"
+        echo
+        echo "The hub's own timing of its JACK callback, cumulative from its start to its exit line (one hub per row);"
+        echo "the worst case on this shared VM includes the times the thread was not scheduled."
+        echo
+    fi
+    if want peers; then
+        echo "### Peers, measured in this run (../shared/peers/run.sh)"
+        echo
+        if [[ -n $PEER_SKIP ]]; then
+            echo "| peer | result |"
+            echo "|---|---|"
+            echo "| Jamulus, JackTrip | skipped: $PEER_SKIP |"
+            echo
+        else
+            echo "| peer / setting (p=64) | mode | ms | readings at mode | lost after lock | xruns | best |"
+            echo "|---|---|---|---|---|---|---|"
+            for tag in direct_p64 jamulus_p64_fix1 jamulus_p64_fix2 jamulus_p64_fix3 jamulus_p64_auto jamulus_p64_auto_big \
+                jacktrip_p64_q2 jacktrip_p64_q3 jacktrip_p64_q4 jacktrip_p64_qauto jacktrip_p64_q2bs0 jacktrip_p64_q2bs2; do
+                l=${PL[$tag]:-}
+                [[ -n $l ]] || continue
+                m=$(num "$(tsv_val "$l" mode)")
+                b=
+                [[ $tag == "$best_jam" ]] && b="best Jamulus"
+                [[ $tag == jacktrip_p64_q2 ]] && b="JackTrip q2"
+                name=${tag/_p64_/ }
+                [[ $tag == direct_p64 ]] && name="direct JACK loop (reference)"
+                echo "| $name | ${m:-none} | $([[ -n $m ]] && ms_of "$m" || echo –) | $(tsv_val "$l" at_mode) | $(tsv_val "$l" below_thr_after_lock) | $(tsv_val "$l" xruns) | $b |"
+            done
+            echo
+            echo "jack_iodelay through one peer client and its server, ${PEERS_LAT_SECS} s per setting (frames at 48 kHz)."
+            echo
+            echo "| musicians | Jamulus server % | per musician | JackTrip hub % | per musician | bandbridge Opus per musician | bandbridge float per musician |"
+            echo "|---|---|---|---|---|---|---|"
+            for n in 1 4 8; do
+                echo "| $n | $(f1 "$(peer_cpu_total jamulus $n)") | $(f2 "$(peer_cpu jamulus $n)") | $(f1 "$(peer_cpu_total jacktrip $n)") | $(f2 "$(peer_cpu jacktrip $n)") | $(f2 "${CPU_PM[opus-$n]:-}") | $(f2 "${CPU_PM[float-$n]:-}") |"
+            done
+            echo
+            echo "Server/hub process CPU, % of one core, ${PEERS_CPU_SECS} s windows for the peers (run.sh cpu; JackTrip's mixing"
+            echo "happens in jackd and is not counted), ${CPU_SECS} s for bandbridge (table above)."
+            echo
+            RAT=()
+            if [[ -n ${jam8:-} && -n ${bo8:-} ]]; then
+                RAT+=("| hub CPU per musician at 8: bandbridge Opus / Jamulus server | $(f2 "$bo8") / $(f2 "$jam8") = $(calc "b / j" -v b="$bo8" -v j="$jam8" | xargs printf '%.2f') (target ≤ 0.50) |")
+            fi
+            if [[ -n ${jam8:-} && -n ${bf8:-} ]]; then
+                RAT+=("| hub CPU per musician at 8: bandbridge float / Jamulus server | $(f2 "$bf8") / $(f2 "$jam8") = $(calc "b / j" -v b="$bf8" -v j="$jam8" | xargs printf '%.2f') |")
+            fi
+            if [[ -n $best_peer_mode ]]; then
+                for c in float opus; do
+                    s=${LAT[$c-64]:-}
+                    [[ -n $s && $(kv "$s" mode) != - ]] || continue
+                    RAT+=("| round trip p=64 (mode), bandbridge $c / $best_peer | $(kv "$s" mode) / $best_peer_mode = $(calc "a / b" -v a="$(kv "$s" mode)" -v b="$best_peer_mode" | xargs printf '%.2f') |")
+                done
+            fi
+            if ((${#RAT[@]})); then
+                echo "| ratio bandbridge / peer | value |"
+                echo "|---|---|"
+                printf '%s\n' "${RAT[@]}"
+                echo
+                echo "Below 1: bandbridge uses less CPU per musician, or has the shorter round trip."
+                echo
+            fi
+            for l in "${PEER_NOTE[@]}"; do echo "$l"; done
+            ((${#PEER_NOTE[@]})) && echo
+        fi
+    fi
+    if want life && [[ -n ${LF[churn-cb]:-} ]]; then
+        echo "### Lifecycle"
+        echo
+        echo "| run (hub --jitter 256, 4 steady musicians checked bit-exact) | steady glitches | steady lost | callback median | p99 | worst | window |"
+        echo "|---|---|---|---|---|---|---|"
+        for t in calm churn; do
+            s=${LF[$t-cb]}
+            echo "| $([[ $t == calm ]] && echo "no churn" || echo "churn 20 events/s, at most 8 churners (${LF[churn-events]})") | ${LF[$t-gl]} | ${LF[$t-lost]} | $(kv "$s" median) us | $(kv "$s" p99) us | $(kv "$s" worst) us | ${CHURN_SECS} s |"
+        done
+        echo
+        echo "bbload's bit-exact check of the 4 steady musicians' mixes while others join, leave and die (two hubs, one per row)."
+        echo
+        echo "| zombies killed at once | dropped | drop time max | median | JACK ports gone after | steady glitches / lost |"
+        echo "|---|---|---|---|---|---|"
+        for k in 10 50; do
+            [[ -n ${LF[z$k-max]:-} ]] || continue
+            echo "| $k | ${LF[z$k-dropped]} | ${LF[z$k-max]} ms | ${LF[z$k-median]} ms | ${LF[z$k-ports]} ms ($([[ ${LF[z$k-left]} == 0 ]] && echo "none left" || echo "${LF[z$k-left]} left")) | ${LF[z$k-gl]} / ${LF[z$k-lost]} |"
+        done
+        echo
+        echo "Drop time: from a zombie's last datagram to the hub's LEAVE TIMEOUT (bbload); ports: from the death to jack_lsp showing none."
+        echo
+        echo "| event | count | median | max |"
+        echo "|---|---|---|---|"
+        s=${LF[rc]}
+        echo "| reconnect: \`bandbridge join\` TERMed and started again, hearing the mix after asking to join | $(kv "$s" n) | $(kv "$s" median) ms | $(kv "$s" max) ms |"
+        echo "| first join of that musician (for comparison) | 1 | ${LF[rc-first]:-–} ms | |"
+        s=${LF[leave]}
+        echo "| clean leave: ports removed after the LEAVE (hub log, churn + reconnect runs) | $(kv "$s" n) | $(kv "$s" median) ms | $(kv "$s" max) ms |"
+        s=${LF[silent]}
+        echo "| timeout: ports removed after the hub decided to drop (churn deaths + zombies) | $(kv "$s" n) | $(kv "$s" median) ms | $(kv "$s" max) ms |"
+        echo
+        w=$(kv "${LF[churn-cb]}" worst) wc=$(kv "${LF[calm-cb]}" worst) rm=$(kv "${LF[leave]}" median)
+        if awk -v w="$w" -v r="$rm" 'BEGIN { exit !(w != "-" && r != "-" && w < r * 1000) }'; then
+            echo "The callback never waited for a departure: its worst case during churn (${w} us; ${wc} us without churn)"
+            echo "is shorter than a single removal takes (median ${rm} ms), so no cycle can have waited for one."
+        else
+            echo "Not shown by this run that the callback never waited: its worst case during churn (${w} us; ${wc} us"
+            echo "without churn) is not below a removal's ${rm} ms (a wait, or the machine not scheduling the thread)."
+        fi
+        echo
+    fi
+    echo "### This run"
+    echo
+    echo "| phase | time |"
+    echo "|---|---|"
+    printf '%s\n' "${PHASES[@]}"
+    echo "| **total** | **${TOTAL_S} s** |"
+    echo
+    if ((${#TRIMS[@]})); then
+        echo "Trimmed to fit 10 minutes: $(printf '%s; ' "${TRIMS[@]}" | sed 's/; $//')."
         echo
     fi
 } >"$OUT"

@@ -40,6 +40,14 @@ uint64_t bb_now_ns(void);
 /// Others become '_'. Returns the length written (0 means nothing usable).
 size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src);
 
+/// Network threads run just below the JACK client's realtime priority
+/// (jack_client_real_time_priority()): above everything ordinary, so a
+/// packet is handled within the period, yet never in the way of a process
+/// callback (SCHED_FIFO at equal priority would run to completion ahead of
+/// it). jack_prio <= 1 (JACK not realtime): the thread stays as it is.
+/// Returns 0, or -1 when the system refused (what: for the log line).
+int bb_thread_below_jack(int jack_prio, const char *what);
+
 /// Creates the missing directories leading to the file path (mode 0700).
 /// Returns 0 or -1 (errno set).
 int bb_mkdirs_for(const char *path);

@@ -156,6 +156,7 @@ struct hub {
     jack_port_t   *local_in[BB_MAX_LOCAL_CH];
     jack_port_t   *main_out[BB_MIX_CH];
     _Atomic int    jack_running;  ///< [jack shutdown callback clears, ctl reads]
+    int            jack_prio;     ///< [ro after start] the JACK client's RT priority
 
     // realtime state [rt]
     struct bb_mixer  *mixer;

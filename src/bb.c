@@ -3,6 +3,9 @@
 #include "bb.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -52,6 +55,19 @@ int bb_mkdirs_for(const char *path)
         *p = '/';
         if (rc < 0 && errno != EEXIST)
             return -1;
+    }
+    return 0;
+}
+
+int bb_thread_below_jack(int jack_prio, const char *what)
+{
+    if (jack_prio <= 1)
+        return 0;
+    struct sched_param sp = {.sched_priority = jack_prio - 1};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    if (rc != 0) {
+        fprintf(stderr, "bandbridge: %s thread: no realtime priority (%s)\n", what, strerror(rc));
+        return -1;
     }
     return 0;
 }

@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "hub.h"
+
+#include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
 #include "nsm.h"
 #include "osc.h"
@@ -587,6 +589,8 @@ static int open_jack(struct hub *h, int quiet)
         return -1;
     }
     h->rate = rate;
+    if (!h->jack_prio)
+        h->jack_prio = jack_client_real_time_priority(h->jack); // network threads go below
     if (h->period > JB_MAX_PERIOD) {
         bb_err("JACK period %u is larger than the %u frames bandbridge supports", h->period,
                JB_MAX_PERIOD);

@@ -37,15 +37,6 @@ void hub_net_send(struct hub *h, const struct bb_addr *to, const uint8_t *buf, s
         counter_inc(&h->stats.send_errors);
 }
 
-// Network threads run just below JACK's realtime priority when allowed:
-// a packet handled late is a period lost.
-static void raise_priority(const char *what)
-{
-    struct sched_param sp = {.sched_priority = 5};
-    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0)
-        bb_debug("%s thread: no realtime priority (%s)", what, strerror(errno));
-}
-
 static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
 {
     unsigned slot = session & 0xFF; // the hub puts the slot in the low byte
@@ -142,7 +133,7 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
 static void *rx_main(void *arg)
 {
     struct hub *h = arg;
-    raise_priority("receive");
+    bb_thread_below_jack(h->jack_prio, "receive");
     uint8_t buf[2048];
     while (atomic_load(&h->running)) {
         struct pollfd pfd = {.fd = h->sock, .events = POLLIN};
@@ -201,7 +192,7 @@ static void *tx_main(void *arg)
 {
     const struct tx_worker *w = arg;
     struct hub *h = w->h;
-    raise_priority("send");
+    bb_thread_below_jack(h->jack_prio, "send");
     while (atomic_load(&h->running)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

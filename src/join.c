@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <jack/jack.h>
+#include <jack/thread.h>
 
 #include "bb.h"
 #include "codec.h"
@@ -94,6 +95,7 @@ struct join {
 
     jack_client_t *jack;
     unsigned       rate, period;
+    int            jack_prio;       ///< the JACK client's RT priority: network threads go below
     jack_port_t   *in[BB_MAX_CLIENT_CH];
     jack_port_t   *out[BB_MIX_CH];
     float         *rt_inter;        ///< [rt] interleave buffer
@@ -216,12 +218,6 @@ static void jack_shutdown_cb(void *arg)
 
 // ---------------------------------------------------------------- network
 
-static void raise_priority(void)
-{
-    struct sched_param sp = {.sched_priority = 5};
-    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); // best effort
-}
-
 static void send_dgram(struct join *j, const uint8_t *buf, int len)
 {
     if (len > 0)
@@ -290,7 +286,7 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
 static void *rx_main(void *arg)
 {
     struct join *j = arg;
-    raise_priority();
+    bb_thread_below_jack(j->jack_prio, "receive");
     uint8_t buf[2048];
     while (atomic_load(&j->running)) {
         struct pollfd pfd = {.fd = j->sock, .events = POLLIN};
@@ -317,7 +313,7 @@ static void *rx_main(void *arg)
 static void *tx_main(void *arg)
 {
     struct join *j = arg;
-    raise_priority();
+    bb_thread_below_jack(j->jack_prio, "send");
     uint8_t pkt[BB_MAX_DATAGRAM];
     while (atomic_load(&j->running)) {
         struct timespec ts;
@@ -581,6 +577,7 @@ int bb_join_main(int argc, char **argv)
     }
     j->rate = jack_get_sample_rate(j->jack);
     j->period = jack_get_buffer_size(j->jack);
+    j->jack_prio = jack_client_real_time_priority(j->jack);
     if (j->period > JB_MAX_PERIOD) {
         bb_err("JACK period %u is larger than the %u frames bandbridge supports", j->period,
                JB_MAX_PERIOD);

@@ -3,9 +3,9 @@
 // JACK on their side, against a real hub (`bandbridge serve`).
 //
 //   bbload --hub HOST:PORT [--steady N] [--churn-rate EVENTS_PER_S] [--churn-max M]
-//          [--seconds S] [--die-at T:K]... [--codec float] [--jitter FRAMES]
-//          [--report FILE] [--seed X] [--name-prefix P] [--settle S] [--modulus M]
-//          [--rt-prio N] [-v]
+//          [--seconds S] [--die-at T:K]... [--codec C] [--signal code|tone]
+//          [--no-verify] [--jitter FRAMES] [--report FILE] [--seed X]
+//          [--name-prefix P] [--settle S] [--modulus M] [--rt-prio N] [-v]
 //
 // Musicians (each with its own UDP socket, so its own source address, and an
 // identity derived from --seed, the name prefix, its kind and its index, so
@@ -32,6 +32,24 @@
 //            LEAVE. They keep listening: the time from a zombie's last
 //            datagram to the hub's LEAVE with code TIMEOUT is its drop time.
 //
+// Codecs and signals (--codec float|pcm16|pcm24|opus|opus-std, --signal
+// code|tone): the code above is the default signal, and it is checked sample
+// by sample only with --codec float. --signal tone makes every musician
+// (steady, churner or zombie) send a sine at -12 dBFS of its own frequency
+// (200 Hz + 10 Hz x its slot), so every input carries signal and the hub's
+// decoders and mixer do real work. Any combination other than float + code
+// (or --no-verify) is not checked: the mixes received are counted (frames,
+// lost, late, by sequence number) but never decoded. So that bbload costs
+// little next to the hub it loads, what it sends is encoded before the run:
+// a tenth of a second per musician slot (4800 samples: a whole number of
+// packets for every codec, of sine periods and of code periods, so the loop
+// is seamless), sent round and round. Only float + code is computed as it
+// goes (a --modulus of 31 does not divide the loop). Without checks, zombies
+// or churn, the receive threads read their sockets in batches, every 10 ms,
+// and the main thread passes every 10 ms instead of 2 (round-trip times are
+// then up to 10 ms too long).
+// The report then has a line `config codec=C signal=S verify=0|1 up_frames=N`.
+//
 // Threads: the main thread runs the sessions (JOIN retried every 200 ms,
 // PING every 250 ms, churn, deaths, LEAVE retries, the end of the run); one
 // sender thread sends every musician's AUDIO at real-time pace, with
@@ -46,6 +64,7 @@
 //   zombies count=K dropped=K max_ms=F median_ms=F
 //   rtt_ms median=F max=F
 //   sender rt=0|1 max_late_ms=F late_wakeups=N       (diagnostics)
+//   config codec=C signal=code|tone verify=0|1 up_frames=N
 //   note ...            (zero or more: why a check failed; for glitches, where
 //                        they start and the sender's worst late wake-ups)
 //   status=ok | status=fail | status=nohub
@@ -90,6 +109,8 @@
 #define MAX_SLOTS       1024
 #define MAX_CODES       4
 #define RECV_BATCH      32
+#define LOOP_SAMPLES    4800u        // 0.1 s: whole periods of every tone and code
+#define TONE_GAIN       0.25118864f  // -12 dBFS
 
 enum kind { STEADY, CHURNER, ZOMBIE };
 
@@ -195,6 +216,21 @@ static struct {
     int            verbose;
     int            rt_prio;       // SCHED_FIFO priority of the sender, 0 = none
     unsigned       modulus;       // the code's period in samples (default 32)
+    enum bb_codec  codec;         // both ways (default float)
+    bool           tone;          // --signal tone
+    bool           no_verify;     // --no-verify
+    bool           verify;        // float + code, and not --no-verify
+    uint64_t       rx_batch_ns;   // receive threads pass at most this often (0: at once)
+    uint64_t       ctl_tick_ns;   // the main thread's pass
+    unsigned       up_frames;     // what the hub must propose for this codec
+
+    // Audio encoded before the run, LOOP_SAMPLES per slot (all but float + code).
+    struct loop {
+        uint8_t  *data;
+        uint32_t *off;            // n + 1 offsets into data
+        unsigned  n;              // packets
+        bool      shared;         // data and off belong to another slot's loop
+    }             *loops;         // [nslots] (NULL: computed as it goes)
 
     // musicians
     _Atomic(struct mus *) slots[MAX_SLOTS];
@@ -309,6 +345,14 @@ static struct mus *mus_new(enum kind k, int index, char *err, size_t err_size)
         free(m);
         return NULL;
     }
+    // A musician talks to the hub only: a connected socket sends without a
+    // route lookup per datagram and receives from the hub only.
+    if (connect(m->fd, (const struct sockaddr *)&G.hub.ss, G.hub.len) < 0) {
+        snprintf(err, err_size, "connect: %s", strerror(errno));
+        close(m->fd);
+        free(m);
+        return NULL;
+    }
     if (G.nall == G.cap_all) {
         int cap = G.cap_all ? G.cap_all * 2 : 64;
         struct mus **n = realloc(G.all, (size_t)cap * sizeof *n);
@@ -348,8 +392,7 @@ static void send_dgram(struct mus *m, const uint8_t *buf, int len)
 {
     if (len <= 0)
         return;
-    if (sendto(m->fd, buf, (size_t)len, MSG_DONTWAIT, (const struct sockaddr *)&G.hub.ss,
-               G.hub.len) >= 0)
+    if (send(m->fd, buf, (size_t)len, MSG_DONTWAIT) >= 0)
         atomic_store_explicit(&m->last_tx_ns, bb_now_ns(), memory_order_relaxed);
 }
 
@@ -359,7 +402,7 @@ static void send_join(struct mus *m)
         .rate = RATE,
         .period = PERIOD,
         .channels = 1,
-        .codec = BB_CODEC_FLOAT,
+        .codec = (uint8_t)G.codec,
         .kbps = 0,
         .jitter = (uint16_t)G.jitter,
     };
@@ -399,15 +442,25 @@ static void put_f32(uint8_t *p, float f)
     p[3] = (uint8_t)(u >> 24);
 }
 
-static void send_audio(struct mus *m, uint8_t *pkt)
+static void send_audio(struct mus *m, int slot, uint8_t *pkt)
 {
     uint32_t t = (uint32_t)(m->tx_packets * m->up_frames);
     struct bb_header hd = {
         .type = BB_MSG_AUDIO, .session = m->session, .seq = (uint32_t)m->tx_packets, .ts = t};
-    int off = bb_wire_write_audio_head(pkt, BB_MAX_DATAGRAM, &hd, BB_CODEC_FLOAT, 1,
+    int off = bb_wire_write_audio_head(pkt, BB_MAX_DATAGRAM, &hd, (uint8_t)G.codec, 1,
                                        (uint16_t)m->up_frames);
     if (off < 0)
         return;
+    const struct loop *lp = G.loops ? &G.loops[slot] : NULL;
+    if (lp && lp->n) {
+        // Encoded before the run: copy the next packet of the loop.
+        unsigned i = (unsigned)(m->tx_packets % lp->n);
+        uint32_t len = lp->off[i + 1] - lp->off[i];
+        memcpy(pkt + off, lp->data + lp->off[i], len);
+        m->tx_packets++;
+        send_dgram(m, pkt, off + (int)len);
+        return;
+    }
     uint8_t *p = pkt + off;
     for (unsigned f = 0; f < m->up_frames; f++, p += 4) {
         float v = 0.0f;
@@ -470,7 +523,7 @@ static void *tx_main(void *arg)
             uint64_t el = now > m->tx_start_ns ? now - m->tx_start_ns : 0;
             uint64_t due = el * RATE / ((uint64_t)m->up_frames * NS) + 1;
             while (m->tx_packets < due)
-                send_audio(m, pkt);
+                send_audio(m, s, pkt);
         }
         atomic_fetch_add_explicit(&G.sender_pass, 1, memory_order_release);
         // Next deadline after now: late wake-ups do not shift the schedule.
@@ -538,6 +591,10 @@ static void verify_audio(struct mus *m, const struct bb_header *hd, const struct
     if (v->last_rx_ns && now - v->last_rx_ns > v->max_gap_ns)
         v->max_gap_ns = now - v->last_rx_ns;
     v->last_rx_ns = now;
+    if (!G.verify) {
+        v->samples += a->frames; // received, never decoded
+        return;
+    }
 
     const unsigned nc = (unsigned)G.ncode;
     const uint32_t mask = nc >= 6 ? 0xFFFFFFFFu : (1u << (5 * nc)) - 1;
@@ -592,9 +649,9 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
         struct bb_welcome w;
         if (st != M_JOINING || bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
             return;
-        if (w.rate != RATE || w.up_codec != BB_CODEC_FLOAT || w.down_codec != BB_CODEC_FLOAT ||
+        if (w.rate != RATE || w.up_codec != G.codec || w.down_codec != G.codec ||
             w.down_channels != BB_MIX_CH || w.up_frames == 0 || w.down_frames == 0 ||
-            hd.session == 0) {
+            (G.loops && w.up_frames != G.up_frames) || hd.session == 0) {
             atomic_store(&m->reject_code, 1000);
             snprintf(m->reject_reason, sizeof m->reject_reason,
                      "the hub proposed a stream bbload cannot send (rate %u, codec %u/%u, "
@@ -641,7 +698,7 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
         if (m->kind != STEADY)
             return;
         struct bb_audio a;
-        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != BB_CODEC_FLOAT ||
+        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != G.codec ||
             a.channels != BB_MIX_CH || a.frames != m->down_frames)
             return;
         verify_audio(m, &hd, &a, now);
@@ -700,6 +757,8 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
     }
 }
 
+static void sleep_until(uint64_t t);
+
 static void *rx_main(void *arg)
 {
     struct rxthread *t = arg;
@@ -709,8 +768,15 @@ static void *rx_main(void *arg)
     struct mmsghdr msgs[RECV_BATCH];
     struct iovec iov[RECV_BATCH];
     struct sockaddr_storage from[RECV_BATCH];
+    uint64_t last_pass = 0;
 
     while (atomic_load(&G.running)) {
+        if (G.rx_batch_ns) {
+            // Nothing is timed or checked on arrival: read every socket at
+            // most once per rx_batch_ns, a few datagrams per system call.
+            sleep_until(last_pass + G.rx_batch_ns);
+            last_pass = bb_now_ns();
+        }
         int n = 0;
         for (int i = 0; i < t->count; i++) {
             int slot = t->first + i;
@@ -737,7 +803,9 @@ static void *rx_main(void *arg)
             }
         }
         for (int i = 0; i < n; i++) {
-            if (!(pfd[i].revents & POLLIN))
+            // POLLERR: an ICMP error (no hub there) is pending on the
+            // connected socket; reading clears it.
+            if (!(pfd[i].revents & (POLLIN | POLLERR)))
                 continue;
             for (int b = 0; b < RECV_BATCH; b++) {
                 iov[b] = (struct iovec){.iov_base = bufs[b], .iov_len = sizeof bufs[b]};
@@ -1048,8 +1116,8 @@ static int report(bool nohub)
         }
         if ((double)v->samples < vsec * RATE * 0.5) {
             ok = false;
-            NOTE("%s verified %llu samples, expected about %.0f", m->name,
-                 (unsigned long long)v->samples, vsec * RATE);
+            NOTE("%s %s %llu samples, expected about %.0f", m->name,
+                 G.verify ? "verified" : "received", (unsigned long long)v->samples, vsec * RATE);
         }
     }
     outf(&o, "churn joins=%llu leaves=%llu deaths=%llu rejects=%llu timeouts=%llu\n",
@@ -1109,6 +1177,8 @@ static int report(bool nohub)
     outf(&o, "sender rt=%d max_late_ms=%.3f late_wakeups=%llu\n", G.sender_rt,
          (double)atomic_load(&G.sender_max_late_ns) / 1e6,
          (unsigned long long)atomic_load(&G.sender_late_wakeups));
+    outf(&o, "config codec=%s signal=%s verify=%d up_frames=%u\n", bb_codec_name(G.codec),
+         G.tone ? "tone" : "code", G.verify ? 1 : 0, G.up_frames);
     if (any_glitch) {
         // Was it bbload itself? A sender late by more than the hub's jitter
         // buffer starves it.
@@ -1147,13 +1217,17 @@ static void usage(FILE *f)
             "  --churn-max M            churners at most at once (default 8)\n"
             "  --seconds S              length of the run (default 10)\n"
             "  --die-at T:K             at T s, K extra zombies stop sending (repeatable)\n"
-            "  --codec float            the only codec (bit-exact verification)\n"
+            "  --codec C                float (default), pcm16, pcm24, opus, opus-std; the\n"
+            "                           mixes are checked bit-exact only with float + code\n"
+            "  --signal code|tone       what musicians send: the checkable code (default), or\n"
+            "                           tone: everyone a sine at -12 dBFS of its own frequency\n"
+            "  --no-verify              never check the mixes (count them only)\n"
             "  --jitter FRAMES          hub jitter buffer wish in JOIN (default auto)\n"
             "  --settle S               verify from S s after the last steady join (default 1)\n"
             "  --report FILE            also write the report here\n"
             "  --seed X                 identities and churn (default 1)\n"
             "  --name-prefix P          musician names are P s0, P c0, P z0 (default ld)\n"
-            "  --rt-prio N              SCHED_FIFO priority of the sender thread (default 6, 0 = none)\n"
+            "  --rt-prio N              SCHED_FIFO priority of the sender thread (default 4, 0 = none)\n"
             "  --modulus M              code period, 2..32 (default 32); 31 also sees blocks of\n"
             "                           64 frames dropped or spliced out\n"
             "  -v, --verbose            events on stderr\n"
@@ -1192,7 +1266,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_options(int argc, char **argv)
 {
     enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
-           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS };
+           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY };
     static const struct option opts[] = {
         {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
         {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
@@ -1201,6 +1275,7 @@ static int parse_options(int argc, char **argv)
         {"report", required_argument, 0, O_REPORT},    {"seed", required_argument, 0, O_SEED},
         {"name-prefix", required_argument, 0, O_PREFIX}, {"settle", required_argument, 0, O_SETTLE},
         {"rt-prio", required_argument, 0, O_RTPRIO},  {"modulus", required_argument, 0, O_MODULUS},
+        {"signal", required_argument, 0, O_SIGNAL},    {"no-verify", no_argument, 0, O_NOVERIFY},
         {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     G.steady = 4;
@@ -1209,8 +1284,9 @@ static int parse_options(int argc, char **argv)
     G.settle = 1;
     G.jitter = 0xFFFF;
     G.seed = 1;
-    G.rt_prio = 6;
+    G.rt_prio = 4; // beside the hub's network threads, below every JACK client (5)
     G.modulus = 32;
+    G.codec = BB_CODEC_FLOAT;
     snprintf(G.prefix, sizeof G.prefix, "ld");
     bool have_hub = false;
     long l;
@@ -1264,10 +1340,20 @@ static int parse_options(int argc, char **argv)
             break;
         }
         case O_CODEC:
-            if (strcmp(optarg, "float") != 0) {
-                fprintf(stderr, "bbload: only --codec float is supported (bit-exact mixes)\n");
-                return -1;
-            }
+            if (bb_codec_parse(optarg, &G.codec) < 0 ||
+                !bb_codec_wire_frames(G.codec, RATE, 1))
+                return bad("codec", optarg); // float, pcm16, pcm24, opus, opus-std
+            break;
+        case O_SIGNAL:
+            if (strcmp(optarg, "tone") == 0)
+                G.tone = true;
+            else if (strcmp(optarg, "code") == 0)
+                G.tone = false;
+            else
+                return bad("signal", optarg); // code or tone
+            break;
+        case O_NOVERIFY:
+            G.no_verify = true;
             break;
         case O_JITTER:
             if (strcmp(optarg, "auto") == 0)
@@ -1337,12 +1423,118 @@ static int parse_options(int argc, char **argv)
             fprintf(stderr, "bbload: warning: zombies dying at %.3g s may not be dropped before "
                             "the run ends at %.3g s\n", G.die[i].at_s, G.seconds);
     }
+    G.verify = G.codec == BB_CODEC_FLOAT && !G.tone && !G.no_verify;
+    // Steady musicians only, nothing checked: nothing needs the arrival time
+    // to the millisecond, so receive in batches (about 7 datagrams a call)
+    // and let the main thread (pings, join retries) pass less often: on a
+    // virtual machine every wake-up costs more than the datagrams it reads.
+    G.ctl_tick_ns = CTL_TICK_NS;
+    if (!G.verify && G.nzombies == 0 && G.churn_rate == 0) {
+        G.rx_batch_ns = 10 * MS;
+        G.ctl_tick_ns = 10 * MS;
+    }
+    G.up_frames = bb_codec_wire_frames(G.codec, RATE, 1);
     int churn_slots = G.churn_rate > 0 ? G.churn_max * 2 + 8 : 0;
     if (G.steady + G.nzombies + churn_slots > MAX_SLOTS) {
         fprintf(stderr, "bbload: too many musicians (at most %d sockets)\n", MAX_SLOTS);
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ audio loops */
+
+/// Sample t (0 <= t < LOOP_SAMPLES) of what the musician in this slot sends.
+static float loop_sample(int slot, unsigned t)
+{
+    if (G.tone) {
+        double f = 200.0 + 10.0 * slot; // a multiple of 10 Hz: whole periods in 0.1 s
+        return TONE_GAIN * (float)sin(2.0 * M_PI * f * (double)t / RATE);
+    }
+    if (slot < G.steady && slot < MAX_CODES)
+        return ldexpf((float)((t % G.modulus) << (5 * slot)), -20);
+    return 0.0f;
+}
+
+/// Encodes every slot's loop before the run (nothing for float + code, which
+/// is computed as it goes). Silent slots share one loop.
+static int build_loops(char *err, size_t err_size)
+{
+    if (G.codec == BB_CODEC_FLOAT && !G.tone)
+        return 0;
+    const unsigned fr = G.up_frames, n = LOOP_SAMPLES / fr;
+    const size_t maxb = bb_codec_max_bytes(G.codec, 1, fr);
+    const unsigned prime = n < 16 ? n : 16;
+    int rc = -1, zero_slot = -1;
+    struct bb_encoder *e = NULL;
+    float *pcm = malloc(fr * sizeof *pcm);
+    uint8_t *tmp = malloc(maxb);
+    G.loops = calloc((size_t)G.nslots, sizeof *G.loops);
+    if (!pcm || !tmp || !G.loops || n == 0 || LOOP_SAMPLES % fr) {
+        snprintf(err, err_size, "out of memory (or %u frames do not divide %u)", fr,
+                 LOOP_SAMPLES);
+        goto out;
+    }
+    for (int s = 0; s < G.nslots; s++) {
+        struct loop *lp = &G.loops[s];
+        bool silent = !G.tone && !(s < G.steady && s < MAX_CODES);
+        if (silent && zero_slot >= 0) {
+            *lp = G.loops[zero_slot];
+            lp->shared = true;
+            continue;
+        }
+        e = bb_encoder_new(G.codec, RATE, 1, fr, 0, err, err_size);
+        lp->off = malloc((n + 1) * sizeof *lp->off);
+        lp->data = malloc(n * maxb);
+        if (!e || !lp->off || !lp->data) {
+            if (e)
+                snprintf(err, err_size, "out of memory");
+            goto out;
+        }
+        lp->off[0] = 0;
+        // Pass 0 primes the encoder with the loop's last packets, so that its
+        // state where the loop wraps round is about what it was at the start.
+        for (int pass = 0; pass < 2; pass++) {
+            for (unsigned i = pass ? 0 : n - prime; i < n; i++) {
+                for (unsigned f = 0; f < fr; f++)
+                    pcm[f] = loop_sample(s, i * fr + f);
+                int len = bb_encode(e, pcm, tmp, maxb);
+                if (len < 0) {
+                    snprintf(err, err_size, "%s: the encoder failed", bb_codec_name(G.codec));
+                    goto out;
+                }
+                if (pass) {
+                    memcpy(lp->data + lp->off[i], tmp, (size_t)len);
+                    lp->off[i + 1] = lp->off[i] + (uint32_t)len;
+                }
+            }
+        }
+        bb_encoder_free(e);
+        e = NULL;
+        uint8_t *shrunk = realloc(lp->data, lp->off[n] ? lp->off[n] : 1);
+        if (shrunk)
+            lp->data = shrunk;
+        lp->n = n;
+        if (silent)
+            zero_slot = s;
+    }
+    rc = 0;
+out:
+    bb_encoder_free(e);
+    free(pcm);
+    free(tmp);
+    return rc;
+}
+
+static void free_loops(void)
+{
+    for (int s = 0; G.loops && s < G.nslots; s++)
+        if (!G.loops[s].shared) {
+            free(G.loops[s].data);
+            free(G.loops[s].off);
+        }
+    free(G.loops);
+    G.loops = NULL;
 }
 
 /* ------------------------------------------------------------ main */
@@ -1385,8 +1577,12 @@ int main(int argc, char **argv)
         }
     }
 
-    G.t0 = bb_now_ns();
     char err[200];
+    if (build_loops(err, sizeof err) < 0) {
+        fprintf(stderr, "bbload: encoding the audio to send: %s\n", err);
+        return 2;
+    }
+    G.t0 = bb_now_ns();
     for (int i = 0; i < G.steady; i++) {
         struct mus *m = mus_new(STEADY, i, err, sizeof err);
         if (!m) {
@@ -1441,7 +1637,7 @@ int main(int argc, char **argv)
     bool nohub = false;
     uint64_t tick = now;
     while (!g_stop) {
-        tick += CTL_TICK_NS;
+        tick += G.ctl_tick_ns;
         sleep_until(tick);
         now = bb_now_ns();
         if (tick + 50 * MS < now)
@@ -1523,5 +1719,6 @@ int main(int argc, char **argv)
     free(G.all);
     free(G.rx);
     free(G.rtt);
+    free_loops();
     return rc;
 }
