@@ -16,7 +16,7 @@
 //   in_1 out_1 lag=64 corr=1.000000 gain_db=0.000 snr_db=inf exact=144000 mismatch=0 rms_db=-16.8 run=144000
 //   ... run=144000 med_gain_db=0.000 med_snr_db=inf blocks=70 blocks_exact=70
 //   (run: the longest stretch of consecutive bit-exact samples at that lag;
-//   med_* and blocks_exact: over 2048-sample blocks, each at its own best lag
+//   med_* and blocks_exact: over 512-sample blocks, each at its own best lag
 //   near that lag, so a few skipped JACK cycles spoil only their blocks)
 //   xruns=0
 //   status=ok
@@ -295,7 +295,7 @@ static int cmp_double(const void *a, const void *b)
 // one client moves the alignment by a period and spoils one block; every
 // other block is still judged sample by sample (a block is exact only if
 // all its samples are bit-equal to the reference at one lag).
-#define BLOCK  2048
+#define BLOCK  512
 #define SEARCH 1024
 static double corr_at(const float *rec, const float *ref, uint64_t n);
 static void block_stats(const float *rec, const float *refp, uint64_t settle, uint64_t lag,

@@ -14,7 +14,7 @@
 # buffers are 128 frames deep both ways (two periods: enough for the late
 # wake-ups), and the checks are: the longest bit-exact stretch is at least
 # a quarter of a second (12000 samples: a skipped cycle every ~0.3 s under
-# load ends a stretch there, not in bandbridge), and most 2048-sample blocks (each at its own lag, since a
+# load ends a stretch there, not in bandbridge), and most 512-sample blocks (each at its own lag, since a
 # skipped cycle moves the alignment) are exact: median SNR inf. Nothing is
 # loosened: a single wrong sample spoils its block.
 . "$(dirname "$0")/lib.sh"
