@@ -490,9 +490,14 @@ static int advance_removals(struct hub *h)
     return pending;
 }
 
-// [ctl] Every musician silent for longer than the timeout goes, all in one sweep.
-static void sweep(struct hub *h, uint64_t now)
+// [ctl] Every musician silent for longer than the timeout goes, all in one
+// sweep. Returns when the next sweep is due: at the earliest moment a
+// musician still heard could time out (plus 1 ms), at most SWEEP_NS away,
+// so a silent musician is dropped right at its timeout, not up to a sweep
+// period later.
+static uint64_t sweep(struct hub *h, uint64_t now)
 {
+    uint64_t next = now + SWEEP_NS;
     uint64_t limit = (uint64_t)h->timeout_ms * 1000000ull;
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
         struct hub_client *c = h->slots[i];
@@ -502,8 +507,11 @@ static void sweep(struct hub *h, uint64_t now)
         if (heard < now && now - heard > limit) {
             send_leave(h, c, BB_LEAVE_TIMEOUT, "the hub heard nothing from you for too long");
             start_removal(h, c, "went silent");
+        } else if (heard + limit + 1000000u < next) {
+            next = heard + limit + 1000000u;
         }
     }
+    return next > now ? next : now + 1000000u;
 }
 
 static void ping_all(struct hub *h, uint64_t now)
@@ -1012,10 +1020,8 @@ int bb_hub_main(int argc, char **argv)
                 next_jack_try = now + 500 * 1000000ull;
             }
         }
-        if (now >= next_sweep) {
-            sweep(h, now);
-            next_sweep = now + SWEEP_NS;
-        }
+        if (now >= next_sweep)
+            next_sweep = sweep(h, now);
         if (now >= next_ping) {
             log_stats(h);
             ping_all(h, now);
