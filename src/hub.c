@@ -476,15 +476,19 @@ static int advance_removals(struct hub *h)
         if (!c || c->state != HUB_CLIENT_REMOVED || !c->gone_epoch ||
             !bb_snap_reached(&h->graph, c->gone_epoch))
             continue;
-        uint64_t dt = bb_now_ns() - c->leave_ns;
-        bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
-                "late %llu, underruns %llu)",
-                c->name, (double)dt / 1e6, (unsigned long long)atomic_load(&c->jb.stats.received),
-                (unsigned long long)atomic_load(&c->jb.stats.lost),
-                (unsigned long long)atomic_load(&c->jb.stats.late),
-                (unsigned long long)atomic_load(&c->jb.stats.underruns));
+        // Log after the ports are really gone: the time is the one to trust.
+        char name[BB_NAME_MAX];
+        snprintf(name, sizeof name, "%s", c->name);
+        unsigned long long rx = atomic_load(&c->jb.stats.received),
+                           lost = atomic_load(&c->jb.stats.lost),
+                           late = atomic_load(&c->jb.stats.late),
+                           under = atomic_load(&c->jb.stats.underruns);
+        uint64_t leave_ns = c->leave_ns;
         h->slots[i] = NULL;
         client_free(h, c);
+        bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
+                "late %llu, underruns %llu)",
+                name, (double)(bb_now_ns() - leave_ns) / 1e6, rx, lost, late, under);
     }
     bb_snap_collect(&h->graph);
     return pending;

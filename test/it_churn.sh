@@ -13,23 +13,9 @@
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
 
-BBLOAD=$BUILD/bbload
 # wait_s SECONDS CMD...: bb_wait_for with its own deadline (usable inside check).
 wait_s() { local BB_WAIT=$1; shift; bb_wait_for "$@"; }
-[[ -x $BBLOAD ]] || { not_ok "bbload is built ($BBLOAD)"; bb_done; }
-
-port=$(bb_free_udp_port)
-# --jitter 256: 256 frames of hub-side jitter buffer absorb the late wake-ups
-# of the dummy backend (and of bbload's sender) on this 2-core machine, where
-# a JACK cycle or a packet is now and then several milliseconds late; with a
-# shallower buffer those show up as underruns that have nothing to do with
-# churn.
-# --db: the hub's state (persisted per identity at every join and leave)
-# goes to this test's own directory, never to $HOME.
-bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 --jitter 256 \
-    --db "$BB_TMP/hub.db" -v
-hub=$BB_LASTPID
-check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
+bb_start_load_hub
 
 prefix=ch
 "$BBLOAD" --hub "127.0.0.1:$port" --steady 4 --churn-rate 20 --churn-max 8 --seconds 20 \

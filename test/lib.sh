@@ -226,6 +226,23 @@ bb_stop_jack() {
     return 0
 }
 
+# bb_start_load_hub: the hub the bbload tests run against, under rtcheck.so;
+# sets port, hub and BBLOAD, and asserts it came up.
+# --jitter 256: 256 frames of hub-side jitter buffer absorb the late wake-ups
+# of the dummy backend (and of bbload's sender) on this 2-core machine, where
+# a JACK cycle or a packet is now and then several milliseconds late; with a
+# shallower buffer those show up as underruns that have nothing to do with
+# what the test looks at. --db: the state goes to the test's own directory.
+bb_start_load_hub() {
+    BBLOAD=$BUILD/bbload
+    [[ -x $BBLOAD ]] || { not_ok "bbload is built ($BBLOAD)"; bb_done; }
+    port=$(bb_free_udp_port)
+    bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 \
+        --jitter 256 --db "$BB_TMP/hub.db" -v
+    hub=$BB_LASTPID
+    check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
+}
+
 # Number of xruns jackd has logged so far.
 bb_xruns() {
     [[ -n $BB_JACK_LOG && -f $BB_JACK_LOG ]] || { echo 0; return; }
