@@ -180,6 +180,11 @@ struct hub {
 
     // control thread state [ctl]
     struct hub_client *slots[BB_MAX_CLIENTS];
+    /// [ctl] The identity that last held each slot (slot_known[i] != 0):
+    /// a musician who comes back gets their slot number back when it is
+    /// free, so fixed controller layouts (/mix/2/...) keep pointing at them.
+    uint8_t            slot_identity[BB_MAX_CLIENTS][BB_IDENTITY_SIZE];
+    uint8_t            slot_known[BB_MAX_CLIENTS];
     struct hub_send    main_sends[BB_MAX_SOURCES];
     int                dirty;     ///< a new graph must be published
     struct hub_stats   stats;

@@ -23,9 +23,10 @@ void hub_osc_poll(struct hub *h);
 int  hub_osc_due_ms(struct hub *h, uint64_t now_ns);
 /// [ctl] Expires leases and sends the meters when due.
 void hub_osc_tick(struct hub *h, uint64_t now_ns);
-/// [ctl] Musician name joined (joined = 1) or left (0): tells every
-/// registered controller (/clients, /joined or /left).
-void hub_osc_notify_clients(struct hub *h, const char *name, int joined);
+/// [ctl] Musician name (in slot, 0-based) joined (joined = 1) or left (0):
+/// tells every registered controller (/clients, /joined or /left, and
+/// /slot/<n>/name to those that use slot numbers).
+void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined);
 
 /// "192.168.1.0/24" or "10.0.0.7" (a /32) to network and mask in host
 /// order. Returns 0 or -1.

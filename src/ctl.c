@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// ctl.c: `bandbridge ctl`: sends one OSC message to the hub and prints the
+// ctl.c: `bandbridge ctl` and `bandbridge status`. ctl sends one OSC message to the hub and prints the
 // reply's arguments on one line, so scripts can read and set any value:
 //
 //   bandbridge ctl /mix/bob/ch/alice/gain -6     set (prints nothing)
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bb.h"
 #include "ctl.h"
@@ -169,4 +170,192 @@ int bb_ctl_main(int argc, char **argv)
         return 3;
     }
     return 0;
+}
+
+// ---- bandbridge status ----------------------------------------------------
+
+#define STATUS_MAX 64
+
+struct status_row {
+    int   slot, channels, fill, target;
+    char  name[40], addr[64], codec[16];
+    float rtt_ms, loss, peak_db;
+    long long underruns;
+};
+
+struct status_reply {
+    struct status_row rows[STATUS_MAX];
+    int               n, done, error, have_info;
+    int               rate, period;
+    char              version[64];
+};
+
+static int on_status(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
+                     void *user)
+{
+    (void)m;
+    struct status_reply *r = user;
+    if (strcmp(path, "/status/client") == 0 && argc >= 11 &&
+        strncmp(types, "isssifiiffh", 11) == 0 && r->n < STATUS_MAX) {
+        struct status_row *w = &r->rows[r->n++];
+        w->slot = argv[0]->i;
+        snprintf(w->name, sizeof w->name, "%s", &argv[1]->s);
+        snprintf(w->addr, sizeof w->addr, "%s", &argv[2]->s);
+        snprintf(w->codec, sizeof w->codec, "%s", &argv[3]->s);
+        w->channels = argv[4]->i;
+        w->rtt_ms = argv[5]->f;
+        w->fill = argv[6]->i;
+        w->target = argv[7]->i;
+        w->loss = argv[8]->f;
+        w->peak_db = argv[9]->f;
+        w->underruns = (long long)argv[10]->h;
+    } else if (strcmp(path, "/status/end") == 0) {
+        r->done = 1;
+    } else if (strcmp(path, "/info") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
+               types[2] == 's') {
+        r->rate = argv[0]->i;
+        r->period = argv[1]->i;
+        snprintf(r->version, sizeof r->version, "%s", &argv[2]->s);
+        r->have_info = 1;
+    } else if (strcmp(path, "/error") == 0) {
+        int ok = argc >= 2 && types[0] == 's' && types[1] == 's';
+        r->have_info = 1; // nothing more will come
+        fprintf(stderr, "bandbridge status: %s: %s\n", ok ? &argv[0]->s : "?",
+                ok ? &argv[1]->s : "refused");
+        r->error = 1;
+        r->done = 1;
+    }
+    return 0;
+}
+
+// One /status round: 0, 1 on an /error, 3 when the hub did not answer.
+static int status_round(lo_server srv, lo_address addr, struct status_reply *r, double timeout)
+{
+    r->n = r->done = r->error = 0;
+    if (lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/status", "") < 0 ||
+        (!r->have_info && lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/info", "") < 0))
+        return 3;
+    uint64_t deadline = bb_now_ns() + (uint64_t)(timeout * 1e9);
+    while (!r->done || !r->have_info) {
+        uint64_t now = bb_now_ns();
+        if (now >= deadline)
+            return 3;
+        lo_server_recv_noblock(srv, (int)((deadline - now) / 1000000) + 1);
+    }
+    return r->error ? 1 : 0;
+}
+
+static void status_print(FILE *f, const struct status_reply *r, const char *host,
+                         const char *port)
+{
+    fprintf(f, "hub %s:%s  %d Hz, period %d  bandbridge %s  %d musician%s\n", host, port, r->rate,
+            r->period, r->version, r->n, r->n == 1 ? "" : "s");
+    fprintf(f, "%4s  %-16s %-26s %-8s %2s %7s %11s %6s %7s %9s\n", "slot", "name", "address",
+            "codec", "ch", "rtt ms", "jbuf fill", "loss %", "peak dB", "underruns");
+    for (int i = 0; i < r->n; i++) {
+        const struct status_row *w = &r->rows[i];
+        char jb[24], pk[16];
+        snprintf(jb, sizeof jb, "%d/%d", w->fill, w->target);
+        if (w->peak_db <= -120.0f)
+            snprintf(pk, sizeof pk, "-inf");
+        else
+            snprintf(pk, sizeof pk, "%.1f", w->peak_db);
+        fprintf(f, "%4d  %-16s %-26s %-8s %2d %7.1f %11s %6.2f %7s %9lld\n", w->slot, w->name,
+                w->addr, w->codec, w->channels, w->rtt_ms, jb, w->loss, pk, w->underruns);
+    }
+}
+
+static void status_usage(FILE *f)
+{
+    fprintf(f, "usage: bandbridge status [--host HOST] [--port PORT] [--once] [--interval S]\n"
+               "Show the musicians connected to a hub, refreshed every second: slot, name,\n"
+               "address, codec, channels, round trip, jitter buffer fill/target (frames),\n"
+               "loss, peak level and underruns (see bandbridge-osc(7), /status).\n"
+               "  --host HOST     the hub (default 127.0.0.1)\n"
+               "  --port PORT     its OSC port (default %d)\n"
+               "  --once          print the table once and exit (for scripts)\n"
+               "  --interval S    seconds between refreshes (default 1)\n"
+               "Exit: 0, 1 when the hub refused, 3 when it did not answer.\n",
+            BB_DEFAULT_PORT + 1);
+}
+
+int bb_status_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"host", required_argument, 0, 'H'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"once", no_argument, 0, '1'},
+                                         {"interval", required_argument, 0, 'i'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *host = "127.0.0.1";
+    char port[8];
+    snprintf(port, sizeof port, "%d", BB_DEFAULT_PORT + 1);
+    int once = 0;
+    double interval = 1.0;
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, "H:p:1i:h", opts, NULL)) != -1;) {
+        switch (o) {
+        case 'H':
+            host = optarg;
+            break;
+        case 'p':
+            snprintf(port, sizeof port, "%s", optarg);
+            break;
+        case '1':
+            once = 1;
+            break;
+        case 'i':
+            interval = atof(optarg);
+            if (!(interval >= 0.1 && interval <= 3600)) {
+                fprintf(stderr, "bandbridge status: --interval: 0.1 to 3600 seconds\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            status_usage(stdout);
+            return 0;
+        default:
+            status_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        status_usage(stderr);
+        return 2;
+    }
+    static struct status_reply r; // 64 rows: not on the stack
+    lo_server srv = lo_server_new(NULL, NULL);
+    lo_address addr = lo_address_new(host, port);
+    if (!srv || !addr) {
+        fprintf(stderr, "bandbridge status: cannot open a UDP socket\n");
+        return 3;
+    }
+    lo_server_add_method(srv, NULL, NULL, on_status, &r);
+    int tty = isatty(STDOUT_FILENO), rc;
+    for (;;) {
+        uint64_t t0 = bb_now_ns();
+        rc = status_round(srv, addr, &r, 1.0);
+        if (rc == 3)
+            fprintf(stderr, "bandbridge status: no answer from %s:%s\n", host, port);
+        if (rc != 0 && once)
+            break;
+        if (rc == 0) {
+            if (tty && !once)
+                fputs("\033[H\033[2J", stdout); // a live table: redraw in place
+            status_print(stdout, &r, host, port);
+            if (!tty && !once)
+                putchar('\n');
+            fflush(stdout);
+        }
+        if (once)
+            break;
+        uint64_t next = t0 + (uint64_t)(interval * 1e9), now = bb_now_ns();
+        while (now < next) { // answers that come late are drained here
+            lo_server_recv_noblock(srv, (int)((next - now) / 1000000) + 1);
+            now = bb_now_ns();
+        }
+    }
+    lo_address_free(addr);
+    lo_server_free(srv);
+    return rc;
 }

@@ -307,13 +307,23 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                     bb_codec_name(codec), j.channels, h->rate);
         return;
     }
-    int slot = -1, count = 0;
-    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
-        if (h->slots[i])
+    // Their old slot if it is free, else the first never used, else the first free.
+    // Slots stay within 1..--max-clients, the numbers controllers see.
+    int slot = -1, unused = -1, free_slot = -1, count = 0;
+    for (int i = 0; i < (int)h->max_clients; i++) {
+        if (h->slots[i]) {
             count++;
-        else if (slot < 0)
+            continue;
+        }
+        if (h->slot_known[i] && memcmp(h->slot_identity[i], j.identity, BB_IDENTITY_SIZE) == 0)
             slot = i;
+        if (!h->slot_known[i] && unused < 0)
+            unused = i;
+        if (free_slot < 0)
+            free_slot = i;
     }
+    if (slot < 0)
+        slot = unused >= 0 ? unused : free_slot;
     if (slot < 0 || count >= (int)h->max_clients) {
         send_reject(h, &ev->from, BB_REJECT_FULL, "the hub is full (%u musicians)",
                     h->max_clients);
@@ -366,6 +376,8 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                 h->slots[i]->sends[id] = default_send;
     }
     h->slots[slot] = c;
+    memcpy(h->slot_identity[slot], c->identity, BB_IDENTITY_SIZE);
+    h->slot_known[slot] = 1;
     hub_state_join(h, c); // stored mixes, before the first graph with c
     register_client_ports(h, c);
     h->dirty = 1;
@@ -377,7 +389,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
             bb_codec_name(codec), target == BB_JBUF_AUTO ? "auto" : "",
             target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
             c->restored ? "; stored mix and routing restored" : "");
-    hub_osc_notify_clients(h, c->name, 1);
+    hub_osc_notify_clients(h, c->slot, c->name, 1);
     return;
 fail:
     bb_err("cannot accept %s: %s", name, err);
@@ -399,7 +411,7 @@ static void start_removal(struct hub *h, struct hub_client *c, const char *why)
     c->fade_epoch = 0;
     c->leave_ns = bb_now_ns();
     bb_info("%s %s; fading out", c->name, why);
-    hub_osc_notify_clients(h, c->name, 0); // no longer listed in /clients
+    hub_osc_notify_clients(h, c->slot, c->name, 0); // no longer listed in /clients
 }
 
 static void handle_leave(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)

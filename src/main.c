@@ -15,6 +15,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: bandbridge serve [options]              run the rehearsal hub\n"
                "       bandbridge join HOST[:PORT] --name NAME  join a hub as a musician\n"
                "       bandbridge ctl [--port P] ADDRESS [ARG...] query or set over OSC\n"
+               "       bandbridge status [--port P] [--once]      live table of musicians\n"
                "       bandbridge --version | --help\n"
                "`bandbridge COMMAND --help` lists a command's options; see bandbridge(1).\n");
 }
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
         return bb_join_main(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0)
         return bb_ctl_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return bb_status_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("bandbridge %s\n", BB_VERSION);
         return 0;

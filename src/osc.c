@@ -24,6 +24,14 @@
 // from (many tablet apps do not listen on the port they send from). Every
 // change made by anyone is sent to every controller with a live lease, on
 // the address that was set, plus the gain/fader counterpart.
+//
+// Musicians and mixes are named by name or by slot number. A musician's
+// slot (1..--max-clients) is the hub's table index plus one: stable while
+// connected, and the hub gives a musician who comes back the slot they had
+// when it is free (hub.c). Fixed controller layouts use numbers; a lease
+// taken with the style "slots" gets its feedback and meters with numbers
+// too, so a widget at /mix/2/ch/3/fader moves when someone sets
+// /mix/bob/ch/carol/gain.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <lo/lo.h>
@@ -56,6 +64,7 @@ struct osc_lease {
     lo_address to;                 ///< host:port
     uint64_t   fb_until;           ///< feedback lease end (0: none)
     uint64_t   meter_until;        ///< meter lease end (0: none)
+    int        slots;              ///< style: 1 = musicians by slot number, 0 = by name
 };
 
 /// An address that sent the right password [ctl].
@@ -70,6 +79,8 @@ struct hub_osc {
     struct osc_authed    authed[OSC_MAX_AUTHED];
     uint64_t             next_meter_ns;
     struct bb_meter_slot meter; ///< last levels taken from the callback
+    uint64_t             messages; ///< messages handled (for /stats)
+    uint64_t             errors;   ///< /error answers sent
 };
 
 /// Who sent the message being handled.
@@ -154,6 +165,7 @@ static void reply(struct hub *h, lo_message req, const char *path, lo_message m)
 
 static void reply_error(struct hub *h, lo_message req, const char *path, const char *why)
 {
+    h->osc->errors++;
     // The address is echoed, but not all of a hostile 10 kB one.
     char p[200];
     size_t n = strlen(path);
@@ -167,16 +179,45 @@ static void reply_error(struct hub *h, lo_message req, const char *path, const c
     reply(h, req, "/error", m);
 }
 
-// Sends path m to every controller whose feedback lease is live (frees m).
-static void feedback(struct hub *h, const char *path, lo_message m)
+// Sends m to every controller whose feedback lease is live, on path, or on
+// slot_path for those that asked for slot numbers (NULL: the same). Frees m.
+static void feedback2(struct hub *h, const char *path, const char *slot_path, lo_message m)
 {
     uint64_t now = bb_now_ns();
     for (int i = 0; i < OSC_MAX_LEASES; i++) {
         struct osc_lease *l = &h->osc->leases[i];
         if (l->used && l->fb_until > now)
-            send_to(h, l->to, path, m);
+            send_to(h, l->to, l->slots && slot_path ? slot_path : path, m);
     }
     lo_message_free(m);
+}
+
+static void feedback(struct hub *h, const char *path, lo_message m)
+{
+    feedback2(h, path, NULL, m);
+}
+
+// A slot number as a person or a layout writes it: "3" or "03" (1..999).
+static int slot_number(const char *s)
+{
+    int n = 0, len = 0;
+    for (; s[len]; len++) {
+        if (s[len] < '0' || s[len] > '9' || len >= 3)
+            return 0;
+        n = n * 10 + (s[len] - '0');
+    }
+    return len ? n : 0;
+}
+
+// The connected musician named tok, or in slot tok; NULL if none.
+static struct hub_client *find_client(struct hub *h, const char *tok)
+{
+    int n = slot_number(tok);
+    if (n >= 1 && n <= BB_MAX_CLIENTS) {
+        struct hub_client *c = h->slots[n - 1];
+        return c && c->state == HUB_CLIENT_ACTIVE ? c : NULL;
+    }
+    return hub_find_name(h, tok);
 }
 
 // Reads one numeric or boolean argument; returns 0 or -1.
@@ -215,11 +256,23 @@ static int resolve_sources(struct hub *h, const char *name, int ids[BB_MAX_CLIEN
         ids[0] = BB_SRC_LOCAL(k - 1);
         return 1;
     }
-    struct hub_client *c = hub_find_name(h, name);
+    struct hub_client *c = find_client(h, name);
     if (c) {
         for (unsigned ch = 0; ch < c->channels; ch++)
             ids[ch] = BB_SRC_CLIENT(c->slot, ch);
         return (int)c->channels;
+    }
+    const char *dot = strchr(name, '.'); // n.k: channel k of the musician in slot n
+    if (dot && dot - name <= 3 && sscanf(dot + 1, "%u%c", &k, &tail) == 1 && k >= 1) {
+        char num[4];
+        memcpy(num, name, (size_t)(dot - name));
+        num[dot - name] = '\0';
+        c = slot_number(num) ? find_client(h, num) : NULL;
+        if (c && k <= c->channels) {
+            ids[0] = BB_SRC_CLIENT(c->slot, k - 1);
+            return 1;
+        }
+        return 0;
     }
     const char *us = strrchr(name, '_');
     if (us && sscanf(us + 1, "%u%c", &k, &tail) == 1 && k >= 1) {
@@ -236,6 +289,31 @@ static int resolve_sources(struct hub *h, const char *name, int ids[BB_MAX_CLIEN
         }
     }
     return 0;
+}
+
+// How feedback names the source a change was made to (ids, n from
+// resolve_sources): by name (a slot number becomes the musician's name)
+// and by number (a whole musician, or its channel 1, is its slot "n";
+// another single channel "n.k"; local inputs are in_k in both).
+static void source_tokens(struct hub *h, const char *given, const int *ids, int n, char *name,
+                          char *slot, size_t size)
+{
+    snprintf(name, size, "%s", given);
+    snprintf(slot, size, "%s", given);
+    if (ids[0] >= BB_SRC_LOCAL(0))
+        return;
+    int sl = ids[0] / BB_MAX_CLIENT_CH, ch = ids[0] % BB_MAX_CLIENT_CH;
+    const struct hub_client *c = h->slots[sl];
+    if (!c)
+        return;
+    if (n > 1 || (unsigned)n == c->channels) // every channel of the musician
+        snprintf(name, size, "%s", c->name);
+    else
+        snprintf(name, size, "%s_%d", c->name, ch + 1);
+    if (n > 1 || ch == 0)
+        snprintf(slot, size, "%d", sl + 1);
+    else
+        snprintf(slot, size, "%d.%d", sl + 1, ch + 1);
 }
 
 enum mix_param { P_GAIN, P_FADER, P_PAN, P_MUTE, P_SOLO, P_SUB, P_COUNT };
@@ -280,7 +358,7 @@ static int handle_mix(struct hub *h, const char *path, const char *types, lo_arg
     if (strcmp(mixname, "main") == 0) {
         sends = h->main_sends;
     } else {
-        mc = hub_find_name(h, mixname);
+        mc = find_client(h, mixname);
         if (!mc) {
             reply_error(h, msg, path, "no musician of that name is connected");
             return 0;
@@ -353,14 +431,22 @@ static int handle_mix(struct hub *h, const char *path, const char *types, lo_arg
     h->dirty = 1;
     hub_state_mark(h, mc);
 
-    // Feedback: the value as stored, and the other view of a gain.
-    char fp[128];
-    snprintf(fp, sizeof fp, "/mix/%s/ch/%s/%s", mixname, srcname, mix_param_names[which]);
-    feedback(h, fp, mix_value(which, &sends[ids[0]]));
-    if (which == P_GAIN || which == P_FADER) {
-        enum mix_param other = which == P_GAIN ? P_FADER : P_GAIN;
-        snprintf(fp, sizeof fp, "/mix/%s/ch/%s/%s", mixname, srcname, mix_param_names[other]);
-        feedback(h, fp, mix_value(other, &sends[ids[0]]));
+    // Feedback: the value as stored, and the other view of a gain, with
+    // names or slot numbers.
+    char names[2][BB_NAME_MAX + 8], slots[2][BB_NAME_MAX + 8];
+    snprintf(names[0], sizeof names[0], "%s", mc ? mc->name : "main");
+    snprintf(slots[0], sizeof slots[0], "%s", "main");
+    if (mc)
+        snprintf(slots[0], sizeof slots[0], "%d", mc->slot + 1);
+    source_tokens(h, srcname, ids, n, names[1], slots[1], sizeof names[1]);
+    for (int k = 0; k < 2; k++) {
+        enum mix_param p = k == 0 ? which : which == P_GAIN ? P_FADER : P_GAIN;
+        if (k == 1 && which != P_GAIN && which != P_FADER)
+            break;
+        char fp[160], sp[160];
+        snprintf(fp, sizeof fp, "/mix/%s/ch/%s/%s", names[0], names[1], mix_param_names[p]);
+        snprintf(sp, sizeof sp, "/mix/%s/ch/%s/%s", slots[0], slots[1], mix_param_names[p]);
+        feedback2(h, fp, sp, mix_value(p, &sends[ids[0]]));
     }
     return 0;
 }
@@ -382,7 +468,7 @@ static int handle_send(struct hub *h, const char *path, const char *types, lo_ar
         reply_error(h, msg, path, "expected /send/<musician>/<gain|fader>");
         return 0;
     }
-    struct hub_client *c = hub_find_name(h, name);
+    struct hub_client *c = find_client(h, name);
     if (!c) {
         reply_error(h, msg, path, "no musician of that name is connected");
         return 0;
@@ -404,11 +490,13 @@ static int handle_send(struct hub *h, const char *path, const char *types, lo_ar
     c->send_db = fader ? bb_fader_to_db(v) : (v < -120.0f ? -INFINITY : v);
     h->dirty = 1;
     hub_state_mark(h, c);
-    char fp[64];
+    char fp[64], sp[64];
     snprintf(fp, sizeof fp, "/send/%s/gain", c->name);
-    feedback(h, fp, send_value(0, c));
+    snprintf(sp, sizeof sp, "/send/%d/gain", c->slot + 1);
+    feedback2(h, fp, sp, send_value(0, c));
     snprintf(fp, sizeof fp, "/send/%s/fader", c->name);
-    feedback(h, fp, send_value(1, c));
+    snprintf(sp, sizeof sp, "/send/%d/fader", c->slot + 1);
+    feedback2(h, fp, sp, send_value(1, c));
     return 0;
 }
 
@@ -419,6 +507,18 @@ static lo_message clients_msg(struct hub *h)
         if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
             lo_message_add_string(m, h->slots[i]->name);
     return m;
+}
+
+// /slot/<n>/name s:name ("" for an empty slot) to one controller.
+static void send_slot_name(struct hub *h, lo_address to, int slot)
+{
+    char path[32];
+    const struct hub_client *c = h->slots[slot];
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, c && c->state == HUB_CLIENT_ACTIVE ? c->name : "");
+    snprintf(path, sizeof path, "/slot/%d/name", slot + 1);
+    send_to(h, to, path, m);
+    lo_message_free(m);
 }
 
 // ---- leases -------------------------------------------------------------
@@ -439,18 +539,29 @@ static void lease_drop(struct osc_lease *l)
     memset(l, 0, sizeof *l);
 }
 
-// Reads the optional integer arguments [lease_seconds] [reply_port] (lease
-// NULL: only [reply_port]). Returns NULL or the reason they are refused.
+// Reads the optional arguments [lease_seconds] [reply_port] [style] (lease
+// NULL: only [reply_port]); style, a string, may also come alone or after
+// the lease. Returns NULL or the reason they are refused.
 static const char *lease_args(const char *types, lo_arg **argv, int argc, int *lease,
-                              uint16_t *port, const struct osc_src *src)
+                              uint16_t *port, int *slots, const struct osc_src *src)
 {
+    if (lease && argc > 0 && (types[argc - 1] == 's' || types[argc - 1] == 'S')) {
+        const char *st = &argv[argc - 1]->s;
+        if (strcmp(st, "slots") == 0)
+            *slots = 1;
+        else if (strcmp(st, "names") == 0)
+            *slots = 0;
+        else
+            return "style is \"names\" or \"slots\"";
+        argc--;
+    }
     int nmax = lease ? 2 : 1;
     if (argc > nmax)
-        return lease ? "expected [i:lease_seconds] [i:reply_port]" : "expected [i:reply_port]";
+        return lease ? "expected [i:lease_seconds] [i:reply_port] [s:style]" : "expected [i:reply_port]";
     float v[2] = {0, 0};
     for (int i = 0; i < argc; i++)
         if (arg_number(types[i], argv[i], &v[i]) < 0 || !(v[i] == floorf(v[i])))
-            return lease ? "expected [i:lease_seconds] [i:reply_port]" : "expected [i:reply_port]";
+            return lease ? "expected [i:lease_seconds] [i:reply_port] [s:style]" : "expected [i:reply_port]";
     int pi = lease ? 1 : 0;
     if (lease) {
         *lease = argc >= 1 && v[0] != 0 ? (int)v[0] : OSC_LEASE_DEF;
@@ -467,9 +578,9 @@ static const char *lease_args(const char *types, lo_arg **argv, int argc, int *l
 static int do_subscribe(struct hub *h, const char *path, const char *types, lo_arg **argv,
                         int argc, lo_message msg, const struct osc_src *src, int meters)
 {
-    int secs;
+    int secs, slots = -1;
     uint16_t port;
-    const char *why = lease_args(types, argv, argc, &secs, &port, src);
+    const char *why = lease_args(types, argv, argc, &secs, &port, &slots, src);
     if (why) {
         reply_error(h, msg, path, why);
         return 0;
@@ -497,6 +608,9 @@ static int do_subscribe(struct hub *h, const char *path, const char *types, lo_a
         l->port = port;
         l->to = to;
     }
+    int restyled = slots >= 0 && slots != l->slots;
+    if (slots >= 0)
+        l->slots = slots;
     uint64_t now = bb_now_ns(), until = now + (uint64_t)secs * 1000000000ull;
     uint64_t *lease = meters ? &l->meter_until : &l->fb_until;
     if (*lease <= now)
@@ -508,10 +622,13 @@ static int do_subscribe(struct hub *h, const char *path, const char *types, lo_a
     lo_message_add_int32(m, secs);
     send_to(h, l->to, path, m);
     lo_message_free(m);
-    if (!meters && !was_live) {
+    if (!meters && (!was_live || restyled)) {
         m = clients_msg(h); // a newcomer learns who is there
         send_to(h, l->to, "/clients", m);
         lo_message_free(m);
+        if (l->slots) // and a fixed layout which slot is whose
+            for (int i = 0; i < (int)h->max_clients && i < BB_MAX_CLIENTS; i++)
+                send_slot_name(h, l->to, i);
     }
     return 0;
 }
@@ -520,7 +637,7 @@ static int do_unsubscribe(struct hub *h, const char *path, const char *types, lo
                           int argc, lo_message msg, const struct osc_src *src, int meters)
 {
     uint16_t port;
-    const char *why = lease_args(types, argv, argc, NULL, &port, src);
+    const char *why = lease_args(types, argv, argc, NULL, &port, NULL, src);
     if (why) {
         reply_error(h, msg, path, why);
         return 0;
@@ -683,7 +800,146 @@ static int cmd_info(struct hub *h, const char *path, const char *types, lo_arg *
     lo_message_add_int32(m, (int32_t)h->rate);
     lo_message_add_int32(m, (int32_t)h->period);
     lo_message_add_string(m, BB_VERSION);
+    char codecs[96] = "";
+    for (int c = 1; c < BB_CODEC_COUNT; c++)
+        snprintf(codecs + strlen(codecs), sizeof codecs - strlen(codecs), "%s%s",
+                 codecs[0] ? "," : "", bb_codec_name((enum bb_codec)c));
+    lo_message_add_string(m, codecs);
+    lo_message_add_int32(m, (int32_t)h->max_clients);
+    lo_message_add_int32(m, (int32_t)h->local_inputs);
     reply(h, msg, "/info", m);
+    return 0;
+}
+
+static int cmd_slots(struct hub *h, const char *path, const char *types, lo_arg **argv, int argc,
+                     lo_message msg, const struct osc_src *src)
+{
+    lo_message m = lo_message_new();
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE) {
+            lo_message_add_int32(m, i + 1);
+            lo_message_add_string(m, h->slots[i]->name);
+        }
+    reply(h, msg, "/slots", m);
+    return 0;
+}
+
+static int cmd_slot(struct hub *h, const char *path, const char *types, lo_arg **argv, int argc,
+                    lo_message msg, const struct osc_src *src)
+{
+    char num[8], tail;
+    int n;
+    if (sscanf(path, "/slot/%7[^/]/name%c", num, &tail) != 1 || !(n = slot_number(num)) ||
+        n > (int)h->max_clients) {
+        reply_error(h, msg, path, "expected /slot/<1..max clients>/name");
+        return 0;
+    }
+    if (argc > 0) {
+        reply_error(h, msg, path, "read only: a musician's name is the one they join with");
+        return 0;
+    }
+    send_slot_name(h, lo_message_get_source(msg), n - 1);
+    return 0;
+}
+
+static int cmd_channels(struct hub *h, const char *path, const char *types, lo_arg **argv,
+                        int argc, lo_message msg, const struct osc_src *src)
+{
+    lo_message m = lo_message_new();
+    char name[BB_NAME_MAX + 8];
+    for (unsigned k = 0; k < h->local_inputs; k++)
+        lo_message_add_string(m, hub_state_source_name(h, BB_SRC_LOCAL(k), name, sizeof name));
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        const struct hub_client *c = h->slots[i];
+        if (!c || c->state != HUB_CLIENT_ACTIVE)
+            continue;
+        for (unsigned ch = 0; ch < c->channels; ch++)
+            lo_message_add_string(m, hub_state_source_name(h, BB_SRC_CLIENT(i, ch), name, sizeof name));
+    }
+    reply(h, msg, "/channels", m);
+    return 0;
+}
+
+static void add_stat(lo_message m, const char *key, uint64_t v)
+{
+    lo_message_add_string(m, key);
+    lo_message_add_int64(m, (int64_t)v);
+}
+
+static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg **argv, int argc,
+                     lo_message msg, const struct osc_src *src)
+{
+    struct bb_store_stats st = {0};
+    if (h->store)
+        bb_store_get_stats(h->store, &st);
+    unsigned n = 0;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        n += h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE;
+    lo_message m = lo_message_new();
+    add_stat(m, "clients", n);
+    add_stat(m, "cycles", atomic_load(&h->stats.cycles));
+    add_stat(m, "xruns", atomic_load(&h->stats.xruns));
+    add_stat(m, "late_cycles", atomic_load(&h->stats.late_cycles));
+    add_stat(m, "rt_worst_us", atomic_load(&h->stats.rt_ns_max) / 1000);
+    add_stat(m, "bad_packets", atomic_load(&h->stats.bad_packets));
+    add_stat(m, "unknown_session", atomic_load(&h->stats.unknown_session));
+    add_stat(m, "wrong_source", atomic_load(&h->stats.wrong_source));
+    add_stat(m, "send_errors", atomic_load(&h->stats.send_errors));
+    add_stat(m, "osc_messages", h->osc->messages);
+    add_stat(m, "osc_errors", h->osc->errors);
+    add_stat(m, "db_transactions", st.transactions);
+    add_stat(m, "db_rows_written", st.rows_written);
+    add_stat(m, "db_errors", st.errors);
+    reply(h, msg, "/stats", m);
+    return 0;
+}
+
+// The loudest of a musician's channels, from the last meter snapshot.
+static void client_level(const struct hub_osc *o, const struct hub_client *c, float *peak,
+                         float *sq)
+{
+    *peak = 0.0f;
+    *sq = 0.0f;
+    for (unsigned ch = 0; ch < c->channels; ch++) {
+        int id = BB_SRC_CLIENT(c->slot, ch);
+        *peak = fmaxf(*peak, o->meter.src_peak[id]);
+        *sq = fmaxf(*sq, o->meter.src_sq[id]);
+    }
+}
+
+static int cmd_status(struct hub *h, const char *path, const char *types, lo_arg **argv,
+                      int argc, lo_message msg, const struct osc_src *src)
+{
+    lo_address to = lo_message_get_source(msg);
+    int count = 0;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        const struct hub_client *c = h->slots[i];
+        if (!c || c->state != HUB_CLIENT_ACTIVE)
+            continue;
+        const struct bb_jbuf_stats *st = &c->jb.stats;
+        uint64_t rx = atomic_load(&st->received), lost = atomic_load(&st->lost);
+        float peak, sq;
+        client_level(h->osc, c, &peak, &sq);
+        char as[64];
+        lo_message m = lo_message_new();
+        lo_message_add_int32(m, i + 1);
+        lo_message_add_string(m, c->name);
+        lo_message_add_string(m, bb_addr_str(&c->addr, as, sizeof as));
+        lo_message_add_string(m, bb_codec_name(c->codec));
+        lo_message_add_int32(m, (int32_t)c->channels);
+        lo_message_add_float(m, (float)atomic_load(&c->rtt_us) / 1000.0f);
+        lo_message_add_int32(m, (int32_t)atomic_load(&st->fill));
+        lo_message_add_int32(m, (int32_t)atomic_load(&st->target));
+        lo_message_add_float(m, rx + lost ? 100.0f * (float)lost / (float)(rx + lost) : 0.0f);
+        lo_message_add_float(m, bb_meter_peak_db(peak));
+        lo_message_add_int64(m, (int64_t)atomic_load(&st->underruns));
+        send_to(h, to, "/status/client", m);
+        lo_message_free(m);
+        count++;
+    }
+    lo_message m = lo_message_new();
+    lo_message_add_int32(m, count);
+    reply(h, msg, "/status/end", m);
     return 0;
 }
 
@@ -700,13 +956,23 @@ static const struct osc_cmd {
     {"/send/", ACC_QUERY, cmd_send, "[value]",
      "/send/<musician>/<gain|fader>: a musician's send level in every mix"},
     {"/clients", ACC_OPEN, cmd_clients, "", "-> /clients s:name...: connected musicians"},
-    {"/info", ACC_OPEN, cmd_info, "", "-> /info i:rate i:period s:version"},
+    {"/info", ACC_OPEN, cmd_info, "",
+     "-> /info i:rate i:period s:version s:codecs i:max_clients i:local_inputs"},
+    {"/slots", ACC_OPEN, cmd_slots, "", "-> /slots (i:slot s:name)...: connected musicians by slot"},
+    {"/slot/", ACC_OPEN, cmd_slot, "", "/slot/<n>/name -> /slot/<n>/name s:name (\"\" when free)"},
+    {"/channels", ACC_OPEN, cmd_channels, "", "-> /channels s:source...: every source of the mixes"},
+    {"/status", ACC_OPEN, cmd_status, "",
+     "-> /status/client i:slot s:name s:address s:codec i:channels f:rtt_ms i:jbuf_fill "
+     "i:jbuf_target f:loss_pct f:peak_db h:underruns per musician, then /status/end i:count"},
+    {"/stats", ACC_OPEN, cmd_stats, "", "-> /stats (s:key h:value)...: hub counters"},
     {"/auth", ACC_OPEN, cmd_auth, "s:password", "-> /auth i:1; remembered for this IP for 1 h"},
-    {"/subscribe", ACC_AUTH, cmd_subscribe, "[i:lease_s=10 (1..60)] [i:reply_port]",
-     "-> /subscribe i:lease_s; every change, /clients, /joined, /left until the lease ends"},
+    {"/subscribe", ACC_AUTH, cmd_subscribe, "[i:lease_s=10 (1..60)] [i:reply_port] [s:names|slots]",
+     "-> /subscribe i:lease_s; every change, /clients, /joined, /left, /slot/<n>/name until "
+     "the lease ends"},
     {"/unsubscribe", ACC_AUTH, cmd_unsubscribe, "[i:reply_port]",
      "-> /unsubscribe i:0; ends both leases"},
-    {"/meters/subscribe", ACC_AUTH, cmd_meters_subscribe, "[i:lease_s=10 (1..60)] [i:reply_port]",
+    {"/meters/subscribe", ACC_AUTH, cmd_meters_subscribe,
+     "[i:lease_s=10 (1..60)] [i:reply_port] [s:names|slots]",
      "-> /meters/subscribe i:lease_s; a meter bundle 25 times a second until the lease ends"},
     {"/meters/unsubscribe", ACC_AUTH, cmd_meters_unsubscribe, "[i:reply_port]",
      "-> /meters/unsubscribe i:0"},
@@ -729,6 +995,7 @@ static int generic_handler(const char *path, const char *types, lo_arg **argv, i
                            lo_message msg, void *user)
 {
     struct hub *h = user;
+    h->osc->messages++;
     struct osc_src src = {.addr = lo_message_get_source(msg)};
     if (src.addr) {
         const char *host = lo_address_get_hostname(src.addr);
@@ -852,27 +1119,40 @@ int hub_osc_due_ms(struct hub *h, uint64_t now)
     return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
 }
 
-// One bundle with every source and mix the graph has now.
-static void send_meters(struct hub *h, uint64_t now)
+static void add_level(lo_bundle b, const char *path, float peak, float sq, unsigned frames)
 {
-    struct hub_osc *o = h->osc;
-    const struct hub_graph *g = bb_snap_peek(&h->graph);
-    if (!g)
-        return;
-    const struct bb_meter_slot *ms = &o->meter;
+    lo_message m = lo_message_new();
+    lo_message_add_float(m, bb_meter_peak_db(peak));
+    lo_message_add_float(m, bb_meter_rms_db(sq, frames));
+    lo_bundle_add_message(b, path, m);
+}
+
+// One bundle with every source and mix the graph has now, by name
+// (slots = 0) or by slot number: then a musician is one meter, the loudest
+// of its channels.
+static lo_bundle meter_bundle(struct hub *h, const struct hub_graph *g, int slots)
+{
+    const struct bb_meter_slot *ms = &h->osc->meter;
     lo_bundle b = lo_bundle_new(LO_TT_IMMEDIATE);
     if (!b)
-        return;
+        return NULL;
     char name[BB_NAME_MAX + 8], path[BB_NAME_MAX + 24];
     for (unsigned s = 0; s < g->mix->nsrc; s++) {
         unsigned id = g->mix->src_id[s];
         if (!hub_state_source_name(h, (int)id, name, sizeof name)[0])
             continue;
-        lo_message m = lo_message_new();
-        lo_message_add_float(m, bb_meter_peak_db(ms->src_peak[id]));
-        lo_message_add_float(m, bb_meter_rms_db(ms->src_sq[id], ms->frames));
+        if (slots && id < (unsigned)BB_SRC_LOCAL(0)) {
+            const struct hub_client *c = h->slots[id / BB_MAX_CLIENT_CH];
+            if (id % BB_MAX_CLIENT_CH != 0 || !c)
+                continue;
+            float peak, sq;
+            client_level(h->osc, c, &peak, &sq);
+            snprintf(path, sizeof path, "/meter/ch/%d", c->slot + 1);
+            add_level(b, path, peak, sq, ms->frames);
+            continue;
+        }
         snprintf(path, sizeof path, "/meter/ch/%s", name);
-        lo_bundle_add_message(b, path, m);
+        add_level(b, path, ms->src_peak[id], ms->src_sq[id], ms->frames);
     }
     for (unsigned k = 0; k < g->mix->nmix; k++) {
         unsigned id = g->mix->mix_id[k];
@@ -882,16 +1162,38 @@ static void send_meters(struct hub *h, uint64_t now)
         lo_message_add_float(m, bb_meter_peak_db(ms->mix_peak[id][1]));
         lo_message_add_float(m, bb_meter_rms_db(ms->mix_sq[id][0], ms->frames));
         lo_message_add_float(m, bb_meter_rms_db(ms->mix_sq[id][1], ms->frames));
-        snprintf(path, sizeof path, "/meter/mix/%s", c ? c->name : "main");
+        if (!c)
+            snprintf(path, sizeof path, "/meter/mix/main");
+        else if (slots)
+            snprintf(path, sizeof path, "/meter/mix/%d", c->slot + 1);
+        else
+            snprintf(path, sizeof path, "/meter/mix/%s", c->name);
         lo_bundle_add_message(b, path, m);
     }
+    return b;
+}
+
+static void send_meters(struct hub *h, uint64_t now)
+{
+    struct hub_osc *o = h->osc;
+    const struct hub_graph *g = bb_snap_peek(&h->graph);
+    if (!g)
+        return;
+    lo_bundle b[2] = {NULL, NULL};
     for (int i = 0; i < OSC_MAX_LEASES; i++) {
         struct osc_lease *l = &o->leases[i];
-        if (l->used && l->meter_until > now && lo_send_bundle_from(l->to, o->srv, b) < 0)
+        if (!l->used || l->meter_until <= now)
+            continue;
+        int st = l->slots ? 1 : 0;
+        if (!b[st])
+            b[st] = meter_bundle(h, g, st);
+        if (b[st] && lo_send_bundle_from(l->to, o->srv, b[st]) < 0)
             bb_debug("OSC: cannot send meters to %s:%u: %s", l->host, l->port,
                      lo_address_errstr(l->to));
     }
-    lo_bundle_free_recursive(b);
+    for (int k = 0; k < 2; k++)
+        if (b[k])
+            lo_bundle_free_recursive(b[k]);
 }
 
 void hub_osc_tick(struct hub *h, uint64_t now)
@@ -926,11 +1228,17 @@ void hub_osc_tick(struct hub *h, uint64_t now)
         send_meters(h, now);
 }
 
-void hub_osc_notify_clients(struct hub *h, const char *name, int joined)
+void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined)
 {
     if (!h->osc)
         return;
     feedback(h, "/clients", clients_msg(h));
+    uint64_t now = bb_now_ns();
+    for (int i = 0; i < OSC_MAX_LEASES; i++) {
+        struct osc_lease *l = &h->osc->leases[i];
+        if (l->used && l->fb_until > now && l->slots)
+            send_slot_name(h, l->to, slot);
+    }
     lo_message m = lo_message_new();
     lo_message_add_string(m, name);
     feedback(h, joined ? "/joined" : "/left", m);

@@ -8,7 +8,9 @@
 # leave notices; meters arrive at 20-30 Hz and show a musician's tone; a
 # lease that is not renewed ends; malformed messages are refused with
 # /error and change nothing; an address outside --osc-allow and a missing
-# or wrong --osc-password are refused with /error; --osc-bind binds.
+# or wrong --osc-password are refused with /error; --osc-bind binds; slot
+# numbers work wherever names do and a "slots" lease is fed back in them;
+# /channels, /info, /stats, /status and `bandbridge status` answer.
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -128,13 +130,71 @@ check "a 10 kB string argument is refused" refused "expected one number" /mix/bo
 check "a 10 kB address is refused" refused "expected /mix/" "/mix/$big/ch/alice/gain" -3
 check "two values are refused" refused "expected one number" /mix/bob/ch/alice/gain -3 -4
 check "a lease of 99 s is refused" refused "lease out of range" /subscribe 99
-check "a string lease is refused" refused "expected \[i:lease_seconds\]" /subscribe ten
+check "a fractional lease is refused" refused "expected \[i:lease_seconds\]" /subscribe 1.5
+check "a string that is no style is refused" refused "style is" /subscribe ten
 check "an unknown address is refused" refused "unknown address" /nowhere 1
 check "after all that the gain is still -6" test "$(q /mix/bob/ch/alice/gain)" = -6
 check "... and no controller was told of a change" test "$(count "$fb" '^/mix/bob/ch/alice/gain ')" = "$before"
 check "the hub is still running" kill -0 "$hub"
 
-# 6. Access: an address outside --osc-allow; a password; --osc-bind.
+# 6. Slot numbers, for fixed layouts: /slots, /slot/<n>/name, numbers in
+# /mix and /send, feedback in slot form to a lease that asks for it, a
+# musician who comes back gets their number back; /channels, /info,
+# /stats, /status and `bandbridge status`.
+slots=$(q /slots)
+na=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "alice") print $i }' <<<"$slots")
+nb=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "bob") print $i }' <<<"$slots")
+check "/slots lists alice and bob with their numbers ($slots)" test -n "$na" -a -n "$nb"
+check "/slot/$na/name is alice" test "$(q /slot/$na/name)" = alice
+check "an empty slot's name is empty" test -z "$(q /slot/9/name)"
+check "/channels lists every source" test "$(q /channels)" = "in_1 in_2 $( ((na < nb)) && echo alice_1 bob_1 || echo bob_1 alice_1)"
+info=$(q /info)
+check "/info: rate, period, version, codecs, max clients, inputs ($info)" \
+    bash -c "awk '{ exit !(\$1 == 48000 && \$2 == 64 && \$4 ~ /opus/ && \$4 ~ /float/ && \$5 == 64 && \$6 == 2) }' <<<'$info'"
+dump sl; slport=$dport; sl=$BB_TMP/sl.dump
+ctl /subscribe 30 "$slport" slots
+check "a slots lease learns every slot's name" bb_wait_for seen "$sl" "^/slot/$na/name s \"alice\"$"
+check "... empty ones too" seen "$sl" '^/slot/64/name s ""$'
+ctl /mix/bob/ch/alice/gain -3
+check "a change by name reaches a slots lease by number" \
+    bb_wait_for seen "$sl" "^/mix/$nb/ch/$na/gain f -3(\.0*)?$"
+check "... and a names lease by name" bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -3(\.0*)?$'
+ctl /mix/$nb/ch/$na/gain -6
+check "a change by number reaches a names lease by name" \
+    bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
+check "a query by number (zero-padded) answers the value" test "$(q /mix/0$nb/ch/0$na/gain)" = -6
+ctl /mix/main/ch/$na.1/pan 0.5
+check "n.k names channel k of slot n" bb_wait_for seen "$fb" '^/mix/main/ch/alice/pan f 0\.50*$'
+ctl /send/$na/gain -2
+check "/send by number is fed back by number" bb_wait_for seen "$sl" "^/send/$na/gain f -2(\.0*)?$"
+ctl /mix/main/ch/$na/pan 0; ctl /send/$na/gain -4
+check "a bad style is refused" refused "style is" /subscribe 10 0 fancy
+check "a slot beyond --max-clients is refused" refused "expected /slot/" /slot/99/name
+check "a slot's name is read only" refused "read only" /slot/1/name x
+join carol; carol=$BB_LASTPID
+check "carol is back" bb_wait_port bandbridge:carol_1
+nc=$(q /slots | awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "carol") print $i }')
+check "carol gets the slot she had (3, got $nc)" test "$nc" = 3
+check "a slots lease is told who took the slot" bb_wait_for seen "$sl" '^/slot/3/name s "carol"$'
+ctl /meters/subscribe 10 "$slport" slots
+check "slot meters: a musician is one meter by number" bb_wait_for seen "$sl" "^/meter/ch/$na ff "
+check "... and so is their mix" seen "$sl" "^/meter/mix/$na ffff "
+check "... local inputs keep their names" seen "$sl" '^/meter/ch/in_1 ff '
+bb_kill "$carol"
+check "a leave empties the slot for a slots lease" bb_wait_for seen "$sl" '^/slot/3/name s ""$'
+stats=$(q /stats)
+check "/stats counts OSC messages and database transactions ($stats)" \
+    bash -c "awk '{ for (i = 1; i < NF; i += 2) v[\$i] = \$(i + 1); exit !(v[\"osc_messages\"] > 20 && v[\"osc_errors\"] > 5 && (\"db_transactions\" in v) && v[\"clients\"] == 2) }' <<<'$stats'"
+"$BB_BIN" status --port "$osc" --once >"$BB_TMP/status.txt" 2>&1; rc=$?
+check "bandbridge status --once exits 0" test "$rc" = 0
+check "... with a row per musician: slot, name, codec" bash -c \
+    "grep -Eq '^ *$na +alice +[^ ]+ +float +1 ' '$BB_TMP/status.txt' && grep -Eq '^ *$nb +bob ' '$BB_TMP/status.txt'"
+check "... and alice's tone as her level" bash -c \
+    "awk '\$2 == \"alice\" { exit !(\$(NF - 1) > -13 && \$(NF - 1) < -11) }' '$BB_TMP/status.txt'"
+"$BB_BIN" status --port "$(bb_free_udp_port)" --once >/dev/null 2>&1; rc=$?
+check "bandbridge status exits 3 when no hub answers" test "$rc" = 3
+
+# 7. Access: an address outside --osc-allow; a password; --osc-bind.
 p2=$(bb_free_udp_port); o2=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub2.log" "$BB_BIN" serve --port "$p2" --osc-port "$o2" --jack-name bbhub2 \
     --db none --osc-allow 10.99.0.0/16 -v
