@@ -41,7 +41,7 @@ START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 LAT64=${LAT64_SECS:-${LAT_SECS:-60}}
 LAT128=${LAT128_SECS:-${LAT_SECS:-8}}    # brief: 15
 DIRECT_SECS=${DIRECT_SECS:-5}            # was 10
-XRUN_SECS=${XRUN_SECS:-20}               # brief: 30
+XRUN_SECS=${XRUN_SECS:-15}               # brief: 30
 CPU_SECS=${CPU_SECS:-8}                  # brief: 15
 CPU_SETTLE=${CPU_SETTLE:-3}
 CB_SECS=${CB_SECS:-5}
@@ -201,6 +201,28 @@ xruns_cmp() {
     bb_start_jack 64 48000 || return 1
     sleep 1
     xwindow "jackd (dummy, p=64) alone" "$secs"
+    # The hub's machine as it is in a rehearsal: the hub is the only JACK
+    # client, the musicians are remote (here bbload, off JACK, Opus, tones),
+    # against one idle JACK client: what the hub itself adds.
+    bb_bg "$BB_TMP/x-probe0.log" "$BB_PROBE" --name idle0 --outs 1 --ins 1 \
+        --seconds $((secs + 5)) --settle 0 --max-lag 0
+    pids+=("$BB_LASTPID")
+    bb_wait_port "idle0:out_1" 10
+    xwindow "+ 1 idle JACK client (bbprobe)" "$secs"
+    bb_kill "${pids[0]}"
+    pids=()
+    port=$(bb_free_udp_port)
+    bb_bg "$BB_TMP/x-hub0.log" "$BB_BIN" serve --port "$port" --osc-port 0 --db none
+    hub=$BB_LASTPID
+    bb_bg "$BB_TMP/x-ld.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady 4 --codec opus --signal tone \
+        --no-verify --seconds $((secs + 10)) --name-prefix x
+    pids+=("$BB_LASTPID")
+    for i in 0 1 2 3; do bb_wait_port "bandbridge:xs${i}_1" 10; done
+    sleep 1
+    xwindow "+ hub alone on JACK, 4 remote musicians (bbload: Opus, tones)" "$secs"
+    bb_kill "${pids[0]}"
+    bb_kill "$hub"
+    pids=()
     # The same number of JACK clients doing next to nothing: the cost of
     # five clients in the graph on this machine, without bandbridge.
     for i in 1 2 3 4 5; do
@@ -506,7 +528,7 @@ if want lat; then
     phase_end
 fi
 if want xrun; then
-    phase_begin "xruns (2 x ${XRUN_SECS} s)"
+    phase_begin "xruns (5 x ${XRUN_SECS} s)"
     xruns_cmp "$XRUN_SECS"
     phase_end
 fi
@@ -685,9 +707,13 @@ peer_lat_cell() {
         echo "|---|---|---|---|"
         printf '%s\n' "${XROWS[@]}"
         echo
-        echo "One after the other in the same run: jackd alone, with five JACK clients that do next to nothing,"
-        echo "and with the hub and four \`bandbridge join\` clients. A late driver is this VM's timer; a"
-        echo "cycle not finished means some client was not scheduled in time."
+        echo "One after the other in the same run: jackd alone; with one JACK client that does next to"
+        echo "nothing; with the hub as the only JACK client and four remote musicians (bbload, off JACK),"
+        echo "as on a rehearsal-room machine: compare it with the idle client; with five idle JACK clients;"
+        echo "and with the hub and four \`bandbridge join\` clients on the same JACK and the same two cores"
+        echo "(in a rehearsal each musician has their own machine): compare it with the five idle clients."
+        echo "A late driver is this VM's timer; a cycle not finished means some client was not scheduled"
+        echo "in time."
         echo
     fi
     if (( ${#CROWS[@]} )); then
