@@ -46,6 +46,7 @@ struct bb_jbuf_stats {
     _Atomic uint64_t trims;      ///< excess trimmed by a splice (consumer)
     _Atomic uint32_t fill;       ///< frames in the ring at the last read (consumer)
     _Atomic uint32_t target;     ///< current target depth in frames (consumer)
+    _Atomic uint64_t skipped;    ///< frames dropped for missed consumer cycles (consumer)
 };
 
 struct bb_jbuf {
@@ -89,6 +90,12 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
 
 /// Producer: append decoded frames directly (tests, local loops).
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes);
+
+/// Consumer: the consumer missed nframes of its own timeline (JACK did not
+/// run its callback for a cycle): drops as many frames as it would have
+/// played, so the stream keeps its place and its latency instead of
+/// drifting one period late until a trim.
+BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes);
 
 /// Consumer: fills out[c][0..nframes) for every channel c < channels.
 /// Returns 1 if real audio was played, 0 when the output is silence or

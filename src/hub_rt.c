@@ -58,6 +58,50 @@ BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
     return p ? (float *)jack_port_get_buffer(p, n) : NULL;
 }
 
+// A cycle JACK did not run us for (on a loaded machine a client is now and
+// then "not finished" in time and loses its cycle) would otherwise move
+// every stream by a period: the musicians' jitter buffers would hold a
+// period too much until a trim, and each mix stream a period too little,
+// which the musician's jitter buffer can only meet with an underrun and a
+// deeper buffer. So the lost cycles are accounted for as if they had run:
+// their frames are dropped from every jitter buffer and a gap of the same
+// length, faded out from the last sample sent, goes into every send ring.
+// Latency stays where it was; the lost audio is lost either way.
+#define HUB_RT_MAX_GAP 16 // periods; a longer jump is a restart, not a lost cycle
+BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
+                                       jack_nframes_t nframes)
+{
+    jack_nframes_t now = jack_last_frame_time(h->jack);
+    int32_t missed = h->rt_have_frame ? (int32_t)(now - h->rt_next_frame) : 0;
+    h->rt_next_frame = now + nframes;
+    h->rt_have_frame = 1;
+    if (missed <= 0 || missed > (int32_t)(HUB_RT_MAX_GAP * nframes))
+        return;
+    atomic_store_explicit(&h->stats.skipped_cycles,
+                          atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
+                              (uint64_t)missed / nframes,
+                          memory_order_relaxed);
+    for (unsigned i = 0; i < g->nclients; i++)
+        bb_jbuf_skip(&g->clients[i]->jb, (unsigned)missed);
+    for (unsigned m = 0; m < g->mix->nmix; m++) {
+        struct hub_client *c = g->mix_client[m];
+        if (!c)
+            continue;
+        for (unsigned done = 0; done < (unsigned)missed;) {
+            unsigned n = (unsigned)missed - done < nframes ? (unsigned)missed - done : nframes;
+            for (unsigned i = 0; i < n; i++) {
+                float w = (float)((unsigned)missed - 1 - (done + i)) / (float)missed;
+                h->rt_inter[2 * i] = c->tx_last[0] * w;
+                h->rt_inter[2 * i + 1] = c->tx_last[1] * w;
+            }
+            if (!bb_ring_write(&c->tx, h->rt_inter, n * 2 * (uint32_t)sizeof(float)))
+                counter_inc(&c->tx_overruns);
+            done += n;
+        }
+        c->tx_last[0] = c->tx_last[1] = 0.0f;
+    }
+}
+
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 {
     struct hub *h = arg;
@@ -77,6 +121,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     }
     const struct bb_mix_graph *mg = g->mix;
     float *junk = h->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
+    hub_rt_keep_timeline(h, g, nframes);
 
     // Musicians' channels: jitter buffer -> their JACK ports (also the
     // mixer's source buffers).
@@ -136,6 +181,8 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
         }
         if (!bb_ring_write(&c->tx, h->rt_inter, bytes))
             counter_inc(&c->tx_overruns);
+        c->tx_last[0] = l[nframes - 1];
+        c->tx_last[1] = r[nframes - 1];
     }
     if (g->nclients)
         for (int w = 0; w < HUB_TX_WORKERS; w++)

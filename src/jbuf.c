@@ -111,6 +111,17 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
     return pushed + bb_jbuf_push(jb, jb->decoded, jb->frames);
 }
 
+BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
+{
+    if (jb->state != BB_JB_PLAYING)
+        return; // buffering: the start finds its depth anyway
+    const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
+    unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
+    unsigned n = nframes < avail ? nframes : avail;
+    bb_ring_skip(&jb->ring, n * frame_bytes);
+    stat_add(&jb->stats.skipped, n);
+}
+
 // Reads n frames from the ring into out (deinterleaving), starting at
 // frame offset 0 of scratch already filled by the caller.
 BB_RT static void deinterleave(const struct bb_jbuf *jb, const float *src, float *const *out,

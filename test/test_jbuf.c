@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // test_jbuf.c: jitter buffer: exact pass-through at the target depth, gap
 // concealment and counters, underrun fade and refill, trimming a standing
-// excess back to target, auto depth growth.
+// excess back to target, auto depth growth, a missed consumer cycle.
 #include <math.h>
 #include <string.h>
 
@@ -183,6 +183,38 @@ int main(void)
     bb_jbuf_read(&st, lr, F);
     CHECK(L[10] == 0.5f && R[10] == -0.25f);
     bb_jbuf_cleanup(&st);
+
+    // A cycle the consumer missed: the frames it would have played are
+    // dropped, so the stream keeps its place (the next period is the one
+    // after the missed one, no underrun, no excess to trim later).
+    struct bb_jbuf sk;
+    CHECK(bb_jbuf_init(&sk, 1, F, 256, RATE, F, dec) == 0);
+    uint32_t kseq = 0, kpos = 0, played = 0;
+    int kexact = 1;
+    for (int p = 0; p < 40; p++) {
+        int len = packet(enc, kpos, pkt);
+        bb_jbuf_receive(&sk, kseq++, pkt, (size_t)len);
+        kpos += F;
+        if (p == 20) { // the consumer misses this cycle
+            bb_jbuf_skip(&sk, F);
+            played += F;
+            continue;
+        }
+        if (read_period(&sk, buf, F) && p > 3) {
+            // at target depth F, period p plays the packet received at p - 1
+            for (int i = 0; i < F; i++)
+                kexact &= buf[i] == sample(played + (uint32_t)i);
+        }
+        if (p >= 1)
+            played += F;
+    }
+    CHECK(kexact);
+    CHECK(atomic_load(&sk.stats.skipped) == F);
+    CHECK(atomic_load(&sk.stats.underruns) == 0 && atomic_load(&sk.stats.trims) == 0);
+    CHECK(atomic_load(&sk.stats.fill) == 2 * F); // a period plus the target, as before
+    bb_jbuf_skip(&sk, 100000); // more than it holds: drops what there is (the target)
+    CHECK(atomic_load(&sk.stats.skipped) == F + F);
+    bb_jbuf_cleanup(&sk);
 
     CHECK(bb_jbuf_init(&st, 0, F, 256, RATE, 0, NULL) < 0);
     bb_encoder_free(enc);
