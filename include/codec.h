@@ -53,6 +53,11 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
                                   unsigned frames, unsigned kbps_per_channel,
                                   char *err, size_t err_size);
 void bb_encoder_free(struct bb_encoder *e);
+/// Opus encoder complexity, 0 (cheapest) to 10 (default 5); nothing for
+/// PCM. The hub lowers it for the personal mixes it encodes, one per
+/// musician (measured here for a 64-sample custom frame: 15.5 us at 5-6,
+/// 7.5 us at 2, for about 2 dB less SNR on tones). Returns 0 or -1.
+int bb_encoder_set_complexity(struct bb_encoder *e, int complexity);
 /// Encodes one wire frame (frames * channels floats, interleaved; values
 /// outside [-1, 1] are clipped for integer formats). Returns the byte count
 /// written to out, or -1 when out is too small or the codec failed.

@@ -340,6 +340,20 @@ fail:
     return NULL;
 }
 
+int bb_encoder_set_complexity(struct bb_encoder *e, int complexity)
+{
+    if (complexity < 0 || complexity > 10)
+        return -1;
+    for (unsigned ch = 0; ch < e->channels && bb_codec_is_opus(e->codec); ch++) {
+        int oe = e->codec == BB_CODEC_OPUS
+                     ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_COMPLEXITY(complexity))
+                     : opus_encoder_ctl(e->senc[ch], OPUS_SET_COMPLEXITY(complexity));
+        if (oe != OPUS_OK)
+            return -1;
+    }
+    return 0;
+}
+
 void bb_encoder_free(struct bb_encoder *e)
 {
     if (!e)

@@ -371,13 +371,16 @@ static void test_pcm_conceal(void)
 /// Runs a 1 kHz sine at -12 dBFS (each channel a different phase, so a
 /// channel mix-up shows) through 50 wire frames, finds the codec delay by
 /// cross-correlation on channel 0, and returns the worst channel's SNR.
-static double opus_snr(enum bb_codec c, unsigned ch, unsigned *delay_out, size_t *max_len)
+static double opus_snr(enum bb_codec c, unsigned ch, unsigned *delay_out, size_t *max_len,
+                       int complexity)
 {
     enum { NFR = 50 };
     unsigned fr = bb_codec_wire_frames(c, 48000, ch);
     struct bb_encoder *e = enc(c, ch, fr);
     struct bb_decoder *d = dec(c, ch, fr);
     double worst = -1e9;
+    if (e && complexity >= 0)
+        CHECK(bb_encoder_set_complexity(e, complexity) == 0);
     *max_len = 0;
     *delay_out = 0;
     if (!e || !d) {
@@ -464,17 +467,32 @@ static void test_opus_quality(void)
         //                             30.7 dB (2 ch), 28.9 dB (8 ch)
         // The 20 dB threshold leaves 6 dB of margin for other builds. The
         // delay (the codec's look-ahead) adds at most one wire frame.
-        double snr = opus_snr(BB_CODEC_OPUS, chans[hi], &delay, &max_len);
+        double snr = opus_snr(BB_CODEC_OPUS, chans[hi], &delay, &max_len, -1);
         printf("opus     %u ch: delay %3u samples, SNR %5.1f dB, %zu bytes/packet\n",
                chans[hi], delay, snr, max_len);
         CHECK(snr > 20.0);
         CHECK(delay <= 64);
-        snr = opus_snr(BB_CODEC_OPUS_STD, chans[hi], &delay, &max_len);
+        snr = opus_snr(BB_CODEC_OPUS_STD, chans[hi], &delay, &max_len, -1);
         printf("opus-std %u ch: delay %3u samples, SNR %5.1f dB, %zu bytes/packet\n",
                chans[hi], delay, snr, max_len);
         CHECK(snr > 20.0);
         CHECK(delay <= 120);
     }
+    // The hub's personal mixes: stereo at complexity 2 (measured 24.4 dB).
+    unsigned delay;
+    size_t max_len;
+    double snr = opus_snr(BB_CODEC_OPUS, 2, &delay, &max_len, 2);
+    printf("opus     2 ch, complexity 2: SNR %5.1f dB\n", snr);
+    CHECK(snr > 20.0);
+    snr = opus_snr(BB_CODEC_OPUS_STD, 2, &delay, &max_len, 2);
+    printf("opus-std 2 ch, complexity 2: SNR %5.1f dB\n", snr);
+    CHECK(snr > 20.0);
+    struct bb_encoder *e = enc(BB_CODEC_OPUS, 1, 64);
+    CHECK(e && bb_encoder_set_complexity(e, 11) < 0 && bb_encoder_set_complexity(e, -1) < 0);
+    bb_encoder_free(e);
+    e = enc(BB_CODEC_FLOAT, 2, 64);
+    CHECK(e && bb_encoder_set_complexity(e, 2) == 0); // PCM: nothing to set
+    bb_encoder_free(e);
 }
 
 /// Hostile payloads: never more than -1 (with silence) or a decoded frame,
