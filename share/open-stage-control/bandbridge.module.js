@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// bandbridge.module.js: Open Stage Control (1.x) custom module for the
+// bandbridge hub's OSC port (bandbridge-osc(7)); see README.md beside it.
+//
+// - registers O-S-C for the hub's feedback and meters in slot form and renews
+//   both leases every 5 s (they last 10 s);
+// - turns the meter bundles (dBFS, 25 a second) into one 0..1 value per
+//   meter widget, about 12 a second, holding the peak in between;
+// - remembers which mix each browser shows (the "My mix" dropdown tells it
+//   with /bandbridge/mymix) and asks the hub for every strip's values of that
+//   mix, so the faders jump to the truth; same for the main mix and the send
+//   levels at start, on every join/leave and for every newly opened browser;
+// - shows the hub's /error replies in the layout and as a notification.
+//
+// The hub is the first --send target of open-stage-control, or
+// BANDBRIDGE_HUB=host:port; BANDBRIDGE_OSC_PASSWORD is sent with /auth when
+// the hub has --osc-password. Messages under /bandbridge/ stay inside O-S-C.
+
+var HUB = process.env.BANDBRIDGE_HUB || ''
+var PASSWORD = process.env.BANDBRIDGE_OSC_PASSWORD || ''
+var LEASE_S = 10, RENEW_MS = 5000
+var SLOTS = 8                      // strips in the layout: slots 1..8 ...
+var INPUTS = ['in_1', 'in_2']      // ... and the hub's local inputs
+var PARAMS = ['fader', 'mute', 'pan']
+var METER_MS = 80, METER_FLOOR_DB = -60
+
+var hub = null, replyPort = 0
+var names = {}          // slot number -> musician name, '' when free
+var mixOf = {}          // O-S-C client id -> the mix its "My mix" view shows
+var held = {}, shown = {}, lastMeterAt = 0
+var refreshTimer = null, lastError = '', lastErrorAt = 0
+
+function int(v) { return {type: 'i', value: v} }
+
+function hubTarget() {
+    var t = HUB
+    if (!t) t = (settings.read('send') || []).filter(function (s) { return !/^midi:/.test(s) })[0]
+    if (!t) return null
+    var i = String(t).lastIndexOf(':')
+    return {host: t.slice(0, i), port: parseInt(t.slice(i + 1), 10)}
+}
+
+function toHub(address) {
+    if (!hub) return
+    send.apply(null, [hub.host, hub.port].concat(Array.prototype.slice.call(arguments)))
+}
+
+function subscribe() {
+    hub = hubTarget()
+    if (!hub) {
+        console.error('(bandbridge) no hub: start open-stage-control with --send HUB:PORT')
+        return
+    }
+    if (PASSWORD) toHub('/auth', PASSWORD)
+    toHub('/subscribe', int(LEASE_S), int(replyPort), 'slots')
+    toHub('/meters/subscribe', int(LEASE_S), int(replyPort), 'slots')
+}
+
+// Sources that have a strip and exist on the hub now (an empty slot would be refused).
+function sources() {
+    var s = []
+    for (var n = 1; n <= SLOTS; n++) if (names[n]) s.push(n)
+    return s.concat(INPUTS)
+}
+
+// Queries (no argument): the hub answers each to O-S-C's port with the value,
+// which reaches every widget showing that address.
+function queryMix(mix) {
+    sources().forEach(function (s) {
+        PARAMS.forEach(function (p) { toHub('/mix/' + mix + '/ch/' + s + '/' + p) })
+    })
+}
+
+function refresh() {
+    refreshTimer = null
+    var mixes = {main: true}
+    for (var id in mixOf) if (names[mixOf[id]]) mixes[mixOf[id]] = true
+    Object.keys(mixes).forEach(queryMix)
+    for (var n = 1; n <= SLOTS; n++) if (names[n]) toHub('/send/' + n + '/fader')
+}
+
+// After a join the hub sends /clients before the new /slot/<n>/name: wait a little.
+function refreshSoon() {
+    if (!refreshTimer) refreshTimer = setTimeout(refresh, 200)
+}
+
+// dBFS to a meter position: -60 dB and below (silence: -120 or -inf) is 0, 0 dBFS is 1.
+function level(db) {
+    if (!(db > METER_FLOOR_DB)) return 0
+    return Math.min(1, (db - METER_FLOOR_DB) / -METER_FLOOR_DB)
+}
+
+function hold(address, db) {
+    var v = level(db)
+    if (!(held[address] >= v)) held[address] = v
+    lastMeterAt = Date.now()
+}
+
+function flushMeters() {
+    var a, v
+    for (a in held) {
+        v = Math.round(held[a] * 100) / 100
+        if (v !== shown[a]) { receive(a, v); shown[a] = v }
+    }
+    held = {}
+    if (Date.now() - lastMeterAt > 1000) {     // no meters from the hub: fall to 0
+        for (a in shown) if (shown[a] !== 0) { receive(a, 0); shown[a] = 0 }
+    }
+}
+
+function showError(address, reason) {
+    var text = address + ': ' + reason, now = Date.now()
+    console.error('(bandbridge) the hub refused ' + text)
+    receive('/bandbridge/error', text)
+    if (text !== lastError || now - lastErrorAt > 2000) {
+        receive('/NOTIFY', 'exclamation-triangle', 'bandbridge: ' + text)
+    }
+    lastError = text
+    lastErrorAt = now
+}
+
+function start() {
+    replyPort = settings.read('osc-port') || settings.read('port') || 8080
+    subscribe()
+    setInterval(subscribe, RENEW_MS)
+    setInterval(flushMeters, METER_MS)
+}
+
+// A browser opened the session: give it the musicians' names (the hub sent
+// them before it was there) and the current values.
+app.on('sessionOpened', function (data, client) {
+    for (var n = 1; n <= SLOTS; n++) {
+        if (names[n] !== undefined) receive('/slot/' + n + '/name', names[n], {clientId: client.id})
+    }
+    refreshSoon()
+})
+
+app.on('close', function (data, client) {
+    delete mixOf[client.id]
+})
+
+module.exports = {
+
+    init: start,
+
+    reload: start,
+
+    stop: function () {
+        toHub('/unsubscribe', int(replyPort))
+    },
+
+    oscInFilter: function (data) {
+        var a = data.address, v = data.args.map(function (x) { return x.value }), m
+
+        if ((m = /^\/meter\/ch\/([^/]+)$/.exec(a))) {
+            hold('/bandbridge/meter/ch/' + m[1], v[0])
+            return
+        }
+        if ((m = /^\/meter\/mix\/([^/]+)$/.exec(a))) {
+            hold('/bandbridge/meter/mix/' + m[1] + '/L', v[0])
+            hold('/bandbridge/meter/mix/' + m[1] + '/R', v[1])
+            return
+        }
+        if ((m = /^\/slot\/([0-9]+)\/name$/.exec(a))) {
+            names[m[1]] = v.length ? String(v[0]) : ''
+            return data
+        }
+        if (a === '/clients') {           // a new lease, a join or a leave
+            refreshSoon()
+            return data
+        }
+        if (a === '/error') {
+            showError(v[0], v[1])
+            return
+        }
+        if (a === '/subscribe' || a === '/meters/subscribe' || a === '/auth') return
+        return data
+    },
+
+    oscOutFilter: function (data) {
+        if (data.address === '/bandbridge/mymix') {
+            var mix = data.args.length ? data.args[0].value : undefined
+            if (mix === undefined || mix === null || mix === '') {
+                delete mixOf[data.clientId]
+            } else {
+                mixOf[data.clientId] = mix
+                if (names[mix] || mix === 'main') queryMix(mix)
+            }
+            return
+        }
+        if (/^\/bandbridge\//.test(data.address)) return   // inside O-S-C only
+        return data
+    }
+
+}
