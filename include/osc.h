@@ -4,11 +4,13 @@
 #ifndef BB_OSC_H
 #define BB_OSC_H
 
+#include <lo/lo.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 struct hub;
+struct hub_client;
 
 /// [ctl] Opens the OSC UDP server on h->osc_port (nothing when 0), on
 /// h->osc_bind when set. Returns 0 or -1 with err.
@@ -28,9 +30,23 @@ void hub_osc_tick(struct hub *h, uint64_t now_ns);
 /// /slot/<n>/name to those that use slot numbers).
 void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined);
 
+/// [ctl] An OSC packet (a message or a bundle) from controller number
+/// controller of musician c, relayed by their `bandbridge join
+/// --osc-port` over the session: the caller has checked that it came from
+/// c's address with c's live session. Handled like a message on the OSC
+/// port, limited to c's own mix; answers go back over the session.
+void hub_osc_relay(struct hub *h, struct hub_client *c, unsigned controller, const uint8_t *pkt,
+                   size_t len);
+
 /// "192.168.1.0/24" or "10.0.0.7" (a /32) to network and mask in host
 /// order. Returns 0 or -1.
 int hub_osc_parse_cidr(const char *s, uint32_t *net, uint32_t *mask);
+
+/// A non-blocking liblo UDP server on port, on every IPv4 address or only
+/// on bind_addr (NULL or "" or "0.0.0.0": every one), for the hub's OSC port
+/// and a musician's (`join --osc-port`). Returns NULL with err.
+lo_server bb_osc_server_open(uint16_t port, const char *bind_addr, lo_err_handler on_error,
+                             char *err, size_t err_size);
 
 /// Prints the address table (`bandbridge serve --osc-doc`).
 void hub_osc_doc(FILE *f);

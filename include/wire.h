@@ -29,6 +29,11 @@
 #define BB_WIRE_HEADER_SIZE 20
 #define BB_IDENTITY_SIZE    16   ///< bytes of a client identity
 #define BB_REASON_MAX       128  ///< longest reason text, with NUL
+#define BB_OSC_CONTROLLERS  16   ///< controller numbers 0..15 of one musician (OSC message)
+/// Longest OSC packet an OSC message carries: what fits in one datagram
+/// after the header and the controller byte, in whole 4-byte words.
+#define BB_OSC_PACKET_MAX   ((BB_MAX_DATAGRAM - BB_WIRE_HEADER_SIZE - 1) / 4 * 4)
+#define BB_OSC_PACKET_MIN   8    ///< the shortest OSC message: "/\0\0\0,\0\0\0"
 
 enum bb_msg_type {
     BB_MSG_JOIN      = 1, ///< musician -> hub, retried until WELCOME/REJECT
@@ -39,6 +44,7 @@ enum bb_msg_type {
     BB_MSG_PONG      = 6,
     BB_MSG_LEAVE     = 7, ///< either way, retried until LEAVE_ACK
     BB_MSG_LEAVE_ACK = 8,
+    BB_MSG_OSC       = 9, ///< both ways: a relayed OSC packet of a musician's own controller
 };
 
 enum bb_reject_code {
@@ -127,6 +133,14 @@ struct bb_audio {
     size_t         payload_len;
 };
 
+/// OSC body: u8 controller, then one OSC packet (a message or a bundle, as
+/// OSC serialises it: big endian inside) to the end of the datagram.
+struct bb_osc {
+    uint8_t        controller;    ///< which of the musician's controllers, 0..15
+    const uint8_t *packet;        ///< points into the datagram
+    size_t         packet_len;    ///< BB_OSC_PACKET_MIN..BB_OSC_PACKET_MAX, a multiple of 4
+};
+
 /// Parses the header. Returns BB_WIRE_OK, or an error; on
 /// BB_WIRE_VERSION_BAD the header fields are still filled in.
 int bb_wire_parse_header(const uint8_t *buf, size_t len, struct bb_header *h);
@@ -144,6 +158,10 @@ int bb_wire_write_empty(uint8_t *buf, size_t size, const struct bb_header *h);
 /// codec payload at buf + return value and adds its length.
 int bb_wire_write_audio_head(uint8_t *buf, size_t size, const struct bb_header *h,
                              uint8_t codec, uint8_t channels, uint16_t frames);
+/// OSC: header, controller and the packet (copied). BB_WIRE_FIELD_BAD when
+/// the controller or the packet's length is out of range.
+int bb_wire_write_osc(uint8_t *buf, size_t size, const struct bb_header *h, uint8_t controller,
+                      const void *packet, size_t packet_len);
 
 /// Readers take the whole datagram (header included) and its length.
 int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m);
@@ -152,5 +170,8 @@ int bb_wire_read_reject(const uint8_t *buf, size_t len, struct bb_reject *m);
 int bb_wire_read_leave(const uint8_t *buf, size_t len, struct bb_leave *m);
 int bb_wire_read_ping(const uint8_t *buf, size_t len, struct bb_ping *m);
 int bb_wire_read_audio(const uint8_t *buf, size_t len, struct bb_audio *m);
+/// Checks the controller and the packet's length (not the OSC inside: the
+/// OSC parser does that).
+int bb_wire_read_osc(const uint8_t *buf, size_t len, struct bb_osc *m);
 
 #endif

@@ -3,7 +3,8 @@
 //
 // DESIGN. The control thread (the program's main thread) is the only writer
 // of client state. It sleeps in poll() on three things: an eventfd the
-// receive thread signals when it has queued a JOIN or LEAVE, a signalfd
+// receive thread signals when it has queued a JOIN, a LEAVE or a relayed
+// OSC packet (a musician's own controller, handed to osc.c), a signalfd
 // for SIGINT/SIGTERM, the OSC socket, and a timeout that drives the zombie
 // sweep (every 100 ms), pending removals and the OSC meters and leases
 // (every 40 ms).
@@ -430,6 +431,29 @@ static void handle_leave(struct hub *h, const struct hub_event *ev, const struct
     start_removal(h, c, "left");
 }
 
+// An OSC packet from a musician's own controller, relayed by their join:
+// accepted only from the session's own address while the musician is in
+// (the same check as a LEAVE), then handled by osc.c as theirs.
+static void handle_osc(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
+{
+    unsigned slot = hd->session & 0xFF;
+    struct hub_client *c = slot < BB_MAX_CLIENTS ? h->slots[slot] : NULL;
+    if (!c || c->session != hd->session || c->state != HUB_CLIENT_ACTIVE) {
+        atomic_fetch_add(&h->stats.unknown_session, 1);
+        return;
+    }
+    if (!bb_addr_equal(&c->addr, &ev->from)) {
+        atomic_fetch_add(&h->stats.wrong_source, 1);
+        return;
+    }
+    struct bb_osc o;
+    if (bb_wire_read_osc(ev->data, ev->len, &o) != BB_WIRE_OK) {
+        atomic_fetch_add(&h->stats.bad_packets, 1);
+        return;
+    }
+    hub_osc_relay(h, c, o.controller, o.packet, o.packet_len);
+}
+
 static void drain_events(struct hub *h)
 {
     uint64_t v;
@@ -445,6 +469,8 @@ static void drain_events(struct hub *h)
             handle_join(h, &ev, &hd);
         else if (hd.type == BB_MSG_LEAVE)
             handle_leave(h, &ev, &hd);
+        else if (hd.type == BB_MSG_OSC && rc == BB_WIRE_OK)
+            handle_osc(h, &ev, &hd);
     }
 }
 

@@ -5,7 +5,10 @@
 //   validates every datagram, looks its session up in the published graph
 //   (never under a lock), feeds AUDIO into that musician's jitter buffer
 //   (decoding there), answers PING at once so round-trip times are honest,
-//   and hands JOIN and LEAVE to the control thread through the event ring.
+//   and hands JOIN, LEAVE and the OSC packets a musician's join relays
+//   from their own controller (at most HUB_OSC_RELAY_RATE a second per
+//   musician, so one tablet cannot crowd the joins out of the ring) to the
+//   control thread through the event ring.
 // send workers [tx]: woken by the process callback once per period, each
 //   drains the send rings of its share of the musicians (slot % workers) a
 //   packet at a time, encodes and sends: Opus encoding of many mixes is
@@ -44,6 +47,29 @@ static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
         return NULL;
     struct hub_client *c = g->by_slot[slot];
     return c && c->session == session ? c : NULL;
+}
+
+/// Relayed OSC datagrams a musician may send in one second; more are dropped.
+#define HUB_OSC_RELAY_RATE 500
+
+/// [rx] Relayed OSC datagrams counted in the current second, per slot.
+struct osc_rate {
+    uint32_t session;
+    uint64_t second;
+    unsigned count;
+};
+static struct osc_rate osc_rate[BB_MAX_CLIENTS];
+
+static int osc_rate_ok(const struct hub_client *c, uint64_t now)
+{
+    struct osc_rate *r = &osc_rate[c->slot];
+    uint64_t second = now / 1000000000ull;
+    if (r->session != c->session || r->second != second) {
+        r->session = c->session;
+        r->second = second;
+        r->count = 0;
+    }
+    return ++r->count <= HUB_OSC_RELAY_RATE;
 }
 
 static void forward(struct hub *h, const uint8_t *buf, size_t len, const struct bb_addr *from)
@@ -123,6 +149,21 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
     }
     case BB_MSG_LEAVE_ACK:
         break;
+    case BB_MSG_OSC: {
+        // Checked here so that only the session's own packets reach the
+        // ring; the control thread checks the session again (this graph
+        // may be a little old).
+        struct bb_osc o;
+        if (bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
+            counter_inc(&h->stats.bad_packets);
+            return;
+        }
+        if (osc_rate_ok(c, now))
+            forward(h, buf, len, from);
+        else
+            counter_inc(&h->stats.events_dropped);
+        break;
+    }
     default:
         counter_inc(&h->stats.bad_packets);
         return;

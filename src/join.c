@@ -14,6 +14,20 @@
 //   JACK [rt]   inputs (and the test tone) into the send ring, the
 //               jitter buffer into the outputs. Without a session it plays
 //               silence; it never waits for the network.
+//
+// OWN CONTROLLERS. With --osc-port the main thread also owns a liblo UDP
+// server for the musician's own tablet or phone. Every message it hands
+// out (one by one, out of bundles too) is serialised again and sent to the
+// hub as an OSC datagram of the session, with the number (0..15) of the
+// controller it came from; the hub limits it to this musician's own mix
+// and answers the same way. What comes back reaches main through the
+// receive thread's ring and goes out raw from the server's own socket, so
+// the tablet hears from the port it sends to. A controller is a source
+// address and port, or the reply port a /subscribe names (like the hub's
+// own OSC port: many tablet apps do not listen where they send from).
+// Without a session, messages are answered here: /error "not connected to
+// the hub".
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -33,6 +47,8 @@
 
 #include <jack/jack.h>
 #include <jack/thread.h>
+#include <lo/lo.h>
+#include <netdb.h>
 
 #include "bb.h"
 #include "codec.h"
@@ -41,6 +57,7 @@
 #include "join.h"
 #include "log.h"
 #include "net.h"
+#include "osc.h"
 #include "ring.h"
 #include "snap.h"
 #include "wire.h"
@@ -76,6 +93,16 @@ struct join_event {
     uint8_t  data[BB_MAX_DATAGRAM];
 };
 
+/// One of the musician's own OSC controllers [ctl].
+struct join_ctl {
+    int                     used;
+    char                    host[64];  ///< its IP address, as liblo prints it
+    uint16_t                port;      ///< where it hears answers
+    struct sockaddr_storage sa;        ///< host:port
+    socklen_t               sa_len;
+    uint64_t                last_ns;   ///< last message from it (least recently used goes)
+};
+
 struct join {
     // options [ro]
     char           host[256];
@@ -89,6 +116,8 @@ struct join {
     float          tone_hz;
     int            auto_connect;
     double         run_seconds;     ///< 0 = until signalled
+    uint16_t       osc_port;        ///< --osc-port: the musician's own controllers; 0 = none
+    char           osc_bind[64];    ///< --osc-bind: IPv4 address; empty = every address
 
     uint8_t        identity[BB_IDENTITY_SIZE];
     struct bb_addr hub;
@@ -112,6 +141,12 @@ struct join {
     _Atomic uint32_t rtt_us;        ///< [rx]
     _Atomic uint64_t foreign;       ///< [rx] datagrams not from our hub or session
     _Atomic int      jack_gone;     ///< [jack shutdown callback sets, ctl reads]
+
+    // the musician's own OSC controllers [ctl]
+    lo_server        osc;           ///< NULL without --osc-port
+    struct join_ctl  ctl[BB_OSC_CONTROLLERS];
+    uint32_t         osc_session;   ///< the session while connected, else 0
+    uint32_t         osc_seq;       ///< seq of the OSC datagrams we send
 };
 
 static void stream_free(void *obj)
@@ -225,6 +260,19 @@ static void send_dgram(struct join *j, const uint8_t *buf, int len)
                j->hub.len);
 }
 
+// [rx] Hands a control datagram to main through the event ring.
+static void to_main(struct join *j, const uint8_t *buf, size_t len)
+{
+    struct join_event ev = {.len = (uint16_t)len};
+    memcpy(ev.data, buf, len);
+    if (bb_ring_write(&j->events, &ev, sizeof ev)) {
+        uint64_t one = 1;
+        if (write(j->event_fd, &one, sizeof one) < 0) {
+            // the control loop polls with a timeout anyway
+        }
+    }
+}
+
 static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf, size_t len)
 {
     struct bb_header hd;
@@ -265,15 +313,18 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
     case BB_MSG_WELCOME:
     case BB_MSG_REJECT:
     case BB_MSG_LEAVE:
-    case BB_MSG_LEAVE_ACK: {
-        struct join_event ev = {.len = (uint16_t)len};
-        memcpy(ev.data, buf, len);
-        if (bb_ring_write(&j->events, &ev, sizeof ev)) {
-            uint64_t one = 1;
-            if (write(j->event_fd, &one, sizeof one) < 0) {
-                // the control loop polls with a timeout anyway
-            }
+    case BB_MSG_LEAVE_ACK:
+        to_main(j, buf, len);
+        break;
+    case BB_MSG_OSC: {
+        // For one of our own controllers: only from our session.
+        struct bb_osc o;
+        if (!s || !s->active || hd.session != s->session ||
+            bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
+            atomic_fetch_add(&j->foreign, 1);
+            return;
         }
+        to_main(j, buf, len);
         break;
     }
     default:
@@ -406,6 +457,157 @@ static void connect_ports(struct join *j)
     jack_free(plays);
 }
 
+// ---------------------------------------------------------------- own controllers
+
+static void osc_error_cb(int num, const char *msg, const char *path)
+{
+    // Whatever reaches the port: not worth more than a debug line.
+    bb_debug("OSC port: error %d: %s%s%s", num, msg, path ? " at " : "", path ? path : "");
+}
+
+// [ctl] Sends one OSC packet to controller k from the OSC port's socket.
+static void ctl_send(struct join *j, int k, const void *pkt, size_t len)
+{
+    const struct join_ctl *c = &j->ctl[k];
+    if (c->used && sendto(lo_server_get_socket_fd(j->osc), pkt, len, MSG_DONTWAIT,
+                          (const struct sockaddr *)&c->sa, c->sa_len) < 0)
+        bb_debug("OSC port: cannot answer %s:%u: %s", c->host, c->port, strerror(errno));
+}
+
+// [ctl] Answers controller k with /error s:path s:why, here.
+static void ctl_error(struct join *j, int k, const char *path, const char *why)
+{
+    // The address is echoed, but not all of a hostile 10 kB one.
+    char p[200];
+    if (strlen(path) < sizeof p)
+        snprintf(p, sizeof p, "%s", path);
+    else
+        snprintf(p, sizeof p, "%.*s...", (int)sizeof p - 4, path);
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, p);
+    lo_message_add_string(m, why);
+    uint8_t buf[512];
+    size_t len = lo_message_length(m, "/error");
+    if (len <= sizeof buf) {
+        lo_message_serialise(m, "/error", buf, &len);
+        ctl_send(j, k, buf, len);
+    }
+    lo_message_free(m);
+}
+
+// [ctl] The number of the controller at host:port; a new one takes a free
+// number or the one heard from least recently. -1 if the address is not
+// usable.
+static int ctl_for(struct join *j, const char *host, uint16_t port)
+{
+    int k = -1, oldest = 0;
+    uint64_t now = bb_now_ns();
+    for (int i = 0; i < BB_OSC_CONTROLLERS; i++) {
+        struct join_ctl *c = &j->ctl[i];
+        if (c->used && c->port == port && strcmp(c->host, host) == 0) {
+            c->last_ns = now;
+            return i;
+        }
+        if (!c->used && k < 0)
+            k = i;
+        if (c->last_ns < j->ctl[oldest].last_ns)
+            oldest = i;
+    }
+    if (k < 0)
+        k = oldest;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    if (strlen(host) >= sizeof j->ctl[k].host || getaddrinfo(host, ps, &hints, &ai) != 0 || !ai ||
+        ai->ai_addrlen > sizeof j->ctl[k].sa) {
+        if (ai)
+            freeaddrinfo(ai);
+        return -1;
+    }
+    struct join_ctl *c = &j->ctl[k];
+    if (c->used)
+        bb_info("OSC controller %d is now %s:%u (%s:%u was heard from least recently)", k, host,
+                port, c->host, c->port);
+    else
+        bb_info("OSC controller %d: %s:%u", k, host, port);
+    c->used = 1;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
+    c->sa_len = ai->ai_addrlen;
+    c->last_ns = now;
+    freeaddrinfo(ai);
+    return k;
+}
+
+// The reply port a (meters/)(un)subscribe names, or 0: /subscribe
+// [lease] [port] [style], /unsubscribe [port] (bandbridge-osc(7)).
+static uint16_t reply_port(const char *path, const char *types, lo_arg **argv, int argc)
+{
+    int sub = strcmp(path, "/subscribe") == 0 || strcmp(path, "/meters/subscribe") == 0;
+    int unsub = strcmp(path, "/unsubscribe") == 0 || strcmp(path, "/meters/unsubscribe") == 0;
+    if (sub && argc > 0 && (types[argc - 1] == 's' || types[argc - 1] == 'S'))
+        argc--; // the style
+    int at = sub ? 1 : 0;
+    if ((!sub && !unsub) || argc <= at)
+        return 0;
+    // Copied out: liblo aligns arguments to 4 bytes, the union wants 8.
+    double v;
+    int32_t i;
+    int64_t h;
+    float f;
+    switch (types[at]) {
+    case 'i': memcpy(&i, argv[at], sizeof i); v = i; break;
+    case 'h': memcpy(&h, argv[at], sizeof h); v = (double)h; break;
+    case 'f': memcpy(&f, argv[at], sizeof f); v = f; break;
+    case 'd': memcpy(&v, argv[at], sizeof v); break;
+    default: return 0;
+    }
+    return v >= 1 && v <= 65535 && v == (double)(int)v ? (uint16_t)v : 0;
+}
+
+// [ctl] A message from one of our own controllers: relayed to the hub as
+// it is (the hub resolves /mix/me/...), or answered here.
+static int osc_in(const char *path, const char *types, lo_arg **argv, int argc, lo_message msg,
+                  void *user)
+{
+    struct join *j = user;
+    lo_address from = lo_message_get_source(msg);
+    const char *host = from ? lo_address_get_hostname(from) : NULL;
+    const char *port = from ? lo_address_get_port(from) : NULL;
+    if (!host || !port)
+        return 0;
+    uint16_t rp = reply_port(path, types, argv, argc);
+    int k = ctl_for(j, host, rp ? rp : (uint16_t)atoi(port));
+    if (k < 0)
+        return 0;
+    if (!j->osc_session) {
+        ctl_error(j, k, path, "not connected to the hub");
+        return 0;
+    }
+    uint8_t pkt[BB_OSC_PACKET_MAX], buf[BB_MAX_DATAGRAM];
+    size_t len = lo_message_length(msg, path);
+    if (len > sizeof pkt) {
+        ctl_error(j, k, path, "too long to relay to the hub (1176 bytes at most)");
+        return 0;
+    }
+    lo_message_serialise(msg, path, pkt, &len);
+    struct bb_header hd = {.type = BB_MSG_OSC, .session = j->osc_session, .seq = j->osc_seq++};
+    send_dgram(j, buf, bb_wire_write_osc(buf, sizeof buf, &hd, (uint8_t)k, pkt, len));
+    return 0;
+}
+
+// [ctl] An OSC datagram of our session from the hub: raw to its controller.
+static void osc_out(struct join *j, const struct join_event *ev)
+{
+    struct bb_osc o;
+    if (!j->osc || bb_wire_read_osc(ev->data, ev->len, &o) != BB_WIRE_OK)
+        return;
+    ctl_send(j, o.controller, o.packet, o.packet_len);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -421,6 +623,10 @@ static void usage(FILE *f)
             "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
             "  -A, --no-auto-connect leave the JACK ports unconnected\n"
             "  -s, --seconds S       leave after S seconds (default: run until stopped)\n"
+            "  -o, --osc-port N      open UDP port N for your own OSC tablet or phone: what\n"
+            "                        it sends goes to the hub over the session, for your\n"
+            "                        own mix (/mix/me/...); answers come back the same way\n"
+            "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
             "  -h, --help            this text\n",
             BB_MAX_CLIENT_CH);
@@ -434,10 +640,11 @@ static int parse_options(struct join *j, int argc, char **argv)
         {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
         {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
         {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
+        {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "N:c:C:k:j:T:I:n:As:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "N:c:C:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
         char *end = NULL;
         unsigned long v;
         switch (o) {
@@ -494,6 +701,19 @@ static int parse_options(struct join *j, int argc, char **argv)
             if (*end || !(j->run_seconds > 0))
                 goto bad;
             break;
+        case 'o':
+            v = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > 65535)
+                goto bad;
+            j->osc_port = (uint16_t)v;
+            break;
+        case 'B': {
+            struct in_addr a;
+            if (strlen(optarg) >= sizeof j->osc_bind || inet_pton(AF_INET, optarg, &a) != 1)
+                goto bad;
+            snprintf(j->osc_bind, sizeof j->osc_bind, "%s", optarg);
+            break;
+        }
         case 'v':
             bb_log_set_level(BB_LOG_DEBUG);
             break;
@@ -521,6 +741,10 @@ static int parse_options(struct join *j, int argc, char **argv)
     snprintf(j->host, sizeof j->host, "%s", argv[optind]);
     if (!j->name[0]) {
         fprintf(stderr, "bandbridge join: --name NAME is required\n");
+        return -1;
+    }
+    if (j->osc_bind[0] && !j->osc_port) {
+        fprintf(stderr, "bandbridge join: --osc-bind needs --osc-port\n");
         return -1;
     }
     return 0;
@@ -608,10 +832,21 @@ int bb_join_main(int argc, char **argv)
 
     j->sock = bb_udp_open(NULL, 0, j->hub.ss.ss_family, err, sizeof err);
     j->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    // Room for bursts of relayed OSC (meters, feedback) besides the session's own.
     if (j->sock < 0 || j->event_fd < 0 || sem_init(&j->tx_wake, 0, 0) < 0 ||
-        bb_ring_init(&j->events, sizeof(struct join_event) * 32) < 0) {
+        bb_ring_init(&j->events, sizeof(struct join_event) * 128) < 0) {
         bb_err("%s", j->sock < 0 ? err : "cannot set up the network side");
         goto out;
+    }
+    if (j->osc_port) {
+        j->osc = bb_osc_server_open(j->osc_port, j->osc_bind, osc_error_cb, err, sizeof err);
+        if (!j->osc) {
+            bb_err("%s", err);
+            goto out;
+        }
+        lo_server_add_method(j->osc, NULL, NULL, osc_in, j);
+        bb_info("OSC port %u%s%s open for your own controllers: /mix/me/... is your mix",
+                j->osc_port, j->osc_bind[0] ? " on " : "", j->osc_bind);
     }
     atomic_store(&j->running, 1);
     if (pthread_create(&j->rx_thread, NULL, rx_main, j) != 0 ||
@@ -648,6 +883,7 @@ int bb_join_main(int argc, char **argv)
             state = state == CONNECTED ? LEAVING : state;
             if (state != LEAVING)
                 break;
+            j->osc_session = 0;
             leave_deadline = now + 500 * 1000000ull;
             next_send = now;
         }
@@ -683,6 +919,7 @@ int bb_join_main(int argc, char **argv)
         uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
         if (state == CONNECTED && heard < now && now - heard > HUB_LOST_NS) {
             bb_warn("lost the hub (nothing heard for 2 s); reconnecting");
+            j->osc_session = 0;
             publish(j, stream_idle());
             cur = NULL;
             state = JOINING;
@@ -691,10 +928,12 @@ int bb_join_main(int argc, char **argv)
             next_send = now;
         }
 
-        struct pollfd pfd[2] = {{.fd = j->event_fd, .events = POLLIN},
-                                {.fd = sig_fd, .events = POLLIN}};
+        struct pollfd pfd[3] = {{.fd = j->event_fd, .events = POLLIN},
+                                {.fd = sig_fd, .events = POLLIN},
+                                {.fd = j->osc ? lo_server_get_socket_fd(j->osc) : -1,
+                                 .events = POLLIN}};
         int timeout = next_send > now ? (int)((next_send - now) / 1000000) + 1 : 0;
-        poll(pfd, 2, timeout > 100 ? 100 : timeout);
+        poll(pfd, 3, timeout > 100 ? 100 : timeout); // negative fds are ignored
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -702,6 +941,7 @@ int bb_join_main(int argc, char **argv)
                     break;
                 bb_info("leaving the hub");
                 state = LEAVING;
+                j->osc_session = 0;
                 leave_deadline = bb_now_ns() + 500 * 1000000ull;
                 next_send = 0;
             }
@@ -724,6 +964,9 @@ int bb_join_main(int argc, char **argv)
                 // spurious wake-up
             }
         }
+        if (pfd[2].revents & POLLIN)
+            for (int i = 0; i < 64 && lo_server_recv_noblock(j->osc, 0) > 0; i++) {
+            }
         struct join_event ev;
         while (bb_ring_read(&j->events, &ev, sizeof ev)) {
             struct bb_header hd;
@@ -740,6 +983,7 @@ int bb_join_main(int argc, char **argv)
                     goto stop;
                 }
                 session = hd.session;
+                j->osc_session = session;
                 atomic_store(&j->last_heard_ns, bb_now_ns());
                 publish(j, s);
                 cur = s;
@@ -778,6 +1022,7 @@ int bb_join_main(int argc, char **argv)
                     continue;
                 send_simple(j, BB_MSG_LEAVE_ACK, session);
                 bb_warn("the hub ended the session: %s; reconnecting", l.reason);
+                j->osc_session = 0;
                 publish(j, stream_idle());
                 cur = NULL;
                 state = JOINING;
@@ -786,6 +1031,8 @@ int bb_join_main(int argc, char **argv)
                 next_send = bb_now_ns() + retry_ns;
             } else if (hd.type == BB_MSG_LEAVE_ACK && state == LEAVING) {
                 goto stop;
+            } else if (hd.type == BB_MSG_OSC && hd.session == session && state == CONNECTED) {
+                osc_out(j, &ev);
             }
         }
         bb_snap_collect(&j->streams);
@@ -808,6 +1055,8 @@ out:
     if (j->event_fd >= 0)
         close(j->event_fd);
     bb_ring_cleanup(&j->events);
+    if (j->osc)
+        lo_server_free(j->osc);
     if (sig_fd >= 0)
         close(sig_fd);
     return status;

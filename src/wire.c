@@ -17,6 +17,7 @@
 //   PING, PONG      u64 t_ns, u32 jitter_frames, u32 lost
 //   LEAVE_ACK       (empty)
 //   AUDIO    u8 codec, u8 channels, u16 frames, payload
+//   OSC      u8 controller, OSC packet (a multiple of 4 bytes, at least 8)
 // A "str" is a u8 length and that many bytes, no NUL.
 enum {
     NAME_LEN_MAX     = BB_NAME_MAX - 1,   // 31
@@ -248,6 +249,26 @@ int bb_wire_write_audio_head(uint8_t *buf, size_t size, const struct bb_header *
     return (int)total;
 }
 
+static bool osc_ok(uint32_t controller, size_t packet_len)
+{
+    return controller < BB_OSC_CONTROLLERS && packet_len >= BB_OSC_PACKET_MIN &&
+           packet_len <= BB_OSC_PACKET_MAX && packet_len % 4 == 0;
+}
+
+int bb_wire_write_osc(uint8_t *buf, size_t size, const struct bb_header *h, uint8_t controller,
+                      const void *packet, size_t packet_len)
+{
+    if (!osc_ok(controller, packet_len))
+        return BB_WIRE_FIELD_BAD;
+    size_t total = BB_WIRE_HEADER_SIZE + 1 + packet_len;
+    if (size < total)
+        return BB_WIRE_NO_ROOM;
+    uint8_t *p = put_header(buf, h, BB_MSG_OSC);
+    p = put_u8(p, controller);
+    put_bytes(p, packet, packet_len);
+    return (int)total;
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 /// A bounds-checked cursor over a datagram. Reading past the end sets
@@ -340,7 +361,7 @@ int bb_wire_parse_header(const uint8_t *buf, size_t len, struct bb_header *h)
         return BB_WIRE_VERSION_BAD;
     if (len > BB_MAX_DATAGRAM)
         return BB_WIRE_FIELD_BAD;
-    if (h->type < BB_MSG_JOIN || h->type > BB_MSG_LEAVE_ACK)
+    if (h->type < BB_MSG_JOIN || h->type > BB_MSG_OSC)
         return BB_WIRE_TYPE_BAD;
     return BB_WIRE_OK;
 }
@@ -521,6 +542,24 @@ int bb_wire_read_audio(const uint8_t *buf, size_t len, struct bb_audio *m)
     if (st != BB_WIRE_OK)
         return st;
     *m = a;
+    return BB_WIRE_OK;
+}
+
+int bb_wire_read_osc(const uint8_t *buf, size_t len, struct bb_osc *m)
+{
+    struct rd r;
+    int st = rd_begin(&r, buf, len, BB_MSG_OSC, BB_MSG_OSC);
+    if (st != BB_WIRE_OK)
+        return st;
+    struct bb_osc o;
+    o.controller = rd_u8(&r);
+    o.packet = buf + r.pos;
+    o.packet_len = rd_left(&r);
+    if (r.short_ || o.packet_len < BB_OSC_PACKET_MIN)
+        return BB_WIRE_SHORT;
+    if (!osc_ok(o.controller, o.packet_len))
+        return BB_WIRE_FIELD_BAD;
+    *m = o;
     return BB_WIRE_OK;
 }
 

@@ -130,9 +130,21 @@ static int make_audio(uint8_t *buf, size_t size, uint8_t codec, uint8_t channels
     return (int)pos;
 }
 
+/// An OSC message as liblo serialises it: /mix/me/ch/bob/gain ,f -6.0
+static const uint8_t osc_gain[] = {
+    '/', 'm', 'i', 'x', '/', 'm', 'e', '/', 'c', 'h', '/', 'b', 'o', 'b', '/', 'g',
+    'a', 'i', 'n', 0, ',', 'f', 0, 0, 0xC0, 0xC0, 0x00, 0x00,
+};
+
+/// An OSC bundle (immediate) holding /clients with no arguments.
+static const uint8_t osc_bundle[] = {
+    '#', 'b', 'u', 'n', 'd', 'l', 'e', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    0, 0, 0, 12, '/', 'c', 'l', 'i', 'e', 'n', 't', 's', ',', 0, 0, 0,
+};
+
 /* ---- calling every reader ----------------------------------------------- */
 
-enum reader { R_JOIN, R_WELCOME, R_REJECT, R_LEAVE, R_PING, R_AUDIO, R_COUNT };
+enum reader { R_JOIN, R_WELCOME, R_REJECT, R_LEAVE, R_PING, R_AUDIO, R_OSC, R_COUNT };
 
 union any_msg {
     struct bb_join    join;
@@ -141,6 +153,7 @@ union any_msg {
     struct bb_leave   leave;
     struct bb_ping    ping;
     struct bb_audio   audio;
+    struct bb_osc     osc;
 };
 
 static int call_reader(enum reader r, const uint8_t *buf, size_t len, union any_msg *m)
@@ -152,13 +165,14 @@ static int call_reader(enum reader r, const uint8_t *buf, size_t len, union any_
     case R_LEAVE: return bb_wire_read_leave(buf, len, &m->leave);
     case R_PING: return bb_wire_read_ping(buf, len, &m->ping);
     case R_AUDIO: return bb_wire_read_audio(buf, len, &m->audio);
+    case R_OSC: return bb_wire_read_osc(buf, len, &m->osc);
     default: return 99;
     }
 }
 
 static const char *reader_name(enum reader r)
 {
-    static const char *names[R_COUNT] = { "join", "welcome", "reject", "leave", "ping", "audio" };
+    static const char *names[R_COUNT] = { "join", "welcome", "reject", "leave", "ping", "audio", "osc" };
     return r < R_COUNT ? names[r] : "?";
 }
 
@@ -232,6 +246,11 @@ static void build_samples(void)
     add_sample("audio-float", R_AUDIO, b, make_audio(b, sizeof b, BB_CODEC_FLOAT, 2, 16));
     add_sample("audio-opus", R_AUDIO, b, make_audio(b, sizeof b, BB_CODEC_OPUS, 2, 64));
     add_sample("audio-opus-std", R_AUDIO, b, make_audio(b, sizeof b, BB_CODEC_OPUS_STD, 8, 120));
+
+    h = hdr(BB_MSG_OSC);
+    add_sample("osc", R_OSC, b, bb_wire_write_osc(b, sizeof b, &h, 0, osc_gain, sizeof osc_gain));
+    add_sample("osc-bundle", R_OSC, b,
+               bb_wire_write_osc(b, sizeof b, &h, 15, osc_bundle, sizeof osc_bundle));
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -469,7 +488,12 @@ static void test_truncation(void)
                                       : call_reader(s->reader, copy, (size_t)len, &m);
             if (s->reader == R_COUNT && len >= BB_WIRE_HEADER_SIZE)
                 st = BB_WIRE_SHORT; // header-only: no shorter prefix exists
-            CHECK_LOOP(ok, st == BB_WIRE_SHORT, "%s prefix %d: %s", s->what, len, bb_wire_strerror(st));
+            int want = BB_WIRE_SHORT;
+            if (s->reader == R_OSC && len >= BB_WIRE_HEADER_SIZE + 1 + BB_OSC_PACKET_MIN)
+                // the OSC packet runs to the end: a prefix of whole words is
+                // a well-formed OSC message as far as the wire can tell
+                want = (len - BB_WIRE_HEADER_SIZE - 1) % 4 ? BB_WIRE_FIELD_BAD : BB_WIRE_OK;
+            CHECK_LOOP(ok, st == want, "%s prefix %d: %s", s->what, len, bb_wire_strerror(st));
             free(copy);
         }
         CHECK(ok);
@@ -513,7 +537,7 @@ static void test_header_errors(void)
     CHECK(bb_wire_parse_header(b, BB_MAX_DATAGRAM + 1, &h) == BB_WIRE_VERSION_BAD);
 
     // unknown types
-    static const uint8_t bad_types[] = { 0, 9, 100, 255 };
+    static const uint8_t bad_types[] = { 0, 10, 100, 255 };
     for (size_t i = 0; i < BB_ARRAY_LEN(bad_types); i++) {
         memcpy(b, s->buf, (size_t)s->len);
         b[5] = bad_types[i];
@@ -820,6 +844,77 @@ static void test_audio_ranges(void)
     CHECK(bb_wire_read_audio(b, 24, &a) == BB_WIRE_SHORT);
 }
 
+static void test_osc(void)
+{
+    uint8_t b[BUF], c[BUF];
+    struct bb_osc o;
+    struct bb_header h = { .type = BB_MSG_OSC, .session = 0x11223344, .seq = 0x55667788 };
+
+    // byte-pinned: header, controller 3, the OSC message as is
+    static const uint8_t want_head[] = {
+        'B', 'B', 'R', 'G', 1, 9, 0, 0,
+        0x44, 0x33, 0x22, 0x11, // session
+        0x88, 0x77, 0x66, 0x55, // seq
+        0, 0, 0, 0,             // ts
+        3,                      // controller
+    };
+    int n = bb_wire_write_osc(b, sizeof b, &h, 3, osc_gain, sizeof osc_gain);
+    CHECK(n == 20 + 1 + 28);
+    CHECK(n > 0 && memcmp(b, want_head, sizeof want_head) == 0);
+    CHECK(n > 0 && memcmp(b + 21, osc_gain, sizeof osc_gain) == 0);
+    CHECK(bb_wire_read_osc(b, (size_t)n, &o) == BB_WIRE_OK && o.controller == 3 &&
+          o.packet == b + 21 && o.packet_len == sizeof osc_gain);
+    struct bb_header hh;
+    CHECK(bb_wire_parse_header(b, (size_t)n, &hh) == BB_WIRE_OK && hh.type == BB_MSG_OSC &&
+          hh.session == 0x11223344 && hh.seq == 0x55667788);
+
+    // every controller number 0..15; 16 and up are refused both ways
+    for (unsigned k = 0; k < 256; k++) {
+        int w = bb_wire_write_osc(b, sizeof b, &h, (uint8_t)k, osc_bundle, sizeof osc_bundle);
+        int r = w > 0 ? bb_wire_read_osc(b, (size_t)w, &o) : w;
+        if (k < BB_OSC_CONTROLLERS)
+            CHECK(w == 20 + 1 + 32 && r == BB_WIRE_OK && o.controller == k);
+        else
+            CHECK(w == BB_WIRE_FIELD_BAD);
+    }
+    n = bb_wire_write_osc(b, sizeof b, &h, 15, osc_gain, sizeof osc_gain);
+    memcpy(c, b, (size_t)n);
+    c[20] = 16;
+    CHECK(bb_wire_read_osc(c, (size_t)n, &o) == BB_WIRE_FIELD_BAD);
+    c[20] = 0xFF;
+    CHECK(bb_wire_read_osc(c, (size_t)n, &o) == BB_WIRE_FIELD_BAD);
+
+    // packet lengths: at least 8, whole words, the datagram within 1200 bytes
+    static uint8_t big[BB_MAX_DATAGRAM];
+    memset(big, 'x', sizeof big);
+    CHECK(BB_OSC_PACKET_MAX == 1176);
+    CHECK(bb_wire_write_osc(b, sizeof b, &h, 0, big, 0) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_write_osc(b, sizeof b, &h, 0, big, 4) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_write_osc(b, sizeof b, &h, 0, big, 8) == 29);
+    CHECK(bb_wire_write_osc(b, sizeof b, &h, 0, big, 30) == BB_WIRE_FIELD_BAD);
+    n = bb_wire_write_osc(b, sizeof b, &h, 0, big, BB_OSC_PACKET_MAX);
+    CHECK(n == 20 + 1 + 1176 && n <= BB_MAX_DATAGRAM);
+    CHECK(bb_wire_read_osc(b, (size_t)n, &o) == BB_WIRE_OK && o.packet_len == 1176);
+    CHECK(bb_wire_write_osc(b, sizeof b, &h, 0, big, BB_OSC_PACKET_MAX + 4) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_write_osc(b, 20 + 1 + 1175, &h, 0, big, BB_OSC_PACKET_MAX) == BB_WIRE_NO_ROOM);
+    // the reader: a packet of 1, 2, 3 bytes past a word, or too short
+    n = bb_wire_write_osc(b, sizeof b, &h, 0, osc_gain, sizeof osc_gain);
+    for (int extra = 1; extra < 4; extra++)
+        CHECK(bb_wire_read_osc(b, (size_t)n + (size_t)extra, &o) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_read_osc(b, 20, &o) == BB_WIRE_SHORT);     // no controller
+    CHECK(bb_wire_read_osc(b, 21, &o) == BB_WIRE_SHORT);     // no packet
+    CHECK(bb_wire_read_osc(b, 21 + 4, &o) == BB_WIRE_SHORT); // half a message
+    // a 1200-byte datagram holds 1179 bytes of packet: not whole words
+    memcpy(big, b, 21);
+    CHECK(bb_wire_read_osc(big, BB_MAX_DATAGRAM, &o) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_read_osc(big, BB_MAX_DATAGRAM - 3, &o) == BB_WIRE_OK);
+    CHECK(bb_wire_read_osc(big, BB_MAX_DATAGRAM + 1, &o) == BB_WIRE_FIELD_BAD);
+    // a failed read leaves the output alone
+    memset(&o, 0x5A, sizeof o);
+    struct bb_osc before = o;
+    CHECK(bb_wire_read_osc(b, 21 + 4, &o) == BB_WIRE_SHORT && memcmp(&o, &before, sizeof o) == 0);
+}
+
 static void test_writers_misc(void)
 {
     uint8_t b[BUF];
@@ -844,6 +939,10 @@ static void test_writers_misc(void)
             case R_REJECT: st = bb_wire_write_reject(out, (size_t)size, &hh, &m.reject); break;
             case R_LEAVE: st = bb_wire_write_leave(out, (size_t)size, &hh, &m.leave); break;
             case R_PING: st = bb_wire_write_ping(out, (size_t)size, &hh, &m.ping); break;
+            case R_OSC:
+                st = bb_wire_write_osc(out, (size_t)size, &hh, m.osc.controller, m.osc.packet,
+                                       m.osc.packet_len);
+                break;
             default: st = bb_wire_write_empty(out, (size_t)size, &hh); break;
             }
             free(out);
@@ -945,6 +1044,13 @@ static int accepted_ok(enum reader r, const uint8_t *buf, size_t len, union any_
                                      m->audio.frames);
         return n == 24 && m->audio.payload == buf + 24 && m->audio.payload_len == len - 24 &&
                memcmp(out, buf, 24) == 0;
+    case R_OSC:
+        if (m->osc.packet != buf + 21 || m->osc.packet_len != len - 21 ||
+            m->osc.controller >= BB_OSC_CONTROLLERS || m->osc.packet_len % 4)
+            return 0;
+        n = bb_wire_write_osc(out, sizeof out, &h, m->osc.controller, m->osc.packet,
+                              m->osc.packet_len);
+        return n > 0 && (size_t)n == len && memcmp(out, buf, len) == 0;
     default:
         return 0;
     }
@@ -1016,9 +1122,10 @@ static void test_random(void)
         free(copy);
     }
     CHECK(ok);
-    printf("random: %d datagrams; accepted join %u welcome %u reject %u leave %u ping %u audio %u\n",
+    printf("random: %d datagrams; accepted join %u welcome %u reject %u leave %u ping %u audio %u "
+           "osc %u\n",
            ROUNDS, accepted[R_JOIN], accepted[R_WELCOME], accepted[R_REJECT], accepted[R_LEAVE],
-           accepted[R_PING], accepted[R_AUDIO]);
+           accepted[R_PING], accepted[R_AUDIO], accepted[R_OSC]);
     for (int r = 0; r < R_COUNT; r++)
         CHECK(accepted[r] > 100); // the mutations reach the accepting paths
 }
@@ -1037,6 +1144,7 @@ int main(void)
     test_welcome_ranges();
     test_reason();
     test_audio_ranges();
+    test_osc();
     test_writers_misc();
     test_random();
     printf("test_wire: %d passed, %d failed\n", passed, failed);
