@@ -86,6 +86,10 @@ struct join_stream {
     uint32_t           tx_ts;       ///< [tx]
     _Atomic uint64_t   tx_overruns; ///< [rt]
     _Atomic uint64_t   first_audio_ns; ///< [rx] when the first mix packet arrived
+    float              tx_last[BB_MAX_CLIENT_CH]; ///< [rt] last sample sent per channel
+    jack_nframes_t     rt_next_frame; ///< [rt] frame time the next cycle should start at
+    int                rt_have_frame; ///< [rt] rt_next_frame is set
+    _Atomic uint64_t   skipped_cycles; ///< [rt] periods JACK did not run us for
 };
 
 struct join_event {
@@ -205,6 +209,45 @@ fail:
 
 // ---------------------------------------------------------------- realtime
 
+// A cycle JACK did not run us for (a loaded machine now and then leaves a
+// client "not finished") is accounted for as if it had run, as the hub
+// does (hub_rt.c): the frames we would have played are dropped from the
+// jitter buffer and a gap of the same length, faded out from the last
+// sample, goes to the hub. Both streams keep their place, so the round
+// trip stays what it was instead of growing by a period, or underrunning
+// at the hub and growing its buffer.
+#define JOIN_MAX_GAP 16 // periods; a longer jump is a restart, not a lost cycle
+BB_RT static void keep_timeline(struct join *j, struct join_stream *s, jack_nframes_t n)
+{
+    jack_nframes_t now = jack_last_frame_time(j->jack);
+    int32_t missed = s->rt_have_frame ? (int32_t)(now - s->rt_next_frame) : 0;
+    s->rt_next_frame = now + n;
+    s->rt_have_frame = 1;
+    if (missed <= 0 || missed > (int32_t)(JOIN_MAX_GAP * n))
+        return;
+    atomic_store_explicit(&s->skipped_cycles,
+                          atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +
+                              (uint64_t)missed / n,
+                          memory_order_relaxed);
+    bb_jbuf_skip(&s->jb, (unsigned)missed);
+    const unsigned ch = s->channels;
+    for (unsigned done = 0; done < (unsigned)missed;) {
+        unsigned k = (unsigned)missed - done < n ? (unsigned)missed - done : n;
+        for (unsigned i = 0; i < k; i++) {
+            float w = (float)((unsigned)missed - 1 - (done + i)) / (float)missed;
+            for (unsigned c = 0; c < ch; c++)
+                j->rt_inter[i * ch + c] = s->tx_last[c] * w;
+        }
+        if (!bb_ring_write(&s->tx, j->rt_inter, k * ch * (uint32_t)sizeof(float)))
+            atomic_store_explicit(&s->tx_overruns, atomic_load(&s->tx_overruns) + 1,
+                                  memory_order_relaxed);
+        done += k;
+    }
+    memset(s->tx_last, 0, sizeof s->tx_last);
+    if (j->tone_hz > 0.0f) // the tone keeps its time too
+        j->tone_phase = fmod(j->tone_phase + 2.0 * M_PI * j->tone_hz / j->rate * missed, 2.0 * M_PI);
+}
+
 BB_RT static int process(jack_nframes_t n, void *arg)
 {
     struct join *j = arg;
@@ -217,6 +260,7 @@ BB_RT static int process(jack_nframes_t n, void *arg)
             memset(out[c], 0, n * sizeof(float));
         return 0;
     }
+    keep_timeline(j, s, n);
     // Our channels, interleaved, into the send ring.
     const unsigned ch = s->channels;
     for (unsigned c = 0; c < ch; c++) {
@@ -235,6 +279,8 @@ BB_RT static int process(jack_nframes_t n, void *arg)
     if (!bb_ring_write(&s->tx, j->rt_inter, n * ch * (uint32_t)sizeof(float)))
         atomic_store_explicit(&s->tx_overruns, atomic_load(&s->tx_overruns) + 1,
                               memory_order_relaxed);
+    for (unsigned c = 0; c < ch; c++)
+        s->tx_last[c] = j->rt_inter[(n - 1) * ch + c];
     sem_post(&j->tx_wake);
     bb_jbuf_read(&s->jb, out, n);
     return 0;
