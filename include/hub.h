@@ -140,6 +140,7 @@ struct hub {
     unsigned       local_inputs;
     unsigned       max_clients;
     unsigned       timeout_ms;
+    unsigned       mix_complexity; ///< --opus-complexity: of the personal mixes' Opus encoders
     unsigned       jitter;        ///< default hub-side depth, frames or BB_JBUF_AUTO
     int            jitter_set;    ///< --jitter given: overrides musicians' wishes
     uint16_t       port;

@@ -355,6 +355,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->enc = bb_encoder_new(codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
     if (!c->enc)
         goto fail;
+    bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
     unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
     if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
         goto fail;
@@ -720,6 +721,8 @@ static void usage(FILE *f)
             "  -t, --timeout SEC     drop a musician silent this long (default 1.0)\n"
             "  -j, --jitter N|auto   hub-side jitter buffer depth in frames for every\n"
             "                        musician (default: what each musician asks for)\n"
+            "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
+            "                        encodes, 0 (cheapest) to 10 (default 2)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
             "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
@@ -757,6 +760,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"db", required_argument, 0, 'd'},
         {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
+        {"opus-complexity", required_argument, 0, 'C'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     unsigned v;
@@ -779,6 +783,10 @@ static int parse_options(struct hub *h, int argc, char **argv)
             break;
         case 'i':
             if (parse_uint(optarg, 0, BB_MAX_LOCAL_CH, &h->local_inputs) < 0)
+                goto bad;
+            break;
+        case 'C':
+            if (parse_uint(optarg, 0, 10, &h->mix_complexity) < 0)
                 goto bad;
             break;
         case 'm':
@@ -929,6 +937,7 @@ int bb_hub_main(int argc, char **argv)
     h->port = BB_DEFAULT_PORT;
     h->local_inputs = 2;
     h->max_clients = BB_MAX_CLIENTS;
+    h->mix_complexity = 2;
     h->timeout_ms = 1000;
     h->jitter = 0;
     h->sock = -1;
