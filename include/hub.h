@@ -87,7 +87,6 @@ struct hub_client {
     _Atomic uint64_t   packets_out; ///< [tx]
     _Atomic uint32_t   rtt_us;      ///< [rx] last round trip time measured by a PONG
     _Atomic uint64_t   tx_overruns; ///< [rt] mix frames dropped, send ring full
-    float              tx_last[2];  ///< [rt] last L/R sample sent, for a gap's fade-out
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
     uint8_t            restored;    ///< [ctl] stored settings were applied at join
@@ -108,6 +107,8 @@ struct hub_graph {
     struct hub_client   *mix_client[BB_MAX_MIXES];
 };
 
+#define HUB_MISSED_CHUNK 64 ///< frames a missed cycle is rendered in (hub_rt.c)
+
 #define HUB_HIST_US      5
 #define HUB_HIST_BUCKETS 400
 
@@ -122,6 +123,7 @@ struct hub_stats {
     _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
     _Atomic uint64_t xruns;          ///< [jack xrun callback]
     _Atomic uint64_t skipped_cycles; ///< [rt] periods JACK did not run the callback for
+    _Atomic uint64_t rendered_cycles;///< [rt] ... whose personal mixes were rendered afterwards
     /// [rt] callback time histogram: bucket i counts cycles of
     /// [i*HUB_HIST_US, (i+1)*HUB_HIST_US) microseconds; the last is open ended.
     _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];
@@ -141,6 +143,7 @@ struct hub {
     unsigned       max_clients;
     unsigned       timeout_ms;
     unsigned       mix_complexity; ///< --opus-complexity: of the personal mixes' Opus encoders
+    int            mix_ports;      ///< --mix-ports: each personal mix on JACK ports too
     unsigned       jitter;        ///< default hub-side depth, frames or BB_JBUF_AUTO
     int            jitter_set;    ///< --jitter given: overrides musicians' wishes
     uint16_t       port;
@@ -168,6 +171,7 @@ struct hub {
     float            *rt_scratch; ///< [rt] mixes without ports, silence
     float            *rt_inter;   ///< [rt] interleave buffer for the send rings
     _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
+    float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
     jack_nframes_t    rt_next_frame;    ///< [rt] frame time the next cycle should start at
     int               rt_have_frame;    ///< [rt] rt_next_frame is set
     struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h

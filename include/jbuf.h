@@ -97,6 +97,9 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 /// drifting one period late until a trim.
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes);
 
+/// Consumer: frames ready to be played now (0 while buffering).
+BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb);
+
 /// Consumer: fills out[c][0..nframes) for every channel c < channels.
 /// Returns 1 if real audio was played, 0 when the output is silence or
 /// fading out.

@@ -166,7 +166,7 @@ else
 fi
 
 # ---- hub (-v: one statistics line per musician per second, used by the live view)
-spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --db "$TMP/hub.db" --verbose
+spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --db "$TMP/hub.db" --mix-ports --verbose
 HUB_PID=$!
 # shellcheck disable=SC2317  # called through wait_until
 hub_ready() { grep -q 'listening on UDP port' "$HUB_LOG" || ! kill -0 "$HUB_PID"; }
@@ -236,7 +236,7 @@ echo "==========================================================================
 echo " bandbridge demo: a hub and $NMUS musician(s) on this machine"
 echo "================================================================================"
 echo " JACK server : ${JACK_DEFAULT_SERVER:-default}$([[ -n $JACK_PID ]] && echo " (started by this demo: dummy backend, no sound card)")"
-echo " hub         : $BIN serve --port $PORT   (OSC on port $OSC_PORT)"
+echo " hub         : $BIN serve --port $PORT --mix-ports   (OSC on port $OSC_PORT)"
 for (( i = 0; i < NMUS; i++ )); do
     printf ' musician    : %-6s sends a %s Hz tone   (log %s)\n' "${NAMES[i]}" "$(tone_of "$i")" "$TMP/${NAMES[i]}.log"
 done

@@ -21,7 +21,10 @@ int hub_rt_init(struct hub *h)
     h->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
                            sizeof(float));
     h->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
-    if (!h->mixer || !h->rt_src || !h->rt_out || !h->rt_scratch || !h->rt_inter) {
+    // Every musician channel's chunk of a missed cycle, then one of silence.
+    h->rt_missed = calloc(((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK,
+                          sizeof(float));
+    if (!h->mixer || !h->rt_src || !h->rt_out || !h->rt_scratch || !h->rt_inter || !h->rt_missed) {
         hub_rt_cleanup(h);
         return -1;
     }
@@ -40,6 +43,8 @@ void hub_rt_cleanup(struct hub *h)
     free(h->rt_out);
     free(h->rt_scratch);
     free(h->rt_inter);
+    free(h->rt_missed);
+    h->rt_missed = NULL;
     h->mixer = NULL;
     h->rt_src = NULL;
     h->rt_out = NULL;
@@ -58,16 +63,42 @@ BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
     return p ? (float *)jack_port_get_buffer(p, n) : NULL;
 }
 
+// Personal mixes into their send rings (interleaved), one L/R buffer pair
+// per mix in h->rt_out.
+BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned nframes)
+{
+    const struct bb_mix_graph *mg = g->mix;
+    const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        struct hub_client *c = g->mix_client[m];
+        if (!c)
+            continue;
+        const float *l = h->rt_out[2 * m], *r = h->rt_out[2 * m + 1];
+        for (unsigned i = 0; i < nframes; i++) {
+            h->rt_inter[2 * i] = l[i];
+            h->rt_inter[2 * i + 1] = r[i];
+        }
+        if (!bb_ring_write(&c->tx, h->rt_inter, bytes))
+            counter_inc(&c->tx_overruns);
+    }
+}
+
 // A cycle JACK did not run us for (on a loaded machine a client is now and
-// then "not finished" in time and loses its cycle) would otherwise move
-// every stream by a period: the musicians' jitter buffers would hold a
-// period too much until a trim, and each mix stream a period too little,
-// which the musician's jitter buffer can only meet with an underrun and a
-// deeper buffer. So the lost cycles are accounted for as if they had run:
-// their frames are dropped from every jitter buffer and a gap of the same
-// length, faded out from the last sample sent, goes into every send ring.
-// Latency stays where it was; the lost audio is lost either way.
-#define HUB_RT_MAX_GAP 16 // periods; a longer jump is a restart, not a lost cycle
+// then "not finished" in time and loses its cycle) would move the hub's
+// timeline by a period: the musicians' jitter buffers hold a period too
+// much until a trim splices it out, and every mix stream is a period short,
+// which the musician's own jitter buffer may meet with an underrun. When
+// the musicians' audio for the missed frames is already in their jitter
+// buffers (always, when the stall was the hub's alone, as with musicians on
+// other machines), the personal mixes of the missed frames are rendered
+// now, from there, and sent: nobody hears anything (the local inputs, which
+// JACK never gave us for that cycle, are silent in those frames; the hub's
+// own JACK outputs of that cycle are lost either way). When some stream
+// does not have them yet (the same stall held its sender back: several
+// musicians on one machine), reading ahead would underrun it, so nothing
+// is rendered and the timeline slips as before, to be trimmed later. A
+// jump of more than HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
+#define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
 BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
                                        jack_nframes_t nframes)
 {
@@ -75,30 +106,49 @@ BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
     int32_t missed = h->rt_have_frame ? (int32_t)(now - h->rt_next_frame) : 0;
     h->rt_next_frame = now + nframes;
     h->rt_have_frame = 1;
-    if (missed <= 0 || missed > (int32_t)(HUB_RT_MAX_GAP * nframes))
+    if (missed <= 0)
         return;
     atomic_store_explicit(&h->stats.skipped_cycles,
                           atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
-                              (uint64_t)missed / nframes,
+                              ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
-    for (unsigned i = 0; i < g->nclients; i++)
-        bb_jbuf_skip(&g->clients[i]->jb, (unsigned)missed);
-    for (unsigned m = 0; m < g->mix->nmix; m++) {
-        struct hub_client *c = g->mix_client[m];
-        if (!c)
-            continue;
-        for (unsigned done = 0; done < (unsigned)missed;) {
-            unsigned n = (unsigned)missed - done < nframes ? (unsigned)missed - done : nframes;
-            for (unsigned i = 0; i < n; i++) {
-                float w = (float)((unsigned)missed - 1 - (done + i)) / (float)missed;
-                h->rt_inter[2 * i] = c->tx_last[0] * w;
-                h->rt_inter[2 * i + 1] = c->tx_last[1] * w;
-            }
-            if (!bb_ring_write(&c->tx, h->rt_inter, n * 2 * (uint32_t)sizeof(float)))
-                counter_inc(&c->tx_overruns);
-            done += n;
+    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
+        return;
+    for (unsigned i = 0; i < g->nclients; i++) {
+        struct bb_jbuf *jb = &g->clients[i]->jb;
+        unsigned ready = bb_jbuf_ready(jb);
+        if (ready && ready < (unsigned)missed + nframes)
+            return; // its sender was held back too
+    }
+    atomic_store_explicit(&h->stats.rendered_cycles,
+                          atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +
+                              ((uint64_t)missed + nframes - 1) / nframes,
+                          memory_order_relaxed);
+    const struct bb_mix_graph *mg = g->mix;
+    const float *zero = h->rt_missed + (size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH * HUB_MISSED_CHUNK;
+    for (unsigned done = 0; done < (unsigned)missed;) {
+        unsigned n = (unsigned)missed - done < HUB_MISSED_CHUNK ? (unsigned)missed - done
+                                                                : HUB_MISSED_CHUNK;
+        for (unsigned i = 0; i < g->nclients; i++) {
+            struct hub_client *c = g->clients[i];
+            float *bufs[BB_MAX_CLIENT_CH];
+            for (unsigned ch = 0; ch < c->channels; ch++)
+                bufs[ch] = h->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, ch) * HUB_MISSED_CHUNK;
+            bb_jbuf_read(&c->jb, bufs, n);
         }
-        c->tx_last[0] = c->tx_last[1] = 0.0f;
+        for (unsigned s = 0; s < mg->nsrc; s++) {
+            const struct hub_client *c = g->src_client[s];
+            h->rt_src[s] =
+                c ? h->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, g->src_index[s]) * HUB_MISSED_CHUNK
+                  : zero;
+        }
+        for (unsigned m = 0; m < mg->nmix; m++) {
+            h->rt_out[2 * m] = h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
+            h->rt_out[2 * m + 1] = h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
+        }
+        bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, n);
+        send_mixes(h, g, n);
+        done += n;
     }
 }
 
@@ -169,21 +219,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     bb_meters_rt_end(&h->meters, ms, mgen, nframes);
 
     // Personal mixes go out through the send rings.
-    const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);
-    for (unsigned m = 0; m < mg->nmix; m++) {
-        struct hub_client *c = g->mix_client[m];
-        if (!c)
-            continue;
-        const float *l = h->rt_out[2 * m], *r = h->rt_out[2 * m + 1];
-        for (unsigned i = 0; i < nframes; i++) {
-            h->rt_inter[2 * i] = l[i];
-            h->rt_inter[2 * i + 1] = r[i];
-        }
-        if (!bb_ring_write(&c->tx, h->rt_inter, bytes))
-            counter_inc(&c->tx_overruns);
-        c->tx_last[0] = l[nframes - 1];
-        c->tx_last[1] = r[nframes - 1];
-    }
+    send_mixes(h, g, nframes);
     if (g->nclients)
         for (int w = 0; w < HUB_TX_WORKERS; w++)
             sem_post(&h->tx_wake[w]);

@@ -111,6 +111,13 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
     return pushed + bb_jbuf_push(jb, jb->decoded, jb->frames);
 }
 
+BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb)
+{
+    if (jb->state != BB_JB_PLAYING)
+        return 0;
+    return bb_ring_read_space(&jb->ring) / (jb->channels * (uint32_t)sizeof(float));
+}
+
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 {
     if (jb->state != BB_JB_PLAYING)

@@ -1090,6 +1090,7 @@ static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg 
     add_stat(m, "xruns", atomic_load(&h->stats.xruns));
     add_stat(m, "late_cycles", atomic_load(&h->stats.late_cycles));
     add_stat(m, "skipped_cycles", atomic_load(&h->stats.skipped_cycles));
+    add_stat(m, "rendered_cycles", atomic_load(&h->stats.rendered_cycles));
     add_stat(m, "rt_worst_us", atomic_load(&h->stats.rt_ns_max) / 1000);
     add_stat(m, "bad_packets", atomic_load(&h->stats.bad_packets));
     add_stat(m, "unknown_session", atomic_load(&h->stats.unknown_session));

@@ -14,7 +14,7 @@ osc=$(bb_free_udp_port)
 db=$BB_TMP/state/hub.db
 hub_start() {
     bb_bg "$BB_TMP/hub$1.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
-        --db "$db" -v
+        --db "$db" --mix-ports -v
     hub=$BB_LASTPID
 }
 join() { # name [log suffix]

@@ -29,8 +29,14 @@ DROP_MS=1200   # hub timeout (1 s) + 200 ms
 zombie_run() {
     local prefix=$1 k=$2 seed=$3 f=$BB_TMP/load-$1.txt start death_us gone_us n rc
     zports() { jack_lsp 2>/dev/null | grep -cE "^bandbridge:(mix_)?${prefix}z[0-9]+(_|$)"; }
-    no_zports() { jack_lsp >/dev/null 2>&1 && [[ $(zports) == 0 ]]; }
-    all_zports() { [[ $(zports) -ge $(( 3 * k )) ]]; } # channel 1 + mix L/R each
+    # One jack_lsp that answered: a second call could fail under load and
+    # count nothing, which would read as "all gone".
+    no_zports() {
+        local out
+        out=$(jack_lsp 2>/dev/null) && [[ -n $out ]] || return 1
+        ! grep -qE "^bandbridge:(mix_)?${prefix}z[0-9]+(_|$)" <<<"$out"
+    }
+    all_zports() { [[ $(zports) -ge $k ]]; } # channel 1 each (no --mix-ports)
 
     start=$(bb_now_us)
     bb_bg "$BB_TMP/load-$prefix.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady 4 \
