@@ -48,7 +48,8 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
-TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator
+TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator \
+            $(BUILD)/oscstorm
 
 ifdef SAN
 BIN := $(BUILD)/bandbridge
@@ -95,6 +96,11 @@ $(BUILD)/fake_nsm: test/fake_nsm.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+# OSC load: several controllers moving mix settings (liblo only).
+$(BUILD)/oscstorm: test/oscstorm.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
 # The RT-safety checker is preloaded into other programs: never sanitized.
 $(BUILD)/rtcheck.so: test/rtcheck.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
@@ -120,11 +126,15 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bandbridge
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+	install -d $(DESTDIR)$(DATADIR)/open-stage-control
+	install -m 644 share/open-stage-control/* $(DESTDIR)$(DATADIR)/open-stage-control/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bandbridge
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 	cd man && for m in *.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$m; done
+	rm -rf $(DESTDIR)$(DATADIR)/open-stage-control
+	-rmdir $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -rf build build-san-* bandbridge
