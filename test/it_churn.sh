@@ -57,8 +57,9 @@ check "hub log shows every churner that joined is gone ($hub_gone of $hub_joins)
 rtmax=$(grep 'rt max' "$BB_TMP/hub.log" | tail -1 | sed -E 's/.*rt max ([0-9]+) us.*/\1/')
 bb_log "hub: worst process callback ${rtmax:-?} us (from its -v stats lines)"
 # The hub's own view of the steady streams (its -v stats, once a second).
-# A jitter-buffer trim is a crossfaded splice of a multiple of 64 frames:
-# bbload's mod-32 code cannot see it, so it is shown here.
+# A jitter-buffer trim is a crossfaded splice of the standing excess: with
+# packets and periods of 64 frames here that is a multiple of 64, which
+# bbload's mod-32 code cannot see, so it is shown here (--modulus 31 would).
 for i in 0 1 2 3; do
     bb_log "hub: $(grep -E ": ${prefix}s$i: fill" "$BB_TMP/hub.log" | tail -1 | sed -E 's/.*(debug: )?('"$prefix"'s[0-9]+: .*) rtt .*/\2/')"
 done
