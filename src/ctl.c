@@ -86,6 +86,28 @@ static void usage(FILE *f)
             BB_DEFAULT_PORT + 1);
 }
 
+/// The hub both commands talk to: --host and --port.
+struct hub_target {
+    const char *host;
+    char        port[8];
+};
+
+static void target_init(struct hub_target *t)
+{
+    t->host = "127.0.0.1";
+    snprintf(t->port, sizeof t->port, "%d", BB_DEFAULT_PORT + 1);
+}
+
+// Takes option o if it is --host or --port; returns whether it did.
+static int target_opt(struct hub_target *t, int o, const char *arg)
+{
+    if (o == 'H')
+        t->host = arg;
+    else if (o == 'p')
+        snprintf(t->port, sizeof t->port, "%s", arg);
+    return o == 'H' || o == 'p';
+}
+
 int bb_ctl_main(int argc, char **argv)
 {
     static const struct option opts[] = {{"host", required_argument, 0, 'H'},
@@ -93,19 +115,17 @@ int bb_ctl_main(int argc, char **argv)
                                          {"timeout", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *host = "127.0.0.1";
-    char port[8];
-    snprintf(port, sizeof port, "%d", BB_DEFAULT_PORT + 1);
+    struct hub_target tg;
+    target_init(&tg);
+    const char *host = tg.host, *port = tg.port;
     double timeout = 1.0;
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "+H:p:t:h", opts, NULL)) != -1;) {
+        if (target_opt(&tg, o, optarg)) {
+            host = tg.host;
+            continue;
+        }
         switch (o) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'p':
-            snprintf(port, sizeof port, "%s", optarg);
-            break;
         case 't':
             timeout = atof(optarg);
             break;
@@ -287,20 +307,18 @@ int bb_status_main(int argc, char **argv)
                                          {"interval", required_argument, 0, 'i'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *host = "127.0.0.1";
-    char port[8];
-    snprintf(port, sizeof port, "%d", BB_DEFAULT_PORT + 1);
+    struct hub_target tg;
+    target_init(&tg);
+    const char *host = tg.host, *port = tg.port;
     int once = 0;
     double interval = 1.0;
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "H:p:1i:h", opts, NULL)) != -1;) {
+        if (target_opt(&tg, o, optarg)) {
+            host = tg.host;
+            continue;
+        }
         switch (o) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'p':
-            snprintf(port, sizeof port, "%s", optarg);
-            break;
         case '1':
             once = 1;
             break;
