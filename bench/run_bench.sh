@@ -104,7 +104,7 @@ hub_cb() {
             sub(/.*process callback: /, "", m)
             n = split(m, w, /[ ,();]+/)
             for (i = 1; i <= n; i++) {
-                if (w[i + 1] == "cycles") c = w[i]
+                if (w[i + 1] == "cycles" && c == "") c = w[i] # the first: the callback count
                 if (w[i] == "median") md = w[i + 1]
                 if (w[i] == "p99") p = w[i + 1]
                 if (w[i] == "worst") wo = w[i + 1]

@@ -902,8 +902,8 @@ static void shutdown_hub(struct hub *h)
     hub_rt_times(h, &t, 0);
     if (t.cycles)
         bb_info("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
-                "(period %.0f us); %llu xruns reported by JACK, %llu cycles JACK did not "
-                "run the hub for (%llu of them rendered afterwards)",
+                "(period %.0f us); %llu xruns reported by JACK; JACK skipped %llu of its "
+                "periods (%llu rendered afterwards)",
                 (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
                 1e6 * h->period / (h->rate ? h->rate : 48000),
                 (unsigned long long)atomic_load(&h->stats.xruns),
