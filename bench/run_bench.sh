@@ -40,6 +40,7 @@ START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 # Windows. The brief's value is in the comment when a default is trimmed.
 LAT64=${LAT64_SECS:-${LAT_SECS:-60}}
 LAT128=${LAT128_SECS:-${LAT_SECS:-8}}    # brief: 15
+LATASYM=${LATASYM_SECS:-${LAT_SECS:-20}} # Opus up, PCM16 back: not asked for, 20 s
 DIRECT_SECS=${DIRECT_SECS:-5}            # was 10
 XRUN_SECS=${XRUN_SECS:-15}               # brief: 30
 CPU_SECS=${CPU_SECS:-8}                  # brief: 15
@@ -137,15 +138,16 @@ wait_joins() {
 ROWS=()
 declare -A LAT # LAT[codec-p] = summary of iodelay.awk, xruns, window
 
-# latency CODEC PERIOD SECONDS
+# latency CODEC PERIOD SECONDS; CODEC may be UP+DOWN (join --down-codec DOWN)
 latency() {
-    local codec=$1 p=$2 secs=$3 port hub mus iod x0 x1 sum
+    local codec=$1 p=$2 secs=$3 port hub mus iod x0 x1 sum down=()
+    [[ $codec == *+* ]] && down=(--down-codec "${codec#*+}")
     bb_start_jack "$p" 48000 || return 1
     port=$(bb_free_udp_port)
     bb_bg "$BB_TMP/lat-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --inputs 0 --db none
     hub=$BB_LASTPID
-    bb_bg "$BB_TMP/lat-mus.log" "$BB_BIN" join "127.0.0.1:$port" --name lat --codec "$codec" \
-        --jitter 0 --no-auto-connect --identity "$BB_TMP/id-lat"
+    bb_bg "$BB_TMP/lat-mus.log" "$BB_BIN" join "127.0.0.1:$port" --name lat --codec "${codec%%+*}" \
+        "${down[@]}" --jitter 0 --no-auto-connect --identity "$BB_TMP/id-lat"
     mus=$BB_LASTPID
     bb_wait_port bandbridge:lat_1 10
     bb_bg "$BB_TMP/iod-$codec-$p.txt" stdbuf -oL jack_iodelay
@@ -529,10 +531,11 @@ trap bench_cleanup EXIT
 
 ##################################################################### the run
 if want lat; then
-    phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 2 x ${LAT64} s, p=128 2 x ${LAT128} s)"
+    phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 2 x ${LAT64} s + ${LATASYM} s, p=128 2 x ${LAT128} s)"
     direct 64 "$DIRECT_SECS"
     latency float 64 "$LAT64"
     latency opus 64 "$LAT64"
+    latency opus+pcm16 64 "$LATASYM"
     latency float 128 "$LAT128"
     latency opus 128 "$LAT128"
     phase_end
@@ -659,6 +662,8 @@ peer_lat_cell() {
     echo "| round trip p=64, PCM | $(lat_cell "$s") | $(peer_lat_cell) | 192 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 192 || echo –) |"
     s=${LAT[opus-64]:-}
     echo "| round trip p=64, Opus | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 256 || echo –) |"
+    s=${LAT[opus+pcm16-64]:-}
+    [[ -n $s ]] && echo "| round trip p=64, Opus up, PCM16 back (\`join --down-codec pcm16\`) | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames | $(lat_met "$s" 256) |"
     jam8=$(peer_cpu jamulus 8)
     bo8=${CPU_PM[opus-8]:-} bf8=${CPU_PM[float-8]:-}
     jt8=$(peer_cpu jacktrip 8)

@@ -64,7 +64,8 @@ struct hub_client {
     uint32_t           session;     ///< [ro after join]
     struct bb_addr     addr;        ///< [ro after join] where it sends from
     unsigned           channels;    ///< [ro] channels it sends
-    enum bb_codec      codec;       ///< [ro] both directions
+    enum bb_codec      codec;       ///< [ro] musician -> hub
+    enum bb_codec      down_codec;  ///< [ro] hub -> musician (the JOIN's down codec, or codec)
     unsigned           up_frames;   ///< [ro] frames per packet musician -> hub
     unsigned           down_frames; ///< [ro] frames per packet hub -> musician
     struct bb_decoder *dec;         ///< [rx] (through jb)

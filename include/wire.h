@@ -94,6 +94,9 @@ struct bb_join {
     uint8_t  codec;               ///< enum bb_codec wanted both ways
     uint16_t kbps;                ///< Opus kb/s per channel, 0 = default
     uint16_t jitter;              ///< hub-side jitter buffer wish, frames; 0xFFFF = auto
+    uint8_t  down_codec;          ///< enum bb_codec wanted hub -> musician; 0 = as codec.
+                                  ///< An optional byte after the reserved ones: a hub
+                                  ///< that does not know it ignores it and sends codec.
 };
 
 struct bb_welcome {

@@ -160,7 +160,7 @@ static void send_welcome(struct hub *h, const struct hub_client *c)
         .period = (uint16_t)h->period,
         .up_codec = (uint8_t)c->codec,
         .up_frames = (uint16_t)c->up_frames,
-        .down_codec = (uint8_t)c->codec,
+        .down_codec = (uint8_t)c->down_codec,
         .down_frames = (uint16_t)c->down_frames,
         .down_channels = BB_MIX_CH,
         .restored = c->restored,
@@ -309,11 +309,12 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
         return;
     }
     enum bb_codec codec = (enum bb_codec)j.codec;
+    enum bb_codec down_codec = j.down_codec ? (enum bb_codec)j.down_codec : codec;
     unsigned up = bb_codec_wire_frames(codec, h->rate, j.channels);
-    unsigned down = bb_codec_wire_frames(codec, h->rate, BB_MIX_CH);
+    unsigned down = bb_codec_wire_frames(down_codec, h->rate, BB_MIX_CH);
     if (!up || !down) {
         send_reject(h, &ev->from, BB_REJECT_CODEC, "codec %s cannot carry %u channels at %u Hz",
-                    bb_codec_name(codec), j.channels, h->rate);
+                    bb_codec_name(up ? down_codec : codec), up ? BB_MIX_CH : j.channels, h->rate);
         return;
     }
     // Their old slot if it is free, else the first never used, else the first free.
@@ -355,12 +356,13 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->addr = ev->from;
     c->channels = j.channels;
     c->codec = codec;
+    c->down_codec = down_codec;
     c->up_frames = up;
     c->down_frames = down;
     c->dec = bb_decoder_new(codec, h->rate, j.channels, up, err, sizeof err);
     if (!c->dec)
         goto fail;
-    c->enc = bb_encoder_new(codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
+    c->enc = bb_encoder_new(down_codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
     if (!c->enc)
         goto fail;
     bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
@@ -394,9 +396,11 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     hub_publish(h);
     send_welcome(h, c);
     hub_state_restore_conns(h, c);
-    bb_info("%s joined from %s: %u channel%s, %s, jitter buffer %s%s%s", c->name,
+    bb_info("%s joined from %s: %u channel%s, %s%s%s, jitter buffer %s%s%s", c->name,
             bb_addr_str(&c->addr, as, sizeof as), c->channels, c->channels == 1 ? "" : "s",
-            bb_codec_name(codec), target == BB_JBUF_AUTO ? "auto" : "",
+            bb_codec_name(codec), down_codec != codec ? " up, back " : "",
+            down_codec != codec ? bb_codec_name(down_codec) : "",
+            target == BB_JBUF_AUTO ? "auto" : "",
             target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
             c->restored ? "; stored mix and routing restored" : "");
     hub_osc_notify_clients(h, c->slot, c->name, 1);

@@ -207,7 +207,7 @@ static void send_client(struct hub *h, struct hub_client *c)
         bb_ring_read(&c->tx, c->tx_buf, bytes);
         struct bb_header hd = {
             .type = BB_MSG_AUDIO, .session = c->session, .seq = c->tx_seq, .ts = c->tx_ts};
-        int off = bb_wire_write_audio_head(pkt, sizeof pkt, &hd, (uint8_t)c->codec, 2,
+        int off = bb_wire_write_audio_head(pkt, sizeof pkt, &hd, (uint8_t)c->down_codec, 2,
                                            (uint16_t)c->down_frames);
         if (off < 0)
             return;

@@ -73,7 +73,8 @@ struct join_stream {
     struct bb_snap_obj hdr;
     int                active;      ///< 0: no session, play silence
     uint32_t           session;
-    enum bb_codec      codec;
+    enum bb_codec      codec;       ///< what we send
+    enum bb_codec      down_codec;  ///< what the hub sends back
     unsigned           channels;    ///< channels we send
     unsigned           up_frames;   ///< frames per packet we send
     unsigned           down_frames; ///< frames per packet the hub sends
@@ -115,6 +116,7 @@ struct join {
     char           identity_path[4096];
     unsigned       channels;
     enum bb_codec  codec;
+    enum bb_codec  down_codec;      ///< --down-codec (default: codec)
     unsigned       kbps;
     unsigned       jitter;          ///< frames or BB_JBUF_AUTO, both directions
     float          tone_hz;
@@ -180,17 +182,18 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
     s->active = 1;
     s->session = session;
     s->codec = (enum bb_codec)w->up_codec;
+    s->down_codec = (enum bb_codec)w->down_codec; // what we asked for, or what an older hub sends
     s->channels = j->channels;
     s->up_frames = w->up_frames;
     s->down_frames = w->down_frames;
-    if (w->down_channels != BB_MIX_CH || w->down_codec != w->up_codec ||
+    if (w->down_channels != BB_MIX_CH ||
         w->up_frames != bb_codec_wire_frames(s->codec, j->rate, j->channels) ||
-        w->down_frames != bb_codec_wire_frames(s->codec, j->rate, BB_MIX_CH)) {
+        w->down_frames != bb_codec_wire_frames(s->down_codec, j->rate, BB_MIX_CH)) {
         snprintf(err, err_size, "the hub proposed a stream this version cannot play");
         goto fail;
     }
     s->enc = bb_encoder_new(s->codec, j->rate, j->channels, s->up_frames, j->kbps, err, err_size);
-    s->dec = bb_decoder_new(s->codec, j->rate, BB_MIX_CH, s->down_frames, err, err_size);
+    s->dec = bb_decoder_new(s->down_codec, j->rate, BB_MIX_CH, s->down_frames, err, err_size);
     if (!s->enc || !s->dec)
         goto fail;
     if (bb_jbuf_init(&s->jb, BB_MIX_CH, s->down_frames, JB_MAX_PERIOD, j->rate, j->jitter,
@@ -331,7 +334,7 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
     case BB_MSG_AUDIO: {
         struct bb_audio a;
         if (!s || !s->active || hd.session != s->session ||
-            bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != s->codec ||
+            bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != s->down_codec ||
             a.channels != BB_MIX_CH || a.frames != s->down_frames) {
             atomic_fetch_add(&j->foreign, 1);
             return;
@@ -452,6 +455,7 @@ static void send_join(struct join *j)
         .period = (uint16_t)j->period,
         .channels = (uint8_t)j->channels,
         .codec = (uint8_t)j->codec,
+        .down_codec = (uint8_t)(j->down_codec != j->codec ? j->down_codec : 0),
         .kbps = (uint16_t)j->kbps,
         .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
     };
@@ -662,6 +666,9 @@ static void usage(FILE *f)
             "  -N, --name NAME       your name as the band sees it (required)\n"
             "  -c, --channels N      inputs to send (default 1, max %d)\n"
             "  -C, --codec CODEC     opus (default), opus-std, pcm16, pcm24, float\n"
+            "  -R, --down-codec CODEC  what the hub sends back, if not the same: e.g.\n"
+            "                        --codec opus --down-codec pcm16 saves Opus's 64\n"
+            "                        samples of delay on the way back (1.5 Mb/s down)\n"
             "  -k, --kbps N          Opus bit rate per channel (default 96)\n"
             "  -j, --jitter N|auto   jitter buffer depth in frames, both ways (default auto)\n"
             "  -T, --tone HZ         send a sine tone on channel 1 (a demo without a mic)\n"
@@ -683,14 +690,16 @@ static int parse_options(struct join *j, int argc, char **argv)
     static const struct option opts[] = {
         {"name", required_argument, 0, 'N'},      {"channels", required_argument, 0, 'c'},
         {"codec", required_argument, 0, 'C'},     {"kbps", required_argument, 0, 'k'},
+        {"down-codec", required_argument, 0, 'R'},
         {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
         {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
         {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
         {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    int down_set = 0;
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "N:c:C:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
         char *end = NULL;
         unsigned long v;
         switch (o) {
@@ -709,6 +718,11 @@ static int parse_options(struct join *j, int argc, char **argv)
         case 'C':
             if (bb_codec_parse(optarg, &j->codec) < 0)
                 goto bad;
+            break;
+        case 'R':
+            if (bb_codec_parse(optarg, &j->down_codec) < 0)
+                goto bad;
+            down_set = 1;
             break;
         case 'k':
             v = strtoul(optarg, &end, 10);
@@ -793,6 +807,8 @@ static int parse_options(struct join *j, int argc, char **argv)
         fprintf(stderr, "bandbridge join: --osc-bind needs --osc-port\n");
         return -1;
     }
+    if (!down_set)
+        j->down_codec = j->codec;
     return 0;
 }
 
@@ -853,8 +869,11 @@ int bb_join_main(int argc, char **argv)
                JB_MAX_PERIOD);
         goto out;
     }
-    if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0) {
-        bb_err("codec %s cannot carry %u channels at %u Hz", bb_codec_name(j->codec), j->channels,
+    if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0 ||
+        bb_codec_wire_frames(j->down_codec, j->rate, BB_MIX_CH) == 0) {
+        int up_ok = bb_codec_wire_frames(j->codec, j->rate, j->channels) != 0;
+        bb_err("codec %s cannot carry %u channels at %u Hz",
+               bb_codec_name(up_ok ? j->down_codec : j->codec), up_ok ? BB_MIX_CH : j->channels,
                j->rate);
         status = 2;
         goto out;
@@ -1037,10 +1056,14 @@ int bb_join_main(int argc, char **argv)
                 state = CONNECTED;
                 next_send = bb_now_ns() + PING_NS;
                 warned_silent = 0;
-                bb_info("joined as '%s': %s, %u frames per packet up, %u down; hub at %u Hz, "
+                char cs[48];
+                snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(s->codec),
+                         s->down_codec != s->codec ? " up, " : "",
+                         s->down_codec != s->codec ? bb_codec_name(s->down_codec) : "");
+                bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, "
                         "period %u",
-                        w.name, bb_codec_name(s->codec), s->up_frames, s->down_frames, w.rate,
-                        w.period);
+                        w.name, cs, s->down_codec != s->codec ? " back" : "", s->up_frames,
+                        s->down_frames, w.rate, w.period);
             } else if (hd.type == BB_MSG_REJECT && state == JOINING) {
                 struct bb_reject r;
                 if (bb_wire_read_reject(ev.data, ev.len, &r) != BB_WIRE_OK)

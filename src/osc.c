@@ -1136,7 +1136,10 @@ static int cmd_status(struct hub *h, const char *path, const char *types, lo_arg
         lo_message_add_int32(m, i + 1);
         lo_message_add_string(m, c->name);
         lo_message_add_string(m, bb_addr_str(&c->addr, as, sizeof as));
-        lo_message_add_string(m, bb_codec_name(c->codec));
+        char cs[40];
+        snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(c->codec), c->down_codec != c->codec ? "/" : "",
+                 c->down_codec != c->codec ? bb_codec_name(c->down_codec) : "");
+        lo_message_add_string(m, cs);
         lo_message_add_int32(m, (int32_t)c->channels);
         lo_message_add_float(m, (float)atomic_load(&c->rtt_us) / 1000.0f);
         lo_message_add_int32(m, (int32_t)atomic_load(&st->fill));

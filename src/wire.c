@@ -141,7 +141,9 @@ int bb_wire_write_join(uint8_t *buf, size_t size, const struct bb_header *h, con
     if (nl < 0 || !rate_ok(m->rate) || !period_ok(m->period) || !channels_ok(m->channels) ||
         !codec_ok(m->codec))
         return BB_WIRE_FIELD_BAD;
-    size_t total = BB_WIRE_HEADER_SIZE + JOIN_FIXED + (size_t)nl;
+    if (m->down_codec && !codec_ok(m->down_codec))
+        return BB_WIRE_FIELD_BAD;
+    size_t total = BB_WIRE_HEADER_SIZE + JOIN_FIXED + (size_t)nl + (m->down_codec ? 1 : 0);
     if (size < total)
         return BB_WIRE_NO_ROOM;
 
@@ -155,6 +157,9 @@ int bb_wire_write_join(uint8_t *buf, size_t size, const struct bb_header *h, con
     p = put_u16(p, m->kbps);
     p = put_u16(p, m->jitter);
     memset(p, 0, JOIN_RESERVED);
+    p += JOIN_RESERVED;
+    if (m->down_codec)
+        put_u8(p, m->down_codec);
     return (int)total;
 }
 
@@ -398,7 +403,12 @@ int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m)
     j.kbps = rd_u16(&r);
     j.jitter = rd_u16(&r);
     rd_take(&r, JOIN_RESERVED); // password proof, not used yet
-    // Anything after the reserved bytes is from a newer writer: ignored.
+    // Optional: the codec wanted hub -> musician. A byte that is no codec
+    // we know, and anything after it, is from a newer writer: ignored.
+    if (!r.short_ && r.pos < r.len) {
+        uint8_t d = rd_u8(&r);
+        j.down_codec = codec_ok(d) ? d : 0;
+    }
     if (r.short_)
         return BB_WIRE_SHORT;
     if (!name_ok(name, nl) || !rate_ok(j.rate) || !period_ok(j.period) ||

@@ -28,9 +28,11 @@ osc=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
     --db "$BB_TMP/hub.db" -v
 hub=$BB_LASTPID
-join() { # name codec
-    bb_bg "$BB_TMP/$1.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$1" --codec "$2" \
-        --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$1"
+join() { # name codec [more join options]
+    local n=$1 c=$2
+    shift 2
+    bb_bg "$BB_TMP/$n.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" --codec "$c" \
+        --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$n" "$@"
 }
 join alice float; alice=$BB_LASTPID
 join bob float; bob=$BB_LASTPID
@@ -125,6 +127,19 @@ for in in in_3 in_1 in_2; do
     check "opus: $in median SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
     g=$(v "$BB_TMP/p3.txt" "$in" med_gain_db)
     check "opus: $in median gain $g dB within 1 dB" awk -v g="$g" 'BEGIN { exit !(g > -1 && g < 1) }'
+done
+
+# 3b. Opus up, PCM16 back (join --down-codec): the hub decodes Opus and
+# sends alice's mix as PCM16; the same SNR checks on the same tones.
+bb_kill "$alice"
+bb_wait_no_port bandbridge:alice_1 5
+join alice opus --down-codec pcm16; alice=$BB_LASTPID
+check "alice is back with Opus up and PCM16 back" bb_wait_for grep -q "alice joined .*opus up, back pcm16" "$BB_TMP/hub.log"
+check "... and her client says so" bb_wait_for grep -q "joined as 'alice': opus up, pcm16 back" "$BB_TMP/alice.log"
+probe "$BB_TMP/p3b.txt" "" --signal tones
+for in in in_3 in_1; do
+    s=$(v "$BB_TMP/p3b.txt" "$in" med_snr_db)
+    check "opus up, pcm16 back: $in median SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
 done
 
 # 4. PCM16 carries the probe's 1/32768 steps bit exact.

@@ -72,7 +72,8 @@ static int join_eq(const struct bb_join *a, const struct bb_join *b)
 {
     return memcmp(a->identity, b->identity, BB_IDENTITY_SIZE) == 0 && strcmp(a->name, b->name) == 0 &&
            a->rate == b->rate && a->period == b->period && a->channels == b->channels &&
-           a->codec == b->codec && a->kbps == b->kbps && a->jitter == b->jitter;
+           a->codec == b->codec && a->kbps == b->kbps && a->jitter == b->jitter &&
+           a->down_codec == b->down_codec;
 }
 
 static int welcome_eq(const struct bb_welcome *a, const struct bb_welcome *b)
@@ -334,6 +335,18 @@ static void test_join_layout(void)
     memset(&got, 0, sizeof got);
     CHECK(bb_wire_read_join(longer, sizeof longer, &got) == BB_WIRE_OK);
     CHECK(join_eq(&got, &j));
+
+    // the optional down codec: one byte after the reserved ones
+    struct bb_join d = j;
+    d.down_codec = BB_CODEC_PCM16;
+    uint8_t dbuf[256];
+    int dn = bb_wire_write_join(dbuf, sizeof dbuf, &h, &d);
+    CHECK(dn == (int)sizeof want + 1 && memcmp(dbuf, want, sizeof want) == 0);
+    CHECK(dbuf[sizeof want] == BB_CODEC_PCM16);
+    memset(&got, 0, sizeof got);
+    CHECK(bb_wire_read_join(dbuf, (size_t)dn, &got) == BB_WIRE_OK && join_eq(&got, &d));
+    d.down_codec = 99;
+    CHECK(bb_wire_write_join(dbuf, sizeof dbuf, &h, &d) == BB_WIRE_FIELD_BAD);
 }
 
 static void test_other_layouts(void)
