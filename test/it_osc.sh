@@ -142,8 +142,8 @@ check "the hub is still running" kill -0 "$hub"
 # musician who comes back gets their number back; /channels, /info,
 # /stats, /status and `bandbridge status`.
 slots=$(q /slots)
-na=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "alice") print $i }' <<<"$slots")
-nb=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "bob") print $i }' <<<"$slots")
+na=$(bb_slot_of alice "$slots")
+nb=$(bb_slot_of bob "$slots")
 check "/slots lists alice and bob with their numbers ($slots)" test -n "$na" -a -n "$nb"
 check "/slot/$na/name is alice" test "$(q /slot/$na/name)" = alice
 check "an empty slot's name is empty" test -z "$(q /slot/9/name)"
@@ -173,7 +173,7 @@ check "a slot beyond --max-clients is refused" refused "expected /slot/" /slot/9
 check "a slot's name is read only" refused "read only" /slot/1/name x
 join carol; carol=$BB_LASTPID
 check "carol is back" bb_wait_port bandbridge:carol_1
-nc=$(q /slots | awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "carol") print $i }')
+nc=$(bb_slot_of carol "$(q /slots)")
 check "carol gets the slot she had (3, got $nc)" test "$nc" = 3
 check "a slots lease is told who took the slot" bb_wait_for seen "$sl" '^/slot/3/name s "carol"$'
 ctl /meters/subscribe 10 "$slport" slots

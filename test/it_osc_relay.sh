@@ -78,8 +78,8 @@ bb_wait_for bash -c "'$BB_BIN' ctl --port $aosc /clients 2>/dev/null | grep -q b
 # 1. Queries and sets of her own mix, through her session.
 check "/clients answers through the relay" test "$(q /clients | tr ' ' '\n' | sort | xargs)" = "alice bob"
 slots=$(q /slots)
-na=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "alice") print $i }' <<<"$slots")
-nb=$(awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == "bob") print $i }' <<<"$slots")
+na=$(bb_slot_of alice "$slots")
+nb=$(bb_slot_of bob "$slots")
 check "/slots answers ($slots)" test -n "$na" -a -n "$nb"
 check "/slot/$nb/name answers" test "$(q /slot/$nb/name)" = bob
 check "/info answers" bash -c "'$BB_BIN' ctl --port $aosc /info | grep -q '^48000 64 '"

@@ -300,6 +300,12 @@ bb_probe_val() {
     }' "$1"
 }
 
+# bb_slot_of NAME "SLOTS": the slot number of NAME in the arguments of a
+# /slots answer as `bandbridge ctl /slots` prints them ("1 alice 2 bob").
+bb_slot_of() {
+    awk -v n="$1" '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == n) print $i }' <<<"$2"
+}
+
 # bb_num_cmp A OP B: floating point comparison with awk (OP: < <= > >= == !=).
 bb_num_cmp() {
     awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
