@@ -88,6 +88,7 @@ struct hub_client {
     _Atomic uint64_t   packets_out; ///< [tx]
     _Atomic uint32_t   rtt_us;      ///< [rx] last round trip time measured by a PONG
     _Atomic uint64_t   tx_overruns; ///< [rt] mix frames dropped, send ring full
+    _Atomic int        tx_claim;    ///< [tx] a send worker is draining tx (see hub_net.c)
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
     uint8_t            restored;    ///< [ctl] stored settings were applied at join
@@ -106,6 +107,10 @@ struct hub_graph {
     uint16_t             src_index[BB_MAX_SOURCES];
     /// For mix m: the client whose personal mix it is (NULL = main mix).
     struct hub_client   *mix_client[BB_MAX_MIXES];
+    /// Send workers to wake each period: 2 when two or more mixes are
+    /// Opus (encoding is worth two cores), else 1 (a wake-up costs more
+    /// than packetising PCM).
+    unsigned             tx_workers;
 };
 
 #define HUB_MISSED_CHUNK 64 ///< frames a missed cycle is rendered in (hub_rt.c)

@@ -61,7 +61,7 @@ static struct hub_graph *build_graph(struct hub *h)
     if (!g)
         return NULL;
     uint16_t src_id[BB_MAX_SOURCES], mix_id[BB_MAX_MIXES];
-    unsigned nsrc = 0, nmix = 0;
+    unsigned nsrc = 0, nmix = 0, opus = 0;
     for (int slot = 0; slot < BB_MAX_CLIENTS; slot++) {
         struct hub_client *c = h->slots[slot];
         if (!c || c->state == HUB_CLIENT_REMOVED)
@@ -75,7 +75,9 @@ static struct hub_graph *build_graph(struct hub *h)
         }
         g->mix_client[nmix] = c;
         mix_id[nmix++] = (uint16_t)slot;
+        opus += bb_codec_is_opus(c->down_codec);
     }
+    g->tx_workers = opus >= 2 ? HUB_TX_WORKERS : 1;
     for (unsigned i = 0; i < h->local_inputs; i++) {
         g->src_client[nsrc] = NULL;
         g->src_index[nsrc] = (uint16_t)i;

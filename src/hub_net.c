@@ -246,9 +246,23 @@ static void *tx_main(void *arg)
         const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_TX + (unsigned)w->index);
         if (!g)
             continue;
-        for (unsigned i = 0; i < g->nclients; i++)
-            if (g->clients[i]->slot % HUB_TX_WORKERS == w->index)
-                send_client(h, g->clients[i]);
+        // Worker w sends for slots w, w + n, ... of the n workers this
+        // graph wakes. Two workers may hold different graphs for a moment
+        // (one woken, one not): the claim keeps the send ring single-
+        // consumer, and a client neither takes is sent at the next wake.
+        unsigned n = g->tx_workers ? g->tx_workers : 1;
+        for (unsigned i = 0; i < g->nclients; i++) {
+            struct hub_client *c = g->clients[i];
+            if ((unsigned)c->slot % n != (unsigned)w->index ||
+                atomic_exchange_explicit(&c->tx_claim, 1, memory_order_acquire))
+                continue;
+            send_client(h, c);
+            atomic_store_explicit(&c->tx_claim, 0, memory_order_release);
+        }
+        // Between wakes a worker holds no graph: one that is not woken
+        // every period (one worker is enough for PCM) must not hold back
+        // the freeing of old graphs and the departure of musicians.
+        bb_snap_idle(&h->graph, HUB_READER_TX + (unsigned)w->index);
     }
     bb_snap_idle(&h->graph, HUB_READER_TX + (unsigned)w->index);
     return NULL;

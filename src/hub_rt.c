@@ -221,7 +221,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     // Personal mixes go out through the send rings.
     send_mixes(h, g, nframes);
     if (g->nclients)
-        for (int w = 0; w < HUB_TX_WORKERS; w++)
+        for (unsigned w = 0; w < g->tx_workers; w++)
             sem_post(&h->tx_wake[w]);
 
     uint64_t dt = bb_now_ns() - t0;
