@@ -109,8 +109,21 @@ struct osc_authed {
     uint64_t until;
 };
 
+/// A change waiting to be fed back to the room's controllers [ctl].
+struct osc_fb {
+    char       path[160];      ///< by name
+    char       slot_path[160]; ///< by slot number ("" = the same)
+    lo_message m;
+};
+#define OSC_FB_PENDING 256                        ///< distinct addresses waiting, at most
+#define OSC_FB_NS      (33ull * 1000000ull)       ///< feedback goes out ~30 times a second
+#define OSC_FB_BUNDLE  1200                       ///< bytes: a bundle fits one Ethernet frame
+
 struct hub_osc {
     lo_server            srv;
+    struct osc_fb        fb[OSC_FB_PENDING]; ///< changes not yet fed back, one per address
+    unsigned             nfb;
+    uint64_t             fb_due_ns;          ///< when they go out (0: none waiting)
     /// UDP leases first (OSC_MAX_LEASES), then relayed ones.
     struct osc_lease     leases[OSC_MAX_LEASES + OSC_RELAY_LEASES];
     struct osc_authed    authed[OSC_MAX_AUTHED];
@@ -263,11 +276,75 @@ enum fb_scope {
     FB_ALL,  ///< relayed controllers too (the musician list)
 };
 
+// Sends every waiting change to every room controller with a live feedback
+// lease, in bundles of at most OSC_FB_BUNDLE bytes (each message in the
+// lease's style), and forgets them.
+static void feedback_flush(struct hub *h)
+{
+    struct hub_osc *o = h->osc;
+    uint64_t now = bb_now_ns();
+    for (int i = 0; i < OSC_MAX_LEASES && o->nfb; i++) {
+        struct osc_lease *l = &o->leases[i];
+        if (!l->used || l->fb_until <= now || !l->to.addr)
+            continue;
+        lo_bundle b = NULL;
+        for (unsigned k = 0; k < o->nfb; k++) {
+            const struct osc_fb *f = &o->fb[k];
+            const char *path = l->slots && f->slot_path[0] ? f->slot_path : f->path;
+            if (!b && !(b = lo_bundle_new(LO_TT_IMMEDIATE)))
+                break;
+            lo_bundle_add_message(b, path, lo_message_clone(f->m));
+            if (lo_bundle_length(b) > OSC_FB_BUNDLE || k + 1 == o->nfb) {
+                if (lo_send_bundle_from(l->to.addr, o->srv, b) < 0)
+                    bb_debug("OSC: cannot send feedback to %s:%u: %s", l->host, l->port,
+                             lo_address_errstr(l->to.addr));
+                lo_bundle_free_recursive(b);
+                b = NULL;
+            }
+        }
+        if (b)
+            lo_bundle_free_recursive(b);
+    }
+    for (unsigned k = 0; k < o->nfb; k++)
+        lo_message_free(o->fb[k].m);
+    o->nfb = 0;
+    o->fb_due_ns = 0;
+}
+
+// Queues a change for the room's controllers: a later change of the same
+// address replaces it, and everything waiting goes out together ~30 times
+// a second. A fader swept by a tablet, or a script's 1000 changes a
+// second, is then a few bundles per controller and tick, not a datagram
+// per change and controller (OSC-NOTES: coalescing). Takes m.
+static void feedback_queue(struct hub *h, const char *path, const char *slot_path, lo_message m)
+{
+    struct hub_osc *o = h->osc;
+    for (unsigned k = 0; k < o->nfb; k++)
+        if (strcmp(o->fb[k].path, path) == 0) {
+            lo_message_free(o->fb[k].m);
+            o->fb[k].m = m;
+            return;
+        }
+    if (o->nfb == OSC_FB_PENDING)
+        feedback_flush(h);
+    struct osc_fb *f = &o->fb[o->nfb++];
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->slot_path, sizeof f->slot_path, "%s", slot_path ? slot_path : "");
+    f->m = m;
+    if (!o->fb_due_ns)
+        o->fb_due_ns = bb_now_ns() + OSC_FB_NS;
+}
+
 // Sends m to every controller whose feedback lease is live, on path, or on
 // slot_path for those that asked for slot numbers (NULL: the same). Frees m.
 static void feedback2(struct hub *h, enum fb_scope scope, const char *path, const char *slot_path,
                       lo_message m)
 {
+    if (scope == FB_ROOM && strlen(path) < sizeof h->osc->fb[0].path &&
+        (!slot_path || strlen(slot_path) < sizeof h->osc->fb[0].slot_path)) {
+        feedback_queue(h, path, slot_path, m);
+        return;
+    }
     uint64_t now = bb_now_ns();
     int n = scope == FB_ALL ? OSC_MAX_LEASES + OSC_RELAY_LEASES : OSC_MAX_LEASES;
     for (int i = 0; i < n; i++) {
@@ -1418,6 +1495,8 @@ void hub_osc_stop(struct hub *h)
 {
     if (!h->osc)
         return;
+    for (unsigned k = 0; k < h->osc->nfb; k++)
+        lo_message_free(h->osc->fb[k].m);
     for (size_t i = 0; i < BB_ARRAY_LEN(h->osc->leases); i++)
         lease_drop(&h->osc->leases[i]);
     lo_server_free(h->osc->srv);
@@ -1443,6 +1522,8 @@ int hub_osc_due_ms(struct hub *h, uint64_t now)
     if (!h->osc)
         return -1;
     uint64_t t = h->osc->next_meter_ns;
+    if (h->osc->fb_due_ns && h->osc->fb_due_ns < t)
+        t = h->osc->fb_due_ns;
     return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
 }
 
@@ -1618,6 +1699,8 @@ static void send_meters(struct hub *h, uint64_t now)
 void hub_osc_tick(struct hub *h, uint64_t now)
 {
     struct hub_osc *o = h->osc;
+    if (o && o->fb_due_ns && now >= o->fb_due_ns)
+        feedback_flush(h);
     if (!o || now < o->next_meter_ns)
         return;
     o->next_meter_ns += OSC_METER_NS; // a steady rate, not "40 ms after we got round to it"
