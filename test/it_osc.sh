@@ -31,17 +31,6 @@ join() { # name [extra join options]
 }
 ctl() { "$BB_BIN" ctl --port "$osc" "$@"; }
 q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
-# dump NAME: an oscdump controller on a free port; sets dport.
-dump() {
-    dport=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/$1.dump" oscdump -L "$dport"
-    bb_wait_for bash -c "ss -Hlnu '( sport = :$dport )' | grep -q ."
-}
-# seen FILE REGEX: oscdump printed a matching message.
-# oscdump prints "TIMETAG /path types args" with strings quoted: match from /path.
-seen() { cut -d' ' -f2- "$1" | grep -Eq -- "$2"; }
-count() { cut -d' ' -f2- "$1" | grep -Ec -- "$2"; }
-export -f seen count
 export BB_BIN osc
 
 check "hub is up" bb_wait_port bandbridge:main_L
@@ -52,40 +41,37 @@ check "bob joined" bb_wait_port bandbridge:bob_1
 
 # 1. Feedback: B (oscdump) registers with an explicit reply port; A (ctl,
 # its own port every time) sets values.
-dump fb; fbport=$dport; fb=$BB_TMP/fb.dump
+bb_osc_dump fb; fbport=$dport; fb=$BB_TMP/fb.dump
 oscsend 127.0.0.1 "$osc" /subscribe ii 60 "$fbport"
-check "/subscribe is acknowledged on the reply port" bb_wait_for seen "$fb" '^/subscribe i 60$'
+check "/subscribe is acknowledged on the reply port" bb_wait_for bb_osc_seen "$fb" '^/subscribe i 60$'
 check "a new controller gets the musician list" \
-    bb_wait_for seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
+    bb_wait_for bb_osc_seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
 ctl /mix/bob/ch/alice/gain -6
 check "a gain set by another controller reaches the registered one" \
-    bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
-check "... with the matching fader position (0.6)" seen "$fb" '^/mix/bob/ch/alice/fader f 0\.60*$'
+    bb_wait_for bb_osc_seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
+check "... with the matching fader position (0.6)" bb_osc_seen "$fb" '^/mix/bob/ch/alice/fader f 0\.60*$'
 check "a query returns the value set" test "$(q /mix/bob/ch/alice/gain)" = -6
 oscsend 127.0.0.1 "$osc" /mix/main/ch/bob/fader f 0.5
 check "a fader move is fed back with its gain (-10 dB)" \
-    bb_wait_for seen "$fb" '^/mix/main/ch/bob/gain f -10(\.0*)?$'
+    bb_wait_for bb_osc_seen "$fb" '^/mix/main/ch/bob/gain f -10(\.0*)?$'
 ctl /mix/alice/ch/in_1/mute 1
-check "a mute is fed back" bb_wait_for seen "$fb" '^/mix/alice/ch/in_1/mute i 1$'
+check "a mute is fed back" bb_wait_for bb_osc_seen "$fb" '^/mix/alice/ch/in_1/mute i 1$'
 ctl /send/alice/gain -4
 check "a send level is fed back with its fader" \
-    bb_wait_for seen "$fb" '^/send/alice/fader f 0\.650*$'
+    bb_wait_for bb_osc_seen "$fb" '^/send/alice/fader f 0\.650*$'
 
 # 2. Join and leave notices.
 join carol; carol=$BB_LASTPID
-check "a join is announced" bb_wait_for seen "$fb" '^/joined s "carol"$'
-check "... with the new list" bb_wait_for seen "$fb" '^/clients sss .*"carol"'
+check "a join is announced" bb_wait_for bb_osc_seen "$fb" '^/joined s "carol"$'
+check "... with the new list" bb_wait_for bb_osc_seen "$fb" '^/clients sss .*"carol"'
 bb_kill "$carol"
-check "a leave is announced" bb_wait_for seen "$fb" '^/left s "carol"$'
+check "a leave is announced" bb_wait_for bb_osc_seen "$fb" '^/left s "carol"$'
 
 # 3. Meters: 25 bundles a second, alice's tone (0.25 peak, -12 dBFS) visible.
-dump met; met=$BB_TMP/met.dump
+bb_osc_dump met; met=$BB_TMP/met.dump
 oscsend 127.0.0.1 "$osc" /meters/subscribe ii 10 "$dport"
-check "meters start" bb_wait_for seen "$met" '^/meter/mix/main ffff '
-n0=$(count "$met" '^/meter/mix/main ')
-sleep 2 # a measuring window, not a synchronisation
-n1=$(count "$met" '^/meter/mix/main ')
-rate=$(( (n1 - n0) / 2 ))
+check "meters start" bb_wait_for bb_osc_seen "$met" '^/meter/mix/main ffff '
+rate=$(bb_osc_rate "$met" '^/meter/mix/main ')
 check "meters arrive at 20-30 Hz ($rate Hz)" test "$rate" -ge 20 -a "$rate" -le 30
 peak=$(grep -E ' /meter/ch/alice_1 ff ' "$met" | tail -1 | awk '{ print $4 }')
 check "alice's tone reads about -12 dBFS peak ($peak)" \
@@ -97,19 +83,19 @@ check "a personal mix is metered (alice hears her tone)" \
 check "meters go only to meter subscribers" bash -c "! grep -q ' /meter/' '$fb'"
 
 # 4. A lease that is not renewed ends.
-dump short; short=$BB_TMP/short.dump
+bb_osc_dump short; short=$BB_TMP/short.dump
 oscsend 127.0.0.1 "$osc" /subscribe ii 2 "$dport"
-check "a 2 s lease is acknowledged" bb_wait_for seen "$short" '^/subscribe i 2$'
+check "a 2 s lease is acknowledged" bb_wait_for bb_osc_seen "$short" '^/subscribe i 2$'
 ctl /mix/bob/ch/alice/pan -0.25
-check "... and receives changes while live" bb_wait_for seen "$short" '^/mix/bob/ch/alice/pan f -0\.250*$'
+check "... and receives changes while live" bb_wait_for bb_osc_seen "$short" '^/mix/bob/ch/alice/pan f -0\.250*$'
 check "the hub ends the lease" bb_wait_for grep -q "127.0.0.1:$dport: feedback lease expired" "$BB_TMP/hub.log"
 sleep 1 # 3 s after subscribing: past the lease by any measure
 ctl /mix/bob/ch/alice/pan 0.25
-check "a live controller gets the next change" bb_wait_for seen "$fb" '^/mix/bob/ch/alice/pan f 0\.250*$'
+check "a live controller gets the next change" bb_wait_for bb_osc_seen "$fb" '^/mix/bob/ch/alice/pan f 0\.250*$'
 check "the expired controller gets nothing more" bash -c "! grep -q 'pan f 0.25' '$short'"
 oscsend 127.0.0.1 "$osc" /unsubscribe i "$dport" # not subscribed any more: an /error to oscsend
 check "renewing a lease answers again" bash -c "oscsend 127.0.0.1 $osc /subscribe ii 30 $fbport"
-check "... on the reply port" bb_wait_for seen "$fb" '^/subscribe i 30$'
+check "... on the reply port" bb_wait_for bb_osc_seen "$fb" '^/subscribe i 30$'
 
 # 5. Malformed messages: /error (ctl exits 1) and nothing changes.
 refused() { # reason ctl-args...: ctl exits 1 and prints the reason
@@ -119,7 +105,7 @@ refused() { # reason ctl-args...: ctl exits 1 and prints the reason
     local rc=$?
     [ $rc -eq 1 ] && grep -q -- "$why" "$BB_TMP/ctl.err"
 }
-before=$(count "$fb" '^/mix/bob/ch/alice/gain ')
+before=$(bb_osc_count "$fb" '^/mix/bob/ch/alice/gain ')
 big=$(head -c 10240 /dev/zero | tr '\0' x)
 check "a string for a gain is refused" refused "expected one number" /mix/bob/ch/alice/gain loud
 check "gain 99 is refused" refused "value out of range" /mix/bob/ch/alice/gain 99
@@ -134,7 +120,7 @@ check "a fractional lease is refused" refused "expected \[i:lease_seconds\]" /su
 check "a string that is no style is refused" refused "style is" /subscribe ten
 check "an unknown address is refused" refused "unknown address" /nowhere 1
 check "after all that the gain is still -6" test "$(q /mix/bob/ch/alice/gain)" = -6
-check "... and no controller was told of a change" test "$(count "$fb" '^/mix/bob/ch/alice/gain ')" = "$before"
+check "... and no controller was told of a change" test "$(bb_osc_count "$fb" '^/mix/bob/ch/alice/gain ')" = "$before"
 check "the hub is still running" kill -0 "$hub"
 
 # 6. Slot numbers, for fixed layouts: /slots, /slot/<n>/name, numbers in
@@ -151,22 +137,22 @@ check "/channels lists every source" test "$(q /channels)" = "in_1 in_2 $( ((na 
 info=$(q /info)
 check "/info: rate, period, version, codecs, max clients, inputs ($info)" \
     bash -c "awk '{ exit !(\$1 == 48000 && \$2 == 64 && \$4 ~ /opus/ && \$4 ~ /float/ && \$5 == 64 && \$6 == 2) }' <<<'$info'"
-dump sl; slport=$dport; sl=$BB_TMP/sl.dump
+bb_osc_dump sl; slport=$dport; sl=$BB_TMP/sl.dump
 ctl /subscribe 30 "$slport" slots
-check "a slots lease learns every slot's name" bb_wait_for seen "$sl" "^/slot/$na/name s \"alice\"$"
-check "... empty ones too" seen "$sl" '^/slot/64/name s ""$'
+check "a slots lease learns every slot's name" bb_wait_for bb_osc_seen "$sl" "^/slot/$na/name s \"alice\"$"
+check "... empty ones too" bb_osc_seen "$sl" '^/slot/64/name s ""$'
 ctl /mix/bob/ch/alice/gain -3
 check "a change by name reaches a slots lease by number" \
-    bb_wait_for seen "$sl" "^/mix/$nb/ch/$na/gain f -3(\.0*)?$"
-check "... and a names lease by name" bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -3(\.0*)?$'
+    bb_wait_for bb_osc_seen "$sl" "^/mix/$nb/ch/$na/gain f -3(\.0*)?$"
+check "... and a names lease by name" bb_wait_for bb_osc_seen "$fb" '^/mix/bob/ch/alice/gain f -3(\.0*)?$'
 ctl /mix/$nb/ch/$na/gain -6
 check "a change by number reaches a names lease by name" \
-    bb_wait_for seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
+    bb_wait_for bb_osc_seen "$fb" '^/mix/bob/ch/alice/gain f -6(\.0*)?$'
 check "a query by number (zero-padded) answers the value" test "$(q /mix/0$nb/ch/0$na/gain)" = -6
 ctl /mix/main/ch/$na.1/pan 0.5
-check "n.k names channel k of slot n" bb_wait_for seen "$fb" '^/mix/main/ch/alice/pan f 0\.50*$'
+check "n.k names channel k of slot n" bb_wait_for bb_osc_seen "$fb" '^/mix/main/ch/alice/pan f 0\.50*$'
 ctl /send/$na/gain -2
-check "/send by number is fed back by number" bb_wait_for seen "$sl" "^/send/$na/gain f -2(\.0*)?$"
+check "/send by number is fed back by number" bb_wait_for bb_osc_seen "$sl" "^/send/$na/gain f -2(\.0*)?$"
 ctl /mix/main/ch/$na/pan 0; ctl /send/$na/gain -4
 check "a bad style is refused" refused "style is" /subscribe 10 0 fancy
 check "a slot beyond --max-clients is refused" refused "expected /slot/" /slot/99/name
@@ -175,13 +161,13 @@ join carol; carol=$BB_LASTPID
 check "carol is back" bb_wait_port bandbridge:carol_1
 nc=$(bb_slot_of carol "$(q /slots)")
 check "carol gets the slot she had (3, got $nc)" test "$nc" = 3
-check "a slots lease is told who took the slot" bb_wait_for seen "$sl" '^/slot/3/name s "carol"$'
+check "a slots lease is told who took the slot" bb_wait_for bb_osc_seen "$sl" '^/slot/3/name s "carol"$'
 ctl /meters/subscribe 10 "$slport" slots
-check "slot meters: a musician is one meter by number" bb_wait_for seen "$sl" "^/meter/ch/$na ff "
-check "... and so is their mix" seen "$sl" "^/meter/mix/$na ffff "
-check "... local inputs keep their names" seen "$sl" '^/meter/ch/in_1 ff '
+check "slot meters: a musician is one meter by number" bb_wait_for bb_osc_seen "$sl" "^/meter/ch/$na ff "
+check "... and so is their mix" bb_osc_seen "$sl" "^/meter/mix/$na ffff "
+check "... local inputs keep their names" bb_osc_seen "$sl" '^/meter/ch/in_1 ff '
 bb_kill "$carol"
-check "a leave empties the slot for a slots lease" bb_wait_for seen "$sl" '^/slot/3/name s ""$'
+check "a leave empties the slot for a slots lease" bb_wait_for bb_osc_seen "$sl" '^/slot/3/name s ""$'
 stats=$(q /stats)
 check "/stats counts OSC messages and database transactions ($stats)" \
     bash -c "awk '{ for (i = 1; i < NF; i += 2) v[\$i] = \$(i + 1); exit !(v[\"osc_messages\"] > 20 && v[\"osc_errors\"] > 5 && (\"db_transactions\" in v) && v[\"clients\"] == 2) }' <<<'$stats'"

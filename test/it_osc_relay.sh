@@ -49,14 +49,6 @@ refused() { # reason ctl-args...: refused through the relay, with that reason
     local rc=$?
     [ $rc -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
 }
-dump() { # NAME: an oscdump controller on a free port; sets dport
-    dport=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/$1.dump" oscdump -L "$dport"
-    bb_wait_for bash -c "ss -Hlnu '( sport = :$dport )' | grep -q ."
-}
-seen() { cut -d' ' -f2- "$1" | grep -Eq -- "$2"; }
-count() { cut -d' ' -f2- "$1" | grep -Ec -- "$2"; }
-export -f seen count
 stat_of() { # key: a /stats counter, asked on the hub's OSC port of hub 2
     "$BB_BIN" ctl --port "$osc" /stats 2>/dev/null |
         awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }'
@@ -110,28 +102,28 @@ check "a bad value is refused as on the hub's port" refused "value out of range"
 
 # 3. Feedback: a second tablet (oscdump on a reply port) subscribes through
 # the relay; a change made by another controller reaches it, in me form.
-dump fb; fbport=$dport; fb=$BB_TMP/fb.dump
+bb_osc_dump fb; fbport=$dport; fb=$BB_TMP/fb.dump
 oscsend 127.0.0.1 "$aosc" /subscribe ii 30 "$fbport"
 check "/subscribe through the relay is acknowledged on the reply port" \
-    bb_wait_for seen "$fb" '^/subscribe i 30$'
-check "... with the musician list" seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
+    bb_wait_for bb_osc_seen "$fb" '^/subscribe i 30$'
+check "... with the musician list" bb_osc_seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
 check "the hub logs a relayed controller" bb_wait_for grep -q "OSC controller alice's controller [0-9]* subscribed to feedback" "$BB_TMP/hub.log"
 t /mix/me/ch/bob/gain -12
 check "a change by another controller reaches it as /mix/me/..." \
-    bb_wait_for seen "$fb" '^/mix/me/ch/bob/gain f -12(\.0*)?$'
-check "... with the fader counterpart" bb_wait_for seen "$fb" '^/mix/me/ch/bob/fader f 0\.4750*$'
+    bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/bob/gain f -12(\.0*)?$'
+check "... with the fader counterpart" bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/bob/fader f 0\.4750*$'
 t /mix/alice/ch/alice/mute 1
 check "her own channel is fed back by name and as me" bb_wait_for bash -c \
-    "seen '$fb' '^/mix/me/ch/alice/mute i 1$' && seen '$fb' '^/mix/me/ch/me/mute i 1$'"
+    "bb_osc_seen '$fb' '^/mix/me/ch/alice/mute i 1$' && bb_osc_seen '$fb' '^/mix/me/ch/me/mute i 1$'"
 t /mix/me/ch/alice/mute 0
-bb_wait_for seen "$fb" '^/mix/me/ch/alice/mute i 0$'
+bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/alice/mute i 0$'
 check "nothing of other mixes, nor a mix by its name" bash -c \
     "! cut -d' ' -f2- '$fb' | grep -Eq '^/mix/(alice|bob|main|[0-9]+)/|^/send/'"
 oscsend 127.0.0.1 "$aosc" /subscribe iis 30 "$fbport" slots
-check "a slots lease gets every slot's name" bb_wait_for seen "$fb" "^/slot/$nb/name s \"bob\"$"
+check "a slots lease gets every slot's name" bb_wait_for bb_osc_seen "$fb" "^/slot/$nb/name s \"bob\"$"
 t /mix/me/ch/bob/gain -6
 check "... and sources by number, the mix still as me" \
-    bb_wait_for seen "$fb" "^/mix/me/ch/$nb/gain f -6(\.0*)?$"
+    bb_wait_for bb_osc_seen "$fb" "^/mix/me/ch/$nb/gain f -6(\.0*)?$"
 
 # 4. Meters through the relay: 25 times a second, in bundles of one
 # datagram each; her mix as /meter/mix/me (bob's tone in it), and muting
@@ -140,19 +132,16 @@ check "... and sources by number, the mix still as me" \
 long=carol_has_a_thirty_one_chars_nm
 join "$long" --channels 8; carol=$BB_LASTPID
 check "carol joined" bb_wait_port "bandbridge:${long}_8"
-check "her join is announced through the relay" bb_wait_for seen "$fb" "^/joined s \"$long\"$"
-check "... with her slot, to the slots lease" bb_wait_for seen "$fb" "^/slot/[0-9]+/name s \"$long\"$"
-dump met; met=$BB_TMP/met.dump
+check "her join is announced through the relay" bb_wait_for bb_osc_seen "$fb" "^/joined s \"$long\"$"
+check "... with her slot, to the slots lease" bb_wait_for bb_osc_seen "$fb" "^/slot/[0-9]+/name s \"$long\"$"
+bb_osc_dump met; met=$BB_TMP/met.dump
 oscsend 127.0.0.1 "$aosc" /meters/subscribe ii 20 "$dport"
-check "meters arrive through the relay" bb_wait_for seen "$met" '^/meter/mix/me ffff '
-n0=$(count "$met" '^/meter/mix/me ')
-sleep 2 # a measuring window, not a synchronisation
-n1=$(count "$met" '^/meter/mix/me ')
-rate=$(( (n1 - n0) / 2 ))
+check "meters arrive through the relay" bb_wait_for bb_osc_seen "$met" '^/meter/mix/me ffff '
+rate=$(bb_osc_rate "$met" '^/meter/mix/me ')
 check "meters arrive at 20-30 Hz ($rate Hz)" test "$rate" -ge 20 -a "$rate" -le 30
 check "every source is metered, by name: bob_1, in_16, ${long}_8" bash -c \
-    "seen '$met' '^/meter/ch/bob_1 ff ' && seen '$met' '^/meter/ch/in_16 ff ' && seen '$met' '^/meter/ch/${long}_8 ff '"
-check "... and her own level as /meter/ch/me" seen "$met" '^/meter/ch/me ff '
+    "bb_osc_seen '$met' '^/meter/ch/bob_1 ff ' && bb_osc_seen '$met' '^/meter/ch/in_16 ff ' && bb_osc_seen '$met' '^/meter/ch/${long}_8 ff '"
+check "... and her own level as /meter/ch/me" bb_osc_seen "$met" '^/meter/ch/me ff '
 check "no other mix is metered" bash -c "! cut -d' ' -f2- '$met' | grep -Eq '^/meter/mix/(main|alice|bob|[0-9]+) '"
 lvl() { grep -E ' /meter/mix/me ffff ' "$met" | tail -1 | awk '{ print $4 }'; }
 check "bob's tone is in her mix ($(lvl) dBFS)" bb_wait_for bash -c \
@@ -209,9 +198,9 @@ n=$(stat_of osc_relayed)
 check "/stats counts relayed messages (osc_relayed $n)" test "${n:-0}" -ge 1
 
 # 9. A musician's leases end with the musician.
-dump fb2; fb2=$BB_TMP/fb2.dump
+bb_osc_dump fb2; fb2=$BB_TMP/fb2.dump
 oscsend 127.0.0.1 "$aosc" /subscribe ii 30 "$dport"
-check "a new lease on hub 2" bb_wait_for seen "$fb2" '^/subscribe i 30$'
+check "a new lease on hub 2" bb_wait_for bb_osc_seen "$fb2" '^/subscribe i 30$'
 bb_kill "$alice"
 check "alice's leases end when she leaves" bb_wait_for grep -q "alice's controller [0-9]*: leases end" "$BB_TMP/hub2.log"
 check "bob is still there" test "$(h2 /clients)" = bob

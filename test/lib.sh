@@ -300,6 +300,27 @@ bb_probe_val() {
     }' "$1"
 }
 
+# OSC controllers made of oscdump (liblo-tools): bb_osc_dump NAME starts
+# one on a free port (sets dport; it writes $BB_TMP/NAME.dump). oscdump
+# prints "TIMETAG /path types args" with strings quoted: bb_osc_seen FILE
+# REGEX and bb_osc_count FILE REGEX match from /path on. bb_osc_rate FILE
+# REGEX: messages a second matching REGEX, over a 2 s window.
+bb_osc_dump() {
+    dport=$(bb_free_udp_port)
+    bb_bg "$BB_TMP/$1.dump" oscdump -L "$dport"
+    bb_wait_for bash -c "ss -Hlnu '( sport = :$dport )' | grep -q ."
+}
+bb_osc_seen() { cut -d' ' -f2- "$1" | grep -Eq -- "$2"; }
+bb_osc_count() { cut -d' ' -f2- "$1" | grep -Ec -- "$2"; }
+bb_osc_rate() {
+    local n0 n1
+    n0=$(bb_osc_count "$1" "$2")
+    sleep 2 # a measuring window, not a synchronisation
+    n1=$(bb_osc_count "$1" "$2")
+    echo $(( (n1 - n0) / 2 ))
+}
+export -f bb_osc_seen bb_osc_count
+
 # bb_slot_of NAME "SLOTS": the slot number of NAME in the arguments of a
 # /slots answer as `bandbridge ctl /slots` prints them ("1 alice 2 bob").
 bb_slot_of() {
