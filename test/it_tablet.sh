@@ -5,14 +5,18 @@
 # three simulated musicians (bbload). Open Stage Control itself is not run.
 #  (a) the session file is well-formed JSON (node, or else an awk JSON parser
 #      that is itself checked on good and broken samples), and with node: its
-#      structure, scripts and advanced-syntax blocks compile, and the "My mix"
-#      choice cannot leave the browser that made it;
+#      structure, every property is one O-S-C (1.26-1.29) knows for that widget
+#      type and of the form it expects, every widget has an address or bypass,
+#      scripts call only O-S-C's scripting functions, scripts and advanced-syntax
+#      blocks compile, and the "My mix" choice cannot leave the browser that
+#      made it;
 #  (b) every OSC address the layout uses, its @{my_mix} template expanded for
 #      the slots in use, answers a query on the hub, never with /error;
 #      those under /bandbridge/ stay inside Open Stage Control;
 #  (c) with node: the custom module, loaded in a harness that provides the
 #      O-S-C module API with real UDP, registers for feedback and meters in
-#      slot form, renews its leases, passes on changes made by another
+#      slot form, renews its leases, sends the hub nothing but its widgets'
+#      addresses (no /root, no panel scroll), passes on changes made by another
 #      controller, queries a mix when a browser picks it, converts meters for
 #      every meter widget, and shows /error.
 . "$(dirname "$0")/lib.sh"
@@ -209,10 +213,101 @@ if (mine.length < 30) fail(`only ${mine.length} widgets follow @{my_mix}`)
 for (const w of widgets.filter(w => /^\/bandbridge\/meter\//.test(w.address || ''))) {
     if (w.type !== 'fader' || w.interaction !== false || w.bypass !== true) fail(`${w.id}: a meter must be a fader with interaction false, bypass true`)
 }
+// Properties per widget type, for the types this layout uses: our own table, written
+// from the static defaults() of Open Stage Control 1.26-1.29 (repository
+// jean-emmanuel/open-stage-control, src/client/widgets/: common/widget.js, containers/
+// panel.js, tab.js, root.js, basics/button.js, dropdown.js, indicators/text.js,
+// sliders/fader.js, knob.js; checked again in the 1.30 .mjs files). O-S-C's parser
+// (src/client/parser.js) deletes any other property without a word, and a mistyped
+// type becomes a fader.
+const words = (str) => str.trim().split(/\s+/)
+const minus = (list, drop) => list.filter(p => !words(drop).includes(p))
+const base = words(`lock type id visible interaction comments left top width height expand
+    colorText colorWidget colorStroke colorFill alphaStroke alphaFillOff alphaFillOn lineWidth
+    borderRadius padding html css value default linkId address preArgs typeTags decimals
+    target ignoreDefaults bypass onCreate onValue`)
+const panel = base.concat(words(`variables traversing colorBg layout justify gridTemplate
+    contain scroll innerPadding tabsPosition widgets tabs onTouch`))
+const sliders = words('colorKnob pips dashed spring doubleTap range logScale sensitivity steps origin onTouch')
+const known = {
+    root: minus(panel, 'visible left top expand colorFill colorStroke alphaStroke alphaFillOff lineWidth')
+        .concat('hideMenu', 'onPreload'),
+    tab: minus(panel, 'left top width height expand colorStroke alphaStroke alphaFillOff alphaFillOn lineWidth')
+        .concat('label'),
+    panel,
+    text: minus(base, 'typeTags ignoreDefaults').concat('vertical', 'wrap', 'align'),
+    dropdown: base.concat('label', 'icon', 'align', 'values'),
+    button: base.concat(words('colorTextOn label vertical wrap on off mode doubleTap decoupled')),
+    fader: base.concat(sliders, words('design knobSize horizontal gradient snap touchZone')),
+    knob: base.concat(sliders, words('design angle mode')),
+}
+// the forms of the values we use (same sources); a string with an advanced syntax
+// block is resolved by O-S-C first and is not checked here
+const advanced = (x) => typeof x === 'string' && /(#|@|OSC|JS|VAR)\{/.test(x)
+const isBool = (x) => typeof x === 'boolean'
+const isNum = (x) => typeof x === 'number' && isFinite(x)
+const isSize = (x) => isNum(x) || x === 'auto' || /^[0-9.]+%$/.test(x)
+const isColor = (x) => typeof x === 'string' && x !== ''
+const oneOf = (...c) => (x) => c.includes(x)
+function isRange(r) {   // {min, max, "N%"}: a number, or {label: number}
+    if (!r || typeof r !== 'object' || Array.isArray(r) || !('min' in r) || !('max' in r)) return false
+    return Object.entries(r).every(([k, v]) => (k === 'min' || k === 'max' || /^[0-9.]+%$/.test(k)) &&
+        (isNum(v) || (v && typeof v === 'object' && Object.keys(v).length === 1 && isNum(Object.values(v)[0]))))
+}
+const forms = {
+    visible: isBool, interaction: isBool, expand: isBool, bypass: isBool, innerPadding: isBool,
+    horizontal: isBool, pips: isBool, doubleTap: (x) => isBool(x) || x === 'script' || /^\//.test(x),
+    width: isSize, height: isSize, default: (x) => x !== undefined,
+    colorText: isColor, colorWidget: isColor,
+    address: (x) => typeof x === 'string' && x[0] === '/',
+    typeTags: (x) => typeof x === 'string' && /^[ifsbhtdcrmTFNI]*$/.test(x),
+    decimals: (x) => Number.isInteger(x) && x >= 0 && x <= 20,
+    layout: oneOf('default', 'vertical', 'horizontal', 'grid'),
+    range: isRange, origin: (x) => isNum(x) || x === 'auto',
+    gradient: (x) => Array.isArray(x) ? x.every(isColor) : !!x && typeof x === 'object' &&
+        Object.entries(x).every(([k, c]) => +k >= 0 && +k <= 1 && isColor(c)),
+    wrap: oneOf(false, true, 'soft'),
+    mode: (x, w) => (w.type === 'button' ? oneOf('toggle', 'push', 'momentary', 'tap')
+        : oneOf('vertical', 'circular', 'snap', 'snap-alt'))(x),
+    design: (x, w) => (w.type === 'fader' ? oneOf('default', 'round', 'compact')
+        : oneOf('default', 'solid', 'line'))(x),
+    align: (x, w) => (w.type === 'text' ? oneOf('center', 'left', 'right', 'top', 'bottom',
+        'left top', 'left bottom', 'right top', 'right bottom') : oneOf('center', 'left', 'right'))(x),
+    values: (x) => Array.isArray(x) || (!!x && typeof x === 'object'),
+    label: (x) => typeof x === 'string' || x === false,
+    on: () => true, off: () => true, comments: (x) => typeof x === 'string', css: (x) => typeof x === 'string',
+}
+for (const w of widgets) {
+    if (!known[w.type]) { fail(`${w.id}: no property table for type ${w.type} (add one, from O-S-C's source)`); continue }
+    for (const [p, x] of Object.entries(w)) {
+        if (!known[w.type].includes(p)) fail(`${w.id}: ${w.type} has no property "${p}" (O-S-C would drop it)`)
+        else if (forms[p] && !advanced(x) && !forms[p](x, w)) fail(`${w.id}: ${p} ${JSON.stringify(x)} is not of the form O-S-C expects`)
+    }
+    // a widget with no address of its own sends its value as /<id> (a panel its
+    // scroll position, the root its tab): to the hub, and copied to every browser
+    if (w.bypass !== true && !(typeof w.address === 'string' && w.address[0] === '/'))
+        fail(`${w.id}: neither an address nor bypass: true (O-S-C would send /${w.id})`)
+}
+// widget scripts call only O-S-C's scripting functions (src/client/widgets/scripts/script-vm.js)
+const oscFunctions = words(`set get getProp getIndex updateProp send httpGet stateGet stateSet
+    setInterval clearInterval setTimeout clearTimeout setFocus unfocus setFocusable setScroll
+    getScroll toolbar openUrl getVar setVar runAs reload updateCanvas getNavigator browseFile`)
+const jsNames = words('Number String Boolean Array Object JSON Math parseInt parseFloat isNaN function if for while switch return catch typeof')
+for (const w of widgets) {
+    for (const p of ['onValue', 'onCreate']) {
+        const code = (w[p] || '').replace(/'[^']*'|"[^"]*"/g, "''")
+        for (const m of code.matchAll(/(^|[^.\w$])([A-Za-z_$][\w$]*)\s*\(/g)) {
+            if (!oscFunctions.includes(m[2]) && !jsNames.includes(m[2])) fail(`${w.id}.${p}: ${m[2]}() is not an O-S-C scripting function`)
+        }
+        for (const m of code.matchAll(/\bstorage\.(\w+)/g)) {
+            if (!['setItem', 'getItem', 'removeItem', 'clear'].includes(m[1])) fail(`${w.id}.${p}: storage.${m[1]} does not exist`)
+        }
+    }
+}
 if (errors.length) { console.log(errors.join('\n')); process.exit(1) }
 console.log(`${widgets.length} widgets, ${nBlocks} advanced syntax blocks, ${mine.length} follow my_mix`)
 EOF
-    check "the session has the structure O-S-C 1.x loads; its scripts and #{}/JS{} blocks compile and run; my_mix stays in its browser ($(node "$BB_TMP/session_check.js" "$SESSION" 2>&1 | tr '\n' ';'))" \
+    check "the session has the structure O-S-C 1.x loads, only properties it knows, in its forms, an address or bypass on every widget; its scripts and #{}/JS{} blocks compile and run; my_mix stays in its browser ($(node "$BB_TMP/session_check.js" "$SESSION" 2>&1 | tr '\n' ';'))" \
         node "$BB_TMP/session_check.js" "$SESSION"
     check "the custom module is valid JavaScript (node --check)" node --check "$MODULE"
 fi
@@ -418,6 +513,9 @@ vm.runInContext(fs.readFileSync(modulePath, 'utf8'), vm.createContext({
     ...api, module: mod, __dirname: path.dirname(path.resolve(modulePath)), __filename: path.resolve(modulePath),
 }), {filename: modulePath})
 const m = mod.exports
+// the hooks O-S-C calls (src/server/custom-module.js, osc/index.js); anything else is never called
+const hooks = ['init', 'reload', 'stop', 'unload', 'oscInFilter', 'oscOutFilter']
+log('exports', Object.keys(m).filter(k => !hooks.includes(k)).join(',') || 'only-hooks')
 
 const seenMeter = new Set()
 sock.on('message', (buf, rinfo) => {
@@ -440,7 +538,8 @@ function command(line) {
             const t = x[0], v = x.slice(2)
             return {type: t, value: t === 's' ? v : Number(v)}
         })
-        const data = m.oscOutFilter({address: w[2], args, host: '127.0.0.1', port: Number(hubPort), clientId: w[1]})
+        // as O-S-C's server calls it: once per --send target, the port a string (split from "host:port")
+        const data = m.oscOutFilter({address: w[2], args, host: '127.0.0.1', port: String(hubPort), clientId: w[1]})
         if (!data) { log('dropped', w[2]); return }
         udpSend(data.host, data.port, data.address, data.args)
         log('tohub', data.address, ...data.args.map(x => fmt(x.value)))
@@ -471,6 +570,8 @@ seen() { grep -Eq -- "^$1" "$H"; }
 count() { grep -Ec -- "^$1" "$H"; }
 never() { ! grep -Eq -- "^$1" "$H"; }
 check "the module loads and starts in the harness" bb_wait_for seen "listening $hport\$"
+check "the module exports only hooks O-S-C calls (init, reload, stop, unload, oscInFilter, oscOutFilter)" \
+    seen 'exports only-hooks$'
 u1=${used[0]} u2=${used[1]} u3=${used[2]}
 
 # Registration in slot form, acknowledged; the names reach the browsers.
@@ -491,6 +592,12 @@ check "the module never queries a free slot (that would be an /error)" \
 check "no value of mix $u2 reached the browsers before anyone picks it" never "client \\* /mix/$u2/"
 cmd widget tabletA /bandbridge/mymix "f:$u2"
 check "the browser's choice stays in O-S-C (not sent to the hub)" bb_wait_for seen 'dropped /bandbridge/mymix$'
+# A widget with no address of the hub (the root's tab, a panel's scroll) never reaches it.
+cmd widget tabletA /root f:1
+cmd widget tabletA /my_strips f:0 f:0.5
+check "a tab change (/root) or a panel's scroll (/my_strips) is not sent to the hub" \
+    bb_wait_for seen 'dropped /my_strips$'
+check "... /root neither" seen 'dropped /root$'
 all_strips() { # MIX: every strip of the layout got fader, mute and pan of that mix
     local s p
     for s in "${used[@]}" in_1 in_2; do

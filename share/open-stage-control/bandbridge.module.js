@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// bandbridge.module.js: Open Stage Control (1.x) custom module for the
-// bandbridge hub's OSC port (bandbridge-osc(7)); see README.md beside it.
+// bandbridge.module.js: Open Stage Control custom module (1.26 or later; its
+// reload() and stop() hooks are called from 1.27 on) for the bandbridge hub's
+// OSC port (bandbridge-osc(7)); see README.md beside it.
 //
 // - registers O-S-C for the hub's feedback and meters in slot form and renews
 //   both leases every 5 s (they last 10 s);
@@ -10,7 +11,10 @@
 //   with /bandbridge/mymix) and asks the hub for every strip's values of that
 //   mix, so the faders jump to the truth; same for the main mix and the send
 //   levels at start, on every join/leave and for every newly opened browser;
-// - shows the hub's /error replies in the layout and as a notification.
+// - shows the hub's /error replies in the layout and as a notification;
+// - sends the hub only what its widgets are for (/mix/..., /send/...): a
+//   widget without an address of its own would send /<its id> (a panel its
+//   scroll position, the root its tab), which the hub refuses.
 //
 // The hub is the first --send target of open-stage-control, or
 // BANDBRIDGE_HUB=host:port; BANDBRIDGE_OSC_PASSWORD is sent with /auth when
@@ -29,15 +33,29 @@ var names = {}          // slot number -> musician name, '' when free
 var mixOf = {}          // O-S-C client id -> the mix its "My mix" view shows
 var held = {}, shown = {}, lastMeterAt = 0
 var refreshTimer = null, lastError = '', lastErrorAt = 0
+var refused = {}        // addresses not sent to the hub, warned about once
 
 function int(v) { return {type: 'i', value: v} }
 
-function hubTarget() {
-    var t = HUB
-    if (!t) t = (settings.read('send') || []).filter(function (s) { return !/^midi:/.test(s) })[0]
-    if (!t) return null
-    var i = String(t).lastIndexOf(':')
+function split(t) {        // "host:port", as --send and BANDBRIDGE_HUB give it
+    t = String(t)
+    var i = t.lastIndexOf(':')
     return {host: t.slice(0, i), port: parseInt(t.slice(i + 1), 10)}
+}
+
+// O-S-C's default targets (--send), MIDI ones left out: widgets send to each.
+function sendTargets() {
+    return (settings.read('send') || []).filter(function (s) { return !/^midi:/.test(s) }).map(split)
+}
+
+function hubTarget() {
+    if (HUB) return split(HUB)
+    return sendTargets()[0] || null
+}
+
+// data (a widget's message, as oscOutFilter gets it) goes to target t.
+function goesTo(data, t) {
+    return !!t && String(data.host) === String(t.host) && String(data.port) === String(t.port)
 }
 
 function toHub(address) {
@@ -177,8 +195,12 @@ module.exports = {
         return data
     },
 
+    // data: {address, args: [{type, value}], host, port, clientId}, once per
+    // target of the widget (every --send target): return it to send it.
     oscOutFilter: function (data) {
         if (data.address === '/bandbridge/mymix') {
+            // the dropdown's send() reaches here once per --send target: act once
+            if (!goesTo(data, sendTargets()[0])) return
             var mix = data.args.length ? data.args[0].value : undefined
             if (mix === undefined || mix === null || mix === '') {
                 delete mixOf[data.clientId]
@@ -189,6 +211,14 @@ module.exports = {
             return
         }
         if (/^\/bandbridge\//.test(data.address)) return   // inside O-S-C only
+        if (goesTo(data, hub) && !/^\/(mix|send)\//.test(data.address)) {
+            if (!refused[data.address]) {
+                refused[data.address] = true
+                console.error('(bandbridge) not sending ' + data.address + ' to the hub: ' +
+                    'give that widget an address of the hub, or set its bypass to true')
+            }
+            return
+        }
         return data
     }
 
