@@ -16,10 +16,12 @@ struct hub_client;
 /// h->osc_bind when set. Returns 0 or -1 with err.
 int  hub_osc_start(struct hub *h, char *err, size_t err_size);
 void hub_osc_stop(struct hub *h);
-/// [ctl] The server's socket for poll(), or -1.
-int  hub_osc_fd(struct hub *h);
-/// [ctl] Handles every pending OSC message without blocking.
-void hub_osc_poll(struct hub *h);
+/// [ctl] The server's socket for poll(), or -1 (no OSC, or pacing: while
+/// more than 500 messages a second arrive, the socket is read every 4 ms,
+/// a batch per loop turn; hub_osc_due_ms() says when).
+int  hub_osc_fd(struct hub *h, uint64_t now_ns);
+/// [ctl] Handles every pending OSC message (up to 256) without blocking.
+void hub_osc_poll(struct hub *h, uint64_t now_ns);
 /// [ctl] Milliseconds until hub_osc_tick() has work (meters, lease
 /// expiry), or -1 for none.
 int  hub_osc_due_ms(struct hub *h, uint64_t now_ns);

@@ -1042,11 +1042,11 @@ int bb_hub_main(int argc, char **argv)
     uint64_t next_jack_try = 0;
     int pending = 0, was_running = 1;
     for (;;) {
+        uint64_t now = bb_now_ns();
         struct pollfd pfd[4] = {{.fd = h->event_fd, .events = POLLIN},
                                 {.fd = sig_fd, .events = POLLIN},
-                                {.fd = hub_osc_fd(h), .events = POLLIN},
+                                {.fd = hub_osc_fd(h, now), .events = POLLIN},
                                 {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN}};
-        uint64_t now = bb_now_ns();
         int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
         if (pending && timeout > 2)
             timeout = 2; // a removal in progress is checked every 2 ms
@@ -1068,7 +1068,7 @@ int bb_hub_main(int argc, char **argv)
         if (pfd[0].revents & POLLIN)
             drain_events(h);
         if (pfd[2].revents & POLLIN)
-            hub_osc_poll(h);
+            hub_osc_poll(h, bb_now_ns());
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(nsm, NULL) == BB_NSM_SAVE) {
             // Everything to disk now, whatever the debounce says.
             hub_state_snapshot_conns(h);

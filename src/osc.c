@@ -134,7 +134,18 @@ struct hub_osc {
     uint64_t             errors;   ///< /error answers sent
     uint32_t             relay_seq[BB_MAX_CLIENTS]; ///< seq of our OSC datagrams, per slot
     struct osc_chunks    chunks[2]; ///< relayed meters of this tick, by name and by slot
+    // Intake pacing: while messages pour in (a storm), the socket is read
+    // every OSC_HOLD_NS rather than at every datagram, so a burst costs one
+    // loop turn and one graph instead of one each per message.
+    uint64_t             win_start_ns; ///< the current OSC_WIN_NS window began here
+    unsigned             win_count;    ///< messages handled in it
+    int                  pacing;       ///< the last window had >= OSC_WIN_STORM messages
+    uint64_t             hold_until_ns; ///< do not read the socket before this
+    uint64_t             turns;        ///< loop turns that read the socket (for /stats)
 };
+#define OSC_WIN_NS    (100ull * 1000000ull) ///< intake rate window
+#define OSC_WIN_STORM 50                    ///< messages per window (500/s) that start pacing
+#define OSC_HOLD_NS   (4ull * 1000000ull)   ///< while pacing, the socket is read this often
 
 /// Who sent the message being handled.
 struct osc_src {
@@ -1176,6 +1187,7 @@ static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg 
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
     add_stat(m, "osc_relayed", h->osc->relayed);
+    add_stat(m, "osc_turns", h->osc->turns);
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);
     add_stat(m, "db_errors", st.errors);
@@ -1504,16 +1516,33 @@ void hub_osc_stop(struct hub *h)
     h->osc = NULL;
 }
 
-int hub_osc_fd(struct hub *h)
+int hub_osc_fd(struct hub *h, uint64_t now)
 {
-    return h->osc ? lo_server_get_socket_fd(h->osc->srv) : -1;
+    if (!h->osc || now < h->osc->hold_until_ns)
+        return -1; // pacing: messages wait in the socket until hold_until_ns
+    return lo_server_get_socket_fd(h->osc->srv);
 }
 
-void hub_osc_poll(struct hub *h)
+void hub_osc_poll(struct hub *h, uint64_t now)
 {
-    if (!h->osc)
+    struct hub_osc *o = h->osc;
+    if (!o || now < o->hold_until_ns)
         return;
-    for (int i = 0; i < 256 && lo_server_recv_noblock(h->osc->srv, 0) > 0; i++) {
+    unsigned n = 0;
+    while (n < 256 && lo_server_recv_noblock(o->srv, 0) > 0)
+        n++;
+    o->turns++;
+    if (now - o->win_start_ns >= OSC_WIN_NS) {
+        // One window's rate decides the next window's pacing: a tablet's
+        // fader (tens of messages a second) is never held, a storm is.
+        o->pacing = o->win_count >= OSC_WIN_STORM;
+        o->win_start_ns = now;
+        o->win_count = 0;
+    }
+    o->win_count += n;
+    if (o->pacing || o->win_count >= OSC_WIN_STORM) {
+        o->pacing = 1;
+        o->hold_until_ns = now + OSC_HOLD_NS;
     }
 }
 
@@ -1524,6 +1553,8 @@ int hub_osc_due_ms(struct hub *h, uint64_t now)
     uint64_t t = h->osc->next_meter_ns;
     if (h->osc->fb_due_ns && h->osc->fb_due_ns < t)
         t = h->osc->fb_due_ns;
+    if (h->osc->hold_until_ns > now && h->osc->hold_until_ns < t)
+        t = h->osc->hold_until_ns; // the socket is read again then
     return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
 }
 

@@ -9,7 +9,8 @@
 # sts5 and in_1 in the mixes of sts0..sts3 and main. Just before it, a
 # baseline as long as the storm, with the musicians and no OSC. Checks:
 #   - oscstorm sent every message at >= 950/s, and no /error came back;
-#   - the hub handled every message (its osc_messages counter), fed every
+#   - the hub handled every message (its osc_messages counter) in batches
+#     (osc_turns: fewer reads of its port than half the messages), fed every
 #     change back to every controller, and is still running;
 #   - the audio is untouched: no steady mix glitched or lost a packet from
 #     the storm's start to its end (see below why the storm moves only silent
@@ -199,6 +200,12 @@ check "the hub handled every message: $handled of $(( ${sent:-0} + ${control:-0}
 fbc=$(grep -oE 'controller [0-9]+ \(port [0-9]+\): feedback=[0-9]+' "$BB_TMP/storm.log" 2>/dev/null | sed 's/.*feedback=//' | sort -u)
 check "every controller got the same coalesced feedback: ${fb:-?} in all, at most ${fbx:-?} ($(sv subscribed) subscribed; per controller: $(echo $fbc))" \
     test -n "$fb" -a "${fb:-0}" -gt 0 -a "${fb:-0}" -le "${fbx:-0}" -a "$(sv subscribed)" = 3 -a "$(wc -w <<<"$fbc")" = 1
+# Pacing (bandbridge-osc(7), FEEDBACK): at 1000 messages a second the hub
+# reads its OSC port every 4 ms, a batch a turn: at most ~250 reads a second
+# (plus the baseline's stray ones), so fewer reads than half the messages.
+turns=$(dst s0 s1 osc_turns)
+check "the storm was taken in batches: $turns reads of the OSC port for $handled messages" \
+    test -n "$turns" -a "${turns:-0}" -gt 0 -a $(( ${turns:-0} * 2 )) -lt "${handled:-0}"
 check "the hub still runs" kill -0 "$hub"
 check "the process callback always had a graph (late_cycles +$(dst s0 s1 late_cycles))" \
     test "$(dst s0 s1 late_cycles)" = 0
