@@ -58,6 +58,12 @@ void bb_encoder_free(struct bb_encoder *e);
 /// musician (measured here for a 64-sample custom frame: 15.5 us at 5-6,
 /// 7.5 us at 2, for about 2 dB less SNR on tones). Returns 0 or -1.
 int bb_encoder_set_complexity(struct bb_encoder *e, int complexity);
+/// Opus, two or more channels: allow (1) one-block "mono" payloads, sent
+/// while every channel has been equal to the bit for a while (~21 ms);
+/// only for a decoder that understands them (bb_decode does). 0 = never.
+void bb_encoder_allow_mono(struct bb_encoder *e, int allow);
+/// The last frame bb_encode() wrote was one block (mono).
+int bb_encoder_last_mono(const struct bb_encoder *e);
 /// Encodes one wire frame (frames * channels floats, interleaved; values
 /// outside [-1, 1] are clipped for integer formats). Returns the byte count
 /// written to out, or -1 when out is too small or the codec failed.
@@ -68,8 +74,13 @@ struct bb_decoder *bb_decoder_new(enum bb_codec c, unsigned rate, unsigned chann
 void bb_decoder_free(struct bb_decoder *d);
 /// Decodes one wire frame into pcm (frames * channels floats). data == NULL
 /// asks for concealment of a lost frame (Opus PLC; PCM repeats nothing and
-/// fades the last frame to silence). Returns frames written or -1 for a
-/// malformed payload (pcm is then silence).
+/// fades the last frame to silence). An Opus payload of one block for a
+/// stream of several channels is mono: every channel plays it (the first
+/// two multi-block frames after it play channel 0 everywhere while the
+/// other decoders warm up from a reset, the third fades to them; the first
+/// one-block frame after stereo fades the others from their concealment
+/// to channel 0). Returns frames
+/// written or -1 for a malformed payload (pcm is then silence).
 int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm);
 
 #endif

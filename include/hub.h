@@ -32,6 +32,11 @@
 /// Send workers: musician slot % HUB_TX_WORKERS picks the worker that
 /// encodes and sends that musician's mix (each send ring keeps one reader).
 #define HUB_TX_WORKERS 2
+/// Opus mixes from which both workers are woken. One stereo 64-frame Opus
+/// encode costs ~12 us here, so one worker sends 12 mixes in ~11 % of a
+/// 64-frame period; below that a second wake-up a period costs more than
+/// it saves (a context switch is several microseconds on a VM).
+#define HUB_TX_SPLIT_OPUS 12
 
 /// --osc-allow may be given this many times.
 #define HUB_OSC_MAX_ALLOW 16
@@ -107,9 +112,9 @@ struct hub_graph {
     uint16_t             src_index[BB_MAX_SOURCES];
     /// For mix m: the client whose personal mix it is (NULL = main mix).
     struct hub_client   *mix_client[BB_MAX_MIXES];
-    /// Send workers to wake each period: 2 when two or more mixes are
-    /// Opus (encoding is worth two cores), else 1 (a wake-up costs more
-    /// than packetising PCM).
+    /// Send workers to wake each period: 2 when HUB_TX_SPLIT_OPUS or more
+    /// mixes are Opus (encoding is worth two cores), else 1 (a wake-up
+    /// costs more than packetising PCM or encoding a few mixes).
     unsigned             tx_workers;
 };
 
@@ -124,6 +129,7 @@ struct hub_stats {
     _Atomic uint64_t wrong_source;   ///< [rx] right session, other address
     _Atomic uint64_t events_dropped; ///< [rx] control ring full
     _Atomic uint64_t send_errors;    ///< [tx]
+    _Atomic uint64_t mono_packets;   ///< [tx] Opus mixes sent as one block (centred)
     _Atomic uint64_t cycles;         ///< [rt] process callbacks run
     _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
     _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns

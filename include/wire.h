@@ -97,7 +97,14 @@ struct bb_join {
     uint8_t  down_codec;          ///< enum bb_codec wanted hub -> musician; 0 = as codec.
                                   ///< An optional byte after the reserved ones: a hub
                                   ///< that does not know it ignores it and sends codec.
+    uint8_t  flags;               ///< BB_JOIN_*; an optional byte after down_codec
+                                  ///< (which is then written, 0 or not). Unknown bits
+                                  ///< are ignored; an older hub ignores the byte.
 };
+
+/// JOIN flags: the musician decodes one-block Opus payloads of a stereo
+/// stream as mono (codec.c), so the hub may encode a centred mix once.
+#define BB_JOIN_MONO_OK 0x01u
 
 struct bb_welcome {
     uint32_t rate;                ///< hub sample rate

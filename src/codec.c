@@ -35,6 +35,13 @@
  *             2.5 ms frame (rate / 400 samples; rate 48000, 24000, 16000,
  *             12000 or 8000), CELT-only (restricted low delay), constrained VBR.
  *
+ *   Mono: a payload of exactly one block for a stream of two or more
+ *   channels means every channel is that block (the hub sends a personal
+ *   mix so while it is centred: left and right equal to the bit, one
+ *   encode instead of two). Only sent to a musician whose JOIN said it
+ *   understands it (BB_JOIN_MONO_OK); the other channels' encoders are
+ *   reset when the mix turns stereo again, and so are their decoders.
+ *
  *   A packet is at most 1176 / channels - 2 bytes, so the whole payload
  *   fits the 1176 bytes a datagram leaves after the 20-byte header and
  *   the 4-byte AUDIO prefix. A block of length 0 is allowed and means
@@ -78,6 +85,10 @@ struct bb_encoder {
     OpusCustomEncoder *cenc[BB_MAX_CLIENT_CH];
     OpusEncoder *senc[BB_MAX_CLIENT_CH];
     float *mono;                 ///< Opus: one channel, de-interleaved
+    int mono_ok;                 ///< Opus: may send one block when every channel is equal
+    unsigned same_run;           ///< frames in a row with every channel equal (capped)
+    int others_cold;             ///< channels 1.. skipped since the last multi-block frame
+    int last_mono;               ///< the last frame went out as one block
 };
 
 struct bb_decoder {
@@ -89,6 +100,9 @@ struct bb_decoder {
     float *mono;                 ///< Opus: one channel's decoded frame
     float *last;                 ///< PCM: last good frame, for concealment
     int have_last;               ///< PCM: last is valid and not yet concealed
+    int others_cold;             ///< Opus: one-block frames since channels 1.. last decoded
+    int others_warm;             ///< Opus: multi-block frames left until channels 1.. are
+                                 ///< their own: WARM_FRAMES..2 play channel 0, 1 fades
 };
 
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
@@ -354,6 +368,17 @@ int bb_encoder_set_complexity(struct bb_encoder *e, int complexity)
     return 0;
 }
 
+void bb_encoder_allow_mono(struct bb_encoder *e, int allow)
+{
+    e->mono_ok = allow && bb_codec_is_opus(e->codec) && e->channels > 1;
+    e->same_run = 0;
+}
+
+int bb_encoder_last_mono(const struct bb_encoder *e)
+{
+    return e->last_mono;
+}
+
 void bb_encoder_free(struct bb_encoder *e)
 {
     if (!e)
@@ -453,6 +478,29 @@ static inline float opus_input(float x)
     return x;
 }
 
+/// Frames in a row with every channel equal before the encoder goes mono:
+/// a mix that is centred for a moment (a pan sweeping through the middle)
+/// stays stereo.
+#define MONO_AFTER_FRAMES 1024u
+
+/// Every channel of every frame equal to channel 0, bit for bit.
+static int channels_equal(const struct bb_encoder *e, const float *pcm)
+{
+    for (unsigned f = 0; f < e->frames; f++) {
+        const float *x = pcm + (size_t)f * e->channels;
+        for (unsigned ch = 1; ch < e->channels; ch++)
+            if (memcmp(&x[ch], &x[0], sizeof x[0]) != 0)
+                return 0;
+    }
+    return 1;
+}
+
+static int reset_encoder(struct bb_encoder *e, unsigned ch)
+{
+    return e->codec == BB_CODEC_OPUS ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_RESET_STATE)
+                                     : opus_encoder_ctl(e->senc[ch], OPUS_RESET_STATE);
+}
+
 int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_size)
 {
     if (!e || !pcm || !out || out_size < e->max_bytes)
@@ -460,8 +508,28 @@ int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_s
     if (!bb_codec_is_opus(e->codec))
         return encode_pcm(e, pcm, out);
 
+    unsigned nch = e->channels;
+    if (e->mono_ok) {
+        if (!channels_equal(e, pcm))
+            e->same_run = 0;
+        else if (e->same_run < MONO_AFTER_FRAMES)
+            e->same_run += e->frames;
+        if (e->same_run >= MONO_AFTER_FRAMES) {
+            nch = 1;
+            e->others_cold = 1;
+        } else if (e->others_cold) {
+            // Back to stereo: the other channels start from a clean state,
+            // as the decoder's do (bb_decode), rather than from a stale one.
+            for (unsigned ch = 1; ch < e->channels; ch++)
+                if (reset_encoder(e, ch) != OPUS_OK)
+                    return -1;
+            e->others_cold = 0;
+        }
+    }
+    e->last_mono = nch == 1 && e->channels > 1;
+
     size_t off = 0;
-    for (unsigned ch = 0; ch < e->channels; ch++) {
+    for (unsigned ch = 0; ch < nch; ch++) {
         for (unsigned f = 0; f < e->frames; f++)
             e->mono[f] = opus_input(pcm[(size_t)f * e->channels + ch]);
         int n;
@@ -642,22 +710,47 @@ static void interleave(const struct bb_decoder *d, unsigned ch, float *pcm)
         pcm[(size_t)f * d->channels + ch] = d->mono[f];
 }
 
+/// Channel 0's frame into channels 1.. (a one-block payload).
+static void copy_channel0(const struct bb_decoder *d, float *pcm)
+{
+    for (unsigned f = 0; f < d->frames; f++)
+        for (unsigned ch = 1; ch < d->channels; ch++)
+            pcm[(size_t)f * d->channels + ch] = pcm[(size_t)f * d->channels];
+}
+
+static int reset_decoder(struct bb_decoder *d, unsigned ch)
+{
+    return d->codec == BB_CODEC_OPUS ? opus_custom_decoder_ctl(d->cdec[ch], OPUS_RESET_STATE)
+                                     : opus_decoder_ctl(d->sdec[ch], OPUS_RESET_STATE);
+}
+
+/// Multi-block frames after mono before the other channels are heard: a
+/// decoder reset (as its encoder) plays a transient in its first two
+/// frames, so they play channel 0, and the third fades to its own.
+#define WARM_FRAMES 3
+
 static int decode_opus(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
 {
     if (!data) {
-        for (unsigned ch = 0; ch < d->channels; ch++) {
+        // Concealment: of channel 0 alone while the stream is mono.
+        unsigned nch = d->others_cold ? 1 : d->channels;
+        for (unsigned ch = 0; ch < nch; ch++) {
             if (decode_opus_channel(d, ch, NULL, 0) < 0) {
                 silence(d, pcm);
                 return -1;
             }
             interleave(d, ch, pcm);
         }
+        if (nch < d->channels)
+            copy_channel0(d, pcm);
         return (int)d->frames;
     }
 
-    // Validate every block before touching any decoder state.
+    // Validate every block before touching any decoder state: one block
+    // for every channel, or exactly one (mono) for a stream of several.
     size_t off = 0;
-    for (unsigned ch = 0; ch < d->channels; ch++) {
+    unsigned blocks = 0;
+    while (off < len && blocks < d->channels) {
         if (len - off < 2)
             goto bad;
         size_t n = get_u16(data + off);
@@ -665,19 +758,64 @@ static int decode_opus(struct bb_decoder *d, const uint8_t *data, size_t len, fl
         if (n > len - off || n > 1275)
             goto bad;
         off += n;
+        blocks++;
     }
-    if (off != len)
+    if (off != len || (blocks != d->channels && blocks != 1))
         goto bad;
 
+    if (blocks < d->channels) {
+        unsigned n = get_u16(data);
+        if (decode_opus_channel(d, 0, data + 2, n) < 0)
+            goto bad;
+        interleave(d, 0, pcm);
+        copy_channel0(d, pcm);
+        if (!d->others_cold) {
+            // Stereo until now: channels 1.. fade from their own
+            // concealment (codec noise differs between channels) to 0.
+            for (unsigned ch = 1; ch < d->channels; ch++) {
+                if (decode_opus_channel(d, ch, NULL, 0) < 0)
+                    continue; // then no fade: channel 0 as it is
+                for (unsigned f = 0; f + 1 < d->frames; f++) {
+                    float *x = pcm + (size_t)f * d->channels;
+                    float a = (float)(f + 1) / (float)d->frames;
+                    x[ch] = d->mono[f] + a * (x[0] - d->mono[f]);
+                } // the last frame: channel 0's own (copy_channel0)
+            }
+        }
+        d->others_cold = 1;
+        d->others_warm = 0;
+        return (int)d->frames;
+    }
+
+    // Back from mono: channels 1.. restart from a clean decoder (the hub
+    // reset their encoders); see WARM_FRAMES.
+    if (d->others_cold) {
+        for (unsigned ch = 1; ch < d->channels; ch++)
+            if (reset_decoder(d, ch) != OPUS_OK)
+                goto bad;
+        d->others_warm = WARM_FRAMES;
+    }
+    int warm_up = d->others_warm > 1, fade = d->others_warm == 1;
     off = 0;
     for (unsigned ch = 0; ch < d->channels; ch++) {
         unsigned n = get_u16(data + off);
         off += 2;
         if (decode_opus_channel(d, ch, data + off, n) < 0)
             goto bad;
-        interleave(d, ch, pcm);
         off += n;
+        if (ch == 0 || !(warm_up || fade)) {
+            interleave(d, ch, pcm);
+            continue;
+        }
+        for (unsigned f = 0; f < d->frames; f++) {
+            float *x = pcm + (size_t)f * d->channels;
+            float a = warm_up ? 0.0f : (float)(f + 1) / (float)d->frames;
+            x[ch] = x[0] + a * (d->mono[f] - x[0]);
+        }
     }
+    d->others_cold = 0;
+    if (d->others_warm > 0)
+        d->others_warm--;
     return (int)d->frames;
 
 bad:

@@ -77,7 +77,7 @@ static struct hub_graph *build_graph(struct hub *h)
         mix_id[nmix++] = (uint16_t)slot;
         opus += bb_codec_is_opus(c->down_codec);
     }
-    g->tx_workers = opus >= 2 ? HUB_TX_WORKERS : 1;
+    g->tx_workers = opus >= HUB_TX_SPLIT_OPUS ? HUB_TX_WORKERS : 1;
     for (unsigned i = 0; i < h->local_inputs; i++) {
         g->src_client[nsrc] = NULL;
         g->src_index[nsrc] = (uint16_t)i;
@@ -368,6 +368,9 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     if (!c->enc)
         goto fail;
     bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
+    // A centred mix (left = right to the bit) is encoded once, if the
+    // musician's decoder knows one-block payloads.
+    bb_encoder_allow_mono(c->enc, (j.flags & BB_JOIN_MONO_OK) != 0);
     unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
     if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
         goto fail;

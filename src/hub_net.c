@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // hub_net.c: the hub's network threads.
 //
-// receive thread [rx]: owns recvfrom on the hub socket. It parses and
+// receive thread [rx]: owns receiving on the hub socket (recvmmsg: a burst in one call). It parses and
 //   validates every datagram, looks its session up in the published graph
 //   (never under a lock), feeds AUDIO into that musician's jitter buffer
 //   (decoding there), answers PING at once so round-trip times are honest,
@@ -17,12 +17,13 @@
 // Both acknowledge the graph epoch on every loop so the control thread
 // knows when an old graph (and a departed musician) can be freed.
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,28 +172,46 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
     atomic_store_explicit(&c->last_heard_ns, now, memory_order_relaxed);
 }
 
+/// Datagrams one receive call takes at most.
+#define RX_BATCH 32
+
+/// [rx] Receive buffers: one recvmmsg() fills up to RX_BATCH of them.
+static struct rx_batch {
+    struct mmsghdr   msg[RX_BATCH];
+    struct iovec     iov[RX_BATCH];
+    struct bb_addr   from[RX_BATCH];
+    uint8_t          data[RX_BATCH][BB_MAX_DATAGRAM + 1]; // + 1: oversize is seen
+} rx_batch;
+
 static void *rx_main(void *arg)
 {
     struct hub *h = arg;
+    struct rx_batch *b = &rx_batch;
     bb_thread_below_jack(h->jack_prio, "receive");
-    uint8_t buf[2048];
+    // The timeout bounds how long an old graph can wait for our ack.
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+    setsockopt(h->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     while (atomic_load(&h->running)) {
-        struct pollfd pfd = {.fd = h->sock, .events = POLLIN};
-        // The timeout bounds how long an old graph can wait for our ack.
-        poll(&pfd, 1, 20);
+        for (int i = 0; i < RX_BATCH; i++) {
+            b->iov[i] = (struct iovec){.iov_base = b->data[i], .iov_len = sizeof b->data[i]};
+            b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i].ss,
+                                                .msg_namelen = sizeof b->from[i].ss,
+                                                .msg_iov = &b->iov[i],
+                                                .msg_iovlen = 1};
+        }
+        // One system call a wake-up: it blocks for the first datagram and
+        // then takes whatever else is queued (musicians' packets come in
+        // bursts, one per musician per period).
+        int n = recvmmsg(h->sock, b->msg, RX_BATCH, MSG_WAITFORONE, NULL);
         const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_RX);
-        for (int i = 0; i < 512; i++) {
-            struct bb_addr from;
-            from.len = sizeof from.ss;
-            ssize_t n = recvfrom(h->sock, buf, sizeof buf, MSG_DONTWAIT,
-                                 (struct sockaddr *)&from.ss, &from.len);
-            if (n < 0)
-                break;
-            if ((size_t)n > BB_MAX_DATAGRAM) {
+        for (int i = 0; i < n; i++) {
+            size_t len = b->msg[i].msg_len;
+            if (len > BB_MAX_DATAGRAM || (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)) {
                 counter_inc(&h->stats.bad_packets);
                 continue;
             }
-            handle(h, g, buf, (size_t)n, &from);
+            b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
+            handle(h, g, b->data[i], len, &b->from[i]);
         }
     }
     bb_snap_idle(&h->graph, HUB_READER_RX);
@@ -220,6 +239,8 @@ static void send_client(struct hub *h, struct hub_client *c)
         }
         hub_net_send(h, &c->addr, pkt, (size_t)(off + n));
         counter_inc(&c->packets_out);
+        if (bb_encoder_last_mono(c->enc))
+            counter_inc(&h->stats.mono_packets);
     }
 }
 

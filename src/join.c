@@ -456,6 +456,7 @@ static void send_join(struct join *j)
         .channels = (uint8_t)j->channels,
         .codec = (uint8_t)j->codec,
         .down_codec = (uint8_t)(j->down_codec != j->codec ? j->down_codec : 0),
+        .flags = BB_JOIN_MONO_OK, // bb_decode plays one-block Opus payloads
         .kbps = (uint16_t)j->kbps,
         .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
     };

@@ -1184,6 +1184,7 @@ static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg 
     add_stat(m, "unknown_session", atomic_load(&h->stats.unknown_session));
     add_stat(m, "wrong_source", atomic_load(&h->stats.wrong_source));
     add_stat(m, "send_errors", atomic_load(&h->stats.send_errors));
+    add_stat(m, "mono_packets", atomic_load(&h->stats.mono_packets));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
     add_stat(m, "osc_relayed", h->osc->relayed);

@@ -9,7 +9,8 @@
 
 // Body layouts (after the 20-byte header); sizes in bytes:
 //   JOIN     identity 16, str name, u32 rate, u16 period, u8 channels,
-//            u8 codec, u16 kbps, u16 jitter, 32 reserved; may grow
+//            u8 codec, u16 kbps, u16 jitter, 32 reserved, then optional
+//            u8 down_codec, u8 flags; may grow
 //   WELCOME  u32 rate, u16 period, u8 up_codec, u16 up_frames,
 //            u8 down_codec, u16 down_frames, u8 down_channels, str name,
 //            u8 restored
@@ -143,7 +144,8 @@ int bb_wire_write_join(uint8_t *buf, size_t size, const struct bb_header *h, con
         return BB_WIRE_FIELD_BAD;
     if (m->down_codec && !codec_ok(m->down_codec))
         return BB_WIRE_FIELD_BAD;
-    size_t total = BB_WIRE_HEADER_SIZE + JOIN_FIXED + (size_t)nl + (m->down_codec ? 1 : 0);
+    size_t opt = m->flags ? 2 : m->down_codec ? 1 : 0; // optional trailing bytes
+    size_t total = BB_WIRE_HEADER_SIZE + JOIN_FIXED + (size_t)nl + opt;
     if (size < total)
         return BB_WIRE_NO_ROOM;
 
@@ -158,8 +160,10 @@ int bb_wire_write_join(uint8_t *buf, size_t size, const struct bb_header *h, con
     p = put_u16(p, m->jitter);
     memset(p, 0, JOIN_RESERVED);
     p += JOIN_RESERVED;
-    if (m->down_codec)
-        put_u8(p, m->down_codec);
+    if (opt >= 1)
+        p = put_u8(p, m->down_codec);
+    if (opt >= 2)
+        put_u8(p, m->flags);
     return (int)total;
 }
 
@@ -403,12 +407,15 @@ int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m)
     j.kbps = rd_u16(&r);
     j.jitter = rd_u16(&r);
     rd_take(&r, JOIN_RESERVED); // password proof, not used yet
-    // Optional: the codec wanted hub -> musician. A byte that is no codec
-    // we know, and anything after it, is from a newer writer: ignored.
+    // Optional: the codec wanted hub -> musician (0 or a codec we do not
+    // know: as codec), then flags (bits we do not know are ignored), then
+    // whatever a newer writer adds: ignored.
     if (!r.short_ && r.pos < r.len) {
         uint8_t d = rd_u8(&r);
         j.down_codec = codec_ok(d) ? d : 0;
     }
+    if (!r.short_ && r.pos < r.len)
+        j.flags = rd_u8(&r);
     if (r.short_)
         return BB_WIRE_SHORT;
     if (!name_ok(name, nl) || !rate_ok(j.rate) || !period_ok(j.period) ||
@@ -523,10 +530,14 @@ static int audio_payload_check(uint8_t codec, uint8_t channels, uint16_t frames,
         return n == want ? BB_WIRE_OK : BB_WIRE_FIELD_BAD;
     }
     // Opus: per channel a u16 length and that many bytes (0: the receiver
-    // conceals that channel; encoders never send it).
+    // conceals that channel; encoders never send it); or, for several
+    // channels, exactly one block: mono, every channel that block.
     struct rd r = { .buf = p, .len = n };
-    for (unsigned c = 0; c < channels; c++)
+    for (unsigned c = 0; c < channels; c++) {
         rd_take(&r, rd_u16(&r));
+        if (c == 0 && !r.short_ && rd_left(&r) == 0)
+            return BB_WIRE_OK; // one block, nothing after it
+    }
     if (r.short_)
         return BB_WIRE_SHORT;
     return rd_left(&r) == 0 ? BB_WIRE_OK : BB_WIRE_FIELD_BAD;

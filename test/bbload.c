@@ -219,6 +219,7 @@ static struct {
     enum bb_codec  codec;         // both ways (default float)
     bool           tone;          // --signal tone
     bool           no_verify;     // --no-verify
+    bool           stereo_mix;    // --stereo-mix: JOIN without BB_JOIN_MONO_OK
     bool           verify;        // float + code, and not --no-verify
     uint64_t       rx_batch_ns;   // receive threads pass at most this often (0: at once)
     uint64_t       ctl_tick_ns;   // the main thread's pass
@@ -405,6 +406,8 @@ static void send_join(struct mus *m)
         .codec = (uint8_t)G.codec,
         .kbps = 0,
         .jitter = (uint16_t)G.jitter,
+        // As bandbridge join; never decoded here anyway.
+        .flags = G.stereo_mix ? 0 : BB_JOIN_MONO_OK,
     };
     memcpy(j.identity, m->id, BB_IDENTITY_SIZE);
     snprintf(j.name, sizeof j.name, "%s", m->name);
@@ -1222,6 +1225,8 @@ static void usage(FILE *f)
             "  --signal code|tone       what musicians send: the checkable code (default), or\n"
             "                           tone: everyone a sine at -12 dBFS of its own frequency\n"
             "  --no-verify              never check the mixes (count them only)\n"
+            "  --stereo-mix             JOIN without the mono flag: Opus mixes always\n"
+            "                           encoded as two channels, even when centred\n"
             "  --jitter FRAMES          hub jitter buffer wish in JOIN (default auto)\n"
             "  --settle S               verify from S s after the last steady join (default 1)\n"
             "  --report FILE            also write the report here\n"
@@ -1266,7 +1271,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_options(int argc, char **argv)
 {
     enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
-           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY };
+           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY, O_STEREO };
     static const struct option opts[] = {
         {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
         {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
@@ -1276,6 +1281,7 @@ static int parse_options(int argc, char **argv)
         {"name-prefix", required_argument, 0, O_PREFIX}, {"settle", required_argument, 0, O_SETTLE},
         {"rt-prio", required_argument, 0, O_RTPRIO},  {"modulus", required_argument, 0, O_MODULUS},
         {"signal", required_argument, 0, O_SIGNAL},    {"no-verify", no_argument, 0, O_NOVERIFY},
+        {"stereo-mix", no_argument, 0, O_STEREO},
         {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     G.steady = 4;
@@ -1354,6 +1360,9 @@ static int parse_options(int argc, char **argv)
             break;
         case O_NOVERIFY:
             G.no_verify = true;
+            break;
+        case O_STEREO:
+            G.stereo_mix = true;
             break;
         case O_JITTER:
             if (strcmp(optarg, "auto") == 0)

@@ -520,6 +520,106 @@ static void fuzz_one(struct bb_decoder *d, const uint8_t *src, size_t len, unsig
     free(p);
 }
 
+/// A personal mix going centred (mono), panned (stereo), centred again:
+/// the encoder sends one block only after ~21 ms of equal channels, goes
+/// stereo at the first unequal frame; the decoder plays equal channels for
+/// one-block frames, and no channel jumps at a switch (a reset decoder
+/// would fade in from silence, and the left and right codec noise differ:
+/// clicks). Loss while mono conceals mono. BB_TEST_VERBOSE=1 prints every
+/// frame's steepest step.
+static void test_opus_mono(enum bb_codec c)
+{
+    const unsigned fr = bb_codec_wire_frames(c, 48000, 2);
+    struct bb_encoder *e = enc(c, 2, fr), *plain = enc(c, 2, fr);
+    struct bb_decoder *d = dec(c, 2, fr);
+    CHECK(e && d && plain);
+    if (!e || !d || !plain) {
+        bb_encoder_free(e);
+        bb_encoder_free(plain);
+        bb_decoder_free(d);
+        return;
+    }
+    bb_encoder_allow_mono(e, 1);
+    // 440 Hz at 0.4: at most 0.023 from one sample to the next.
+    const float amp = 0.4f, w = 2.0f * 3.14159265f * 440.0f / 48000.0f;
+    const float max_step = amp * w;
+    // Phases in frames: centred, right channel at 0.6 (a pan), centred again;
+    // the right channel's gain ramps over 256 samples, as the hub's do.
+    const unsigned phase_end[3] = {60, 120, 200};
+    float in[MAXF * 2], out[MAXF * 2], prev[2] = {0, 0};
+    uint8_t pkt[ROOM], pkt2[ROOM];
+    unsigned k = 0, t = 0, worst_frame = 0, equal_run = 0;
+    int prev_mono = 0;
+    int order_ok = 1, equal_ok = 1, plain_ok = 1;
+    float worst_jump = 0.0f;
+    for (unsigned phase = 0; phase < 3; phase++) {
+        unsigned first = k;
+        for (; k < phase_end[phase]; k++) {
+            for (unsigned f = 0; f < fr; f++, t++) {
+                float x = amp * sinf(w * (float)t);
+                float ramp = (float)((k - first) * fr + f) / 256.0f, gr = 1.0f;
+                if (ramp > 1.0f)
+                    ramp = 1.0f;
+                if (phase == 1)
+                    gr = 1.0f - 0.4f * ramp;
+                else if (phase == 2)
+                    gr = 0.6f + 0.4f * ramp;
+                in[2 * f] = x;
+                in[2 * f + 1] = phase == 0 || ramp >= 1.0f ? (phase == 1 ? 0.6f * x : x) : gr * x;
+            }
+            int n = bb_encode(e, in, pkt, sizeof pkt);
+            int mono = bb_encoder_last_mono(e);
+            // Mono exactly from the frame that completes 1024 equal samples
+            // in a row; never while panned or ramping.
+            int equal = 1;
+            for (unsigned f = 0; f < fr; f++)
+                equal &= in[2 * f] == in[2 * f + 1];
+            equal_run = equal ? equal_run + fr : 0;
+            int want_mono = equal_run >= 1024;
+            order_ok &= phase == 1 ? !mono : 1;
+            order_ok &= n > 0 && mono == want_mono;
+            order_ok &= !mono || (size_t)n == 2u + (size_t)(pkt[0] | pkt[1] << 8);
+            int n2 = bb_encode(plain, in, pkt2, sizeof pkt2);
+            plain_ok &= n2 > 0 && !bb_encoder_last_mono(plain);
+            // Frame 150 is lost (mono by then: concealed as mono).
+            int r = k == 150 ? bb_decode(d, NULL, 0, out) : bb_decode(d, pkt, (size_t)n, out);
+            order_ok &= r == (int)fr;
+            if (getenv("BB_TEST_VERBOSE")) {
+                float wj = 0;
+                for (unsigned f = 1; f < fr; f++)
+                    for (unsigned ch = 0; ch < 2; ch++)
+                        wj = fmaxf(wj, fabsf(out[2 * f + ch] - out[2 * f - 2 + ch]));
+                printf("frame %u mono %d worst step %.4f\n", k, mono, wj);
+            }
+            for (unsigned f = 0; f < fr; f++) {
+                // (the first mono frame fades the right channel in to the
+                // left, equal at its last sample)
+                if ((mono && (prev_mono || f + 1 == fr)) || k == 150)
+                    equal_ok &= out[2 * f] == out[2 * f + 1];
+                for (unsigned ch = 0; ch < 2; ch++) {
+                    float jump = fabsf(out[2 * f + ch] - prev[ch]);
+                    if (k > 2 && k != 150 && k != 151 && jump > worst_jump) {
+                        worst_jump = jump;
+                        worst_frame = k;
+                    }
+                    prev[ch] = out[2 * f + ch];
+                }
+            }
+            prev_mono = mono;
+        }
+    }
+    printf("%s mono switching: worst step %.4f at frame %u (signal's own at most %.4f)\n",
+           bb_codec_name(c), worst_jump, worst_frame, max_step);
+    CHECK(order_ok);
+    CHECK(equal_ok);
+    CHECK(plain_ok); // without bb_encoder_allow_mono, never one block
+    // No click: no step larger than 1.5 x the signal's own steepest.
+    CHECK(worst_jump <= 1.5f * max_step);
+    bb_encoder_free(e);
+    bb_encoder_free(plain);
+    bb_decoder_free(d);
+}
+
 static void test_malformed(void)
 {
     static const enum bb_codec codecs[] = { BB_CODEC_OPUS, BB_CODEC_OPUS_STD, BB_CODEC_PCM16,
@@ -551,12 +651,22 @@ static void test_malformed(void)
             size_t len = (size_t)glen;
             CHECK(bb_decode(d, good, len, out) == (int)fr);
             int bad = 0;
-            // Truncated at every length, and one byte too long.
+            // Truncated at every length, and one byte too long. Cut just
+            // after channel 0's block, an Opus payload of several channels
+            // is a valid mono one (every channel that block).
+            size_t mono_len = bb_codec_is_opus(c) && ch > 1 ? 2 + (size_t)(good[0] | good[1] << 8) : 0;
             for (size_t l = 0; l < len; l++) {
                 uint8_t *p = malloc(l ? l : 1);
                 memcpy(p, good, l);
                 int r = bb_decode(d, p, l, out);
-                bad |= r != -1 || !all_zero(out, (size_t)fr * ch);
+                if (l == mono_len && l > 0) {
+                    // (after a stereo frame: the others fade to channel 0)
+                    bad |= r != (int)fr;
+                    for (unsigned k = 1; k < ch; k++)
+                        bad |= out[(fr - 1) * ch + k] != out[(fr - 1) * ch];
+                } else {
+                    bad |= r != -1 || !all_zero(out, (size_t)fr * ch);
+                }
                 free(p);
             }
             CHECK(!bad);
@@ -668,6 +778,8 @@ int main(void)
     test_pcm_roundtrip();
     test_pcm_conceal();
     test_opus_quality();
+    test_opus_mono(BB_CODEC_OPUS);
+    test_opus_mono(BB_CODEC_OPUS_STD);
     test_malformed();
     time_codec(BB_CODEC_OPUS);
     time_codec(BB_CODEC_OPUS_STD);
