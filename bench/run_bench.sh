@@ -270,9 +270,13 @@ cb_row() {
 # its callback statistics.
 hub_load() {
     local codec=$1 n=$2 tag=cpu-$1-$2 prefix ld t0 t1 h0 h1 l0 l1 j0 j1 s hubpct ldpct jpct x0 x1
-    prefix=c${codec:0:1}$n
+    local load_codec=$codec extra=()
+    # opus-stereo: musicians whose join does not take mono payloads, so the
+    # hub encodes both channels of every mix, as for mixes that are panned.
+    [[ $codec == opus-stereo ]] && load_codec=opus extra=(--stereo-mix)
+    prefix=c${codec:0:1}${codec:5:1}$n
     start_hub "$BB_TMP/$tag-hub.log" --inputs 0 --db none
-    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" --codec "$codec" \
+    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" --codec "$load_codec" "${extra[@]}" \
         --signal tone --seconds $((CPU_SETTLE + CPU_SECS + 30)) --name-prefix "$prefix" \
         --report "$BB_TMP/$tag-load.txt"
     ld=$BB_LASTPID
@@ -548,10 +552,12 @@ fi
 if want cpu || want cb; then
     bb_start_jack 64 48000
     if want cpu; then
-        phase_begin "hub CPU (8 runs, ${CPU_SETTLE} + ${CPU_SECS} s each)"
+        phase_begin "hub CPU (10 runs, ${CPU_SETTLE} + ${CPU_SECS} s each)"
         for codec in float opus; do
             for n in "${CPU_NS[@]}"; do hub_load "$codec" "$n"; done
         done
+        # Centred mixes (the default) go out mono; panned ones cost this.
+        for n in 8 16; do hub_load opus-stereo "$n"; done
         phase_end
     fi
     if want cb; then
@@ -665,12 +671,13 @@ peer_lat_cell() {
     s=${LAT[opus+pcm16-64]:-}
     [[ -n $s ]] && echo "| round trip p=64, Opus up, PCM16 back (\`join --down-codec pcm16\`) | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames | $(lat_met "$s" 256) |"
     jam8=$(peer_cpu jamulus 8)
-    bo8=${CPU_PM[opus-8]:-} bf8=${CPU_PM[float-8]:-}
+    bo8=${CPU_PM[opus-8]:-} bf8=${CPU_PM[float-8]:-} bs8=${CPU_PM[opus-stereo-8]:-}
     jt8=$(peer_cpu jacktrip 8)
     if [[ -n $jam8 ]]; then jsrc="Jamulus server $(f2 "$jam8") %$([[ -n $jt8 ]] && echo " (JackTrip hub $(f2 "$jt8") %)")"; jref=$jam8; else jsrc="Jamulus 3.8 % (BASELINES.md; ${PEER_SKIP:-not measured} here)"; jref=3.8; fi
     if [[ -n $bo8 ]]; then
         cpu_met=$(awk -v b="$bo8" -v j="$jref" 'BEGIN { if (b <= j / 2) print "**yes**"; else printf "no (%.2f x Jamulus)", b / j }')
         echo "| hub CPU per musician at 8, Opus (PCM float) | $(f2 "$bo8") % ($(f2 "$bf8") %) of a core | $jsrc | ≤ half of Jamulus: ≤ $(f2 "$(calc "j / 2" -v j="$jref")") % | $cpu_met |"
+        [[ -n $bs8 ]] && echo "| ... with every mix panned (Opus encoded in stereo; Jamulus's clients here are mono) | $(f2 "$bs8") % | $jsrc | ≤ $(f2 "$(calc "j / 2" -v j="$jref")") % | $(awk -v b="$bs8" -v j="$jref" 'BEGIN { if (b <= j / 2) print "**yes**"; else printf "no (%.2f x Jamulus)", b / j }') |"
     else
         echo "| hub CPU per musician at 8, Opus | not measured | $jsrc | ≤ half of Jamulus | – |"
     fi
@@ -741,7 +748,10 @@ peer_lat_cell() {
         echo
         echo "utime+stime of the hub (all threads, decoding and encoding included) over ${CPU_SECS} s, ${CPU_SETTLE} s after"
         echo "the last join; musicians simulated by bbload (one process, its own column): it sends audio encoded"
-        echo "before the run and never decodes the mixes it receives, so its cost stays small."
+        echo "before the run and never decodes the mixes it receives, so its cost stays small. Every mix is"
+        echo "centred (the default), so \`opus\` mixes go out mono (one encode: bandbridge-wire(7)); \`opus-stereo\`"
+        echo "musicians join without the mono flag, so the hub encodes both channels, as for panned mixes."
+        echo "Jamulus's clients in run.sh are mono (audiochannels 0)."
         echo
     fi
     for n in 1 4 16 32 64; do
@@ -797,6 +807,9 @@ peer_lat_cell() {
             RAT=()
             if [[ -n ${jam8:-} && -n ${bo8:-} ]]; then
                 RAT+=("| hub CPU per musician at 8: bandbridge Opus / Jamulus server | $(f2 "$bo8") / $(f2 "$jam8") = $(calc "b / j" -v b="$bo8" -v j="$jam8" | xargs printf '%.2f') (target ≤ 0.50) |")
+            fi
+            if [[ -n ${jam8:-} && -n ${bs8:-} ]]; then
+                RAT+=("| hub CPU per musician at 8: bandbridge Opus, stereo mixes / Jamulus server | $(f2 "$bs8") / $(f2 "$jam8") = $(calc "b / j" -v b="$bs8" -v j="$jam8" | xargs printf '%.2f') |")
             fi
             if [[ -n ${jam8:-} && -n ${bf8:-} ]]; then
                 RAT+=("| hub CPU per musician at 8: bandbridge float / Jamulus server | $(f2 "$bf8") / $(f2 "$jam8") = $(calc "b / j" -v b="$bf8" -v j="$jam8" | xargs printf '%.2f') |")
