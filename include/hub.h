@@ -65,7 +65,12 @@ struct hub_client {
     int                slot;        ///< [ctl, ro elsewhere] 0..BB_MAX_CLIENTS-1
     int                state;       ///< [ctl] enum hub_client_state
     uint8_t            identity[BB_IDENTITY_SIZE]; ///< [ctl]
-    char               name[BB_NAME_MAX];          ///< [ctl] sanitised
+    /// [ctl] The name the hub shows (ports, OSC, log), sanitised: the
+    /// JOIN's, or the one an engineer renamed this identity to (hub_rename).
+    /// Read by the control thread only: the graph holds no names, so a
+    /// rename needs no new graph.
+    char               name[BB_NAME_MAX];
+    char               join_name[BB_NAME_MAX];     ///< [ctl] the JOIN's name, sanitised
     uint32_t           session;     ///< [ro after join]
     struct bb_addr     addr;        ///< [ro after join] where it sends from
     unsigned           channels;    ///< [ro] channels it sends
@@ -226,6 +231,20 @@ int bb_hub_main(int argc, char **argv);
 uint64_t           hub_publish(struct hub *h);
 /// [ctl] The active musician with this (sanitised) name, or NULL.
 struct hub_client *hub_find_name(struct hub *h, const char *name);
+/// [ctl] Why name cannot be given to musician self (NULL: a musician not
+/// here yet) by a rename, or NULL when it can: 1..31 letters, digits, '-',
+/// '_', '.'; not main, in_<k>, me, me_<k>; not digits and dots only (a
+/// slot number, n.k); not another musician's name (one leaving included),
+/// nor another's name plus _<k> (their channel), nor a name another
+/// musician's is this one plus _<k>.
+const char        *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
+/// [ctl] Renames active musician c to name: checks it (hub_name_refused),
+/// renames its JACK ports (connections stay), the stored mixes and
+/// connections that name it, its record (the new name sticks while it
+/// joins under the same JOIN name), and tells the controllers. Returns 0,
+/// or -1 with the reason in *why and nothing changed.
+int                hub_rename(struct hub *h, struct hub_client *c, const char *name,
+                              const char **why);
 
 // hub_state.c: what persists, and JACK connections [ctl]
 /// "alice_1" / "in_2" for a source id present now, else "" (returns buf).
@@ -233,6 +252,15 @@ const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t s
 /// A musician was admitted (in h->slots, ports not yet registered): load
 /// its stored state and apply every stored mix setting that concerns it.
 void hub_state_join(struct hub *h, struct hub_client *c);
+/// The name to show for a musician joining with identity and (sanitised)
+/// JOIN name join_name, into out (BB_NAME_MAX): the name an engineer
+/// renamed it to, if it joins under the name it had then and no one here
+/// has that name; else join_name.
+void hub_state_shown_name(struct hub *h, const uint8_t *identity, const char *join_name,
+                          char *out);
+/// c was renamed from old (c->name is the new name): its record, the live
+/// and stored mixes that name its sources, and stored connections follow.
+void hub_state_rename(struct hub *h, struct hub_client *c, const char *old);
 /// A mix changed (c NULL: the main mix): store it soon.
 void hub_state_mark(struct hub *h, struct hub_client *c);
 /// Brings stored records up to date and lets the store flush (debounced).

@@ -31,6 +31,11 @@ void hub_osc_tick(struct hub *h, uint64_t now_ns);
 /// tells every registered controller (/clients, /joined or /left, and
 /// /slot/<n>/name to those that use slot numbers).
 void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined);
+/// [ctl] The musician in slot (0-based) was renamed from old to name:
+/// tells every registered controller, relayed ones included (/renamed
+/// s:old s:new, /clients, and /slot/<n>/name to those that use slot
+/// numbers), after the changes still waiting to be fed back.
+void hub_osc_notify_renamed(struct hub *h, int slot, const char *old, const char *name);
 
 /// [ctl] An OSC packet (a message or a bundle) from controller number
 /// controller of musician c, relayed by their `bandbridge join

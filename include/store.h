@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // store.h: persistent hub state in SQLite, owned by the control thread.
 //
-// What persists, per musician identity: display name, channel names, the
+// What persists, per musician identity: display name (and the name it
+// joined with, which differ once an engineer renamed it), channel names, the
 // personal mix (per source: gain dB, pan, mute, solo, subscribed), the
 // musician's own send level, the JACK connections of its hub ports, and
 // when it was last seen. Per hub: the main mix and the local channels'
@@ -30,7 +31,7 @@
 #include "bb.h"
 #include "wire.h"
 
-#define BB_STORE_SCHEMA_VERSION 1
+#define BB_STORE_SCHEMA_VERSION 2
 #define BB_STORE_MAX_SENDS      256  ///< stored mix entries per musician
 #define BB_STORE_MAX_CONN       16   ///< stored JACK connections per port
 #define BB_PORT_NAME_MAX        320  ///< a full JACK port name, with NUL
@@ -52,7 +53,12 @@ struct bb_stored_conn {
 
 struct bb_stored_client {
     uint8_t               identity[BB_IDENTITY_SIZE];
-    char                  name[BB_NAME_MAX];
+    char                  name[BB_NAME_MAX];      ///< the name the hub shows
+    /// The name it joined with when it was last here ("" in a record
+    /// older than schema 2: the same as name). An engineer's rename
+    /// (bandbridge-osc(7)) changes name and keeps this one, so the
+    /// rename sticks for as long as the musician joins under this name.
+    char                  join_name[BB_NAME_MAX];
     unsigned              channels;
     char                  channel_names[BB_MAX_CLIENT_CH][BB_NAME_MAX];
     float                 send_db;    ///< the musician's own send level
@@ -84,6 +90,28 @@ int  bb_store_get_client(struct bb_store *s, const uint8_t identity[BB_IDENTITY_
                          struct bb_stored_client *out);
 /// Replaces the stored state of c->identity (marks it dirty).
 void bb_store_put_client(struct bb_store *s, const struct bb_stored_client *c);
+
+/// Only the names of a stored musician (name, join_name: BB_NAME_MAX
+/// bytes each), without copying its mix. Returns 1, or 0 when unknown.
+int  bb_store_get_names(struct bb_store *s, const uint8_t identity[BB_IDENTITY_SIZE], char *name,
+                        char *join_name);
+
+/// Musician old_name is now called new_name: in every stored record (the
+/// main mix included), the mix entries of its sources old_<k> become
+/// new_<k> and connections to its hub ports (<jack_name>:old_<k>,
+/// <jack_name>:mix_old_L/_R) follow; the record of identity (NULL: none)
+/// takes the new name, and its own ports' connections follow too. Marks
+/// what changed dirty. See bb_store_rename_in().
+void bb_store_rename(struct bb_store *s, const uint8_t *identity, const char *jack_name,
+                     const char *old_name, const char *new_name);
+/// The same for one record's lists (the caller's copy of a record): sends
+/// old_<k> -> new_<k> (an entry new_<k> already there gives way, the
+/// renamed musician's setting wins), connection peers as above, and with
+/// own (it is the renamed musician's record) its own port names too.
+/// Returns whether anything changed; *nsends may shrink.
+int  bb_store_rename_in(struct bb_stored_send *sends, unsigned *nsends,
+                        struct bb_stored_conn *conns, unsigned nconns, const char *jack_name,
+                        const char *old_name, const char *new_name, int own);
 
 /// The main mix (sends only; identity and name unused).
 int  bb_store_get_main(struct bb_store *s, struct bb_stored_client *out);

@@ -21,6 +21,11 @@
 // (callback, receive and send threads) has acknowledged that graph, the
 // JACK ports are unregistered and the memory freed. The callback never
 // waits for any of it, and never sees a port that is going away.
+//
+// A rename (hub_rename, asked for over OSC) is control-thread work only:
+// the musician's JACK ports are renamed in place (jack_port_rename: same
+// port, so the callback's handles and every JACK connection stay), and the
+// name is read by no other thread, so no graph is published for it.
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -253,6 +258,103 @@ struct hub_client *hub_find_name(struct hub *h, const char *name)
     return NULL;
 }
 
+const char *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= BB_NAME_MAX)
+        return "a name is 1 to 31 characters";
+    char clean[BB_NAME_MAX];
+    bb_sanitize_name(clean, sizeof clean, name);
+    if (strcmp(clean, name) != 0)
+        return "a name may only have letters, digits, '-', '_' and '.'";
+    unsigned k;
+    char tail;
+    if (strcmp(name, "main") == 0 || sscanf(name, "in_%u%c", &k, &tail) == 1)
+        return "main and in_<k> are reserved by the hub";
+    if (strcmp(name, "me") == 0 || sscanf(name, "me_%u%c", &k, &tail) == 1)
+        return "me and me_<k> are reserved: a musician's own controller says me";
+    if (strspn(name, "0123456789.") == n)
+        return "a name of digits and dots would read as a slot number (n or n.k)";
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        const struct hub_client *o = h->slots[i];
+        if (!o || o == self)
+            continue;
+        // Still listed while leaving: its ports have that name until freed.
+        if (strcmp(o->name, name) == 0)
+            return "another musician has that name";
+        // name = o's name + _<k>, or o's name = name + _<k>: a source
+        // "bob_2" would mean two things.
+        size_t on = strlen(o->name);
+        const char *longer = n > on ? name : o->name, *shorter = n > on ? o->name : name;
+        size_t sn = n > on ? on : n;
+        if (strncmp(longer, shorter, sn) == 0 && longer[sn] == '_' && longer[sn + 1] &&
+            strspn(longer + sn + 1, "0123456789") == strlen(longer + sn + 1))
+            return "another musician's channel names would collide (name_<k>)";
+    }
+    return NULL;
+}
+
+// [ctl] Renames c's JACK ports (short names) from musician name old to nw:
+// old_<k> -> nw_<k>, mix_old_L/R -> mix_nw_L/R. The same jack_port_t
+// stays, so the callback's handles and every connection are untouched. If
+// JACK refuses one, those renamed so far are renamed back; returns 0 or -1.
+static int rename_ports(struct hub *h, struct hub_client *c, const char *old, const char *nw)
+{
+    jack_port_t *ports[BB_MAX_CLIENT_CH + BB_MIX_CH];
+    char from[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
+    char to[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
+    unsigned n = 0;
+    for (unsigned ch = 0; ch < c->channels; ch++, n++) {
+        ports[n] = c->ports[ch];
+        snprintf(from[n], sizeof from[n], "%s_%u", old, ch + 1);
+        snprintf(to[n], sizeof to[n], "%s_%u", nw, ch + 1);
+    }
+    for (unsigned i = 0; i < BB_MIX_CH; i++, n++) {
+        ports[n] = c->mix_ports[i];
+        snprintf(from[n], sizeof from[n], "mix_%s_%c", old, i ? 'R' : 'L');
+        snprintf(to[n], sizeof to[n], "mix_%s_%c", nw, i ? 'R' : 'L');
+    }
+    if (!h->jack)
+        return 0; // JACK is away: the ports come back under the new name
+    for (unsigned i = 0; i < n; i++) {
+        if (!ports[i] || jack_port_rename(h->jack, ports[i], to[i]) == 0)
+            continue;
+        bb_warn("JACK refused to rename %s:%s to %s", h->jack_name, from[i], to[i]);
+        while (i-- > 0)
+            if (ports[i] && jack_port_rename(h->jack, ports[i], from[i]) != 0)
+                bb_warn("JACK refused to rename %s:%s back to %s", h->jack_name, to[i], from[i]);
+        return -1;
+    }
+    return 0;
+}
+
+int hub_rename(struct hub *h, struct hub_client *c, const char *name, const char **why)
+{
+    if (c->state != HUB_CLIENT_ACTIVE) {
+        *why = "no musician of that name is connected";
+        return -1;
+    }
+    if (strcmp(name, c->name) == 0)
+        return 0; // already so: nothing to do, nothing to announce
+    if ((*why = hub_name_refused(h, name, c)))
+        return -1;
+    char old[BB_NAME_MAX];
+    snprintf(old, sizeof old, "%s", c->name);
+    // Connections made since the last snapshot, under the old port names,
+    // so the stored ones are complete before they are renamed.
+    hub_state_snapshot_client(h, c);
+    if (rename_ports(h, c, old, name) < 0) {
+        *why = "JACK refused to rename the musician's ports";
+        return -1;
+    }
+    snprintf(c->name, sizeof c->name, "%s", name);
+    hub_state_rename(h, c, old);
+    bb_info("%s is now called %s (slot %d): ports, mixes and stored settings follow", old,
+            c->name, c->slot + 1);
+    hub_osc_notify_renamed(h, c->slot, old, c->name);
+    return 0;
+}
+
 static void handle_join(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
 {
     char as[80];
@@ -297,10 +399,14 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                     bb_addr_str(&old->addr, as, sizeof as));
         return;
     }
-    if (hub_find_name(h, name)) {
+    // Shown as an engineer renamed this identity, if so (and still
+    // possible); "taken" compares the names shown, not the JOIN names.
+    char shown[BB_NAME_MAX];
+    hub_state_shown_name(h, j.identity, name, shown);
+    if (hub_find_name(h, shown)) {
         send_reject(h, &ev->from, BB_REJECT_NAME_TAKEN,
                     "the name '%s' is taken by another musician; choose another with --name",
-                    name);
+                    shown);
         return;
     }
     if (j.rate != h->rate) {
@@ -349,7 +455,8 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->slot = slot;
     c->state = HUB_CLIENT_ACTIVE;
     memcpy(c->identity, j.identity, BB_IDENTITY_SIZE);
-    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->name, sizeof c->name, "%s", shown);
+    snprintf(c->join_name, sizeof c->join_name, "%s", name);
     uint32_t rnd = 0;
     while ((rnd & 0xFFFFFF) == 0)
         if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
@@ -408,6 +515,9 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
             target == BB_JBUF_AUTO ? "auto" : "",
             target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
             c->restored ? "; stored mix and routing restored" : "");
+    if (strcmp(c->name, c->join_name) != 0)
+        bb_info("%s joined as %s: shown as %s, the name an engineer gave them", c->name,
+                c->join_name, c->name);
     hub_osc_notify_clients(h, c->slot, c->name, 1);
     return;
 fail:

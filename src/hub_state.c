@@ -8,6 +8,11 @@
 // and hands it to the store, which writes in debounced batches. A join
 // applies what is stored before the musician's first graph is published, so
 // the first mixed sample already uses the restored mix.
+//
+// A rename (hub_rename, from OSC) renames the musician's sources in every
+// record, live and stored, so the settings follow the new name; the record
+// keeps both the name shown and the JOIN name, and a musician who joins
+// again under the JOIN name it had when renamed is shown as renamed.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,6 +115,7 @@ void hub_state_join(struct hub *h, struct hub_client *c)
     c->restored = h->store && bb_store_get_client(h->store, c->identity, c->rec);
     memcpy(c->rec->identity, c->identity, BB_IDENTITY_SIZE);
     snprintf(c->rec->name, sizeof c->rec->name, "%s", c->name);
+    snprintf(c->rec->join_name, sizeof c->rec->join_name, "%s", c->join_name);
     c->rec->channels = c->channels;
     for (unsigned ch = 0; ch < c->channels; ch++)
         if (!c->rec->channel_names[ch][0])
@@ -129,6 +135,53 @@ void hub_state_join(struct hub *h, struct hub_client *c)
     }
     if (h->main_rec)
         apply_record(h, h->main_rec, h->main_sends, c);
+    c->rec_dirty = 1;
+}
+
+void hub_state_shown_name(struct hub *h, const uint8_t *identity, const char *join_name,
+                          char *out)
+{
+    char name[BB_NAME_MAX], joined_as[BB_NAME_MAX];
+    snprintf(out, BB_NAME_MAX, "%s", join_name);
+    if (!h->store || !bb_store_get_names(h->store, identity, name, joined_as) || !name[0] ||
+        strcmp(name, join_name) == 0 || strcmp(joined_as, join_name) != 0)
+        return; // not renamed, or the musician chose another name since
+    const char *why = hub_name_refused(h, name, NULL);
+    if (why) {
+        bb_info("%s was renamed %s, but cannot be now (%s): shown as %s", join_name, name, why,
+                join_name);
+        return;
+    }
+    snprintf(out, BB_NAME_MAX, "%s", name);
+}
+
+void hub_state_rename(struct hub *h, struct hub_client *c, const char *old)
+{
+    // Musicians who are away (and the store's copies of those who are here).
+    bb_store_rename(h->store, c->identity, h->jack_name, old, c->name);
+    // Those who are here: their records are what hub_state_sync() stores.
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *o = h->slots[i];
+        if (o && o->rec &&
+            bb_store_rename_in(o->rec->sends, &o->rec->nsends, o->rec->conns, o->rec->nconns,
+                               h->jack_name, old, c->name, o == c))
+            o->rec_dirty = 1;
+    }
+    if (h->main_rec && bb_store_rename_in(h->main_rec->sends, &h->main_rec->nsends,
+                                          h->main_rec->conns, h->main_rec->nconns, h->jack_name,
+                                          old, c->name, 0))
+        h->main_dirty = 1;
+    if (!c->rec)
+        return;
+    snprintf(c->rec->name, sizeof c->rec->name, "%s", c->name);
+    char def[BB_NAME_MAX];
+    for (unsigned ch = 0; ch < c->channels; ch++) {
+        // Default channel names ("alice_1") follow; others are the musician's.
+        snprintf(def, sizeof def, "%.28s_%c", old, (char)('1' + ch));
+        if (strcmp(c->rec->channel_names[ch], def) == 0)
+            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%c",
+                     c->name, (char)('1' + ch));
+    }
     c->rec_dirty = 1;
 }
 

@@ -39,7 +39,9 @@
 // hub_osc_relay() once it has checked session and source address. They run
 // through the same table, with the musician in the osc_src: the session is
 // the authentication (no allow-list, no password), and the musician may
-// only touch their own mix (by name, slot or `me`) and read the lists.
+// only touch their own mix (by name, slot or `me`) and read the lists
+// (they may not rename anyone, themselves included: a name is the room's,
+// it is in the engineer's patchbay and recordings).
 // Answers, feedback and meters go back over the session (osc_peer with a
 // slot), never to a UDP address. Such a lease is keyed by slot, session and
 // controller, is fed only its musician's own mix (named `me`) and the
@@ -1121,6 +1123,26 @@ static int cmd_slots(struct hub *h, const char *path, const char *types, lo_arg 
     return 0;
 }
 
+// A rename, by /slot/<n>/name or /client/<name>/rename: one string, the
+// new name. The room's controllers only (dispatch checked the password);
+// hub_rename() checks the name and does it, or says why not.
+static int do_rename(struct hub *h, const char *path, const char *types, lo_arg **argv,
+                     int argc, const struct osc_src *src, struct hub_client *c)
+{
+    if (src->relay) {
+        reply_error(h, src, path, OSC_RELAY_REFUSED);
+        return 0;
+    }
+    if (argc != 1 || (types[0] != 's' && types[0] != 'S')) {
+        reply_error(h, src, path, "expected s:name");
+        return 0;
+    }
+    const char *why = NULL;
+    if (hub_rename(h, c, &argv[0]->s, &why) < 0)
+        reply_error(h, src, path, why);
+    return 0;
+}
+
 static int cmd_slot(struct hub *h, const char *path, const char *types, lo_arg **argv, int argc,
                     const struct osc_src *src)
 {
@@ -1131,12 +1153,38 @@ static int cmd_slot(struct hub *h, const char *path, const char *types, lo_arg *
         reply_error(h, src, path, "expected /slot/<1..max clients>/name");
         return 0;
     }
-    if (argc > 0) {
-        reply_error(h, src, path, "read only: a musician's name is the one they join with");
+    if (argc == 0) {
+        send_slot_name(h, &src->peer, n - 1);
         return 0;
     }
-    send_slot_name(h, &src->peer, n - 1);
-    return 0;
+    struct hub_client *c = h->slots[n - 1];
+    if (src->relay) {
+        reply_error(h, src, path, OSC_RELAY_REFUSED);
+        return 0;
+    }
+    if (!c || c->state != HUB_CLIENT_ACTIVE) {
+        reply_error(h, src, path, "no musician in that slot");
+        return 0;
+    }
+    return do_rename(h, path, types, argv, argc, src, c);
+}
+
+// /client/<musician>/rename s:name (a musician by name or slot number).
+static int cmd_client(struct hub *h, const char *path, const char *types, lo_arg **argv,
+                      int argc, const struct osc_src *src)
+{
+    char name[BB_NAME_MAX + 1], verb[16], tail;
+    if (sscanf(path, "/client/%32[^/]/%15[^/]%c", name, verb, &tail) != 2 ||
+        strcmp(verb, "rename") != 0) {
+        reply_error(h, src, path, "expected /client/<musician>/rename");
+        return 0;
+    }
+    struct hub_client *c = find_client(h, name);
+    if (!c) {
+        reply_error(h, src, path, "no musician of that name is connected");
+        return 0;
+    }
+    return do_rename(h, path, types, argv, argc, src, c);
 }
 
 static int cmd_channels(struct hub *h, const char *path, const char *types, lo_arg **argv,
@@ -1264,7 +1312,12 @@ static const struct osc_cmd {
     {"/info", ACC_OPEN, 1, cmd_info, "",
      "-> /info i:rate i:period s:version s:codecs i:max_clients i:local_inputs"},
     {"/slots", ACC_OPEN, 1, cmd_slots, "", "-> /slots (i:slot s:name)...: connected musicians by slot"},
-    {"/slot/", ACC_OPEN, 1, cmd_slot, "", "/slot/<n>/name -> /slot/<n>/name s:name (\"\" when free)"},
+    {"/slot/", ACC_QUERY, 1, cmd_slot, "[s:name]",
+     "/slot/<n>/name -> /slot/<n>/name s:name (\"\" when free); with s:name, renames that "
+     "musician (not relayed)"},
+    {"/client/", ACC_AUTH, 0, cmd_client, "s:name",
+     "/client/<musician>/rename s:name: renames a connected musician (ports, mixes and stored "
+     "settings follow)"},
     {"/channels", ACC_OPEN, 1, cmd_channels, "", "-> /channels s:source...: every source of the mixes"},
     {"/status", ACC_OPEN, 0, cmd_status, "",
      "-> /status/client i:slot s:name s:address s:codec i:channels f:rtt_ms i:jbuf_fill "
@@ -1272,8 +1325,8 @@ static const struct osc_cmd {
     {"/stats", ACC_OPEN, 0, cmd_stats, "", "-> /stats (s:key h:value)...: hub counters"},
     {"/auth", ACC_OPEN, 0, cmd_auth, "s:password", "-> /auth i:1; remembered for this IP for 1 h"},
     {"/subscribe", ACC_AUTH, 1, cmd_subscribe, "[i:lease_s=10 (1..60)] [i:reply_port] [s:names|slots]",
-     "-> /subscribe i:lease_s; every change, /clients, /joined, /left, /slot/<n>/name until "
-     "the lease ends"},
+     "-> /subscribe i:lease_s; every change, /clients, /joined, /left, /renamed, "
+     "/slot/<n>/name until the lease ends"},
     {"/unsubscribe", ACC_AUTH, 1, cmd_unsubscribe, "[i:reply_port]",
      "-> /unsubscribe i:0; ends both leases"},
     {"/meters/subscribe", ACC_AUTH, 1, cmd_meters_subscribe,
@@ -1771,6 +1824,31 @@ void hub_osc_tick(struct hub *h, uint64_t now)
     // levels are as fresh as the others'.
     if (bb_meters_take(&h->meters, &o->meter) && meters)
         send_meters(h, now);
+}
+
+void hub_osc_notify_renamed(struct hub *h, int slot, const char *old, const char *name)
+{
+    if (!h->osc)
+        return;
+    // Changes made under the old name go out first, under it.
+    if (h->osc->nfb)
+        feedback_flush(h);
+    for (size_t i = OSC_MAX_LEASES; i < BB_ARRAY_LEN(h->osc->leases); i++) {
+        struct osc_lease *l = &h->osc->leases[i];
+        if (l->used && l->to.slot == slot) // their own controllers, as logged
+            snprintf(l->host, sizeof l->host, "%s", name);
+    }
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, old);
+    lo_message_add_string(m, name);
+    feedback(h, FB_ALL, "/renamed", m);
+    feedback(h, FB_ALL, "/clients", clients_msg(h));
+    uint64_t now = bb_now_ns();
+    for (size_t i = 0; i < BB_ARRAY_LEN(h->osc->leases); i++) {
+        struct osc_lease *l = &h->osc->leases[i];
+        if (l->used && l->fb_until > now && l->slots)
+            send_slot_name(h, &l->to, slot);
+    }
 }
 
 void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined)

@@ -86,6 +86,11 @@ static const char *const migrations[] = {
     "  peer     TEXT NOT NULL,"
     "  output   INTEGER NOT NULL,"
     "  PRIMARY KEY (identity, pos));",
+    // 1 -> 2: the name a musician joined with, apart from the name shown
+    // (an engineer may rename a musician over OSC). Until then they were
+    // the same.
+    "ALTER TABLE client ADD COLUMN join_name TEXT NOT NULL DEFAULT '';"
+    "UPDATE client SET join_name = name;",
 };
 _Static_assert(BB_ARRAY_LEN(migrations) == BB_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -109,8 +114,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_PUT_CLIENT] = "INSERT OR REPLACE INTO client (identity, name, channels, send_db, last_seen)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PUT_CLIENT] = "INSERT OR REPLACE INTO client (identity, name, channels, send_db, last_seen,"
+                      " join_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_DEL_NAMES] = "DELETE FROM channel_name WHERE identity = ?1",
     [ST_DEL_SENDS] = "DELETE FROM send WHERE identity = ?1",
     [ST_DEL_CONNS] = "DELETE FROM conn WHERE identity = ?1",
@@ -126,6 +131,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct rec {
     uint8_t                identity[BB_IDENTITY_SIZE];
     char                   name[BB_NAME_MAX];
+    char                   join_name[BB_NAME_MAX];
     unsigned               channels;
     char                   channel_names[BB_MAX_CLIENT_CH][BB_NAME_MAX];
     float                  send_db;
@@ -313,6 +319,7 @@ static int rec_from_client(struct rec *r, const struct bb_stored_client *c)
     memset(r, 0, sizeof *r);
     memcpy(r->identity, c->identity, BB_IDENTITY_SIZE);
     copy_field(r->name, sizeof r->name, c->name, sizeof c->name);
+    copy_field(r->join_name, sizeof r->join_name, c->join_name, sizeof c->join_name);
     r->channels = c->channels < BB_MAX_CLIENT_CH ? c->channels : BB_MAX_CLIENT_CH;
     for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)
         copy_field(r->channel_names[ch], BB_NAME_MAX, c->channel_names[ch], BB_NAME_MAX);
@@ -353,6 +360,7 @@ static void rec_to_client(const struct rec *r, struct bb_stored_client *out)
     memset(out, 0, sizeof *out);
     memcpy(out->identity, r->identity, BB_IDENTITY_SIZE);
     memcpy(out->name, r->name, sizeof out->name);
+    memcpy(out->join_name, r->join_name, sizeof out->join_name);
     out->channels = r->channels;
     memcpy(out->channel_names, r->channel_names, sizeof out->channel_names);
     out->send_db = r->send_db;
@@ -379,7 +387,8 @@ static int same_conn(const struct bb_stored_conn *a, const struct bb_stored_conn
 
 static int same_rec(const struct rec *a, const struct rec *b)
 {
-    if (strcmp(a->name, b->name) != 0 || a->channels != b->channels ||
+    if (strcmp(a->name, b->name) != 0 || strcmp(a->join_name, b->join_name) != 0 ||
+        a->channels != b->channels ||
         a->send_db != b->send_db || a->last_seen != b->last_seen || a->nsends != b->nsends ||
         a->nconns != b->nconns)
         return 0;
@@ -663,10 +672,12 @@ static int load_lists(sqlite3 *db, sqlite3_stmt *qn, sqlite3_stmt *qs, sqlite3_s
 
 // Loads every stored mix. Records dirty in memory (changed while the
 // database could not be had) win over what the file holds.
-static int load_all(struct bb_store *s, sqlite3 *db, unsigned *count)
+static int load_all(struct bb_store *s, sqlite3 *db, int64_t ver, unsigned *count)
 {
-    static const char *const sql[4] = {
-        "SELECT identity, name, channels, send_db, last_seen FROM client",
+    const char *sql[4] = {
+        // A read-only file of schema 1 has no join_name: it was the name.
+        ver >= 2 ? "SELECT identity, name, channels, send_db, last_seen, join_name FROM client"
+                 : "SELECT identity, name, channels, send_db, last_seen, name FROM client",
         "SELECT ch, name FROM channel_name WHERE identity = ?1",
         "SELECT source, gain_db, pan, mute, solo, sub FROM send WHERE identity = ?1 ORDER BY pos",
         "SELECT port, peer, output FROM conn WHERE identity = ?1 ORDER BY pos",
@@ -693,6 +704,9 @@ static int load_all(struct bb_store *s, sqlite3 *db, unsigned *count)
                         ? -INFINITY
                         : sane_gain((float)sqlite3_column_double(q[0], 3));
         r.last_seen = sqlite3_column_int64(q[0], 4);
+        copy_column(r.join_name, sizeof r.join_name, q[0], 5);
+        if (!r.join_name[0])
+            memcpy(r.join_name, r.name, sizeof r.name);
         rc = load_lists(db, q[1], q[2], q[3], &r, r.identity, keylen);
         if (rc != SQLITE_OK) {
             rec_free_lists(&r);
@@ -788,10 +802,10 @@ static int load_readonly(struct bb_store *s)
         rc = query_int(db, "PRAGMA user_version", &ver);
     if (rc == SQLITE_OK)
         rc = query_int(db, "PRAGMA application_id", &app);
-    if (rc == SQLITE_OK && (ver != BB_STORE_SCHEMA_VERSION || app != BB_APP_ID))
+    if (rc == SQLITE_OK && (ver < 1 || ver > BB_STORE_SCHEMA_VERSION || app != BB_APP_ID))
         rc = SQLITE_ERROR;
     if (rc == SQLITE_OK)
-        rc = load_all(s, db, &loaded);
+        rc = load_all(s, db, ver, &loaded);
     sqlite3_close_v2(db);
     return rc == SQLITE_OK ? (int)loaded : -1;
 }
@@ -869,8 +883,12 @@ static int open_db(struct bb_store *s)
             rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
         if (rc == SQLITE_OK && !readonly)
             rc = migrate(db, ver);
-        if (rc == SQLITE_OK && (!readonly || ver == BB_STORE_SCHEMA_VERSION)) {
-            rc = load_all(s, db, &loaded);
+        if (rc == SQLITE_OK && readonly && ver < 1)
+            ver = -1; // empty: nothing to load
+        else if (rc == SQLITE_OK && !readonly)
+            ver = BB_STORE_SCHEMA_VERSION; // migrated
+        if (rc == SQLITE_OK && ver >= 1) {
+            rc = load_all(s, db, ver, &loaded);
             s->loaded |= rc == SQLITE_OK;
         }
         for (int i = 0; i < ST_COUNT && rc == SQLITE_OK && !readonly; i++)
@@ -881,7 +899,7 @@ static int open_db(struct bb_store *s)
             report(s, ERR_READONLY_FILE,
                    "database %s is read-only (permissions?); %s, running without persistence, "
                    "retrying in 30 s",
-                   s->path, ver == BB_STORE_SCHEMA_VERSION ? "stored mixes loaded" : "not loaded");
+                   s->path, ver >= 1 ? "stored mixes loaded" : "not loaded");
             return OPEN_RETRY;
         }
         if (rc == SQLITE_OK) {
@@ -969,6 +987,7 @@ static int write_rec(struct bb_store *s, const struct rec *r, int is_main, uint6
     sqlite3_bind_int64(q, 3, r->channels);
     bind_gain(q, 4, r->send_db);
     sqlite3_bind_int64(q, 5, r->last_seen);
+    sqlite3_bind_text(q, 6, r->join_name, -1, SQLITE_STATIC);
     int rc = run(q);
     for (int d = ST_DEL_NAMES; d <= ST_DEL_CONNS && rc == SQLITE_OK; d++) {
         sqlite3_bind_blob(s->st[d], 1, key, keylen, SQLITE_STATIC);
@@ -1166,6 +1185,113 @@ int bb_store_get_client(struct bb_store *s, const uint8_t identity[BB_IDENTITY_S
     return 1;
 }
 
+int bb_store_get_names(struct bb_store *s, const uint8_t identity[BB_IDENTITY_SIZE], char *name,
+                       char *join_name)
+{
+    const struct rec *r = s ? find_rec(s, identity) : NULL;
+    if (!r)
+        return 0;
+    memcpy(name, r->name, BB_NAME_MAX);
+    memcpy(join_name, r->join_name, BB_NAME_MAX);
+    return 1;
+}
+
+// If s names a source or hub port of musician old_name (old_<k>, and with
+// mix also mix_old_L / mix_old_R), writes the same name for new_name into
+// out and returns 1.
+static int renamed_name(const char *s, const char *old_name, const char *new_name, int mix,
+                        char *out, size_t size)
+{
+    size_t n = strlen(old_name);
+    if (mix && strncmp(s, "mix_", 4) == 0 && strncmp(s + 4, old_name, n) == 0 &&
+        (strcmp(s + 4 + n, "_L") == 0 || strcmp(s + 4 + n, "_R") == 0))
+        return snprintf(out, size, "mix_%s%s", new_name, s + 4 + n) < (int)size;
+    const char *k = s + n + 1;
+    if (strncmp(s, old_name, n) != 0 || s[n] != '_' || !*k || strspn(k, "0123456789") != strlen(k))
+        return 0;
+    return snprintf(out, size, "%s%s", new_name, s + n) < (int)size;
+}
+
+// The same for a full port name: <jack_name>:<one of old_name's ports>.
+static int renamed_port(const char *full, const char *jack_name, const char *old_name,
+                        const char *new_name, char *out, size_t size)
+{
+    size_t j = strlen(jack_name);
+    char tail[BB_PORT_NAME_MAX];
+    if (strncmp(full, jack_name, j) != 0 || full[j] != ':' ||
+        !renamed_name(full + j + 1, old_name, new_name, 1, tail, sizeof tail))
+        return 0;
+    return snprintf(out, size, "%s:%s", jack_name, tail) < (int)size;
+}
+
+int bb_store_rename_in(struct bb_stored_send *sends, unsigned *nsends,
+                       struct bb_stored_conn *conns, unsigned nconns, const char *jack_name,
+                       const char *old_name, const char *new_name, int own)
+{
+    int changed = 0;
+    char nm[BB_PORT_NAME_MAX];
+    // An entry new_<k> gives way when there is an old_<k> to take its place
+    // (it was about someone else who had that name).
+    unsigned k = 0;
+    for (unsigned i = 0; i < *nsends; i++) {
+        int gone = 0;
+        if (renamed_name(sends[i].source, new_name, old_name, 0, nm, sizeof nm))
+            for (unsigned o = 0; o < *nsends && !gone; o++)
+                gone = strcmp(sends[o].source, nm) == 0;
+        if (gone)
+            changed = 1;
+        else
+            sends[k++] = sends[i];
+    }
+    *nsends = k;
+    for (unsigned i = 0; i < *nsends; i++)
+        if (renamed_name(sends[i].source, old_name, new_name, 0, nm, sizeof nm) &&
+            strlen(nm) < sizeof sends[i].source) {
+            snprintf(sends[i].source, sizeof sends[i].source, "%s", nm);
+            changed = 1;
+        }
+    for (unsigned i = 0; i < nconns; i++) {
+        struct bb_stored_conn *c = &conns[i];
+        if (renamed_port(c->peer, jack_name, old_name, new_name, nm, sizeof nm) &&
+            strlen(nm) < sizeof c->peer) {
+            snprintf(c->peer, sizeof c->peer, "%s", nm);
+            changed = 1;
+        }
+        if (own && renamed_name(c->port, old_name, new_name, 1, nm, sizeof nm) &&
+            strlen(nm) < sizeof c->port) {
+            snprintf(c->port, sizeof c->port, "%s", nm);
+            changed = 1;
+        }
+    }
+    return changed;
+}
+
+// Renames in one record of the store (own: the renamed musician's).
+static void rename_rec(struct bb_store *s, struct rec *r, const char *jack_name,
+                       const char *old_name, const char *new_name, int own)
+{
+    int changed = bb_store_rename_in(r->sends, &r->nsends, r->conns, r->nconns, jack_name,
+                                     old_name, new_name, own);
+    if (own && strcmp(r->name, new_name) != 0) {
+        snprintf(r->name, sizeof r->name, "%s", new_name);
+        changed = 1;
+    }
+    if (changed)
+        set_dirty(s, r);
+}
+
+void bb_store_rename(struct bb_store *s, const uint8_t *identity, const char *jack_name,
+                     const char *old_name, const char *new_name)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nrecs; i++)
+        rename_rec(s, s->recs[i], jack_name, old_name, new_name,
+                   identity && memcmp(s->recs[i]->identity, identity, BB_IDENTITY_SIZE) == 0);
+    if (s->has_main)
+        rename_rec(s, &s->main, jack_name, old_name, new_name, 0);
+}
+
 // Stores c into dst (a record, or the main mix) unless nothing changed.
 static void put(struct bb_store *s, struct rec *dst, const struct bb_stored_client *c, int fresh,
                 int is_main)
@@ -1178,6 +1304,7 @@ static void put(struct bb_store *s, struct rec *dst, const struct bb_stored_clie
     if (is_main) { // unused for the main mix
         memset(n.identity, 0, sizeof n.identity);
         memset(n.name, 0, sizeof n.name);
+        memset(n.join_name, 0, sizeof n.join_name);
     }
     if (fresh || !same_rec(dst, &n)) {
         rec_replace(dst, &n);

@@ -156,7 +156,7 @@ check "/send by number is fed back by number" bb_wait_for bb_osc_seen "$sl" "^/s
 ctl /mix/main/ch/$na/pan 0; ctl /send/$na/gain -4
 check "a bad style is refused" refused "style is" /subscribe 10 0 fancy
 check "a slot beyond --max-clients is refused" refused "expected /slot/" /slot/99/name
-check "a slot's name is read only" refused "read only" /slot/1/name x
+check "a slot's name cannot be set to a reserved one" refused "reserved by the hub" /slot/1/name main
 join carol; carol=$BB_LASTPID
 check "carol is back" bb_wait_port bandbridge:carol_1
 nc=$(bb_slot_of carol "$(q /slots)")

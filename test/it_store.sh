@@ -60,7 +60,7 @@ check "says it is corrupt and where it went" grep -q "is corrupt (file is not a 
 aside=$(ls "$db".corrupt-* 2>/dev/null | head -1)
 check "the garbage is kept, unchanged" test -n "$aside" -a "$(sha256sum <"${aside:-/dev/null}")" = "$sum"
 bb_kill "$hub"
-check "the fresh file is a database of ours" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 1
+check "the fresh file is a database of ours" test "$(sqlite3 "$db" 'PRAGMA user_version')" = 2
 
 # 3. Written by a newer bandbridge: not touched at all.
 rm -f "$db"*

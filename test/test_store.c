@@ -175,6 +175,7 @@ static void fill_client(struct bb_stored_client *c, uint8_t seed)
     for (int i = 0; i < BB_IDENTITY_SIZE; i++)
         c->identity[i] = (uint8_t)(seed * 31 + i);
     snprintf(c->name, sizeof c->name, "alice%u", seed);
+    snprintf(c->join_name, sizeof c->join_name, "al%u", seed);
     c->channels = 3;
     snprintf(c->channel_names[0], BB_NAME_MAX, "vox");
     snprintf(c->channel_names[1], BB_NAME_MAX, "guitar L");
@@ -211,7 +212,8 @@ static int same_float(float a, float b)
 static int clients_equal(const struct bb_stored_client *a, const struct bb_stored_client *b)
 {
     int ok = memcmp(a->identity, b->identity, BB_IDENTITY_SIZE) == 0 &&
-             strcmp(a->name, b->name) == 0 && a->channels == b->channels &&
+             strcmp(a->name, b->name) == 0 && strcmp(a->join_name, b->join_name) == 0 &&
+             a->channels == b->channels &&
              same_float(a->send_db, b->send_db) && a->nsends == b->nsends &&
              a->nconns == b->nconns && a->last_seen == b->last_seen;
     for (int ch = 0; ok && ch < BB_MAX_CLIENT_CH; ch++)
@@ -293,6 +295,7 @@ static void test_round_trip(void)
     fill_client(m, 9); // the main mix: sends and connections, no identity
     memset(m->identity, 0, sizeof m->identity);
     m->name[0] = '\0';
+    m->join_name[0] = '\0';
     snprintf(m->conns[0].port, sizeof m->conns[0].port, "main_L");
     snprintf(m->conns[1].port, sizeof m->conns[1].port, "in_1");
     m->conns[1].output = 0;
@@ -1064,6 +1067,166 @@ static void test_migrations(void)
 
 // ---- 10. write errors (a file size limit: EFBIG, as a full disk) -------------------
 
+// ---- 10. renames ------------------------------------------------------------------
+
+static void add_send(struct bb_stored_client *c, const char *source, float gain_db)
+{
+    struct bb_stored_send *e = &c->sends[c->nsends++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->source, sizeof e->source, "%s", source);
+    e->gain_db = gain_db;
+    e->sub = 1;
+}
+
+static void add_conn(struct bb_stored_client *c, const char *port, const char *peer)
+{
+    struct bb_stored_conn *e = &c->conns[c->nconns++];
+    snprintf(e->port, sizeof e->port, "%s", port);
+    snprintf(e->peer, sizeof e->peer, "%s", peer);
+    e->output = 1;
+}
+
+static int has_send(const struct bb_stored_client *c, const char *source, float gain_db)
+{
+    for (unsigned i = 0; i < c->nsends; i++)
+        if (strcmp(c->sends[i].source, source) == 0)
+            return same_float(c->sends[i].gain_db, gain_db);
+    return 0;
+}
+
+static void test_rename(void)
+{
+    struct bb_stored_client *a = new_client(), *b = new_client(), *got = new_client();
+
+    // One record's lists: bob -> rob, on a hub whose JACK client is "hub".
+    add_send(a, "bob_1", -1.0f);
+    add_send(a, "rob_1", -9.0f);   // about an earlier rob: gives way to bob_1
+    add_send(a, "rob_3", -3.0f);   // no bob_3 to replace it: kept
+    add_send(a, "bob_12", -2.0f);
+    add_send(a, "bobby_1", -4.0f); // another musician
+    add_send(a, "bob_x", -5.0f);   // not a channel of bob
+    add_send(a, "bob", -6.0f);     // not a channel either
+    add_send(a, "in_1", -7.0f);
+    add_conn(a, "dave_1", "hub:bob_1");
+    add_conn(a, "mix_dave_L", "hub:mix_bob_R");
+    add_conn(a, "dave_2", "other:bob_1");   // another JACK client's port
+    add_conn(a, "bob_1", "hub:mix_bobby_L"); // own ports: only with own
+    CHECK(bb_store_rename_in(a->sends, &a->nsends, a->conns, a->nconns, "hub", "bob", "rob", 0));
+    CHECK(a->nsends == 7);
+    CHECK(has_send(a, "rob_1", -1.0f) && has_send(a, "rob_3", -3.0f));
+    CHECK(has_send(a, "rob_12", -2.0f) && has_send(a, "bobby_1", -4.0f));
+    CHECK(has_send(a, "bob_x", -5.0f) && has_send(a, "bob", -6.0f) && has_send(a, "in_1", -7.0f));
+    CHECK(strcmp(a->conns[0].peer, "hub:rob_1") == 0);
+    CHECK(strcmp(a->conns[1].peer, "hub:mix_rob_R") == 0);
+    CHECK(strcmp(a->conns[2].peer, "other:bob_1") == 0);
+    CHECK(strcmp(a->conns[3].port, "bob_1") == 0 && strcmp(a->conns[3].peer, "hub:mix_bobby_L") == 0);
+    CHECK(!bb_store_rename_in(a->sends, &a->nsends, a->conns, a->nconns, "hub", "bob", "rob", 0));
+    add_conn(a, "mix_bob_L", "system:playback_1");
+    CHECK(bb_store_rename_in(a->sends, &a->nsends, a->conns, a->nconns, "hub", "bob", "rob", 1));
+    CHECK(strcmp(a->conns[3].port, "rob_1") == 0 && strcmp(a->conns[4].port, "mix_rob_L") == 0);
+
+    // Through a store: bob's own record takes the name, keeps its JOIN
+    // name; another musician's mix and the main mix follow; it persists.
+    char *dir = mkdir_tmp();
+    char *path = join(dir, "hub.db");
+    memset(a, 0, sizeof *a);
+    memset(a->identity, 1, BB_IDENTITY_SIZE);
+    set_str(a->name, sizeof a->name, "bob");
+    set_str(a->join_name, sizeof a->join_name, "bob");
+    a->channels = 1;
+    add_send(a, "bob_1", -3.0f);
+    add_conn(a, "bob_1", "ardour:in 1");
+    memset(b, 0, sizeof *b);
+    memset(b->identity, 2, BB_IDENTITY_SIZE);
+    set_str(b->name, sizeof b->name, "dave");
+    set_str(b->join_name, sizeof b->join_name, "dave");
+    add_send(b, "bob_1", -8.0f);
+    struct bb_stored_client *m = new_client();
+    add_send(m, "bob_1", -10.0f);
+    add_conn(m, "in_1", "hub:bob_1");
+    struct bb_store *s = bb_store_open(path, "hub", 500);
+    CHECK(s && bb_store_persistent(s));
+    bb_store_put_client(s, a);
+    bb_store_put_client(s, b);
+    bb_store_put_main(s, m);
+    CHECK(bb_store_flush(s, 1) == 3);
+    bb_store_rename(s, a->identity, "hub", "bob", "rob");
+    CHECK(bb_store_due_ms(s, 2) >= 0); // something to write
+    char name[BB_NAME_MAX], joined[BB_NAME_MAX];
+    CHECK(bb_store_get_names(s, a->identity, name, joined));
+    CHECK(strcmp(name, "rob") == 0 && strcmp(joined, "bob") == 0);
+    CHECK(bb_store_get_client(s, a->identity, got) && has_send(got, "rob_1", -3.0f));
+    CHECK(got->nconns == 1 && strcmp(got->conns[0].port, "rob_1") == 0);
+    CHECK(bb_store_get_client(s, b->identity, got) && has_send(got, "rob_1", -8.0f));
+    CHECK(strcmp(got->name, "dave") == 0);
+    CHECK(bb_store_get_main(s, got) && has_send(got, "rob_1", -10.0f));
+    CHECK(strcmp(got->conns[0].peer, "hub:rob_1") == 0);
+    uint8_t nobody[BB_IDENTITY_SIZE];
+    memset(nobody, 3, sizeof nobody);
+    CHECK(!bb_store_get_names(s, nobody, name, joined));
+    bb_store_close(s);
+    CHECK(sql_text_is(path, "SELECT name || '/' || join_name FROM client WHERE identity = "
+                            "X'01010101010101010101010101010101'",
+                      "rob/bob"));
+    CHECK(sql_int(path, "SELECT count(*) FROM send WHERE source = 'bob_1'") == 0);
+    CHECK(sql_int(path, "SELECT count(*) FROM send WHERE source = 'rob_1'") == 3);
+    s = bb_store_open(path, "hub", 500);
+    CHECK(bb_store_get_names(s, a->identity, name, joined));
+    CHECK(strcmp(name, "rob") == 0 && strcmp(joined, "bob") == 0);
+    bb_store_close(s);
+
+    free(a);
+    free(b);
+    free(m);
+    free(got);
+    free(path);
+    rm_rf(dir);
+}
+
+// A database of schema 1 (no join_name) is migrated: the JOIN name was the name.
+static void test_migrate_v1(void)
+{
+    char *dir = mkdir_tmp();
+    char *path = join(dir, "hub.db");
+    CHECK(sql_exec(path,
+                   "PRAGMA application_id = 1111650919;"
+                   "CREATE TABLE client (identity BLOB PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+                   "  channels INTEGER NOT NULL, send_db REAL, last_seen INTEGER NOT NULL);"
+                   "CREATE TABLE channel_name (identity BLOB NOT NULL, ch INTEGER NOT NULL,"
+                   "  name TEXT NOT NULL, PRIMARY KEY (identity, ch));"
+                   "CREATE TABLE send (identity BLOB NOT NULL, pos INTEGER NOT NULL,"
+                   "  source TEXT NOT NULL, gain_db REAL, pan REAL, mute INTEGER NOT NULL,"
+                   "  solo INTEGER NOT NULL, sub INTEGER NOT NULL, PRIMARY KEY (identity, pos));"
+                   "CREATE TABLE conn (identity BLOB NOT NULL, pos INTEGER NOT NULL,"
+                   "  port TEXT NOT NULL, peer TEXT NOT NULL, output INTEGER NOT NULL,"
+                   "  PRIMARY KEY (identity, pos));"
+                   "INSERT INTO client VALUES (X'05050505050505050505050505050505',"
+                   "  'erin', 1, -2.0, 1700000000);"
+                   "INSERT INTO send VALUES (X'05050505050505050505050505050505',"
+                   "  0, 'bob_1', -4.0, 0, 0, 0, 1);"
+                   "PRAGMA user_version = 1;") == SQLITE_OK);
+    cap_begin();
+    struct bb_store *s = bb_store_open(path, "hub", 500);
+    char *log = cap_end();
+    CHECK(s && bb_store_persistent(s));
+    CHECK(strstr(log, "migrated to version 2") != NULL);
+    CHECK(strstr(log, "migrated to version 1") == NULL);
+    uint8_t id[BB_IDENTITY_SIZE];
+    memset(id, 5, sizeof id);
+    char name[BB_NAME_MAX], joined[BB_NAME_MAX];
+    CHECK(bb_store_get_names(s, id, name, joined));
+    CHECK(strcmp(name, "erin") == 0 && strcmp(joined, "erin") == 0);
+    struct bb_stored_client *got = new_client();
+    CHECK(bb_store_get_client(s, id, got) && has_send(got, "bob_1", -4.0f));
+    bb_store_close(s);
+    CHECK(sql_int(path, "PRAGMA user_version") == 2);
+    CHECK(sql_text_is(path, "SELECT join_name FROM client", "erin"));
+    free(got);
+    free(log);
+    free(path);
+    rm_rf(dir);
+}
+
 static void test_write_error(void)
 {
     char *dir = mkdir_tmp();
@@ -1139,5 +1302,7 @@ int main(void)
     test_hostile();
     test_migrations();
     test_write_error();
+    test_rename();
+    test_migrate_v1();
     return check_report("test_store");
 }
