@@ -481,6 +481,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
     if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
         goto fail;
+    bb_jbuf_set_drift_comp(&c->jb, h->drift_comp);
     c->tx_buf = calloc((size_t)down * BB_MIX_CH, sizeof(float));
     if (!c->tx_buf ||
         bb_ring_init(&c->tx, ((size_t)JB_MAX_PERIOD * 4 + down * 4) * BB_MIX_CH * sizeof(float)) < 0)
@@ -714,12 +715,13 @@ static void log_stats(struct hub *h)
             continue;
         struct bb_jbuf_stats *st = &c->jb.stats;
         bb_debug("%s: fill %u target %u underruns %llu trims %llu lost %llu late %llu rtt %u us "
-                 "cycles %llu xruns %llu rt max %llu us",
+                 "drift %d ppm resampling %u cycles %llu xruns %llu rt max %llu us",
                  c->name, atomic_load(&st->fill), atomic_load(&st->target),
                  (unsigned long long)atomic_load(&st->underruns),
                  (unsigned long long)atomic_load(&st->trims),
                  (unsigned long long)atomic_load(&st->lost),
                  (unsigned long long)atomic_load(&st->late), atomic_load(&c->rtt_us),
+                 (int)atomic_load(&st->drift_ppm), (unsigned)atomic_load(&st->resampling),
                  (unsigned long long)atomic_load(&h->stats.cycles),
                  (unsigned long long)atomic_load(&h->stats.xruns),
                  (unsigned long long)atomic_load(&h->stats.rt_ns_max) / 1000);
@@ -850,6 +852,8 @@ static void usage(FILE *f)
             "                        musician (default: what each musician asks for)\n"
             "      --mix-ports       also put every musician's personal mix on JACK\n"
             "                        ports bandbridge:mix_NAME_L/_R\n"
+            "      --drift-comp      follow each musician's clock by resampling when it\n"
+            "                        drifts from ours (off by default)\n"
             "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
             "                        encodes, 0 (cheapest) to 10 (default 2)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
@@ -890,6 +894,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
+        {"drift-comp", no_argument, 0, 'F'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     unsigned v;
@@ -920,6 +925,9 @@ static int parse_options(struct hub *h, int argc, char **argv)
             break;
         case 'M':
             h->mix_ports = 1;
+            break;
+        case 'F':
+            h->drift_comp = 1;
             break;
         case 'm':
             if (parse_uint(optarg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)

@@ -98,7 +98,15 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
 // musicians on one machine), reading ahead would underrun it, so nothing
 // is rendered and the timeline slips as before, to be trimmed later. A
 // jump of more than HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
+// When the timeline slips, every jitter buffer is told (bb_jbuf_slipped), so
+// that its drift estimator does not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
+BB_RT static void hub_rt_slipped(const struct hub_graph *g, unsigned missed)
+{
+    for (unsigned i = 0; i < g->nclients; i++)
+        bb_jbuf_slipped(&g->clients[i]->jb, missed);
+}
+
 BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
                                        jack_nframes_t nframes)
 {
@@ -112,13 +120,17 @@ BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
                           atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
-    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
+    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes)) {
+        hub_rt_slipped(g, (unsigned)missed);
         return;
+    }
     for (unsigned i = 0; i < g->nclients; i++) {
         struct bb_jbuf *jb = &g->clients[i]->jb;
         unsigned ready = bb_jbuf_ready(jb);
-        if (ready && ready < (unsigned)missed + nframes)
-            return; // its sender was held back too
+        if (ready && ready < (unsigned)missed + nframes) {
+            hub_rt_slipped(g, (unsigned)missed); // its sender was held back too
+            return;
+        }
     }
     atomic_store_explicit(&h->stats.rendered_cycles,
                           atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +

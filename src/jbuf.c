@@ -4,6 +4,7 @@
 #include "jbuf.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,23 @@
 #define RESYNC_PACKETS 3000  // a jump of more packets than this restarts the stream
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define LATE_RESYNC    8     // this many late packets in a row restart the stream
+
+// Drift compensation (see jbuf.h for the design).
+#define DL_TAU_S       0.5     // low-pass of the fill prediction error, seconds
+#define DL_FN_HZ       0.03    // natural frequency of the drift loop
+#define DL_ZETA        0.8     // its damping
+#define DL_AVG_S       10.0    // averaging of the loop's drift for decisions and ratio
+#define DL_MAX_DRIFT   1000e-6 // drift estimate and ratio range
+#define DL_WARM_S      5       // tracking before the estimate is trusted
+#define DL_BUFFER_MS   50      // buffering longer than this: the sender paused
+#define RS_ENGAGE      20e-6   // |drift| at or above this for RS_ENGAGE_S engages
+#define RS_ENGAGE_S    3
+#define RS_RELEASE     8e-6    // |drift| below this for RS_RELEASE_S releases
+#define RS_RELEASE_S   10
+#define RS_CTL_TAU_S   8.0     // fill correction time constant while engaged
+#define RS_CTL_MAX     200e-6  // and its limit
+#define RS_LEAVE       100e-6  // ratio - 1 while heading for pass-through
+#define RS_AHEAD       3       // frames the interpolator needs beyond the position
 
 int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigned max_period,
                  unsigned rate, unsigned target, struct bb_decoder *dec)
@@ -32,13 +50,20 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
                          (jb->fixed ? target : 0);
     int rc = bb_ring_init(&jb->ring, ring_frames * channels * sizeof(float));
     jb->decoded = calloc((size_t)frames * channels, sizeof(float));
-    jb->scratch = calloc(((size_t)max_period * 2 + frames) * channels, sizeof(float));
+    jb->scratch = calloc(((size_t)max_period * 2 + frames + 16) * channels, sizeof(float));
     if (rc < 0 || !jb->decoded || !jb->scratch) {
         bb_jbuf_cleanup(jb);
         return rc < 0 ? rc : -ENOMEM;
     }
     atomic_store(&jb->stats.target, jb->target);
+    jb->rs_ratio = 1.0;
+    jb->dl_off = 1; // bb_jbuf_set_drift_comp() turns it on
     return 0;
+}
+
+void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on)
+{
+    jb->dl_off = !on;
 }
 
 void bb_jbuf_cleanup(struct bb_jbuf *jb)
@@ -111,11 +136,138 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
     return pushed + bb_jbuf_push(jb, jb->decoded, jb->frames);
 }
 
+BB_RT static void counter_inc(_Atomic uint64_t *c)
+{
+    stat_add(c, 1);
+}
+
+BB_RT static void publish_drift(struct bb_jbuf *jb)
+{
+    atomic_store_explicit(&jb->stats.drift_ppm, (int32_t)lrint(jb->dl_avg * 1e6),
+                          memory_order_relaxed);
+    atomic_store_explicit(&jb->stats.resampling, (uint32_t)jb->rs_on, memory_order_relaxed);
+}
+
+// Drift estimator, measuring half: fill is what the ring holds before this
+// read, in input frames (less the resampler's fractional position).
+BB_RT static void drift_measure(struct bb_jbuf *jb, double fill, unsigned nframes)
+{
+    if (!jb->dl_on) {
+        if (jb->state != BB_JB_PLAYING)
+            return;
+        jb->dl_on = 1; // seat the prediction, keep the drift estimate
+        jb->dl_fill = fill;
+        jb->dl_err = 0.0;
+        jb->dl_frames = 0;
+        return;
+    }
+    double e = fill - jb->dl_fill;
+    if (fabs(e) > 4.0 * jb->frames + nframes) {
+        // A burst, a pause or a restart of the sender: not drift.
+        jb->dl_fill = fill;
+        jb->dl_err = 0.0;
+        return;
+    }
+    const double rate = (double)jb->rate;
+    const double a = nframes / (DL_TAU_S * rate);
+    const double w = 2.0 * M_PI * DL_FN_HZ / rate; // rad per frame
+    jb->dl_err += (a < 1.0 ? a : 1.0) * (e - jb->dl_err);
+    jb->dl_fill += 2.0 * DL_ZETA * w * nframes * jb->dl_err;
+    jb->dl_drift += w * w * nframes * jb->dl_err;
+    if (jb->dl_drift > DL_MAX_DRIFT)
+        jb->dl_drift = DL_MAX_DRIFT;
+    if (jb->dl_drift < -DL_MAX_DRIFT)
+        jb->dl_drift = -DL_MAX_DRIFT;
+    // The sender's packets reach the fill one at a time: with a small
+    // drift, what the loop sees is a staircase with steps tens of seconds
+    // apart, and its drift a pulse at every step. Their average is the drift.
+    jb->dl_avg += nframes / (DL_AVG_S * rate) * (jb->dl_drift - jb->dl_avg);
+    jb->dl_frames += nframes;
+}
+
+// Drift estimator, predicting half: nframes of our time went by, in which
+// the producer made nframes * (1 + drift) and we took consumed.
+BB_RT static void drift_advance(struct bb_jbuf *jb, unsigned nframes, double consumed)
+{
+    if (jb->state == BB_JB_BUFFERING) {
+        jb->buffering += nframes;
+        if (jb->buffering > jb->rate * DL_BUFFER_MS / 1000)
+            jb->dl_on = 0; // the sender paused: no drift to see in that
+    } else {
+        jb->buffering = 0;
+    }
+    if (jb->dl_on)
+        jb->dl_fill += nframes * (1.0 + jb->dl_drift) - consumed;
+    publish_drift(jb);
+}
+
+// Engage / release decisions, once per playing read.
+BB_RT static void drift_decide(struct bb_jbuf *jb, unsigned nframes)
+{
+    double d = fabs(jb->dl_avg);
+    unsigned cap = jb->rate * 1000;
+    jb->hi_frames = d >= RS_ENGAGE && jb->dl_on ? (jb->hi_frames < cap ? jb->hi_frames + nframes : cap) : 0;
+    jb->lo_frames = d < RS_RELEASE ? (jb->lo_frames < cap ? jb->lo_frames + nframes : cap) : 0;
+    if (jb->rs_on && !jb->rs_leaving && jb->lo_frames >= jb->rate * RS_RELEASE_S)
+        jb->rs_leaving = 1;
+    if (jb->rs_leaving && jb->hi_frames > 0)
+        jb->rs_leaving = 0; // drift is back: stay
+}
+
+BB_RT static int drift_wanted(const struct bb_jbuf *jb)
+{
+    return !jb->dl_off && jb->hi_frames >= jb->rate * RS_ENGAGE_S &&
+           jb->dl_frames >= (uint64_t)jb->rate * DL_WARM_S;
+}
+
+// The set point of the fill while resampling: a period, the target and a packet.
+BB_RT static double rs_setpoint(const struct bb_jbuf *jb, unsigned nframes)
+{
+    return (double)nframes + jb->target + jb->frames;
+}
+
+// The ratio for this read: the drift plus a slow pull of the fill to the set point.
+BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
+{
+    if (jb->rs_leaving)
+        return 1.0 + RS_LEAVE;
+    double fill = jb->dl_on ? jb->dl_fill + jb->dl_err : jb->dl_fill;
+    double corr = (fill - rs_setpoint(jb, nframes)) / (RS_CTL_TAU_S * jb->rate);
+    if (corr > RS_CTL_MAX)
+        corr = RS_CTL_MAX;
+    if (corr < -RS_CTL_MAX)
+        corr = -RS_CTL_MAX;
+    double d = jb->dl_avg + corr;
+    if (d > DL_MAX_DRIFT)
+        d = DL_MAX_DRIFT;
+    if (d < -DL_MAX_DRIFT)
+        d = -DL_MAX_DRIFT;
+    return 1.0 + d;
+}
+
+// Input frames the resampler needs in the ring for nframes at ratio r.
+BB_RT static unsigned rs_need(const struct bb_jbuf *jb, unsigned nframes, double r)
+{
+    return (unsigned)(jb->rs_frac + (nframes - 1) * r) + RS_AHEAD;
+}
+
+BB_RT void bb_jbuf_slipped(struct bb_jbuf *jb, unsigned nframes)
+{
+    if (jb->dl_on)
+        jb->dl_fill += nframes * (1.0 + jb->dl_drift);
+}
+
 BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb)
 {
     if (jb->state != BB_JB_PLAYING)
         return 0;
-    return bb_ring_read_space(&jb->ring) / (jb->channels * (uint32_t)sizeof(float));
+    unsigned avail = bb_ring_read_space(&jb->ring) / (jb->channels * (uint32_t)sizeof(float));
+    if (!jb->rs_on)
+        return avail;
+    // Output frames the resampler can make of them.
+    if (avail < RS_AHEAD + 1)
+        return 0;
+    return (unsigned)((avail - RS_AHEAD + 1 - jb->rs_frac) / jb->rs_ratio);
 }
 
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
@@ -124,9 +276,27 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
         return; // buffering: the start finds its depth anyway
     const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
-    unsigned n = nframes < avail ? nframes : avail;
+    unsigned n;
+    if (jb->rs_on) {
+        double pos = jb->rs_frac + nframes * jb->rs_ratio;
+        n = (unsigned)pos;
+        if (n >= 1 && n <= avail) {
+            // Keep the phase: drop all but the last frame, which is the
+            // interpolator's history.
+            jb->rs_frac = pos - n;
+            bb_ring_skip(&jb->ring, (n - 1) * frame_bytes);
+            bb_ring_read(&jb->ring, jb->rs_hist, frame_bytes);
+            stat_add(&jb->stats.skipped, n);
+            drift_advance(jb, nframes, n);
+            return;
+        }
+        jb->rs_on = jb->rs_leaving = 0; // not enough: the next read underruns anyway
+        jb->rs_frac = 0.0;
+    }
+    n = nframes < avail ? nframes : avail;
     bb_ring_skip(&jb->ring, n * frame_bytes);
     stat_add(&jb->stats.skipped, n);
+    drift_advance(jb, nframes, n);
 }
 
 // Reads n frames from the ring into out (deinterleaving), starting at
@@ -150,36 +320,137 @@ BB_RT static void silence(const struct bb_jbuf *jb, float *const *out, unsigned 
         memset(out[c] + from, 0, (n - from) * sizeof(float));
 }
 
+// 4-point cubic Hermite (Catmull-Rom) between y1 and y2 at t in [0, 1).
+// At t == 0 it returns y1 exactly.
+BB_RT static inline float hermite(float y0, float y1, float y2, float y3, float t)
+{
+    float c1 = 0.5f * (y2 - y0);
+    float c2 = y0 - 2.5f * y1 + 2.0f * y2 - 0.5f * y3;
+    float c3 = 0.5f * (y3 - y0) + 1.5f * (y1 - y2);
+    return ((c3 * t + c2) * t + c1) * t + y1;
+}
+
+// Resampled frames [from, to) of this read into out: x is interleaved, its
+// frame 0 the history (input frame -1), frame j + 1 the ring's frame j. Output k sits at input position frac + k * r.
+BB_RT static void rs_render(const struct bb_jbuf *jb, const float *x, float *const *out,
+                            unsigned from, unsigned to, double r)
+{
+    const unsigned ch = jb->channels;
+    for (unsigned k = from; k < to; k++) {
+        double p = jb->rs_frac + k * r;
+        unsigned i = (unsigned)p;
+        float t = (float)(p - i);
+        const float *y = x + (size_t)i * ch;
+        for (unsigned c = 0; c < ch; c++)
+            out[c][k] = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
+    }
+}
+
+// One period through the resampler (with a trim of trim input frames when
+// trim > 0: a crossfade from the stream here to the stream trim frames later).
+// The caller checked that the ring holds rs_need() + trim frames.
+BB_RT static unsigned rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
+                              unsigned trim)
+{
+    const unsigned ch = jb->channels;
+    const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
+    float *x = jb->scratch;
+    unsigned need = rs_need(jb, nframes, r) + trim;
+    memcpy(x, jb->rs_hist, frame_bytes);
+    bb_ring_peek(&jb->ring, x + ch, need * frame_bytes);
+
+    // Heading for pass-through: where the phase wraps, snap to it (it is
+    // within RS_LEAVE of a sample there) and copy from then on.
+    unsigned snap = nframes;
+    if (jb->rs_leaving && trim == 0) {
+        double k = ceil((1.0 - jb->rs_frac) / (r - 1.0));
+        if (jb->rs_frac == 0.0)
+            k = 0.0;
+        if (k < nframes)
+            snap = (unsigned)k;
+    }
+    rs_render(jb, x, out, 0, snap, r);
+    unsigned consumed;
+    if (snap < nframes) {
+        // Output k >= snap is input frame k + 1 (k when the phase is 0 already).
+        unsigned shift = jb->rs_frac == 0.0 ? 0 : 1;
+        for (unsigned c = 0; c < ch; c++)
+            for (unsigned k = snap; k < nframes; k++)
+                out[c][k] = x[(size_t)(k + shift + 1) * ch + c];
+        consumed = nframes + shift;
+        jb->rs_frac = 0.0;
+        jb->rs_on = jb->rs_leaving = 0;
+    } else {
+        double pos = jb->rs_frac + nframes * r;
+        consumed = (unsigned)pos;
+        if (trim > 0) {
+            for (unsigned c = 0; c < ch; c++)
+                for (unsigned k = 0; k < nframes; k++) {
+                    double p = jb->rs_frac + k * r;
+                    unsigned i = (unsigned)p;
+                    float t = (float)(p - i);
+                    const float *y = x + (size_t)(i + trim) * ch;
+                    float bv = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
+                    float wgt = (float)(k + 1) / (float)nframes;
+                    out[c][k] = out[c][k] * (1.0f - wgt) + bv * wgt;
+                }
+            consumed += trim;
+        }
+        jb->rs_frac = pos - (unsigned)pos;
+    }
+    memcpy(jb->rs_hist, x + (size_t)consumed * ch, frame_bytes);
+    bb_ring_skip(&jb->ring, consumed * frame_bytes);
+    return consumed;
+}
+
 BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
 {
     const unsigned ch = jb->channels;
     const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
-    if (nframes > jb->max_period) {
+    if (nframes > jb->max_period || nframes == 0) {
         silence(jb, out, 0, nframes);
         return 0;
     }
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     atomic_store_explicit(&jb->stats.fill, avail, memory_order_relaxed);
+    drift_measure(jb, avail - (jb->rs_on ? jb->rs_frac : 0.0), nframes);
+    unsigned consumed = 0;
 
     if (jb->state == BB_JB_BUFFERING) {
-        if (avail < nframes + jb->target) {
+        // While drift is being compensated, start a packet deeper, at the
+        // resampler's set point, and resample from the first frame.
+        int rs = drift_wanted(jb);
+        unsigned start = nframes + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
+        if (avail < start) {
             silence(jb, out, 0, nframes);
+            drift_advance(jb, nframes, 0);
             return 0;
         }
         // Start (again) with a fade-in, at the target depth.
-        unsigned excess = avail - nframes - jb->target;
+        unsigned excess = avail - start;
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);
         avail -= excess;
+        consumed += excess;
         jb->state = BB_JB_PLAYING;
         jb->fade_in = 0.0f;
         jb->window_left = 0;
+        jb->rs_on = rs;
+        jb->rs_leaving = 0;
+        jb->rs_frac = 0.0;
+        memset(jb->rs_hist, 0, sizeof jb->rs_hist); // faded in from silence
     }
 
+    double r = jb->rs_on ? rs_ratio(jb, nframes) : 1.0;
+    if (jb->rs_on && avail < rs_need(jb, nframes, r)) {
+        jb->rs_on = jb->rs_leaving = 0; // underrun: the plain path fades out
+        jb->rs_frac = 0.0;
+    }
     if (avail < nframes) {
         // Underrun: play what is there, fade the rest out from the last
         // sample, and wait for the ring to refill to the target.
         bb_ring_read(&jb->ring, jb->scratch, avail * frame_bytes);
+        consumed += avail;
         for (unsigned i = 0; i < avail; i++)
             for (unsigned c = 0; c < ch; c++)
                 jb->last[c] = jb->scratch[i * ch + c];
@@ -190,9 +461,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
                 out[c][avail + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
         memset(jb->last, 0, sizeof jb->last);
         jb->state = BB_JB_BUFFERING;
-        atomic_store_explicit(&jb->stats.underruns,
-                              atomic_load_explicit(&jb->stats.underruns, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        counter_inc(&jb->stats.underruns);
         if (!jb->fixed) {
             unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
             jb->target += nframes / 2 ? nframes / 2 : 1;
@@ -201,11 +470,14 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
             atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
         }
         jb->calm_reads = 0;
+        drift_advance(jb, nframes, consumed);
         return 0;
     }
 
     // Watch the smallest excess over a 200 ms window; a standing excess of
     // a packet or more is latency nobody needs: cut all of it at once.
+    // While resampling the fill rides a packet higher (see jbuf.h), so it
+    // takes two packets there.
     unsigned excess = avail >= nframes + jb->target ? avail - nframes - jb->target : 0;
     if (jb->window_left == 0) {
         jb->window_left = jb->rate / 5 / nframes + 1;
@@ -214,16 +486,40 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     if (excess < jb->min_excess)
         jb->min_excess = excess;
     unsigned trim = 0;
-    if (--jb->window_left == 0 && jb->min_excess >= jb->frames) {
-        trim = jb->min_excess < jb->max_period ? jb->min_excess : jb->max_period;
-        atomic_store_explicit(&jb->stats.trims,
-                              atomic_load_explicit(&jb->stats.trims, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+    unsigned trim_at = jb->rs_on ? 2 * jb->frames : jb->frames;
+    if (--jb->window_left == 0 && jb->min_excess >= trim_at) {
+        trim = jb->min_excess - (jb->rs_on ? jb->frames : 0);
+        trim = trim < jb->max_period ? trim : jb->max_period;
+        if (jb->rs_on && avail < rs_need(jb, nframes, r) + trim)
+            trim = 0;
+        if (trim)
+            counter_inc(&jb->stats.trims);
     }
 
-    if (trim == 0) {
+    // Engage at phase 0 from the exact sample: this period starts where
+    // pass-through would have, with no step. Only with room to look ahead.
+    if (!jb->rs_on && drift_wanted(jb) && jb->fade_in >= 1.0f && trim == 0) {
+        double r1 = 1.0;
+        jb->rs_frac = 0.0;
+        jb->rs_on = 1;
+        r1 = rs_ratio(jb, nframes);
+        if (avail >= rs_need(jb, nframes, r1)) {
+            r = r1;
+            jb->rs_leaving = 0;
+        } else {
+            jb->rs_on = 0;
+        }
+    }
+
+    if (jb->rs_on) {
+        consumed += rs_read(jb, out, nframes, r, trim);
+        jb->rs_ratio = r;
+    } else if (trim == 0) {
         bb_ring_read(&jb->ring, jb->scratch, nframes * frame_bytes);
         deinterleave(jb, jb->scratch, out, nframes);
+        memcpy(jb->rs_hist, jb->scratch + (size_t)(nframes - 1) * ch, frame_bytes);
+        consumed += nframes;
+        jb->rs_ratio = 1.0;
     } else {
         // Splice: crossfade from the stream as it was to the stream trim
         // frames later, over the whole period.
@@ -234,6 +530,9 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
                 float w = (float)(i + 1) / (float)nframes;
                 out[c][i] = a[i * ch + c] * (1.0f - w) + b[i * ch + c] * w;
             }
+        memcpy(jb->rs_hist, b + (size_t)(nframes - 1) * ch, frame_bytes);
+        consumed += nframes + trim;
+        jb->rs_ratio = 1.0;
     }
     if (jb->fade_in < 1.0f) {
         for (unsigned c = 0; c < ch; c++)
@@ -249,5 +548,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         jb->calm_reads = 0;
         atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
     }
+    drift_decide(jb, nframes);
+    drift_advance(jb, nframes, consumed);
     return 1;
 }

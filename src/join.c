@@ -120,6 +120,7 @@ struct join {
     unsigned       kbps;
     unsigned       jitter;          ///< frames or BB_JBUF_AUTO, both directions
     float          tone_hz;
+    int            drift_comp;      ///< --drift-comp: resample the hub's clock drift
     int            auto_connect;
     double         run_seconds;     ///< 0 = until signalled
     uint16_t       osc_port;        ///< --osc-port: the musician's own controllers; 0 = none
@@ -198,6 +199,7 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
         goto fail;
     if (bb_jbuf_init(&s->jb, BB_MIX_CH, s->down_frames, JB_MAX_PERIOD, j->rate, j->jitter,
                      s->dec) < 0 ||
+        (bb_jbuf_set_drift_comp(&s->jb, j->drift_comp), 0) ||
         bb_ring_init(&s->tx, ((size_t)JB_MAX_PERIOD * 4 + s->up_frames * 4) * j->channels *
                                  sizeof(float)) < 0 ||
         !(s->tx_buf = calloc((size_t)s->up_frames * j->channels, sizeof(float)))) {
@@ -226,8 +228,12 @@ BB_RT static void keep_timeline(struct join *j, struct join_stream *s, jack_nfra
     int32_t missed = s->rt_have_frame ? (int32_t)(now - s->rt_next_frame) : 0;
     s->rt_next_frame = now + n;
     s->rt_have_frame = 1;
-    if (missed <= 0 || missed > (int32_t)(JOIN_MAX_GAP * n))
+    if (missed <= 0)
         return;
+    if (missed > (int32_t)(JOIN_MAX_GAP * n)) {
+        bb_jbuf_slipped(&s->jb, (unsigned)missed); // a stall: the timeline slips
+        return;
+    }
     atomic_store_explicit(&s->skipped_cycles,
                           atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +
                               (uint64_t)missed / n,
@@ -676,6 +682,8 @@ static void usage(FILE *f)
             "  -I, --identity FILE   identity file (default: per name, in the state dir)\n"
             "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
             "  -A, --no-auto-connect leave the JACK ports unconnected\n"
+            "      --drift-comp      follow the hub's clock by resampling when it drifts\n"
+            "                        from ours (off by default)\n"
             "  -s, --seconds S       leave after S seconds (default: run until stopped)\n"
             "  -o, --osc-port N      open UDP port N for your own OSC tablet or phone: what\n"
             "                        it sends goes to the hub over the session, for your\n"
@@ -695,6 +703,7 @@ static int parse_options(struct join *j, int argc, char **argv)
         {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
         {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
         {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
+        {"drift-comp", no_argument, 0, 'F'},
         {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
@@ -756,6 +765,9 @@ static int parse_options(struct join *j, int argc, char **argv)
             break;
         case 'A':
             j->auto_connect = 0;
+            break;
+        case 'F':
+            j->drift_comp = 1;
             break;
         case 's':
             j->run_seconds = strtod(optarg, &end);

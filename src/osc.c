@@ -1285,6 +1285,8 @@ static int cmd_status(struct hub *h, const char *path, const char *types, lo_arg
         lo_message_add_float(m, rx + lost ? 100.0f * (float)lost / (float)(rx + lost) : 0.0f);
         lo_message_add_float(m, bb_meter_peak_db(peak));
         lo_message_add_int64(m, (int64_t)atomic_load(&st->underruns));
+        lo_message_add_int32(m, atomic_load(&st->drift_ppm));
+        lo_message_add_int32(m, (int32_t)atomic_load(&st->resampling));
         send_to(h, &src->peer, "/status/client", m);
         lo_message_free(m);
         count++;
@@ -1321,7 +1323,8 @@ static const struct osc_cmd {
     {"/channels", ACC_OPEN, 1, cmd_channels, "", "-> /channels s:source...: every source of the mixes"},
     {"/status", ACC_OPEN, 0, cmd_status, "",
      "-> /status/client i:slot s:name s:address s:codec i:channels f:rtt_ms i:jbuf_fill "
-     "i:jbuf_target f:loss_pct f:peak_db h:underruns per musician, then /status/end i:count"},
+     "i:jbuf_target f:loss_pct f:peak_db h:underruns i:drift_ppm i:resampling per musician, "
+     "then /status/end i:count"},
     {"/stats", ACC_OPEN, 0, cmd_stats, "", "-> /stats (s:key h:value)...: hub counters"},
     {"/auth", ACC_OPEN, 0, cmd_auth, "s:password", "-> /auth i:1; remembered for this IP for 1 h"},
     {"/subscribe", ACC_AUTH, 1, cmd_subscribe, "[i:lease_s=10 (1..60)] [i:reply_port] [s:names|slots]",

@@ -5,7 +5,8 @@
 //   bbload --hub HOST:PORT [--steady N] [--churn-rate EVENTS_PER_S] [--churn-max M]
 //          [--seconds S] [--die-at T:K]... [--codec C] [--signal code|tone]
 //          [--no-verify] [--jitter FRAMES] [--report FILE] [--seed X]
-//          [--name-prefix P] [--settle S] [--modulus M] [--rt-prio N] [-v]
+//          [--name-prefix P] [--settle S] [--modulus M] [--rt-prio N]
+//          [--drift-ppm P] [-v]
 //
 // Musicians (each with its own UDP socket, so its own source address, and an
 // identity derived from --seed, the name prefix, its kind and its index, so
@@ -54,7 +55,9 @@
 // PING every 250 ms, churn, deaths, LEAVE retries, the end of the run); one
 // sender thread sends every musician's AUDIO at real-time pace, with
 // absolute CLOCK_MONOTONIC deadlines (no drift; when it wakes late it sends
-// every packet that is due at once); one receive thread per 32 musician
+// every packet that is due at once; --drift-ppm P makes that clock run P ppm
+// fast, or slow when negative, like a sound card of its own, to exercise
+// the hub's drift compensation); one receive thread per 32 musician
 // slots polls their sockets (WELCOME, REJECT, the mixes, PING -> PONG, PONG
 // -> round-trip time, LEAVE, LEAVE_ACK).
 //
@@ -224,6 +227,7 @@ static struct {
     uint64_t       rx_batch_ns;   // receive threads pass at most this often (0: at once)
     uint64_t       ctl_tick_ns;   // the main thread's pass
     unsigned       up_frames;     // what the hub must propose for this codec
+    double         drift_ppm;     // --drift-ppm: the sender's clock against ours
 
     // Audio encoded before the run, LOOP_SAMPLES per slot (all but float + code).
     struct loop {
@@ -477,6 +481,8 @@ static void send_audio(struct mus *m, int slot, uint8_t *pkt)
 
 static uint64_t tick_deadline(uint64_t k)
 {
+    if (G.drift_ppm != 0.0) // a sound card of its own: RATE * (1 + ppm) frames a second
+        return G.t0 + (uint64_t)((double)k * PERIOD * NS / (RATE * (1.0 + G.drift_ppm * 1e-6)));
     return G.t0 + k * PERIOD * NS / RATE;
 }
 
@@ -1235,6 +1241,8 @@ static void usage(FILE *f)
             "  --rt-prio N              SCHED_FIFO priority of the sender thread (default 4, 0 = none)\n"
             "  --modulus M              code period, 2..32 (default 32); 31 also sees blocks of\n"
             "                           64 frames dropped or spliced out\n"
+            "  --drift-ppm P            the sender's clock runs P ppm fast (negative: slow),\n"
+            "                           -2000..2000 (default 0); the hub resamples it\n"
             "  -v, --verbose            events on stderr\n"
             "  -h, --help               this text\n"
             "Exit: 0 status=ok, 1 status=fail, 2 usage error or status=nohub.\n");
@@ -1271,7 +1279,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_options(int argc, char **argv)
 {
     enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
-           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY, O_STEREO };
+           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY, O_STEREO, O_DRIFT };
     static const struct option opts[] = {
         {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
         {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
@@ -1281,7 +1289,7 @@ static int parse_options(int argc, char **argv)
         {"name-prefix", required_argument, 0, O_PREFIX}, {"settle", required_argument, 0, O_SETTLE},
         {"rt-prio", required_argument, 0, O_RTPRIO},  {"modulus", required_argument, 0, O_MODULUS},
         {"signal", required_argument, 0, O_SIGNAL},    {"no-verify", no_argument, 0, O_NOVERIFY},
-        {"stereo-mix", no_argument, 0, O_STEREO},
+        {"stereo-mix", no_argument, 0, O_STEREO},      {"drift-ppm", required_argument, 0, O_DRIFT},
         {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     G.steady = 4;
@@ -1363,6 +1371,10 @@ static int parse_options(int argc, char **argv)
             break;
         case O_STEREO:
             G.stereo_mix = true;
+            break;
+        case O_DRIFT:
+            if (parse_double(optarg, -2000, 2000, &G.drift_ppm) < 0)
+                return bad("drift-ppm", optarg);
             break;
         case O_JITTER:
             if (strcmp(optarg, "auto") == 0)
