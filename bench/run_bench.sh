@@ -22,7 +22,7 @@
 # Knobs (seconds): LAT_SECS (both latency windows), LAT64_SECS (60),
 # LAT128_SECS, DIRECT_SECS, XRUN_SECS, CPU_SECS, CPU_SETTLE, CB_SECS,
 # CHURN_SECS, PEERS_LAT_SECS, PEERS_CPU_SECS (when unset, the peers' windows
-# shrink to what is left of BENCH_BUDGET, 560 s); PEERS=0 skips the peers;
+# shrink to what is left of BENCH_BUDGET, 530 s); PEERS=0 skips the peers;
 # PEERS_RUN=path of run.sh; PEERS_LAT_FULL=1 lets run.sh finish every latency
 # configuration (by default it is stopped once JackTrip q2, the last one this
 # report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers (any list;
@@ -54,7 +54,7 @@ PEERS_AUTO=1
 [[ -n ${PEERS_LAT_SECS:-}${PEERS_CPU_SECS:-} ]] && PEERS_AUTO=0
 PEERS_LAT_SECS=${PEERS_LAT_SECS:-8}      # brief: 15, or 8 when too long
 PEERS_CPU_SECS=${PEERS_CPU_SECS:-8}      # brief: 15
-BENCH_BUDGET=${BENCH_BUDGET:-560}
+BENCH_BUDGET=${BENCH_BUDGET:-530}
 PEERS_RUN=${PEERS_RUN:-$BB_ROOT/../shared/peers/run.sh}
 CPU_NS=(1 4 8 16)
 CB_NS=(32 64)        # 1, 4 and 16 come from the float CPU runs
