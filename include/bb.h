@@ -55,4 +55,8 @@ int bb_mkdirs_for(const char *path);
 /// dB to linear amplitude (-inf and anything below -120 dB give 0).
 float bb_db_to_gain(float db);
 
+/// A decimal unsigned integer in lo..hi, the whole string (no sign, no
+/// trailing text, no overflow): 0 with *out set, or -1 (nothing written).
+int bb_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
@@ -69,5 +70,18 @@ int bb_thread_below_jack(int jack_prio, const char *what)
         fprintf(stderr, "bandbridge: %s thread: no realtime priority (%s)\n", what, strerror(rc));
         return -1;
     }
+    return 0;
+}
+
+int bb_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    if (!s || !(*s >= '0' && *s <= '9'))
+        return -1; // strtoul would take "-1" and " 1"
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
     return 0;
 }

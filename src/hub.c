@@ -872,17 +872,6 @@ static void usage(FILE *f)
             BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS, HUB_OSC_MAX_ALLOW);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int parse_options(struct hub *h, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -903,7 +892,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
     for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:d:vqh", opts, NULL)) != -1;) {
         switch (o) {
         case 'p':
-            if (parse_uint(optarg, 1, 65535, &v) < 0)
+            if (bb_parse_uint(optarg, 1, 65535, &v) < 0)
                 goto bad;
             h->port = (uint16_t)v;
             break;
@@ -916,11 +905,11 @@ static int parse_options(struct hub *h, int argc, char **argv)
             snprintf(h->jack_name, sizeof h->jack_name, "%s", optarg);
             break;
         case 'i':
-            if (parse_uint(optarg, 0, BB_MAX_LOCAL_CH, &h->local_inputs) < 0)
+            if (bb_parse_uint(optarg, 0, BB_MAX_LOCAL_CH, &h->local_inputs) < 0)
                 goto bad;
             break;
         case 'C':
-            if (parse_uint(optarg, 0, 10, &h->mix_complexity) < 0)
+            if (bb_parse_uint(optarg, 0, 10, &h->mix_complexity) < 0)
                 goto bad;
             break;
         case 'M':
@@ -930,7 +919,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
             h->drift_comp = 1;
             break;
         case 'm':
-            if (parse_uint(optarg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)
+            if (bb_parse_uint(optarg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)
                 goto bad;
             break;
         case 't': {
@@ -945,11 +934,11 @@ static int parse_options(struct hub *h, int argc, char **argv)
             h->jitter_set = 1;
             if (strcmp(optarg, "auto") == 0)
                 h->jitter = BB_JBUF_AUTO;
-            else if (parse_uint(optarg, 0, 4800, &h->jitter) < 0)
+            else if (bb_parse_uint(optarg, 0, 4800, &h->jitter) < 0)
                 goto bad;
             break;
         case 'o':
-            if (parse_uint(optarg, 0, 65535, &v) < 0)
+            if (bb_parse_uint(optarg, 0, 65535, &v) < 0)
                 goto bad;
             h->osc_port = (uint16_t)v;
             osc_set = 1;

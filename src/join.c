@@ -711,7 +711,7 @@ static int parse_options(struct join *j, int argc, char **argv)
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
         char *end = NULL;
-        unsigned long v;
+        unsigned v;
         switch (o) {
         case 'N':
             if (strlen(optarg) >= BB_NAME_MAX || bb_sanitize_name(j->name, sizeof j->name, optarg) == 0)
@@ -720,10 +720,8 @@ static int parse_options(struct join *j, int argc, char **argv)
                 bb_warn("name '%s' will be shown as '%s'", optarg, j->name);
             break;
         case 'c':
-            v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > BB_MAX_CLIENT_CH)
+            if (bb_parse_uint(optarg, 1, BB_MAX_CLIENT_CH, &j->channels) < 0)
                 goto bad;
-            j->channels = (unsigned)v;
             break;
         case 'C':
             if (bb_codec_parse(optarg, &j->codec) < 0)
@@ -735,20 +733,16 @@ static int parse_options(struct join *j, int argc, char **argv)
             down_set = 1;
             break;
         case 'k':
-            v = strtoul(optarg, &end, 10);
-            if (*end || v < 6 || v > 510)
+            if (bb_parse_uint(optarg, 6, 510, &j->kbps) < 0)
                 goto bad;
-            j->kbps = (unsigned)v;
             break;
         case 'j':
             if (strcmp(optarg, "auto") == 0) {
                 j->jitter = BB_JBUF_AUTO;
                 break;
             }
-            v = strtoul(optarg, &end, 10);
-            if (*end || end == optarg || v > 4800)
+            if (bb_parse_uint(optarg, 0, 4800, &j->jitter) < 0)
                 goto bad;
-            j->jitter = (unsigned)v;
             break;
         case 'T':
             j->tone_hz = strtof(optarg, &end);
@@ -775,8 +769,7 @@ static int parse_options(struct join *j, int argc, char **argv)
                 goto bad;
             break;
         case 'o':
-            v = strtoul(optarg, &end, 10);
-            if (*end || end == optarg || v < 1 || v > 65535)
+            if (bb_parse_uint(optarg, 1, 65535, &v) < 0)
                 goto bad;
             j->osc_port = (uint16_t)v;
             break;
