@@ -706,21 +706,47 @@ static lo_message send_value(int fader, const struct hub_client *c)
     return m;
 }
 
+/// "/ROOT/<musician>/VERB" with VERB one of verbs ("gain|fader"): the
+/// connected musician (by name or slot) and the verb in verb[16]; else
+/// NULL, with the error answered.
+static struct hub_client *path_musician(struct hub *h, const struct osc_src *src,
+                                        const char *path, const char *root, const char *verbs,
+                                        char verb[16])
+{
+    char r[16], name[BB_NAME_MAX + 1], tail;
+    int ok = sscanf(path, "/%15[^/]/%32[^/]/%15[^/]%c", r, name, verb, &tail) == 3 &&
+             strcmp(r, root) == 0;
+    for (const char *v = verbs; ok;) { // verb must be one of the '|'-separated verbs
+        size_t n = strcspn(v, "|");
+        if (strlen(verb) == n && strncmp(v, verb, n) == 0)
+            break;
+        if (!v[n])
+            ok = 0;
+        else
+            v += n + 1;
+    }
+    if (!ok) {
+        char usage[96];
+        int several = strchr(verbs, '|') != NULL;
+        snprintf(usage, sizeof usage, "expected /%s/<musician>/%s%s%s", root, several ? "<" : "",
+                 verbs, several ? ">" : "");
+        reply_error(h, src, path, usage);
+        return NULL;
+    }
+    struct hub_client *c = find_client(h, name);
+    if (!c)
+        reply_error(h, src, path, "no musician of that name is connected");
+    return c;
+}
+
 // /send/<name>/gain [dB]: a musician's own send level, applied in every mix.
 static int handle_send(struct hub *h, const char *path, const char *types, lo_arg **argv,
                        int argc, const struct osc_src *src)
 {
-    char name[BB_NAME_MAX + 1], param[16], tail;
-    if (sscanf(path, "/send/%32[^/]/%15[^/]%c", name, param, &tail) != 2 ||
-        (strcmp(param, "gain") != 0 && strcmp(param, "fader") != 0)) {
-        reply_error(h, src, path, "expected /send/<musician>/<gain|fader>");
+    char param[16];
+    struct hub_client *c = path_musician(h, src, path, "send", "gain|fader", param);
+    if (!c)
         return 0;
-    }
-    struct hub_client *c = find_client(h, name);
-    if (!c) {
-        reply_error(h, src, path, "no musician of that name is connected");
-        return 0;
-    }
     int fader = strcmp(param, "fader") == 0;
     if (argc == 0) {
         reply(h, src, path, send_value(fader, c));
@@ -1173,17 +1199,10 @@ static int cmd_slot(struct hub *h, const char *path, const char *types, lo_arg *
 static int cmd_client(struct hub *h, const char *path, const char *types, lo_arg **argv,
                       int argc, const struct osc_src *src)
 {
-    char name[BB_NAME_MAX + 1], verb[16], tail;
-    if (sscanf(path, "/client/%32[^/]/%15[^/]%c", name, verb, &tail) != 2 ||
-        strcmp(verb, "rename") != 0) {
-        reply_error(h, src, path, "expected /client/<musician>/rename");
+    char verb[16];
+    struct hub_client *c = path_musician(h, src, path, "client", "rename", verb);
+    if (!c)
         return 0;
-    }
-    struct hub_client *c = find_client(h, name);
-    if (!c) {
-        reply_error(h, src, path, "no musician of that name is connected");
-        return 0;
-    }
     return do_rename(h, path, types, argv, argc, src, c);
 }
 
