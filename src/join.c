@@ -199,13 +199,13 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
         goto fail;
     if (bb_jbuf_init(&s->jb, BB_MIX_CH, s->down_frames, JB_MAX_PERIOD, j->rate, j->jitter,
                      s->dec) < 0 ||
-        (bb_jbuf_set_drift_comp(&s->jb, j->drift_comp), 0) ||
         bb_ring_init(&s->tx, ((size_t)JB_MAX_PERIOD * 4 + s->up_frames * 4) * j->channels *
                                  sizeof(float)) < 0 ||
         !(s->tx_buf = calloc((size_t)s->up_frames * j->channels, sizeof(float)))) {
         snprintf(err, err_size, "out of memory");
         goto fail;
     }
+    bb_jbuf_set_drift_comp(&s->jb, j->drift_comp);
     return s;
 fail:
     stream_free(s);
