@@ -19,8 +19,9 @@
 #include "ctl.h"
 
 struct reply {
-    int done;
-    int error;
+    int         done;
+    int         error;
+    const char *query; ///< the address sent
 };
 
 static void print_arg(char type, lo_arg *a)
@@ -66,13 +67,20 @@ static int on_reply(const char *path, const char *types, lo_arg **argv, int argc
         r->done = 1;
         return 0;
     }
+    // An answer in several messages (/status: /status/client ... then
+    // /status/end) is printed whole, each line with its address.
+    size_t ql = strlen(r->query);
+    int part = strncmp(path, r->query, ql) == 0 && path[ql] == '/';
+    if (part)
+        printf("%s%s", path, argc ? " " : "");
     for (int i = 0; i < argc; i++) {
         if (i)
             putchar(' ');
         print_arg(types[i], argv[i]);
     }
     putchar('\n');
-    r->done = 1;
+    if (!part || strcmp(path + ql, "/end") == 0)
+        r->done = 1;
     return 0;
 }
 
@@ -158,7 +166,7 @@ int bb_ctl_main(int argc, char **argv)
             lo_message_add_string(m, a);
     }
     int is_query = optind == argc;
-    struct reply r = {0, 0};
+    struct reply r = {0, 0, path};
     lo_server srv = lo_server_new(NULL, NULL); // a port of our own: replies come here
     lo_address addr = lo_address_new(host, port);
     if (!srv || !addr) {
