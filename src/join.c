@@ -57,6 +57,7 @@
 #include "join.h"
 #include "log.h"
 #include "net.h"
+#include "nsm.h"
 #include "osc.h"
 #include "ring.h"
 #include "snap.h"
@@ -820,6 +821,55 @@ static int parse_options(struct join *j, int argc, char **argv)
 
 enum join_state { JOINING, CONNECTED, LEAVING };
 
+/// Under a session manager the command line is kept in the session, one
+/// argument per line, so that a session can start `bandbridge join` again
+/// without arguments (nsmd starts clients without any).
+#define NSM_ARGS_FILE "join.args"
+#define NSM_ARGS_MAX  64
+
+/// [ctl] Writes argv[1..argc) to path, one per line. 0 or -1.
+static int nsm_save_args(const char *path, int argc, char **argv)
+{
+    if (bb_mkdirs_for(path) < 0)
+        return -1;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    for (int i = 1; i < argc; i++)
+        fprintf(f, "%s\n", argv[i]);
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/// [ctl] Reads what nsm_save_args wrote into args[1..] (args[0] = argv0).
+/// Returns the argument count, or 0 when there is no such file.
+static int nsm_load_args(const char *path, const char *argv0, char *args[NSM_ARGS_MAX],
+                         char buf[4096])
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, 4095, f);
+    fclose(f);
+    buf[n] = 0;
+    int argc = 0;
+    args[argc++] = (char *)argv0;
+    for (char *line = buf; *line && argc < NSM_ARGS_MAX;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        if (*line)
+            args[argc++] = line;
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return argc;
+}
+
 int bb_join_main(int argc, char **argv)
 {
     static struct join jn;
@@ -830,23 +880,77 @@ int bb_join_main(int argc, char **argv)
     j->auto_connect = 1;
     j->sock = -1;
     j->event_fd = -1;
-    if (parse_options(j, argc, argv) < 0)
+    char err[300];
+
+    // Under a session manager: its client id is the JACK name, the session
+    // keeps the identity and the command line (join.args: given again when
+    // the session starts us without arguments).
+    struct bb_nsm *nsm = NULL;
+    struct bb_nsm_open op;
+    char args_path[4200] = "", args_buf[4096];
+    char *args[NSM_ARGS_MAX];
+    const char *nsm_url = getenv("NSM_URL");
+    if (nsm_url && *nsm_url) {
+        nsm = bb_nsm_new(nsm_url, "bandbridge join", "bandbridge", err, sizeof err);
+        if (!nsm || bb_nsm_wait_open(nsm, 10000, &op) < 0) {
+            bb_err("%s", nsm ? "the session manager did not open a session within 10 s" : err);
+            bb_nsm_free(nsm);
+            return 1;
+        }
+        snprintf(args_path, sizeof args_path, "%s/%s", op.path, NSM_ARGS_FILE);
+        if (argc <= 1) {
+            argc = nsm_load_args(args_path, argv[0], args, args_buf);
+            argv = args;
+            if (argc <= 1) {
+                bb_err("no hub and name: start bandbridge join once with them in this session");
+                bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "no hub and name given yet");
+                bb_nsm_free(nsm);
+                return 2;
+            }
+        }
+    }
+    if (parse_options(j, argc, argv) < 0) {
+        if (nsm) {
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "bad command line");
+            bb_nsm_free(nsm);
+        }
         return 2;
+    }
+    if (nsm) {
+        snprintf(j->jack_name, sizeof j->jack_name, "%.63s", op.client_id);
+        if (!j->identity_path[0])
+            snprintf(j->identity_path, sizeof j->identity_path, "%.4000s/identity", op.path);
+        if (nsm_save_args(args_path, argc, argv) < 0)
+            bb_warn("cannot write %s: the session will need the command line again", args_path);
+        bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
+                op.client_id, op.path);
+    }
     if (!j->jack_name[0])
         snprintf(j->jack_name, sizeof j->jack_name, "bandbridge-%.31s", j->name);
 
-    char err[300];
     if (bb_addr_parse(j->host, BB_DEFAULT_PORT, &j->hub, err, sizeof err) < 0) {
         bb_err("%s", err);
+        if (nsm) {
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, err);
+            bb_nsm_free(nsm);
+        }
         return 2;
     }
     if (!j->identity_path[0] &&
         bb_identity_path(j->name, j->identity_path, sizeof j->identity_path, err, sizeof err) < 0) {
         bb_err("%s", err);
+        if (nsm) {
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, err);
+            bb_nsm_free(nsm);
+        }
         return 2;
     }
     if (bb_identity_load(j->identity_path, j->identity, err, sizeof err) < 0) {
         bb_err("%s", err);
+        if (nsm) {
+            bb_nsm_reply(nsm, BB_NSM_OPEN, 0, err);
+            bb_nsm_free(nsm);
+        }
         return 2;
     }
 
@@ -858,7 +962,7 @@ int bb_join_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 
-    int status = 1;
+    int status = 1, nsm_replied = 0;
     bb_snap_init(&j->streams, READERS, stream_free);
     publish(j, stream_idle());
     jack_status_t st;
@@ -934,6 +1038,10 @@ int bb_join_main(int argc, char **argv)
     }
     if (j->auto_connect)
         connect_ports(j);
+    if (nsm) {
+        bb_nsm_reply(nsm, BB_NSM_OPEN, 1, "joining");
+        nsm_replied = 1;
+    }
 
     char hs[80];
     bb_info("joining %s as '%s' (%u channel%s, %s, %u Hz, period %u)",
@@ -999,12 +1107,19 @@ int bb_join_main(int argc, char **argv)
             next_send = now;
         }
 
-        struct pollfd pfd[3] = {{.fd = j->event_fd, .events = POLLIN},
+        struct pollfd pfd[4] = {{.fd = j->event_fd, .events = POLLIN},
                                 {.fd = sig_fd, .events = POLLIN},
                                 {.fd = j->osc ? lo_server_get_socket_fd(j->osc) : -1,
-                                 .events = POLLIN}};
+                                 .events = POLLIN},
+                                {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN}};
         int timeout = next_send > now ? (int)((next_send - now) / 1000000) + 1 : 0;
-        poll(pfd, 3, timeout > 100 ? 100 : timeout); // negative fds are ignored
+        poll(pfd, 4, timeout > 100 ? 100 : timeout); // negative fds are ignored
+        if ((pfd[3].revents & POLLIN) && bb_nsm_poll(nsm, NULL) == BB_NSM_SAVE) {
+            // The identity is on disk since the start; the command line is
+            // written again (what this run was started with).
+            int saved = nsm_save_args(args_path, argc, argv) == 0;
+            bb_nsm_reply(nsm, BB_NSM_SAVE, saved, saved ? "saved" : "cannot write join.args");
+        }
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -1121,6 +1236,9 @@ stop:
     pthread_join(j->rx_thread, NULL);
     pthread_join(j->tx_thread, NULL);
 out:
+    if (nsm && !nsm_replied)
+        bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "cannot start (see its log)");
+    bb_nsm_free(nsm);
     if (j->jack)
         jack_client_close(j->jack);
     bb_snap_cleanup(&j->streams);
