@@ -23,7 +23,7 @@ bb_bg "$BB_TMP/hub.log" "$BB_BIN" serve --port "$port" --osc-port "$osc" --jitte
     --db "$BB_TMP/hub.db" -v
 bb_wait_port bandbridge:main_L || { echo "hub does not start" >&2; exit 1; }
 bb_bg "$BB_TMP/load.log" "$BUILD/bbload" --hub "127.0.0.1:$port" --steady 6 --codec float \
-    --name-prefix st --no-verify --seconds $(( ROUNDS * 2 * WIN + 60 ))
+    --name-prefix st --no-verify --seconds $(( ROUNDS * 3 * WIN + 60 ))
 bb_wait_for bb_has_port bandbridge:sts5_1 || { echo "musicians do not join" >&2; exit 1; }
 sink=$(bb_free_udp_port)
 bb_bg "$BB_TMP/sink.log" oscdump -L "$sink"
