@@ -8,13 +8,19 @@
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
-nsm_port=$(bb_free_udp_port)
+# session_manager OUT SESSION CLIENT_ID: a fake_nsm listening (its pid in
+# nsm, its URL in url) that opens SESSION for CLIENT_ID, then asks a save.
+session_manager() {
+    local p
+    p=$(bb_free_udp_port)
+    bb_bg "$1" "$BUILD/fake_nsm" "$p" "$2" "$3"
+    nsm=$BB_LASTPID url=osc.udp://127.0.0.1:$p/
+    BB_WAIT=5 bb_wait_for bash -c "ss -Hlnu '( sport = :$p )' | grep -q ."
+}
 port=$(bb_free_udp_port)
 sess=$BB_TMP/session/bandbridge.nABCD
-bb_bg "$BB_TMP/nsm.out" "$BUILD/fake_nsm" "$nsm_port" "$sess" bbnsm
-nsm=$BB_LASTPID
-BB_WAIT=5 bb_wait_for bash -c "ss -Hlnu '( sport = :$nsm_port )' | grep -q ."
-NSM_URL=osc.udp://127.0.0.1:$nsm_port/ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve \
+session_manager "$BB_TMP/nsm.out" "$sess" bbnsm
+NSM_URL=$url bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve \
     --port "$port" --osc-port 0
 hub=$BB_LASTPID
 bb_wait_exit "$nsm" 20; rc=$?
@@ -26,12 +32,10 @@ check "the JACK client is named by the session" bb_wait_port bbnsm:main_L
 check "the database lives in the session" test -s "$sess/hub.db"
 
 # bandbridge join under the session manager.
-nsm2=$(bb_free_udp_port)
 jsess=$BB_TMP/session/bandbridge.nJOIN
-bb_bg "$BB_TMP/nsm2.out" "$BUILD/fake_nsm" "$nsm2" "$jsess" bbjoin
-n2=$BB_LASTPID
-BB_WAIT=5 bb_wait_for bash -c "ss -Hlnu '( sport = :$nsm2 )' | grep -q ."
-NSM_URL=osc.udp://127.0.0.1:$nsm2/ bb_bg "$BB_TMP/join1.log" "${BB_RT[@]}" "$BB_BIN" join \
+session_manager "$BB_TMP/nsm2.out" "$jsess" bbjoin
+n2=$nsm
+NSM_URL=$url bb_bg "$BB_TMP/join1.log" "${BB_RT[@]}" "$BB_BIN" join \
     "127.0.0.1:$port" --name alice --no-auto-connect
 j1=$BB_LASTPID
 bb_wait_exit "$n2" 20; rc=$?
@@ -44,12 +48,10 @@ check "join: alice joined the hub" bb_wait_for grep -q "alice joined" "$BB_TMP/h
 bb_kill "$j1"; check "join exits 0" test $? -eq 0
 bb_wait_no_port bbjoin:out_L 5
 # The session starts it again, without arguments (as nsmd does).
-nsm3=$(bb_free_udp_port)
-bb_bg "$BB_TMP/nsm3.out" "$BUILD/fake_nsm" "$nsm3" "$jsess" bbjoin
-n3=$BB_LASTPID
-BB_WAIT=5 bb_wait_for bash -c "ss -Hlnu '( sport = :$nsm3 )' | grep -q ."
+session_manager "$BB_TMP/nsm3.out" "$jsess" bbjoin
+n3=$nsm
 id1=$(od -An -tx1 "$jsess/identity" | tr -d ' \n')
-NSM_URL=osc.udp://127.0.0.1:$nsm3/ bb_bg "$BB_TMP/join2.log" "${BB_RT[@]}" "$BB_BIN" join
+NSM_URL=$url bb_bg "$BB_TMP/join2.log" "${BB_RT[@]}" "$BB_BIN" join
 j2=$BB_LASTPID
 bb_wait_exit "$n3" 20; rc=$?
 check "join without arguments: open and save answered (rc=$rc)" test "$rc" -eq 0
@@ -59,11 +61,9 @@ check "... with the same identity" test "$(od -An -tx1 "$jsess/identity" | tr -d
 check "... under the session's JACK name" bb_wait_port bbjoin:out_L
 bb_kill "$j2"
 # A new session and no arguments: refused in words, nothing started.
-nsm4=$(bb_free_udp_port)
-bb_bg "$BB_TMP/nsm4.out" "$BUILD/fake_nsm" "$nsm4" "$BB_TMP/session/bandbridge.nNEW" bbnew
-n4=$BB_LASTPID
-BB_WAIT=5 bb_wait_for bash -c "ss -Hlnu '( sport = :$nsm4 )' | grep -q ."
-NSM_URL=osc.udp://127.0.0.1:$nsm4/ bb_bg "$BB_TMP/join3.log" "$BB_BIN" join
+session_manager "$BB_TMP/nsm4.out" "$BB_TMP/session/bandbridge.nNEW" bbnew
+n4=$nsm
+NSM_URL=$url bb_bg "$BB_TMP/join3.log" "$BB_BIN" join
 j3=$BB_LASTPID
 bb_wait_exit "$j3" 15; rc=$?
 check "join without arguments in a new session exits 2 (rc=$rc)" test "$rc" -eq 2
