@@ -96,7 +96,8 @@ struct bb_jbuf_stats {
     _Atomic uint32_t fill;       ///< frames in the ring at the last read (consumer)
     _Atomic uint32_t target;     ///< current target depth in frames (consumer)
     _Atomic uint64_t skipped;    ///< frames dropped for missed consumer cycles (consumer)
-    _Atomic int32_t  drift_ppm;  ///< estimated sender rate over ours, -1, in ppm (consumer)
+    _Atomic int32_t  drift_ppm;  ///< estimated sender rate over ours, -1, in ppm; 0 unless
+                                 ///< bb_jbuf_set_drift_comp() turned it on (consumer)
     _Atomic uint32_t resampling; ///< 1 while drift is being resampled away (consumer)
 };
 

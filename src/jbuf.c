@@ -152,6 +152,8 @@ BB_RT static void publish_drift(struct bb_jbuf *jb)
 // read, in input frames (less the resampler's fractional position).
 BB_RT static void drift_measure(struct bb_jbuf *jb, double fill, unsigned nframes)
 {
+    if (jb->dl_off)
+        return; // no compensation asked: no estimate either (drift_ppm stays 0)
     if (!jb->dl_on) {
         if (jb->state != BB_JB_PLAYING)
             return;
