@@ -239,6 +239,11 @@ struct hub_client *hub_find_name(struct hub *h, const char *name);
 /// nor another's name plus _<k> (their channel), nor a name another
 /// musician's is this one plus _<k>.
 const char        *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
+/// Short JACK port name of port i of a musician called name with channels
+/// channels: "alice_<i+1>" for i < channels, then "mix_alice_L" and
+/// "mix_alice_R" (i = channels, channels + 1). The one place the format is.
+void               hub_port_name(char *buf, size_t size, const char *name, unsigned channels,
+                                 unsigned i);
 /// [ctl] Renames active musician c to name: checks it (hub_name_refused),
 /// renames its JACK ports (connections stay), the stored mixes and
 /// connections that name it, its record (the new name sticks while it

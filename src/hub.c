@@ -226,19 +226,27 @@ static jack_port_t *register_port(struct hub *h, const char *name, unsigned long
 // fifty musicians timing out at once are gone from JACK in a third of the
 // time without them. The personal mixes are sent to the musicians either
 // way; the ports are for an engineer who wants to hear or record them.
+void hub_port_name(char *buf, size_t size, const char *name, unsigned channels, unsigned i)
+{
+    if (i < channels)
+        snprintf(buf, size, "%s_%u", name, i + 1);
+    else
+        snprintf(buf, size, "mix_%s_%c", name, i == channels ? 'L' : 'R');
+}
+
 static void register_client_ports(struct hub *h, struct hub_client *c)
 {
     char pn[BB_NAME_MAX + 16];
     for (unsigned ch = 0; ch < c->channels; ch++) {
-        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
+        hub_port_name(pn, sizeof pn, c->name, c->channels, ch);
         c->ports[ch] = register_port(h, pn, JackPortIsOutput);
     }
     if (!h->mix_ports)
         return;
-    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
-    c->mix_ports[0] = register_port(h, pn, JackPortIsOutput);
-    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
-    c->mix_ports[1] = register_port(h, pn, JackPortIsOutput);
+    for (unsigned i = 0; i < BB_MIX_CH; i++) {
+        hub_port_name(pn, sizeof pn, c->name, c->channels, c->channels + i);
+        c->mix_ports[i] = register_port(h, pn, JackPortIsOutput);
+    }
 }
 
 static struct hub_client *find_identity(struct hub *h, const uint8_t *id)
@@ -304,15 +312,10 @@ static int rename_ports(struct hub *h, struct hub_client *c, const char *old, co
     char from[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
     char to[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
     unsigned n = 0;
-    for (unsigned ch = 0; ch < c->channels; ch++, n++) {
-        ports[n] = c->ports[ch];
-        snprintf(from[n], sizeof from[n], "%s_%u", old, ch + 1);
-        snprintf(to[n], sizeof to[n], "%s_%u", nw, ch + 1);
-    }
-    for (unsigned i = 0; i < BB_MIX_CH; i++, n++) {
-        ports[n] = c->mix_ports[i];
-        snprintf(from[n], sizeof from[n], "mix_%s_%c", old, i ? 'R' : 'L');
-        snprintf(to[n], sizeof to[n], "mix_%s_%c", nw, i ? 'R' : 'L');
+    for (; n < c->channels + BB_MIX_CH; n++) {
+        ports[n] = n < c->channels ? c->ports[n] : c->mix_ports[n - c->channels];
+        hub_port_name(from[n], sizeof from[n], old, c->channels, n);
+        hub_port_name(to[n], sizeof to[n], nw, c->channels, n);
     }
     if (!h->jack)
         return 0; // JACK is away: the ports come back under the new name

@@ -262,14 +262,11 @@ void hub_state_snapshot_client(struct hub *h, struct hub_client *c)
         return;
     char pn[BB_NAME_MAX + 16];
     int changed = 0;
-    for (unsigned ch = 0; ch < c->channels; ch++) {
-        snprintf(pn, sizeof pn, "%s_%u", c->name, ch + 1);
-        changed |= snap_port(h, c->ports[ch], pn, c->rec);
+    for (unsigned i = 0; i < c->channels + BB_MIX_CH; i++) {
+        hub_port_name(pn, sizeof pn, c->name, c->channels, i);
+        changed |= snap_port(h, i < c->channels ? c->ports[i] : c->mix_ports[i - c->channels],
+                             pn, c->rec);
     }
-    snprintf(pn, sizeof pn, "mix_%s_L", c->name);
-    changed |= snap_port(h, c->mix_ports[0], pn, c->rec);
-    snprintf(pn, sizeof pn, "mix_%s_R", c->name);
-    changed |= snap_port(h, c->mix_ports[1], pn, c->rec);
     if (changed)
         c->rec_dirty = 1;
 }
