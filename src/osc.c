@@ -1848,6 +1848,19 @@ void hub_osc_tick(struct hub *h, uint64_t now)
         send_meters(h, now);
 }
 
+// The musician list changed at slot: /clients to every controller, and the
+// slot's name to those that follow slots.
+static void announce_slot(struct hub *h, int slot)
+{
+    feedback(h, FB_ALL, "/clients", clients_msg(h));
+    uint64_t now = bb_now_ns();
+    for (size_t i = 0; i < BB_ARRAY_LEN(h->osc->leases); i++) {
+        struct osc_lease *l = &h->osc->leases[i];
+        if (l->used && l->fb_until > now && l->slots)
+            send_slot_name(h, &l->to, slot);
+    }
+}
+
 void hub_osc_notify_renamed(struct hub *h, int slot, const char *old, const char *name)
 {
     if (!h->osc)
@@ -1864,13 +1877,7 @@ void hub_osc_notify_renamed(struct hub *h, int slot, const char *old, const char
     lo_message_add_string(m, old);
     lo_message_add_string(m, name);
     feedback(h, FB_ALL, "/renamed", m);
-    feedback(h, FB_ALL, "/clients", clients_msg(h));
-    uint64_t now = bb_now_ns();
-    for (size_t i = 0; i < BB_ARRAY_LEN(h->osc->leases); i++) {
-        struct osc_lease *l = &h->osc->leases[i];
-        if (l->used && l->fb_until > now && l->slots)
-            send_slot_name(h, &l->to, slot);
-    }
+    announce_slot(h, slot);
 }
 
 void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joined)
@@ -1886,13 +1893,7 @@ void hub_osc_notify_clients(struct hub *h, int slot, const char *name, int joine
             lease_drop(l);
         }
     }
-    feedback(h, FB_ALL, "/clients", clients_msg(h));
-    uint64_t now = bb_now_ns();
-    for (size_t i = 0; i < BB_ARRAY_LEN(h->osc->leases); i++) {
-        struct osc_lease *l = &h->osc->leases[i];
-        if (l->used && l->fb_until > now && l->slots)
-            send_slot_name(h, &l->to, slot);
-    }
+    announce_slot(h, slot);
     lo_message m = lo_message_new();
     lo_message_add_string(m, name);
     feedback(h, FB_ALL, joined ? "/joined" : "/left", m);
