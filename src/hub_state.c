@@ -107,6 +107,13 @@ void hub_state_start(struct hub *h)
         apply_record(h, h->main_rec, h->main_sends, NULL);
 }
 
+/// A channel's name until the musician gives it one: "alice_1".
+/// (ch < BB_MAX_CLIENT_CH, 8: one digit.)
+static void default_channel_name(char out[BB_NAME_MAX], const char *name, unsigned ch)
+{
+    snprintf(out, BB_NAME_MAX, "%.28s_%c", name, (char)('1' + ch));
+}
+
 void hub_state_join(struct hub *h, struct hub_client *c)
 {
     c->rec = calloc(1, sizeof *c->rec);
@@ -119,8 +126,7 @@ void hub_state_join(struct hub *h, struct hub_client *c)
     c->rec->channels = c->channels;
     for (unsigned ch = 0; ch < c->channels; ch++)
         if (!c->rec->channel_names[ch][0])
-            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%c",
-                     c->name, (char)('1' + ch)); // ch < BB_MAX_CLIENT_CH (8)
+            default_channel_name(c->rec->channel_names[ch], c->name, ch);
     c->rec->last_seen = (int64_t)time(NULL);
     // Its own mix and send level, as it left them.
     if (c->restored) {
@@ -177,10 +183,9 @@ void hub_state_rename(struct hub *h, struct hub_client *c, const char *old)
     char def[BB_NAME_MAX];
     for (unsigned ch = 0; ch < c->channels; ch++) {
         // Default channel names ("alice_1") follow; others are the musician's.
-        snprintf(def, sizeof def, "%.28s_%c", old, (char)('1' + ch));
+        default_channel_name(def, old, ch);
         if (strcmp(c->rec->channel_names[ch], def) == 0)
-            snprintf(c->rec->channel_names[ch], sizeof c->rec->channel_names[ch], "%.28s_%c",
-                     c->name, (char)('1' + ch));
+            default_channel_name(c->rec->channel_names[ch], c->name, ch);
     }
     c->rec_dirty = 1;
 }
