@@ -479,11 +479,27 @@ static void send_audio(struct mus *m, int slot, uint8_t *pkt)
     send_dgram(m, pkt, off + (int)m->up_frames * 4);
 }
 
+// The sender's sample rate: RATE, or with --drift-ppm a sound card of its
+// own, RATE * (1 + ppm) frames a second of ours. Ticks and packets both
+// follow it.
+static double send_rate(void)
+{
+    return RATE * (1.0 + G.drift_ppm * 1e-6);
+}
+
 static uint64_t tick_deadline(uint64_t k)
 {
-    if (G.drift_ppm != 0.0) // a sound card of its own: RATE * (1 + ppm) frames a second
-        return G.t0 + (uint64_t)((double)k * PERIOD * NS / (RATE * (1.0 + G.drift_ppm * 1e-6)));
+    if (G.drift_ppm != 0.0)
+        return G.t0 + (uint64_t)((double)k * PERIOD * NS / send_rate());
     return G.t0 + k * PERIOD * NS / RATE;
+}
+
+// Ticks (or packets of frames) due by el ns of our clock.
+static uint64_t ticks_due(uint64_t el, unsigned frames)
+{
+    if (G.drift_ppm != 0.0)
+        return (uint64_t)((double)el * send_rate() / ((double)frames * NS));
+    return el * RATE / ((uint64_t)frames * NS);
 }
 
 static void *tx_main(void *arg)
@@ -530,13 +546,13 @@ static void *tx_main(void *arg)
                 m->tx_start_ns = deadline;
             }
             uint64_t el = now > m->tx_start_ns ? now - m->tx_start_ns : 0;
-            uint64_t due = el * RATE / ((uint64_t)m->up_frames * NS) + 1;
+            uint64_t due = ticks_due(el, m->up_frames) + 1;
             while (m->tx_packets < due)
                 send_audio(m, s, pkt);
         }
         atomic_fetch_add_explicit(&G.sender_pass, 1, memory_order_release);
         // Next deadline after now: late wake-ups do not shift the schedule.
-        uint64_t kn = (now - G.t0) * RATE / ((uint64_t)PERIOD * NS) + 1;
+        uint64_t kn = ticks_due(now - G.t0, PERIOD) + 1;
         k = kn > k ? kn : k + 1;
     }
     return NULL;
