@@ -16,7 +16,12 @@
 # bob's join sees none of it; a musician's leases end when she leaves;
 # without a session the join answers "not connected to the hub"; a hub
 # with --osc-port 0 says its OSC is off; a 1 kB address, a 2 kB one and
-# garbage bytes crash nothing.
+# garbage bytes crash nothing. The limits: a join tells 16 controllers
+# apart and a 17th takes the number of the one heard from least recently
+# (whose lease no longer reaches it); a musician has at most 8 leases
+# (the 9th is refused with /error until one ends); the hub handles at
+# most 500 relayed datagrams a second from one musician and drops the
+# rest without an answer, while another musician's are still handled.
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -197,7 +202,118 @@ check "alice's relay works with hub 2" test "$(q /mix/me/ch/bob/gain)" = -6
 n=$(stat_of osc_relayed)
 check "/stats counts relayed messages (osc_relayed $n)" test "${n:-0}" -ge 1
 
-# 9. A musician's leases end with the musician.
+# 9. The limits of one join and of one musician's leases (bandbridge(1)
+# --osc-port, bandbridge-osc(7) RELAYED CONTROLLERS). dave's join has 16
+# controllers c1..c16 (oscdump, each on its own reply port) told apart;
+# the hub keeps 8 leases of one musician: c1-c8 subscribe, c9 is refused
+# until one of them unsubscribes; a 17th controller takes the number of
+# the one heard from least recently (c2, once c1 has renewed), whose lease
+# then no longer reaches it.
+dosc=$(bb_free_udp_port)
+join dave --osc-port "$dosc" --osc-bind 127.0.0.1; dave=$BB_LASTPID
+check "dave joined hub 2 (with --osc-port)" bb_wait_port bandbridge:dave_1
+check "... and his join has its session" bb_wait_for grep -q "joined as 'dave'" "$BB_TMP/dave.log"
+C=() CPID=()
+for i in $(seq 16); do bb_osc_dump "c$i"; C[i]=$dport CPID[i]=$BB_LASTPID; done
+c() { echo "$BB_TMP/c$1.dump"; }
+seen_by() { # FIRST LAST REGEX: controllers cFIRST..cLAST have all seen it
+    local i
+    for (( i = $1; i <= $2; i++ )); do bb_osc_seen "$(c "$i")" "$3" || return 1; done
+}
+fb_is() { echo "^/mix/me/ch/bob/gain f $1(\\.0*)?\$"; } # feedback of bob's gain in dave's mix
+TOO_MANY='^/error ss "/subscribe" "too many controllers of this musician \(8\); let one expire or /unsubscribe"$'
+for i in $(seq 8); do oscsend 127.0.0.1 "$dosc" /subscribe ii 60 "${C[i]}"; done
+check "8 leases of one musician: c1-c8 are each acknowledged" bb_wait_for seen_by 1 8 '^/subscribe i 60$'
+oscsend 127.0.0.1 "$dosc" /subscribe ii 60 "${C[9]}"
+check "a 9th lease of his is refused with /error, the reason and the limit (8)" \
+    bb_wait_for bb_osc_seen "$(c 9)" "$TOO_MANY"
+for i in $(seq 10 16); do oscsend 127.0.0.1 "$dosc" /unsubscribe i "${C[i]}"; done
+check "16 controllers told apart: c10-c16 get their own answers too" \
+    bb_wait_for seen_by 10 16 '^/error ss "/unsubscribe" "not subscribed"$'
+check "dave's join numbered them 0-15, one number each, none replaced" bash -c \
+    "test \$(grep -cE 'OSC controller [0-9]+: 127\\.0\\.0\\.1:[0-9]+\$' '$BB_TMP/dave.log') = 16 &&
+     grep -q 'OSC controller 15: 127.0.0.1:${C[16]}\$' '$BB_TMP/dave.log' && ! grep -q ' is now ' '$BB_TMP/dave.log'"
+"$BB_BIN" ctl --port "$osc" /mix/dave/ch/bob/gain -7 >/dev/null
+check "a change of dave's mix is fed back to his 8 leases" bb_wait_for seen_by 1 8 "$(fb_is -7)"
+oscsend 127.0.0.1 "$dosc" /subscribe ii 60 "${C[1]}" # c1 renews: c2 is now the least recent
+acks() { test "$(bb_osc_count "$(c "$1")" '^/subscribe i 60$')" = "$2"; } # N: cN has N acks
+check "c1 renews its lease" bb_wait_for acks 1 2
+q17=$("$BB_BIN" ctl --port "$dosc" /mix/me/ch/bob/gain 2>/dev/null)
+check "a 17th controller is answered (${q17:-nothing})" test "$q17" = -7
+check "... under the number of c2, heard from least recently (not c1's, renewed)" grep -qE \
+    "OSC controller 1 is now 127\\.0\\.0\\.1:[0-9]+ \\(127\\.0\\.0\\.1:${C[2]} was heard from least recently\\)\$" \
+    "$BB_TMP/dave.log"
+"$BB_BIN" ctl --port "$osc" /mix/dave/ch/bob/gain -8 >/dev/null
+kept() { seen_by 1 1 "$1" && seen_by 3 8 "$1"; } # REGEX: c1 and c3-c8 have seen it
+check "the next change reaches c1 (renewed) and c3-c8" bb_wait_for kept "$(fb_is -8)"
+"$BB_BIN" ctl --port "$osc" /mix/dave/ch/bob/gain -9 >/dev/null # a barrier: c1 has it, c2 would too
+bb_wait_for seen_by 1 1 "$(fb_is -9)"
+check "... but not c2: its number went to the 17th" bash -c \
+    "! bb_osc_seen '$(c 2)' '$(fb_is -8)' && ! bb_osc_seen '$(c 2)' '$(fb_is -9)' && bb_osc_seen '$(c 2)' '$(fb_is -7)'"
+check "... nor c9, refused a lease" bash -c "! bb_osc_seen '$(c 9)' '^/mix/'"
+oscsend 127.0.0.1 "$dosc" /unsubscribe i "${C[8]}"
+check "c8 unsubscribes" bb_wait_for bb_osc_seen "$(c 8)" '^/unsubscribe i 0$'
+oscsend 127.0.0.1 "$dosc" /subscribe ii 60 "${C[9]}"
+check "then c9's lease is accepted" bb_wait_for bb_osc_seen "$(c 9)" '^/subscribe i 60$'
+oscsend 127.0.0.1 "$dosc" /subscribe ii 60 "${C[10]}"
+check "... and with 8 again, c10's is refused" bb_wait_for bb_osc_seen "$(c 10)" "$TOO_MANY"
+for i in $(seq 16); do bb_kill "${CPID[i]}"; done
+
+# 10. The hub handles at most 500 relayed datagrams a second from one
+# musician and drops the rest, unanswered (bandbridge-osc(7),
+# bandbridge-wire(7)). oscstorm sets alice's mix 2000 times a second for
+# 2 s through her join; osc_relayed counts what the hub handled. dave's
+# queries meanwhile are all answered: the cap is per musician.
+OSCSTORM=$BUILD/oscstorm
+udp_drops() { # PORT: datagrams the kernel dropped at that UDP port
+    awk -v p="$(printf ':%04X' "$1")" 'index($2, p) == length($2) - 4 { d += $NF }
+        END { print d + 0 }' /proc/net/udp /proc/net/udp6 2>/dev/null
+}
+if [[ -x $OSCSTORM ]]; then
+    r0=$(stat_of osc_relayed) e0=$(stat_of osc_errors)
+    k0=$(( $(udp_drops "$aosc") + $(udp_drops "$port") ))
+    bb_bg "$BB_TMP/storm.log" "$OSCSTORM" --hub "127.0.0.1:$aosc" --controllers 1 --rate 2000 \
+        --seconds 2 --mix me --source bob --source alice
+    storm=$BB_LASTPID
+    probes=0 answered=0
+    end=$(( $(bb_now_us) + 2000000 ))
+    while (( $(bb_now_us) < end )); do # the storm's 2 s, a measuring window
+        probes=$((probes + 1))
+        [ -n "$("$BB_BIN" ctl --port "$dosc" --timeout 0.5 /mix/me/ch/bob/gain 2>/dev/null)" ] &&
+            answered=$((answered + 1))
+    done
+    bb_wait_exit "$storm" 10
+    line=$(grep -E '^sent=' "$BB_TMP/storm.log")
+    sv() { tr ' ' '\n' <<<"$line" | sed -n "s/^$1=//p"; } # a key of oscstorm's line
+    sent=$(sv sent) secs=$(sv seconds) control=$(sv control)
+    relayed_ge() { test "$(stat_of osc_relayed)" -ge "$1"; }
+    bb_wait_for relayed_ge $(( r0 + probes + 500 ))
+    r1=$(stat_of osc_relayed) e1=$(stat_of osc_errors)
+    k1=$(( $(udp_drops "$aosc") + $(udp_drops "$port") ))
+    handled=$(( r1 - r0 - probes ))
+    # The hub's seconds are CLOCK_MONOTONIC's: 2 s of storm (and the /info
+    # that follows) touch at most 4 of them.
+    wins=$(awk -v s="${secs:-0}" 'BEGIN { print int(s + 0.5) + 2 }')
+    sent_all=$(( ${sent:-0} + ${control:-0} ))
+    check "the storm went above the cap: $sent_all datagrams in ${secs:-?} s > 500/s x $wins s" \
+        test "$sent_all" -gt $(( 500 * wins ))
+    check "the hub handled at most 500 a second of them: $handled <= $(( 500 * wins )) (kernel drops on the way: $(( k1 - k0 )))" \
+        test "$handled" -le $(( 500 * wins ))
+    check "... and not fewer than a full second's 500" test "$handled" -ge 500
+    check "... unanswered: no /error to the storm (errors=$(sv errors)), osc_errors +$(( e1 - e0 ))" \
+        test "$(sv errors)" = 0 -a "$e1" -eq "$e0"
+    check "dave's queries during alice's storm were all answered ($answered of $probes)" \
+        test "$probes" -ge 5 -a "$answered" -eq "$probes"
+    check "after the storm alice's relay answers again" bb_wait_for bash -c \
+        "'$BB_BIN' ctl --port $aosc /mix/me/ch/bob/gain 2>/dev/null | grep -q ."
+else
+    not_ok "oscstorm is built ($OSCSTORM)"
+fi
+bb_kill "$dave"
+ended() { test "$(grep -c "$1's controller [0-9]*: leases end" "$BB_TMP/hub2.log")" = "$2"; }
+check "dave's 8 leases end when he leaves" bb_wait_for ended dave 8
+
+# 11. A musician's leases end with the musician.
 bb_osc_dump fb2; fb2=$BB_TMP/fb2.dump
 oscsend 127.0.0.1 "$aosc" /subscribe ii 30 "$dport"
 check "a new lease on hub 2" bb_wait_for bb_osc_seen "$fb2" '^/subscribe i 30$'
@@ -208,7 +324,7 @@ check "bob is still there" test "$(h2 /clients)" = bob
 bb_kill "$bob"
 check "hub 2 exits cleanly" bb_kill "$hub"
 
-# 10. A hub without OSC (--osc-port 0) says so to a relayed controller.
+# 12. A hub without OSC (--osc-port 0) says so to a relayed controller.
 bb_bg "$BB_TMP/hub3.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 --db none -v
 hub=$BB_LASTPID
 check "hub 3 (no OSC) is up" bb_wait_port bandbridge:main_L
