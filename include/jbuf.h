@@ -20,38 +20,28 @@
 // by 16 frames after 10 s without one.
 //
 // Clock drift. The sender's sound card and ours never run at exactly the
-// same rate (tens to a few hundred ppm apart). The consumer estimates the
-// rate ratio from the fill level and, when the drift is real and lasting,
-// plays the stream through a variable-ratio resampler so that the fill
-// stays put instead of creeping into a trim or an underrun:
+// same rate (tens to a few hundred ppm apart). With drift compensation on
+// (bb_jbuf_set_drift_comp), the rate ratio is estimated from timestamps
+// (drift.h: the producer stamps each packet's arrival with bb_jbuf_stamp,
+// the consumer each cycle with bb_jbuf_clock; without both the estimate
+// never forms) and, when the drift is real and lasting, the stream plays
+// through a variable-ratio resampler so that the fill stays put instead of
+// creeping into a trim or an underrun:
 //
-//  * estimator: every read compares the fill (frames in the ring, minus the
-//    resampler's fractional position) with a prediction that accounts for
-//    every frame the consumer took (periods, trims, skips, underruns) and
-//    for the estimated producer rate; the error, low-passed (tau 0.5 s),
-//    drives a second-order loop (natural frequency 0.03 Hz, damping 0.8);
-//    its frequency state averaged over 10 s is the drift estimate (clamped
-//    to +-1000 ppm). Packets reach the fill one at a time, so with a small
-//    drift and no network jitter the loop only sees a staircase (a packet
-//    every 27 s at 50 ppm): it locks in 10-15 s at 300 ppm, ~55 s at
-//    50 ppm. Random delivery jitter of two packets moves the estimate by
-//    at most ~12 ppm (below the engage threshold); a jump of more than 4
-//    packets plus a period (a burst, a restart) re-seats the prediction,
-//    and buffering for more than 50 ms (a pause) stops the tracking until
-//    the stream plays again. Missed consumer cycles count as time
-//    (bb_jbuf_skip, bb_jbuf_slipped);
-//  * engage: |drift| >= 20 ppm for 3 s (and 5 s of tracking) starts the
-//    resampler at fractional phase 0 with the exact pass-through sample,
-//    so the switch has no step; if the fill is then too low for the
-//    interpolator's look-ahead, it waits for room or for the next
-//    underrun, whose restart comes back one packet deeper and resampling;
-//  * while engaged: ratio = 1 + drift + (smoothed fill - set point) / 8 s
-//    (that correction limited to +-200 ppm, the whole ratio to +-1000 ppm).
-//    The set point is a period plus the target plus one packet: the
-//    sender's packets arrive on its clock, so the fill seen by the reads
-//    is a saw tooth one packet high; a packet above the target keeps it
-//    between half a packet and a packet and a half. A trim then needs a
-//    standing excess of two packets (beyond +-1000 ppm, the fallback);
+//  * engage: the estimate is ready (5 s of windows, standard error under
+//    5 ppm) and |drift| >= 20 ppm for 3 s: the resampler starts at
+//    fractional phase 0 with the exact pass-through sample, so the switch
+//    has no step; if the fill is then too low for the interpolator's
+//    look-ahead, it waits for room or for the next underrun, whose restart
+//    comes back one packet deeper and resampling;
+//  * while engaged: ratio = 1 + drift + (fill low-passed over 0.5 s - set
+//    point) / 8 s (that correction limited to +-200 ppm, the whole ratio to
+//    +-1000 ppm). The set point is a period plus the target plus one
+//    packet: the sender's packets arrive on its clock, so the fill seen by
+//    the reads is a saw tooth one packet high; a packet above the target
+//    keeps it between half a packet and a packet and a half. A trim then
+//    needs a standing excess of two packets (beyond +-1000 ppm, the
+//    fallback);
 //  * interpolator: 4-point cubic Hermite (Catmull-Rom), 3 frames of
 //    look-ahead. Its error on a sine at a ratio of 1+100e-6, over all
 //    fractional phases: 1 kHz 91.6 dB below the signal, 5 kHz 47.5 dB,
@@ -63,10 +53,7 @@
 //    1e-4 of a sample) to exact pass-through again.
 //
 // Without drift (both ends on one clock) the stream is never resampled
-// and comes out bit exact, as before. BB_DRIFT=0 in the environment of the
-// process turns the resampling off (the estimate is still kept): for tests
-// whose sender is paced by another clock than JACK's and which check the
-// stream bit exact, relying on trims of whole packets instead.
+// and comes out bit exact, as before.
 //
 // Statistics are atomics written by their one owner thread and read by
 // anyone (control thread, OSC, logs).
@@ -78,6 +65,7 @@
 
 #include "bb.h"
 #include "codec.h"
+#include "drift.h"
 #include "ring.h"
 
 #define BB_JBUF_AUTO 0xFFFFu  ///< target value meaning "automatic"
@@ -99,6 +87,10 @@ struct bb_jbuf_stats {
     _Atomic int32_t  drift_ppm;  ///< estimated sender rate over ours, -1, in ppm; 0 unless
                                  ///< bb_jbuf_set_drift_comp() turned it on (consumer)
     _Atomic uint32_t resampling; ///< 1 while drift is being resampled away (consumer)
+    _Atomic int32_t  drift_fit;  ///< the estimator's latest fit, 0.1 ppm, ready or not (consumer)
+    _Atomic uint32_t drift_se;   ///< its standard error, 0.1 ppm (consumer)
+    _Atomic uint32_t drift_steps; ///< steps it took out (consumer)
+    _Atomic uint32_t drift_spikes; ///< single windows it dropped (consumer)
 };
 
 struct bb_jbuf {
@@ -112,6 +104,7 @@ struct bb_jbuf {
     int            have_seq;     ///< a first packet was seen
     uint32_t       next_seq;     ///< sequence number expected next
     unsigned       late_run;     ///< late packets in a row
+    int64_t        p_pos;        ///< stream position after the last packet, frames (lost ones counted)
     float         *decoded;      ///< scratch, frames * channels
 
     // consumer side (process callback)
@@ -126,15 +119,11 @@ struct bb_jbuf {
     float          fade_in;      ///< 0..1 gain ramp after (re)buffering
     float         *scratch;      ///< (2 * max_period + frames + 16) * channels
 
-    // drift compensation (consumer side, see above)
-    int            dl_off;       ///< never resample (BB_DRIFT=0 in the environment)
-    int            dl_on;        ///< the fill prediction is seated
-    double         dl_fill;      ///< predicted fill at the next read (input frames)
-    double         dl_err;       ///< low-passed prediction error (frames)
-    double         dl_drift;     ///< the loop's producer/consumer rate - 1
-    double         dl_avg;       ///< its average: the drift estimate
-    uint64_t       dl_frames;    ///< frames tracked since the prediction was seated
-    unsigned       buffering;    ///< frames spent buffering in a row
+    // drift compensation (consumer side but for drift's producer half, see above)
+    struct bb_drift drift;       ///< the estimator (drift.h: each half its own thread)
+    int            dl_off;       ///< never resample (the default: bb_jbuf_set_drift_comp)
+    double         dl_avg;       ///< the drift estimate in use (last ready one), ratio - 1
+    double         fill_lp;      ///< fill before each read, low-passed (input frames)
     unsigned       hi_frames;    ///< frames in a row with |drift| >= engage threshold
     unsigned       lo_frames;    ///< frames in a row with |drift| < release threshold
     int            rs_on;        ///< reads go through the resampler
@@ -153,8 +142,7 @@ int  bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsign
                   unsigned rate, unsigned target, struct bb_decoder *dec);
 void bb_jbuf_cleanup(struct bb_jbuf *jb);
 /// Control thread, before the buffer is in use: resample away a lasting
-/// clock drift (on), or never resample (off, the default: see BUGS in
-/// bandbridge(1): skipped JACK cycles can look like drift).
+/// clock drift (on), or never resample (off, the default).
 void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on);
 
 /// Producer: one AUDIO packet's payload with its sequence number.
@@ -164,18 +152,21 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
 /// Producer: append decoded frames directly (tests, local loops).
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes);
 
+/// Producer: what was received or pushed so far arrived at t_ns
+/// (CLOCK_MONOTONIC, bb_now_ns). Call after bb_jbuf_receive or
+/// bb_jbuf_push; for the drift estimate only.
+void bb_jbuf_stamp(struct bb_jbuf *jb, uint64_t t_ns);
+
 /// Consumer: the consumer missed nframes of its own timeline (JACK did not
 /// run its callback for a cycle): drops as many frames as it would have
 /// played, so the stream keeps its place and its latency instead of
 /// drifting one period late until a trim.
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes);
 
-/// Consumer: nframes of the consumer's timeline went by without a read or
-/// a skip (a missed cycle that is neither rendered again nor skipped: the
-/// timeline slips and a trim takes the excess later). Nothing is played or
-/// dropped; the drift estimator learns that the producer kept producing,
-/// so the slip is not mistaken for clock drift.
-BB_RT void bb_jbuf_slipped(struct bb_jbuf *jb, unsigned nframes);
+/// Consumer: this cycle began at JACK frame `frame` (jack_last_frame_time)
+/// and its callback ran at t_ns (CLOCK_MONOTONIC, bb_now_ns). Once per
+/// cycle, before the reads; for the drift estimate only.
+BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns);
 
 /// Consumer: frames ready to be played now (0 while buffering).
 BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb);

@@ -124,6 +124,7 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
             return;
         }
         bb_jbuf_receive(&c->jb, hd.seq, a.payload, a.payload_len);
+        bb_jbuf_stamp(&c->jb, now);
         counter_inc(&c->packets_in);
         break;
     }

@@ -98,15 +98,9 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
 // musicians on one machine), reading ahead would underrun it, so nothing
 // is rendered and the timeline slips as before, to be trimmed later. A
 // jump of more than HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
-// When the timeline slips, every jitter buffer is told (bb_jbuf_slipped), so
-// that its drift estimator does not take the excess for clock drift.
+// The drift estimators (drift.h) see a slip in JACK's frame counter, so
+// they do not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
-BB_RT static void hub_rt_slipped(const struct hub_graph *g, unsigned missed)
-{
-    for (unsigned i = 0; i < g->nclients; i++)
-        bb_jbuf_slipped(&g->clients[i]->jb, missed);
-}
-
 BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
                                        jack_nframes_t nframes)
 {
@@ -120,17 +114,13 @@ BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
                           atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
-    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes)) {
-        hub_rt_slipped(g, (unsigned)missed);
+    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
         return;
-    }
     for (unsigned i = 0; i < g->nclients; i++) {
         struct bb_jbuf *jb = &g->clients[i]->jb;
         unsigned ready = bb_jbuf_ready(jb);
-        if (ready && ready < (unsigned)missed + nframes) {
-            hub_rt_slipped(g, (unsigned)missed); // its sender was held back too
-            return;
-        }
+        if (ready && ready < (unsigned)missed + nframes)
+            return; // its sender was held back too: slip
     }
     atomic_store_explicit(&h->stats.rendered_cycles,
                           atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +
@@ -184,6 +174,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     const struct bb_mix_graph *mg = g->mix;
     float *junk = h->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
     hub_rt_keep_timeline(h, g, nframes);
+    const jack_nframes_t frame = jack_last_frame_time(h->jack);
 
     // Musicians' channels: jitter buffer -> their JACK ports (also the
     // mixer's source buffers).
@@ -195,6 +186,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
             if (!bufs[ch])
                 bufs[ch] = junk + (size_t)ch * BB_MAX_PERIOD;
         }
+        bb_jbuf_clock(&c->jb, frame, t0);
         bb_jbuf_read(&c->jb, bufs, nframes);
     }
     for (unsigned s = 0; s < mg->nsrc; s++) {

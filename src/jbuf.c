@@ -13,14 +13,9 @@
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define LATE_RESYNC    8     // this many late packets in a row restart the stream
 
-// Drift compensation (see jbuf.h for the design).
-#define DL_TAU_S       0.5     // low-pass of the fill prediction error, seconds
-#define DL_FN_HZ       0.03    // natural frequency of the drift loop
-#define DL_ZETA        0.8     // its damping
-#define DL_AVG_S       10.0    // averaging of the loop's drift for decisions and ratio
+// Drift compensation (see jbuf.h and drift.h for the design).
 #define DL_MAX_DRIFT   1000e-6 // drift estimate and ratio range
-#define DL_WARM_S      5       // tracking before the estimate is trusted
-#define DL_BUFFER_MS   50      // buffering longer than this: the sender paused
+#define DL_FILL_TAU_S  0.5     // low-pass of the fill for the ratio's correction
 #define RS_ENGAGE      20e-6   // |drift| at or above this for RS_ENGAGE_S engages
 #define RS_ENGAGE_S    3
 #define RS_RELEASE     8e-6    // |drift| below this for RS_RELEASE_S releases
@@ -58,6 +53,7 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
     atomic_store(&jb->stats.target, jb->target);
     jb->rs_ratio = 1.0;
     jb->dl_off = 1; // bb_jbuf_set_drift_comp() turns it on
+    bb_drift_init(&jb->drift, rate);
     return 0;
 }
 
@@ -82,7 +78,7 @@ static void stat_add(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
+static int push_frames(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 {
     uint32_t bytes = nframes * jb->channels * (uint32_t)sizeof(float);
     if (!bb_ring_write(&jb->ring, interleaved, bytes)) {
@@ -90,6 +86,18 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
         return 0;
     }
     return (int)nframes;
+}
+
+int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
+{
+    jb->p_pos += nframes;
+    return push_frames(jb, interleaved, nframes);
+}
+
+void bb_jbuf_stamp(struct bb_jbuf *jb, uint64_t t_ns)
+{
+    if (!jb->dl_off)
+        bb_drift_arrived(&jb->drift, jb->p_pos, t_ns);
 }
 
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len)
@@ -122,10 +130,11 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
         // is left to the consumer, which fades out and refills.
         for (int i = 0; i < d && i < MAX_CONCEAL && jb->dec; i++) {
             if (bb_decode(jb->dec, NULL, 0, jb->decoded) > 0)
-                pushed += bb_jbuf_push(jb, jb->decoded, jb->frames);
+                pushed += push_frames(jb, jb->decoded, jb->frames);
         }
     }
     jb->next_seq = seq + 1;
+    jb->p_pos += (int64_t)(d + 1) * jb->frames; // where the stream is, lost packets or not
     stat_add(&jb->stats.received, 1);
     if (!jb->dec)
         return pushed;
@@ -133,7 +142,7 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
         stat_add(&jb->stats.bad, 1);
         return pushed;
     }
-    return pushed + bb_jbuf_push(jb, jb->decoded, jb->frames);
+    return pushed + push_frames(jb, jb->decoded, jb->frames);
 }
 
 BB_RT static void counter_inc(_Atomic uint64_t *c)
@@ -148,59 +157,34 @@ BB_RT static void publish_drift(struct bb_jbuf *jb)
     atomic_store_explicit(&jb->stats.resampling, (uint32_t)jb->rs_on, memory_order_relaxed);
 }
 
-// Drift estimator, measuring half: fill is what the ring holds before this
-// read, in input frames (less the resampler's fractional position).
-BB_RT static void drift_measure(struct bb_jbuf *jb, double fill, unsigned nframes)
+BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
 {
     if (jb->dl_off)
         return; // no compensation asked: no estimate either (drift_ppm stays 0)
-    if (!jb->dl_on) {
-        if (jb->state != BB_JB_PLAYING)
-            return;
-        jb->dl_on = 1; // seat the prediction, keep the drift estimate
-        jb->dl_fill = fill;
-        jb->dl_err = 0.0;
-        jb->dl_frames = 0;
-        return;
+    uint32_t n0 = jb->drift.n, h0 = jb->drift.head;
+    bb_drift_cycle(&jb->drift, frame, t_ns);
+    if (jb->drift.n != n0 || jb->drift.head != h0 || jb->drift.pending) {
+        const struct bb_drift *d = &jb->drift; // a window closed: publish the fit
+        double se = d->se_ppm * 10.0 < 4e9 ? d->se_ppm * 10.0 : 4e9;
+        atomic_store_explicit(&jb->stats.drift_fit, (int32_t)lrint(d->ppm * 10.0),
+                              memory_order_relaxed);
+        atomic_store_explicit(&jb->stats.drift_se, (uint32_t)lrint(se), memory_order_relaxed);
+        atomic_store_explicit(&jb->stats.drift_steps, (uint32_t)d->steps, memory_order_relaxed);
+        atomic_store_explicit(&jb->stats.drift_spikes, (uint32_t)d->spikes,
+                              memory_order_relaxed);
     }
-    double e = fill - jb->dl_fill;
-    if (fabs(e) > 4.0 * jb->frames + nframes) {
-        // A burst, a pause or a restart of the sender: not drift.
-        jb->dl_fill = fill;
-        jb->dl_err = 0.0;
-        return;
+    if (bb_drift_ready(&jb->drift)) {
+        double d = jb->drift.ppm * 1e-6;
+        jb->dl_avg = d > DL_MAX_DRIFT ? DL_MAX_DRIFT : d < -DL_MAX_DRIFT ? -DL_MAX_DRIFT : d;
     }
-    const double rate = (double)jb->rate;
-    const double a = nframes / (DL_TAU_S * rate);
-    const double w = 2.0 * M_PI * DL_FN_HZ / rate; // rad per frame
-    jb->dl_err += (a < 1.0 ? a : 1.0) * (e - jb->dl_err);
-    jb->dl_fill += 2.0 * DL_ZETA * w * nframes * jb->dl_err;
-    jb->dl_drift += w * w * nframes * jb->dl_err;
-    if (jb->dl_drift > DL_MAX_DRIFT)
-        jb->dl_drift = DL_MAX_DRIFT;
-    if (jb->dl_drift < -DL_MAX_DRIFT)
-        jb->dl_drift = -DL_MAX_DRIFT;
-    // The sender's packets reach the fill one at a time: with a small
-    // drift, what the loop sees is a staircase with steps tens of seconds
-    // apart, and its drift a pulse at every step. Their average is the drift.
-    jb->dl_avg += nframes / (DL_AVG_S * rate) * (jb->dl_drift - jb->dl_avg);
-    jb->dl_frames += nframes;
+    publish_drift(jb);
 }
 
-// Drift estimator, predicting half: nframes of our time went by, in which
-// the producer made nframes * (1 + drift) and we took consumed.
-BB_RT static void drift_advance(struct bb_jbuf *jb, unsigned nframes, double consumed)
+// The fill before a playing read, low-passed for the ratio's correction.
+BB_RT static void fill_track(struct bb_jbuf *jb, double fill, unsigned nframes, int seat)
 {
-    if (jb->state == BB_JB_BUFFERING) {
-        jb->buffering += nframes;
-        if (jb->buffering > jb->rate * DL_BUFFER_MS / 1000)
-            jb->dl_on = 0; // the sender paused: no drift to see in that
-    } else {
-        jb->buffering = 0;
-    }
-    if (jb->dl_on)
-        jb->dl_fill += nframes * (1.0 + jb->dl_drift) - consumed;
-    publish_drift(jb);
+    double a = nframes / (DL_FILL_TAU_S * jb->rate);
+    jb->fill_lp = seat ? fill : jb->fill_lp + (a < 1.0 ? a : 1.0) * (fill - jb->fill_lp);
 }
 
 // Engage / release decisions, once per playing read.
@@ -208,7 +192,9 @@ BB_RT static void drift_decide(struct bb_jbuf *jb, unsigned nframes)
 {
     double d = fabs(jb->dl_avg);
     unsigned cap = jb->rate * 1000;
-    jb->hi_frames = d >= RS_ENGAGE && jb->dl_on ? (jb->hi_frames < cap ? jb->hi_frames + nframes : cap) : 0;
+    jb->hi_frames = d >= RS_ENGAGE && bb_drift_ready(&jb->drift)
+                        ? (jb->hi_frames < cap ? jb->hi_frames + nframes : cap)
+                        : 0;
     jb->lo_frames = d < RS_RELEASE ? (jb->lo_frames < cap ? jb->lo_frames + nframes : cap) : 0;
     if (jb->rs_on && !jb->rs_leaving && jb->lo_frames >= jb->rate * RS_RELEASE_S)
         jb->rs_leaving = 1;
@@ -218,8 +204,7 @@ BB_RT static void drift_decide(struct bb_jbuf *jb, unsigned nframes)
 
 BB_RT static int drift_wanted(const struct bb_jbuf *jb)
 {
-    return !jb->dl_off && jb->hi_frames >= jb->rate * RS_ENGAGE_S &&
-           jb->dl_frames >= (uint64_t)jb->rate * DL_WARM_S;
+    return !jb->dl_off && jb->hi_frames >= jb->rate * RS_ENGAGE_S;
 }
 
 // The set point of the fill while resampling: a period, the target and a packet.
@@ -233,8 +218,7 @@ BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
 {
     if (jb->rs_leaving)
         return 1.0 + RS_LEAVE;
-    double fill = jb->dl_on ? jb->dl_fill + jb->dl_err : jb->dl_fill;
-    double corr = (fill - rs_setpoint(jb, nframes)) / (RS_CTL_TAU_S * jb->rate);
+    double corr = (jb->fill_lp - rs_setpoint(jb, nframes)) / (RS_CTL_TAU_S * jb->rate);
     if (corr > RS_CTL_MAX)
         corr = RS_CTL_MAX;
     if (corr < -RS_CTL_MAX)
@@ -251,12 +235,6 @@ BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
 BB_RT static unsigned rs_need(const struct bb_jbuf *jb, unsigned nframes, double r)
 {
     return (unsigned)(jb->rs_frac + (nframes - 1) * r) + RS_AHEAD;
-}
-
-BB_RT void bb_jbuf_slipped(struct bb_jbuf *jb, unsigned nframes)
-{
-    if (jb->dl_on)
-        jb->dl_fill += nframes * (1.0 + jb->dl_drift);
 }
 
 BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb)
@@ -289,7 +267,6 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
             bb_ring_skip(&jb->ring, (n - 1) * frame_bytes);
             bb_ring_read(&jb->ring, jb->rs_hist, frame_bytes);
             stat_add(&jb->stats.skipped, n);
-            drift_advance(jb, nframes, n);
             return;
         }
         jb->rs_on = jb->rs_leaving = 0; // not enough: the next read underruns anyway
@@ -298,7 +275,6 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
     n = nframes < avail ? nframes : avail;
     bb_ring_skip(&jb->ring, n * frame_bytes);
     stat_add(&jb->stats.skipped, n);
-    drift_advance(jb, nframes, n);
 }
 
 // Reads n frames from the ring into out (deinterleaving), starting at
@@ -415,8 +391,8 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     }
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     atomic_store_explicit(&jb->stats.fill, avail, memory_order_relaxed);
-    drift_measure(jb, avail - (jb->rs_on ? jb->rs_frac : 0.0), nframes);
-    unsigned consumed = 0;
+    if (jb->state == BB_JB_PLAYING)
+        fill_track(jb, avail - (jb->rs_on ? jb->rs_frac : 0.0), nframes, 0);
 
     if (jb->state == BB_JB_BUFFERING) {
         // While drift is being compensated, start a packet deeper, at the
@@ -425,7 +401,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         unsigned start = nframes + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
         if (avail < start) {
             silence(jb, out, 0, nframes);
-            drift_advance(jb, nframes, 0);
+            publish_drift(jb);
             return 0;
         }
         // Start (again) with a fade-in, at the target depth.
@@ -433,7 +409,6 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);
         avail -= excess;
-        consumed += excess;
         jb->state = BB_JB_PLAYING;
         jb->fade_in = 0.0f;
         jb->window_left = 0;
@@ -441,6 +416,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         jb->rs_leaving = 0;
         jb->rs_frac = 0.0;
         memset(jb->rs_hist, 0, sizeof jb->rs_hist); // faded in from silence
+        fill_track(jb, avail, nframes, 1);
     }
 
     double r = jb->rs_on ? rs_ratio(jb, nframes) : 1.0;
@@ -452,7 +428,6 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         // Underrun: play what is there, fade the rest out from the last
         // sample, and wait for the ring to refill to the target.
         bb_ring_read(&jb->ring, jb->scratch, avail * frame_bytes);
-        consumed += avail;
         for (unsigned i = 0; i < avail; i++)
             for (unsigned c = 0; c < ch; c++)
                 jb->last[c] = jb->scratch[i * ch + c];
@@ -472,7 +447,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
             atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
         }
         jb->calm_reads = 0;
-        drift_advance(jb, nframes, consumed);
+        publish_drift(jb);
         return 0;
     }
 
@@ -514,13 +489,12 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     }
 
     if (jb->rs_on) {
-        consumed += rs_read(jb, out, nframes, r, trim);
+        rs_read(jb, out, nframes, r, trim);
         jb->rs_ratio = r;
     } else if (trim == 0) {
         bb_ring_read(&jb->ring, jb->scratch, nframes * frame_bytes);
         deinterleave(jb, jb->scratch, out, nframes);
         memcpy(jb->rs_hist, jb->scratch + (size_t)(nframes - 1) * ch, frame_bytes);
-        consumed += nframes;
         jb->rs_ratio = 1.0;
     } else {
         // Splice: crossfade from the stream as it was to the stream trim
@@ -533,7 +507,6 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
                 out[c][i] = a[i * ch + c] * (1.0f - w) + b[i * ch + c] * w;
             }
         memcpy(jb->rs_hist, b + (size_t)(nframes - 1) * ch, frame_bytes);
-        consumed += nframes + trim;
         jb->rs_ratio = 1.0;
     }
     if (jb->fade_in < 1.0f) {
@@ -551,6 +524,6 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
     }
     drift_decide(jb, nframes);
-    drift_advance(jb, nframes, consumed);
+    publish_drift(jb);
     return 1;
 }

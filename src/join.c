@@ -231,10 +231,8 @@ BB_RT static void keep_timeline(struct join *j, struct join_stream *s, jack_nfra
     s->rt_have_frame = 1;
     if (missed <= 0)
         return;
-    if (missed > (int32_t)(JOIN_MAX_GAP * n)) {
-        bb_jbuf_slipped(&s->jb, (unsigned)missed); // a stall: the timeline slips
-        return;
-    }
+    if (missed > (int32_t)(JOIN_MAX_GAP * n))
+        return; // a stall: the timeline slips (a trim takes the excess later)
     atomic_store_explicit(&s->skipped_cycles,
                           atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +
                               (uint64_t)missed / n,
@@ -271,6 +269,7 @@ BB_RT static int process(jack_nframes_t n, void *arg)
         return 0;
     }
     keep_timeline(j, s, n);
+    bb_jbuf_clock(&s->jb, jack_last_frame_time(j->jack), bb_now_ns());
     // Our channels, interleaved, into the send ring.
     const unsigned ch = s->channels;
     for (unsigned c = 0; c < ch; c++) {
@@ -347,6 +346,7 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
             return;
         }
         bb_jbuf_receive(&s->jb, hd.seq, a.payload, a.payload_len);
+        bb_jbuf_stamp(&s->jb, now);
         if (!atomic_load_explicit(&s->first_audio_ns, memory_order_relaxed))
             atomic_store(&s->first_audio_ns, now);
         break;

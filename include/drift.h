@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// drift.h: how fast a sender's clock runs against ours, from timestamps.
+//
+// The sender's sound card and ours never run at exactly the same rate
+// (tens to a few hundred ppm apart). Both streams are measured against one
+// clock, this machine's CLOCK_MONOTONIC:
+//
+//  * the producer (network receive thread) stamps every packet with its
+//    arrival time; arrival time minus the stream position the packet ends
+//    at (its sequence number times its frames, at the nominal rate) is the
+//    producer's offset. Packets come late, never early: the smallest
+//    offset in a window is the punctual one (the network's least delay);
+//  * the consumer (process callback) stamps every cycle with its start
+//    (the time the callback ran, and JACK's frame counter); the smallest
+//    offset in a window is likewise the cycle that was not woken late.
+//
+// Every 250 ms of consumer time the consumer takes the producer's smallest
+// offset and its own: their difference is the buffer's fill in time, free
+// of the packet staircase and of late wake-ups on either side (about +-10
+// us here). Its slope is the drift (us per s = ppm). A jump that is not
+// the drift (a cycle JACK lost without counting it, which the dummy
+// backend does by the dozen a second on a loaded machine; a sender that
+// stalled or restarted; a route change) is told apart from the drift by
+// the median of the last 9 windows' slopes: a window that departs from
+// the line it draws by more than 100 us (or 5 times the typical departure,
+// when the network is rougher) is held back; if the next window is back on
+// the line it was a spike and is dropped, if it stays off with it, it was
+// a step, and the step is taken out. A straight
+// line fitted to the last 64 windows (16 s) is the estimate; it is
+// "ready" once 20 windows (5 s) are in and its standard error is below
+// 5 ppm.
+//
+// Pure arithmetic, no allocation: the consumer half is BB_RT.
+#ifndef BB_DRIFT_H
+#define BB_DRIFT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bb.h"
+
+#define BB_DRIFT_POINTS 64 ///< windows in the fit (16 s)
+#define BB_DRIFT_MEDIAN 9  ///< windows in the median of slopes
+
+struct bb_drift {
+    double rate;              ///< nominal sample rate (both sides, read only)
+    double ns_per_frame;      ///< 1e9 / rate (read only)
+
+    // producer (network receive thread)
+    _Atomic int64_t p_min;    ///< smallest offset since the consumer took it, ns
+                              ///< (INT64_MAX: none); the consumer exchanges it
+
+    // consumer (process callback)
+    int      c_have;          ///< a first cycle was seen
+    uint32_t c_frame;         ///< JACK frame counter of the last cycle
+    int64_t  c_pos;           ///< the consumer's timeline, frames (extended)
+    int64_t  c_min;           ///< smallest consumer offset in this window, ns
+    int64_t  win_end;         ///< c_pos at which this window closes
+    int      have_base;       ///< base and last are set
+    double   base;            ///< the first window's difference (us)
+    double   last_raw;        ///< the last point's difference less base, as measured (us)
+    double   last_adj;        ///< the same with the steps taken out (us)
+    double   last_t;          ///< its time (s of consumer time since the first window)
+    double   slopes[BB_DRIFT_MEDIAN];       ///< raw per-window slopes (ppm), for the median
+    unsigned nslopes;         ///< how many of slopes[] are set
+    unsigned slope_head;      ///< next slot in slopes[]
+    double   t[BB_DRIFT_POINTS], f[BB_DRIFT_POINTS]; ///< the fit's points (s, us)
+    unsigned n, head;         ///< points in the fit, next slot
+    double   ppm;             ///< the fitted slope (ppm; + = the sender is fast)
+    double   se_ppm;          ///< its standard error
+    double   devs[BB_DRIFT_MEDIAN];        ///< |departure| of those windows from the line (us), for the
+                              ///< median: the typical departure, the noise
+    int      pending;         ///< a point off the line is held back
+    double   p_raw, p_t, p_dev; ///< that point, its time and its departure
+    uint64_t steps;           ///< steps taken out
+    uint64_t spikes;          ///< single windows off the line, dropped
+};
+
+/// Control thread: prepare (before either side uses it).
+void bb_drift_init(struct bb_drift *d, unsigned rate);
+
+/// Producer: the stream up to frame position pos (frames since the first
+/// packet, counting lost ones) arrived at t_ns (CLOCK_MONOTONIC).
+void bb_drift_arrived(struct bb_drift *d, int64_t pos, uint64_t t_ns);
+
+/// Consumer: a cycle began at JACK frame `frame` (jack_last_frame_time) and
+/// its callback ran at t_ns (CLOCK_MONOTONIC). Once per cycle.
+BB_RT void bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns);
+
+/// Consumer: the estimate is trustworthy (enough windows, small error).
+BB_RT int bb_drift_ready(const struct bb_drift *d);
+
+#endif
