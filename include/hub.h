@@ -133,6 +133,7 @@ struct hub_stats {
     _Atomic uint64_t unknown_session;///< [rx] audio for no live session
     _Atomic uint64_t wrong_source;   ///< [rx] right session, other address
     _Atomic uint64_t events_dropped; ///< [rx] control ring full
+    _Atomic uint64_t osc_relay_dropped; ///< [rx] relayed OSC datagrams over a musician's rate cap
     _Atomic uint64_t send_errors;    ///< [tx]
     _Atomic uint64_t mono_packets;   ///< [tx] Opus mixes sent as one block (centred)
     _Atomic uint64_t cycles;         ///< [rt] process callbacks run

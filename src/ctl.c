@@ -7,7 +7,8 @@
 //
 // Arguments: an integer is sent as i, a number with '.' or 'e' as f,
 // anything else as s. A set is answered by silence unless refused, so a set
-// waits only a short while for an /error.
+// waits only a short while for an /error. Only the answer is printed:
+// anything else that reaches the reply port (a lease's feedback) is not.
 #include <getopt.h>
 #include <lo/lo.h>
 #include <stdio.h>
@@ -54,15 +55,64 @@ static void print_arg(char type, lo_arg *a)
     }
 }
 
+// Whether address a is the query's address q: the same, or the same but
+// for leading zeros in a number (/slot/01/name is answered as
+// /slot/1/name).
+static int same_address(const char *a, const char *q)
+{
+    while (*a && *q) {
+        if (*a >= '0' && *a <= '9' && *q >= '0' && *q <= '9' && a[-1] == '/') {
+            // A component that starts with a digit in both (q starts with
+            // '/', so a[-1] is there, and equals q[-1]): the numbers
+            // compared without their leading zeros.
+            const char *ea = a, *eq = q;
+            while (*ea >= '0' && *ea <= '9')
+                ea++;
+            while (*eq >= '0' && *eq <= '9')
+                eq++;
+            while (*a == '0' && a + 1 < ea)
+                a++;
+            while (*q == '0' && q + 1 < eq)
+                q++;
+            if (ea - a != eq - q || strncmp(a, q, (size_t)(ea - a)) != 0)
+                return 0;
+            a = ea;
+            q = eq;
+            continue;
+        }
+        if (*a++ != *q++)
+            return 0;
+    }
+    return *a == *q;
+}
+
+// Whether an /error's address (its first argument) is the query's: the
+// hub and a join echo the address, cut to 196 bytes and "..." when longer;
+// "?" when they could not read one (taken as ours: an /error is only ever
+// an answer, never feedback).
+static int error_is_ours(const char *echo, const char *query)
+{
+    size_t n = strlen(echo);
+    if (strcmp(echo, "?") == 0 || strcmp(echo, query) == 0)
+        return 1;
+    return n > 3 && strcmp(echo + n - 3, "...") == 0 && strlen(query) > n - 3 &&
+           strncmp(echo, query, n - 3) == 0;
+}
+
+// Only the answer to the query is printed: the reply port may be one that
+// an earlier `ctl /subscribe` gave the hub (liblo picks it at random), and
+// that lease's feedback, or a late answer to an earlier call, is ignored.
 static int on_reply(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
                     void *user)
 {
     (void)m;
     struct reply *r = user;
     if (strcmp(path, "/error") == 0) {
-        int ok = argc >= 2 && types[0] == 's' && types[1] == 's';
-        fprintf(stderr, "bandbridge ctl: %s: %s\n", ok ? &argv[0]->s : "?",
-                ok ? &argv[1]->s : "refused");
+        int ok = argc >= 2 && (types[0] == 's' || types[0] == 'S') &&
+                 (types[1] == 's' || types[1] == 'S');
+        if (!ok || !error_is_ours(&argv[0]->s, r->query))
+            return 0;
+        fprintf(stderr, "bandbridge ctl: %s: %s\n", &argv[0]->s, &argv[1]->s);
         r->error = 1;
         r->done = 1;
         return 0;
@@ -71,6 +121,8 @@ static int on_reply(const char *path, const char *types, lo_arg **argv, int argc
     // /status/end) is printed whole, each line with its address.
     size_t ql = strlen(r->query);
     int part = strncmp(path, r->query, ql) == 0 && path[ql] == '/';
+    if (!part && !same_address(path, r->query))
+        return 0; // not about the query
     if (part)
         printf("%s%s", path, argc ? " " : "");
     for (int i = 0; i < argc; i++) {
@@ -114,6 +166,16 @@ static int target_opt(struct hub_target *t, int o, const char *arg)
     else if (o == 'p')
         snprintf(t->port, sizeof t->port, "%s", arg);
     return o == 'H' || o == 'p';
+}
+
+// A UDP server on a port of our own, where the hub's answers come. liblo
+// (0.31) picks the port as 10000 + (rand() + time()) % 10000: unseeded,
+// every call within the same second would get the same one, and so hear
+// the feedback of a lease an earlier `ctl /subscribe` took there.
+static lo_server reply_server(void)
+{
+    srand((unsigned)(getpid() ^ bb_now_ns()));
+    return lo_server_new(NULL, NULL);
 }
 
 int bb_ctl_main(int argc, char **argv)
@@ -167,7 +229,7 @@ int bb_ctl_main(int argc, char **argv)
     }
     int is_query = optind == argc;
     struct reply r = {0, 0, path};
-    lo_server srv = lo_server_new(NULL, NULL); // a port of our own: replies come here
+    lo_server srv = reply_server();
     lo_address addr = lo_address_new(host, port);
     if (!srv || !addr) {
         fprintf(stderr, "bandbridge ctl: cannot open a UDP socket\n");
@@ -350,7 +412,7 @@ int bb_status_main(int argc, char **argv)
         return 2;
     }
     static struct status_reply r; // 64 rows: not on the stack
-    lo_server srv = lo_server_new(NULL, NULL);
+    lo_server srv = reply_server();
     lo_address addr = lo_address_new(host, port);
     if (!srv || !addr) {
         fprintf(stderr, "bandbridge status: cannot open a UDP socket\n");

@@ -50,7 +50,8 @@ static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
     return c && c->session == session ? c : NULL;
 }
 
-/// Relayed OSC datagrams a musician may send in one second; more are dropped.
+/// Relayed OSC datagrams a musician may send in one second; more are
+/// dropped (counted in stats.osc_relay_dropped, not events_dropped).
 #define HUB_OSC_RELAY_RATE 500
 
 /// [rx] Relayed OSC datagrams counted in the current second, per slot.
@@ -163,7 +164,7 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
         if (osc_rate_ok(c, now))
             forward(h, buf, len, from);
         else
-            counter_inc(&h->stats.events_dropped);
+            counter_inc(&h->stats.osc_relay_dropped); // unanswered (/stats)
         break;
     }
     default:

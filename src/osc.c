@@ -1255,6 +1255,7 @@ static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg 
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
     add_stat(m, "osc_relayed", h->osc->relayed);
+    add_stat(m, "osc_relay_dropped", atomic_load(&h->stats.osc_relay_dropped));
     add_stat(m, "osc_turns", h->osc->turns);
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);

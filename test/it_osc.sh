@@ -10,7 +10,9 @@
 # /error and change nothing; an address outside --osc-allow and a missing
 # or wrong --osc-password are refused with /error; --osc-bind binds; slot
 # numbers work wherever names do and a "slots" lease is fed back in them;
-# /channels, /info, /stats, /status and `bandbridge status` answer.
+# /channels, /info, /stats, /status and `bandbridge status` answer; `ctl`
+# uses a reply port of its own per call and prints only the answer to its
+# query (not a lease's feedback, nor an /error about another address).
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -178,15 +180,59 @@ check "... with a row per musician: slot, name, codec" bash -c \
 check "... and alice's tone as her level" bash -c \
     "awk '\$2 == \"alice\" { exit !(\$(NF - 1) > -13 && \$(NF - 1) < -11) }' '$BB_TMP/status.txt'"
 # ctl prints an answer of several messages whole: /status/client per
-# musician (address first), then /status/end with the count. Without
-# --drift-comp the last two fields (drift_ppm, resampling) are 0 0.
+# musician (address first), then /status/end with the count. The last two
+# fields (drift_ppm, resampling): one JACK server clocks hub and musicians
+# here, so nothing is resampled (the estimate is 0 for the first 15 s, and
+# then a few ppm of this VM's noise).
 "$BB_BIN" ctl --port "$osc" /status >"$BB_TMP/ctl-status.txt" 2>&1; rc=$?
 check "ctl /status prints every musician and the end ($(tr '\n' '|' <"$BB_TMP/ctl-status.txt"))" bash -c \
-    "test $rc = 0 && grep -q '^/status/client $na alice .* 0 0\$' '$BB_TMP/ctl-status.txt' && grep -q '^/status/client $nb bob .* 0 0\$' '$BB_TMP/ctl-status.txt' && grep -qx '/status/end 2' '$BB_TMP/ctl-status.txt'"
+    "test $rc = 0 && grep -Eq '^/status/client $na alice .* -?[0-9]+ 0\$' '$BB_TMP/ctl-status.txt' && grep -Eq '^/status/client $nb bob .* -?[0-9]+ 0\$' '$BB_TMP/ctl-status.txt' && grep -qx '/status/end 2' '$BB_TMP/ctl-status.txt'"
 "$BB_BIN" status --port "$(bb_free_udp_port)" --once >/dev/null 2>&1; rc=$?
 check "bandbridge status exits 3 when no hub answers" test "$rc" = 3
 
-# 7. Access: an address outside --osc-allow; a password; --osc-bind.
+# 7. `bandbridge ctl` hears on a port of its own every time, and prints
+# only the answer to its query: a lease an earlier `ctl /subscribe` took
+# (on that call's port) never leaks into a later call. Two calls are told
+# apart by the hub (two new leases logged, not one renewed); a set after
+# them is silent; and a ctl whose reply port does get a lease's feedback
+# (the hub told to send it there), an /error about another address and
+# then its answer prints the answer alone.
+sub5() { # PORT...: the reply ports of the 5 s leases the hub has logged
+    grep -oE 'OSC controller 127\.0\.0\.1:[0-9]+ subscribed to feedback \(lease 5 s\)' \
+        "$BB_TMP/hub.log" | sed -E 's/.*:([0-9]+) .*/\1/' | sort -u | xargs; }
+# Back to back: liblo's port is 10000 + (rand() + time()) % 10000, so
+# unseeded, calls within one second shared it.
+out1=$(ctl /subscribe 5 2>&1); rc1=$?
+out2=$(ctl /subscribe 5 2>&1); rc2=$?
+out=$(ctl /mix/alice/ch/bob/gain -6 2>&1); rc=$?
+check "ctl /subscribe takes a lease on its reply port ($out1, rc $rc1)" test "$rc1" = 0 -a "$out1" = 5
+check "... a second call too ($out2, rc $rc2)" test "$rc2" = 0 -a "$out2" = 5
+nports() { test "$(wc -w <<<"$(sub5)")" = "$1"; }
+check "two ctl calls use two reply ports: two new leases ($(sub5))" bb_wait_for nports 2
+check "a set after them prints nothing and exits 0 (rc $rc, '${out//$'\n'/|}')" \
+    test "$rc" = 0 -a -z "$out"
+check "... and it took effect" test "$(q /mix/alice/ch/bob/gain)" = -6
+check "a zero-padded slot query is answered (as /slot/$na/name)" test "$(q /slot/0$na/name)" = alice
+bb_osc_dump sink; sink=$dport; sinkd=$BB_TMP/sink.dump
+bb_bg "$BB_TMP/late.out" "$BB_BIN" ctl --port "$sink" --timeout 10 /info; late=$BB_LASTPID
+ctl_port() { # the reply port of ctl $late, once it listens
+    cport=$(ss -Hlnup 2>/dev/null | awk -v p="pid=$late," 'index($0, p) { n = split($4, a, ":"); print a[n]; exit }')
+    test -n "$cport"
+}
+check "a ctl waiting for an answer listens on its reply port" bb_wait_for ctl_port
+check "... its /info went out (to an oscdump, which answers nothing)" bb_wait_for bb_osc_seen "$sinkd" '^/info( |$)'
+oscsend 127.0.0.1 "$osc" /subscribe ii 2 "$cport"
+oscsend 127.0.0.1 "$osc" /subscribe ii 2 "$sink"
+check "a lease on ctl's reply port, and one on the oscdump's" bb_wait_for bb_osc_seen "$sinkd" '^/subscribe i 2$'
+ctl /mix/alice/ch/bob/gain 0
+check "a change is fed back to both" bb_wait_for bb_osc_seen "$sinkd" '^/mix/alice/ch/bob/gain f 0(\.0*)?$'
+oscsend 127.0.0.1 "$cport" /error ss /mix/main/ch/bob/gain "not this query"
+oscsend 127.0.0.1 "$cport" /info iis 48000 64 late-answer
+bb_wait_exit "$late" 10; rc=$?
+check "that ctl printed only its answer, not the lease's /subscribe, /clients, feedback nor the /error ($(tr '\n' '|' <"$BB_TMP/late.out"), rc $rc)" \
+    test "$rc" = 0 -a "$(cat "$BB_TMP/late.out")" = "48000 64 late-answer"
+
+# 8. Access: an address outside --osc-allow; a password; --osc-bind.
 p2=$(bb_free_udp_port); o2=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub2.log" "$BB_BIN" serve --port "$p2" --osc-port "$o2" --jack-name bbhub2 \
     --db none --osc-allow 10.99.0.0/16 -v
