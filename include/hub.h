@@ -162,7 +162,7 @@ struct hub {
     unsigned       timeout_ms;
     unsigned       mix_complexity; ///< --opus-complexity: of the personal mixes' Opus encoders
     int            mix_ports;      ///< --mix-ports: each personal mix on JACK ports too
-    int            drift_comp;     ///< --drift-comp: jitter buffers resample clock drift
+    int            drift_comp;     ///< jitter buffers resample clock drift (off: --no-drift-comp)
     unsigned       jitter;        ///< default hub-side depth, frames or BB_JBUF_AUTO
     int            jitter_set;    ///< --jitter given: overrides musicians' wishes
     uint16_t       port;

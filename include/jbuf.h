@@ -28,8 +28,8 @@
 // through a variable-ratio resampler so that the fill stays put instead of
 // creeping into a trim or an underrun:
 //
-//  * engage: the estimate is ready (5 s of windows, standard error under
-//    5 ppm) and |drift| >= 20 ppm for 3 s: the resampler starts at
+//  * engage: the estimate is ready (15 s of windows, standard error under
+//    3 ppm) and |drift| >= 20 ppm for 3 s: the resampler starts at
 //    fractional phase 0 with the exact pass-through sample, so the switch
 //    has no step; if the fill is then too low for the interpolator's
 //    look-ahead, it waits for room or for the next underrun, whose restart

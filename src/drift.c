@@ -10,8 +10,8 @@
 #define STEP_US        100.0  // a window this far off the median slope is a step
 #define START_STEP_US  300.0  // before there is a median: more than 1000 ppm moves in a window
 #define GAP_S          2.0    // no producer data for this long: the slope history starts over
-#define READY_POINTS   20     // windows before the estimate is trusted (5 s)
-#define READY_SE_PPM   5.0    // and the most standard error it may have
+#define READY_POINTS   60     // windows before the estimate is trusted (15 s)
+#define READY_SE_PPM   3.0    // and the most standard error it may have
 
 void bb_drift_init(struct bb_drift *d, unsigned rate)
 {

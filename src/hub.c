@@ -858,8 +858,9 @@ static void usage(FILE *f)
             "                        musician (default: what each musician asks for)\n"
             "      --mix-ports       also put every musician's personal mix on JACK\n"
             "                        ports bandbridge:mix_NAME_L/_R\n"
-            "      --drift-comp      follow each musician's clock by resampling when it\n"
-            "                        drifts from ours (off by default)\n"
+            "      --no-drift-comp   never resample a musician whose clock drifts from\n"
+            "                        ours (by default the drift is followed; a slip of a\n"
+            "                        packet every few seconds to minutes without)\n"
             "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
             "                        encodes, 0 (cheapest) to 10 (default 2)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
@@ -889,7 +890,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
-        {"drift-comp", no_argument, 0, 'F'},
+        {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     unsigned v;
@@ -922,7 +923,10 @@ static int parse_options(struct hub *h, int argc, char **argv)
             h->mix_ports = 1;
             break;
         case 'F':
-            h->drift_comp = 1;
+            h->drift_comp = 1; // the default; kept for older command lines
+            break;
+        case 'X':
+            h->drift_comp = 0;
             break;
         case 'm':
             if (bb_parse_uint(optarg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)
@@ -1076,6 +1080,7 @@ int bb_hub_main(int argc, char **argv)
     h->local_inputs = 2;
     h->max_clients = BB_MAX_CLIENTS;
     h->mix_complexity = 2;
+    h->drift_comp = 1;
     h->timeout_ms = 1000;
     h->jitter = 0;
     h->sock = -1;

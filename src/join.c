@@ -121,7 +121,7 @@ struct join {
     unsigned       kbps;
     unsigned       jitter;          ///< frames or BB_JBUF_AUTO, both directions
     float          tone_hz;
-    int            drift_comp;      ///< --drift-comp: resample the hub's clock drift
+    int            drift_comp;      ///< resample the hub's clock drift (off: --no-drift-comp)
     int            auto_connect;
     double         run_seconds;     ///< 0 = until signalled
     uint16_t       osc_port;        ///< --osc-port: the musician's own controllers; 0 = none
@@ -683,8 +683,8 @@ static void usage(FILE *f)
             "  -I, --identity FILE   identity file (default: per name, in the state dir)\n"
             "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
             "  -A, --no-auto-connect leave the JACK ports unconnected\n"
-            "      --drift-comp      follow the hub's clock by resampling when it drifts\n"
-            "                        from ours (off by default)\n"
+            "      --no-drift-comp   never resample the mix when the hub's clock drifts\n"
+            "                        from ours (by default the drift is followed)\n"
             "  -s, --seconds S       leave after S seconds (default: run until stopped)\n"
             "  -o, --osc-port N      open UDP port N for your own OSC tablet or phone: what\n"
             "                        it sends goes to the hub over the session, for your\n"
@@ -704,7 +704,7 @@ static int parse_options(struct join *j, int argc, char **argv)
         {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
         {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
         {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
-        {"drift-comp", no_argument, 0, 'F'},
+        {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
@@ -762,7 +762,10 @@ static int parse_options(struct join *j, int argc, char **argv)
             j->auto_connect = 0;
             break;
         case 'F':
-            j->drift_comp = 1;
+            j->drift_comp = 1; // the default; kept for older command lines
+            break;
+        case 'X':
+            j->drift_comp = 0;
             break;
         case 's':
             j->run_seconds = strtod(optarg, &end);
@@ -878,6 +881,7 @@ int bb_join_main(int argc, char **argv)
     j->codec = BB_CODEC_OPUS;
     j->jitter = BB_JBUF_AUTO;
     j->auto_connect = 1;
+    j->drift_comp = 1;
     j->sock = -1;
     j->event_fd = -1;
     char err[300];

@@ -233,12 +233,17 @@ bb_stop_jack() {
 # a JACK cycle or a packet is now and then several milliseconds late; with a
 # shallower buffer those show up as underruns that have nothing to do with
 # what the test looks at. --db: the state goes to the test's own directory.
+# --no-drift-comp: bbload paces its packets by this machine's clock, the hub
+# reads them on the dummy backend's, which loses time against it on a loaded
+# machine (milliseconds a second here), partly in steps too small to tell
+# from drift; resampled, the stream could not be checked bit exact. The
+# excess is trimmed by whole packets instead, which the check allows.
 bb_start_load_hub() {
     BBLOAD=$BUILD/bbload
     [[ -x $BBLOAD ]] || { not_ok "bbload is built ($BBLOAD)"; bb_done; }
     port=$(bb_free_udp_port)
     bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 \
-        --jitter 256 --db "$BB_TMP/hub.db" -v
+        --jitter 256 --db "$BB_TMP/hub.db" --no-drift-comp -v
     hub=$BB_LASTPID
     check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 }
