@@ -40,7 +40,7 @@ START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 # Windows. The brief's value is in the comment when a default is trimmed.
 LAT64=${LAT64_SECS:-${LAT_SECS:-60}}
 LAT128=${LAT128_SECS:-${LAT_SECS:-8}}    # brief: 15
-LATASYM=${LATASYM_SECS:-${LAT_SECS:-20}} # Opus up, PCM16 back: not asked for, 20 s
+LATASYM=${LATASYM_SECS:-${LAT_SECS:-10}} # Opus up, PCM16 back: not asked for, 10 s
 DIRECT_SECS=${DIRECT_SECS:-5}            # was 10
 XRUN_SECS=${XRUN_SECS:-15}               # brief: 30
 CPU_SECS=${CPU_SECS:-8}                  # brief: 15
@@ -535,10 +535,11 @@ trap bench_cleanup EXIT
 
 ##################################################################### the run
 if want lat; then
-    phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 2 x ${LAT64} s + ${LATASYM} s, p=128 2 x ${LAT128} s)"
+    phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 3 x ${LAT64} s + ${LATASYM} s, p=128 2 x ${LAT128} s)"
     direct 64 "$DIRECT_SECS"
     latency float 64 "$LAT64"
     latency opus 64 "$LAT64"
+    latency opus-ld 64 "$LAT64"
     latency opus+pcm16 64 "$LATASYM"
     latency float 128 "$LAT128"
     latency opus 128 "$LAT128"
@@ -668,6 +669,8 @@ peer_lat_cell() {
     echo "| round trip p=64, PCM | $(lat_cell "$s") | $(peer_lat_cell) | 192 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 192 || echo –) |"
     s=${LAT[opus-64]:-}
     echo "| round trip p=64, Opus | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames, held 60 s | $([[ -n $s ]] && lat_met "$s" 256 || echo –) |"
+    s=${LAT[opus-ld-64]:-}
+    [[ -n $s ]] && echo "| round trip p=64, Opus low delay (\`join --codec opus-ld\`: half the codec delay, coarser bass) | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames, held 60 s | $(lat_met "$s" 256) |"
     s=${LAT[opus+pcm16-64]:-}
     [[ -n $s ]] && echo "| round trip p=64, Opus up, PCM16 back (\`join --down-codec pcm16\`) | $(lat_cell "$s") | $(peer_lat_cell) | ≤ 256 frames | $(lat_met "$s" 256) |"
     jam8=$(peer_cpu jamulus 8)

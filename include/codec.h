@@ -25,10 +25,11 @@ enum bb_codec {
     BB_CODEC_FLOAT    = 3, ///< IEEE 754 binary32 little endian
     BB_CODEC_OPUS     = 4, ///< Opus custom mode, 64-sample frames
     BB_CODEC_OPUS_STD = 5, ///< standard Opus, 120 samples (2.5 ms at 48 kHz)
+    BB_CODEC_OPUS_LD  = 6, ///< Opus custom mode, 64-sample frames, short overlap (see codec.c)
 };
-#define BB_CODEC_COUNT 6
+#define BB_CODEC_COUNT 7
 
-/// "pcm16", "pcm24", "float", "opus", "opus-std" (and "pcm" = "pcm16").
+/// "pcm16", "pcm24", "float", "opus", "opus-ld", "opus-std" (and "pcm" = "pcm16").
 /// Returns 0 and sets *out, or -1 for an unknown name.
 int         bb_codec_parse(const char *name, enum bb_codec *out);
 const char *bb_codec_name(enum bb_codec c);

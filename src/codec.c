@@ -31,6 +31,16 @@
  *             produced by opus_custom_encode_float() with the default
  *             in-band signalling; constant bit rate (default 96 kb/s per
  *             channel). Both ends must use the same rate and 64-sample frames.
+ *   OPUS_LD:  the same, but the custom mode is the one libopus builds for
+ *             16000 Hz (whatever the stream's rate): its MDCT overlap is 32
+ *             samples instead of 64, so each pass through the codec delays
+ *             by 32 samples, not 64, and a round trip at 64-frame periods is
+ *             4 periods instead of 5. The price: its bands are laid out for
+ *             8 kHz of audio and stretched over 24, coarser in the bass
+ *             (measured at 96 kb/s: a bass line with harmonics 24.6 dB SNR
+ *             against 29.6 with OPUS; drum hits 15.4 against 14.0, a voice
+ *             8.9 against 7.1: transients come out better). The bit rate is
+ *             scaled so that the packets are as large as OPUS's.
  *   OPUS_STD: each packet is a standard Opus packet (RFC 6716) holding one
  *             2.5 ms frame (rate / 400 samples; rate 48000, 24000, 16000,
  *             12000 or 8000), CELT-only (restricted low delay), constrained VBR.
@@ -69,6 +79,9 @@
 #define PAYLOAD_ROOM (BB_MAX_DATAGRAM - BB_WIRE_HEADER_SIZE - AUDIO_PREFIX_SIZE)
 /// The only custom-mode frame size that Debian's libopus decodes safely.
 #define CUSTOM_FRAMES 64u
+/// The rate whose custom mode OPUS_LD uses: 64-sample frames at 16 kHz
+/// get an MDCT overlap of 32 (two short blocks of 32) instead of 64.
+#define LD_MODE_RATE 16000u
 #define DEFAULT_KBPS 96u
 #define CUSTOM_COMPLEXITY 5
 #define STD_COMPLEXITY 5
@@ -139,6 +152,18 @@ static int custom_rate_ok(unsigned rate)
     return rate >= 8000 && rate <= CUSTOM_FRAMES * 1000u;
 }
 
+/// Opus custom mode (CELT), either layout.
+static int is_custom(enum bb_codec c)
+{
+    return c == BB_CODEC_OPUS || c == BB_CODEC_OPUS_LD;
+}
+
+/// The rate the custom mode is built for (OPUS_LD: LD_MODE_RATE).
+static unsigned custom_mode_rate(enum bb_codec c, unsigned rate)
+{
+    return c == BB_CODEC_OPUS_LD ? LD_MODE_RATE : rate;
+}
+
 static unsigned opus_cap(unsigned channels)
 {
     return PAYLOAD_ROOM / channels - 2;
@@ -154,7 +179,8 @@ int bb_codec_parse(const char *name, enum bb_codec *out)
         { "pcm24", BB_CODEC_PCM24 },  { "float", BB_CODEC_FLOAT },
         { "pcm32f", BB_CODEC_FLOAT }, { "f32", BB_CODEC_FLOAT },
         { "opus", BB_CODEC_OPUS },    { "opus-custom", BB_CODEC_OPUS },
-        { "opus-std", BB_CODEC_OPUS_STD },
+        { "opus-std", BB_CODEC_OPUS_STD }, { "opus-ld", BB_CODEC_OPUS_LD },
+        { "opus-lowdelay", BB_CODEC_OPUS_LD },
     };
     if (!name || !out)
         return -1;
@@ -175,6 +201,7 @@ const char *bb_codec_name(enum bb_codec c)
     case BB_CODEC_FLOAT:    return "float";
     case BB_CODEC_OPUS:     return "opus";
     case BB_CODEC_OPUS_STD: return "opus-std";
+    case BB_CODEC_OPUS_LD:  return "opus-ld";
     case BB_CODEC_NONE:
     default:                return "none";
     }
@@ -182,7 +209,7 @@ const char *bb_codec_name(enum bb_codec c)
 
 int bb_codec_is_opus(enum bb_codec c)
 {
-    return c == BB_CODEC_OPUS || c == BB_CODEC_OPUS_STD;
+    return is_custom(c) || c == BB_CODEC_OPUS_STD;
 }
 
 unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
@@ -191,6 +218,7 @@ unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
         return 0;
     switch (c) {
     case BB_CODEC_OPUS:
+    case BB_CODEC_OPUS_LD:
         return custom_rate_ok(rate) ? CUSTOM_FRAMES : 0;
     case BB_CODEC_OPUS_STD:
         return std_rate_ok(rate) ? rate / 400 : 0;
@@ -236,15 +264,15 @@ static int check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsig
         set_err(err, err_size, "%s: sample rate 0", bb_codec_name(c));
         return -1;
     }
-    if (c == BB_CODEC_OPUS) {
+    if (is_custom(c)) {
         if (!custom_rate_ok(rate)) {
-            set_err(err, err_size, "opus: custom mode needs a sample rate of 8000..%u Hz, not %u",
-                    CUSTOM_FRAMES * 1000u, rate);
+            set_err(err, err_size, "%s: custom mode needs a sample rate of 8000..%u Hz, not %u",
+                    bb_codec_name(c), CUSTOM_FRAMES * 1000u, rate);
             return -1;
         }
         if (frames != CUSTOM_FRAMES) {
-            set_err(err, err_size, "opus: custom mode supports %u-sample frames only, not %u",
-                    CUSTOM_FRAMES, frames);
+            set_err(err, err_size, "%s: custom mode supports %u-sample frames only, not %u",
+                    bb_codec_name(c), CUSTOM_FRAMES, frames);
             return -1;
         }
     } else if (c == BB_CODEC_OPUS_STD) {
@@ -307,8 +335,11 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
     }
     opus_int32 bitrate = (opus_int32)kbps_per_channel * 1000;
     int oe = OPUS_OK;
-    if (c == BB_CODEC_OPUS) {
-        e->mode = opus_custom_mode_create((opus_int32)rate, (int)frames, &oe);
+    if (is_custom(c)) {
+        // CELT sizes its constant-rate frames by the mode's rate: scaled,
+        // so that OPUS_LD's packets are as large as OPUS's at this rate.
+        bitrate = (opus_int32)((int64_t)bitrate * custom_mode_rate(c, rate) / rate);
+        e->mode = opus_custom_mode_create((opus_int32)custom_mode_rate(c, rate), (int)frames, &oe);
         if (!e->mode) {
             set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
                     opus_strerror(oe));
@@ -359,7 +390,7 @@ int bb_encoder_set_complexity(struct bb_encoder *e, int complexity)
     if (complexity < 0 || complexity > 10)
         return -1;
     for (unsigned ch = 0; ch < e->channels && bb_codec_is_opus(e->codec); ch++) {
-        int oe = e->codec == BB_CODEC_OPUS
+        int oe = is_custom(e->codec)
                      ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_COMPLEXITY(complexity))
                      : opus_encoder_ctl(e->senc[ch], OPUS_SET_COMPLEXITY(complexity));
         if (oe != OPUS_OK)
@@ -497,7 +528,7 @@ static int channels_equal(const struct bb_encoder *e, const float *pcm)
 
 static int reset_encoder(struct bb_encoder *e, unsigned ch)
 {
-    return e->codec == BB_CODEC_OPUS ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_RESET_STATE)
+    return is_custom(e->codec) ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_RESET_STATE)
                                      : opus_encoder_ctl(e->senc[ch], OPUS_RESET_STATE);
 }
 
@@ -533,7 +564,7 @@ int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_s
         for (unsigned f = 0; f < e->frames; f++)
             e->mono[f] = opus_input(pcm[(size_t)f * e->channels + ch]);
         int n;
-        if (e->codec == BB_CODEC_OPUS)
+        if (is_custom(e->codec))
             n = opus_custom_encode_float(e->cenc[ch], e->mono, (int)e->frames, out + off + 2,
                                          (int)e->cap);
         else
@@ -578,8 +609,8 @@ struct bb_decoder *bb_decoder_new(enum bb_codec c, unsigned rate, unsigned chann
         goto fail;
     }
     int oe = OPUS_OK;
-    if (c == BB_CODEC_OPUS) {
-        d->mode = opus_custom_mode_create((opus_int32)rate, (int)frames, &oe);
+    if (is_custom(c)) {
+        d->mode = opus_custom_mode_create((opus_int32)custom_mode_rate(c, rate), (int)frames, &oe);
         if (!d->mode) {
             set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
                     opus_strerror(oe));
@@ -695,7 +726,7 @@ static int decode_opus_channel(struct bb_decoder *d, unsigned ch, const uint8_t 
                                unsigned len)
 {
     int n;
-    if (d->codec == BB_CODEC_OPUS)
+    if (is_custom(d->codec))
         n = opus_custom_decode_float(d->cdec[ch], len ? pkt : NULL, (int)len, d->mono,
                                      (int)d->frames);
     else
@@ -720,7 +751,7 @@ static void copy_channel0(const struct bb_decoder *d, float *pcm)
 
 static int reset_decoder(struct bb_decoder *d, unsigned ch)
 {
-    return d->codec == BB_CODEC_OPUS ? opus_custom_decoder_ctl(d->cdec[ch], OPUS_RESET_STATE)
+    return is_custom(d->codec) ? opus_custom_decoder_ctl(d->cdec[ch], OPUS_RESET_STATE)
                                      : opus_decoder_ctl(d->sdec[ch], OPUS_RESET_STATE);
 }
 

@@ -419,6 +419,13 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                     h->rate, j.rate, h->rate);
         return;
     }
+    if (j.codec >= BB_CODEC_COUNT) {
+        send_reject(h, &ev->from, BB_REJECT_CODEC,
+                    "this hub does not know codec %u (a newer bandbridge's?); it knows pcm16, "
+                    "pcm24, float, opus, opus-ld and opus-std: choose one with --codec",
+                    (unsigned)j.codec);
+        return;
+    }
     enum bb_codec codec = (enum bb_codec)j.codec;
     enum bb_codec down_codec = j.down_codec ? (enum bb_codec)j.down_codec : codec;
     unsigned up = bb_codec_wire_frames(codec, h->rate, j.channels);

@@ -673,7 +673,8 @@ static void usage(FILE *f)
             "Join a hub: send this machine's JACK inputs, play your personal mix.\n\n"
             "  -N, --name NAME       your name as the band sees it (required)\n"
             "  -c, --channels N      inputs to send (default 1, max %d)\n"
-            "  -C, --codec CODEC     opus (default), opus-std, pcm16, pcm24, float\n"
+            "  -C, --codec CODEC     opus (default), opus-ld (half the codec delay,\n"
+            "                        coarser bass), opus-std, pcm16, pcm24, float\n"
             "  -R, --down-codec CODEC  what the hub sends back, if not the same: e.g.\n"
             "                        --codec opus --down-codec pcm16 saves Opus's 64\n"
             "                        samples of delay on the way back (1.5 Mb/s down)\n"
@@ -1034,6 +1035,8 @@ int bb_join_main(int argc, char **argv)
         atomic_store(&j->running, 0);
         goto out;
     }
+    pthread_setname_np(j->rx_thread, "bb-join-rx"); // for top -H, perf, /proc
+    pthread_setname_np(j->tx_thread, "bb-join-tx");
     jack_set_process_callback(j->jack, process, j);
     jack_on_shutdown(j->jack, jack_shutdown_cb, j);
     if (jack_activate(j->jack) != 0) {

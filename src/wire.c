@@ -32,7 +32,7 @@ enum {
     RATE_MAX         = 192000,
     PERIOD_MIN       = 16,
     CODEC_MIN        = BB_CODEC_PCM16,
-    CODEC_MAX        = BB_CODEC_OPUS_STD,
+    CODEC_MAX        = BB_CODEC_COUNT - 1,
     FRAMES_MAX       = 4096,
 };
 
@@ -418,8 +418,10 @@ int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m)
         j.flags = rd_u8(&r);
     if (r.short_)
         return BB_WIRE_SHORT;
+    // A codec we do not know (a newer musician's) is read as it is: the
+    // hub refuses it in words (BB_REJECT_CODEC) instead of in silence.
     if (!name_ok(name, nl) || !rate_ok(j.rate) || !period_ok(j.period) ||
-        !channels_ok(j.channels) || !codec_ok(j.codec))
+        !channels_ok(j.channels) || j.codec == BB_CODEC_NONE)
         return BB_WIRE_FIELD_BAD;
     memcpy(j.identity, id, BB_IDENTITY_SIZE);
     copy_str(j.name, name, nl);

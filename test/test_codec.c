@@ -55,7 +55,8 @@ static int all_zero(const float *x, size_t n)
 
 static void test_names(void)
 {
-    static const char *const canon[] = { "pcm16", "pcm24", "float", "opus", "opus-std" };
+    static const char *const canon[] = { "pcm16", "pcm24", "float", "opus", "opus-std",
+                                         "opus-ld" };
     enum bb_codec c = BB_CODEC_NONE;
     for (size_t i = 0; i < BB_ARRAY_LEN(canon); i++) {
         CHECK(bb_codec_parse(canon[i], &c) == 0);
@@ -66,6 +67,9 @@ static void test_names(void)
     CHECK(bb_codec_parse("f32", &c) == 0 && c == BB_CODEC_FLOAT);
     CHECK(bb_codec_parse("opus-custom", &c) == 0 && c == BB_CODEC_OPUS);
     CHECK(bb_codec_parse("opus-std", &c) == 0 && c == BB_CODEC_OPUS_STD);
+    CHECK(bb_codec_parse("opus-lowdelay", &c) == 0 && c == BB_CODEC_OPUS_LD);
+    CHECK(bb_codec_is_opus(BB_CODEC_OPUS_LD));
+    CHECK(bb_codec_wire_frames(BB_CODEC_OPUS_LD, 48000, 2) == 64);
     for (int i = 0; i < BB_CODEC_COUNT; i++) {
         const char *n = bb_codec_name((enum bb_codec)i);
         CHECK(n != NULL);
@@ -472,6 +476,15 @@ static void test_opus_quality(void)
                chans[hi], delay, snr, max_len);
         CHECK(snr > 20.0);
         CHECK(delay <= 64);
+        // opus-ld: the custom mode built for 16 kHz: half the delay (the
+        // point of it), packets as large as opus's (the bit rate is scaled).
+        size_t opus_len = max_len;
+        snr = opus_snr(BB_CODEC_OPUS_LD, chans[hi], &delay, &max_len, -1);
+        printf("opus-ld  %u ch: delay %3u samples, SNR %5.1f dB, %zu bytes/packet\n",
+               chans[hi], delay, snr, max_len);
+        CHECK(snr > 20.0);
+        CHECK(delay <= 32);
+        CHECK(max_len == opus_len);
         snr = opus_snr(BB_CODEC_OPUS_STD, chans[hi], &delay, &max_len, -1);
         printf("opus-std %u ch: delay %3u samples, SNR %5.1f dB, %zu bytes/packet\n",
                chans[hi], delay, snr, max_len);
@@ -622,8 +635,8 @@ static void test_opus_mono(enum bb_codec c)
 
 static void test_malformed(void)
 {
-    static const enum bb_codec codecs[] = { BB_CODEC_OPUS, BB_CODEC_OPUS_STD, BB_CODEC_PCM16,
-                                            BB_CODEC_PCM24, BB_CODEC_FLOAT };
+    static const enum bb_codec codecs[] = { BB_CODEC_OPUS, BB_CODEC_OPUS_STD, BB_CODEC_OPUS_LD,
+                                            BB_CODEC_PCM16, BB_CODEC_PCM24, BB_CODEC_FLOAT };
     static const unsigned chans[] = { 1, 2, 8 };
     for (size_t ci = 0; ci < BB_ARRAY_LEN(codecs); ci++) {
         for (size_t hi = 0; hi < BB_ARRAY_LEN(chans); hi++) {
@@ -780,9 +793,11 @@ int main(void)
     test_opus_quality();
     test_opus_mono(BB_CODEC_OPUS);
     test_opus_mono(BB_CODEC_OPUS_STD);
+    test_opus_mono(BB_CODEC_OPUS_LD);
     test_malformed();
     time_codec(BB_CODEC_OPUS);
     time_codec(BB_CODEC_OPUS_STD);
+    time_codec(BB_CODEC_OPUS_LD);
     printf("test_codec: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -417,7 +417,7 @@ static void test_round_trips(void)
     // longest name, every codec, every channel count
     memset(j.name, 'z', 31);
     j.name[31] = '\0';
-    for (uint8_t codec = 1; codec <= 5; codec++)
+    for (uint8_t codec = 1; codec < BB_CODEC_COUNT; codec++)
         for (uint8_t ch = 1; ch <= BB_MAX_CLIENT_CH; ch++) {
             j.codec = codec;
             j.channels = ch;
@@ -427,6 +427,21 @@ static void test_round_trips(void)
                 printf("  join codec %u ch %u\n", codec, ch);
             CHECK(ok);
         }
+    // A codec this build does not know is read as it is (the hub refuses it
+    // in words); codec 0 is malformed. Writers send known codecs only.
+    j.codec = BB_CODEC_OPUS;
+    j.channels = 1;
+    n = bb_wire_write_join(b, sizeof b, &h, &j);
+    CHECK(n > 0);
+    size_t codec_at = (size_t)n - 4 - 32 - 1; // codec, kbps, jitter, reserved end the body
+    CHECK(b[codec_at] == BB_CODEC_OPUS);
+    b[codec_at] = 200;
+    CHECK(bb_wire_read_join(b, (size_t)n, &jg) == BB_WIRE_OK && jg.codec == 200);
+    b[codec_at] = 0;
+    CHECK(bb_wire_read_join(b, (size_t)n, &jg) == BB_WIRE_FIELD_BAD);
+    j.codec = 200;
+    CHECK(bb_wire_write_join(b, sizeof b, &h, &j) == BB_WIRE_FIELD_BAD);
+    j.codec = BB_CODEC_OPUS;
     j.rate = 8000, j.period = 16;
     n = bb_wire_write_join(b, sizeof b, &h, &j);
     CHECK(n > 0 && bb_wire_read_join(b, (size_t)n, &jg) == BB_WIRE_OK && join_eq(&j, &jg));
@@ -485,7 +500,7 @@ static void test_round_trips(void)
     // AUDIO: every codec, some channel/frame counts; payload points into buf
     static const uint8_t chans[] = { 1, 2, 8 };
     static const uint16_t frames[] = { 16, 32, 64, 120 };
-    for (uint8_t codec = 1; codec <= 5; codec++)
+    for (uint8_t codec = 1; codec < BB_CODEC_COUNT; codec++)
         for (size_t ci = 0; ci < BB_ARRAY_LEN(chans); ci++)
             for (size_t fi = 0; fi < BB_ARRAY_LEN(frames); fi++) {
                 n = make_audio(b, BB_MAX_DATAGRAM, codec, chans[ci], frames[fi]);
@@ -656,7 +671,7 @@ static void test_join_ranges(void)
     JOIN_BAD(channels, 0);
     JOIN_BAD(channels, BB_MAX_CLIENT_CH + 1);
     JOIN_BAD(codec, 0);
-    JOIN_BAD(codec, 6);
+    JOIN_BAD(codec, BB_CODEC_COUNT);
 #undef JOIN_BAD
 
     // reader side: patch fields of a valid JOIN with name "alice"
@@ -673,7 +688,7 @@ static void test_join_ranges(void)
         { 48, 1, 0, BB_WIRE_FIELD_BAD },      { 48, 1, 1, BB_WIRE_OK },
         { 48, 1, 8, BB_WIRE_OK },             { 48, 1, 9, BB_WIRE_FIELD_BAD },
         { 49, 1, 0, BB_WIRE_FIELD_BAD },      { 49, 1, 1, BB_WIRE_OK },
-        { 49, 1, 5, BB_WIRE_OK },             { 49, 1, 6, BB_WIRE_FIELD_BAD },
+        { 49, 1, 6, BB_WIRE_OK },             { 49, 1, 7, BB_WIRE_OK }, // unknown: the hub refuses it
     };
     for (size_t i = 0; i < BB_ARRAY_LEN(patches); i++) {
         uint8_t c[BUF];
@@ -726,10 +741,10 @@ static void test_welcome_ranges(void)
     struct { size_t off; size_t size; uint32_t value; int want; } patches[] = {
         { 20, 4, 7999, BB_WIRE_FIELD_BAD }, { 20, 4, 192001, BB_WIRE_FIELD_BAD },
         { 24, 2, 15, BB_WIRE_FIELD_BAD },   { 24, 2, 4097, BB_WIRE_FIELD_BAD },
-        { 26, 1, 0, BB_WIRE_FIELD_BAD },    { 26, 1, 6, BB_WIRE_FIELD_BAD },
+        { 26, 1, 0, BB_WIRE_FIELD_BAD },    { 26, 1, 7, BB_WIRE_FIELD_BAD },
         { 27, 2, 0, BB_WIRE_FIELD_BAD },    { 27, 2, 4097, BB_WIRE_FIELD_BAD },
         { 27, 2, 4096, BB_WIRE_OK },        { 29, 1, 0, BB_WIRE_FIELD_BAD },
-        { 29, 1, 6, BB_WIRE_FIELD_BAD },    { 29, 1, 5, BB_WIRE_OK },
+        { 29, 1, 7, BB_WIRE_FIELD_BAD },    { 29, 1, 6, BB_WIRE_OK },
         { 30, 2, 0, BB_WIRE_FIELD_BAD },    { 30, 2, 4097, BB_WIRE_FIELD_BAD },
         { 32, 1, 0, BB_WIRE_FIELD_BAD },    { 32, 1, 9, BB_WIRE_FIELD_BAD },
         { 32, 1, 1, BB_WIRE_OK },           { 35, 1, 0, BB_WIRE_FIELD_BAD }, // NUL in name
@@ -831,7 +846,7 @@ static void test_audio_ranges(void)
     struct bb_header h = hdr(BB_MSG_AUDIO);
 
     CHECK(bb_wire_write_audio_head(b, sizeof b, &h, 0, 2, 64) == BB_WIRE_FIELD_BAD);
-    CHECK(bb_wire_write_audio_head(b, sizeof b, &h, 6, 2, 64) == BB_WIRE_FIELD_BAD);
+    CHECK(bb_wire_write_audio_head(b, sizeof b, &h, BB_CODEC_COUNT, 2, 64) == BB_WIRE_FIELD_BAD);
     CHECK(bb_wire_write_audio_head(b, sizeof b, &h, 1, 0, 64) == BB_WIRE_FIELD_BAD);
     CHECK(bb_wire_write_audio_head(b, sizeof b, &h, 1, 9, 64) == BB_WIRE_FIELD_BAD);
     CHECK(bb_wire_write_audio_head(b, sizeof b, &h, 1, 2, 0) == BB_WIRE_FIELD_BAD);
@@ -841,7 +856,7 @@ static void test_audio_ranges(void)
     int n = make_audio(b, sizeof b, BB_CODEC_OPUS, 2, 64);
     CHECK(n == 24 + 2 + 3 + 2 + 4);
     struct { size_t off; size_t size; uint32_t value; int want; } patches[] = {
-        { 20, 1, 0, BB_WIRE_FIELD_BAD },     { 20, 1, 6, BB_WIRE_FIELD_BAD },
+        { 20, 1, 0, BB_WIRE_FIELD_BAD },     { 20, 1, 7, BB_WIRE_FIELD_BAD },
         { 20, 1, 5, BB_WIRE_OK },            { 21, 1, 0, BB_WIRE_FIELD_BAD },
         { 21, 1, 9, BB_WIRE_FIELD_BAD },     { 21, 1, 3, BB_WIRE_SHORT },
         { 21, 1, 1, BB_WIRE_FIELD_BAD },     // 1 channel: the second is trailing junk
@@ -1056,9 +1071,14 @@ static int accepted_ok(enum reader r, const uint8_t *buf, size_t len, union any_
         size_t nl = strnlen(m->join.name, BB_NAME_MAX);
         if (nl < 1 || nl > 31)
             return 0;
-        n = bb_wire_write_join(out, sizeof out, &h, &m->join);
+        // A codec this build does not know is passed on for the hub to
+        // refuse in words; the rest must survive a rewrite with a known one.
+        struct bb_join kj = m->join;
+        if (kj.codec >= BB_CODEC_COUNT)
+            kj.codec = BB_CODEC_OPUS;
+        n = bb_wire_write_join(out, sizeof out, &h, &kj);
         return n > 0 && (size_t)n <= len && bb_wire_read_join(out, (size_t)n, &m2.join) == BB_WIRE_OK &&
-               join_eq(&m->join, &m2.join);
+               join_eq(&kj, &m2.join);
     }
     case R_WELCOME:
         if (strnlen(m->welcome.name, BB_NAME_MAX) >= BB_NAME_MAX)
