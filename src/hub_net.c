@@ -311,10 +311,18 @@ int hub_net_start(struct hub *h, char *err, size_t err_size)
             return -1;
         }
     atomic_store(&h->running, 1);
+    // Named for top -H, perf and /proc/PID/task/*/comm (the bench's
+    // per-thread figures); a failure to name costs nothing.
     int started = pthread_create(&h->rx_thread, NULL, rx_main, h) == 0;
+    if (started)
+        pthread_setname_np(h->rx_thread, "bb-hub-rx");
     for (int w = 0; started && w < HUB_TX_WORKERS; w++) {
         tx_workers[w] = (struct tx_worker){.h = h, .index = w};
-        if (pthread_create(&h->tx_thread[w], NULL, tx_main, &tx_workers[w]) != 0) {
+        if (pthread_create(&h->tx_thread[w], NULL, tx_main, &tx_workers[w]) == 0) {
+            char name[16];
+            snprintf(name, sizeof name, "bb-hub-tx%d", w);
+            pthread_setname_np(h->tx_thread[w], name);
+        } else {
             // Stop what did start before reporting.
             atomic_store(&h->running, 0);
             for (int k = 0; k < w; k++) {
