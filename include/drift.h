@@ -87,8 +87,9 @@ void bb_drift_init(struct bb_drift *d, unsigned rate);
 void bb_drift_arrived(struct bb_drift *d, int64_t pos, uint64_t t_ns);
 
 /// Consumer: a cycle began at JACK frame `frame` (jack_last_frame_time) and
-/// its callback ran at t_ns (CLOCK_MONOTONIC). Once per cycle.
-BB_RT void bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns);
+/// its callback ran at t_ns (CLOCK_MONOTONIC). Once per cycle. Returns 1
+/// when it closed a window (the fit may have moved), else 0.
+BB_RT int bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns);
 
 /// Consumer: the estimate is trustworthy (enough windows, small error).
 BB_RT int bb_drift_ready(const struct bb_drift *d);

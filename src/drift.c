@@ -177,7 +177,7 @@ BB_RT static void window_closed(struct bb_drift *d)
     window_point(d, (double)d->c_pos / d->rate, (double)(cm - pm) / 1000.0);
 }
 
-BB_RT void bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns)
+BB_RT int bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns)
 {
     const int64_t window = (int64_t)(d->rate * WINDOW_S);
     if (!d->c_have) {
@@ -195,11 +195,12 @@ BB_RT void bb_drift_cycle(struct bb_drift *d, uint32_t frame, uint64_t t_ns)
     int64_t off = (int64_t)t_ns - llround((double)d->c_pos * d->ns_per_frame);
     if (off < d->c_min)
         d->c_min = off;
-    if (d->c_pos >= d->win_end) {
-        window_closed(d);
-        while (d->win_end <= d->c_pos)
-            d->win_end += window;
-    }
+    if (d->c_pos < d->win_end)
+        return 0;
+    window_closed(d);
+    while (d->win_end <= d->c_pos)
+        d->win_end += window;
+    return 1;
 }
 
 BB_RT int bb_drift_ready(const struct bb_drift *d)

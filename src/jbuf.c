@@ -161,9 +161,7 @@ BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
 {
     if (jb->dl_off)
         return; // no compensation asked: no estimate either (drift_ppm stays 0)
-    uint32_t n0 = jb->drift.n, h0 = jb->drift.head;
-    bb_drift_cycle(&jb->drift, frame, t_ns);
-    if (jb->drift.n != n0 || jb->drift.head != h0 || jb->drift.pending) {
+    if (bb_drift_cycle(&jb->drift, frame, t_ns)) {
         const struct bb_drift *d = &jb->drift; // a window closed: publish the fit
         double se = d->se_ppm * 10.0 < 4e9 ? d->se_ppm * 10.0 : 4e9;
         atomic_store_explicit(&jb->stats.drift_fit, (int32_t)lrint(d->ppm * 10.0),
