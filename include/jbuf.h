@@ -32,8 +32,9 @@
 //    3 ppm) and |drift| >= 20 ppm for 3 s: the resampler starts at
 //    fractional phase 0 with the exact pass-through sample, so the switch
 //    has no step; if the fill is then too low for the interpolator's
-//    look-ahead, it waits for room or for the next underrun, whose restart
-//    comes back one packet deeper and resampling;
+//    look-ahead (3 frames: a target of 0 leaves none), that first period
+//    plays slower (by at most 10 %: at a 64-frame period, 4.8 % for 1.3
+//    ms) to leave them in the ring;
 //  * while engaged: ratio = 1 + drift + (fill low-passed over 0.5 s - set
 //    point) / 8 s (that correction limited to +-200 ppm, the whole ratio to
 //    +-1000 ppm). The set point is a period plus the target plus one
@@ -91,6 +92,7 @@ struct bb_jbuf_stats {
     _Atomic uint32_t drift_se;   ///< its standard error, 0.1 ppm (consumer)
     _Atomic uint32_t drift_steps; ///< steps it took out (consumer)
     _Atomic uint32_t drift_spikes; ///< single windows it dropped (consumer)
+    _Atomic uint64_t rooms;      ///< engagements that made room for the look-ahead (consumer)
 };
 
 struct bb_jbuf {

@@ -24,6 +24,7 @@
 #define RS_CTL_MAX     200e-6  // and its limit
 #define RS_LEAVE       100e-6  // ratio - 1 while heading for pass-through
 #define RS_AHEAD       3       // frames the interpolator needs beyond the position
+#define RS_MAKE_ROOM   0.1     // at most this much slower for one period, to make room
 
 int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigned max_period,
                  unsigned rate, unsigned target, struct bb_decoder *dec)
@@ -472,12 +473,23 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     }
 
     // Engage at phase 0 from the exact sample: this period starts where
-    // pass-through would have, with no step. Only with room to look ahead.
+    // pass-through would have, with no step. The interpolator looks
+    // RS_AHEAD frames ahead; when the fill has no room for that (it sits at
+    // one period with a target of 0, and a small drift would take a whole
+    // packet's time, 27 s at 50 ppm, to make room, or an underrun if the
+    // sender is slow), this one period plays up to RS_MAKE_ROOM slower,
+    // which leaves the frames it needs in the ring.
     if (!jb->rs_on && drift_wanted(jb) && jb->fade_in >= 1.0f && trim == 0) {
-        double r1 = 1.0;
         jb->rs_frac = 0.0;
         jb->rs_on = 1;
-        r1 = rs_ratio(jb, nframes);
+        double r1 = rs_ratio(jb, nframes);
+        if (avail < rs_need(jb, nframes, r1) && nframes > 1 && avail > RS_AHEAD + 1) {
+            double r0 = (double)(avail - RS_AHEAD - 1) / (nframes - 1);
+            if (r0 >= 1.0 - RS_MAKE_ROOM && r0 < r1) {
+                r1 = r0;
+                counter_inc(&jb->stats.rooms);
+            }
+        }
         if (avail >= rs_need(jb, nframes, r1)) {
             r = r1;
             jb->rs_leaving = 0;
