@@ -869,7 +869,7 @@ static void usage(FILE *f)
             "                        ours (by default the drift is followed; a slip of a\n"
             "                        packet every few seconds to minutes without)\n"
             "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
-            "                        encodes, 0 (cheapest) to 10 (default 2)\n"
+            "                        encodes, 0 (cheapest) to 10 (default 0)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
             "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
@@ -1086,7 +1086,7 @@ int bb_hub_main(int argc, char **argv)
     h->port = BB_DEFAULT_PORT;
     h->local_inputs = 2;
     h->max_clients = BB_MAX_CLIENTS;
-    h->mix_complexity = 2;
+    h->mix_complexity = 0; // bandbridge(1): 22 % cheaper than 2, within 0.5 dB of it
     h->drift_comp = 1;
     h->timeout_ms = 1000;
     h->jitter = 0;
