@@ -460,11 +460,18 @@ watchdog_sleep() {
     done
 }
 
+# kill_tree PID: KILL PID and every process below it, children first.
+kill_tree() {
+    local c
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill -KILL "$1" 2>/dev/null
+}
+
 # peers_invoke MODE MAX_RUNTIME STOP_TAG ENV...: runs run.sh MODE (as one of
 # our processes) with ENV; when STOP_TAG appears in its summary.tsv, TERMs it
 # (run.sh then ends its own processes). Waits for it to end.
 peers_invoke() {
-    local mode=$1 maxrt=$2 stop=$3 pid wd="" dl rc=0 tsv
+    local mode=$1 maxrt=$2 stop=$3 pid wd="" dl rc=0 tsv overran=0
     shift 3
     bb_bg "$BB_TMP/peers-$mode.log" env PEERS_OUT="$BB_TMP/peers" MAX_RUNTIME="$maxrt" "$@" \
         bash "$PEERS_RUN" "$mode" 64
@@ -482,7 +489,20 @@ peers_invoke() {
                 fi
             done
         fi
-        (($(bb_now_us) < dl)) || { say "peers: run.sh $mode overran; ending it"; kill -TERM "$pid" 2>/dev/null; dl=$(($(bb_now_us) + 15000000)); }
+        if (($(bb_now_us) >= dl)); then
+            # TERM first (run.sh ends its own processes); if that has not
+            # ended it 15 s later (seen: a Jamulus run at N=8 that never
+            # finished, TERM re-sent for 4 minutes), KILL its whole tree.
+            if ((overran++ == 0)); then
+                say "peers: run.sh $mode overran; ending it"
+                kill -TERM "$pid" 2>/dev/null
+            else
+                say "peers: run.sh $mode did not end on TERM; killing it and its processes"
+                kill_tree "$pid"
+                PEER_NOTE+=("\`run.sh $mode\` overran and did not end on TERM: killed; its unfinished configuration is not reported.")
+            fi
+            dl=$(($(bb_now_us) + 15000000))
+        fi
         sleep 0.5
     done
     bb_wait_exit "$pid" 1 || rc=$?
