@@ -172,36 +172,38 @@ check "opus, centred again: her mix SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
 
 # 3b. Opus up, PCM16 back (join --down-codec): the hub decodes Opus and
 # sends alice's mix as PCM16; the same SNR checks on the same tones.
-bb_kill "$alice"
-bb_wait_no_port bandbridge:alice_1 5
-join alice opus --down-codec pcm16; alice=$BB_LASTPID
+# rejoin_alice CODEC [join options]: alice leaves and joins again (same identity).
+rejoin_alice() {
+    bb_kill "$alice"
+    bb_wait_no_port bandbridge:alice_1 5
+    join alice "$@"
+    alice=$BB_LASTPID
+}
+# tones_snr OUT LABEL INPUTS: tones_probe, then a median SNR check per input.
+tones_snr() {
+    local out=$1 label=$2 ins=$3 in s
+    tones_probe "$out" "$ins"
+    for in in $ins; do
+        s=$(v "$out" "$in" med_snr_db)
+        check "$label: $in median SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
+    done
+}
+rejoin_alice opus --down-codec pcm16
 check "alice is back with Opus up and PCM16 back" bb_wait_for grep -q "alice joined .*opus up, back pcm16" "$BB_TMP/hub.log"
 check "... and her client says so" bb_wait_for grep -q "joined as 'alice': opus up, pcm16 back" "$BB_TMP/alice.log"
-tones_probe "$BB_TMP/p3b.txt" "in_3 in_1"
-for in in in_3 in_1; do
-    s=$(v "$BB_TMP/p3b.txt" "$in" med_snr_db)
-    check "opus up, pcm16 back: $in median SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
-done
+tones_snr "$BB_TMP/p3b.txt" "opus up, pcm16 back" "in_3 in_1"
 
 # 3c. opus-ld (the custom mode built for 16 kHz): the same path and SNR bar.
 # Its delay (32 samples a pass, not 64) is test_codec's to check, exactly,
 # and make bench's (jack_iodelay): here the jitter buffers' phase moves a
 # round trip by whole periods from one join to the next, and a period is
 # just what the codec saves.
-bb_kill "$alice"
-bb_wait_no_port bandbridge:alice_1 5
-join alice opus-ld; alice=$BB_LASTPID
+rejoin_alice opus-ld
 check "alice is back on opus-ld" bb_wait_for grep -q "alice joined .*opus-ld" "$BB_TMP/hub.log"
-tones_probe "$BB_TMP/p3l.txt" "in_3 in_1"
-for in in in_3 in_1; do
-    s=$(v "$BB_TMP/p3l.txt" "$in" med_snr_db)
-    check "opus-ld: $in median SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
-done
+tones_snr "$BB_TMP/p3l.txt" opus-ld "in_3 in_1"
 
 # 4. PCM16 carries the probe's 1/32768 steps bit exact.
-bb_kill "$alice"
-bb_wait_no_port bandbridge:alice_1 5
-join alice pcm16; alice=$BB_LASTPID
+rejoin_alice pcm16
 bb_wait_port bandbridge:alice_1
 probe "$BB_TMP/p4.txt" "in_3 in_2"
 exact_path "$BB_TMP/p4.txt" in_3 "pcm16: alice's port on the hub"
