@@ -326,8 +326,8 @@ BB_RT static void rs_render(const struct bb_jbuf *jb, const float *x, float *con
 // One period through the resampler (with a trim of trim input frames when
 // trim > 0: a crossfade from the stream here to the stream trim frames later).
 // The caller checked that the ring holds rs_need() + trim frames.
-BB_RT static unsigned rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
-                              unsigned trim)
+BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
+                          unsigned trim)
 {
     const unsigned ch = jb->channels;
     const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
@@ -377,7 +377,6 @@ BB_RT static unsigned rs_read(struct bb_jbuf *jb, float *const *out, unsigned nf
     }
     memcpy(jb->rs_hist, x + (size_t)consumed * ch, frame_bytes);
     bb_ring_skip(&jb->ring, consumed * frame_bytes);
-    return consumed;
 }
 
 BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)

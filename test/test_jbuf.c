@@ -75,6 +75,7 @@ struct drift_result {
     double   snr_min_db;           ///< worst 53 ms block after lock_s: sine fit / residual
     double   snr_db;               ///< over all blocks after lock_s
     int      resampled;            ///< engaged at some point
+    uint64_t rooms;                ///< engagements that made room for the look-ahead
 };
 
 static uint32_t drift_rng = 12345;
@@ -233,6 +234,7 @@ static void drift_run(const struct drift_case *dc, struct drift_result *res)
         }
     }
     res->snr_db = 10.0 * log10(fit_sig / (fit_err + 1e-30));
+    res->rooms = atomic_load(&jb.stats.rooms);
     free(blk);
     bb_jbuf_cleanup(&jb);
 }
@@ -318,6 +320,8 @@ static void drift_tests(void)
         drift_run(&dc, &r);
         drift_print("", &dc, &r);
         CHECK(r.resampled && r.first_rs_s < 19 && r.last_rs_s > dc.seconds - 1);
+        if (small)
+            CHECK(r.rooms == 1); // target 0: the first period made room, once
         CHECK(r.late_underruns == 0 && r.late_trims == 0);
         CHECK(r.fill_min >= 8 && r.fill_max <= 2 * F - 4); // between underrun and trim
         CHECK(r.drift_err_max <= 2);
