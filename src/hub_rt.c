@@ -101,26 +101,27 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
 // The drift estimators (drift.h) see a slip in JACK's frame counter, so
 // they do not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
-BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
-                                       jack_nframes_t nframes)
+// Returns JACK's frame counter for this cycle (the drift estimators' clock).
+BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
+                                                 jack_nframes_t nframes)
 {
     jack_nframes_t now = jack_last_frame_time(h->jack);
     int32_t missed = h->rt_have_frame ? (int32_t)(now - h->rt_next_frame) : 0;
     h->rt_next_frame = now + nframes;
     h->rt_have_frame = 1;
     if (missed <= 0)
-        return;
+        return now;
     atomic_store_explicit(&h->stats.skipped_cycles,
                           atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
     if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
-        return;
+        return now;
     for (unsigned i = 0; i < g->nclients; i++) {
         struct bb_jbuf *jb = &g->clients[i]->jb;
         unsigned ready = bb_jbuf_ready(jb);
         if (ready && ready < (unsigned)missed + nframes)
-            return; // its sender was held back too: slip
+            return now; // its sender was held back too: slip
     }
     atomic_store_explicit(&h->stats.rendered_cycles,
                           atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +
@@ -152,6 +153,7 @@ BB_RT static void hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
         send_mixes(h, g, n);
         done += n;
     }
+    return now;
 }
 
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
@@ -173,8 +175,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     }
     const struct bb_mix_graph *mg = g->mix;
     float *junk = h->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
-    hub_rt_keep_timeline(h, g, nframes);
-    const jack_nframes_t frame = jack_last_frame_time(h->jack);
+    const jack_nframes_t frame = hub_rt_keep_timeline(h, g, nframes);
 
     // Musicians' channels: jitter buffer -> their JACK ports (also the
     // mixer's source buffers).

@@ -223,16 +223,17 @@ fail:
 // trip stays what it was instead of growing by a period, or underrunning
 // at the hub and growing its buffer.
 #define JOIN_MAX_GAP 16 // periods; a longer jump is a restart, not a lost cycle
-BB_RT static void keep_timeline(struct join *j, struct join_stream *s, jack_nframes_t n)
+// Returns JACK's frame counter for this cycle (the drift estimator's clock).
+BB_RT static jack_nframes_t keep_timeline(struct join *j, struct join_stream *s, jack_nframes_t n)
 {
     jack_nframes_t now = jack_last_frame_time(j->jack);
     int32_t missed = s->rt_have_frame ? (int32_t)(now - s->rt_next_frame) : 0;
     s->rt_next_frame = now + n;
     s->rt_have_frame = 1;
     if (missed <= 0)
-        return;
+        return now;
     if (missed > (int32_t)(JOIN_MAX_GAP * n))
-        return; // a stall: the timeline slips (a trim takes the excess later)
+        return now; // a stall: the timeline slips (a trim takes the excess later)
     atomic_store_explicit(&s->skipped_cycles,
                           atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +
                               (uint64_t)missed / n,
@@ -254,6 +255,7 @@ BB_RT static void keep_timeline(struct join *j, struct join_stream *s, jack_nfra
     memset(s->tx_last, 0, sizeof s->tx_last);
     if (j->tone_hz > 0.0f) // the tone keeps its time too
         j->tone_phase = fmod(j->tone_phase + 2.0 * M_PI * j->tone_hz / j->rate * missed, 2.0 * M_PI);
+    return now;
 }
 
 BB_RT static int process(jack_nframes_t n, void *arg)
@@ -268,8 +270,7 @@ BB_RT static int process(jack_nframes_t n, void *arg)
             memset(out[c], 0, n * sizeof(float));
         return 0;
     }
-    keep_timeline(j, s, n);
-    bb_jbuf_clock(&s->jb, jack_last_frame_time(j->jack), bb_now_ns());
+    bb_jbuf_clock(&s->jb, keep_timeline(j, s, n), bb_now_ns());
     // Our channels, interleaved, into the send ring.
     const unsigned ch = s->channels;
     for (unsigned c = 0; c < ch; c++) {
