@@ -6,10 +6,11 @@
 // clock, this machine's CLOCK_MONOTONIC:
 //
 //  * the producer (network receive thread) stamps every packet with its
-//    arrival time; arrival time minus the stream position the packet ends
-//    at (its sequence number times its frames, at the nominal rate) is the
-//    producer's offset. Packets come late, never early: the smallest
-//    offset in a window is the punctual one (the network's least delay);
+//    arrival time; arrival time minus the sender's clock at the packet's
+//    end (the sender's JACK frame counter, which the packet carries in
+//    its ts, at the nominal rate) is the producer's offset. Packets come
+//    late, never early: the smallest offset in a window is the punctual
+//    one (the network's least delay);
 //  * the consumer (process callback) stamps every cycle with its start
 //    (the time the callback ran, and JACK's frame counter); the smallest
 //    offset in a window is likewise the cycle that was not woken late.
@@ -28,10 +29,15 @@
 // a step, and the step is taken out. A straight
 // line fitted to the last 128 windows (32 s) is the estimate; it is
 // "ready" once 60 windows (15 s) are in and its standard error is below
-// 3 ppm. Its error is mostly a slow wander, not white noise: with hub and
-// musicians on one JACK server on this loaded 2-core VM (no drift at
-// all) it read up to +-20 ppm in the first seconds after ready, and within
-// +-10 ppm after a minute.
+// 3 ppm.
+//
+// Both sides count in JACK frames, lost cycles included, so a cycle that
+// either side's JACK lost moves neither offset's slope. When the producer
+// counted its stream instead (sequence numbers times frames), every cycle
+// the sender lost was a step of a period; on this loaded 2-core VM, with
+// hundreds a minute, the step detector let enough through that a sender on
+// the same clock read 20 to 50 ppm. With the frame counter it reads within
+// 1.5 ppm of zero (it_drift_clock.sh).
 //
 // Pure arithmetic, no allocation: the consumer half is BB_RT.
 #ifndef BB_DRIFT_H
@@ -82,8 +88,8 @@ struct bb_drift {
 /// Control thread: prepare (before either side uses it).
 void bb_drift_init(struct bb_drift *d, unsigned rate);
 
-/// Producer: the stream up to frame position pos (frames since the first
-/// packet, counting lost ones) arrived at t_ns (CLOCK_MONOTONIC).
+/// Producer: the stream up to the sender's clock pos (its frame counter,
+/// unwrapped, from any origin) arrived at t_ns (CLOCK_MONOTONIC).
 void bb_drift_arrived(struct bb_drift *d, int64_t pos, uint64_t t_ns);
 
 /// Consumer: a cycle began at JACK frame `frame` (jack_last_frame_time) and

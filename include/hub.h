@@ -84,7 +84,16 @@ struct hub_client {
     struct bb_ring     tx;          ///< stereo mix frames: producer [rt], consumer [tx]
     float             *tx_buf;      ///< [tx] scratch, down_frames * 2
     uint32_t           tx_seq;      ///< [tx]
-    uint32_t           tx_ts;       ///< [tx]
+    uint32_t           tx_ts;       ///< [tx] frames taken from tx so far (mod 2^32)
+    uint32_t           rt_written;  ///< [rt] frames written into tx so far (mod 2^32)
+    /// [rt writes, tx reads] JACK's frame counter minus rt_written at the
+    /// last write: a mix frame's place in tx plus this is the hub's clock
+    /// when it was made, the AUDIO header's ts (bandbridge-wire(7)). It
+    /// changes only when the stream and JACK's counter part (a cycle lost
+    /// and not rendered again, the ring full); a packet of the cycle before
+    /// such a change may go out with the new value, a one-packet spike the
+    /// receiver's drift estimator drops.
+    _Atomic uint32_t   tx_clock;
     jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
     jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id

@@ -106,7 +106,9 @@ struct bb_jbuf {
     int            have_seq;     ///< a first packet was seen
     uint32_t       next_seq;     ///< sequence number expected next
     unsigned       late_run;     ///< late packets in a row
-    int64_t        p_pos;        ///< stream position after the last packet, frames (lost ones counted)
+    int            ts_have;      ///< ts_last is set
+    uint32_t       ts_last;      ///< sender's clock after the last packet stamped
+    int64_t        ts_pos;       ///< the same, unwrapped, from the first one
     float         *decoded;      ///< scratch, frames * channels
 
     // consumer side (process callback)
@@ -155,9 +157,12 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes);
 
 /// Producer: what was received or pushed so far arrived at t_ns
-/// (CLOCK_MONOTONIC, bb_now_ns). Call after bb_jbuf_receive or
-/// bb_jbuf_push; for the drift estimate only.
-void bb_jbuf_stamp(struct bb_jbuf *jb, uint64_t t_ns);
+/// (CLOCK_MONOTONIC, bb_now_ns), and ts_end is the sender's clock just
+/// after its last frame (the AUDIO header's ts plus the packet's frames:
+/// the sender's JACK frame counter, see bandbridge-wire(7)). Call after
+/// bb_jbuf_receive or bb_jbuf_push; for the drift estimate only. Packets
+/// may come in any order: ts_end is unwrapped against the last one.
+void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns);
 
 /// Consumer: the consumer missed nframes of its own timeline (JACK did not
 /// run its callback for a cycle): drops as many frames as it would have

@@ -125,7 +125,7 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
             return;
         }
         bb_jbuf_receive(&c->jb, hd.seq, a.payload, a.payload_len);
-        bb_jbuf_stamp(&c->jb, now);
+        bb_jbuf_stamp(&c->jb, hd.ts + a.frames, now);
         counter_inc(&c->packets_in);
         break;
     }
@@ -253,8 +253,10 @@ static void send_client(struct hub *h, struct hub_client *c, struct tx_batch *b)
     while (bb_ring_read_space(&c->tx) >= bytes) {
         bb_ring_read(&c->tx, c->tx_buf, bytes);
         uint8_t *pkt = b->buf[b->n];
+        // ts: the hub's clock at the packet's first frame (hub.h, tx_clock).
+        uint32_t ts = c->tx_ts + atomic_load_explicit(&c->tx_clock, memory_order_relaxed);
         struct bb_header hd = {
-            .type = BB_MSG_AUDIO, .session = c->session, .seq = c->tx_seq, .ts = c->tx_ts};
+            .type = BB_MSG_AUDIO, .session = c->session, .seq = c->tx_seq, .ts = ts};
         int off = bb_wire_write_audio_head(pkt, BB_MAX_DATAGRAM, &hd, (uint8_t)c->down_codec, 2,
                                            (uint16_t)c->down_frames);
         if (off < 0)

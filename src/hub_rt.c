@@ -64,8 +64,9 @@ BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
 }
 
 // Personal mixes into their send rings (interleaved), one L/R buffer pair
-// per mix in h->rt_out.
-BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned nframes)
+// per mix in h->rt_out; clock is JACK's frame counter at their first frame.
+BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned nframes,
+                             jack_nframes_t clock)
 {
     const struct bb_mix_graph *mg = g->mix;
     const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);
@@ -78,7 +79,11 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
             h->rt_inter[2 * i] = l[i];
             h->rt_inter[2 * i + 1] = r[i];
         }
-        if (!bb_ring_write(&c->tx, h->rt_inter, bytes))
+        atomic_store_explicit(&c->tx_clock, (uint32_t)clock - c->rt_written,
+                              memory_order_relaxed);
+        if (bb_ring_write(&c->tx, h->rt_inter, bytes))
+            c->rt_written += nframes;
+        else
             counter_inc(&c->tx_overruns);
     }
 }
@@ -150,7 +155,7 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
             h->rt_out[2 * m + 1] = h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
         }
         bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, n);
-        send_mixes(h, g, n);
+        send_mixes(h, g, n, now - (jack_nframes_t)missed + done);
         done += n;
     }
     return now;
@@ -224,7 +229,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     bb_meters_rt_end(&h->meters, ms, mgen, nframes);
 
     // Personal mixes go out through the send rings.
-    send_mixes(h, g, nframes);
+    send_mixes(h, g, nframes, frame);
     if (g->nclients)
         for (unsigned w = 0; w < g->tx_workers; w++)
             sem_post(&h->tx_wake[w]);

@@ -91,14 +91,17 @@ static int push_frames(struct bb_jbuf *jb, const float *interleaved, unsigned nf
 
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 {
-    jb->p_pos += nframes;
     return push_frames(jb, interleaved, nframes);
 }
 
-void bb_jbuf_stamp(struct bb_jbuf *jb, uint64_t t_ns)
+void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns)
 {
+    if (jb->ts_have)
+        jb->ts_pos += (int32_t)(ts_end - jb->ts_last);
+    jb->ts_have = 1;
+    jb->ts_last = ts_end;
     if (!jb->dl_off)
-        bb_drift_arrived(&jb->drift, jb->p_pos, t_ns);
+        bb_drift_arrived(&jb->drift, jb->ts_pos, t_ns);
 }
 
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len)
@@ -135,7 +138,6 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
         }
     }
     jb->next_seq = seq + 1;
-    jb->p_pos += (int64_t)(d + 1) * jb->frames; // where the stream is, lost packets or not
     stat_add(&jb->stats.received, 1);
     if (!jb->dec)
         return pushed;

@@ -85,7 +85,15 @@ struct join_stream {
     struct bb_ring     tx;          ///< interleaved input frames: producer [rt], consumer [tx]
     float             *tx_buf;      ///< [tx]
     uint32_t           tx_seq;      ///< [tx]
-    uint32_t           tx_ts;       ///< [tx]
+    uint32_t           tx_ts;       ///< [tx] frames taken from tx so far (mod 2^32)
+    uint32_t           rt_written;  ///< [rt] frames written into tx so far (mod 2^32)
+    /// [rt writes, tx reads] JACK's frame counter minus rt_written: a
+    /// frame's place in tx plus this is our clock when it was captured, the
+    /// AUDIO header's ts (bandbridge-wire(7)). It changes only when the
+    /// stream and JACK's counter part (a stall, the ring full); a packet
+    /// sent across such a change is a one-packet spike the hub's drift
+    /// estimator drops.
+    _Atomic uint32_t   tx_clock;
     _Atomic uint64_t   tx_overruns; ///< [rt]
     _Atomic uint64_t   first_audio_ns; ///< [rx] when the first mix packet arrived
     float              tx_last[BB_MAX_CLIENT_CH]; ///< [rt] last sample sent per channel
@@ -239,6 +247,8 @@ BB_RT static jack_nframes_t keep_timeline(struct join *j, struct join_stream *s,
                               (uint64_t)missed / n,
                           memory_order_relaxed);
     bb_jbuf_skip(&s->jb, (unsigned)missed);
+    atomic_store_explicit(&s->tx_clock, (uint32_t)(now - (jack_nframes_t)missed) - s->rt_written,
+                          memory_order_relaxed);
     const unsigned ch = s->channels;
     for (unsigned done = 0; done < (unsigned)missed;) {
         unsigned k = (unsigned)missed - done < n ? (unsigned)missed - done : n;
@@ -247,7 +257,9 @@ BB_RT static jack_nframes_t keep_timeline(struct join *j, struct join_stream *s,
             for (unsigned c = 0; c < ch; c++)
                 j->rt_inter[i * ch + c] = s->tx_last[c] * w;
         }
-        if (!bb_ring_write(&s->tx, j->rt_inter, k * ch * (uint32_t)sizeof(float)))
+        if (bb_ring_write(&s->tx, j->rt_inter, k * ch * (uint32_t)sizeof(float)))
+            s->rt_written += k;
+        else
             atomic_store_explicit(&s->tx_overruns, atomic_load(&s->tx_overruns) + 1,
                                   memory_order_relaxed);
         done += k;
@@ -270,7 +282,8 @@ BB_RT static int process(jack_nframes_t n, void *arg)
             memset(out[c], 0, n * sizeof(float));
         return 0;
     }
-    bb_jbuf_clock(&s->jb, keep_timeline(j, s, n), bb_now_ns());
+    const jack_nframes_t frame = keep_timeline(j, s, n);
+    bb_jbuf_clock(&s->jb, frame, bb_now_ns());
     // Our channels, interleaved, into the send ring.
     const unsigned ch = s->channels;
     for (unsigned c = 0; c < ch; c++) {
@@ -286,7 +299,10 @@ BB_RT static int process(jack_nframes_t n, void *arg)
         }
         j->tone_phase = fmod(j->tone_phase, 2.0 * M_PI);
     }
-    if (!bb_ring_write(&s->tx, j->rt_inter, n * ch * (uint32_t)sizeof(float)))
+    atomic_store_explicit(&s->tx_clock, (uint32_t)frame - s->rt_written, memory_order_relaxed);
+    if (bb_ring_write(&s->tx, j->rt_inter, n * ch * (uint32_t)sizeof(float)))
+        s->rt_written += n;
+    else
         atomic_store_explicit(&s->tx_overruns, atomic_load(&s->tx_overruns) + 1,
                               memory_order_relaxed);
     for (unsigned c = 0; c < ch; c++)
@@ -347,7 +363,7 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
             return;
         }
         bb_jbuf_receive(&s->jb, hd.seq, a.payload, a.payload_len);
-        bb_jbuf_stamp(&s->jb, now);
+        bb_jbuf_stamp(&s->jb, hd.ts + a.frames, now);
         if (!atomic_load_explicit(&s->first_audio_ns, memory_order_relaxed))
             atomic_store(&s->first_audio_ns, now);
         break;
@@ -438,8 +454,11 @@ static void *tx_main(void *arg)
         const uint32_t bytes = s->up_frames * s->channels * (uint32_t)sizeof(float);
         while (bb_ring_read_space(&s->tx) >= bytes) {
             bb_ring_read(&s->tx, s->tx_buf, bytes);
+            // ts: our clock at the packet's first frame (tx_clock).
+            uint32_t clock =
+                s->tx_ts + atomic_load_explicit(&s->tx_clock, memory_order_relaxed);
             struct bb_header hd = {
-                .type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = s->tx_ts};
+                .type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = clock};
             int off = bb_wire_write_audio_head(pkt, sizeof pkt, &hd, (uint8_t)s->codec,
                                                (uint8_t)s->channels, (uint16_t)s->up_frames);
             int n = off > 0 ? bb_encode(s->enc, s->tx_buf, pkt + off, sizeof pkt - (size_t)off)
@@ -498,6 +517,24 @@ static void publish(struct join *j, struct join_stream *s)
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
+}
+
+// -v: the mix stream's jitter buffer and drift estimate, once a second
+// (the hub prints the same for each musician's stream).
+static void report_stream(struct join_stream *s)
+{
+    struct bb_jbuf_stats *st = &s->jb.stats;
+    bb_debug("mix from the hub: fill %u target %u underruns %llu trims %llu lost %llu late %llu "
+             "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) skipped cycles %llu",
+             atomic_load(&st->fill), atomic_load(&st->target),
+             (unsigned long long)atomic_load(&st->underruns),
+             (unsigned long long)atomic_load(&st->trims),
+             (unsigned long long)atomic_load(&st->lost),
+             (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
+             (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
+             atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
+             (unsigned)atomic_load(&st->drift_spikes),
+             (unsigned long long)atomic_load(&s->skipped_cycles));
 }
 
 static void connect_ports(struct join *j)
@@ -1061,6 +1098,7 @@ int bb_join_main(int argc, char **argv)
     uint64_t start = bb_now_ns(), next_send = start, retry_ns = 200 * 1000000ull;
     uint64_t leave_deadline = 0, asked_ns = 0;
     int tries = 0, warned_silent = 0, reported_first = 0;
+    uint64_t next_report = start + 1000000000ull; // -v stream report
     struct join_stream *cur = NULL; // [ctl] the active stream, for reporting
     status = 0;
     for (;;) {
@@ -1102,6 +1140,10 @@ int bb_join_main(int argc, char **argv)
             bb_info("hearing the mix %.1f ms after asking to join",
                     (double)(atomic_load(&cur->first_audio_ns) - asked_ns) / 1e6);
             reported_first = 1;
+        }
+        if (state == CONNECTED && cur && now >= next_report) {
+            report_stream(cur);
+            next_report = now + 1000000000ull;
         }
         uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
         if (state == CONNECTED && heard < now && now - heard > HUB_LOST_NS) {

@@ -132,7 +132,7 @@ static void drift_run(const struct drift_case *dc, struct drift_result *res)
             for (unsigned i = 0; i < F; i++)
                 pcm[i] = drift_sample(dc->freq, pn + i);
             bb_jbuf_push(&jb, pcm, F);
-            bb_jbuf_stamp(&jb, T0_NS + (uint64_t)llround(t_deliver * 1e9 / RATE));
+            bb_jbuf_stamp(&jb, (uint32_t)(pn + F), T0_NS + (uint64_t)llround(t_deliver * 1e9 / RATE));
             pn += F;
             t_next += F / rho;
         }
