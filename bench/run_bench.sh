@@ -6,7 +6,7 @@
 #   lat    round trip through hub + one musician with jack_iodelay (its out
 #          into the musician's input, the musician's mix back into its in),
 #          PCM float and Opus, jitter buffers at 0, at p=64 (held 60 s) and 128;
-#   xrun   xruns of the dummy backend alone vs with a hub and 4 musicians;
+#   xrun   xruns: a hub and 4 musicians beside 5 idle clients (xrun_blame.sh);
 #   cpu    hub CPU (utime+stime of every thread, /proc/PID/stat) with 1, 4, 8,
 #          16 musicians simulated by bbload (PCM float and Opus, every input a
 #          tone), per musician;
@@ -43,7 +43,7 @@ LAT128=${LAT128_SECS:-${LAT_SECS:-8}}    # brief: 15
 LATOPUS=${LATOPUS_SECS:-${LAT_SECS:-15}} # opus (custom, 48 kHz mode): the target's row is opus-ld
 LATASYM=${LATASYM_SECS:-0}               # Opus up, PCM16 back: not asked for; 0 = skipped
 DIRECT_SECS=${DIRECT_SECS:-5}            # was 10
-XRUN_SECS=${XRUN_SECS:-15}               # brief: 30
+XRUN_SECS=${XRUN_SECS:-60}               # issue #2: 60
 CPU_SECS=${CPU_SECS:-6}                  # brief: 15
 CPU_SETTLE=${CPU_SETTLE:-3}
 CB_SECS=${CB_SECS:-5}
@@ -68,7 +68,7 @@ trimmed() { # phase name value asked
 }
 trimmed lat "p=64 round-trip windows" "$LAT64" 60
 trimmed lat "p=128 round-trip windows" "$LAT128" 15
-trimmed xrun "xrun windows" "$XRUN_SECS" 30
+trimmed xrun "xrun window" "$XRUN_SECS" 60
 trimmed cpu "hub CPU windows" "$CPU_SECS" 15
 trimmed life "churn windows" "$CHURN_SECS" 30
 say() { echo "# $*" >&2; }
@@ -183,75 +183,9 @@ direct() {
 }
 
 ########################################################################## xruns
-# xruns SECONDS: dummy backend alone, then with a hub and 4 musicians (tones, Opus).
-XROWS=()
-# Two kinds of jackd xrun lines: the dummy driver waking late (this VM's
-# timer, with or without clients) and a cycle whose graph did not finish
-# ("Process error": some client was not scheduled in time). Counting lines
-# of all kinds would grow with the number of clients (one line each), so
-# each kind is counted on its own, in a window from line l0 on.
-xcount() { tail -n +"$1" "$BB_JACK_LOG" | grep -c "$2"; }
-xwindow() { # label secs: measure and append a row
-    local l0 late graph
-    l0=$(($(wc -l <"$BB_JACK_LOG") + 1))
-    sleep "$2" # a measurement window, not synchronisation
-    late=$(xcount "$l0" 'JackTimedDriver::Process XRun')
-    graph=$(xcount "$l0" 'Process error')
-    XROWS+=("| $1 | $2 s | $late ($(awk -v b="$late" -v s="$2" 'BEGIN{printf "%.2f", b/s}')/s) | $graph ($(awk -v b="$graph" -v s="$2" 'BEGIN{printf "%.2f", b/s}')/s) |")
-}
-xruns_cmp() {
-    local secs=$1 port hub pids=() i
-    bb_start_jack 64 48000 || return 1
-    sleep 1
-    xwindow "jackd (dummy, p=64) alone" "$secs"
-    # The hub's machine as it is in a rehearsal: the hub is the only JACK
-    # client, the musicians are remote (here bbload, off JACK, Opus, tones),
-    # against one idle JACK client: what the hub itself adds.
-    bb_bg "$BB_TMP/x-probe0.log" "$BB_PROBE" --name idle0 --outs 1 --ins 1 \
-        --seconds $((secs + 5)) --settle 0 --max-lag 0
-    pids+=("$BB_LASTPID")
-    bb_wait_port "idle0:out_1" 10
-    xwindow "+ 1 idle JACK client (bbprobe)" "$secs"
-    bb_kill "${pids[0]}"
-    pids=()
-    port=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/x-hub0.log" "$BB_BIN" serve --port "$port" --osc-port 0 --db none
-    hub=$BB_LASTPID
-    bb_bg "$BB_TMP/x-ld.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady 4 --codec opus --signal tone \
-        --no-verify --seconds $((secs + 10)) --name-prefix x
-    pids+=("$BB_LASTPID")
-    for i in 0 1 2 3; do bb_wait_port "bandbridge:xs${i}_1" 10; done
-    sleep 1
-    xwindow "+ hub alone on JACK, 4 remote musicians (bbload: Opus, tones)" "$secs"
-    bb_kill "${pids[0]}"
-    bb_kill "$hub"
-    pids=()
-    # The same number of JACK clients doing next to nothing: the cost of
-    # five clients in the graph on this machine, without bandbridge.
-    for i in 1 2 3 4 5; do
-        bb_bg "$BB_TMP/x-probe$i.log" "$BB_PROBE" --name "idle$i" --outs 1 --ins 1 \
-            --seconds $((secs + 5)) --settle 0 --max-lag 0
-        pids+=("$BB_LASTPID")
-    done
-    for i in 1 2 3 4 5; do bb_wait_port "idle$i:out_1" 10; done
-    xwindow "+ 5 idle JACK clients (bbprobe)" "$secs"
-    for i in "${pids[@]}"; do bb_kill "$i"; done
-    pids=()
-    port=$(bb_free_udp_port)
-    bb_bg "$BB_TMP/x-hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --db none
-    hub=$BB_LASTPID
-    for i in 1 2 3 4; do
-        bb_bg "$BB_TMP/x-m$i.log" "$BB_BIN" join "127.0.0.1:$port" --name "m$i" --tone $((200 + 110 * i)) \
-            --no-auto-connect --identity "$BB_TMP/id-m$i"
-        pids+=("$BB_LASTPID")
-    done
-    for i in 1 2 3 4; do bb_wait_port "bandbridge:m${i}_1" 10; done
-    sleep 1
-    xwindow "+ hub + 4 musicians (5 clients: Opus, tones)" "$secs"
-    for i in "${pids[@]}"; do bb_kill "$i"; done
-    bb_kill "$hub"
-    bb_stop_jack
-}
+# bench/xrun_blame.sh: hub + 4 musicians beside 5 idle JACK clients in one
+# graph, jackd's failed cycles counted by the clients they waited for.
+XBLAME=""
 
 ################################################################# cpu + callback
 CROWS=()      # CPU table
@@ -569,8 +503,8 @@ if want lat; then
     phase_end
 fi
 if want xrun; then
-    phase_begin "xruns (5 x ${XRUN_SECS} s)"
-    xruns_cmp "$XRUN_SECS"
+    phase_begin "xruns (hub + 4 musicians beside 5 idle clients, ${XRUN_SECS} s)"
+    XBLAME=$(BUILD=$BUILD BIN=$BIN "$BB_ROOT/bench/xrun_blame.sh" "$XRUN_SECS" 2>/dev/null)
     phase_end
 fi
 if want cpu || want cb; then
@@ -716,6 +650,12 @@ peer_lat_cell() {
     else
         echo "| process callback, 64 x 64 | not measured | – | < 25 % of the period | – |"
     fi
+    if [[ -n $XBLAME ]]; then
+        v=$(grep '^Verdict:' <<<"$XBLAME")
+        xb=$(grep '^Failed cycles' <<<"$XBLAME" | sed -E 's/.*bandbridge clients only: ([0-9]+); for idle clients only: ([0-9]+).*/\1 \2/')
+        [[ $v == *"no xrun of its making"* ]] && xm="**yes**" || xm="no"
+        echo "| xruns of bandbridge's making, hub + 4 musicians, ${XRUN_SECS} s | cycles that failed waiting for bandbridge alone: ${xb% *} | idle clients alone, same graph: ${xb#* } | no more than the idle clients | $xm |"
+    fi
     s=${LF[rc]:-}
     if [[ -n $s && $(kv "$s" n) != 0 ]]; then
         rc_met=$(awk -v m="$(kv "$s" median)" -v x="$(kv "$s" max)" 'BEGIN {
@@ -749,20 +689,8 @@ peer_lat_cell() {
         echo "The limit for this path is 3 periods (one JACK loop period plus one period each way)."
         echo
     fi
-    if (( ${#XROWS[@]} )); then
-        echo "### Xruns reported by the dummy backend (compare, never absolute)"
-        echo
-        echo "| setup | window | driver woke late | cycles whose graph did not finish |"
-        echo "|---|---|---|---|"
-        printf '%s\n' "${XROWS[@]}"
-        echo
-        echo "One after the other in the same run: jackd alone; with one JACK client that does next to"
-        echo "nothing; with the hub as the only JACK client and four remote musicians (bbload, off JACK),"
-        echo "as on a rehearsal-room machine: compare it with the idle client; with five idle JACK clients;"
-        echo "and with the hub and four \`bandbridge join\` clients on the same JACK and the same two cores"
-        echo "(in a rehearsal each musician has their own machine): compare it with the five idle clients."
-        echo "A late driver is this VM's timer; a cycle not finished means some client was not scheduled"
-        echo "in time."
+    if [[ -n $XBLAME ]]; then
+        printf '%s\n' "$XBLAME"
         echo
     fi
     if (( ${#CROWS[@]} )); then
