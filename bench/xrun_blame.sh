@@ -84,11 +84,15 @@ echo "Per client (5 of each): bandbridge running $(per $bb_run), not yet run $(p
     "idle running $(per $id_run), not yet run $(per $id_trig)."
 echo "Failed cycles waiting for bandbridge clients only: $only_bb; for idle clients only: $only_idle; for both: $both."
 grep -o 'process callback: .*' "$BB_TMP/hub.log" | tail -1 | sed 's/^/Hub /'
-# Counts this small move by a few from one run to the next: a margin of
-# 10 % (at least 5) before calling it a difference.
-if awk -v b="$only_bb" -v i="$only_idle" 'BEGIN { m = i / 10; if (m < 5) m = 5; exit !(b <= i + m) }'; then
-    echo "Verdict: no more cycles failed waiting for bandbridge alone ($only_bb) than for the idle clients alone ($only_idle): no xrun of its making."
+# Two counts of rare events differ by chance by about the square root of
+# their sum (one standard deviation, Poisson): only a difference beyond two
+# of those says anything. (A first rule, 10 % or 5, was below that noise:
+# 40 against 31 in one run, 7 against 9 and 14 against 13 in two others.)
+read -r diff sd2 <<<"$(awk -v b="$only_bb" -v i="$only_idle" 'BEGIN { printf "%d %.1f", b - i, 2 * sqrt(b + i) }')"
+if awk -v d="$diff" -v s="$sd2" 'BEGIN { exit !(d <= s) }'; then
+    echo "Verdict: cycles that failed waiting for bandbridge alone ($only_bb) and for the idle clients alone ($only_idle) differ by $diff, within counting noise (2 sd = $sd2): no xrun of its making that this window can show."
 else
-    echo "Verdict: more cycles failed waiting for bandbridge alone ($only_bb) than for the idle clients alone ($only_idle)."
+    echo "Verdict: more cycles failed waiting for bandbridge alone ($only_bb) than for the idle clients alone ($only_idle), by $diff, beyond counting noise (2 sd = $sd2)."
 fi
+echo "Caught running, a callback that does work (bandbridge's: 10 to 50 us, one futex wake of its send thread) is exposed to this VM's preemptions longer than an idle client's (about 1 us)."
 bb_done >/dev/null
