@@ -18,6 +18,7 @@
 
 #include "bb.h"
 #include "ctl.h"
+#include "osc_arg.h"
 
 struct reply {
     int         done;
@@ -25,24 +26,24 @@ struct reply {
     const char *query; ///< the address sent
 };
 
-static void print_arg(char type, lo_arg *a)
+static void print_arg(char type, const lo_arg *a)
 {
     switch (type) {
     case 'f':
-        printf("%g", a->f);
+        printf("%g", bb_arg_f32(a));
         break;
     case 'd':
-        printf("%g", a->d);
+        printf("%g", bb_arg_f64(a));
         break;
     case 'i':
-        printf("%d", a->i);
+        printf("%d", bb_arg_i32(a));
         break;
     case 'h':
-        printf("%lld", (long long)a->h);
+        printf("%lld", (long long)bb_arg_i64(a));
         break;
     case 's':
     case 'S':
-        printf("%s", &a->s);
+        printf("%s", bb_arg_str(a));
         break;
     case 'T':
         printf("1");
@@ -110,9 +111,9 @@ static int on_reply(const char *path, const char *types, lo_arg **argv, int argc
     if (strcmp(path, "/error") == 0) {
         int ok = argc >= 2 && (types[0] == 's' || types[0] == 'S') &&
                  (types[1] == 's' || types[1] == 'S');
-        if (!ok || !error_is_ours(&argv[0]->s, r->query))
+        if (!ok || !error_is_ours(bb_arg_str(argv[0]), r->query))
             return 0;
-        fprintf(stderr, "bandbridge ctl: %s: %s\n", &argv[0]->s, &argv[1]->s);
+        fprintf(stderr, "bandbridge ctl: %s: %s\n", bb_arg_str(argv[0]), bb_arg_str(argv[1]));
         r->error = 1;
         r->done = 1;
         return 0;
@@ -288,30 +289,30 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
     if (strcmp(path, "/status/client") == 0 && argc >= 11 &&
         strncmp(types, "isssifiiffh", 11) == 0 && r->n < STATUS_MAX) {
         struct status_row *w = &r->rows[r->n++];
-        w->slot = argv[0]->i;
-        snprintf(w->name, sizeof w->name, "%s", &argv[1]->s);
-        snprintf(w->addr, sizeof w->addr, "%s", &argv[2]->s);
-        snprintf(w->codec, sizeof w->codec, "%s", &argv[3]->s);
-        w->channels = argv[4]->i;
-        w->rtt_ms = argv[5]->f;
-        w->fill = argv[6]->i;
-        w->target = argv[7]->i;
-        w->loss = argv[8]->f;
-        w->peak_db = argv[9]->f;
-        w->underruns = (long long)argv[10]->h;
+        w->slot = bb_arg_i32(argv[0]);
+        snprintf(w->name, sizeof w->name, "%s", bb_arg_str(argv[1]));
+        snprintf(w->addr, sizeof w->addr, "%s", bb_arg_str(argv[2]));
+        snprintf(w->codec, sizeof w->codec, "%s", bb_arg_str(argv[3]));
+        w->channels = bb_arg_i32(argv[4]);
+        w->rtt_ms = bb_arg_f32(argv[5]);
+        w->fill = bb_arg_i32(argv[6]);
+        w->target = bb_arg_i32(argv[7]);
+        w->loss = bb_arg_f32(argv[8]);
+        w->peak_db = bb_arg_f32(argv[9]);
+        w->underruns = (long long)bb_arg_i64(argv[10]);
     } else if (strcmp(path, "/status/end") == 0) {
         r->done = 1;
     } else if (strcmp(path, "/info") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
                types[2] == 's') {
-        r->rate = argv[0]->i;
-        r->period = argv[1]->i;
-        snprintf(r->version, sizeof r->version, "%s", &argv[2]->s);
+        r->rate = bb_arg_i32(argv[0]);
+        r->period = bb_arg_i32(argv[1]);
+        snprintf(r->version, sizeof r->version, "%s", bb_arg_str(argv[2]));
         r->have_info = 1;
     } else if (strcmp(path, "/error") == 0) {
         int ok = argc >= 2 && types[0] == 's' && types[1] == 's';
         r->have_info = 1; // nothing more will come
-        fprintf(stderr, "bandbridge status: %s: %s\n", ok ? &argv[0]->s : "?",
-                ok ? &argv[1]->s : "refused");
+        fprintf(stderr, "bandbridge status: %s: %s\n", ok ? bb_arg_str(argv[0]) : "?",
+                ok ? bb_arg_str(argv[1]) : "refused");
         r->error = 1;
         r->done = 1;
     }

@@ -59,6 +59,7 @@
 #include "net.h"
 #include "nsm.h"
 #include "osc.h"
+#include "osc_arg.h"
 #include "ring.h"
 #include "snap.h"
 #include "wire.h"
@@ -649,16 +650,13 @@ static uint16_t reply_port(const char *path, const char *types, lo_arg **argv, i
     int at = sub ? 1 : 0;
     if ((!sub && !unsub) || argc <= at)
         return 0;
-    // Copied out: liblo aligns arguments to 4 bytes, the union wants 8.
+    // Copied out (osc_arg.h): liblo aligns arguments to 4 bytes, the union wants 8.
     double v;
-    int32_t i;
-    int64_t h;
-    float f;
     switch (types[at]) {
-    case 'i': memcpy(&i, argv[at], sizeof i); v = i; break;
-    case 'h': memcpy(&h, argv[at], sizeof h); v = (double)h; break;
-    case 'f': memcpy(&f, argv[at], sizeof f); v = f; break;
-    case 'd': memcpy(&v, argv[at], sizeof v); break;
+    case 'i': v = bb_arg_i32(argv[at]); break;
+    case 'h': v = (double)bb_arg_i64(argv[at]); break;
+    case 'f': v = bb_arg_f32(argv[at]); break;
+    case 'd': v = bb_arg_f64(argv[at]); break;
     default: return 0;
     }
     return v >= 1 && v <= 65535 && v == (double)(int)v ? (uint16_t)v : 0;

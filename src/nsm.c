@@ -10,6 +10,7 @@
 
 #include "bb.h"
 #include "log.h"
+#include "osc_arg.h"
 
 #define NSM_API_MAJOR 1
 #define NSM_API_MINOR 2
@@ -28,9 +29,9 @@ static int on_open(const char *path, const char *types, lo_arg **argv, int argc,
 {
     (void)path, (void)types, (void)argc, (void)m;
     struct bb_nsm *n = user;
-    snprintf(n->open.path, sizeof n->open.path, "%s", &argv[0]->s);
-    snprintf(n->open.display_name, sizeof n->open.display_name, "%s", &argv[1]->s);
-    snprintf(n->open.client_id, sizeof n->open.client_id, "%s", &argv[2]->s);
+    snprintf(n->open.path, sizeof n->open.path, "%s", bb_arg_str(argv[0]));
+    snprintf(n->open.display_name, sizeof n->open.display_name, "%s", bb_arg_str(argv[1]));
+    snprintf(n->open.client_id, sizeof n->open.client_id, "%s", bb_arg_str(argv[2]));
     n->pending = BB_NSM_OPEN;
     return 0;
 }
@@ -49,9 +50,11 @@ static int on_reply(const char *path, const char *types, lo_arg **argv, int argc
 {
     (void)path, (void)m;
     struct bb_nsm *n = user;
-    if (argc >= 1 && types[0] == 's' && strcmp(&argv[0]->s, "/nsm/server/announce") == 0) {
+    if (argc >= 1 && types[0] == 's' &&
+        strcmp(bb_arg_str(argv[0]), "/nsm/server/announce") == 0) {
         n->announced = 1;
-        bb_info("session manager: %s", argc >= 2 && types[1] == 's' ? &argv[1]->s : "announced");
+        bb_info("session manager: %s",
+                argc >= 2 && types[1] == 's' ? bb_arg_str(argv[1]) : "announced");
     }
     return 0;
 }
@@ -61,7 +64,7 @@ static int on_error(const char *path, const char *types, lo_arg **argv, int argc
 {
     (void)path, (void)m, (void)user;
     if (argc >= 3 && types[0] == 's' && types[2] == 's')
-        bb_err("session manager refused %s: %s", &argv[0]->s, &argv[2]->s);
+        bb_err("session manager refused %s: %s", bb_arg_str(argv[0]), bb_arg_str(argv[2]));
     return 0;
 }
 

@@ -63,6 +63,7 @@
 #include "log.h"
 #include "meter.h"
 #include "osc.h"
+#include "osc_arg.h"
 
 #define OSC_MAX_LEASES   16                        ///< controllers registered at once
 #define OSC_RELAY_LEASES 128                       ///< relayed controllers registered at once
@@ -396,31 +397,22 @@ static struct hub_client *find_client(struct hub *h, const char *tok)
     return hub_find_name(h, tok);
 }
 
-// Reads one numeric or boolean argument; returns 0 or -1. liblo aligns
-// arguments to 4 bytes only, so they are copied out rather than read as a
-// member of the (8-byte aligned) union in place.
-static int arg_number(char type, lo_arg *a, float *out)
+// Reads one numeric or boolean argument; returns 0 or -1 (osc_arg.h: the
+// arguments are copied out, never read as members in place).
+static int arg_number(char type, const lo_arg *a, float *out)
 {
-    float f;
-    double d;
-    int32_t i;
-    int64_t h;
     switch (type) {
     case 'f':
-        memcpy(&f, a, sizeof f);
-        *out = f;
+        *out = bb_arg_f32(a);
         return 0;
     case 'd':
-        memcpy(&d, a, sizeof d);
-        *out = (float)d;
+        *out = (float)bb_arg_f64(a);
         return 0;
     case 'i':
-        memcpy(&i, a, sizeof i);
-        *out = (float)i;
+        *out = (float)bb_arg_i32(a);
         return 0;
     case 'h':
-        memcpy(&h, a, sizeof h);
-        *out = (float)h;
+        *out = (float)bb_arg_i64(a);
         return 0;
     case 'T':
         *out = 1.0f;
@@ -867,7 +859,7 @@ static const char *lease_args(const char *types, lo_arg **argv, int argc, int *l
                               uint16_t *port, int *slots, const struct osc_src *src)
 {
     if (lease && argc > 0 && (types[argc - 1] == 's' || types[argc - 1] == 'S')) {
-        const char *st = &argv[argc - 1]->s;
+        const char *st = bb_arg_str(argv[argc - 1]);
         if (strcmp(st, "slots") == 0)
             *slots = 1;
         else if (strcmp(st, "names") == 0)
@@ -1048,7 +1040,7 @@ static int cmd_auth(struct hub *h, const char *path, const char *types, lo_arg *
         reply(h, src, path, m);
         return 0;
     }
-    if (!same_secret(&argv[0]->s, h->osc_password)) {
+    if (!same_secret(bb_arg_str(argv[0]), h->osc_password)) {
         bb_warn("OSC: wrong password from %s:%u", src->host, src->port);
         reply_error(h, src, path, "wrong password");
         return 0;
@@ -1164,7 +1156,7 @@ static int do_rename(struct hub *h, const char *path, const char *types, lo_arg 
         return 0;
     }
     const char *why = NULL;
-    if (hub_rename(h, c, &argv[0]->s, &why) < 0)
+    if (hub_rename(h, c, bb_arg_str(argv[0]), &why) < 0)
         reply_error(h, src, path, why);
     return 0;
 }

@@ -106,6 +106,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "osc_arg.h"
+
 #define MAX_PORTS   64
 #define MAX_LIST    64
 #define COARSE_WIN  4096
@@ -609,10 +611,11 @@ static int osc_handler(const char *path, const char *types, lo_arg **argv, int a
     struct osc_ctl *o = user;
     if (!strcmp(path, "/error")) {
         o->errors++;
-        snprintf(o->err, sizeof o->err, "%s: %s", argc >= 1 && types[0] == 's' ? &argv[0]->s : "?",
-                 argc >= 2 && types[1] == 's' ? &argv[1]->s : "?");
+        snprintf(o->err, sizeof o->err, "%s: %s",
+                 argc >= 1 && types[0] == 's' ? bb_arg_str(argv[0]) : "?",
+                 argc >= 2 && types[1] == 's' ? bb_arg_str(argv[1]) : "?");
     } else if (!strcmp(path, o->path) && argc == 1 && types[0] == 'f') {
-        o->value = argv[0]->f;
+        o->value = bb_arg_f32(argv[0]);
         o->got = 1;
     }
     return 0;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osc_arg.h"
+
 static lo_address client;
 static char got[64], msg[256];
 static int got_error, got_any;
@@ -17,14 +19,17 @@ static int on_any(const char *path, const char *types, lo_arg **argv, int argc, 
 {
     (void)user;
     if (strcmp(path, "/nsm/server/announce") == 0) {
-        if (!client)
-            client = lo_address_new_from_url(lo_address_get_url(lo_message_get_source(m)));
-        printf("announce %s %s\n", argc > 0 && types[0] == 's' ? &argv[0]->s : "?",
-               argc > 1 && types[1] == 's' ? &argv[1]->s : "?");
+        if (!client) {
+            char *url = lo_address_get_url(lo_message_get_source(m)); // malloc'd by liblo
+            client = lo_address_new_from_url(url);
+            free(url);
+        }
+        printf("announce %s %s\n", argc > 0 && types[0] == 's' ? bb_arg_str(argv[0]) : "?",
+               argc > 1 && types[1] == 's' ? bb_arg_str(argv[1]) : "?");
     } else if (argc >= 2 && types[0] == 's') {
-        snprintf(got, sizeof got, "%s", &argv[0]->s);
+        snprintf(got, sizeof got, "%s", bb_arg_str(argv[0]));
         int k = types[1] == 'i' ? 2 : 1;
-        snprintf(msg, sizeof msg, "%s", argc > k && types[k] == 's' ? &argv[k]->s : "");
+        snprintf(msg, sizeof msg, "%s", argc > k && types[k] == 's' ? bb_arg_str(argv[k]) : "");
         got_error |= strcmp(path, "/error") == 0;
         printf("%s %s %s\n", path, got, msg);
     }

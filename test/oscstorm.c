@@ -71,6 +71,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "osc_arg.h"
+
 #define NS           1000000000ull
 #define MS           1000000ull
 #define CATCHUP_NS   (20 * MS)  // at most 20 ms worth of messages back to back
@@ -177,10 +179,9 @@ static int on_message(const char *path, const char *types, lo_arg **argv, int ar
             G.first_error_shown = true;
             bool ok = argc >= 2 && (types[0] == 's' || types[0] == 'S') &&
                       (types[1] == 's' || types[1] == 'S');
-            // A string argument is a char array, not a (possibly misaligned) lo_arg.
             fprintf(stderr, "oscstorm: first /error (controller port %d): %s: %s\n", c->port,
-                    ok ? (const char *)argv[0] : "?",
-                    ok ? (const char *)argv[1] : "(malformed /error)");
+                    ok ? bb_arg_str(argv[0]) : "?",
+                    ok ? bb_arg_str(argv[1]) : "(malformed /error)");
         }
     } else if (strncmp(path, "/mix/", 5) == 0 || strncmp(path, "/send/", 6) == 0) {
         c->feedback++;

@@ -3,12 +3,14 @@
 // announce (with its arguments), open (path, name, client id), save, and
 // the replies the manager gets.
 #include <lo/lo.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bb.h"
 #include "check.h"
 #include "nsm.h"
+#include "osc_arg.h"
 
 struct fake {
     lo_server  srv;
@@ -25,9 +27,12 @@ static int on_announce(const char *path, const char *types, lo_arg **argv, int a
     (void)path;
     struct fake *f = user;
     f->announce_ok = argc == 6 && strcmp(types, "sssiii") == 0 &&
-                     strcmp(&argv[0]->s, "bandbridge") == 0 && strstr(&argv[1]->s, ":message:") &&
-                     argv[3]->i == 1 && argv[4]->i == 2 && argv[5]->i == (int)getpid();
-    f->client = lo_address_new_from_url(lo_address_get_url(lo_message_get_source(m)));
+                     strcmp(bb_arg_str(argv[0]), "bandbridge") == 0 &&
+                     strstr(bb_arg_str(argv[1]), ":message:") && bb_arg_i32(argv[3]) == 1 &&
+                     bb_arg_i32(argv[4]) == 2 && bb_arg_i32(argv[5]) == (int)getpid();
+    char *url = lo_address_get_url(lo_message_get_source(m)); // malloc'd by liblo
+    f->client = lo_address_new_from_url(url);
+    free(url);
     lo_send_from(f->client, f->srv, LO_TT_IMMEDIATE, "/reply", "ssss", "/nsm/server/announce",
                  "hello from the fake", "fake-nsm", ":server-control:");
     return 0;
@@ -41,10 +46,10 @@ static int on_reply(const char *path, const char *types, lo_arg **argv, int argc
     if (strcmp(path, "/error") == 0)
         f->errors++;
     if (argc >= 2 && types[0] == 's') {
-        snprintf(f->last_reply, sizeof f->last_reply, "%s", &argv[0]->s);
+        snprintf(f->last_reply, sizeof f->last_reply, "%s", bb_arg_str(argv[0]));
         int k = types[1] == 'i' ? 2 : 1;
         if (argc > k && types[k] == 's')
-            snprintf(f->last_msg, sizeof f->last_msg, "%s", &argv[k]->s);
+            snprintf(f->last_msg, sizeof f->last_msg, "%s", bb_arg_str(argv[k]));
     }
     return 0;
 }
