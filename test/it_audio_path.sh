@@ -99,9 +99,21 @@ exact_path "$BB_TMP/p1.txt" in_3 "float: alice's port on the hub"
 exact_path "$BB_TMP/p1.txt" in_1 "float: alice's own mix"
 exact_path "$BB_TMP/p1.txt" in_2 "float: bob's mix"
 
+# osc_set PATH TYPE VALUE: oscsend, then wait until the hub answers the
+# query with VALUE. oscsend does not wait for the hub: a leave that follows
+# (bb_kill) can reach its control loop in the same turn, which takes
+# network events before OSC, and the setting then goes to a mix that is
+# gone, and the stored one comes back at the rejoin (what an ASan run
+# looked like: from the rejoin on, alice's own mix lacked her, as muted).
+osc_is() { [[ $("$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null) == "$2" ]]; }
+osc_set() {
+    oscsend 127.0.0.1 "$osc" "$1" "$2" "$3"
+    bb_wait_for osc_is "$1" "$3" || not_ok "the hub applied $1 $3"
+}
+
 # 2. OSC: alice at -6 dB in bob's mix; alice muted in her own mix.
-oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f -6
-oscsend 127.0.0.1 "$osc" /mix/alice/ch/alice/mute i 1
+osc_set /mix/bob/ch/alice/gain f -6
+osc_set /mix/alice/ch/alice/mute i 1
 probe "$BB_TMP/p2.txt" "in_3"
 g=$(v "$BB_TMP/p2.txt" in_2 med_gain_db)
 check "-6 dB over OSC halves alice in bob's mix (median gain $g dB)" \
@@ -114,8 +126,8 @@ exact_path "$BB_TMP/p2.txt" in_3 "mixing leaves the hub's port for alice alone"
 
 # Back to everyone at 0 dB (the hub would restore these settings at the
 # rejoin below: it_lifecycle tests that).
-oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f 0
-oscsend 127.0.0.1 "$osc" /mix/alice/ch/alice/mute i 0
+osc_set /mix/bob/ch/alice/gain f 0
+osc_set /mix/alice/ch/alice/mute i 0
 
 # 3. Opus custom mode: a rejoin (same identity) with another codec.
 bb_kill "$alice"
@@ -145,26 +157,69 @@ done
 
 # 3a. A centred mix goes out as one Opus block (left = right: one encode,
 # bandbridge-wire(7)); a panned one as two, and back. Silence is centred
-# too, so the share of one-block packets is measured while the probe plays:
-# at 64 frames the hub sends alice 750 packets a second.
-stat() { "$BB_BIN" ctl --port "$osc" /stats 2>/dev/null | awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }'; }
-mono_share() { # mono_share OUT: probe with tones; prints the % of packets sent mono meanwhile
-    local m0 m1 t0 t1
-    m0=$(stat mono_packets); t0=$(bb_now_us)
-    tones_probe "$1" in_1 >&2 # (its log lines are not the answer)
-    m1=$(stat mono_packets); t1=$(bb_now_us)
-    awk -v m=$(( ${m1:-0} - ${m0:-0} )) -v us=$(( t1 - t0 )) 'BEGIN { printf "%.0f", 100 * m / (750 * us / 1e6) }'
+# too, so the share of one-block packets is measured only while the tones
+# play, not over the probe's start-up and tear-down (slow in a sanitizer
+# build), when alice's input is silent and her mix goes out mono whatever
+# its pan. The window opens once the hub hears her (her level in /status),
+# lasts a second, and counts only if afterwards the hub still hears her
+# and the same probe run is still going (probe copies its output to OUT
+# when the run ends): then tones came in all through it. Its length in
+# packets is the hub's own count, read in the same /stats answer as
+# mono_packets: one packet to alice (64 frames) per cycle, whether run
+# (cycles) or rendered after JACK skipped it (rendered_cycles).
+stats() { # stats KEY...: their values in one /stats answer, in that order
+    "$BB_BIN" ctl --port "$osc" /stats 2>/dev/null | awk -v keys="$*" '{
+        for (i = 1; i < NF; i += 2) v[$i] = $(i + 1)
+    } END {
+        n = split(keys, k, " ")
+        for (j = 1; j <= n; j++) { if (!(k[j] in v)) exit 1; printf "%s%s", v[k[j]], j < n ? " " : "\n" }
+    }'
 }
-share=$(mono_share "$BB_TMP/p3m.txt")
-check "opus: alice's centred mix is sent mono ($share % of her packets during a probe)" test "$share" -ge 80
-oscsend 127.0.0.1 "$osc" /mix/alice/ch/alice/pan f 0.5
-share=$(mono_share "$BB_TMP/p3p.txt")
+alice_heard() { # the hub hears alice: her peak in /status above -40 dB (silence reads -120)
+    "$BB_BIN" ctl --port "$osc" /status 2>/dev/null |
+        awk '$1 == "/status/client" && $3 == "alice" { heard = $11 > -40 } END { exit !heard }'
+}
+mono_share() { # mono_share OUT: tones_probe OUT; sets share: % of alice's packets sent mono
+    local out=$1 try pid a b m0 c0 r0 m1 c1 r1
+    share=none
+    for try in 1 2 3; do
+        rm -f "$out"
+        bb_bg "$out.run.log" tones_probe "$out" in_1
+        pid=$BB_LASTPID
+        a= b=
+        if BB_WAIT=30 bb_wait_for alice_heard; then
+            a=$(stats mono_packets cycles rendered_cycles)
+            sleep 1 # the measuring window, not a synchronisation
+            b=$(stats mono_packets cycles rendered_cycles)
+            if ! alice_heard || [[ -e $out ]]; then
+                bb_log "mono_share try $try: the tones had stopped by the end of the window"
+                b=
+            fi
+        else
+            bb_log "mono_share try $try: the hub never heard alice's tones"
+        fi
+        bb_wait_exit "$pid" 180
+        (( $? == 124 )) && bb_kill "$pid"
+        cat "$out.run.log"
+        read -r m0 c0 r0 <<<"$a"
+        read -r m1 c1 r1 <<<"$b"
+        if [[ -n $m0 && -n $r0 && -n $m1 && -n $r1 ]] && (( c1 + r1 > c0 + r0 )); then
+            bb_log "mono_share: $((m1 - m0)) mono of $((c1 + r1 - c0 - r0)) packets (cycles $((c1 - c0)), rendered $((r1 - r0)))"
+            share=$(awk -v m=$((m1 - m0)) -v n=$((c1 + r1 - c0 - r0)) 'BEGIN { printf "%.0f", 100 * m / n }')
+            return 0
+        fi
+    done
+}
+mono_share "$BB_TMP/p3m.txt"
+check "opus: alice's centred mix is sent mono ($share % of her packets while tones play)" test "$share" -ge 80
+osc_set /mix/alice/ch/alice/pan f 0.5
+mono_share "$BB_TMP/p3p.txt"
 check "... and in two channels once she pans herself to 0.5 ($share % mono)" test "$share" -le 40
 s=$(v "$BB_TMP/p3p.txt" in_1 med_snr_db) g=$(v "$BB_TMP/p3p.txt" in_1 med_gain_db)
 check "opus, panned 0.5: her left channel SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
 check "... at half the level (median gain $g dB, pan law: -6.02)" awk -v g="$g" 'BEGIN { exit !(g > -7 && g < -5) }'
-oscsend 127.0.0.1 "$osc" /mix/alice/ch/alice/pan f 0
-share=$(mono_share "$BB_TMP/p3c.txt")
+osc_set /mix/alice/ch/alice/pan f 0
+mono_share "$BB_TMP/p3c.txt"
 check "... and mono again when centred ($share % mono)" test "$share" -ge 80
 s=$(v "$BB_TMP/p3c.txt" in_1 med_snr_db)
 check "opus, centred again: her mix SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
