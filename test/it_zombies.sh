@@ -4,7 +4,8 @@
 # backend, 48 kHz, 64 frames), a real hub (default --timeout 1 s) and bbload
 # with 4 steady musicians (mixes checked sample by sample, PCM float) plus
 # zombies that send zeros and, at t = 3 s, all stop at once without a LEAVE.
-# Run 1 kills 10 zombies, run 2 kills 50. For each run:
+# Run 1 kills 10 zombies, run 2 kills 50 (not in a ThreadSanitizer build:
+# see there). For each run:
 #   - every zombie receives the hub's LEAVE with code TIMEOUT within
 #     timeout + 200 ms of its last datagram (bbload's max_ms <= 1200): the
 #     sweep (every 100 ms) drops them all in one pass, not one after another;
@@ -93,7 +94,17 @@ zombie_run() {
 }
 
 zombie_run za 10 11
-zombie_run zb 50 12
+# Run 2 is not for a ThreadSanitizer build: instrumented, the hub needs
+# several times the CPU (measured here at 54 streams: its threads over 1.2
+# cores and still starved, against 0.45 of a core for the plain build),
+# more than 2 cores have next to bbload and jackd, so the 50 joins alone
+# outlast DIE_AT and every timing fails for want of CPU. Run 1 still puts
+# the mass drop under TSan; run 2 runs on the plain and ASan builds.
+if grep -qa '__tsan_init' "$BB_BIN"; then
+    bb_log "SKIP 50 zombies: $BB_BIN is built with ThreadSanitizer, too slow for 54 streams in real time"
+else
+    zombie_run zb 50 12
+fi
 
 check "hub still runs" kill -0 "$hub"
 rtmax=$(grep 'rt max' "$BB_TMP/hub.log" | tail -1 | sed -E 's/.*rt max ([0-9]+) us.*/\1/')

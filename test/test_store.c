@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -897,12 +898,18 @@ static void test_crash(void)
     bb_store_close(s);
     CHECK(sql_text_is(path, "PRAGMA integrity_check", "ok"));
 
-    // Killed at a random moment in the middle of a stream of writes.
+    // Killed at a random moment in the middle of a stream of writes. The
+    // delay counts from the stream's first commit, which the child reports
+    // through a pipe: counted from fork, a slow start (seen in the
+    // ThreadSanitizer build) had the child killed before it wrote anything.
     for (int round = 0; round < 5; round++) {
+        int ready[2];
+        CHECK(pipe(ready) == 0);
         fflush(stdout);
         fflush(stderr);
         pid = fork();
         if (pid == 0) {
+            close(ready[0]);
             struct bb_store *cs = bb_store_open(path, "hub", 0);
             for (uint64_t i = 1;; i++) {
                 a->sends[0].gain_db = (float)i;
@@ -910,9 +917,19 @@ static void test_crash(void)
                 b->nsends = (unsigned)(i % 4);
                 bb_store_put_client(cs, a);
                 bb_store_put_client(cs, b);
-                bb_store_flush(cs, i);
+                if (bb_store_flush(cs, i) > 0 && ready[1] >= 0) {
+                    if (write(ready[1], "", 1) != 1)
+                        _exit(5);
+                    close(ready[1]);
+                    ready[1] = -1;
+                }
             }
         }
+        close(ready[1]);
+        struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+        char c;
+        CHECK(poll(&pfd, 1, 10000) == 1 && read(ready[0], &c, 1) == 1);
+        close(ready[0]);
         usleep(20000 + (useconds_t)round * 15000);
         kill(pid, SIGKILL);
         CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
