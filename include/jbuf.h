@@ -149,6 +149,11 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb);
 /// clock drift (on), or never resample (off, the default).
 void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on);
 
+/// Any thread: the stats as one log fragment ("fill F target T underruns
+/// ... drift D ppm resampling R (fit X se Y steps S spikes K)"), for the
+/// -v lines of serve and join. Returns what snprintf returns.
+int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size);
+
 /// Producer: one AUDIO packet's payload with its sequence number.
 /// Returns frames appended (0 when the packet was late, duplicate or dropped).
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);

@@ -723,19 +723,10 @@ static void log_stats(struct hub *h)
         struct hub_client *c = h->slots[i];
         if (!c)
             continue;
-        struct bb_jbuf_stats *st = &c->jb.stats;
-        bb_debug("%s: fill %u target %u underruns %llu trims %llu lost %llu late %llu rtt %u us "
-                 "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) cycles %llu "
-                 "xruns %llu rt max %llu us",
-                 c->name, atomic_load(&st->fill), atomic_load(&st->target),
-                 (unsigned long long)atomic_load(&st->underruns),
-                 (unsigned long long)atomic_load(&st->trims),
-                 (unsigned long long)atomic_load(&st->lost),
-                 (unsigned long long)atomic_load(&st->late), atomic_load(&c->rtt_us),
-                 (int)atomic_load(&st->drift_ppm), (unsigned)atomic_load(&st->resampling),
-                 atomic_load(&st->drift_fit) / 10.0, atomic_load(&st->drift_se) / 10.0,
-                 (unsigned)atomic_load(&st->drift_steps), (unsigned)atomic_load(&st->drift_spikes),
-                 (unsigned long long)atomic_load(&h->stats.cycles),
+        char jb[256];
+        bb_jbuf_stats_text(&c->jb.stats, jb, sizeof jb);
+        bb_debug("%s: %s rtt %u us cycles %llu xruns %llu rt max %llu us", c->name, jb,
+                 atomic_load(&c->rtt_us), (unsigned long long)atomic_load(&h->stats.cycles),
                  (unsigned long long)atomic_load(&h->stats.xruns),
                  (unsigned long long)atomic_load(&h->stats.rt_ns_max) / 1000);
     }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,21 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb)
     free(jb->scratch);
     jb->decoded = NULL;
     jb->scratch = NULL;
+}
+
+int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
+{
+    return snprintf(buf, size,
+                    "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
+                    "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u)",
+                    atomic_load(&st->fill), atomic_load(&st->target),
+                    (unsigned long long)atomic_load(&st->underruns),
+                    (unsigned long long)atomic_load(&st->trims),
+                    (unsigned long long)atomic_load(&st->lost),
+                    (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
+                    (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
+                    atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
+                    (unsigned)atomic_load(&st->drift_spikes));
 }
 
 static void stat_add(_Atomic uint64_t *c, uint64_t n)

@@ -524,17 +524,9 @@ static void publish(struct join *j, struct join_stream *s)
 // (the hub prints the same for each musician's stream).
 static void report_stream(struct join_stream *s)
 {
-    struct bb_jbuf_stats *st = &s->jb.stats;
-    bb_debug("mix from the hub: fill %u target %u underruns %llu trims %llu lost %llu late %llu "
-             "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) skipped cycles %llu",
-             atomic_load(&st->fill), atomic_load(&st->target),
-             (unsigned long long)atomic_load(&st->underruns),
-             (unsigned long long)atomic_load(&st->trims),
-             (unsigned long long)atomic_load(&st->lost),
-             (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
-             (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
-             atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
-             (unsigned)atomic_load(&st->drift_spikes),
+    char jb[256];
+    bb_jbuf_stats_text(&s->jb.stats, jb, sizeof jb);
+    bb_debug("mix from the hub: %s skipped cycles %llu", jb,
              (unsigned long long)atomic_load(&s->skipped_cycles));
 }
 
