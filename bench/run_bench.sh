@@ -164,7 +164,7 @@ latency() {
     sum="$(awk -f "$BB_ROOT/bench/iodelay.awk" "$BB_TMP/iod-$codec-$p.txt") xruns=$((x1 - x0)) secs=$secs"
     LAT[$codec-$p]=$sum
     say "latency $codec p=$p: $sum"
-    ROWS+=("| bandbridge $codec, jitter 0 | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" lost) | $((x1 - x0)) | ${secs} s |")
+    ROWS+=("| bandbridge $codec, jitter 0 | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" windows_at_mode)/$(kv "$sum" windows) | $(kv "$sum" lost) | $((x1 - x0)) | ${secs} s |")
 }
 
 # direct: jack_iodelay out->in with nothing in between (one period).
@@ -179,7 +179,7 @@ direct() {
     bb_kill "$iod"
     bb_stop_jack
     sum=$(awk -f "$BB_ROOT/bench/iodelay.awk" "$BB_TMP/iod-direct-$p.txt")
-    ROWS+=("| direct JACK loop (reference) | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" lost) | – | ${secs} s |")
+    ROWS+=("| direct JACK loop (reference) | $p | $(kv "$sum" mode) | $(kv "$sum" min)–$(kv "$sum" max) | $(kv "$sum" at_mode)% | $(kv "$sum" windows_at_mode)/$(kv "$sum" windows) | $(kv "$sum" lost) | – | ${secs} s |")
 }
 
 ########################################################################## xruns
@@ -603,7 +603,7 @@ lat_met() {
     if ((m <= t)) && [[ $lo == 0 ]] && awk -v a="$at" 'BEGIN { exit !(a >= 95) }'; then
         ((secs >= 60)) && echo "**yes**" || echo "yes, but held ${secs} s only"
     elif ((m <= t)); then
-        echo "no: unstable ($at% at mode, $lo lost)"
+        echo "no: unstable ($at% at mode, $(kv "$s" windows_at_mode)/$(kv "$s" windows) 10 s windows at mode, $lo lost)"
     else
         echo "no"
     fi
@@ -698,8 +698,8 @@ peer_lat_cell() {
     if (( ${#ROWS[@]} )); then
         echo "### Round trip (jack_iodelay, frames; hub + musician in one JACK graph)"
         echo
-        echo "| path | period | mode | range | readings at mode | signal lost | xruns | window |"
-        echo "|---|---|---|---|---|---|---|---|"
+        echo "| path | period | mode | range | readings at mode | 10 s windows at mode | signal lost | xruns | window |"
+        echo "|---|---|---|---|---|---|---|---|---|"
         printf '%s\n' "${ROWS[@]}"
         echo
         echo "The limit for this path is 3 periods (one JACK loop period plus one period each way)."
