@@ -1184,10 +1184,16 @@ int bb_hub_main(int argc, char **argv)
                 break;
             }
         }
-        if (pfd[0].revents & POLLIN)
-            drain_events(h);
+        // OSC before the network's events: a change a controller sent while
+        // a musician was leaving, in the same turn as the LEAVE, reaches the
+        // musician's record (stored when the ports are gone) instead of being
+        // refused. A JOIN and an OSC message for that musician cannot meet
+        // here the other way round: a controller only learns of a musician
+        // from what the JOIN's handling tells it (ports, /hub/ notifications).
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h, bb_now_ns());
+        if (pfd[0].revents & POLLIN)
+            drain_events(h);
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(nsm, NULL) == BB_NSM_SAVE) {
             // Everything to disk now, whatever the debounce says.
             hub_state_snapshot_conns(h);
