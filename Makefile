@@ -23,7 +23,10 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 comma := ,
 ifdef SAN
 BUILD := build-san-$(subst $(comma),-,$(SAN))
-SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
+# UBSan only prints a report and carries on by default; a test that throws away
+# its program's stderr would still pass. Make every UBSan report fatal instead.
+SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer \
+	$(if $(findstring undefined,$(SAN)),-fno-sanitize-recover=undefined)
 else
 BUILD := build
 SANFLAGS :=

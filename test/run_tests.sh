@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.." || exit 1
 export BUILD=${BUILD:-build} BIN=${BIN:-bandbridge}
 FILTER=${FILTER:-}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+# Sanitizer builds: a UBSan report ends the program, with a stack trace (the
+# Makefile also compiles UBSan with -fno-sanitize-recover). Kept if already set.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR" || exit 1
 
