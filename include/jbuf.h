@@ -14,6 +14,17 @@
 //    target for a whole 200 ms window) with one crossfaded splice, so that latency
 //    stays at target after a burst of late packets.
 //
+// After an underrun the restart takes what is there down to the target; if
+// fewer frames came than fell due while the ring was dry, the stream now
+// plays that much later. Those owed frames are cut by the splice as soon as
+// they are here with a packet more (so that the cut never leaves the next
+// read dry: on one machine the next packet often comes just before the
+// read, often just after), else nothing is owed at the end of the trim
+// window and the window's rule applies. Without this, a late packet that
+// came alone kept the round trip a period longer until a whole 200 ms
+// window passed without an underrun, which at a few underruns a second on
+// a noisy machine was seconds.
+
 // Depth "target" is extra frames kept beyond the period being played:
 // 0 is the lowest latency (one packet in flight). In auto mode the target
 // grows by half a period on every underrun (to at most 20 ms) and shrinks
@@ -118,6 +129,8 @@ struct bb_jbuf {
     unsigned       min_excess;   ///< smallest excess seen in the current window
     unsigned       window_left;  ///< reads left in the current trim window
     unsigned       calm_reads;   ///< reads since the last underrun (auto mode)
+    unsigned       owed;         ///< frames of the stream that fell due in the last
+                                 ///< underrun and have not come yet
     unsigned       rate;
     float          last[BB_MAX_CLIENT_CH]; ///< last frame played, for the fade-out
     float          fade_in;      ///< 0..1 gain ramp after (re)buffering

@@ -269,8 +269,11 @@ BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb)
 
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 {
-    if (jb->state != BB_JB_PLAYING)
+    if (jb->state != BB_JB_PLAYING) {
+        if (jb->owed && jb->owed < jb->rate)
+            jb->owed += nframes; // after an underrun: late frames (jbuf.h)
         return; // buffering: the start finds its depth anyway
+    }
     const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     unsigned n;
@@ -417,14 +420,18 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         unsigned start = nframes + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
         if (avail < start) {
             silence(jb, out, 0, nframes);
+            if (jb->owed && jb->owed < jb->rate)
+                jb->owed += nframes; // after an underrun (not before the first start)
             publish_drift(jb);
             return 0;
         }
-        // Start (again) with a fade-in, at the target depth.
+        // Start (again) with a fade-in, at the target depth. What was
+        // owed and did not come yet is cut when it does (below).
         unsigned excess = avail - start;
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);
         avail -= excess;
+        jb->owed = jb->owed > excess ? jb->owed - excess : 0;
         jb->state = BB_JB_PLAYING;
         jb->fade_in = 0.0f;
         jb->window_left = 0;
@@ -454,6 +461,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
                 out[c][avail + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
         memset(jb->last, 0, sizeof jb->last);
         jb->state = BB_JB_BUFFERING;
+        jb->owed = rest;
         counter_inc(&jb->stats.underruns);
         if (!jb->fixed) {
             unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
@@ -480,14 +488,22 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         jb->min_excess = excess;
     unsigned trim = 0;
     unsigned trim_at = jb->rs_on ? 2 * jb->frames : jb->frames;
-    if (--jb->window_left == 0 && jb->min_excess >= trim_at) {
-        trim = jb->min_excess - (jb->rs_on ? jb->frames : 0);
-        trim = trim < jb->max_period ? trim : jb->max_period;
-        if (jb->rs_on && avail < rs_need(jb, nframes, r) + trim)
-            trim = 0;
-        if (trim)
-            counter_inc(&jb->stats.trims);
+    if (--jb->window_left == 0) {
+        if (jb->min_excess >= trim_at) {
+            trim = jb->min_excess - (jb->rs_on ? jb->frames : 0);
+            trim = trim < jb->max_period ? trim : jb->max_period;
+            if (jb->rs_on && avail < rs_need(jb, nframes, r) + trim)
+                trim = 0;
+        }
+        jb->owed = 0; // a whole window: what did not come, the sender never sent
+    } else if (jb->owed && excess >= jb->owed + jb->frames && !jb->rs_on) {
+        // The late frames of the last underrun came after all, and a packet
+        // more is here: cut them now, keeping that packet as the margin.
+        trim = jb->owed < jb->max_period ? jb->owed : jb->max_period;
+        jb->owed = 0;
     }
+    if (trim)
+        counter_inc(&jb->stats.trims);
 
     // Engage at phase 0 from the exact sample: this period starts where
     // pass-through would have, with no step. The interpolator looks
