@@ -99,10 +99,15 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
 // now, from there, and sent: nobody hears anything (the local inputs, which
 // JACK never gave us for that cycle, are silent in those frames; the hub's
 // own JACK outputs of that cycle are lost either way). When some stream
-// does not have them yet (the same stall held its sender back: several
-// musicians on one machine), reading ahead would underrun it, so nothing
-// is rendered and the timeline slips as before, to be trimmed later. A
-// jump of more than HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
+// does not have them yet (the same stall held its sender back: musicians
+// on the hub's machine, whose bandbridge join sends a faded gap for the
+// cycle it lost), it is read anyway: it underruns, and its jitter buffer's
+// restart drops those frames as late when they come (jbuf.h), so that
+// stream keeps its place too. (Rendering nothing instead, as before,
+// slipped every stream by a period until a trim window without an
+// underrun, seconds on a noisy machine: jack_iodelay's round trip sat a
+// period high for 8-12 % of a minute.) A jump of more than
+// HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
 // The drift estimators (drift.h) see a slip in JACK's frame counter, so
 // they do not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
@@ -122,12 +127,6 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
                           memory_order_relaxed);
     if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
         return now;
-    for (unsigned i = 0; i < g->nclients; i++) {
-        struct bb_jbuf *jb = &g->clients[i]->jb;
-        unsigned ready = bb_jbuf_ready(jb);
-        if (ready && ready < (unsigned)missed + nframes)
-            return now; // its sender was held back too: slip
-    }
     atomic_store_explicit(&h->stats.rendered_cycles,
                           atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
