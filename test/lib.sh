@@ -147,6 +147,16 @@ bb_cleanup() {
     done
     [[ -n $BB_JACK_PID ]] && bb_kill "$BB_JACK_PID" >/dev/null 2>&1
     if [[ -n ${BB_TMP:-} && -d $BB_TMP ]]; then
+        # A sanitizer's report in any process's log fails the test, also
+        # where the test never looks at that process's exit status (their
+        # reports at exit, leaks, come only now that they are stopped).
+        local san_re='runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer'
+        for f in "$BB_TMP"/*.log "$BB_TMP"/*.txt; do
+            [[ -f $f ]] && grep -Eq -- "$san_re" "$f" || continue
+            echo "not ok - sanitizer report in $(basename "$f")"
+            grep -E -m 3 -A 12 -- "$san_re" "$f" | sed 's/^/#   /'
+            rc=1
+        done
         if (( rc != 0 )); then
             for f in "$BB_TMP"/*.log; do
                 [[ -f $f ]] || continue
@@ -160,7 +170,7 @@ bb_cleanup() {
             rm -rf "$BB_TMP"
         fi
     fi
-    return $rc
+    exit $rc # in the EXIT trap: the test's status
 }
 
 # bb_wait_for CMD...: poll CMD every 50 ms until it succeeds; deadline BB_WAIT s.
