@@ -193,9 +193,6 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes);
 /// cycle, before the reads; for the drift estimate only.
 BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns);
 
-/// Consumer: frames ready to be played now (0 while buffering).
-BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb);
-
 /// Consumer: fills out[c][0..nframes) for every channel c < channels.
 /// Returns 1 if real audio was played, 0 when the output is silence or
 /// fading out.

@@ -254,24 +254,18 @@ BB_RT static unsigned rs_need(const struct bb_jbuf *jb, unsigned nframes, double
     return (unsigned)(jb->rs_frac + (nframes - 1) * r) + RS_AHEAD;
 }
 
-BB_RT unsigned bb_jbuf_ready(struct bb_jbuf *jb)
+// After an underrun (owed set by it, not before the first start), nframes
+// more fell due while the ring stayed dry (at most a second's worth counted).
+BB_RT static void owe_more(struct bb_jbuf *jb, unsigned nframes)
 {
-    if (jb->state != BB_JB_PLAYING)
-        return 0;
-    unsigned avail = bb_ring_read_space(&jb->ring) / (jb->channels * (uint32_t)sizeof(float));
-    if (!jb->rs_on)
-        return avail;
-    // Output frames the resampler can make of them.
-    if (avail < RS_AHEAD + 1)
-        return 0;
-    return (unsigned)((avail - RS_AHEAD + 1 - jb->rs_frac) / jb->rs_ratio);
+    if (jb->owed && jb->owed < jb->rate)
+        jb->owed += nframes;
 }
 
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 {
     if (jb->state != BB_JB_PLAYING) {
-        if (jb->owed && jb->owed < jb->rate)
-            jb->owed += nframes; // after an underrun: late frames (jbuf.h)
+        owe_more(jb, nframes);
         return; // buffering: the start finds its depth anyway
     }
     const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
@@ -420,8 +414,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         unsigned start = nframes + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
         if (avail < start) {
             silence(jb, out, 0, nframes);
-            if (jb->owed && jb->owed < jb->rate)
-                jb->owed += nframes; // after an underrun (not before the first start)
+            owe_more(jb, nframes);
             publish_drift(jb);
             return 0;
         }
