@@ -57,4 +57,26 @@ static inline const char *bb_arg_str(const lo_arg *a)
     return (const char *)(const void *)a;
 }
 
+/// A numeric argument ('i', 'h', 'f' or 'd') as a double: 0, or -1 for any
+/// other type (nothing written). Booleans are the caller's to decide.
+static inline int bb_arg_number(char type, const lo_arg *a, double *out)
+{
+    switch (type) {
+    case 'i':
+        *out = bb_arg_i32(a);
+        return 0;
+    case 'h':
+        *out = (double)bb_arg_i64(a);
+        return 0;
+    case 'f':
+        *out = bb_arg_f32(a);
+        return 0;
+    case 'd':
+        *out = bb_arg_f64(a);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 #endif

@@ -642,15 +642,9 @@ static uint16_t reply_port(const char *path, const char *types, lo_arg **argv, i
     int at = sub ? 1 : 0;
     if ((!sub && !unsub) || argc <= at)
         return 0;
-    // Copied out (osc_arg.h): liblo aligns arguments to 4 bytes, the union wants 8.
     double v;
-    switch (types[at]) {
-    case 'i': v = bb_arg_i32(argv[at]); break;
-    case 'h': v = (double)bb_arg_i64(argv[at]); break;
-    case 'f': v = bb_arg_f32(argv[at]); break;
-    case 'd': v = bb_arg_f64(argv[at]); break;
-    default: return 0;
-    }
+    if (bb_arg_number(types[at], argv[at], &v) < 0)
+        return 0;
     return v >= 1 && v <= 65535 && v == (double)(int)v ? (uint16_t)v : 0;
 }
 

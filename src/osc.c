@@ -397,32 +397,16 @@ static struct hub_client *find_client(struct hub *h, const char *tok)
     return hub_find_name(h, tok);
 }
 
-// Reads one numeric or boolean argument; returns 0 or -1 (osc_arg.h: the
-// arguments are copied out, never read as members in place).
+// Reads one numeric or boolean argument (T is 1, F is 0); returns 0 or -1.
 static int arg_number(char type, const lo_arg *a, float *out)
 {
-    switch (type) {
-    case 'f':
-        *out = bb_arg_f32(a);
-        return 0;
-    case 'd':
-        *out = (float)bb_arg_f64(a);
-        return 0;
-    case 'i':
-        *out = (float)bb_arg_i32(a);
-        return 0;
-    case 'h':
-        *out = (float)bb_arg_i64(a);
-        return 0;
-    case 'T':
-        *out = 1.0f;
-        return 0;
-    case 'F':
-        *out = 0.0f;
-        return 0;
-    default:
+    double d;
+    if (type == 'T' || type == 'F')
+        d = type == 'T';
+    else if (bb_arg_number(type, a, &d) < 0)
         return -1;
-    }
+    *out = (float)d;
+    return 0;
 }
 
 // Resolves a source name to source ids; returns how many (0 = unknown).
