@@ -25,6 +25,24 @@
 // window passed without an underrun, which at a few underruns a second on
 // a noisy machine was seconds.
 
+// Where timestamps are there (bb_jbuf_stamp after each packet, bb_jbuf_clock
+// each cycle: serve and join always), the buffer knows its lag: our clock
+// at the frame being played minus the sender's clock at that frame. On one
+// clock it does not move while nothing goes wrong; between two it moves by
+// the drift only. The lag of a calm trim window (no underrun, no cut, the
+// lag within 2 frames all through) is the stream's own. When a disturbance
+// leaves the stream later than that by 16 frames or more (a burst of
+// packets from a sender catching up after a stall, a restart that found a
+// few of the late frames and then got the rest), the frames it is late by
+// are cut by the splice as soon as they are here, down to the target, all
+// of them if there, and a restart keeps the frames that put it back at the
+// calm lag instead of the newest ones only. A lag 50 ms or more away from
+// the calm one is a new clock (a sender that started over): forgotten until
+// the next calm window. Without timestamps, or while resampling, the
+// owed-frames rule above stands in. The lag is counted exactly, so it
+// needs none of the owed rule's margin; the races the margin was for are
+// the calm state's own.
+
 // Depth "target" is extra frames kept beyond the period being played:
 // 0 is the lowest latency (one packet in flight). In auto mode the target
 // grows by half a period on every underrun (to at most 20 ms) and shrinks
@@ -117,10 +135,16 @@ struct bb_jbuf {
     int            have_seq;     ///< a first packet was seen
     uint32_t       next_seq;     ///< sequence number expected next
     unsigned       late_run;     ///< late packets in a row
+    int            ts_pushed;    ///< the last receive or push appended its packet
     int            ts_have;      ///< ts_last is set
     uint32_t       ts_last;      ///< sender's clock after the last packet stamped
     int64_t        ts_pos;       ///< the same, unwrapped, from the first one
     float         *decoded;      ///< scratch, frames * channels
+
+    // producer writes, consumer reads
+    _Atomic uint64_t ts_at;      ///< sender's clock just after the newest frame (high
+                                 ///< 32 bits) and the ring's bytes written then (low 32)
+    _Atomic int    ts_at_ok;     ///< ts_at is set
 
     // consumer side (process callback)
     int            state;        ///< enum bb_jbuf_state
@@ -132,6 +156,12 @@ struct bb_jbuf {
     unsigned       owed;         ///< frames of the stream that fell due in the last
                                  ///< underrun and have not come yet
     unsigned       rate;
+    uint32_t       play_frame;   ///< our clock at the frame the next read plays
+    int            play_ok;      ///< play_frame is known (bb_jbuf_clock was called)
+    int32_t        lag_ref;      ///< the lag of the last calm window
+    int            lag_ok;       ///< lag_ref is set
+    int32_t        lag_lo, lag_hi; ///< the lag's range in the current window
+    int            lag_win;      ///< every read of the current window knew its lag
     float          last[BB_MAX_CLIENT_CH]; ///< last frame played, for the fade-out
     float          fade_in;      ///< 0..1 gain ramp after (re)buffering
     float         *scratch;      ///< (2 * max_period + frames + 16) * channels
@@ -178,8 +208,10 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 /// (CLOCK_MONOTONIC, bb_now_ns), and ts_end is the sender's clock just
 /// after its last frame (the AUDIO header's ts plus the packet's frames:
 /// the sender's JACK frame counter, see bandbridge-wire(7)). Call after
-/// bb_jbuf_receive or bb_jbuf_push; for the drift estimate only. Packets
-/// may come in any order: ts_end is unwrapped against the last one.
+/// bb_jbuf_receive or bb_jbuf_push, for every packet: the drift estimate
+/// and the lag (above). Packets may come in any order: ts_end is unwrapped
+/// against the last one; only a packet whose frames were appended places
+/// the frames in time.
 void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns);
 
 /// Consumer: the consumer missed nframes of its own timeline (JACK did not
@@ -190,7 +222,9 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes);
 
 /// Consumer: this cycle began at JACK frame `frame` (jack_last_frame_time)
 /// and its callback ran at t_ns (CLOCK_MONOTONIC, bb_now_ns). Once per
-/// cycle, before the reads; for the drift estimate only.
+/// cycle, before the cycle's read: the drift estimate and the lag. Reads
+/// and skips move the frame on by what they play, so reads for missed
+/// cycles done before this call (hub_rt.c) play at their own frames.
 BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns);
 
 /// Consumer: fills out[c][0..nframes) for every channel c < channels.

@@ -31,6 +31,10 @@ void bb_ring_reset(struct bb_ring *r);
 
 uint32_t bb_ring_read_space(const struct bb_ring *r);
 uint32_t bb_ring_write_space(const struct bb_ring *r);
+/// Producer: bytes ever written (runs free, wraps at 2^32).
+uint32_t bb_ring_written(const struct bb_ring *r);
+/// Consumer: bytes ever read or dropped (runs free, wraps at 2^32).
+uint32_t bb_ring_consumed(const struct bb_ring *r);
 /// Writes all n bytes or nothing; returns whether it wrote.
 bool bb_ring_write(struct bb_ring *r, const void *src, uint32_t n);
 /// Reads all n bytes or nothing; returns whether it read.

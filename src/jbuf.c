@@ -13,6 +13,9 @@
 #define RESYNC_PACKETS 3000  // a jump of more packets than this restarts the stream
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define LATE_RESYNC    8     // this many late packets in a row restart the stream
+#define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
+#define LAG_CALM       2     // the lag's spread over a calm window, frames
+#define LAG_NEW_CLOCK_MS 50  // a lag this far from the calm one is a new clock
 
 // Drift compensation (see jbuf.h and drift.h for the design).
 #define DL_MAX_DRIFT   1000e-6 // drift estimate and ratio range
@@ -95,6 +98,7 @@ static void stat_add(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+// Producer: appends frames to the ring (0 when it is full).
 static int push_frames(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 {
     uint32_t bytes = nframes * jb->channels * (uint32_t)sizeof(float);
@@ -107,7 +111,9 @@ static int push_frames(struct bb_jbuf *jb, const float *interleaved, unsigned nf
 
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 {
-    return push_frames(jb, interleaved, nframes);
+    int n = push_frames(jb, interleaved, nframes);
+    jb->ts_pushed = n > 0;
+    return n;
 }
 
 void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns)
@@ -116,12 +122,20 @@ void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns)
         jb->ts_pos += (int32_t)(ts_end - jb->ts_last);
     jb->ts_have = 1;
     jb->ts_last = ts_end;
+    if (jb->ts_pushed) {
+        // The newest frame in the ring is the sender's ts_end - 1.
+        uint64_t at = (uint64_t)ts_end << 32 | bb_ring_written(&jb->ring);
+        atomic_store_explicit(&jb->ts_at, at, memory_order_release);
+        atomic_store_explicit(&jb->ts_at_ok, 1, memory_order_release);
+        jb->ts_pushed = 0;
+    }
     if (!jb->dl_off)
         bb_drift_arrived(&jb->drift, jb->ts_pos, t_ns);
 }
 
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len)
 {
+    jb->ts_pushed = 0;
     if (!jb->have_seq) {
         jb->have_seq = 1;
         jb->next_seq = seq;
@@ -161,7 +175,9 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
         stat_add(&jb->stats.bad, 1);
         return pushed;
     }
-    return pushed + push_frames(jb, jb->decoded, jb->frames);
+    int own = push_frames(jb, jb->decoded, jb->frames);
+    jb->ts_pushed = own > 0;
+    return pushed + own;
 }
 
 BB_RT static void counter_inc(_Atomic uint64_t *c)
@@ -178,6 +194,8 @@ BB_RT static void publish_drift(struct bb_jbuf *jb)
 
 BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
 {
+    jb->play_frame = frame;
+    jb->play_ok = 1;
     if (jb->dl_off)
         return; // no compensation asked: no estimate either (drift_ppm stays 0)
     if (bb_drift_cycle(&jb->drift, frame, t_ns)) {
@@ -264,6 +282,7 @@ BB_RT static void owe_more(struct bb_jbuf *jb, unsigned nframes)
 
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 {
+    jb->play_frame += nframes;
     if (jb->state != BB_JB_PLAYING) {
         owe_more(jb, nframes);
         return; // buffering: the start finds its depth anyway
@@ -289,6 +308,39 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
     n = nframes < avail ? nframes : avail;
     bb_ring_skip(&jb->ring, n * frame_bytes);
     stat_add(&jb->stats.skipped, n);
+}
+
+// The lag (see jbuf.h): our clock at the frame the next read plays minus
+// the sender's at that frame. 0 when it is not known: no clock or no stamp
+// yet, resampling (a fractional position), or the frames at the read
+// position came before their stamp did.
+BB_RT static int lag_now(const struct bb_jbuf *jb, int32_t *lag)
+{
+    if (!jb->play_ok || jb->rs_on || !atomic_load_explicit(&jb->ts_at_ok, memory_order_acquire))
+        return 0;
+    uint64_t at = atomic_load_explicit(&jb->ts_at, memory_order_acquire);
+    int32_t ahead = (int32_t)((uint32_t)at - bb_ring_consumed(&jb->ring));
+    if (ahead < 0)
+        return 0;
+    uint32_t head = (uint32_t)(at >> 32) - (uint32_t)ahead / (jb->channels * (uint32_t)sizeof(float));
+    *lag = (int32_t)(jb->play_frame - head);
+    return 1;
+}
+
+// How much later than the calm lag (frames): 0 when that is not known, or
+// when the lag is so far off that the sender's clock is a new one (then the
+// calm lag is forgotten until the next calm window).
+BB_RT static int32_t lag_late(struct bb_jbuf *jb, int lag_known, int32_t lag)
+{
+    if (!lag_known || !jb->lag_ok)
+        return 0;
+    int32_t late = lag - jb->lag_ref;
+    int32_t far = (int32_t)(jb->rate * LAG_NEW_CLOCK_MS / 1000);
+    if (late >= far || late <= -far) {
+        jb->lag_ok = 0;
+        return 0;
+    }
+    return late;
 }
 
 // Reads n frames from the ring into out (deinterleaving), starting at
@@ -394,7 +446,7 @@ BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframe
     bb_ring_skip(&jb->ring, consumed * frame_bytes);
 }
 
-BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
+BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nframes)
 {
     const unsigned ch = jb->channels;
     const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
@@ -403,6 +455,8 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
         return 0;
     }
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
+    int32_t lag = 0;
+    int lag_known = lag_now(jb, &lag);
     atomic_store_explicit(&jb->stats.fill, avail, memory_order_relaxed);
     if (jb->state == BB_JB_PLAYING)
         fill_track(jb, avail - (jb->rs_on ? jb->rs_frac : 0.0), nframes, 0);
@@ -418,12 +472,18 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
             publish_drift(jb);
             return 0;
         }
-        // Start (again) with a fade-in, at the target depth. What was
-        // owed and did not come yet is cut when it does (below).
+        // Start (again) with a fade-in, at the target depth: with the newest
+        // frames, or where the calm lag was if that is later (the frames
+        // that would be cut are not late ones then). What was owed and did
+        // not come yet is cut when it does (below).
         unsigned excess = avail - start;
+        int32_t late = rs ? 0 : lag_late(jb, lag_known, lag);
+        if (!rs && lag_known && jb->lag_ok)
+            excess = late <= 0 ? 0 : (unsigned)late < excess ? (unsigned)late : excess;
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);
         avail -= excess;
+        lag -= (int32_t)excess;
         jb->owed = jb->owed > excess ? jb->owed - excess : 0;
         jb->state = BB_JB_PLAYING;
         jb->fade_in = 0.0f;
@@ -461,6 +521,7 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
             jb->target += nframes / 2 ? nframes / 2 : 1;
             if (jb->target > max_target)
                 jb->target = max_target;
+            jb->lag_ok = 0; // a deeper buffer: its calm lag is another
             atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
         }
         jb->calm_reads = 0;
@@ -476,9 +537,18 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     if (jb->window_left == 0) {
         jb->window_left = jb->rate / 5 / nframes + 1;
         jb->min_excess = excess;
+        jb->lag_win = 1;
+        jb->lag_lo = INT32_MAX;
+        jb->lag_hi = INT32_MIN;
     }
     if (excess < jb->min_excess)
         jb->min_excess = excess;
+    if (lag_known) {
+        jb->lag_lo = lag < jb->lag_lo ? lag : jb->lag_lo;
+        jb->lag_hi = lag > jb->lag_hi ? lag : jb->lag_hi;
+    } else {
+        jb->lag_win = 0;
+    }
     unsigned trim = 0;
     unsigned trim_at = jb->rs_on ? 2 * jb->frames : jb->frames;
     if (--jb->window_left == 0) {
@@ -489,6 +559,19 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
                 trim = 0;
         }
         jb->owed = 0; // a whole window: what did not come, the sender never sent
+        if (trim == 0 && jb->lag_win && jb->lag_hi - jb->lag_lo <= LAG_CALM) {
+            jb->lag_ref = lag; // a calm window: this is the stream's lag
+            jb->lag_ok = 1;
+        }
+    } else if (lag_known && jb->lag_ok) {
+        // Later than the calm lag: cut what we are late by as soon as it
+        // is here (down to the target; the rest when it comes).
+        int32_t late = lag_late(jb, lag_known, lag);
+        if (late >= LAG_MIN_CUT && excess >= LAG_MIN_CUT) {
+            trim = (unsigned)late < excess ? (unsigned)late : excess;
+            trim = trim < jb->max_period ? trim : jb->max_period;
+            jb->owed = 0;
+        }
     } else if (jb->owed && excess >= jb->owed + jb->frames && !jb->rs_on) {
         // The late frames of the last underrun came after all, and a packet
         // more is here: cut them now, keeping that packet as the margin.
@@ -557,9 +640,19 @@ BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
     if (!jb->fixed && jb->target > 0 && ++jb->calm_reads > jb->rate * 10 / nframes) {
         jb->target = jb->target > 16 ? jb->target - 16 : 0;
         jb->calm_reads = 0;
+        jb->lag_ok = 0;
         atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
     }
+    if (jb->rs_on)
+        jb->lag_ok = 0; // the lag of a resampled stream is no reference
     drift_decide(jb, nframes);
     publish_drift(jb);
     return 1;
+}
+
+BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
+{
+    int played = read_period(jb, out, nframes);
+    jb->play_frame += nframes; // the next read plays the next period
+    return played;
 }

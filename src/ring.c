@@ -48,6 +48,16 @@ uint32_t bb_ring_read_space(const struct bb_ring *r)
     return w - rd;
 }
 
+uint32_t bb_ring_written(const struct bb_ring *r)
+{
+    return atomic_load_explicit(&r->wr, memory_order_relaxed);
+}
+
+uint32_t bb_ring_consumed(const struct bb_ring *r)
+{
+    return atomic_load_explicit(&r->rd, memory_order_relaxed);
+}
+
 uint32_t bb_ring_write_space(const struct bb_ring *r)
 {
     uint32_t w = atomic_load_explicit(&r->wr, memory_order_relaxed);

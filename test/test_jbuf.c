@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // test_jbuf.c: jitter buffer: exact pass-through at the target depth, gap
 // concealment and counters, underrun fade and refill, trimming a standing
-// excess back to target, auto depth growth, a missed consumer cycle; clock
+// excess back to target, auto depth growth, a missed consumer cycle; the
+// lag from timestamps (late frames cut at once, restart at the calm lag,
+// missed cycles, a sender's new clock); clock
 // drift: a simulated producer ppm fast or slow, followed by the resampler
 // (bit exact without drift, no click, no fault after lock, a clean sine).
 #include <math.h>
@@ -385,6 +387,147 @@ static void drift_tests(void)
     }
 }
 
+// ---- The lag (timestamps) ----------------------------------------------
+//
+// One clock, as for a hub and a musician on one machine: packet k carries
+// frames [kF, kF + F) with the sender's clock LAG_TS0 + kF at its first
+// frame; consumer cycle c begins at our LAG_FRAME0 + cF. A calm stream's
+// lag is then a constant, set by when the packets come against the reads.
+
+#define LAG_TS0    1000000u
+#define LAG_FRAME0 5000u
+#define LAG_WINDOW (RATE / 5 / F + 1) // reads in a trim window
+
+struct lag_sim {
+    struct bb_jbuf     jb;
+    struct bb_encoder *enc;
+    uint32_t           seq, sent; ///< the next packet: sequence number, first frame
+    uint32_t           cycle;     ///< consumer cycles so far
+    uint32_t           ts0;       ///< the sender's clock at frame 0
+    float              buf[F];
+};
+
+static void lag_send(struct lag_sim *s)
+{
+    uint8_t pkt[1024];
+    int n = packet(s->enc, s->sent, pkt);
+    bb_jbuf_receive(&s->jb, s->seq++, pkt, (size_t)n);
+    bb_jbuf_stamp(&s->jb, s->ts0 + s->sent + F, T0_NS);
+    s->sent += F;
+}
+
+// One consumer cycle; returns bb_jbuf_read's result.
+static int lag_cycle(struct lag_sim *s)
+{
+    bb_jbuf_clock(&s->jb, LAG_FRAME0 + s->cycle++ * F, T0_NS);
+    return read_period(&s->jb, s->buf, F);
+}
+
+// The last read ended with the stream's frame `frame` - 1.
+static int lag_played_to(const struct lag_sim *s, uint32_t frame)
+{
+    return s->buf[F - 1] == sample(frame - 1);
+}
+
+static void lag_init(struct lag_sim *s, struct bb_encoder *enc, struct bb_decoder *dec)
+{
+    memset(s, 0, sizeof *s);
+    s->enc = enc;
+    s->ts0 = LAG_TS0;
+    CHECK(bb_jbuf_init(&s->jb, 1, F, 256, RATE, 0, dec) == 0);
+}
+
+static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
+{
+    struct lag_sim s;
+
+    // A packet that comes before each read: the calm lag is learnt in the
+    // second trim window.
+    lag_init(&s, enc, dec);
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0));
+    CHECK(lag_played_to(&s, s.sent));
+    // Underrun; the late packet comes alone and plays a period late; then
+    // the next two come together: the late period is cut at once, all of
+    // it, with no packet kept as a margin (the owed rule would wait for a
+    // third), and the stream is back where it was.
+    CHECK(lag_cycle(&s) == 0 && atomic_load(&s.jb.stats.underruns) == 1);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent));
+    lag_send(&s);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1);
+    CHECK(atomic_load(&s.jb.stats.trims) == 1);
+    CHECK(lag_played_to(&s, s.sent)); // the splice ends in the newest packet
+    CHECK(bb_ring_read_space(&s.jb.ring) == 0);
+    int exact = 1;
+    for (int c = 0; c < 20; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+        exact &= lag_played_to(&s, s.sent);
+    }
+    CHECK(exact && atomic_load(&s.jb.stats.underruns) == 1);
+
+    // Missed cycles keep the lag: read for the missed one before the
+    // clock (the hub), or skipped (a musician). No cut, no underrun.
+    lag_send(&s);
+    lag_send(&s);
+    read_period(&s.jb, s.buf, F); // the missed cycle, rendered late
+    s.cycle++;
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent));
+    lag_send(&s);
+    lag_send(&s);
+    bb_jbuf_skip(&s.jb, F);
+    s.cycle++;
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent));
+    CHECK(atomic_load(&s.jb.stats.trims) == 1 && atomic_load(&s.jb.stats.underruns) == 1);
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0));
+
+    // The sender's clock jumps a second (it started over): no cut, the old
+    // lag is forgotten, the new one learnt from calm windows.
+    s.ts0 += RATE;
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(atomic_load(&s.jb.stats.trims) == 1 && atomic_load(&s.jb.stats.underruns) == 1);
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0 - RATE));
+    bb_jbuf_cleanup(&s.jb);
+
+    // Packets that come just after each read: the calm lag is a period
+    // more. After a stall, a burst with every late packet and the current
+    // one comes before a read: the restart keeps the frames of the calm
+    // lag, not only the newest (which would leave the next read dry as the
+    // next packet comes after it), and the stream goes on without an
+    // underrun.
+    lag_init(&s, enc, dec);
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_cycle(&s);
+        lag_send(&s);
+    }
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0 + F));
+    uint64_t under = atomic_load(&s.jb.stats.underruns);
+    CHECK(lag_cycle(&s) == 1); // the packet that was there; then the stall:
+    CHECK(lag_cycle(&s) == 0 && lag_cycle(&s) == 0); // an underrun, buffering
+    CHECK(atomic_load(&s.jb.stats.underruns) == under + 1);
+    for (int k = 0; k < 4; k++)
+        lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F));
+    CHECK(bb_ring_read_space(&s.jb.ring) == F * sizeof(float));
+    exact = 1;
+    for (int c = 0; c < 20; c++) {
+        lag_cycle(&s);
+        exact &= lag_played_to(&s, s.sent);
+        lag_send(&s);
+    }
+    CHECK(exact && atomic_load(&s.jb.stats.underruns) == under + 1);
+    CHECK(atomic_load(&s.jb.stats.trims) == 0);
+    bb_jbuf_cleanup(&s.jb);
+}
+
 int main(void)
 {
     char err[128];
@@ -612,6 +755,7 @@ int main(void)
     bb_jbuf_cleanup(&sk);
 
     CHECK(bb_jbuf_init(&st, 0, F, 256, RATE, 0, NULL) < 0);
+    lag_tests(enc, dec);
     bb_encoder_free(enc);
     bb_decoder_free(dec);
     drift_tests();
