@@ -27,9 +27,10 @@
 
 // Where timestamps are there (bb_jbuf_stamp after each packet, bb_jbuf_clock
 // each cycle: serve and join always), the buffer knows its lag: our clock
-// at the frame being played minus the sender's clock at that frame. On one
-// clock it does not move while nothing goes wrong; between two it moves by
-// the drift only. The lag of a calm trim window (no underrun, no cut, the
+// at the frame being played minus the sender's clock at that frame. Every
+// read moves both by a period, so it does not move while nothing goes
+// wrong, clock drift or not (drift shows in the fill): an underrun makes
+// it grow, a skip or a cut shrink. The lag of a calm trim window (no underrun, no cut, the
 // lag within 2 frames all through) is the stream's own. When a disturbance
 // leaves the stream later than that by 16 frames or more (a burst of
 // packets from a sender catching up after a stall, a restart that found a
