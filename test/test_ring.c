@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // test_ring.c: the SPSC ring: all-or-nothing writes and reads, wrap-around,
-// and a two-thread stress run in which every byte arrives once, in order.
+// the running counts, and a two-thread stress run in which every byte
+// arrives once, in order.
 #include <pthread.h>
 #include <string.h>
 
@@ -47,6 +48,8 @@ int main(void)
     CHECK(ok);
     CHECK(bb_ring_write(&r, in, 5) && bb_ring_skip(&r, 10) == 5);
     CHECK(bb_ring_read_space(&r) == 0);
+    // The running counts: every byte written, every byte read or skipped.
+    CHECK(bb_ring_written(&r) == 205 && bb_ring_consumed(&r) == 205);
     bb_ring_cleanup(&r);
     bb_ring_cleanup(&r); // twice is harmless
 
@@ -55,6 +58,7 @@ int main(void)
     atomic_store(&r.wr, UINT32_MAX - 10);
     atomic_store(&r.rd, UINT32_MAX - 10);
     CHECK(bb_ring_write(&r, in, 40) && bb_ring_read_space(&r) == 40);
+    CHECK(bb_ring_written(&r) - bb_ring_consumed(&r) == 40 && bb_ring_written(&r) == 29);
     CHECK(bb_ring_read(&r, out, 40) && memcmp(in, out, 40) == 0);
     bb_ring_cleanup(&r);
 
