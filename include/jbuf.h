@@ -37,7 +37,8 @@
 // few of the late frames and then got the rest), the frames it is late by
 // are cut by the splice as soon as they are here, down to the target, all
 // of them if there, and a restart keeps the frames that put it back at the
-// calm lag instead of the newest ones only. A lag 50 ms or more away from
+// calm lag instead of the newest ones only (unless its head is earlier
+// than the calm lag: a sender whose clock moved on without its stream). A lag 50 ms or more away from
 // the calm one is a new clock (a sender that started over): forgotten until
 // the next calm window. Without timestamps, or while resampling, the
 // owed-frames rule above stands in. The lag is counted exactly, so it

@@ -473,12 +473,14 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
             return 0;
         }
         // Start (again) with a fade-in, at the target depth: with the newest
-        // frames, or where the calm lag was if that is later (the frames
-        // that would be cut are not late ones then). What was owed and did
-        // not come yet is cut when it does (below).
+        // frames, or at the calm lag if that is later (the frames that
+        // would be cut are not late ones then). The head earlier than the
+        // calm lag is a sender whose clock moved on without its stream (it
+        // stalled and slipped): the newest frames, as without a lag. What
+        // was owed and did not come yet is cut when it does (below).
         unsigned excess = avail - start;
         int32_t late = rs ? 0 : lag_late(jb, lag_known, lag);
-        if (!rs && lag_known && jb->lag_ok)
+        if (!rs && lag_known && jb->lag_ok && late >= -LAG_CALM)
             excess = late <= 0 ? 0 : (unsigned)late < excess ? (unsigned)late : excess;
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);

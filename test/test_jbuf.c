@@ -525,6 +525,15 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     }
     CHECK(exact && atomic_load(&s.jb.stats.underruns) == under + 1);
     CHECK(atomic_load(&s.jb.stats.trims) == 0);
+    // A sender that stalled and slipped: its clock moves on 10 ms without
+    // its stream. After the stall the head of the burst reads earlier than
+    // the calm lag: the restart plays the newest frames, as without a lag.
+    CHECK(lag_cycle(&s) == 1 && lag_cycle(&s) == 0);
+    s.ts0 += RATE / 100;
+    for (int k = 0; k < 3; k++)
+        lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent));
+    CHECK(bb_ring_read_space(&s.jb.ring) == 0);
     bb_jbuf_cleanup(&s.jb);
 }
 
