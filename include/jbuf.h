@@ -30,8 +30,10 @@
 // at the frame being played minus the sender's clock at that frame. Every
 // read moves both by a period, so it does not move while nothing goes
 // wrong, clock drift or not (drift shows in the fill): an underrun makes
-// it grow, a skip or a cut shrink. The lag of a calm trim window (no underrun, no cut, the
-// lag within 2 frames all through) is the stream's own. When a disturbance
+// it grow, a skip or a cut shrink. The lag of a calm trim window (no
+// underrun, no cut, the lag within 2 frames of the window's first all
+// through) is the stream's own. Clocks are free-running 32-bit counters, so
+// lags are compared modulo 2^32. When a disturbance
 // leaves the stream later than that by 16 frames or more (a burst of
 // packets from a sender catching up after a stall, a restart that found a
 // few of the late frames and then got the rest), the frames it is late by
@@ -162,8 +164,9 @@ struct bb_jbuf {
     int            play_ok;      ///< play_frame is known (bb_jbuf_clock was called)
     int32_t        lag_ref;      ///< the lag of the last calm window
     int            lag_ok;       ///< lag_ref is set
-    int32_t        lag_lo, lag_hi; ///< the lag's range in the current window
-    int            lag_win;      ///< every read of the current window knew its lag
+    int32_t        lag_first;    ///< the lag at the current window's first read
+    uint32_t       lag_dev;      ///< how far it strayed from that since; UINT32_MAX
+                                 ///< when some read of the window did not know it
     float          last[BB_MAX_CLIENT_CH]; ///< last frame played, for the fade-out
     float          fade_in;      ///< 0..1 gain ramp after (re)buffering
     float         *scratch;      ///< (2 * max_period + frames + 16) * channels

@@ -14,7 +14,7 @@
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define LATE_RESYNC    8     // this many late packets in a row restart the stream
 #define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
-#define LAG_CALM       2     // the lag's spread over a calm window, frames
+#define LAG_CALM       2     // how far the lag may stray in a calm window, frames
 #define LAG_NEW_CLOCK_MS 50  // a lag this far from the calm one is a new clock
 
 // Drift compensation (see jbuf.h and drift.h for the design).
@@ -327,6 +327,13 @@ BB_RT static int lag_now(const struct bb_jbuf *jb, int32_t *lag)
     return 1;
 }
 
+// a - b for lags: both clocks are free-running 32-bit counters, so a lag
+// can sit anywhere in int32 and differences wrap (never signed overflow).
+BB_RT static inline int32_t lag_diff(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
 // How much later than the calm lag (frames): 0 when that is not known, or
 // when the lag is so far off that the sender's clock is a new one (then the
 // calm lag is forgotten until the next calm window).
@@ -334,7 +341,7 @@ BB_RT static int32_t lag_late(struct bb_jbuf *jb, int lag_known, int32_t lag)
 {
     if (!lag_known || !jb->lag_ok)
         return 0;
-    int32_t late = lag - jb->lag_ref;
+    int32_t late = lag_diff(lag, jb->lag_ref);
     int32_t far = (int32_t)(jb->rate * LAG_NEW_CLOCK_MS / 1000);
     if (late >= far || late <= -far) {
         jb->lag_ok = 0;
@@ -485,7 +492,7 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
         if (excess > 0)
             bb_ring_skip(&jb->ring, excess * frame_bytes);
         avail -= excess;
-        lag -= (int32_t)excess;
+        lag = lag_diff(lag, (int32_t)excess);
         jb->owed = jb->owed > excess ? jb->owed - excess : 0;
         jb->state = BB_JB_PLAYING;
         jb->fade_in = 0.0f;
@@ -539,17 +546,17 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
     if (jb->window_left == 0) {
         jb->window_left = jb->rate / 5 / nframes + 1;
         jb->min_excess = excess;
-        jb->lag_win = 1;
-        jb->lag_lo = INT32_MAX;
-        jb->lag_hi = INT32_MIN;
+        jb->lag_first = lag;
+        jb->lag_dev = lag_known ? 0 : UINT32_MAX;
     }
     if (excess < jb->min_excess)
         jb->min_excess = excess;
-    if (lag_known) {
-        jb->lag_lo = lag < jb->lag_lo ? lag : jb->lag_lo;
-        jb->lag_hi = lag > jb->lag_hi ? lag : jb->lag_hi;
-    } else {
-        jb->lag_win = 0;
+    if (!lag_known) {
+        jb->lag_dev = UINT32_MAX;
+    } else if (jb->lag_dev != UINT32_MAX) {
+        int32_t d = lag_diff(lag, jb->lag_first);
+        uint32_t dev = d < 0 ? 0u - (uint32_t)d : (uint32_t)d;
+        jb->lag_dev = dev > jb->lag_dev ? dev : jb->lag_dev;
     }
     unsigned trim = 0;
     unsigned trim_at = jb->rs_on ? 2 * jb->frames : jb->frames;
@@ -561,7 +568,7 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
                 trim = 0;
         }
         jb->owed = 0; // a whole window: what did not come, the sender never sent
-        if (trim == 0 && jb->lag_win && jb->lag_hi - jb->lag_lo <= LAG_CALM) {
+        if (trim == 0 && jb->lag_dev <= LAG_CALM) {
             jb->lag_ref = lag; // a calm window: this is the stream's lag
             jb->lag_ok = 1;
         }

@@ -497,6 +497,33 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0 - RATE));
     bb_jbuf_cleanup(&s.jb);
 
+    // Clocks are free-running 32-bit counters: two machines' can differ by
+    // anything, the lag sits anywhere in int32 and a new clock can jump it
+    // across the wrap. Nothing overflows (UBSan builds abort if it does),
+    // and the lag is learnt, kept and relearnt as anywhere else.
+    lag_init(&s, enc, dec);
+    s.ts0 = LAG_FRAME0 - (uint32_t)INT32_MAX; // a calm lag of INT32_MAX
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == INT32_MAX);
+    CHECK(lag_cycle(&s) == 0); // an underrun: the lag grows past INT32_MAX
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent)); // plays the late packet
+    lag_send(&s);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent)); // and cuts it at once
+    CHECK(atomic_load(&s.jb.stats.trims) == 1);
+    s.ts0 += 0x80000000u; // a new clock, half the counter away
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(atomic_load(&s.jb.stats.trims) == 1 && atomic_load(&s.jb.stats.underruns) == 1);
+    CHECK(s.jb.lag_ok && s.jb.lag_ref == -1); // INT32_MAX - 2^31, modulo 2^32
+    bb_jbuf_cleanup(&s.jb);
+
     // Packets that come just after each read: the calm lag is a period
     // more. After a stall, a burst with every late packet and the current
     // one comes before a read: the restart keeps the frames of the calm
