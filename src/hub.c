@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "hub.h"
+#include "hub_clients.h"
 
 #include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
@@ -139,6 +140,30 @@ uint64_t hub_publish(struct hub *h)
     }
     h->dirty = 0;
     return epoch;
+}
+
+const struct hub_send *hub_clients_send(const struct hub *h, const struct hub_client *mc,
+                                        unsigned src_id)
+{
+    return mc ? &mc->sends[src_id] : &h->main_sends[src_id];
+}
+
+void hub_clients_set_send(struct hub *h, struct hub_client *mc, unsigned src_id,
+                          const struct hub_send *v)
+{
+    if (mc)
+        mc->sends[src_id] = *v;
+    else
+        h->main_sends[src_id] = *v;
+    h->dirty = 1;
+    hub_state_mark(h, mc);
+}
+
+void hub_clients_set_send_db(struct hub *h, struct hub_client *c, float db)
+{
+    c->send_db = db;
+    h->dirty = 1;
+    hub_state_mark(h, c);
 }
 
 static void send_reject(struct hub *h, const struct bb_addr *to, enum bb_reject_code code,
