@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// join_session.h: the musician's session state machine [ctl].
+//
+//   JOINING --WELCOME--> CONNECTED --quit--> LEAVING --LEAVE_ACK/500 ms--> DONE
+//      ^  \--final REJECT------------------------------------------------> DONE
+//      |                    |
+//      +--hub lost (2 s) ---+
+//      +--hub's LEAVE ------+
+//
+// JOINING sends JOIN with backoff (0.2 s, growing by half from the fifth
+// try, to 2 s); CONNECTED pings every 250 ms; LEAVING repeats LEAVE every
+// 100 ms for 500 ms. Quitting while not connected is DONE at once. Each
+// transition is one function in join_session.c.
+#ifndef BB_JOIN_SESSION_H
+#define BB_JOIN_SESSION_H
+
+#include <stdint.h>
+
+#include "join.h"
+
+enum join_state { JOIN_JOINING, JOIN_CONNECTED, JOIN_LEAVING, JOIN_DONE };
+
+struct join_session {
+    enum join_state     state;
+    int                 status;        ///< exit status once DONE
+    uint32_t            session;       ///< while CONNECTED or LEAVING
+    struct join_stream *cur;           ///< the published stream while CONNECTED
+    uint64_t            start_ns;
+    uint64_t            next_send_ns;  ///< JOIN, PING or LEAVE due
+    uint64_t            retry_ns;      ///< JOIN backoff
+    uint64_t            leave_deadline_ns;
+    uint64_t            asked_ns;      ///< first JOIN of this attempt
+    uint64_t            next_report_ns;///< -v stream report
+    int                 tries;
+    int                 warned;        ///< "no answer" or a refusal already said
+    int                 reported_first;
+    char                hub_str[80];
+};
+
+/// [ctl] Sets up the stream snapshot with an idle stream (silence), before
+/// any reader runs.
+void join_session_streams_init(struct join *j);
+/// Starts joining (state JOINING, first JOIN due now).
+void join_session_begin(struct join *j, struct join_session *ss);
+/// Sends what is due, notices a lost hub and --seconds running out.
+/// Returns the milliseconds until it next has something to do (<= 100).
+int  join_session_tick(struct join *j, struct join_session *ss);
+/// A datagram the receive thread passed on (WELCOME, REJECT, LEAVE,
+/// LEAVE_ACK, OSC).
+void join_session_event(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len);
+/// SIGINT/SIGTERM: leave politely when connected, else stop.
+void join_session_quit(struct join *j, struct join_session *ss);
+/// The JACK server went away: say goodbye so the hub frees the place at
+/// once, and stop with status 1.
+void join_session_jack_gone(struct join *j, struct join_session *ss);
+
+#endif

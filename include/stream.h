@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// stream.h: one musician's audio between hub and join, both directions.
+//
+// The hub holds one stream per musician and join holds one; both ends run
+// the same code for everything that must agree on the wire: the codec
+// state, packetising with sequence numbers and sample timestamps, the send
+// ring and its clock, the jitter buffer that takes the other side's
+// packets, and ping/round-trip time. They differ only in how many streams
+// they hold and who mixes.
+//
+// Threads (each field names its own):
+//   [rt]  the JACK process callback writes a period into the send ring
+//         (bb_stream_rt_send) and reads a period from the jitter buffer;
+//   [tx]  a send thread turns queued frames into AUDIO datagrams
+//         (bb_stream_tx_next);
+//   [rx]  the receive thread hands the session's datagrams to
+//         bb_stream_receive (AUDIO into the jitter buffer, PING answered,
+//         PONG timed);
+//   [ctl] the control thread opens and closes the stream and reads the
+//         statistics.
+//
+// The timestamp (bandbridge-wire(7), ts) is the sender's JACK frame counter
+// at a packet's first frame: rt_send records, with each period it writes,
+// the counter minus the frames written so far (tx_clock), so a frame's
+// place in the ring plus tx_clock is its capture time. It changes only when
+// the stream and JACK's counter part (a lost cycle not rendered again, the
+// ring full); a packet sent across such a change is a one-packet spike the
+// receiver's drift estimator drops.
+#ifndef BB_STREAM_H
+#define BB_STREAM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bb.h"
+#include "codec.h"
+#include "jbuf.h"
+#include "net.h"
+#include "ring.h"
+#include "wire.h"
+
+/// Largest JACK period a stream's jitter buffer and send ring are sized
+/// for, at both ends.
+#define BB_STREAM_MAX_PERIOD 2048
+
+/// How a stream is opened: what each direction carries.
+struct bb_stream_config {
+    uint32_t      session;
+    unsigned      rate;        ///< JACK sample rate (both ends agree)
+    enum bb_codec tx_codec;    ///< what we send
+    unsigned      tx_channels;
+    unsigned      tx_frames;   ///< frames per packet we send
+    unsigned      kbps;        ///< Opus bit rate per channel (0: the codec's default)
+    int           complexity;  ///< Opus encoder complexity, -1: the codec's default
+    int           allow_mono;  ///< a centred stereo stream may go as one block
+    enum bb_codec rx_codec;    ///< what the other side sends
+    unsigned      rx_channels;
+    unsigned      rx_frames;   ///< frames per packet the other side sends
+    unsigned      jitter;      ///< jitter buffer depth, frames or BB_JBUF_AUTO
+    int           drift_comp;  ///< resample the other side's clock drift
+};
+
+struct bb_stream {
+    uint32_t           session;     ///< [ro after open]
+    enum bb_codec      tx_codec;    ///< [ro]
+    unsigned           tx_channels; ///< [ro]
+    unsigned           tx_frames;   ///< [ro]
+    enum bb_codec      rx_codec;    ///< [ro]
+    unsigned           rx_channels; ///< [ro]
+    unsigned           rx_frames;   ///< [ro]
+
+    struct bb_encoder *enc;         ///< [tx]
+    struct bb_ring     tx;          ///< interleaved frames: producer [rt], consumer [tx]
+    float             *tx_buf;      ///< [tx] one packet's frames
+    uint32_t           tx_seq;      ///< [tx] sequence number of the next packet
+    uint32_t           tx_ts;       ///< [tx] frames taken from tx so far (mod 2^32)
+    uint32_t           rt_written;  ///< [rt] frames written into tx so far (mod 2^32)
+    _Atomic uint32_t   tx_clock;    ///< [rt writes, tx reads] see above
+    float              tx_last[BB_MAX_CLIENT_CH]; ///< [rt] last frame sent, for a gap's fade
+
+    struct bb_decoder *dec;         ///< [rx] through jb
+    struct bb_jbuf     jb;          ///< producer [rx], consumer [rt]
+
+    _Atomic uint64_t   packets_in;  ///< [rx] AUDIO accepted
+    _Atomic uint64_t   packets_out; ///< [tx] AUDIO sent
+    _Atomic uint64_t   tx_overruns; ///< [rt] periods dropped, send ring full
+    _Atomic uint64_t   mono_packets;///< [tx] stereo periods sent as one block
+    _Atomic uint32_t   rtt_us;      ///< [rx] last round trip measured by a PONG
+    _Atomic uint64_t   last_heard_ns; ///< [rx] any datagram of the session
+    _Atomic uint64_t   first_audio_ns; ///< [rx] the first AUDIO accepted
+};
+
+/// [ctl] Sets up codecs, jitter buffer and send ring (s zeroed by the
+/// caller). Returns 0, or -1 with err and nothing to close.
+int  bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char *err,
+                    size_t err_size);
+/// [ctl] Frees what open set up; after every thread has let go of s.
+void bb_stream_close(struct bb_stream *s);
+
+/// [rt] Appends frames interleaved frames of tx_channels to the send ring;
+/// clock is JACK's frame counter at the first of them. Returns 0, or -1
+/// when the ring was full (counted).
+BB_RT int bb_stream_rt_send(struct bb_stream *s, const float *inter, unsigned frames,
+                            uint32_t clock);
+/// [rt] A gap of frames the sender lost (JACK did not run it): sent as a
+/// fade from the last frame sent to silence, so the stream keeps its
+/// place. scratch holds frames x tx_channels floats, up to a period.
+BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned period,
+                                 uint32_t clock, float *scratch);
+
+/// [tx] The next AUDIO datagram into pkt (size BB_MAX_DATAGRAM): its
+/// length, 0 when fewer than a packet's frames are queued, or -1 when the
+/// encoder failed (the frames are gone; call again).
+int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size);
+
+/// What bb_stream_receive made of a datagram.
+enum bb_stream_rx {
+    BB_STREAM_RX_DONE,    ///< a stream message, taken (AUDIO, PONG, or a PING answered)
+    BB_STREAM_RX_REPLY,   ///< a PING: send the reply it wrote
+    BB_STREAM_RX_BAD,     ///< malformed, or not this stream's format: count and drop
+    BB_STREAM_RX_SESSION, ///< not a stream message: the session layer's
+};
+
+/// [rx] A datagram of this stream's session (header parsed, session and
+/// source checked by the caller). AUDIO goes into the jitter buffer, a
+/// PONG sets rtt_us, a PING's PONG is written into reply (64 bytes) with
+/// the receiving side's jitter-buffer fill and loss. Every accepted
+/// datagram sets last_heard_ns.
+enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header *hd,
+                                    const uint8_t *buf, size_t len, uint64_t now,
+                                    uint8_t *reply, int *reply_len);
+
+/// [ctl] A PING of this session, stamped now, into buf (64 bytes): its length.
+int bb_stream_ping(const struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now);
+
+/// [rt] Cycles JACK did not run the callback for, counted on JACK's frame
+/// counter: both ends render or send what such a cycle would have, so
+/// that every stream keeps its place in time.
+struct bb_rt_timeline {
+    uint32_t next_frame; ///< [rt] frame the next cycle should start at
+    int      have_frame; ///< [rt] next_frame is set
+};
+/// [rt] Frames missed before this cycle (0 on time or at the first cycle;
+/// negative when JACK's counter went back), and records the cycle.
+BB_RT int32_t bb_rt_timeline_missed(struct bb_rt_timeline *t, uint32_t now, unsigned nframes);
+
+#endif

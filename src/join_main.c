@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// join_main.c: `bandbridge join`: options, the JACK client, the control loop.
+//
+// The control loop polls the receive thread's event fd, signals, the
+// musician's OSC port and the session manager, and lets the session state
+// machine (join_session.c) do the rest.
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "join.h"
+#include <jack/thread.h> // after jack.h (through join.h): it needs jack_client_t
+#include "join_session.h"
+#include "log.h"
+#include "nsm.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bandbridge join HOST[:PORT] --name NAME [options]\n"
+            "Join a hub: send this machine's JACK inputs, play your personal mix.\n\n"
+            "  -N, --name NAME       your name as the band sees it (required)\n"
+            "  -c, --channels N      inputs to send (default 1, max %d)\n"
+            "  -C, --codec CODEC     opus (default), opus-ld (half the codec delay,\n"
+            "                        coarser bass), opus-std, pcm16, pcm24, float\n"
+            "  -R, --down-codec CODEC  what the hub sends back, if not the same: e.g.\n"
+            "                        --codec opus --down-codec pcm16 saves Opus's 64\n"
+            "                        samples of delay on the way back (1.5 Mb/s down)\n"
+            "  -k, --kbps N          Opus bit rate per channel (default 96)\n"
+            "  -j, --jitter N|auto   jitter buffer depth in frames, both ways (default auto)\n"
+            "  -T, --tone HZ         send a sine tone on channel 1 (a demo without a mic)\n"
+            "  -I, --identity FILE   identity file (default: per name, in the state dir)\n"
+            "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
+            "  -A, --no-auto-connect leave the JACK ports unconnected\n"
+            "      --no-drift-comp   never resample the mix when the hub's clock drifts\n"
+            "                        from ours (by default the drift is followed)\n"
+            "  -s, --seconds S       leave after S seconds (default: run until stopped)\n"
+            "  -o, --osc-port N      open UDP port N for your own OSC tablet or phone: what\n"
+            "                        it sends goes to the hub over the session, for your\n"
+            "                        own mix (/mix/me/...); answers come back the same way\n"
+            "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
+            "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
+            "  -h, --help            this text\n",
+            BB_MAX_CLIENT_CH);
+}
+
+static int parse_options(struct join *j, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, 0, 'N'},      {"channels", required_argument, 0, 'c'},
+        {"codec", required_argument, 0, 'C'},     {"kbps", required_argument, 0, 'k'},
+        {"down-codec", required_argument, 0, 'R'},
+        {"jitter", required_argument, 0, 'j'},    {"tone", required_argument, 0, 'T'},
+        {"identity", required_argument, 0, 'I'},  {"jack-name", required_argument, 0, 'n'},
+        {"no-auto-connect", no_argument, 0, 'A'}, {"seconds", required_argument, 0, 's'},
+        {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
+        {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
+        {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    int down_set = 0;
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
+        char *end = NULL;
+        unsigned v;
+        switch (o) {
+        case 'N':
+            if (strlen(optarg) >= BB_NAME_MAX || bb_sanitize_name(j->name, sizeof j->name, optarg) == 0)
+                goto bad;
+            if (strcmp(j->name, optarg) != 0)
+                bb_warn("name '%s' will be shown as '%s'", optarg, j->name);
+            break;
+        case 'c':
+            if (bb_parse_uint(optarg, 1, BB_MAX_CLIENT_CH, &j->channels) < 0)
+                goto bad;
+            break;
+        case 'C':
+            if (bb_codec_parse(optarg, &j->codec) < 0)
+                goto bad;
+            break;
+        case 'R':
+            if (bb_codec_parse(optarg, &j->down_codec) < 0)
+                goto bad;
+            down_set = 1;
+            break;
+        case 'k':
+            if (bb_parse_uint(optarg, 6, 510, &j->kbps) < 0)
+                goto bad;
+            break;
+        case 'j':
+            if (strcmp(optarg, "auto") == 0) {
+                j->jitter = BB_JBUF_AUTO;
+                break;
+            }
+            if (bb_parse_uint(optarg, 0, 4800, &j->jitter) < 0)
+                goto bad;
+            break;
+        case 'T':
+            j->tone_hz = strtof(optarg, &end);
+            if (*end || !(j->tone_hz > 0.0f && j->tone_hz < 20000.0f))
+                goto bad;
+            break;
+        case 'I':
+            snprintf(j->identity_path, sizeof j->identity_path, "%s", optarg);
+            break;
+        case 'n':
+            if (!*optarg || strlen(optarg) >= sizeof j->jack_name)
+                goto bad;
+            snprintf(j->jack_name, sizeof j->jack_name, "%s", optarg);
+            break;
+        case 'A':
+            j->auto_connect = 0;
+            break;
+        case 'F':
+            j->drift_comp = 1; // the default; kept for older command lines
+            break;
+        case 'X':
+            j->drift_comp = 0;
+            break;
+        case 's':
+            j->run_seconds = strtod(optarg, &end);
+            if (*end || !(j->run_seconds > 0))
+                goto bad;
+            break;
+        case 'o':
+            if (bb_parse_uint(optarg, 1, 65535, &v) < 0)
+                goto bad;
+            j->osc_port = (uint16_t)v;
+            break;
+        case 'B': {
+            struct in_addr a;
+            if (strlen(optarg) >= sizeof j->osc_bind || inet_pton(AF_INET, optarg, &a) != 1)
+                goto bad;
+            snprintf(j->osc_bind, sizeof j->osc_bind, "%s", optarg);
+            break;
+        }
+        case 'v':
+            bb_log_set_level(BB_LOG_DEBUG);
+            break;
+        case 'q':
+            bb_log_set_level(BB_LOG_WARN);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+        continue;
+    bad:
+        for (const struct option *op = opts; op->name; op++)
+            if (op->val == o)
+                fprintf(stderr, "bandbridge join: bad value '%s' for --%s\n", optarg, op->name);
+        return -1;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "bandbridge join: name the hub: bandbridge join HOST[:PORT] --name NAME\n");
+        return -1;
+    }
+    snprintf(j->host, sizeof j->host, "%s", argv[optind]);
+    if (!j->name[0]) {
+        fprintf(stderr, "bandbridge join: --name NAME is required\n");
+        return -1;
+    }
+    if (j->osc_bind[0] && !j->osc_port) {
+        fprintf(stderr, "bandbridge join: --osc-bind needs --osc-port\n");
+        return -1;
+    }
+    if (!down_set)
+        j->down_codec = j->codec;
+    return 0;
+}
+
+/// Under a session manager the command line is kept in the session, one
+/// argument per line, so that a session can start `bandbridge join` again
+/// without arguments (nsmd starts clients without any).
+#define NSM_ARGS_FILE "join.args"
+#define NSM_ARGS_MAX  64
+
+/// [ctl] Writes argv[1..argc) to path, one per line. 0 or -1.
+static int nsm_save_args(const char *path, int argc, char **argv)
+{
+    if (bb_mkdirs_for(path) < 0)
+        return -1;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    for (int i = 1; i < argc; i++)
+        fprintf(f, "%s\n", argv[i]);
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/// [ctl] Reads what nsm_save_args wrote into args[1..] (args[0] = argv0).
+/// Returns the argument count, or 0 when there is no such file.
+static int nsm_load_args(const char *path, const char *argv0, char *args[NSM_ARGS_MAX],
+                         char buf[4096])
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, 4095, f);
+    fclose(f);
+    buf[n] = 0;
+    int argc = 0;
+    args[argc++] = (char *)argv0;
+    for (char *line = buf; *line && argc < NSM_ARGS_MAX;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        if (*line)
+            args[argc++] = line;
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return argc;
+}
+
+// JACK thread: the server went away. Only flag it and wake the control loop.
+static void jack_shutdown_cb(void *arg)
+{
+    struct join *j = arg;
+    atomic_store(&j->jack_gone, 1);
+    uint64_t one = 1;
+    if (write(j->event_fd, &one, sizeof one) < 0) {
+        // the control loop polls with a timeout anyway
+    }
+}
+
+static void connect_ports(struct join *j)
+{
+    const char **caps = jack_get_ports(j->jack, NULL, JACK_DEFAULT_AUDIO_TYPE,
+                                       JackPortIsPhysical | JackPortIsOutput);
+    const char **plays = jack_get_ports(j->jack, NULL, JACK_DEFAULT_AUDIO_TYPE,
+                                        JackPortIsPhysical | JackPortIsInput);
+    if (caps && j->tone_hz <= 0.0f)
+        for (unsigned c = 0; c < j->channels && caps[c]; c++)
+            jack_connect(j->jack, caps[c], jack_port_name(j->in[c]));
+    if (plays)
+        for (unsigned c = 0; c < BB_MIX_CH && plays[c]; c++)
+            jack_connect(j->jack, jack_port_name(j->out[c]), plays[c]);
+    jack_free(caps);
+    jack_free(plays);
+}
+
+/// Under a session manager (NSM_URL set).
+struct join_nsm {
+    struct bb_nsm      *nsm;
+    struct bb_nsm_open  op;
+    char                args_path[4200];
+    char                args_buf[4096];
+    char               *args[NSM_ARGS_MAX];
+    int                 replied;  ///< the open was answered
+};
+
+/// Answers the session manager's open with a failure (once), logging why.
+static void nsm_fail(struct join_nsm *n, const char *why)
+{
+    if (n->nsm && !n->replied)
+        bb_nsm_reply(n->nsm, BB_NSM_OPEN, 0, why);
+    n->replied = 1;
+}
+
+/// The session manager's open: its client id is the JACK name, the session
+/// keeps the identity and the command line (join.args: given again when
+/// the session starts us without arguments). Returns 0 (a session, or no
+/// session manager) or an exit status.
+static int nsm_open(struct join_nsm *n, int *argc, char ***argv)
+{
+    const char *url = getenv("NSM_URL");
+    char err[300];
+    if (!url || !*url)
+        return 0;
+    n->nsm = bb_nsm_new(url, "bandbridge join", "bandbridge", err, sizeof err);
+    if (!n->nsm || bb_nsm_wait_open(n->nsm, 10000, &n->op) < 0) {
+        bb_err("%s", n->nsm ? "the session manager did not open a session within 10 s" : err);
+        n->replied = 1;
+        return 1;
+    }
+    snprintf(n->args_path, sizeof n->args_path, "%s/%s", n->op.path, NSM_ARGS_FILE);
+    if (*argc <= 1) {
+        *argc = nsm_load_args(n->args_path, (*argv)[0], n->args, n->args_buf);
+        *argv = n->args;
+        if (*argc <= 1) {
+            bb_err("no hub and name: start bandbridge join once with them in this session");
+            nsm_fail(n, "no hub and name given yet");
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/// What the command line and the session give: JACK name, hub address,
+/// identity. Returns 0 or an exit status.
+static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
+{
+    char err[300];
+    if (parse_options(j, argc, argv) < 0) {
+        nsm_fail(n, "bad command line");
+        return 2;
+    }
+    if (n->nsm) {
+        snprintf(j->jack_name, sizeof j->jack_name, "%.63s", n->op.client_id);
+        if (!j->identity_path[0])
+            snprintf(j->identity_path, sizeof j->identity_path, "%.4000s/identity", n->op.path);
+        if (nsm_save_args(n->args_path, argc, argv) < 0)
+            bb_warn("cannot write %s: the session will need the command line again", n->args_path);
+        bb_info("session manager: session '%s', client %s, files in %s", n->op.display_name,
+                n->op.client_id, n->op.path);
+    }
+    if (!j->jack_name[0])
+        snprintf(j->jack_name, sizeof j->jack_name, "bandbridge-%.31s", j->name);
+    if (bb_addr_parse(j->host, BB_DEFAULT_PORT, &j->hub, err, sizeof err) < 0 ||
+        (!j->identity_path[0] &&
+         bb_identity_path(j->name, j->identity_path, sizeof j->identity_path, err, sizeof err) < 0) ||
+        bb_identity_load(j->identity_path, j->identity, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        nsm_fail(n, err);
+        return 2;
+    }
+    return 0;
+}
+
+/// Opens the JACK client and registers the ports. Returns 0 or an exit status.
+static int jack_open(struct join *j)
+{
+    jack_status_t st;
+    j->jack = jack_client_open(j->jack_name, JackNoStartServer, &st);
+    if (!j->jack) {
+        bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
+        return 1;
+    }
+    j->rate = jack_get_sample_rate(j->jack);
+    j->period = jack_get_buffer_size(j->jack);
+    j->jack_prio = jack_client_real_time_priority(j->jack);
+    if (j->period > BB_STREAM_MAX_PERIOD) {
+        bb_err("JACK period %u is larger than the %u frames bandbridge supports", j->period,
+               BB_STREAM_MAX_PERIOD);
+        return 1;
+    }
+    if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0 ||
+        bb_codec_wire_frames(j->down_codec, j->rate, BB_MIX_CH) == 0) {
+        int up_ok = bb_codec_wire_frames(j->codec, j->rate, j->channels) != 0;
+        bb_err("codec %s cannot carry %u channels at %u Hz",
+               bb_codec_name(up_ok ? j->down_codec : j->codec), up_ok ? BB_MIX_CH : j->channels,
+               j->rate);
+        return 2;
+    }
+    int ok = 1;
+    char pn[32];
+    for (unsigned c = 0; c < j->channels; c++) {
+        snprintf(pn, sizeof pn, "in_%u", c + 1);
+        j->in[c] = jack_port_register(j->jack, pn, JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+        ok &= j->in[c] != NULL;
+    }
+    j->out[0] = jack_port_register(j->jack, "out_L", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+    j->out[1] = jack_port_register(j->jack, "out_R", JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+    j->rt_inter = calloc((size_t)BB_STREAM_MAX_PERIOD * BB_MAX_CLIENT_CH, sizeof(float));
+    if (!ok || !j->out[0] || !j->out[1] || !j->rt_inter) {
+        bb_err("cannot register JACK ports");
+        return 1;
+    }
+    return 0;
+}
+
+/// The control loop: until the session state machine is DONE.
+static int run(struct join *j, struct join_nsm *n, int sig_fd, int argc, char **argv)
+{
+    struct join_session ss;
+    join_session_begin(j, &ss);
+    while (ss.state != JOIN_DONE) {
+        int timeout = join_session_tick(j, &ss);
+        if (ss.state == JOIN_DONE)
+            break;
+        struct pollfd pfd[4] = {{.fd = j->event_fd, .events = POLLIN},
+                                {.fd = sig_fd, .events = POLLIN},
+                                {.fd = join_osc_fd(j), .events = POLLIN},
+                                {.fd = n->nsm ? bb_nsm_fd(n->nsm) : -1, .events = POLLIN}};
+        poll(pfd, 4, timeout); // negative fds are ignored
+        if ((pfd[3].revents & POLLIN) && bb_nsm_poll(n->nsm, NULL) == BB_NSM_SAVE) {
+            // The identity is on disk since the start; the command line is
+            // written again (what this run was started with).
+            int saved = nsm_save_args(n->args_path, argc, argv) == 0;
+            bb_nsm_reply(n->nsm, BB_NSM_SAVE, saved, saved ? "saved" : "cannot write join.args");
+        }
+        if (pfd[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE)
+                join_session_quit(j, &ss);
+        }
+        if (atomic_load(&j->jack_gone)) {
+            join_session_jack_gone(j, &ss);
+            jack_client_close(j->jack); // after a shutdown only closing is allowed
+            j->jack = NULL;
+            break;
+        }
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            if (read(j->event_fd, &v, sizeof v) < 0) {
+                // spurious wake-up
+            }
+        }
+        if (pfd[2].revents & POLLIN)
+            join_osc_poll(j);
+        static struct join_event ev; // [ctl] only
+        while (ss.state != JOIN_DONE && bb_ring_read(&j->events, &ev, sizeof ev))
+            join_session_event(j, &ss, ev.data, ev.len);
+        bb_snap_collect(&j->streams);
+    }
+    return ss.status;
+}
+
+int bb_join_main(int argc, char **argv)
+{
+    static struct join jn;
+    struct join *j = &jn;
+    j->channels = 1;
+    j->codec = BB_CODEC_OPUS;
+    j->jitter = BB_JBUF_AUTO;
+    j->auto_connect = 1;
+    j->drift_comp = 1;
+    j->sock = -1;
+    j->event_fd = -1;
+    char err[300];
+
+    static struct join_nsm n;
+    int status = nsm_open(&n, &argc, &argv);
+    if (status == 0)
+        status = configure(j, &n, argc, argv);
+    if (status != 0) {
+        bb_nsm_free(n.nsm);
+        return status;
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    join_session_streams_init(j);
+    int started = 0;
+    if ((status = jack_open(j)) != 0)
+        goto out;
+    status = 1;
+    if (join_net_start(j, err, sizeof err) < 0 || join_osc_start(j, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        goto out;
+    }
+    started = 1;
+    jack_set_process_callback(j->jack, join_rt_process, j);
+    jack_on_shutdown(j->jack, jack_shutdown_cb, j);
+    if (jack_activate(j->jack) != 0) {
+        bb_err("cannot activate the JACK client");
+        goto out;
+    }
+    if (j->auto_connect)
+        connect_ports(j);
+    if (n.nsm) {
+        bb_nsm_reply(n.nsm, BB_NSM_OPEN, 1, "joining");
+        n.replied = 1;
+    }
+    char hs[80];
+    bb_info("joining %s as '%s' (%u channel%s, %s, %u Hz, period %u)",
+            bb_addr_str(&j->hub, hs, sizeof hs), j->name, j->channels,
+            j->channels == 1 ? "" : "s", bb_codec_name(j->codec), j->rate, j->period);
+    status = run(j, &n, sig_fd, argc, argv);
+out:
+    if (j->jack)
+        jack_deactivate(j->jack);
+    bb_snap_idle(&j->streams, JOIN_READER_RT);
+    if (started)
+        join_net_stop(j);
+    nsm_fail(&n, "cannot start (see its log)");
+    bb_nsm_free(n.nsm);
+    if (j->jack)
+        jack_client_close(j->jack);
+    bb_snap_cleanup(&j->streams);
+    free(j->rt_inter);
+    if (j->sock >= 0)
+        close(j->sock);
+    if (j->event_fd >= 0)
+        close(j->event_fd);
+    bb_ring_cleanup(&j->events);
+    join_osc_stop(j);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    return status;
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// join_net.c: the musician's network threads.
+//
+// receive [rx]: takes datagrams from the hub's address only, hands the
+//   session's stream messages to its stream (AUDIO into the jitter buffer,
+//   PING answered at once so round trips are honest, PONG timed) and the
+//   session's control datagrams (WELCOME, REJECT, LEAVE, LEAVE_ACK, OSC) to
+//   main through the event ring.
+// send [tx]: woken by the process callback each period, turns what the
+//   send ring holds into AUDIO datagrams.
+// Both acknowledge the stream snapshot on every loop so main can free an
+// old session's stream.
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "join.h"
+#include "log.h"
+
+void join_net_send(struct join *j, const uint8_t *buf, int len)
+{
+    if (len > 0)
+        sendto(j->sock, buf, (size_t)len, MSG_DONTWAIT, (const struct sockaddr *)&j->hub.ss,
+               j->hub.len);
+}
+
+// [rx] Hands a control datagram to main through the event ring.
+static void to_main(struct join *j, const uint8_t *buf, size_t len)
+{
+    struct join_event ev = {.len = (uint16_t)len};
+    memcpy(ev.data, buf, len);
+    if (bb_ring_write(&j->events, &ev, sizeof ev)) {
+        uint64_t one = 1;
+        if (write(j->event_fd, &one, sizeof one) < 0) {
+            // the control loop polls with a timeout anyway
+        }
+    }
+}
+
+static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf, size_t len)
+{
+    struct bb_header hd;
+    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK) {
+        atomic_fetch_add(&j->foreign, 1);
+        return;
+    }
+    uint64_t now = bb_now_ns();
+    int ours = s && s->active && hd.session == s->st.session;
+    switch (hd.type) {
+    case BB_MSG_AUDIO:
+    case BB_MSG_PING:
+    case BB_MSG_PONG: {
+        if (!ours) {
+            atomic_fetch_add(&j->foreign, 1);
+            return;
+        }
+        uint8_t reply[64];
+        int rlen = 0;
+        enum bb_stream_rx r = bb_stream_receive(&s->st, &hd, buf, len, now, reply, &rlen);
+        if (r == BB_STREAM_RX_BAD) {
+            atomic_fetch_add(&j->foreign, 1);
+            return;
+        }
+        if (r == BB_STREAM_RX_REPLY)
+            join_net_send(j, reply, rlen);
+        break;
+    }
+    case BB_MSG_WELCOME:
+    case BB_MSG_REJECT:
+    case BB_MSG_LEAVE:
+    case BB_MSG_LEAVE_ACK:
+        to_main(j, buf, len);
+        break;
+    case BB_MSG_OSC: {
+        // For one of our own controllers: only from our session.
+        struct bb_osc o;
+        if (!ours || bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
+            atomic_fetch_add(&j->foreign, 1);
+            return;
+        }
+        to_main(j, buf, len);
+        break;
+    }
+    default:
+        atomic_fetch_add(&j->foreign, 1);
+        return;
+    }
+    atomic_store(&j->last_heard_ns, now);
+}
+
+static void *rx_main(void *arg)
+{
+    struct join *j = arg;
+    bb_thread_below_jack(j->jack_prio, "receive");
+    uint8_t buf[2048];
+    while (atomic_load(&j->running)) {
+        struct pollfd pfd = {.fd = j->sock, .events = POLLIN};
+        poll(&pfd, 1, 20);
+        struct join_stream *s = bb_snap_get(&j->streams, JOIN_READER_RX);
+        for (int i = 0; i < 256; i++) {
+            struct bb_addr from;
+            from.len = sizeof from.ss;
+            ssize_t n = recvfrom(j->sock, buf, sizeof buf, MSG_DONTWAIT,
+                                 (struct sockaddr *)&from.ss, &from.len);
+            if (n < 0)
+                break;
+            if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_DATAGRAM) {
+                atomic_fetch_add(&j->foreign, 1);
+                continue;
+            }
+            rx_handle(j, s, buf, (size_t)n);
+        }
+    }
+    bb_snap_idle(&j->streams, JOIN_READER_RX);
+    return NULL;
+}
+
+static void *tx_main(void *arg)
+{
+    struct join *j = arg;
+    bb_thread_below_jack(j->jack_prio, "send");
+    uint8_t pkt[BB_MAX_DATAGRAM];
+    while (atomic_load(&j->running)) {
+        // Woken every period; the timeout bounds how long an old stream
+        // waits for our acknowledgement when JACK is not running us.
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        sem_timedwait(&j->tx_wake, &ts);
+        struct join_stream *s = bb_snap_get(&j->streams, JOIN_READER_TX);
+        if (!s || !s->active)
+            continue;
+        for (int n; (n = bb_stream_tx_next(&s->st, pkt, sizeof pkt)) != 0;)
+            join_net_send(j, pkt, n);
+    }
+    bb_snap_idle(&j->streams, JOIN_READER_TX);
+    return NULL;
+}
+
+int join_net_start(struct join *j, char *err, size_t err_size)
+{
+    j->sock = bb_udp_open(NULL, 0, j->hub.ss.ss_family, err, err_size);
+    if (j->sock < 0)
+        return -1;
+    j->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    // Room for bursts of relayed OSC (meters, feedback) besides the session's own.
+    if (j->event_fd < 0 || sem_init(&j->tx_wake, 0, 0) < 0 ||
+        bb_ring_init(&j->events, sizeof(struct join_event) * 128) < 0) {
+        snprintf(err, err_size, "cannot set up the network side");
+        return -1;
+    }
+    atomic_store(&j->running, 1);
+    if (pthread_create(&j->rx_thread, NULL, rx_main, j) != 0) {
+        atomic_store(&j->running, 0);
+        snprintf(err, err_size, "cannot start network threads");
+        return -1;
+    }
+    if (pthread_create(&j->tx_thread, NULL, tx_main, j) != 0) {
+        atomic_store(&j->running, 0);
+        pthread_join(j->rx_thread, NULL);
+        snprintf(err, err_size, "cannot start network threads");
+        return -1;
+    }
+    pthread_setname_np(j->rx_thread, "bb-join-rx"); // for top -H, perf, /proc
+    pthread_setname_np(j->tx_thread, "bb-join-tx");
+    return 0;
+}
+
+void join_net_stop(struct join *j)
+{
+    if (!atomic_exchange(&j->running, 0))
+        return;
+    sem_post(&j->tx_wake);
+    pthread_join(j->rx_thread, NULL);
+    pthread_join(j->tx_thread, NULL);
+}

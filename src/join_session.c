@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// join_session.c: the musician's session state machine (join_session.h).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "join_session.h"
+#include "log.h"
+#include "session.h"
+
+#define MS (1000000ull)
+
+static void stream_publish(struct join *j, struct join_stream *s)
+{
+    while (bb_snap_publish(&j->streams, s) == 0) {
+        // Readers have not moved on from hundreds of streams: wait for them.
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void stream_free(void *obj)
+{
+    struct join_stream *s = obj;
+    if (s->active)
+        bb_stream_close(&s->st);
+    free(s);
+}
+
+void join_session_streams_init(struct join *j)
+{
+    bb_snap_init(&j->streams, JOIN_READERS, stream_free);
+    stream_publish(j, calloc(1, sizeof(struct join_stream)));
+}
+
+static struct join_stream *stream_new(struct join *j, uint32_t session,
+                                      const struct bb_welcome *w, char *err, size_t err_size)
+{
+    enum bb_codec up = (enum bb_codec)w->up_codec;
+    enum bb_codec down = (enum bb_codec)w->down_codec; // what we asked for, or an older hub's
+    if (w->down_channels != BB_MIX_CH ||
+        w->up_frames != bb_codec_wire_frames(up, j->rate, j->channels) ||
+        w->down_frames != bb_codec_wire_frames(down, j->rate, BB_MIX_CH)) {
+        snprintf(err, err_size, "the hub proposed a stream this version cannot play");
+        return NULL;
+    }
+    struct join_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    const struct bb_stream_config cfg = {
+        .session = session,
+        .rate = j->rate,
+        .tx_codec = up,
+        .tx_channels = j->channels,
+        .tx_frames = w->up_frames,
+        .kbps = j->kbps,
+        .complexity = -1,
+        .rx_codec = down,
+        .rx_channels = BB_MIX_CH,
+        .rx_frames = w->down_frames,
+        .jitter = j->jitter,
+        .drift_comp = j->drift_comp,
+    };
+    if (bb_stream_open(&s->st, &cfg, err, err_size) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->active = 1;
+    return s;
+}
+
+static void send_join(struct join *j)
+{
+    struct bb_join m = {
+        .rate = j->rate,
+        .period = (uint16_t)j->period,
+        .channels = (uint8_t)j->channels,
+        .codec = (uint8_t)j->codec,
+        .down_codec = (uint8_t)(j->down_codec != j->codec ? j->down_codec : 0),
+        .flags = BB_JOIN_MONO_OK, // bb_decode plays one-block Opus payloads
+        .kbps = (uint16_t)j->kbps,
+        .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
+    };
+    memcpy(m.identity, j->identity, BB_IDENTITY_SIZE);
+    snprintf(m.name, sizeof m.name, "%s", j->name);
+    uint8_t buf[BB_MAX_DATAGRAM];
+    join_net_send(j, buf, bb_session_join(buf, sizeof buf, &m));
+}
+
+static void send_leave(struct join *j, uint32_t session)
+{
+    uint8_t buf[BB_MAX_DATAGRAM];
+    join_net_send(j, buf, bb_session_leave(buf, sizeof buf, session, BB_LEAVE_QUIT, "musician quit"));
+}
+
+// ---------------------------------------------------------------- transitions
+
+static void to_done(struct join_session *ss, int status)
+{
+    ss->state = JOIN_DONE;
+    ss->status = status;
+}
+
+/// Back to JOINING after a session ended (hub lost, or ended by the hub):
+/// the stream goes idle (silence) and JOIN is tried again after retry_ns.
+static void to_rejoining(struct join *j, struct join_session *ss, uint64_t retry_ns)
+{
+    uint64_t now = bb_now_ns();
+    j->osc_session = 0;
+    stream_publish(j, calloc(1, sizeof(struct join_stream)));
+    ss->cur = NULL;
+    ss->state = JOIN_JOINING;
+    ss->tries = 0;
+    ss->retry_ns = retry_ns;
+    ss->next_send_ns = now + retry_ns;
+}
+
+static void to_leaving(struct join *j, struct join_session *ss)
+{
+    ss->state = JOIN_LEAVING;
+    j->osc_session = 0;
+    ss->leave_deadline_ns = bb_now_ns() + BB_SESSION_LEAVE_NS;
+    ss->next_send_ns = 0;
+}
+
+static void on_welcome(struct join *j, struct join_session *ss, const struct bb_header *hd,
+                       const uint8_t *buf, size_t len)
+{
+    struct bb_welcome w;
+    char err[300];
+    if (bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
+        return;
+    struct join_stream *s = stream_new(j, hd->session, &w, err, sizeof err);
+    if (!s) {
+        bb_err("%s", err);
+        to_done(ss, 1);
+        return;
+    }
+    ss->session = hd->session;
+    j->osc_session = hd->session;
+    atomic_store(&j->last_heard_ns, bb_now_ns());
+    stream_publish(j, s);
+    ss->cur = s;
+    ss->reported_first = 0;
+    ss->state = JOIN_CONNECTED;
+    ss->next_send_ns = bb_now_ns() + BB_SESSION_PING_NS;
+    ss->warned = 0;
+    const struct bb_stream *st = &s->st;
+    int two = st->rx_codec != st->tx_codec;
+    char cs[48];
+    snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(st->tx_codec), two ? " up, " : "",
+             two ? bb_codec_name(st->rx_codec) : "");
+    bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, period %u",
+            w.name, cs, two ? " back" : "", st->tx_frames, st->rx_frames, w.rate, w.period);
+}
+
+static void on_reject(struct join_session *ss, const uint8_t *buf, size_t len)
+{
+    struct bb_reject r;
+    if (bb_wire_read_reject(buf, len, &r) != BB_WIRE_OK)
+        return;
+    if (!bb_session_reject_final(r.code)) {
+        if (!ss->warned)
+            bb_warn("the hub refused: %s; retrying", r.reason);
+        ss->warned = 1;
+        ss->retry_ns = 1000 * MS;
+        ss->next_send_ns = bb_now_ns() + ss->retry_ns;
+        return;
+    }
+    bb_err("the hub refused: %s", r.reason);
+    to_done(ss, 1);
+}
+
+static void on_hub_leave(struct join *j, struct join_session *ss, const struct bb_header *hd,
+                         const uint8_t *buf, size_t len)
+{
+    struct bb_leave l;
+    if (bb_wire_read_leave(buf, len, &l) != BB_WIRE_OK)
+        return;
+    uint8_t ack[BB_WIRE_HEADER_SIZE];
+    join_net_send(j, ack, bb_session_leave_ack(ack, sizeof ack, ss->session, hd->seq));
+    bb_warn("the hub ended the session: %s; reconnecting", l.reason);
+    to_rejoining(j, ss, 500 * MS);
+}
+
+// ---------------------------------------------------------------- entry points
+
+void join_session_begin(struct join *j, struct join_session *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    ss->state = JOIN_JOINING;
+    ss->start_ns = bb_now_ns();
+    ss->next_send_ns = ss->start_ns;
+    ss->retry_ns = 200 * MS;
+    ss->next_report_ns = ss->start_ns + 1000 * MS;
+    bb_addr_str(&j->hub, ss->hub_str, sizeof ss->hub_str);
+}
+
+void join_session_event(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len)
+{
+    struct bb_header hd;
+    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK)
+        return;
+    int ours = hd.session == ss->session;
+    if (hd.type == BB_MSG_WELCOME && ss->state == JOIN_JOINING)
+        on_welcome(j, ss, &hd, buf, len);
+    else if (hd.type == BB_MSG_REJECT && ss->state == JOIN_JOINING)
+        on_reject(ss, buf, len);
+    else if (hd.type == BB_MSG_LEAVE && ours && ss->state == JOIN_CONNECTED)
+        on_hub_leave(j, ss, &hd, buf, len);
+    else if (hd.type == BB_MSG_LEAVE_ACK && ss->state == JOIN_LEAVING)
+        to_done(ss, ss->status);
+    else if (hd.type == BB_MSG_OSC && ours && ss->state == JOIN_CONNECTED)
+        join_osc_from_hub(j, buf, len);
+}
+
+void join_session_quit(struct join *j, struct join_session *ss)
+{
+    if (ss->state != JOIN_CONNECTED) {
+        to_done(ss, ss->status);
+        return;
+    }
+    bb_info("leaving the hub");
+    to_leaving(j, ss);
+}
+
+void join_session_jack_gone(struct join *j, struct join_session *ss)
+{
+    bb_err("the JACK server went away; leaving the hub");
+    if (ss->state == JOIN_CONNECTED)
+        for (int rep = 0; rep < 3; rep++)
+            send_leave(j, ss->session);
+    to_done(ss, 1);
+}
+
+// [ctl] JOIN, PING or LEAVE, whichever the state sends, when due.
+static void send_due(struct join *j, struct join_session *ss, uint64_t now)
+{
+    if (now < ss->next_send_ns)
+        return;
+    switch (ss->state) {
+    case JOIN_JOINING:
+        if (ss->tries == 0)
+            ss->asked_ns = now;
+        send_join(j);
+        if (++ss->tries == 5 && !ss->warned) {
+            bb_warn("no answer from the hub at %s yet; still trying", ss->hub_str);
+            ss->warned = 1;
+        }
+        if (ss->tries >= 5 && ss->retry_ns < 2000 * MS)
+            ss->retry_ns = ss->retry_ns * 3 / 2;
+        ss->next_send_ns = now + ss->retry_ns;
+        break;
+    case JOIN_CONNECTED: {
+        uint8_t buf[64];
+        join_net_send(j, buf, bb_stream_ping(&ss->cur->st, buf, sizeof buf, now));
+        ss->next_send_ns = now + BB_SESSION_PING_NS;
+        break;
+    }
+    case JOIN_LEAVING:
+        if (now >= ss->leave_deadline_ns) {
+            to_done(ss, ss->status);
+            return;
+        }
+        send_leave(j, ss->session);
+        ss->next_send_ns = now + BB_SESSION_LEAVE_RETRY_NS;
+        break;
+    case JOIN_DONE:
+        break;
+    }
+}
+
+// [ctl] What -v and the first sound say about the connected stream.
+static void report(struct join_session *ss, uint64_t now)
+{
+    struct join_stream *s = ss->cur;
+    uint64_t first = atomic_load(&s->st.first_audio_ns);
+    if (!ss->reported_first && first) {
+        // How long a (re)join takes until the musician hears the band.
+        bb_info("hearing the mix %.1f ms after asking to join", (double)(first - ss->asked_ns) / 1e6);
+        ss->reported_first = 1;
+    }
+    if (now >= ss->next_report_ns) {
+        char jb[256];
+        bb_jbuf_stats_text(&s->st.jb.stats, jb, sizeof jb);
+        bb_debug("mix from the hub: %s skipped cycles %llu", jb,
+                 (unsigned long long)atomic_load(&s->skipped_cycles));
+        ss->next_report_ns = now + 1000 * MS;
+    }
+}
+
+int join_session_tick(struct join *j, struct join_session *ss)
+{
+    uint64_t now = bb_now_ns();
+    if (j->run_seconds > 0 && (ss->state == JOIN_JOINING || ss->state == JOIN_CONNECTED) &&
+        now - ss->start_ns > (uint64_t)(j->run_seconds * 1e9)) {
+        if (ss->state == JOIN_CONNECTED)
+            to_leaving(j, ss);
+        else
+            to_done(ss, ss->status);
+    }
+    send_due(j, ss, now);
+    if (ss->state == JOIN_CONNECTED) {
+        report(ss, now);
+        uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
+        if (heard < now && now - heard > BB_SESSION_HUB_LOST_NS) {
+            bb_warn("lost the hub (nothing heard for 2 s); reconnecting");
+            to_rejoining(j, ss, 0);
+            ss->retry_ns = 200 * MS;
+        }
+    }
+    if (ss->state == JOIN_DONE)
+        return 0;
+    int timeout = ss->next_send_ns > now ? (int)((ss->next_send_ns - now) / MS) + 1 : 0;
+    return timeout > 100 ? 100 : timeout;
+}

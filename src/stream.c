@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// stream.c: one musician's audio between hub and join (stream.h).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stream.h"
+
+static void counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    // One writer per counter: a plain load and store, no locked instruction.
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+int bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char *err,
+                   size_t err_size)
+{
+    s->session = cfg->session;
+    s->tx_codec = cfg->tx_codec;
+    s->tx_channels = cfg->tx_channels;
+    s->tx_frames = cfg->tx_frames;
+    s->rx_codec = cfg->rx_codec;
+    s->rx_channels = cfg->rx_channels;
+    s->rx_frames = cfg->rx_frames;
+    s->enc = bb_encoder_new(cfg->tx_codec, cfg->rate, cfg->tx_channels, cfg->tx_frames, cfg->kbps,
+                            err, err_size);
+    if (!s->enc)
+        goto fail;
+    if (cfg->complexity >= 0)
+        bb_encoder_set_complexity(s->enc, cfg->complexity);
+    bb_encoder_allow_mono(s->enc, cfg->allow_mono);
+    s->dec = bb_decoder_new(cfg->rx_codec, cfg->rate, cfg->rx_channels, cfg->rx_frames, err,
+                            err_size);
+    if (!s->dec)
+        goto fail;
+    // The send ring holds four of the largest periods and four packets:
+    // the send thread may wake late by a few periods on a loaded machine.
+    size_t ring = ((size_t)BB_STREAM_MAX_PERIOD * 4 + (size_t)cfg->tx_frames * 4) *
+                  cfg->tx_channels * sizeof(float);
+    if (bb_jbuf_init(&s->jb, cfg->rx_channels, cfg->rx_frames, BB_STREAM_MAX_PERIOD, cfg->rate,
+                     cfg->jitter, s->dec) < 0 ||
+        bb_ring_init(&s->tx, ring) < 0 ||
+        !(s->tx_buf = calloc((size_t)cfg->tx_frames * cfg->tx_channels, sizeof(float)))) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    bb_jbuf_set_drift_comp(&s->jb, cfg->drift_comp);
+    return 0;
+fail:
+    bb_stream_close(s);
+    return -1;
+}
+
+void bb_stream_close(struct bb_stream *s)
+{
+    bb_jbuf_cleanup(&s->jb);
+    bb_ring_cleanup(&s->tx);
+    bb_encoder_free(s->enc);
+    bb_decoder_free(s->dec);
+    free(s->tx_buf);
+    s->enc = NULL;
+    s->dec = NULL;
+    s->tx_buf = NULL;
+}
+
+BB_RT int bb_stream_rt_send(struct bb_stream *s, const float *inter, unsigned frames,
+                            uint32_t clock)
+{
+    atomic_store_explicit(&s->tx_clock, clock - s->rt_written, memory_order_relaxed);
+    const unsigned ch = s->tx_channels;
+    if (frames)
+        for (unsigned c = 0; c < ch; c++)
+            s->tx_last[c] = inter[(frames - 1) * ch + c];
+    if (!bb_ring_write(&s->tx, inter, frames * ch * (uint32_t)sizeof(float))) {
+        counter_add(&s->tx_overruns, 1);
+        return -1;
+    }
+    s->rt_written += frames;
+    return 0;
+}
+
+BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned period,
+                                 uint32_t clock, float *scratch)
+{
+    const unsigned ch = s->tx_channels;
+    float last[BB_MAX_CLIENT_CH];
+    memcpy(last, s->tx_last, sizeof last);
+    atomic_store_explicit(&s->tx_clock, clock - s->rt_written, memory_order_relaxed);
+    for (unsigned done = 0; done < frames;) {
+        unsigned k = frames - done < period ? frames - done : period;
+        for (unsigned i = 0; i < k; i++) {
+            float w = (float)(frames - 1 - (done + i)) / (float)frames;
+            for (unsigned c = 0; c < ch; c++)
+                scratch[i * ch + c] = last[c] * w;
+        }
+        if (bb_ring_write(&s->tx, scratch, k * ch * (uint32_t)sizeof(float)))
+            s->rt_written += k;
+        else
+            counter_add(&s->tx_overruns, 1);
+        done += k;
+    }
+    memset(s->tx_last, 0, sizeof s->tx_last);
+}
+
+int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
+{
+    const uint32_t bytes = s->tx_frames * s->tx_channels * (uint32_t)sizeof(float);
+    if (bb_ring_read_space(&s->tx) < bytes)
+        return 0;
+    bb_ring_read(&s->tx, s->tx_buf, bytes);
+    // ts: our clock at the packet's first frame.
+    uint32_t ts = s->tx_ts + atomic_load_explicit(&s->tx_clock, memory_order_relaxed);
+    struct bb_header hd = {.type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = ts};
+    s->tx_seq++;
+    s->tx_ts += s->tx_frames;
+    int off = bb_wire_write_audio_head(pkt, size, &hd, (uint8_t)s->tx_codec,
+                                       (uint8_t)s->tx_channels, (uint16_t)s->tx_frames);
+    int n = off > 0 ? bb_encode(s->enc, s->tx_buf, pkt + off, size - (size_t)off) : -1;
+    if (n < 0)
+        return -1;
+    counter_add(&s->packets_out, 1);
+    if (bb_encoder_last_mono(s->enc))
+        counter_add(&s->mono_packets, 1);
+    return off + n;
+}
+
+enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header *hd,
+                                    const uint8_t *buf, size_t len, uint64_t now,
+                                    uint8_t *reply, int *reply_len)
+{
+    enum bb_stream_rx r = BB_STREAM_RX_DONE;
+    switch (hd->type) {
+    case BB_MSG_AUDIO: {
+        struct bb_audio a;
+        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != s->rx_codec ||
+            a.channels != s->rx_channels || a.frames != s->rx_frames)
+            return BB_STREAM_RX_BAD;
+        bb_jbuf_receive(&s->jb, hd->seq, a.payload, a.payload_len);
+        bb_jbuf_stamp(&s->jb, hd->ts + a.frames, now);
+        counter_add(&s->packets_in, 1);
+        if (!atomic_load_explicit(&s->first_audio_ns, memory_order_relaxed))
+            atomic_store_explicit(&s->first_audio_ns, now, memory_order_relaxed);
+        break;
+    }
+    case BB_MSG_PING: {
+        // Answered here, at once, so that round-trip times are honest.
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK)
+            return BB_STREAM_RX_BAD;
+        struct bb_header rh = {.type = BB_MSG_PONG, .session = s->session, .seq = hd->seq};
+        p.jitter_frames = atomic_load_explicit(&s->jb.stats.fill, memory_order_relaxed);
+        p.lost = (uint32_t)atomic_load_explicit(&s->jb.stats.lost, memory_order_relaxed);
+        *reply_len = bb_wire_write_ping(reply, 64, &rh, &p);
+        r = *reply_len > 0 ? BB_STREAM_RX_REPLY : BB_STREAM_RX_DONE;
+        break;
+    }
+    case BB_MSG_PONG: {
+        struct bb_ping p;
+        if (bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK)
+            return BB_STREAM_RX_BAD;
+        if (now > p.t_ns)
+            atomic_store_explicit(&s->rtt_us, (uint32_t)((now - p.t_ns) / 1000),
+                                  memory_order_relaxed);
+        break;
+    }
+    default:
+        return BB_STREAM_RX_SESSION;
+    }
+    atomic_store_explicit(&s->last_heard_ns, now, memory_order_relaxed);
+    return r;
+}
+
+int bb_stream_ping(const struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
+{
+    struct bb_header hd = {.type = BB_MSG_PING, .session = s->session};
+    struct bb_ping p = {.t_ns = now};
+    return bb_wire_write_ping(buf, size, &hd, &p);
+}
+
+BB_RT int32_t bb_rt_timeline_missed(struct bb_rt_timeline *t, uint32_t now, unsigned nframes)
+{
+    int32_t missed = t->have_frame ? (int32_t)(now - t->next_frame) : 0;
+    t->next_frame = now + nframes;
+    t->have_frame = 1;
+    return missed;
+}
