@@ -27,6 +27,7 @@
 #include "ring.h"
 #include "snap.h"
 #include "store.h"
+#include "stream.h"
 #include "wire.h"
 
 /// Send workers: musician slot % HUB_TX_WORKERS picks the worker that
@@ -74,26 +75,9 @@ struct hub_client {
     uint32_t           session;     ///< [ro after join]
     struct bb_addr     addr;        ///< [ro after join] where it sends from
     unsigned           channels;    ///< [ro] channels it sends
-    enum bb_codec      codec;       ///< [ro] musician -> hub
-    enum bb_codec      down_codec;  ///< [ro] hub -> musician (the JOIN's down codec, or codec)
-    unsigned           up_frames;   ///< [ro] frames per packet musician -> hub
-    unsigned           down_frames; ///< [ro] frames per packet hub -> musician
-    struct bb_decoder *dec;         ///< [rx] (through jb)
-    struct bb_encoder *enc;         ///< [tx]
-    struct bb_jbuf     jb;          ///< producer [rx], consumer [rt]
-    struct bb_ring     tx;          ///< stereo mix frames: producer [rt], consumer [tx]
-    float             *tx_buf;      ///< [tx] scratch, down_frames * 2
-    uint32_t           tx_seq;      ///< [tx]
-    uint32_t           tx_ts;       ///< [tx] frames taken from tx so far (mod 2^32)
-    uint32_t           rt_written;  ///< [rt] frames written into tx so far (mod 2^32)
-    /// [rt writes, tx reads] JACK's frame counter minus rt_written at the
-    /// last write: a mix frame's place in tx plus this is the hub's clock
-    /// when it was made, the AUDIO header's ts (bandbridge-wire(7)). It
-    /// changes only when the stream and JACK's counter part (a cycle lost
-    /// and not rendered again, the ring full); a packet of the cycle before
-    /// such a change may go out with the new value, a one-packet spike the
-    /// receiver's drift estimator drops.
-    _Atomic uint32_t   tx_clock;
+    /// The musician's stream (stream.h): rx is musician -> hub (its
+    /// channels), tx is hub -> musician (its personal mix, stereo).
+    struct bb_stream   st;
     jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
     jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
@@ -102,11 +86,6 @@ struct hub_client {
     uint64_t           fade_epoch;  ///< [ctl] graph epoch that faded it out
     uint64_t           gone_epoch;  ///< [ctl] graph epoch without it
     uint64_t           leave_ns;    ///< [ctl] when the leave (or timeout) was decided
-    _Atomic uint64_t   last_heard_ns; ///< [rx writes, ctl reads]
-    _Atomic uint64_t   packets_in;  ///< [rx]
-    _Atomic uint64_t   packets_out; ///< [tx]
-    _Atomic uint32_t   rtt_us;      ///< [rx] last round trip time measured by a PONG
-    _Atomic uint64_t   tx_overruns; ///< [rt] mix frames dropped, send ring full
     _Atomic int        tx_claim;    ///< [tx] a send worker is draining tx (see hub_net.c)
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
@@ -200,8 +179,7 @@ struct hub {
     float            *rt_inter;   ///< [rt] interleave buffer for the send rings
     _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
     float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
-    jack_nframes_t    rt_next_frame;    ///< [rt] frame time the next cycle should start at
-    int               rt_have_frame;    ///< [rt] rt_next_frame is set
+    struct bb_rt_timeline rt_timeline;  ///< [rt] cycles JACK did not run us for
     struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h
 
     // the published snapshot

@@ -84,7 +84,6 @@ struct bb_stream {
     _Atomic uint64_t   packets_in;  ///< [rx] AUDIO accepted
     _Atomic uint64_t   packets_out; ///< [tx] AUDIO sent
     _Atomic uint64_t   tx_overruns; ///< [rt] periods dropped, send ring full
-    _Atomic uint64_t   mono_packets;///< [tx] stereo periods sent as one block
     _Atomic uint32_t   rtt_us;      ///< [rx] last round trip measured by a PONG
     _Atomic uint64_t   last_heard_ns; ///< [rx] any datagram of the session
     _Atomic uint64_t   first_audio_ns; ///< [rx] the first AUDIO accepted

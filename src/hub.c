@@ -49,7 +49,6 @@
 
 #define SWEEP_NS      (100 * 1000000ull)
 #define PING_NS       (1000 * 1000000ull)
-#define JB_MAX_PERIOD 2048
 
 static void graph_free(void *obj)
 {
@@ -81,7 +80,7 @@ static struct hub_graph *build_graph(struct hub *h)
         }
         g->mix_client[nmix] = c;
         mix_id[nmix++] = (uint16_t)slot;
-        opus += bb_codec_is_opus(c->down_codec);
+        opus += bb_codec_is_opus(c->st.tx_codec);
     }
     g->tx_workers = opus >= HUB_TX_SPLIT_OPUS ? HUB_TX_WORKERS : 1;
     for (unsigned i = 0; i < h->local_inputs; i++) {
@@ -190,10 +189,10 @@ static void send_welcome(struct hub *h, const struct hub_client *c)
     struct bb_welcome w = {
         .rate = h->rate,
         .period = (uint16_t)h->period,
-        .up_codec = (uint8_t)c->codec,
-        .up_frames = (uint16_t)c->up_frames,
-        .down_codec = (uint8_t)c->down_codec,
-        .down_frames = (uint16_t)c->down_frames,
+        .up_codec = (uint8_t)c->st.rx_codec,
+        .up_frames = (uint16_t)c->st.rx_frames,
+        .down_codec = (uint8_t)c->st.tx_codec,
+        .down_frames = (uint16_t)c->st.tx_frames,
         .down_channels = BB_MIX_CH,
         .restored = c->restored,
     };
@@ -225,11 +224,7 @@ static void client_free(struct hub *h, struct hub_client *c)
     for (unsigned i = 0; i < BB_MIX_CH; i++)
         if (c->mix_ports[i] && h->jack)
             jack_port_unregister(h->jack, c->mix_ports[i]);
-    bb_jbuf_cleanup(&c->jb);
-    bb_ring_cleanup(&c->tx);
-    bb_decoder_free(c->dec);
-    bb_encoder_free(c->enc);
-    free(c->tx_buf);
+    bb_stream_close(&c->st);
     free(c->rec);
     free(c);
 }
@@ -499,31 +494,29 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->session = (rnd << 8) | (uint32_t)slot;
     c->addr = ev->from;
     c->channels = j.channels;
-    c->codec = codec;
-    c->down_codec = down_codec;
-    c->up_frames = up;
-    c->down_frames = down;
-    c->dec = bb_decoder_new(codec, h->rate, j.channels, up, err, sizeof err);
-    if (!c->dec)
-        goto fail;
-    c->enc = bb_encoder_new(down_codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
-    if (!c->enc)
-        goto fail;
-    bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
-    // A centred mix (left = right to the bit) is encoded once, if the
-    // musician's decoder knows one-block payloads.
-    bb_encoder_allow_mono(c->enc, (j.flags & BB_JOIN_MONO_OK) != 0);
     unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
-    if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
-        goto fail;
-    bb_jbuf_set_drift_comp(&c->jb, h->drift_comp);
-    c->tx_buf = calloc((size_t)down * BB_MIX_CH, sizeof(float));
-    if (!c->tx_buf ||
-        bb_ring_init(&c->tx, ((size_t)JB_MAX_PERIOD * 4 + down * 4) * BB_MIX_CH * sizeof(float)) < 0)
+    const struct bb_stream_config cfg = {
+        .session = c->session,
+        .rate = h->rate,
+        .tx_codec = down_codec,
+        .tx_channels = BB_MIX_CH,
+        .tx_frames = down,
+        .kbps = j.kbps,
+        .complexity = (int)h->mix_complexity, // one encoder per musician: keep it cheap
+        // A centred mix (left = right to the bit) is encoded once, if the
+        // musician's decoder knows one-block payloads.
+        .allow_mono = (j.flags & BB_JOIN_MONO_OK) != 0,
+        .rx_codec = codec,
+        .rx_channels = j.channels,
+        .rx_frames = up,
+        .jitter = target,
+        .drift_comp = h->drift_comp,
+    };
+    if (bb_stream_open(&c->st, &cfg, err, sizeof err) < 0)
         goto fail;
     uint64_t now = bb_now_ns();
     c->joined_ns = now;
-    atomic_store(&c->last_heard_ns, now);
+    atomic_store(&c->st.last_heard_ns, now);
 
     // Everyone hears everyone, themselves included, at 0 dB, centred.
     for (int s = 0; s < BB_MAX_SOURCES; s++)
@@ -681,10 +674,10 @@ static int advance_removals(struct hub *h)
         // Log after the ports are really gone: the time is the one to trust.
         char name[BB_NAME_MAX];
         snprintf(name, sizeof name, "%s", c->name);
-        unsigned long long rx = atomic_load(&c->jb.stats.received),
-                           lost = atomic_load(&c->jb.stats.lost),
-                           late = atomic_load(&c->jb.stats.late),
-                           under = atomic_load(&c->jb.stats.underruns);
+        unsigned long long rx = atomic_load(&c->st.jb.stats.received),
+                           lost = atomic_load(&c->st.jb.stats.lost),
+                           late = atomic_load(&c->st.jb.stats.late),
+                           under = atomic_load(&c->st.jb.stats.underruns);
         uint64_t leave_ns = c->leave_ns;
         h->slots[i] = NULL;
         client_free(h, c);
@@ -709,7 +702,7 @@ static uint64_t sweep(struct hub *h, uint64_t now)
         struct hub_client *c = h->slots[i];
         if (!c || c->state != HUB_CLIENT_ACTIVE)
             continue;
-        uint64_t heard = atomic_load(&c->last_heard_ns); // the rx thread may be ahead of now
+        uint64_t heard = atomic_load(&c->st.last_heard_ns); // the rx thread may be ahead of now
         if (heard < now && now - heard > limit) {
             send_leave(h, c, BB_LEAVE_TIMEOUT, "the hub heard nothing from you for too long");
             start_removal(h, c, "went silent");
@@ -749,9 +742,9 @@ static void log_stats(struct hub *h)
         if (!c)
             continue;
         char jb[256];
-        bb_jbuf_stats_text(&c->jb.stats, jb, sizeof jb);
+        bb_jbuf_stats_text(&c->st.jb.stats, jb, sizeof jb);
         bb_debug("%s: %s rtt %u us cycles %llu xruns %llu rt max %llu us", c->name, jb,
-                 atomic_load(&c->rtt_us), (unsigned long long)atomic_load(&h->stats.cycles),
+                 atomic_load(&c->st.rtt_us), (unsigned long long)atomic_load(&h->stats.cycles),
                  (unsigned long long)atomic_load(&h->stats.xruns),
                  (unsigned long long)atomic_load(&h->stats.rt_ns_max) / 1000);
     }
@@ -800,9 +793,9 @@ static int open_jack(struct hub *h, int quiet)
     h->rate = rate;
     if (!h->jack_prio)
         h->jack_prio = jack_client_real_time_priority(h->jack); // network threads go below
-    if (h->period > JB_MAX_PERIOD) {
+    if (h->period > BB_STREAM_MAX_PERIOD) {
         bb_err("JACK period %u is larger than the %u frames bandbridge supports", h->period,
-               JB_MAX_PERIOD);
+               BB_STREAM_MAX_PERIOD);
         jack_client_close(h->jack);
         h->jack = NULL;
         return -1;

@@ -117,38 +117,17 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
     }
     uint64_t now = bb_now_ns();
     switch (hd.type) {
-    case BB_MSG_AUDIO: {
-        struct bb_audio a;
-        if (bb_wire_read_audio(buf, len, &a) != BB_WIRE_OK || a.codec != c->codec ||
-            a.channels != c->channels || a.frames != c->up_frames) {
-            counter_inc(&h->stats.bad_packets);
-            return;
-        }
-        bb_jbuf_receive(&c->jb, hd.seq, a.payload, a.payload_len);
-        bb_jbuf_stamp(&c->jb, hd.ts + a.frames, now);
-        counter_inc(&c->packets_in);
-        break;
-    }
-    case BB_MSG_PING: {
-        struct bb_ping p;
-        if (bb_wire_read_ping(buf, len, &p) != BB_WIRE_OK) {
-            counter_inc(&h->stats.bad_packets);
-            return;
-        }
-        struct bb_header rh = {.type = BB_MSG_PONG, .session = c->session, .seq = hd.seq};
-        p.jitter_frames = atomic_load_explicit(&c->jb.stats.fill, memory_order_relaxed);
-        p.lost = (uint32_t)atomic_load_explicit(&c->jb.stats.lost, memory_order_relaxed);
-        uint8_t out[64];
-        int n = bb_wire_write_ping(out, sizeof out, &rh, &p);
-        if (n > 0)
-            hub_net_send(h, &c->addr, out, (size_t)n);
-        break;
-    }
+    case BB_MSG_AUDIO:
+    case BB_MSG_PING:
     case BB_MSG_PONG: {
-        struct bb_ping p;
-        if (bb_wire_read_ping(buf, len, &p) == BB_WIRE_OK && now > p.t_ns)
-            atomic_store(&c->rtt_us, (uint32_t)((now - p.t_ns) / 1000));
-        break;
+        uint8_t reply[64];
+        int rlen = 0;
+        enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
+        if (r == BB_STREAM_RX_BAD)
+            counter_inc(&h->stats.bad_packets);
+        else if (r == BB_STREAM_RX_REPLY)
+            hub_net_send(h, &c->addr, reply, (size_t)rlen);
+        return;
     }
     case BB_MSG_LEAVE_ACK:
         break;
@@ -171,7 +150,7 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
         counter_inc(&h->stats.bad_packets);
         return;
     }
-    atomic_store_explicit(&c->last_heard_ns, now, memory_order_relaxed);
+    atomic_store_explicit(&c->st.last_heard_ns, now, memory_order_relaxed);
 }
 
 /// Datagrams one receive call takes at most.
@@ -249,35 +228,20 @@ static void tx_flush(struct hub *h, struct tx_batch *b)
 
 static void send_client(struct hub *h, struct hub_client *c, struct tx_batch *b)
 {
-    const uint32_t bytes = c->down_frames * 2 * (uint32_t)sizeof(float);
-    while (bb_ring_read_space(&c->tx) >= bytes) {
-        bb_ring_read(&c->tx, c->tx_buf, bytes);
-        uint8_t *pkt = b->buf[b->n];
-        // ts: the hub's clock at the packet's first frame (hub.h, tx_clock).
-        uint32_t ts = c->tx_ts + atomic_load_explicit(&c->tx_clock, memory_order_relaxed);
-        struct bb_header hd = {
-            .type = BB_MSG_AUDIO, .session = c->session, .seq = c->tx_seq, .ts = ts};
-        int off = bb_wire_write_audio_head(pkt, BB_MAX_DATAGRAM, &hd, (uint8_t)c->down_codec, 2,
-                                           (uint16_t)c->down_frames);
-        if (off < 0)
-            return;
-        int n = bb_encode(c->enc, c->tx_buf, pkt + off, BB_MAX_DATAGRAM - (size_t)off);
-        c->tx_seq++;
-        c->tx_ts += c->down_frames;
+    for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_DATAGRAM)) != 0;) {
         if (n < 0) {
             counter_inc(&h->stats.send_errors);
             continue;
         }
-        b->iov[b->n] = (struct iovec){.iov_base = pkt, .iov_len = (size_t)(off + n)};
+        b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
         b->msg[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &c->addr.ss,
                                                     .msg_namelen = c->addr.len,
                                                     .msg_iov = &b->iov[b->n],
                                                     .msg_iovlen = 1}};
+        if (bb_encoder_last_mono(c->st.enc))
+            counter_inc(&h->stats.mono_packets);
         if (++b->n == TX_BATCH)
             tx_flush(h, b);
-        counter_inc(&c->packets_out);
-        if (bb_encoder_last_mono(c->enc))
-            counter_inc(&h->stats.mono_packets);
     }
 }
 

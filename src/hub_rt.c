@@ -69,7 +69,6 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
                              jack_nframes_t clock)
 {
     const struct bb_mix_graph *mg = g->mix;
-    const uint32_t bytes = nframes * 2 * (uint32_t)sizeof(float);
     for (unsigned m = 0; m < mg->nmix; m++) {
         struct hub_client *c = g->mix_client[m];
         if (!c)
@@ -79,12 +78,7 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
             h->rt_inter[2 * i] = l[i];
             h->rt_inter[2 * i + 1] = r[i];
         }
-        atomic_store_explicit(&c->tx_clock, (uint32_t)clock - c->rt_written,
-                              memory_order_relaxed);
-        if (bb_ring_write(&c->tx, h->rt_inter, bytes))
-            c->rt_written += nframes;
-        else
-            counter_inc(&c->tx_overruns);
+        bb_stream_rt_send(&c->st, h->rt_inter, nframes, clock);
     }
 }
 
@@ -116,9 +110,7 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
                                                  jack_nframes_t nframes)
 {
     jack_nframes_t now = jack_last_frame_time(h->jack);
-    int32_t missed = h->rt_have_frame ? (int32_t)(now - h->rt_next_frame) : 0;
-    h->rt_next_frame = now + nframes;
-    h->rt_have_frame = 1;
+    int32_t missed = bb_rt_timeline_missed(&h->rt_timeline, now, nframes);
     if (missed <= 0)
         return now;
     atomic_store_explicit(&h->stats.skipped_cycles,
@@ -141,7 +133,7 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
             float *bufs[BB_MAX_CLIENT_CH];
             for (unsigned ch = 0; ch < c->channels; ch++)
                 bufs[ch] = h->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, ch) * HUB_MISSED_CHUNK;
-            bb_jbuf_read(&c->jb, bufs, n);
+            bb_jbuf_read(&c->st.jb, bufs, n);
         }
         for (unsigned s = 0; s < mg->nsrc; s++) {
             const struct hub_client *c = g->src_client[s];
@@ -191,8 +183,8 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
             if (!bufs[ch])
                 bufs[ch] = junk + (size_t)ch * BB_MAX_PERIOD;
         }
-        bb_jbuf_clock(&c->jb, frame, t0);
-        bb_jbuf_read(&c->jb, bufs, nframes);
+        bb_jbuf_clock(&c->st.jb, frame, t0);
+        bb_jbuf_read(&c->st.jb, bufs, nframes);
     }
     for (unsigned s = 0; s < mg->nsrc; s++) {
         const struct hub_client *c = g->src_client[s];

@@ -1261,7 +1261,7 @@ static int cmd_status(struct hub *h, const char *path, const char *types, lo_arg
         const struct hub_client *c = h->slots[i];
         if (!c || c->state != HUB_CLIENT_ACTIVE)
             continue;
-        const struct bb_jbuf_stats *st = &c->jb.stats;
+        const struct bb_jbuf_stats *st = &c->st.jb.stats;
         uint64_t rx = atomic_load(&st->received), lost = atomic_load(&st->lost);
         float peak, sq;
         client_level(h->osc, c, &peak, &sq);
@@ -1271,11 +1271,11 @@ static int cmd_status(struct hub *h, const char *path, const char *types, lo_arg
         lo_message_add_string(m, c->name);
         lo_message_add_string(m, bb_addr_str(&c->addr, as, sizeof as));
         char cs[40];
-        snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(c->codec), c->down_codec != c->codec ? "/" : "",
-                 c->down_codec != c->codec ? bb_codec_name(c->down_codec) : "");
+        snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(c->st.rx_codec), c->st.tx_codec != c->st.rx_codec ? "/" : "",
+                 c->st.tx_codec != c->st.rx_codec ? bb_codec_name(c->st.tx_codec) : "");
         lo_message_add_string(m, cs);
         lo_message_add_int32(m, (int32_t)c->channels);
-        lo_message_add_float(m, (float)atomic_load(&c->rtt_us) / 1000.0f);
+        lo_message_add_float(m, (float)atomic_load(&c->st.rtt_us) / 1000.0f);
         lo_message_add_int32(m, (int32_t)atomic_load(&st->fill));
         lo_message_add_int32(m, (int32_t)atomic_load(&st->target));
         lo_message_add_float(m, rx + lost ? 100.0f * (float)lost / (float)(rx + lost) : 0.0f);

@@ -120,8 +120,6 @@ int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
     if (n < 0)
         return -1;
     counter_add(&s->packets_out, 1);
-    if (bb_encoder_last_mono(s->enc))
-        counter_add(&s->mono_packets, 1);
     return off + n;
 }
 
