@@ -131,7 +131,7 @@ uint64_t hub_publish(struct hub *h)
         bb_err("out of memory building the mixer graph; will retry");
         return 0;
     }
-    uint64_t epoch = bb_snap_publish(&h->graph, g);
+    uint64_t epoch = bb_snap_publish(&h->eng.graph, g);
     if (epoch == 0) {
         // Too many graphs waiting for readers: the callback is stalled.
         graph_free(g);
@@ -179,7 +179,7 @@ static void send_reject(struct hub *h, const struct bb_addr *to, enum bb_reject_
     uint8_t buf[BB_MAX_DATAGRAM];
     int n = bb_wire_write_reject(buf, sizeof buf, &hd, &r);
     if (n > 0)
-        hub_net_send(h, to, buf, (size_t)n);
+        hub_net_send(&h->eng, to, buf, (size_t)n);
     char as[80];
     bb_info("refused a join from %s: %s", bb_addr_str(to, as, sizeof as), r.reason);
 }
@@ -201,7 +201,7 @@ static void send_welcome(struct hub *h, const struct hub_client *c)
     uint8_t buf[BB_MAX_DATAGRAM];
     int n = bb_wire_write_welcome(buf, sizeof buf, &hd, &w);
     if (n > 0)
-        hub_net_send(h, &c->addr, buf, (size_t)n);
+        hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
 }
 
 static void send_leave(struct hub *h, const struct hub_client *c, enum bb_leave_code code,
@@ -213,7 +213,7 @@ static void send_leave(struct hub *h, const struct hub_client *c, enum bb_leave_
     uint8_t buf[BB_MAX_DATAGRAM];
     int n = bb_wire_write_leave(buf, sizeof buf, &hd, &l);
     if (n > 0)
-        hub_net_send(h, &c->addr, buf, (size_t)n);
+        hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
 }
 
 static void client_free(struct hub *h, struct hub_client *c)
@@ -391,7 +391,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     struct bb_join j;
     int rc = bb_wire_read_join(ev->data, ev->len, &j);
     if (rc != BB_WIRE_OK) {
-        atomic_fetch_add(&h->stats.bad_packets, 1);
+        atomic_fetch_add(&h->eng.stats.bad_packets, 1);
         send_reject(h, &ev->from, BB_REJECT_BAD_REQUEST, "malformed join: %s",
                     bb_wire_strerror(rc));
         return;
@@ -577,14 +577,14 @@ static void handle_leave(struct hub *h, const struct hub_event *ev, const struct
     unsigned slot = hd->session & 0xFF;
     struct hub_client *c = slot < BB_MAX_CLIENTS ? h->slots[slot] : NULL;
     if (!c || c->session != hd->session || !bb_addr_equal(&c->addr, &ev->from)) {
-        atomic_fetch_add(&h->stats.unknown_session, 1);
+        atomic_fetch_add(&h->eng.stats.unknown_session, 1);
         return;
     }
     struct bb_header ack = {.type = BB_MSG_LEAVE_ACK, .session = c->session, .seq = hd->seq};
     uint8_t buf[BB_WIRE_HEADER_SIZE];
     int n = bb_wire_write_empty(buf, sizeof buf, &ack);
     if (n > 0)
-        hub_net_send(h, &c->addr, buf, (size_t)n);
+        hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
     start_removal(h, c, "left");
 }
 
@@ -596,16 +596,16 @@ static void handle_osc(struct hub *h, const struct hub_event *ev, const struct b
     unsigned slot = hd->session & 0xFF;
     struct hub_client *c = slot < BB_MAX_CLIENTS ? h->slots[slot] : NULL;
     if (!c || c->session != hd->session || c->state != HUB_CLIENT_ACTIVE) {
-        atomic_fetch_add(&h->stats.unknown_session, 1);
+        atomic_fetch_add(&h->eng.stats.unknown_session, 1);
         return;
     }
     if (!bb_addr_equal(&c->addr, &ev->from)) {
-        atomic_fetch_add(&h->stats.wrong_source, 1);
+        atomic_fetch_add(&h->eng.stats.wrong_source, 1);
         return;
     }
     struct bb_osc o;
     if (bb_wire_read_osc(ev->data, ev->len, &o) != BB_WIRE_OK) {
-        atomic_fetch_add(&h->stats.bad_packets, 1);
+        atomic_fetch_add(&h->eng.stats.bad_packets, 1);
         return;
     }
     hub_osc_relay(h, c, o.controller, o.packet, o.packet_len);
@@ -614,10 +614,10 @@ static void handle_osc(struct hub *h, const struct hub_event *ev, const struct b
 static void drain_events(struct hub *h)
 {
     uint64_t v;
-    if (read(h->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+    if (read(h->eng.event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
         bb_warn("event fd: %s", strerror(errno));
     static struct hub_event ev; // [ctl] only; too big for the stack of a small thread
-    while (bb_ring_read(&h->events, &ev, sizeof ev)) {
+    while (bb_ring_read(&h->eng.events, &ev, sizeof ev)) {
         struct bb_header hd;
         int rc = bb_wire_parse_header(ev.data, ev.len, &hd);
         if (rc != BB_WIRE_OK && rc != BB_WIRE_VERSION_BAD)
@@ -636,7 +636,7 @@ static void drain_events(struct hub *h)
 static int advance_removals(struct hub *h)
 {
     int pending = 0, fade = 0, gone = 0, freeing = 0;
-    uint64_t settled = atomic_load(&h->rt_settled_epoch);
+    uint64_t settled = atomic_load(&h->eng.rt_settled_epoch);
     int rt_running = atomic_load(&h->jack_running);
     // Batch the transitions, so each step costs one graph for everyone.
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
@@ -650,7 +650,7 @@ static int advance_removals(struct hub *h)
             gone = 1, c->state = HUB_CLIENT_REMOVED, c->gone_epoch = 0;
         else if (c->state == HUB_CLIENT_REMOVED && c->gone_epoch == 0)
             gone = 1;
-        else if (c->state == HUB_CLIENT_REMOVED && bb_snap_reached(&h->graph, c->gone_epoch))
+        else if (c->state == HUB_CLIENT_REMOVED && bb_snap_reached(&h->eng.graph, c->gone_epoch))
             freeing = 1;
     }
     if (fade || gone) {
@@ -669,7 +669,7 @@ static int advance_removals(struct hub *h)
     for (int i = 0; freeing && i < BB_MAX_CLIENTS; i++) {
         struct hub_client *c = h->slots[i];
         if (!c || c->state != HUB_CLIENT_REMOVED || !c->gone_epoch ||
-            !bb_snap_reached(&h->graph, c->gone_epoch))
+            !bb_snap_reached(&h->eng.graph, c->gone_epoch))
             continue;
         // Log after the ports are really gone: the time is the one to trust.
         char name[BB_NAME_MAX];
@@ -685,7 +685,7 @@ static int advance_removals(struct hub *h)
                 "late %llu, underruns %llu)",
                 name, (double)(bb_now_ns() - leave_ns) / 1e6, rx, lost, late, under);
     }
-    bb_snap_collect(&h->graph);
+    bb_snap_collect(&h->eng.graph);
     return pending;
 }
 
@@ -724,7 +724,7 @@ static void ping_all(struct hub *h, uint64_t now)
         struct bb_ping p = {.t_ns = now};
         int n = bb_wire_write_ping(buf, sizeof buf, &hd, &p);
         if (n > 0)
-            hub_net_send(h, &c->addr, buf, (size_t)n);
+            hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
     }
 }
 
@@ -732,7 +732,7 @@ static void ping_all(struct hub *h, uint64_t now)
 static void log_stats(struct hub *h)
 {
     struct hub_rt_times t;
-    hub_rt_times(h, &t, 0);
+    hub_rt_times(&h->eng, &t, 0);
     bb_debug("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
              "(period %.0f us)",
              (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
@@ -744,16 +744,16 @@ static void log_stats(struct hub *h)
         char jb[256];
         bb_jbuf_stats_text(&c->st.jb.stats, jb, sizeof jb);
         bb_debug("%s: %s rtt %u us cycles %llu xruns %llu rt max %llu us", c->name, jb,
-                 atomic_load(&c->st.rtt_us), (unsigned long long)atomic_load(&h->stats.cycles),
-                 (unsigned long long)atomic_load(&h->stats.xruns),
-                 (unsigned long long)atomic_load(&h->stats.rt_ns_max) / 1000);
+                 atomic_load(&c->st.rtt_us), (unsigned long long)atomic_load(&h->eng.stats.cycles),
+                 (unsigned long long)atomic_load(&h->eng.stats.xruns),
+                 (unsigned long long)atomic_load(&h->eng.stats.rt_ns_max) / 1000);
     }
 }
 
 static int jack_xrun_cb(void *arg)
 {
     struct hub *h = arg;
-    atomic_fetch_add(&h->stats.xruns, 1);
+    atomic_fetch_add(&h->eng.stats.xruns, 1);
     return 0;
 }
 
@@ -762,7 +762,7 @@ static void jack_shutdown_cb(void *arg)
     struct hub *h = arg;
     atomic_store(&h->jack_running, 0);
     uint64_t one = 1;
-    if (write(h->event_fd, &one, sizeof one) < 0) {
+    if (write(h->eng.event_fd, &one, sizeof one) < 0) {
         // nothing more we can do from this thread
     }
 }
@@ -803,16 +803,20 @@ static int open_jack(struct hub *h, int quiet)
     char pn[32];
     for (unsigned i = 0; i < h->local_inputs; i++) {
         snprintf(pn, sizeof pn, "in_%u", i + 1);
-        h->local_in[i] = register_port(h, pn, JackPortIsInput);
+        h->eng.local_in[i] = register_port(h, pn, JackPortIsInput);
     }
-    h->main_out[0] = register_port(h, "main_L", JackPortIsOutput);
-    h->main_out[1] = register_port(h, "main_R", JackPortIsOutput);
-    if (!h->mixer && hub_rt_init(h) < 0) {
+    h->eng.main_out[0] = register_port(h, "main_L", JackPortIsOutput);
+    h->eng.main_out[1] = register_port(h, "main_R", JackPortIsOutput);
+    // The engine reads JACK's frame counter and sizes its ramps by the rate.
+    h->eng.jack = h->jack;
+    h->eng.rate = h->rate;
+    h->eng.jack_prio = h->jack_prio;
+    if (!h->eng.mixer && hub_rt_init(&h->eng) < 0) {
         bb_err("out of memory");
         return -1;
     }
-    bb_mixer_init(h->mixer, h->rate / 200);
-    jack_set_process_callback(h->jack, hub_rt_process, h);
+    bb_mixer_init(h->eng.mixer, h->rate / 200);
+    jack_set_process_callback(h->jack, hub_rt_process, &h->eng);
     jack_set_xrun_callback(h->jack, jack_xrun_cb, h);
     jack_on_shutdown(h->jack, jack_shutdown_cb, h);
     return 0;
@@ -822,12 +826,13 @@ static int open_jack(struct hub *h, int quiet)
 // the server). The network side and every session stay up.
 static void jack_lost(struct hub *h)
 {
-    bb_snap_idle(&h->graph, HUB_READER_RT);
+    bb_snap_idle(&h->eng.graph, HUB_READER_RT);
     if (h->jack)
         jack_client_close(h->jack);
     h->jack = NULL;
-    memset(h->local_in, 0, sizeof h->local_in);
-    memset(h->main_out, 0, sizeof h->main_out);
+    h->eng.jack = NULL;
+    memset(h->eng.local_in, 0, sizeof h->eng.local_in);
+    memset(h->eng.main_out, 0, sizeof h->eng.main_out);
     for (int i = 0; i < BB_MAX_CLIENTS; i++)
         if (h->slots[i]) {
             memset(h->slots[i]->ports, 0, sizeof h->slots[i]->ports);
@@ -1041,16 +1046,16 @@ static int parse_options(struct hub *h, int argc, char **argv)
 static void shutdown_hub(struct hub *h)
 {
     struct hub_rt_times t;
-    hub_rt_times(h, &t, 0);
+    hub_rt_times(&h->eng, &t, 0);
     if (t.cycles)
         bb_info("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
                 "(period %.0f us); %llu xruns reported by JACK; JACK skipped %llu of its "
                 "periods (%llu rendered afterwards)",
                 (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
                 1e6 * h->period / (h->rate ? h->rate : 48000),
-                (unsigned long long)atomic_load(&h->stats.xruns),
-                (unsigned long long)atomic_load(&h->stats.skipped_cycles),
-                (unsigned long long)atomic_load(&h->stats.rendered_cycles));
+                (unsigned long long)atomic_load(&h->eng.stats.xruns),
+                (unsigned long long)atomic_load(&h->eng.stats.skipped_cycles),
+                (unsigned long long)atomic_load(&h->eng.stats.rendered_cycles));
     // Tell every musician we are going; they keep retrying and come back
     // when the hub does. Sent twice: it costs nothing and UDP loses.
     for (int rep = 0; rep < 2; rep++)
@@ -1066,9 +1071,9 @@ static void shutdown_hub(struct hub *h)
     h->store = NULL;
     if (h->jack) {
         jack_deactivate(h->jack);
-        bb_snap_idle(&h->graph, HUB_READER_RT);
+        bb_snap_idle(&h->eng.graph, HUB_READER_RT);
     }
-    hub_net_stop(h);
+    hub_net_stop(&h->eng);
     hub_osc_stop(h);
     for (int i = 0; i < BB_MAX_CLIENTS; i++)
         if (h->slots[i]) {
@@ -1077,13 +1082,13 @@ static void shutdown_hub(struct hub *h)
         }
     if (h->jack)
         jack_client_close(h->jack);
-    bb_snap_cleanup(&h->graph);
-    hub_rt_cleanup(h);
-    if (h->sock >= 0)
-        close(h->sock);
-    if (h->event_fd >= 0)
-        close(h->event_fd);
-    bb_ring_cleanup(&h->events);
+    bb_snap_cleanup(&h->eng.graph);
+    hub_rt_cleanup(&h->eng);
+    if (h->eng.sock >= 0)
+        close(h->eng.sock);
+    if (h->eng.event_fd >= 0)
+        close(h->eng.event_fd);
+    bb_ring_cleanup(&h->eng.events);
     free(h->main_rec);
 }
 
@@ -1099,8 +1104,8 @@ int bb_hub_main(int argc, char **argv)
     h->drift_comp = 1;
     h->timeout_ms = 1000;
     h->jitter = 0;
-    h->sock = -1;
-    h->event_fd = -1;
+    h->eng.sock = -1;
+    h->eng.event_fd = -1;
     if (parse_options(h, argc, argv) < 0)
         return 2;
     for (int s = 0; s < BB_MAX_SOURCES; s++)
@@ -1115,7 +1120,7 @@ int bb_hub_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); // threads started below inherit the mask
     int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 
-    bb_snap_init(&h->graph, HUB_READERS, graph_free);
+    bb_snap_init(&h->eng.graph, HUB_READERS, graph_free);
     char err[200];
     int status = 1;
     // Under a session manager (NSM, RaySession) the manager names the JACK
@@ -1154,7 +1159,7 @@ int bb_hub_main(int argc, char **argv)
     hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
-    if (hub_net_start(h, err, sizeof err) < 0) {
+    if (hub_net_start(&h->eng, h->bind[0] ? h->bind : NULL, h->port, err, sizeof err) < 0) {
         bb_err("%s", err);
         goto out;
     }
@@ -1171,7 +1176,7 @@ int bb_hub_main(int argc, char **argv)
     if (nsm)
         bb_nsm_reply(nsm, BB_NSM_OPEN, 1, "hub running");
     bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
-            h->jack_name, bb_udp_port(h->sock), h->rate, h->period, h->local_inputs,
+            h->jack_name, bb_udp_port(h->eng.sock), h->rate, h->period, h->local_inputs,
             h->local_inputs == 1 ? "" : "s", h->osc_port ? ", OSC on port " : "",
             h->osc_port ? (snprintf(err, sizeof err, "%u", h->osc_port), err) : "");
 
@@ -1180,7 +1185,7 @@ int bb_hub_main(int argc, char **argv)
     int pending = 0, was_running = 1;
     for (;;) {
         uint64_t now = bb_now_ns();
-        struct pollfd pfd[4] = {{.fd = h->event_fd, .events = POLLIN},
+        struct pollfd pfd[4] = {{.fd = h->eng.event_fd, .events = POLLIN},
                                 {.fd = sig_fd, .events = POLLIN},
                                 {.fd = hub_osc_fd(h, now), .events = POLLIN},
                                 {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN}};

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hub.h"
+#include "hub_engine.h"
 #include "log.h"
 
 static void counter_inc(_Atomic uint64_t *c)
@@ -35,10 +35,10 @@ static void counter_inc(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-void hub_net_send(struct hub *h, const struct bb_addr *to, const uint8_t *buf, size_t len)
+void hub_net_send(struct hub_engine *e, const struct bb_addr *to, const uint8_t *buf, size_t len)
 {
-    if (sendto(h->sock, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&to->ss, to->len) < 0)
-        counter_inc(&h->stats.send_errors);
+    if (sendto(e->sock, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&to->ss, to->len) < 0)
+        counter_inc(&e->stats.send_errors);
 }
 
 static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
@@ -74,45 +74,45 @@ static int osc_rate_ok(const struct hub_client *c, uint64_t now)
     return ++r->count <= HUB_OSC_RELAY_RATE;
 }
 
-static void forward(struct hub *h, const uint8_t *buf, size_t len, const struct bb_addr *from)
+static void forward(struct hub_engine *e, const uint8_t *buf, size_t len, const struct bb_addr *from)
 {
     struct hub_event ev;
     ev.from = *from;
     ev.len = (uint16_t)len;
     memcpy(ev.data, buf, len);
-    if (!bb_ring_write(&h->events, &ev, sizeof ev)) {
-        counter_inc(&h->stats.events_dropped);
+    if (!bb_ring_write(&e->events, &ev, sizeof ev)) {
+        counter_inc(&e->stats.events_dropped);
         return;
     }
     uint64_t one = 1;
-    if (write(h->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        counter_inc(&h->stats.events_dropped);
+    if (write(e->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        counter_inc(&e->stats.events_dropped);
 }
 
-static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf, size_t len,
+static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_t *buf, size_t len,
                    const struct bb_addr *from)
 {
     struct bb_header hd;
     int rc = bb_wire_parse_header(buf, len, &hd);
     if (rc == BB_WIRE_VERSION_BAD && hd.type == BB_MSG_JOIN) {
-        forward(h, buf, len, from); // the control thread rejects it in words
+        forward(e, buf, len, from); // the control thread rejects it in words
         return;
     }
     if (rc != BB_WIRE_OK) {
-        counter_inc(&h->stats.bad_packets);
+        counter_inc(&e->stats.bad_packets);
         return;
     }
     if (hd.type == BB_MSG_JOIN || hd.type == BB_MSG_LEAVE) {
-        forward(h, buf, len, from);
+        forward(e, buf, len, from);
         return;
     }
     struct hub_client *c = g ? lookup(g, hd.session) : NULL;
     if (!c) {
-        counter_inc(&h->stats.unknown_session);
+        counter_inc(&e->stats.unknown_session);
         return;
     }
     if (!bb_addr_equal(&c->addr, from)) {
-        counter_inc(&h->stats.wrong_source);
+        counter_inc(&e->stats.wrong_source);
         return;
     }
     uint64_t now = bb_now_ns();
@@ -124,9 +124,9 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
         int rlen = 0;
         enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
         if (r == BB_STREAM_RX_BAD)
-            counter_inc(&h->stats.bad_packets);
+            counter_inc(&e->stats.bad_packets);
         else if (r == BB_STREAM_RX_REPLY)
-            hub_net_send(h, &c->addr, reply, (size_t)rlen);
+            hub_net_send(e, &c->addr, reply, (size_t)rlen);
         return;
     }
     case BB_MSG_LEAVE_ACK:
@@ -137,17 +137,17 @@ static void handle(struct hub *h, const struct hub_graph *g, const uint8_t *buf,
         // may be a little old).
         struct bb_osc o;
         if (bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
-            counter_inc(&h->stats.bad_packets);
+            counter_inc(&e->stats.bad_packets);
             return;
         }
         if (osc_rate_ok(c, now))
-            forward(h, buf, len, from);
+            forward(e, buf, len, from);
         else
-            counter_inc(&h->stats.osc_relay_dropped); // unanswered (/stats)
+            counter_inc(&e->stats.osc_relay_dropped); // unanswered (/stats)
         break;
     }
     default:
-        counter_inc(&h->stats.bad_packets);
+        counter_inc(&e->stats.bad_packets);
         return;
     }
     atomic_store_explicit(&c->st.last_heard_ns, now, memory_order_relaxed);
@@ -166,13 +166,13 @@ static struct rx_batch {
 
 static void *rx_main(void *arg)
 {
-    struct hub *h = arg;
+    struct hub_engine *e = arg;
     struct rx_batch *b = &rx_batch;
-    bb_thread_below_jack(h->jack_prio, "receive");
+    bb_thread_below_jack(e->jack_prio, "receive");
     // The timeout bounds how long an old graph can wait for our ack.
     struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
-    setsockopt(h->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    while (atomic_load(&h->running)) {
+    setsockopt(e->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (atomic_load(&e->running)) {
         for (int i = 0; i < RX_BATCH; i++) {
             b->iov[i] = (struct iovec){.iov_base = b->data[i], .iov_len = sizeof b->data[i]};
             b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i].ss,
@@ -183,19 +183,19 @@ static void *rx_main(void *arg)
         // One system call a wake-up: it blocks for the first datagram and
         // then takes whatever else is queued (musicians' packets come in
         // bursts, one per musician per period).
-        int n = recvmmsg(h->sock, b->msg, RX_BATCH, MSG_WAITFORONE, NULL);
-        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_RX);
+        int n = recvmmsg(e->sock, b->msg, RX_BATCH, MSG_WAITFORONE, NULL);
+        const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RX);
         for (int i = 0; i < n; i++) {
             size_t len = b->msg[i].msg_len;
             if (len > BB_MAX_DATAGRAM || (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-                counter_inc(&h->stats.bad_packets);
+                counter_inc(&e->stats.bad_packets);
                 continue;
             }
             b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
-            handle(h, g, b->data[i], len, &b->from[i]);
+            handle(e, g, b->data[i], len, &b->from[i]);
         }
     }
-    bb_snap_idle(&h->graph, HUB_READER_RX);
+    bb_snap_idle(&e->graph, HUB_READER_RX);
     return NULL;
 }
 
@@ -212,25 +212,25 @@ struct tx_batch {
     uint8_t        buf[TX_BATCH][BB_MAX_DATAGRAM];
 };
 
-static void tx_flush(struct hub *h, struct tx_batch *b)
+static void tx_flush(struct hub_engine *e, struct tx_batch *b)
 {
     for (unsigned i = 0; i < b->n;) {
-        int sent = sendmmsg(h->sock, b->msg + i, b->n - i, MSG_DONTWAIT);
+        int sent = sendmmsg(e->sock, b->msg + i, b->n - i, MSG_DONTWAIT);
         if (sent > 0) {
             i += (unsigned)sent;
         } else {
-            counter_inc(&h->stats.send_errors); // this one failed: go on with the next
+            counter_inc(&e->stats.send_errors); // this one failed: go on with the next
             i++;
         }
     }
     b->n = 0;
 }
 
-static void send_client(struct hub *h, struct hub_client *c, struct tx_batch *b)
+static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_batch *b)
 {
     for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_DATAGRAM)) != 0;) {
         if (n < 0) {
-            counter_inc(&h->stats.send_errors);
+            counter_inc(&e->stats.send_errors);
             continue;
         }
         b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
@@ -239,14 +239,14 @@ static void send_client(struct hub *h, struct hub_client *c, struct tx_batch *b)
                                                     .msg_iov = &b->iov[b->n],
                                                     .msg_iovlen = 1}};
         if (bb_encoder_last_mono(c->st.enc))
-            counter_inc(&h->stats.mono_packets);
+            counter_inc(&e->stats.mono_packets);
         if (++b->n == TX_BATCH)
-            tx_flush(h, b);
+            tx_flush(e, b);
     }
 }
 
 struct tx_worker {
-    struct hub     *h;
+    struct hub_engine *e;
     int             index;
     struct tx_batch batch; ///< [this worker]
 };
@@ -255,9 +255,9 @@ static struct tx_worker tx_workers[HUB_TX_WORKERS];
 static void *tx_main(void *arg)
 {
     struct tx_worker *w = arg;
-    struct hub *h = w->h;
-    bb_thread_below_jack(h->jack_prio, "send");
-    while (atomic_load(&h->running)) {
+    struct hub_engine *e = w->e;
+    bb_thread_below_jack(e->jack_prio, "send");
+    while (atomic_load(&e->running)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000;
@@ -265,8 +265,8 @@ static void *tx_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        sem_timedwait(&h->tx_wake[w->index], &ts);
-        const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_TX + (unsigned)w->index);
+        sem_timedwait(&e->tx_wake[w->index], &ts);
+        const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_TX + (unsigned)w->index);
         if (!g)
             continue;
         // Worker w sends for slots w, w + n, ... of the n workers this
@@ -282,80 +282,81 @@ static void *tx_main(void *arg)
             if ((unsigned)c->slot % n != (unsigned)w->index ||
                 atomic_exchange_explicit(&c->tx_claim, 1, memory_order_acquire))
                 continue;
-            send_client(h, c, &w->batch);
+            send_client(e, c, &w->batch);
             claimed[nclaimed++] = c;
         }
-        tx_flush(h, &w->batch);
+        tx_flush(e, &w->batch);
         for (unsigned i = 0; i < nclaimed; i++)
             atomic_store_explicit(&claimed[i]->tx_claim, 0, memory_order_release);
         // Between wakes a worker holds no graph: one that is not woken
         // every period (one worker is enough for PCM) must not hold back
         // the freeing of old graphs and the departure of musicians.
-        bb_snap_idle(&h->graph, HUB_READER_TX + (unsigned)w->index);
+        bb_snap_idle(&e->graph, HUB_READER_TX + (unsigned)w->index);
     }
-    bb_snap_idle(&h->graph, HUB_READER_TX + (unsigned)w->index);
+    bb_snap_idle(&e->graph, HUB_READER_TX + (unsigned)w->index);
     return NULL;
 }
 
-int hub_net_start(struct hub *h, char *err, size_t err_size)
+int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *err,
+                  size_t err_size)
 {
-    h->sock = bb_udp_open(h->bind[0] ? h->bind : NULL, h->port, AF_UNSPEC, err, err_size);
-    if (h->sock < 0)
+    e->sock = bb_udp_open(bind, port, AF_UNSPEC, err, err_size);
+    if (e->sock < 0)
         return -1;
-    if (bb_ring_init(&h->events, sizeof(struct hub_event) * 256) < 0) {
+    if (bb_ring_init(&e->events, sizeof(struct hub_event) * 256) < 0) {
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    h->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->event_fd < 0) {
+    e->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->event_fd < 0) {
         snprintf(err, err_size, "eventfd: %s", strerror(errno));
         return -1;
     }
     for (int w = 0; w < HUB_TX_WORKERS; w++)
-        if (sem_init(&h->tx_wake[w], 0, 0) < 0) {
+        if (sem_init(&e->tx_wake[w], 0, 0) < 0) {
             snprintf(err, err_size, "sem_init: %s", strerror(errno));
             return -1;
         }
-    atomic_store(&h->running, 1);
+    atomic_store(&e->running, 1);
     // Named for top -H, perf and /proc/PID/task/*/comm (the bench's
     // per-thread figures); a failure to name costs nothing.
-    int started = pthread_create(&h->rx_thread, NULL, rx_main, h) == 0;
+    int started = pthread_create(&e->rx_thread, NULL, rx_main, e) == 0;
     if (started)
-        pthread_setname_np(h->rx_thread, "bb-hub-rx");
+        pthread_setname_np(e->rx_thread, "bb-hub-rx");
     for (int w = 0; started && w < HUB_TX_WORKERS; w++) {
-        tx_workers[w].h = h;
+        tx_workers[w].e = e;
         tx_workers[w].index = w;
         tx_workers[w].batch.n = 0;
-        if (pthread_create(&h->tx_thread[w], NULL, tx_main, &tx_workers[w]) == 0) {
+        if (pthread_create(&e->tx_thread[w], NULL, tx_main, &tx_workers[w]) == 0) {
             char name[16];
             snprintf(name, sizeof name, "bb-hub-tx%d", w);
-            pthread_setname_np(h->tx_thread[w], name);
+            pthread_setname_np(e->tx_thread[w], name);
         } else {
             // Stop what did start before reporting.
-            atomic_store(&h->running, 0);
+            atomic_store(&e->running, 0);
             for (int k = 0; k < w; k++) {
-                sem_post(&h->tx_wake[k]);
-                pthread_join(h->tx_thread[k], NULL);
+                sem_post(&e->tx_wake[k]);
+                pthread_join(e->tx_thread[k], NULL);
             }
-            pthread_join(h->rx_thread, NULL);
+            pthread_join(e->rx_thread, NULL);
             started = 0;
         }
     }
     if (!started) {
         snprintf(err, err_size, "cannot start network threads");
-        atomic_store(&h->running, 0);
+        atomic_store(&e->running, 0);
         return -1;
     }
     return 0;
 }
 
-void hub_net_stop(struct hub *h)
+void hub_net_stop(struct hub_engine *e)
 {
-    if (!atomic_exchange(&h->running, 0))
+    if (!atomic_exchange(&e->running, 0))
         return;
-    pthread_join(h->rx_thread, NULL);
+    pthread_join(e->rx_thread, NULL);
     for (int w = 0; w < HUB_TX_WORKERS; w++) {
-        sem_post(&h->tx_wake[w]);
-        pthread_join(h->tx_thread[w], NULL);
+        sem_post(&e->tx_wake[w]);
+        pthread_join(e->tx_thread[w], NULL);
     }
 }

@@ -11,45 +11,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "hub_engine.h"
 
-int hub_rt_init(struct hub *h)
+int hub_rt_init(struct hub_engine *e)
 {
-    h->mixer = aligned_alloc(64, (sizeof *h->mixer + 63) / 64 * 64);
-    h->rt_src = calloc(BB_MAX_SOURCES, sizeof *h->rt_src);
-    h->rt_out = calloc(2 * BB_MAX_MIXES, sizeof *h->rt_out);
-    h->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
+    e->mixer = aligned_alloc(64, (sizeof *e->mixer + 63) / 64 * 64);
+    e->rt_src = calloc(BB_MAX_SOURCES, sizeof *e->rt_src);
+    e->rt_out = calloc(2 * BB_MAX_MIXES, sizeof *e->rt_out);
+    e->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
                            sizeof(float));
-    h->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
+    e->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
     // Every musician channel's chunk of a missed cycle, then one of silence.
-    h->rt_missed = calloc(((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK,
+    e->rt_missed = calloc(((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK,
                           sizeof(float));
-    if (!h->mixer || !h->rt_src || !h->rt_out || !h->rt_scratch || !h->rt_inter || !h->rt_missed) {
-        hub_rt_cleanup(h);
+    if (!e->mixer || !e->rt_src || !e->rt_out || !e->rt_scratch || !e->rt_inter || !e->rt_missed) {
+        hub_rt_cleanup(e);
         return -1;
     }
     // Gains ramp over 5 ms: long enough to be click free, short enough
     // that a fader feels immediate.
-    bb_mixer_init(h->mixer, h->rate / 200);
-    bb_meters_init(&h->meters);
-    atomic_init(&h->rt_settled_epoch, 0);
+    bb_mixer_init(e->mixer, e->rate / 200);
+    bb_meters_init(&e->meters);
+    atomic_init(&e->rt_settled_epoch, 0);
     return 0;
 }
 
-void hub_rt_cleanup(struct hub *h)
+void hub_rt_cleanup(struct hub_engine *e)
 {
-    free(h->mixer);
-    free(h->rt_src);
-    free(h->rt_out);
-    free(h->rt_scratch);
-    free(h->rt_inter);
-    free(h->rt_missed);
-    h->rt_missed = NULL;
-    h->mixer = NULL;
-    h->rt_src = NULL;
-    h->rt_out = NULL;
-    h->rt_scratch = NULL;
-    h->rt_inter = NULL;
+    free(e->mixer);
+    free(e->rt_src);
+    free(e->rt_out);
+    free(e->rt_scratch);
+    free(e->rt_inter);
+    free(e->rt_missed);
+    e->rt_missed = NULL;
+    e->mixer = NULL;
+    e->rt_src = NULL;
+    e->rt_out = NULL;
+    e->rt_scratch = NULL;
+    e->rt_inter = NULL;
 }
 
 BB_RT static void counter_inc(_Atomic uint64_t *c)
@@ -64,8 +64,8 @@ BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
 }
 
 // Personal mixes into their send rings (interleaved), one L/R buffer pair
-// per mix in h->rt_out; clock is JACK's frame counter at their first frame.
-BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned nframes,
+// per mix in e->rt_out; clock is JACK's frame counter at their first frame.
+BB_RT static void send_mixes(struct hub_engine *e, const struct hub_graph *g, unsigned nframes,
                              jack_nframes_t clock)
 {
     const struct bb_mix_graph *mg = g->mix;
@@ -73,12 +73,12 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
         struct hub_client *c = g->mix_client[m];
         if (!c)
             continue;
-        const float *l = h->rt_out[2 * m], *r = h->rt_out[2 * m + 1];
+        const float *l = e->rt_out[2 * m], *r = e->rt_out[2 * m + 1];
         for (unsigned i = 0; i < nframes; i++) {
-            h->rt_inter[2 * i] = l[i];
-            h->rt_inter[2 * i + 1] = r[i];
+            e->rt_inter[2 * i] = l[i];
+            e->rt_inter[2 * i + 1] = r[i];
         }
-        bb_stream_rt_send(&c->st, h->rt_inter, nframes, clock);
+        bb_stream_rt_send(&c->st, e->rt_inter, nframes, clock);
     }
 }
 
@@ -106,25 +106,25 @@ BB_RT static void send_mixes(struct hub *h, const struct hub_graph *g, unsigned 
 // they do not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
 // Returns JACK's frame counter for this cycle (the drift estimators' clock).
-BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub_graph *g,
+BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub_engine *e, const struct hub_graph *g,
                                                  jack_nframes_t nframes)
 {
-    jack_nframes_t now = jack_last_frame_time(h->jack);
-    int32_t missed = bb_rt_timeline_missed(&h->rt_timeline, now, nframes);
+    jack_nframes_t now = jack_last_frame_time(e->jack);
+    int32_t missed = bb_rt_timeline_missed(&e->rt_timeline, now, nframes);
     if (missed <= 0)
         return now;
-    atomic_store_explicit(&h->stats.skipped_cycles,
-                          atomic_load_explicit(&h->stats.skipped_cycles, memory_order_relaxed) +
+    atomic_store_explicit(&e->stats.skipped_cycles,
+                          atomic_load_explicit(&e->stats.skipped_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
     if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
         return now;
-    atomic_store_explicit(&h->stats.rendered_cycles,
-                          atomic_load_explicit(&h->stats.rendered_cycles, memory_order_relaxed) +
+    atomic_store_explicit(&e->stats.rendered_cycles,
+                          atomic_load_explicit(&e->stats.rendered_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
     const struct bb_mix_graph *mg = g->mix;
-    const float *zero = h->rt_missed + (size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH * HUB_MISSED_CHUNK;
+    const float *zero = e->rt_missed + (size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH * HUB_MISSED_CHUNK;
     for (unsigned done = 0; done < (unsigned)missed;) {
         unsigned n = (unsigned)missed - done < HUB_MISSED_CHUNK ? (unsigned)missed - done
                                                                 : HUB_MISSED_CHUNK;
@@ -132,21 +132,21 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
             struct hub_client *c = g->clients[i];
             float *bufs[BB_MAX_CLIENT_CH];
             for (unsigned ch = 0; ch < c->channels; ch++)
-                bufs[ch] = h->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, ch) * HUB_MISSED_CHUNK;
+                bufs[ch] = e->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, ch) * HUB_MISSED_CHUNK;
             bb_jbuf_read(&c->st.jb, bufs, n);
         }
         for (unsigned s = 0; s < mg->nsrc; s++) {
             const struct hub_client *c = g->src_client[s];
-            h->rt_src[s] =
-                c ? h->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, g->src_index[s]) * HUB_MISSED_CHUNK
+            e->rt_src[s] =
+                c ? e->rt_missed + (size_t)BB_SRC_CLIENT(c->slot, g->src_index[s]) * HUB_MISSED_CHUNK
                   : zero;
         }
         for (unsigned m = 0; m < mg->nmix; m++) {
-            h->rt_out[2 * m] = h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
-            h->rt_out[2 * m + 1] = h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
+            e->rt_out[2 * m] = e->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
+            e->rt_out[2 * m + 1] = e->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
         }
-        bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, n);
-        send_mixes(h, g, n, now - (jack_nframes_t)missed + done);
+        bb_mixer_process(e->mixer, mg, e->rt_src, e->rt_out, n);
+        send_mixes(e, g, n, now - (jack_nframes_t)missed + done);
         done += n;
     }
     return now;
@@ -154,24 +154,24 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub *h, const struct hub
 
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 {
-    struct hub *h = arg;
+    struct hub_engine *e = arg;
     uint64_t t0 = bb_now_ns();
-    const struct hub_graph *g = bb_snap_get(&h->graph, HUB_READER_RT);
-    counter_inc(&h->stats.cycles);
+    const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RT);
+    counter_inc(&e->stats.cycles);
 
-    float *main_l = port_buf(h->main_out[0], nframes);
-    float *main_r = port_buf(h->main_out[1], nframes);
+    float *main_l = port_buf(e->main_out[0], nframes);
+    float *main_r = port_buf(e->main_out[1], nframes);
     if (!g || nframes > BB_MAX_PERIOD) {
         if (main_l)
             memset(main_l, 0, nframes * sizeof(float));
         if (main_r)
             memset(main_r, 0, nframes * sizeof(float));
-        counter_inc(&h->stats.late_cycles);
+        counter_inc(&e->stats.late_cycles);
         return 0;
     }
     const struct bb_mix_graph *mg = g->mix;
-    float *junk = h->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
-    const jack_nframes_t frame = hub_rt_keep_timeline(h, g, nframes);
+    float *junk = e->rt_scratch + (size_t)BB_MAX_PERIOD * 2 * BB_MAX_MIXES;
+    const jack_nframes_t frame = hub_rt_keep_timeline(e, g, nframes);
 
     // Musicians' channels: jitter buffer -> their JACK ports (also the
     // mixer's source buffers).
@@ -188,60 +188,60 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     }
     for (unsigned s = 0; s < mg->nsrc; s++) {
         const struct hub_client *c = g->src_client[s];
-        h->rt_src[s] = c ? port_buf(c->ports[g->src_index[s]], nframes)
-                         : port_buf(h->local_in[g->src_index[s]], nframes);
+        e->rt_src[s] = c ? port_buf(c->ports[g->src_index[s]], nframes)
+                         : port_buf(e->local_in[g->src_index[s]], nframes);
     }
     for (unsigned m = 0; m < mg->nmix; m++) {
         const struct hub_client *c = g->mix_client[m];
         float *l = c ? port_buf(c->mix_ports[0], nframes) : main_l;
         float *r = c ? port_buf(c->mix_ports[1], nframes) : main_r;
-        h->rt_out[2 * m] = l ? l : h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
-        h->rt_out[2 * m + 1] = r ? r : h->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
+        e->rt_out[2 * m] = l ? l : e->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m);
+        e->rt_out[2 * m + 1] = r ? r : e->rt_scratch + (size_t)BB_MAX_PERIOD * (2 * m + 1);
     }
 
-    bb_mixer_process(h->mixer, mg, h->rt_src, h->rt_out, nframes);
-    if (bb_mixer_settled(h->mixer))
-        atomic_store_explicit(&h->rt_settled_epoch, g->hdr.epoch, memory_order_release);
+    bb_mixer_process(e->mixer, mg, e->rt_src, e->rt_out, nframes);
+    if (bb_mixer_settled(e->mixer))
+        atomic_store_explicit(&e->rt_settled_epoch, g->hdr.epoch, memory_order_release);
 
     // Meters: every source (pre-fader) and every mix output, by stable id;
     // the control thread takes them ~25 times a second (meter.h).
     uint64_t mgen;
-    struct bb_meter_slot *ms = bb_meters_rt_begin(&h->meters, &mgen);
+    struct bb_meter_slot *ms = bb_meters_rt_begin(&e->meters, &mgen);
     for (unsigned s = 0; s < mg->nsrc; s++) {
         unsigned id = mg->src_id[s];
-        bb_meter_acc(&ms->src_peak[id], &ms->src_sq[id], h->rt_src[s], nframes);
+        bb_meter_acc(&ms->src_peak[id], &ms->src_sq[id], e->rt_src[s], nframes);
     }
     for (unsigned m = 0; m < mg->nmix; m++) {
         unsigned id = mg->mix_id[m];
         for (int side = 0; side < 2; side++)
-            bb_meter_acc(&ms->mix_peak[id][side], &ms->mix_sq[id][side], h->rt_out[2 * m + side],
+            bb_meter_acc(&ms->mix_peak[id][side], &ms->mix_sq[id][side], e->rt_out[2 * m + side],
                          nframes);
     }
-    bb_meters_rt_end(&h->meters, ms, mgen, nframes);
+    bb_meters_rt_end(&e->meters, ms, mgen, nframes);
 
     // Personal mixes go out through the send rings.
-    send_mixes(h, g, nframes, frame);
+    send_mixes(e, g, nframes, frame);
     if (g->nclients)
         for (unsigned w = 0; w < g->tx_workers; w++)
-            sem_post(&h->tx_wake[w]);
+            sem_post(&e->tx_wake[w]);
 
     uint64_t dt = bb_now_ns() - t0;
-    if (dt > atomic_load_explicit(&h->stats.rt_ns_max, memory_order_relaxed))
-        atomic_store_explicit(&h->stats.rt_ns_max, dt, memory_order_relaxed);
+    if (dt > atomic_load_explicit(&e->stats.rt_ns_max, memory_order_relaxed))
+        atomic_store_explicit(&e->stats.rt_ns_max, dt, memory_order_relaxed);
     uint64_t b = dt / (1000u * HUB_HIST_US);
-    _Atomic uint32_t *bucket = &h->stats.rt_hist[b < HUB_HIST_BUCKETS ? b : HUB_HIST_BUCKETS - 1];
+    _Atomic uint32_t *bucket = &e->stats.rt_hist[b < HUB_HIST_BUCKETS ? b : HUB_HIST_BUCKETS - 1];
     atomic_store_explicit(bucket, atomic_load_explicit(bucket, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return 0;
 }
 
-void hub_rt_times(struct hub *h, struct hub_rt_times *out, int reset)
+void hub_rt_times(struct hub_engine *e, struct hub_rt_times *out, int reset)
 {
     // [ctl] A copy first: the callback keeps counting while we read.
     uint32_t hist[HUB_HIST_BUCKETS];
     uint64_t n = 0;
     for (int i = 0; i < HUB_HIST_BUCKETS; i++) {
-        hist[i] = reset ? atomic_exchange(&h->stats.rt_hist[i], 0) : atomic_load(&h->stats.rt_hist[i]);
+        hist[i] = reset ? atomic_exchange(&e->stats.rt_hist[i], 0) : atomic_load(&e->stats.rt_hist[i]);
         n += hist[i];
     }
     out->cycles = n;
@@ -256,6 +256,6 @@ void hub_rt_times(struct hub *h, struct hub_rt_times *out, int reset)
         if (before < n - n / 100 && acc >= n - n / 100)
             out->p99_us = upper;
     }
-    uint64_t worst = reset ? atomic_exchange(&h->stats.rt_ns_max, 0) : atomic_load(&h->stats.rt_ns_max);
+    uint64_t worst = reset ? atomic_exchange(&e->stats.rt_ns_max, 0) : atomic_load(&e->stats.rt_ns_max);
     out->worst_us = (double)worst / 1000.0;
 }

@@ -289,10 +289,10 @@ void hub_state_snapshot_conns(struct hub *h)
     int changed = 0;
     for (unsigned i = 0; i < h->local_inputs; i++) {
         snprintf(pn, sizeof pn, "in_%u", i + 1);
-        changed |= snap_port(h, h->local_in[i], pn, h->main_rec);
+        changed |= snap_port(h, h->eng.local_in[i], pn, h->main_rec);
     }
-    changed |= snap_port(h, h->main_out[0], "main_L", h->main_rec);
-    changed |= snap_port(h, h->main_out[1], "main_R", h->main_rec);
+    changed |= snap_port(h, h->eng.main_out[0], "main_L", h->main_rec);
+    changed |= snap_port(h, h->eng.main_out[1], "main_R", h->main_rec);
     if (changed)
         h->main_dirty = 1;
 }

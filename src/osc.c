@@ -232,7 +232,7 @@ static void relay_packet(struct hub *h, const struct osc_peer *to, const void *p
     uint8_t buf[BB_MAX_DATAGRAM];
     int n = bb_wire_write_osc(buf, sizeof buf, &hd, to->controller, pkt, len);
     if (n > 0)
-        hub_net_send(h, &c->addr, buf, (size_t)n);
+        hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
     else
         bb_debug("OSC: %zu bytes for %s's controller %u do not fit a datagram", len, c->name,
                  to->controller);
@@ -1217,21 +1217,21 @@ static int cmd_stats(struct hub *h, const char *path, const char *types, lo_arg 
         n += h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE;
     lo_message m = lo_message_new();
     add_stat(m, "clients", n);
-    add_stat(m, "cycles", atomic_load(&h->stats.cycles));
-    add_stat(m, "xruns", atomic_load(&h->stats.xruns));
-    add_stat(m, "late_cycles", atomic_load(&h->stats.late_cycles));
-    add_stat(m, "skipped_cycles", atomic_load(&h->stats.skipped_cycles));
-    add_stat(m, "rendered_cycles", atomic_load(&h->stats.rendered_cycles));
-    add_stat(m, "rt_worst_us", atomic_load(&h->stats.rt_ns_max) / 1000);
-    add_stat(m, "bad_packets", atomic_load(&h->stats.bad_packets));
-    add_stat(m, "unknown_session", atomic_load(&h->stats.unknown_session));
-    add_stat(m, "wrong_source", atomic_load(&h->stats.wrong_source));
-    add_stat(m, "send_errors", atomic_load(&h->stats.send_errors));
-    add_stat(m, "mono_packets", atomic_load(&h->stats.mono_packets));
+    add_stat(m, "cycles", atomic_load(&h->eng.stats.cycles));
+    add_stat(m, "xruns", atomic_load(&h->eng.stats.xruns));
+    add_stat(m, "late_cycles", atomic_load(&h->eng.stats.late_cycles));
+    add_stat(m, "skipped_cycles", atomic_load(&h->eng.stats.skipped_cycles));
+    add_stat(m, "rendered_cycles", atomic_load(&h->eng.stats.rendered_cycles));
+    add_stat(m, "rt_worst_us", atomic_load(&h->eng.stats.rt_ns_max) / 1000);
+    add_stat(m, "bad_packets", atomic_load(&h->eng.stats.bad_packets));
+    add_stat(m, "unknown_session", atomic_load(&h->eng.stats.unknown_session));
+    add_stat(m, "wrong_source", atomic_load(&h->eng.stats.wrong_source));
+    add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
+    add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
     add_stat(m, "osc_relayed", h->osc->relayed);
-    add_stat(m, "osc_relay_dropped", atomic_load(&h->stats.osc_relay_dropped));
+    add_stat(m, "osc_relay_dropped", atomic_load(&h->eng.stats.osc_relay_dropped));
     add_stat(m, "osc_turns", h->osc->turns);
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);
@@ -1753,7 +1753,7 @@ static void send_relayed_meters(struct hub *h, const struct hub_graph *g, struct
 static void send_meters(struct hub *h, uint64_t now)
 {
     struct hub_osc *o = h->osc;
-    const struct hub_graph *g = bb_snap_peek(&h->graph);
+    const struct hub_graph *g = bb_snap_peek(&h->eng.graph);
     if (!g)
         return;
     lo_bundle b[2] = {NULL, NULL};
@@ -1821,7 +1821,7 @@ void hub_osc_tick(struct hub *h, uint64_t now)
     }
     // Taken every tick, listened to or not, so a new subscriber's first
     // levels are as fresh as the others'.
-    if (bb_meters_take(&h->meters, &o->meter) && meters)
+    if (bb_meters_take(&h->eng.meters, &o->meter) && meters)
         send_meters(h, now);
 }
 

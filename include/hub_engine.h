@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// hub_engine.h: the hub's audio engine: what the JACK process callback
+// (hub_rt.c) and the network threads (hub_net.c) see of the hub.
+//
+// The engine stands below the control plane: it knows the published graph
+// of musicians and mixes, the musicians' streams and its own buffers and
+// counters, and nothing of options, the client table's bookkeeping, the
+// store or OSC. The control thread builds the graphs and starts and stops
+// the engine; everything else reaches it through the graph.
+//
+// Who touches what is written at every field: [ctl] control thread,
+// [rt] process callback, [rx]/[tx] network threads, [any] atomics.
+#ifndef BB_HUB_ENGINE_H
+#define BB_HUB_ENGINE_H
+
+#include <jack/jack.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bb.h"
+#include "codec.h"
+#include "jbuf.h"
+#include "meter.h"
+#include "mixer.h"
+#include "net.h"
+#include "ring.h"
+#include "snap.h"
+#include "stream.h"
+#include "wire.h"
+
+struct bb_stored_client;
+
+/// Send workers: musician slot % HUB_TX_WORKERS picks the worker that
+/// encodes and sends that musician's mix (each send ring keeps one reader).
+#define HUB_TX_WORKERS 2
+/// Opus mixes from which both workers are woken. One stereo 64-frame Opus
+/// encode costs ~12 us here, so one worker sends 12 mixes in ~11 % of a
+/// 64-frame period; below that a second wake-up a period costs more than
+/// it saves (a context switch is several microseconds on a VM).
+#define HUB_TX_SPLIT_OPUS 12
+
+enum hub_reader { HUB_READER_RT = 0, HUB_READER_RX = 1, HUB_READER_TX = 2,
+                  HUB_READERS = HUB_READER_TX + HUB_TX_WORKERS };
+
+enum hub_client_state {
+    HUB_CLIENT_ACTIVE  = 0, ///< in every mix
+    HUB_CLIENT_FADING  = 1, ///< still listed, gains ramping to 0
+    HUB_CLIENT_REMOVED = 2, ///< no longer listed; freed once every reader moved on
+};
+
+/// Mix settings of one source in one mix [ctl].
+struct hub_send {
+    float   gain_db;  ///< -inf..+12
+    float   pan;      ///< -1..1
+    uint8_t mute;
+    uint8_t solo;
+    uint8_t sub;      ///< subscribed (heard at all)
+};
+
+/// One connected musician. Allocated by the control thread at join, freed
+/// by it after every reader has left the last graph that listed it.
+struct hub_client {
+    int                slot;        ///< [ctl, ro elsewhere] 0..BB_MAX_CLIENTS-1
+    int                state;       ///< [ctl] enum hub_client_state
+    uint8_t            identity[BB_IDENTITY_SIZE]; ///< [ctl]
+    /// [ctl] The name the hub shows (ports, OSC, log), sanitised: the
+    /// JOIN's, or the one an engineer renamed this identity to (hub_rename).
+    /// Read by the control thread only: the graph holds no names, so a
+    /// rename needs no new graph.
+    char               name[BB_NAME_MAX];
+    char               join_name[BB_NAME_MAX];     ///< [ctl] the JOIN's name, sanitised
+    uint32_t           session;     ///< [ro after join]
+    struct bb_addr     addr;        ///< [ro after join] where it sends from
+    unsigned           channels;    ///< [ro] channels it sends
+    /// The musician's stream (stream.h): rx is musician -> hub (its
+    /// channels), tx is hub -> musician (its personal mix, stereo).
+    struct bb_stream   st;
+    jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
+    jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
+    struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
+    float              send_db;     ///< [ctl] the musician's own send level, in every mix
+    uint64_t           joined_ns;   ///< [ctl]
+    uint64_t           fade_epoch;  ///< [ctl] graph epoch that faded it out
+    uint64_t           gone_epoch;  ///< [ctl] graph epoch without it
+    uint64_t           leave_ns;    ///< [ctl] when the leave (or timeout) was decided
+    _Atomic int        tx_claim;    ///< [tx] a send worker is draining tx (see hub_net.c)
+    struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
+    int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
+    uint8_t            restored;    ///< [ctl] stored settings were applied at join
+};
+
+/// Immutable snapshot read by the process callback and the network
+/// threads. Built and published by the control thread.
+struct hub_graph {
+    struct bb_snap_obj   hdr;       ///< epoch
+    struct bb_mix_graph *mix;       ///< gains: sources x mixes
+    unsigned             nclients;
+    struct hub_client   *clients[BB_MAX_CLIENTS];     ///< listed clients (any order)
+    struct hub_client   *by_slot[BB_MAX_CLIENTS];     ///< same, indexed by slot
+    /// For source s of mix: the client (NULL for a local input) and channel/index.
+    struct hub_client   *src_client[BB_MAX_SOURCES];
+    uint16_t             src_index[BB_MAX_SOURCES];
+    /// For mix m: the client whose personal mix it is (NULL = main mix).
+    struct hub_client   *mix_client[BB_MAX_MIXES];
+    /// Send workers to wake each period: 2 when HUB_TX_SPLIT_OPUS or more
+    /// mixes are Opus (encoding is worth two cores), else 1 (a wake-up
+    /// costs more than packetising PCM or encoding a few mixes).
+    unsigned             tx_workers;
+};
+
+#define HUB_MISSED_CHUNK 64 ///< frames a missed cycle is rendered in (hub_rt.c)
+
+#define HUB_HIST_US      5
+#define HUB_HIST_BUCKETS 400
+
+struct hub_stats {
+    _Atomic uint64_t bad_packets;    ///< [rx] malformed or foreign datagrams
+    _Atomic uint64_t unknown_session;///< [rx] audio for no live session
+    _Atomic uint64_t wrong_source;   ///< [rx] right session, other address
+    _Atomic uint64_t events_dropped; ///< [rx] control ring full
+    _Atomic uint64_t osc_relay_dropped; ///< [rx] relayed OSC datagrams over a musician's rate cap
+    _Atomic uint64_t send_errors;    ///< [tx]
+    _Atomic uint64_t mono_packets;   ///< [tx] Opus mixes sent as one block (centred)
+    _Atomic uint64_t cycles;         ///< [rt] process callbacks run
+    _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
+    _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
+    _Atomic uint64_t xruns;          ///< [jack xrun callback]
+    _Atomic uint64_t skipped_cycles; ///< [rt] periods JACK did not run the callback for
+    _Atomic uint64_t rendered_cycles;///< [rt] ... whose personal mixes were rendered afterwards
+    /// [rt] callback time histogram: bucket i counts cycles of
+    /// [i*HUB_HIST_US, (i+1)*HUB_HIST_US) microseconds; the last is open ended.
+    _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];
+};
+
+/// An event from the receive thread to the control thread.
+struct hub_event {
+    struct bb_addr from;
+    uint16_t       len;
+    uint8_t        data[BB_MAX_DATAGRAM];
+};
+
+struct hub_engine {
+    // [ctl sets before JACK runs the callback; rt reads]
+    jack_client_t    *jack;       ///< JACK's frame counter (jack_last_frame_time)
+    unsigned          rate;
+    int               jack_prio;  ///< the JACK client's RT priority: network threads go below
+    jack_port_t      *local_in[BB_MAX_LOCAL_CH]; ///< [ctl registers, rt uses]
+    jack_port_t      *main_out[BB_MIX_CH];       ///< [ctl registers, rt uses]
+
+    // realtime state [rt]
+    struct bb_mixer  *mixer;
+    const float     **rt_src;     ///< [rt] per graph source, its buffer this period
+    float           **rt_out;     ///< [rt] per graph mix, L and R buffers
+    float            *rt_scratch; ///< [rt] mixes without ports, silence
+    float            *rt_inter;   ///< [rt] interleave buffer for the send rings
+    _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
+    float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
+    struct bb_rt_timeline rt_timeline;  ///< [rt] cycles JACK did not run us for
+    struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h
+
+    /// The published graph: written [ctl], read [rt] [rx] [tx].
+    struct bb_snap    graph;
+    struct hub_stats  stats;
+
+    // network
+    int               sock;       ///< [ro after start] the hub's UDP socket
+    pthread_t         rx_thread, tx_thread[HUB_TX_WORKERS];
+    sem_t             tx_wake[HUB_TX_WORKERS]; ///< [rt posts, tx worker i waits]
+    struct bb_ring    events;     ///< hub_event: producer [rx], consumer [ctl]
+    int               event_fd;   ///< [rx writes, ctl polls]
+    _Atomic int       running;
+};
+
+/// [ctl] Callback time percentiles in microseconds since the last reset.
+struct hub_rt_times {
+    uint64_t cycles;
+    double   median_us, p99_us, worst_us;
+};
+void hub_rt_times(struct hub_engine *e, struct hub_rt_times *out, int reset);
+
+// hub_rt.c
+int  hub_rt_init(struct hub_engine *e);   ///< [ctl] allocate RT buffers before activation
+void hub_rt_cleanup(struct hub_engine *e);
+int  hub_rt_process(jack_nframes_t nframes, void *arg); ///< [rt] JACK process callback; arg: the engine
+
+// hub_net.c
+/// [ctl] Opens the UDP socket on bind (NULL: every address) and port and
+/// starts the receive thread and the send workers.
+int  hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *err,
+                   size_t err_size);
+void hub_net_stop(struct hub_engine *e);
+/// [any] Sends a datagram (the kernel serialises sendto).
+void hub_net_send(struct hub_engine *e, const struct bb_addr *to, const uint8_t *buf, size_t len);
+
+#endif
