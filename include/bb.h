@@ -4,6 +4,7 @@
 #define BB_H
 
 #include <stddef.h>
+#include <semaphore.h>
 #include <stdint.h>
 
 #ifndef BB_VERSION
@@ -47,6 +48,10 @@ size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src);
 /// it). jack_prio <= 1 (JACK not realtime): the thread stays as it is.
 /// Returns 0, or -1 when the system refused (what: for the log line).
 int bb_thread_below_jack(int jack_prio, const char *what);
+
+/// Waits for sem to be posted, or ms milliseconds: a thread woken every
+/// period that must still look round now and then when nobody posts.
+void bb_sem_wait_ms(sem_t *sem, unsigned ms);
 
 /// Creates the missing directories leading to the file path (mode 0700).
 /// Returns 0 or -1 (errno set).

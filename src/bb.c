@@ -85,3 +85,17 @@ int bb_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
     *out = (unsigned)v;
     return 0;
 }
+
+void bb_sem_wait_ms(sem_t *sem, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    while (sem_timedwait(sem, &ts) < 0 && errno == EINTR) {
+    }
+}

@@ -27,18 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "hub_engine.h"
 #include "log.h"
-
-static void counter_inc(_Atomic uint64_t *c)
-{
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
 
 void hub_net_send(struct hub_engine *e, const struct bb_addr *to, const uint8_t *buf, size_t len)
 {
     if (sendto(e->sock, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&to->ss, to->len) < 0)
-        counter_inc(&e->stats.send_errors);
+        bb_counter_inc_shared(&e->stats.send_errors);
 }
 
 static struct hub_client *lookup(const struct hub_graph *g, uint32_t session)
@@ -81,12 +77,12 @@ static void forward(struct hub_engine *e, const uint8_t *buf, size_t len, const 
     ev.len = (uint16_t)len;
     memcpy(ev.data, buf, len);
     if (!bb_ring_write(&e->events, &ev, sizeof ev)) {
-        counter_inc(&e->stats.events_dropped);
+        bb_counter_inc_shared(&e->stats.events_dropped);
         return;
     }
     uint64_t one = 1;
     if (write(e->event_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        counter_inc(&e->stats.events_dropped);
+        bb_counter_inc_shared(&e->stats.events_dropped);
 }
 
 static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_t *buf, size_t len,
@@ -99,7 +95,7 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_
         return;
     }
     if (rc != BB_WIRE_OK) {
-        counter_inc(&e->stats.bad_packets);
+        bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
     if (hd.type == BB_MSG_JOIN || hd.type == BB_MSG_LEAVE) {
@@ -108,11 +104,11 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_
     }
     struct hub_client *c = g ? lookup(g, hd.session) : NULL;
     if (!c) {
-        counter_inc(&e->stats.unknown_session);
+        bb_counter_inc_shared(&e->stats.unknown_session);
         return;
     }
     if (!bb_addr_equal(&c->addr, from)) {
-        counter_inc(&e->stats.wrong_source);
+        bb_counter_inc_shared(&e->stats.wrong_source);
         return;
     }
     uint64_t now = bb_now_ns();
@@ -124,7 +120,7 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_
         int rlen = 0;
         enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
         if (r == BB_STREAM_RX_BAD)
-            counter_inc(&e->stats.bad_packets);
+            bb_counter_inc_shared(&e->stats.bad_packets);
         else if (r == BB_STREAM_RX_REPLY)
             hub_net_send(e, &c->addr, reply, (size_t)rlen);
         return;
@@ -137,17 +133,17 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_
         // may be a little old).
         struct bb_osc o;
         if (bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
-            counter_inc(&e->stats.bad_packets);
+            bb_counter_inc_shared(&e->stats.bad_packets);
             return;
         }
         if (osc_rate_ok(c, now))
             forward(e, buf, len, from);
         else
-            counter_inc(&e->stats.osc_relay_dropped); // unanswered (/stats)
+            bb_counter_inc_shared(&e->stats.osc_relay_dropped); // unanswered (/stats)
         break;
     }
     default:
-        counter_inc(&e->stats.bad_packets);
+        bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
     atomic_store_explicit(&c->st.last_heard_ns, now, memory_order_relaxed);
@@ -188,7 +184,7 @@ static void *rx_main(void *arg)
         for (int i = 0; i < n; i++) {
             size_t len = b->msg[i].msg_len;
             if (len > BB_MAX_DATAGRAM || (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-                counter_inc(&e->stats.bad_packets);
+                bb_counter_inc_shared(&e->stats.bad_packets);
                 continue;
             }
             b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
@@ -219,7 +215,7 @@ static void tx_flush(struct hub_engine *e, struct tx_batch *b)
         if (sent > 0) {
             i += (unsigned)sent;
         } else {
-            counter_inc(&e->stats.send_errors); // this one failed: go on with the next
+            bb_counter_inc_shared(&e->stats.send_errors); // this one failed: go on with the next
             i++;
         }
     }
@@ -230,7 +226,7 @@ static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_ba
 {
     for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_DATAGRAM)) != 0;) {
         if (n < 0) {
-            counter_inc(&e->stats.send_errors);
+            bb_counter_inc_shared(&e->stats.send_errors);
             continue;
         }
         b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
@@ -239,7 +235,7 @@ static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_ba
                                                     .msg_iov = &b->iov[b->n],
                                                     .msg_iovlen = 1}};
         if (bb_encoder_last_mono(c->st.enc))
-            counter_inc(&e->stats.mono_packets);
+            bb_counter_inc_shared(&e->stats.mono_packets);
         if (++b->n == TX_BATCH)
             tx_flush(e, b);
     }
@@ -258,14 +254,9 @@ static void *tx_main(void *arg)
     struct hub_engine *e = w->e;
     bb_thread_below_jack(e->jack_prio, "send");
     while (atomic_load(&e->running)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        sem_timedwait(&e->tx_wake[w->index], &ts);
+        // Woken every period; the timeout bounds how long an old graph
+        // waits for our acknowledgement when JACK is not running us.
+        bb_sem_wait_ms(&e->tx_wake[w->index], 20);
         const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_TX + (unsigned)w->index);
         if (!g)
             continue;

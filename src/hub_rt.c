@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "hub_engine.h"
 
 int hub_rt_init(struct hub_engine *e)
@@ -50,12 +51,6 @@ void hub_rt_cleanup(struct hub_engine *e)
     e->rt_out = NULL;
     e->rt_scratch = NULL;
     e->rt_inter = NULL;
-}
-
-BB_RT static void counter_inc(_Atomic uint64_t *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
 }
 
 BB_RT static float *port_buf(jack_port_t *p, jack_nframes_t n)
@@ -157,7 +152,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     struct hub_engine *e = arg;
     uint64_t t0 = bb_now_ns();
     const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RT);
-    counter_inc(&e->stats.cycles);
+    bb_counter_inc(&e->stats.cycles);
 
     float *main_l = port_buf(e->main_out[0], nframes);
     float *main_r = port_buf(e->main_out[1], nframes);
@@ -166,7 +161,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
             memset(main_l, 0, nframes * sizeof(float));
         if (main_r)
             memset(main_r, 0, nframes * sizeof(float));
-        counter_inc(&e->stats.late_cycles);
+        bb_counter_inc(&e->stats.late_cycles);
         return 0;
     }
     const struct bb_mix_graph *mg = g->mix;

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "identity.h"
 #include "join.h"
 #include <jack/thread.h> // after jack.h (through join.h): it needs jack_client_t
@@ -141,24 +142,18 @@ static int parse_options(struct join *j, int argc, char **argv)
             snprintf(j->osc_bind, sizeof j->osc_bind, "%s", optarg);
             break;
         }
-        case 'v':
-            bb_log_set_level(BB_LOG_DEBUG);
-            break;
-        case 'q':
-            bb_log_set_level(BB_LOG_WARN);
-            break;
         case 'h':
             usage(stdout);
             exit(0);
         default:
+            if (bb_cli_log_option(o))
+                break;
             usage(stderr);
             return -1;
         }
         continue;
     bad:
-        for (const struct option *op = opts; op->name; op++)
-            if (op->val == o)
-                fprintf(stderr, "bandbridge join: bad value '%s' for --%s\n", optarg, op->name);
+        bb_cli_bad_value("join", opts, o, optarg);
         return -1;
     }
     if (optind != argc - 1) {
@@ -444,13 +439,7 @@ int bb_join_main(int argc, char **argv)
         return status;
     }
 
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sig_fd = bb_cli_signals();
 
     join_session_streams_init(j);
     int started = 0;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "join.h"
 #include "log.h"
 
@@ -45,7 +46,7 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
 {
     struct bb_header hd;
     if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK) {
-        atomic_fetch_add(&j->foreign, 1);
+        bb_counter_inc(&j->foreign);
         return;
     }
     uint64_t now = bb_now_ns();
@@ -55,14 +56,14 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
     case BB_MSG_PING:
     case BB_MSG_PONG: {
         if (!ours) {
-            atomic_fetch_add(&j->foreign, 1);
+            bb_counter_inc(&j->foreign);
             return;
         }
         uint8_t reply[64];
         int rlen = 0;
         enum bb_stream_rx r = bb_stream_receive(&s->st, &hd, buf, len, now, reply, &rlen);
         if (r == BB_STREAM_RX_BAD) {
-            atomic_fetch_add(&j->foreign, 1);
+            bb_counter_inc(&j->foreign);
             return;
         }
         if (r == BB_STREAM_RX_REPLY)
@@ -79,14 +80,14 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
         // For one of our own controllers: only from our session.
         struct bb_osc o;
         if (!ours || bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
-            atomic_fetch_add(&j->foreign, 1);
+            bb_counter_inc(&j->foreign);
             return;
         }
         to_main(j, buf, len);
         break;
     }
     default:
-        atomic_fetch_add(&j->foreign, 1);
+        bb_counter_inc(&j->foreign);
         return;
     }
     atomic_store(&j->last_heard_ns, now);
@@ -109,7 +110,7 @@ static void *rx_main(void *arg)
             if (n < 0)
                 break;
             if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_DATAGRAM) {
-                atomic_fetch_add(&j->foreign, 1);
+                bb_counter_inc(&j->foreign);
                 continue;
             }
             rx_handle(j, s, buf, (size_t)n);
@@ -127,14 +128,7 @@ static void *tx_main(void *arg)
     while (atomic_load(&j->running)) {
         // Woken every period; the timeout bounds how long an old stream
         // waits for our acknowledgement when JACK is not running us.
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        sem_timedwait(&j->tx_wake, &ts);
+        bb_sem_wait_ms(&j->tx_wake, 20);
         struct join_stream *s = bb_snap_get(&j->streams, JOIN_READER_TX);
         if (!s || !s->active)
             continue;

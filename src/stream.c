@@ -4,14 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "stream.h"
-
-static void counter_add(_Atomic uint64_t *c, uint64_t n)
-{
-    // One writer per counter: a plain load and store, no locked instruction.
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
 
 int bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char *err,
                    size_t err_size)
@@ -73,7 +67,7 @@ BB_RT int bb_stream_rt_send(struct bb_stream *s, const float *inter, unsigned fr
         for (unsigned c = 0; c < ch; c++)
             s->tx_last[c] = inter[(frames - 1) * ch + c];
     if (!bb_ring_write(&s->tx, inter, frames * ch * (uint32_t)sizeof(float))) {
-        counter_add(&s->tx_overruns, 1);
+        bb_counter_add(&s->tx_overruns, 1);
         return -1;
     }
     s->rt_written += frames;
@@ -97,7 +91,7 @@ BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned 
         if (bb_ring_write(&s->tx, scratch, k * ch * (uint32_t)sizeof(float)))
             s->rt_written += k;
         else
-            counter_add(&s->tx_overruns, 1);
+            bb_counter_add(&s->tx_overruns, 1);
         done += k;
     }
     memset(s->tx_last, 0, sizeof s->tx_last);
@@ -119,7 +113,7 @@ int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
     int n = off > 0 ? bb_encode(s->enc, s->tx_buf, pkt + off, size - (size_t)off) : -1;
     if (n < 0)
         return -1;
-    counter_add(&s->packets_out, 1);
+    bb_counter_add(&s->packets_out, 1);
     return off + n;
 }
 
@@ -136,7 +130,7 @@ enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header 
             return BB_STREAM_RX_BAD;
         bb_jbuf_receive(&s->jb, hd->seq, a.payload, a.payload_len);
         bb_jbuf_stamp(&s->jb, hd->ts + a.frames, now);
-        counter_add(&s->packets_in, 1);
+        bb_counter_add(&s->packets_in, 1);
         if (!atomic_load_explicit(&s->first_audio_ns, memory_order_relaxed))
             atomic_store_explicit(&s->first_audio_ns, now, memory_order_relaxed);
         break;
