@@ -35,6 +35,12 @@ enum bb_nsm_event bb_nsm_poll(struct bb_nsm *n, struct bb_nsm_open *open);
 int bb_nsm_wait_open(struct bb_nsm *n, int timeout_ms, struct bb_nsm_open *open);
 /// Answers the last open or save: ok, or an error with a message.
 void bb_nsm_reply(struct bb_nsm *n, enum bb_nsm_event ev, int ok, const char *message);
+/// Under a session manager (NSM_URL set and not empty): announces and waits
+/// up to 10 s for the open, logging why when that fails. Returns the client
+/// with *open filled in; NULL with *failed 0 when there is no session
+/// manager, NULL with *failed 1 when there is one and it failed.
+struct bb_nsm *bb_nsm_start(const char *app_name, const char *exe, struct bb_nsm_open *open,
+                            int *failed);
 /// 1 once the manager acknowledged the announce.
 int bb_nsm_announced(const struct bb_nsm *n);
 

@@ -274,16 +274,14 @@ static void nsm_fail(struct join_nsm *n, const char *why)
 /// session manager) or an exit status.
 static int nsm_open(struct join_nsm *n, int *argc, char ***argv)
 {
-    const char *url = getenv("NSM_URL");
-    char err[300];
-    if (!url || !*url)
-        return 0;
-    n->nsm = bb_nsm_new(url, "bandbridge join", "bandbridge", err, sizeof err);
-    if (!n->nsm || bb_nsm_wait_open(n->nsm, 10000, &n->op) < 0) {
-        bb_err("%s", n->nsm ? "the session manager did not open a session within 10 s" : err);
+    int failed;
+    n->nsm = bb_nsm_start("bandbridge join", "bandbridge", &n->op, &failed);
+    if (failed) {
         n->replied = 1;
         return 1;
     }
+    if (!n->nsm)
+        return 0;
     snprintf(n->args_path, sizeof n->args_path, "%s/%s", n->op.path, NSM_ARGS_FILE);
     if (*argc <= 1) {
         *argc = nsm_load_args(n->args_path, (*argv)[0], n->args, n->args_buf);

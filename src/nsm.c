@@ -161,3 +161,21 @@ void bb_nsm_reply(struct bb_nsm *n, enum bb_nsm_event ev, int ok, const char *me
     lo_send_message_from(n->mgr, n->srv, ok ? "/reply" : "/error", m);
     lo_message_free(m);
 }
+
+struct bb_nsm *bb_nsm_start(const char *app_name, const char *exe, struct bb_nsm_open *open,
+                            int *failed)
+{
+    const char *url = getenv("NSM_URL");
+    char err[300];
+    *failed = 0;
+    if (!url || !*url)
+        return NULL;
+    struct bb_nsm *n = bb_nsm_new(url, app_name, exe, err, sizeof err);
+    if (!n || bb_nsm_wait_open(n, 10000, open) < 0) {
+        bb_err("%s", n ? "the session manager did not open a session within 10 s" : err);
+        bb_nsm_free(n);
+        *failed = 1;
+        return NULL;
+    }
+    return n;
+}
