@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fader.h"    // bb_fader_to_db, bb_db_to_fader
+#include "osc_bind.h" // bb_osc_server_open
+
 struct hub;
 struct hub_client;
 
@@ -49,18 +52,7 @@ void hub_osc_relay(struct hub *h, struct hub_client *c, unsigned controller, con
 /// order. Returns 0 or -1.
 int hub_osc_parse_cidr(const char *s, uint32_t *net, uint32_t *mask);
 
-/// A non-blocking liblo UDP server on port, on every IPv4 address or only
-/// on bind_addr (NULL or "" or "0.0.0.0": every one), for the hub's OSC port
-/// and a musician's (`join --osc-port`). Returns NULL with err.
-lo_server bb_osc_server_open(uint16_t port, const char *bind_addr, lo_err_handler on_error,
-                             char *err, size_t err_size);
-
 /// Prints the address table (`bandbridge serve --osc-doc`).
 void hub_osc_doc(FILE *f);
-
-/// Fader law (0..1 to dB and back), the one X32 users know:
-/// 0.75 is 0 dB, 1.0 is +10 dB, 0 is -inf.
-float bb_fader_to_db(float pos);
-float bb_db_to_fader(float db);
 
 #endif

@@ -64,6 +64,8 @@
 #include "meter.h"
 #include "osc.h"
 #include "osc_arg.h"
+#include "fader.h"
+#include "osc_bind.h"
 
 #define OSC_MAX_LEASES   16                        ///< controllers registered at once
 #define OSC_RELAY_LEASES 128                       ///< relayed controllers registered at once
@@ -157,34 +159,6 @@ struct osc_src {
     uint16_t           port;       ///< UDP: its port; relayed: the controller number
     struct hub_client *relay;      ///< relayed: the musician whose controller it is; else NULL
 };
-
-float bb_fader_to_db(float p)
-{
-    if (!(p > 0.0f))
-        return -INFINITY;
-    if (p > 1.0f)
-        p = 1.0f;
-    if (p >= 0.5f)
-        return 40.0f * p - 30.0f;
-    if (p >= 0.25f)
-        return 80.0f * p - 50.0f;
-    if (p >= 0.0625f)
-        return 160.0f * p - 70.0f;
-    return 480.0f * p - 90.0f;
-}
-
-float bb_db_to_fader(float db)
-{
-    if (!(db > -90.0f))
-        return 0.0f;
-    if (db >= -10.0f)
-        return fminf(1.0f, (db + 30.0f) / 40.0f);
-    if (db >= -30.0f)
-        return (db + 50.0f) / 80.0f;
-    if (db >= -60.0f)
-        return (db + 70.0f) / 160.0f;
-    return (db + 90.0f) / 480.0f;
-}
 
 int hub_osc_parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
 {
@@ -1485,54 +1459,6 @@ void hub_osc_relay(struct hub *h, struct hub_client *c, unsigned controller, con
 }
 
 // ---- server -------------------------------------------------------------
-
-// liblo (0.31) binds its UDP servers to every address, and
-// lo_server_new_from_url() takes a host only as a multicast group. So for
-// --osc-bind the server is opened on a spare port and our own socket,
-// bound where asked, takes the place of liblo's (same descriptor number).
-static int bind_osc_socket(lo_server srv, const char *addr, uint16_t port, char *err,
-                           size_t err_size)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-        snprintf(err, err_size, "--osc-bind %s: not an IPv4 address", addr);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(err, err_size, "cannot open the OSC port %s:%u: %s", addr, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    int lo_fd = lo_server_get_socket_fd(srv);
-    if (lo_fd < 0 || dup2(fd, lo_fd) < 0) {
-        snprintf(err, err_size, "cannot bind the OSC port to %s: %s", addr, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-lo_server bb_osc_server_open(uint16_t port, const char *bind_addr, lo_err_handler on_error,
-                             char *err, size_t err_size)
-{
-    int bound = bind_addr && bind_addr[0] && strcmp(bind_addr, "0.0.0.0") != 0;
-    char ps[8];
-    snprintf(ps, sizeof ps, "%u", port);
-    lo_server srv = lo_server_new_with_proto(bound ? NULL : ps, LO_UDP, on_error);
-    if (!srv) {
-        snprintf(err, err_size, "cannot open the OSC port %u (in use? change it with --osc-port)",
-                 port);
-        return NULL;
-    }
-    if (bound && bind_osc_socket(srv, bind_addr, port, err, err_size) < 0) {
-        lo_server_free(srv);
-        return NULL;
-    }
-    return srv;
-}
 
 int hub_osc_start(struct hub *h, char *err, size_t err_size)
 {
