@@ -46,7 +46,7 @@ struct osc_api_row {
     enum osc_access access;
     uint8_t         relay;    ///< a musician's own controller may send it (osc_server.c)
     uint8_t         hidden;   ///< not an address: catches a family's other spellings
-    int             param;    ///< the handler's own (which mix parameter)
+    int             param;    ///< the handler's own: which mix or send parameter; 1: the meter lease
     struct osc_args args;
     osc_resolve_fn  resolve;  ///< NULL: the address names nothing
     osc_handler_fn  fn;       ///< NULL: sent by the hub only (feedback, notices, meters)

@@ -5,8 +5,8 @@
 //
 // The hub's OSC surface is three modules: this one (who may talk, and how
 // bytes come and go), osc_feedback.h (leases, changes fed back, meters)
-// and osc_api.h (the address table and its handlers). hub.c and hub_net.c
-// call the hub_osc_* functions declared in these headers, through osc.h.
+// and osc_api.h (the address table and its handlers). hub.c calls the
+// hub_osc_* functions declared in these headers, through osc.h.
 #ifndef BB_OSC_SERVER_H
 #define BB_OSC_SERVER_H
 

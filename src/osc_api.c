@@ -5,7 +5,7 @@
 // Each address is one row: its pattern (osc_match.h), its arguments with
 // their types and ranges, who may send it, its documentation and its
 // handler. A handler runs only after everything the row says has been
-// checked, in the order bandbridge-osc(7) gives (ERRORS): the address,
+// checked, in the order bandbridge-osc(7) gives under /error: the address,
 // the password or the relay's limits, what the address names (resolve:
 // the mix, the source, the musician), then the arguments. So handlers
 // neither parse their address nor check a range; they read c->m and c->v.
