@@ -77,7 +77,7 @@ $(BUILD)/test_%.o: test/test_%.c | $(BUILD)
 $(BUILD)/mixer.o: override CFLAGS += -O3
 
 $(BUILD)/libbb.a: $(LIB_OBJ)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN): $(BUILD)/main.o $(BUILD)/libbb.a
 	@$(if $(Q),printf '    LD %s\n' $@)

@@ -14,12 +14,13 @@
 // "not connected to the hub".
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "join.h"
 #include "log.h"
-#include "osc.h"
+#include "osc_bind.h"
 #include "osc_arg.h"
 
 static void osc_error_cb(int num, const char *msg, const char *path)
