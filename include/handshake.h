@@ -160,7 +160,9 @@ void bb_hs_client_wipe(struct bb_hs_client *c);
 /// Writes the HELLO body; returns BB_HS_HELLO_SIZE or BB_HS_NO_ROOM.
 int bb_hs_client_hello(struct bb_hs_client *c, uint8_t *out, size_t cap);
 /// Takes a COOKIE body. May run Argon2id (new salt or limits). Returns 0,
-/// BB_HS_MALFORMED, BB_HS_STATE (no HELLO, or the echo is not ours: drop it),
+/// BB_HS_MALFORMED, BB_HS_STATE (no HELLO, a JOIN already out -- a retry
+/// reuses the cookie with bb_hs_client_join, a new HELLO starts over -- or
+/// the echo is not ours: drop it),
 /// BB_HS_PARAMS or BB_HS_SYSTEM. Unauthenticated: a bad one only costs a retry.
 int bb_hs_client_on_cookie(struct bb_hs_client *c, const uint8_t *body, size_t len);
 /// Writes a JOIN body carrying fields (n bytes). ts: the JOIN timestamp (0 =

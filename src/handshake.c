@@ -257,8 +257,10 @@ int bb_hs_client_on_cookie(struct bb_hs_client *c, const uint8_t *body, size_t l
     if (!body || len != BB_HS_COOKIE_MSG_SIZE)
         return BB_HS_MALFORMED;
     // Off-path senders do not know e_c: this drops their cookies before they
-    // can make us run Argon2id.
-    if (!c->hello_sent || crypto_verify_16(body + CK_ECHO, c->e_pk) != 0)
+    // can make us run Argon2id. Once a JOIN is out, its answer is checked
+    // with the K_room it was sent under: a later COOKIE (a duplicate, or one
+    // made up on the path with another salt) must not change that.
+    if (!c->hello_sent || c->join_sent || crypto_verify_16(body + CK_ECHO, c->e_pk) != 0)
         return BB_HS_STATE;
     uint32_t ops = get32(body + CK_OPS), mem = get32(body + CK_MEM);
     // A floor, not only a ceiling: a fake hub asking for cheap hashing would

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -60,6 +61,8 @@ static void test_full(void)
     CHECK(bb_hs_client_on_cookie(&alice, cookie, (size_t)cn) == 0);
     int jn = bb_hs_client_join(&alice, 0, JOIN_HDR, 20, FIELDS, sizeof FIELDS, join, sizeof join);
     CHECK(jn == (int)(BB_HS_JOIN_MIN + sizeof FIELDS));
+    // A duplicate COOKIE once the JOIN is out changes nothing.
+    CHECK(bb_hs_client_on_cookie(&alice, cookie, (size_t)cn) == BB_HS_STATE);
     CHECK(jn + 20 <= 1200);
     // The identity key and fields are not visible in the JOIN.
     CHECK(memmem(join, (size_t)jn, alice_id.pk, 32) == NULL);
@@ -421,6 +424,55 @@ static void test_keypair(void)
     bb_keypair_wipe(&k2);
 }
 
+/// CPU time of this thread: the machine is shared, wall time would measure
+/// the neighbours.
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/// What a JOIN costs the hub and the musician (no assertion on time).
+static void test_speed(void)
+{
+    struct sockaddr_in src = addr4("192.0.2.99", 9999);
+    uint8_t hello[BB_HS_HELLO_SIZE], cookie[BB_HS_COOKIE_MSG_SIZE], join[1200], welcome[1200];
+    struct bb_hs_join j;
+    struct bb_hs_keys k;
+    enum { ROUNDS = 200 };
+    double hub_t = 0, cl_t = 0, t;
+    int ok = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        t = cpu_s();
+        bb_hs_client_hello(&alice, hello, sizeof hello);
+        cl_t += cpu_s() - t;
+        t = cpu_s();
+        bb_hs_hub_on_hello(&hub, now, SA(src), hello, sizeof hello, cookie, sizeof cookie);
+        hub_t += cpu_s() - t;
+        t = cpu_s();
+        bb_hs_client_on_cookie(&alice, cookie, sizeof cookie);  // K_room cached
+        int jn = bb_hs_client_join(&alice, 0, JOIN_HDR, 20, FIELDS, sizeof FIELDS, join, sizeof join);
+        cl_t += cpu_s() - t;
+        t = cpu_s();
+        bb_hs_hub_on_join(&hub, now, SA(src), JOIN_HDR, 20, join, (size_t)jn, &j);
+        int wn = bb_hs_hub_welcome(&hub, &j, 0, WELCOME_HDR, 20, FIELDS, sizeof FIELDS, welcome, sizeof welcome, &k);
+        hub_t += cpu_s() - t;
+        t = cpu_s();
+        ok += bb_hs_client_on_welcome(&alice, WELCOME_HDR, 20, welcome, (size_t)wn, join, sizeof join, &k) >= 0;
+        cl_t += cpu_s() - t;
+    }
+    CHECK(ok == ROUNDS);
+    printf("handshake CPU: hub %.0f us, musician %.0f us (K_room cached)\n",
+           hub_t / ROUNDS * 1e6, cl_t / ROUNDS * 1e6);
+    struct bb_room r;
+    t = cpu_s();
+    CHECK(bb_room_derive(&r, PASSWORD, alice.room.salt, alice.room.opslimit, alice.room.memlimit_kib) == 0);
+    printf("Argon2id at %u passes, %u MiB: %.0f ms CPU\n", (unsigned)r.opslimit,
+           (unsigned)(r.memlimit_kib / 1024), (cpu_s() - t) * 1e3);
+    CHECK(memcmp(r.key, alice.room.key, 32) == 0);
+}
+
 int main(void)
 {
     if (bb_crypto_init() < 0) {
@@ -438,6 +490,7 @@ int main(void)
     test_client_policy();
     test_password();
     test_keypair();
+    test_speed();
     bb_hs_client_wipe(&alice);
     bb_hs_hub_wipe(&hub);
     return check_report("test_handshake");
