@@ -585,7 +585,10 @@ BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
         return 0;
     }
     unsigned cut = p->avail - depth;
-    if (!rs)
+    if (rs)
+        p->lag_known = 0; // no lag while resampling (lag_now): the lag rule
+                          // would cut the packet this start keeps for the set point
+    else
         cut = restart_cut(jb, p, cut);
     bb_ring_skip(&jb->ring, cut * jb->channels * (uint32_t)sizeof(float));
     p->avail -= cut;
