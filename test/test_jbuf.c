@@ -574,6 +574,32 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     CHECK(bb_ring_read_space(&s.jb.ring) == 0);
     bb_jbuf_cleanup(&s.jb);
 
+    // Auto depth: an underrun deepens the target, and the restart plays at
+    // the new depth. The calm lag of the old depth is forgotten: against it
+    // the new depth's frames would read as late, and the first packet of
+    // jitter would be cut down to the old latency.
+    lag_init(&s, enc, dec);
+    bb_jbuf_cleanup(&s.jb);
+    CHECK(bb_jbuf_init(&s.jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(s.jb.lag_ok && lag_played_to(&s, s.sent));
+    CHECK(lag_cycle(&s) == 0 && atomic_load(&s.jb.stats.target) == F / 2);
+    lag_send(&s);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F / 2));
+    for (int c = 0; c < 4; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    lag_send(&s); // a packet early
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F - F / 2));
+    CHECK(atomic_load(&s.jb.stats.trims) == 0);
+    bb_jbuf_cleanup(&s.jb);
+
     // A restart while a drift is to be resampled keeps a packet and the
     // interpolator's look-ahead above the target. The stream was late: the
     // lag rule must not take those frames for late ones (the resampler has
