@@ -31,28 +31,31 @@
 //
 // Latency. After a burst of late packets the stream would keep their
 // latency for good; so every read makes one decision whether to cut frames
-// with a crossfaded splice (a trim), fed by the best measure there is:
+// with a crossfaded splice (a trim): where a 200 ms window ends, the window
+// rule; in between, the lag rule, or where the lag is not known, the owed
+// rule:
 //
 //  * the lag rule. With timestamps (bb_jbuf_stamp after each packet,
 //    bb_jbuf_clock each cycle: serve and join always), the lag is our clock
 //    at the frame being played minus the sender's clock at that frame. Each
 //    read moves both by a period, so it holds still while nothing goes
 //    wrong, drift or not (drift shows in the fill); an underrun makes it
-//    grow, a cut shrink. A calm 200 ms window (no underrun, no cut, the lag within 2
-//    frames of the window's first throughout) gives the stream's own lag.
-//    A stream 16 frames or more later than that has the frames it is late
-//    by cut as soon as they are here, down to the target. A lag 50 ms or
-//    more off is a sender's new clock: forgotten until the next calm
-//    window. Clocks are free-running 32-bit counters: lags compare modulo
-//    2^32.
+//    grow, a cut shrink. A calm 200 ms window (no underrun, no cut, the
+//    lag within 2 frames of the window's first throughout) gives the
+//    stream's own lag. A stream 16 frames or more later than that has the
+//    frames it is late by cut as soon as they are here, down to the
+//    target. A lag 50 ms or more off is a sender's new clock: forgotten
+//    until the next calm window. Clocks are free-running 32-bit counters:
+//    lags compare modulo 2^32.
 //  * the owed rule, where the lag is not known (no timestamps, resampling,
 //    a new auto depth, before the first calm window): an underrun owes the
 //    frames that fell due while the ring was dry; when they come with a
 //    packet more, they are cut and that packet kept, because without the
 //    lag nothing tells whether the next packet comes just before the next
 //    read or just after it.
-//  * the window rule, where each 200 ms window ends: an excess over the
-//    target that stood a packet or more the whole window is cut, all of it.
+//  * the window rule: an excess over the target that stood a packet or
+//    more the whole window is cut, all of it, whatever its cause (a
+//    consumer that lost time, a drift beyond the resampler's range).
 //    The window also ends what is owed: what did not come in a window, the
 //    sender never sent.
 //

@@ -371,7 +371,8 @@ BB_RT static int lag_now(const struct bb_jbuf *jb, int32_t *lag)
     int32_t ahead = (int32_t)((uint32_t)at - bb_ring_consumed(&jb->ring));
     if (ahead < 0)
         return 0;
-    uint32_t head = (uint32_t)(at >> 32) - (uint32_t)ahead / (jb->channels * (uint32_t)sizeof(float));
+    uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
+    uint32_t head = (uint32_t)(at >> 32) - (uint32_t)ahead / frame_bytes;
     *lag = (int32_t)(jb->play_frame - head);
     return 1;
 }
