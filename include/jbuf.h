@@ -8,86 +8,90 @@
 //    gap, late, duplicate), conceals lost packets (Opus PLC, PCM fade),
 //    decodes and appends the frames to a lock-free ring;
 //  * the process callback (consumer) takes exactly one period with
-//    bb_jbuf_read(). It starts playing once the ring holds a period plus
-//    the target depth, fades out cleanly on an underrun and waits to refill,
-//    fades in again, and trims a standing excess (a packet or more above
-//    target for a whole 200 ms window) with one crossfaded splice, so that latency
-//    stays at target after a burst of late packets.
+//    bb_jbuf_read().
 //
-// After an underrun the restart takes what is there down to the target; if
-// fewer frames came than fell due while the ring was dry, the stream now
-// plays that much later. Those owed frames are cut by the splice as soon as
-// they are here with a packet more (so that the cut never leaves the next
-// read dry: on one machine the next packet often comes just before the
-// read, often just after), else nothing is owed at the end of the trim
-// window and the window's rule applies. Without this, a late packet that
-// came alone kept the round trip a period longer until a whole 200 ms
-// window passed without an underrun, which at a few underruns a second on
-// a noisy machine was seconds.
-
-// Where timestamps are there (bb_jbuf_stamp after each packet, bb_jbuf_clock
-// each cycle: serve and join always), the buffer knows its lag: our clock
-// at the frame being played minus the sender's clock at that frame. Every
-// read moves both by a period, so it does not move while nothing goes
-// wrong, clock drift or not (drift shows in the fill): an underrun makes
-// it grow, a skip or a cut shrink. The lag of a calm trim window (no
-// underrun, no cut, the lag within 2 frames of the window's first all
-// through) is the stream's own. Clocks are free-running 32-bit counters, so
-// lags are compared modulo 2^32. When a disturbance
-// leaves the stream later than that by 16 frames or more (a burst of
-// packets from a sender catching up after a stall, a restart that found a
-// few of the late frames and then got the rest), the frames it is late by
-// are cut by the splice as soon as they are here, down to the target, all
-// of them if there, and a restart keeps the frames that put it back at the
-// calm lag instead of the newest ones only (unless its head is earlier
-// than the calm lag: a sender whose clock moved on without its stream). A lag 50 ms or more away from
-// the calm one is a new clock (a sender that started over): forgotten until
-// the next calm window. Without timestamps, or while resampling, the
-// owed-frames rule above stands in. The lag is counted exactly, so it
-// needs none of the owed rule's margin; the races the margin was for are
-// the calm state's own.
-
-// Depth "target" is extra frames kept beyond the period being played:
-// 0 is the lowest latency (one packet in flight). In auto mode the target
-// grows by half a period on every underrun (to at most 20 ms) and shrinks
-// by 16 frames after 10 s without one.
+// The consumer is in one state (enum bb_jbuf_state; jbuf.c's set_state
+// lists the transitions):
 //
-// Clock drift. The sender's sound card and ours never run at exactly the
-// same rate (tens to a few hundred ppm apart). With drift compensation on
-// (bb_jbuf_set_drift_comp), the rate ratio is estimated from timestamps
-// (drift.h: the producer stamps each packet's arrival with bb_jbuf_stamp,
-// the consumer each cycle with bb_jbuf_clock; without both the estimate
-// never forms) and, when the drift is real and lasting, the stream plays
-// through a variable-ratio resampler so that the fill stays put instead of
-// creeping into a trim or an underrun:
+//  * BUFFERING: silence until the ring holds a period plus the target
+//    depth; then it starts with a one-period fade-in;
+//  * PLAYING: the frames are copied through, bit exact;
+//  * RESAMPLING: they go through a variable-ratio resampler that follows
+//    the sender's clock drift (below);
+//  * LEAVING: still resampling, at a ratio that walks the phase to a whole
+//    frame, where it drops back to PLAYING without a step.
 //
-//  * engage: the estimate is ready (15 s of windows, standard error under
-//    3 ppm) and |drift| >= 20 ppm for 3 s: the resampler starts at
-//    fractional phase 0 with the exact pass-through sample, so the switch
-//    has no step; if the fill is then too low for the interpolator's
-//    look-ahead (3 frames: a target of 0 leaves none), that first period
-//    plays slower (by at most 10 %: at a 64-frame period, 4.8 % for 1.3
-//    ms) to leave them in the ring;
-//  * while engaged: ratio = 1 + drift + (fill low-passed over 0.5 s - set
-//    point) / 8 s (that correction limited to +-200 ppm, the whole ratio to
-//    +-1000 ppm). The set point is a period plus the target plus one
-//    packet: the sender's packets arrive on its clock, so the fill seen by
-//    the reads is a saw tooth one packet high; a packet above the target
-//    keeps it between half a packet and a packet and a half. A trim then
-//    needs a standing excess of two packets (beyond +-1000 ppm, the
-//    fallback);
-//  * interpolator: 4-point cubic Hermite (Catmull-Rom), 3 frames of
-//    look-ahead. Its error on a sine at a ratio of 1+100e-6, over all
-//    fractional phases: 1 kHz 91.6 dB below the signal, 5 kHz 47.5 dB,
-//    10 kHz 26.6 dB (high frequencies: a slow gain ripple as the phase
-//    sweeps, once every 0.2 s at 100 ppm). test_jbuf.c measures 1 kHz
-//    through the whole loop after lock: ~85-90 dB;
-//  * disengage: |drift| < 8 ppm for 10 s: the ratio goes to 1+100 ppm
-//    until the fractional phase wraps, then the reads snap (by less than
-//    1e-4 of a sample) to exact pass-through again.
+// Every state that plays goes back to BUFFERING when a period runs dry:
+// what is there plays and the rest fades out from the last sample.
+//
+// Depth: "target" is extra frames kept beyond the period being played; 0
+// is the lowest latency (one packet in flight). In auto mode each underrun
+// deepens it by half a period (to at most 20 ms) and 10 s without one
+// takes 16 frames off.
+//
+// Latency. After a burst of late packets the stream would keep their
+// latency for good; so every read makes one decision whether to cut frames
+// with a crossfaded splice (a trim): where a 200 ms window ends, the window
+// rule; in between, the lag rule, or where the lag is not known, the owed
+// rule:
+//
+//  * the lag rule. With timestamps (bb_jbuf_stamp after each packet,
+//    bb_jbuf_clock each cycle: serve and join always), the lag is our clock
+//    at the frame being played minus the sender's clock at that frame. Each
+//    read moves both by a period, so it holds still while nothing goes
+//    wrong, drift or not (drift shows in the fill); an underrun makes it
+//    grow, a cut shrink. A calm 200 ms window (no underrun, no cut, the
+//    lag within 2 frames of the window's first throughout) gives the
+//    stream's own lag. A stream 16 frames or more later than that has the
+//    frames it is late by cut as soon as they are here, down to the
+//    target. A lag 50 ms or more off is a sender's new clock: forgotten
+//    until the next calm window. Clocks are free-running 32-bit counters:
+//    lags compare modulo 2^32.
+//  * the owed rule, where the lag is not known (no timestamps, resampling,
+//    a new auto depth, before the first calm window): an underrun owes the
+//    frames that fell due while the ring was dry; when they come with a
+//    packet more, they are cut and that packet kept, because without the
+//    lag nothing tells whether the next packet comes just before the next
+//    read or just after it.
+//  * the window rule: an excess over the target that stood a packet or
+//    more the whole window is cut, all of it, whatever its cause (a
+//    consumer that lost time, a drift beyond the resampler's range).
+//    The window also ends what is owed: what did not come in a window, the
+//    sender never sent.
+//
+// A restart after an underrun plays the newest frames down to the target,
+// or with a calm lag known, the frames at the calm lag if that is later, so
+// that a burst holding every late packet leaves the next read its frames.
+// A head earlier than the calm lag is a sender whose clock moved on
+// without its stream (it stalled and slipped): the newest frames.
+//
+// Clock drift. The sender's sound card and ours never run at exactly one
+// rate. With drift compensation on (bb_jbuf_set_drift_comp), drift.h
+// estimates the ratio from the same timestamps and, when the drift is real
+// and lasting, the stream is resampled so that the fill stays put instead
+// of creeping into a trim or an underrun:
+//
+//  * engage: the estimate is ready (drift.h) and |drift| >= 20 ppm for 3 s.
+//    The resampler starts at phase 0 from the exact pass-through sample, so
+//    the switch has no step. Its interpolator looks 3 frames ahead; when
+//    the fill has no room for them (a target of 0 leaves none), that first
+//    period plays up to 10 % slower to make it. A start while the drift is
+//    wanted buffers to the set point (below) and resamples from its first
+//    frame;
+//  * while resampling: ratio = 1 + drift + (fill low-passed over 0.5 s -
+//    set point) / 8 s, the correction within +-200 ppm, the ratio within
+//    +-1000 ppm (beyond, the window rule takes the rest). The set point is
+//    a period, the target and a packet: the packets arrive on the sender's
+//    clock, so the fill the reads see is a saw tooth a packet high, and a
+//    packet above the target keeps it off both an underrun and a trim. So
+//    a trim there needs two packets standing, and keeps one;
+//  * interpolator: 4-point cubic Hermite (Catmull-Rom); exact at phase 0;
+//  * leave: |drift| < 8 ppm for 10 s: the ratio goes to 1 + 100 ppm until
+//    the phase wraps, then the reads snap (by less than 1e-4 of a sample)
+//    to pass-through.
 //
 // Without drift (both ends on one clock) the stream is never resampled
-// and comes out bit exact, as before.
+// and comes out bit exact.
 //
 // Statistics are atomics written by their one owner thread and read by
 // anyone (control thread, OSC, logs).
@@ -104,7 +108,13 @@
 
 #define BB_JBUF_AUTO 0xFFFFu  ///< target value meaning "automatic"
 
-enum bb_jbuf_state { BB_JB_BUFFERING = 0, BB_JB_PLAYING = 1 };
+/// The consumer's state (see above).
+enum bb_jbuf_state {
+    BB_JB_BUFFERING = 0, ///< waiting for the start depth; plays silence
+    BB_JB_PLAYING,       ///< frames copied through
+    BB_JB_RESAMPLING,    ///< frames through the resampler
+    BB_JB_LEAVING,       ///< resampling until the phase wraps, then PLAYING
+};
 
 struct bb_jbuf_stats {
     _Atomic uint64_t received;   ///< packets accepted (producer)
@@ -151,7 +161,7 @@ struct bb_jbuf {
     _Atomic int    ts_at_ok;     ///< ts_at is set
 
     // consumer side (process callback)
-    int            state;        ///< enum bb_jbuf_state
+    enum bb_jbuf_state state;    ///< changed by jbuf.c's set_state only
     int            fixed;        ///< target is fixed (not auto)
     unsigned       target;       ///< extra frames kept beyond a period
     unsigned       min_excess;   ///< smallest excess seen in the current window
@@ -168,7 +178,6 @@ struct bb_jbuf {
     uint32_t       lag_dev;      ///< how far it strayed from that since; UINT32_MAX
                                  ///< when some read of the window did not know it
     float          last[BB_MAX_CLIENT_CH]; ///< last frame played, for the fade-out
-    float          fade_in;      ///< 0..1 gain ramp after (re)buffering
     float         *scratch;      ///< (2 * max_period + frames + 16) * channels
 
     // drift compensation (consumer side but for drift's producer half, see above)
@@ -178,8 +187,6 @@ struct bb_jbuf {
     double         fill_lp;      ///< fill before each read, low-passed (input frames)
     unsigned       hi_frames;    ///< frames in a row with |drift| >= engage threshold
     unsigned       lo_frames;    ///< frames in a row with |drift| < release threshold
-    int            rs_on;        ///< reads go through the resampler
-    int            rs_leaving;   ///< heading for pass-through at the next phase wrap
     double         rs_frac;      ///< fractional read position in [0, 1)
     double         rs_ratio;     ///< input frames per output frame of the last read
     float          rs_hist[BB_MAX_CLIENT_CH]; ///< the frame before the read position

@@ -11,8 +11,11 @@
 
 #define MAX_CONCEAL    8     // conceal at most this many lost packets in a row
 #define RESYNC_PACKETS 3000  // a jump of more packets than this restarts the stream
-#define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define LATE_RESYNC    8     // this many late packets in a row restart the stream
+#define MAX_AUTO_MS    20    // auto target never grows beyond this
+#define AUTO_CALM_S    10    // auto target: this long without an underrun ...
+#define AUTO_SHRINK    16    // ... takes this many frames off it
+#define WINDOW_MS      200   // the trim window: a standing excess must last this long
 #define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
 #define LAG_CALM       2     // how far the lag may stray in a calm window, frames
 #define LAG_NEW_CLOCK_MS 50  // a lag this far from the calm one is a new clock
@@ -185,11 +188,49 @@ BB_RT static void counter_inc(_Atomic uint64_t *c)
     stat_add(c, 1);
 }
 
+// ---- The consumer's state ----------------------------------------------
+
+BB_RT static int resampling(const struct bb_jbuf *jb)
+{
+    return jb->state == BB_JB_RESAMPLING || jb->state == BB_JB_LEAVING;
+}
+
+// The one writer of jb->state. Each transition, and the step that decides it:
+//
+//   BUFFERING  -> PLAYING, RESAMPLING  start(): the ring holds the start depth
+//   PLAYING    -> RESAMPLING           engage(): the drift is real and lasting
+//   RESAMPLING -> LEAVING              drift_decide(): the drift is gone
+//   LEAVING    -> RESAMPLING           drift_decide(): it is back
+//   LEAVING    -> PLAYING              rs_read(): the phase wrapped
+//   RESAMPLING, LEAVING -> PLAYING     too few frames for the interpolator's
+//                                      look-ahead (read_period, bb_jbuf_skip)
+//   PLAYING    -> BUFFERING            underrun()
+//
+// Only RESAMPLING and LEAVING read at a fractional position; every other
+// move starts from a whole frame (the interpolator's t == 0 is that frame
+// exactly), so it sets the phase to 0.
+BB_RT static void set_state(struct bb_jbuf *jb, enum bb_jbuf_state to)
+{
+    int rs_to = to == BB_JB_RESAMPLING || to == BB_JB_LEAVING;
+    if (!rs_to || !resampling(jb))
+        jb->rs_frac = 0.0;
+    jb->state = to;
+}
+
 BB_RT static void publish_drift(struct bb_jbuf *jb)
 {
     atomic_store_explicit(&jb->stats.drift_ppm, (int32_t)lrint(jb->dl_avg * 1e6),
                           memory_order_relaxed);
-    atomic_store_explicit(&jb->stats.resampling, (uint32_t)jb->rs_on, memory_order_relaxed);
+    atomic_store_explicit(&jb->stats.resampling, (uint32_t)resampling(jb), memory_order_relaxed);
+}
+
+// The target, moved by auto mode. Another depth is another lag: the calm
+// one is learnt again (until then the owed and window rules stand in).
+BB_RT static void set_target(struct bb_jbuf *jb, unsigned target)
+{
+    jb->target = target;
+    jb->lag_ok = 0;
+    atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
 }
 
 BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
@@ -215,6 +256,8 @@ BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
     publish_drift(jb);
 }
 
+// ---- Drift: when to resample, and at what ratio -------------------------
+
 // The fill before a playing read, low-passed for the ratio's correction.
 BB_RT static void fill_track(struct bb_jbuf *jb, double fill, unsigned nframes, int seat)
 {
@@ -222,7 +265,9 @@ BB_RT static void fill_track(struct bb_jbuf *jb, double fill, unsigned nframes, 
     jb->fill_lp = seat ? fill : jb->fill_lp + (a < 1.0 ? a : 1.0) * (fill - jb->fill_lp);
 }
 
-// Engage / release decisions, once per playing read.
+// Once per playing read: how long the drift has been above the engage
+// threshold and below the release one, and the moves between resampling
+// and leaving that those decide (engaging is engage()'s).
 BB_RT static void drift_decide(struct bb_jbuf *jb, unsigned nframes)
 {
     double d = fabs(jb->dl_avg);
@@ -231,10 +276,10 @@ BB_RT static void drift_decide(struct bb_jbuf *jb, unsigned nframes)
                         ? (jb->hi_frames < cap ? jb->hi_frames + nframes : cap)
                         : 0;
     jb->lo_frames = d < RS_RELEASE ? (jb->lo_frames < cap ? jb->lo_frames + nframes : cap) : 0;
-    if (jb->rs_on && !jb->rs_leaving && jb->lo_frames >= jb->rate * RS_RELEASE_S)
-        jb->rs_leaving = 1;
-    if (jb->rs_leaving && jb->hi_frames > 0)
-        jb->rs_leaving = 0; // drift is back: stay
+    if (jb->state == BB_JB_RESAMPLING && jb->lo_frames >= jb->rate * RS_RELEASE_S)
+        set_state(jb, BB_JB_LEAVING);
+    if (jb->state == BB_JB_LEAVING && jb->hi_frames > 0)
+        set_state(jb, BB_JB_RESAMPLING); // drift is back: stay
 }
 
 BB_RT static int drift_wanted(const struct bb_jbuf *jb)
@@ -248,10 +293,12 @@ BB_RT static double rs_setpoint(const struct bb_jbuf *jb, unsigned nframes)
     return (double)nframes + jb->target + jb->frames;
 }
 
-// The ratio for this read: the drift plus a slow pull of the fill to the set point.
+// The ratio for this read: the drift plus a slow pull of the fill to the
+// set point; while leaving, a step just past 1 that walks the phase to a
+// whole frame.
 BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
 {
-    if (jb->rs_leaving)
+    if (jb->state == BB_JB_LEAVING)
         return 1.0 + RS_LEAVE;
     double corr = (jb->fill_lp - rs_setpoint(jb, nframes)) / (RS_CTL_TAU_S * jb->rate);
     if (corr > RS_CTL_MAX)
@@ -283,14 +330,14 @@ BB_RT static void owe_more(struct bb_jbuf *jb, unsigned nframes)
 BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 {
     jb->play_frame += nframes;
-    if (jb->state != BB_JB_PLAYING) {
+    if (jb->state == BB_JB_BUFFERING) {
         owe_more(jb, nframes);
-        return; // buffering: the start finds its depth anyway
+        return; // the start finds its depth anyway
     }
     const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     unsigned n;
-    if (jb->rs_on) {
+    if (resampling(jb)) {
         double pos = jb->rs_frac + nframes * jb->rs_ratio;
         n = (unsigned)pos;
         if (n >= 1 && n <= avail) {
@@ -302,13 +349,14 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
             stat_add(&jb->stats.skipped, n);
             return;
         }
-        jb->rs_on = jb->rs_leaving = 0; // not enough: the next read underruns anyway
-        jb->rs_frac = 0.0;
+        set_state(jb, BB_JB_PLAYING); // not enough: the next read underruns anyway
     }
     n = nframes < avail ? nframes : avail;
     bb_ring_skip(&jb->ring, n * frame_bytes);
     stat_add(&jb->stats.skipped, n);
 }
+
+// ---- The lag -------------------------------------------------------------
 
 // The lag (see jbuf.h): our clock at the frame the next read plays minus
 // the sender's at that frame. 0 when it is not known: no clock or no stamp
@@ -316,13 +364,15 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
 // position came before their stamp did.
 BB_RT static int lag_now(const struct bb_jbuf *jb, int32_t *lag)
 {
-    if (!jb->play_ok || jb->rs_on || !atomic_load_explicit(&jb->ts_at_ok, memory_order_acquire))
+    if (!jb->play_ok || resampling(jb) ||
+        !atomic_load_explicit(&jb->ts_at_ok, memory_order_acquire))
         return 0;
     uint64_t at = atomic_load_explicit(&jb->ts_at, memory_order_acquire);
     int32_t ahead = (int32_t)((uint32_t)at - bb_ring_consumed(&jb->ring));
     if (ahead < 0)
         return 0;
-    uint32_t head = (uint32_t)(at >> 32) - (uint32_t)ahead / (jb->channels * (uint32_t)sizeof(float));
+    uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
+    uint32_t head = (uint32_t)(at >> 32) - (uint32_t)ahead / frame_bytes;
     *lag = (int32_t)(jb->play_frame - head);
     return 1;
 }
@@ -350,8 +400,9 @@ BB_RT static int32_t lag_late(struct bb_jbuf *jb, int lag_known, int32_t lag)
     return late;
 }
 
-// Reads n frames from the ring into out (deinterleaving), starting at
-// frame offset 0 of scratch already filled by the caller.
+// ---- Rendering -----------------------------------------------------------
+
+// n interleaved frames from src into out, one buffer per channel.
 BB_RT static void deinterleave(const struct bb_jbuf *jb, const float *src, float *const *out,
                                unsigned n)
 {
@@ -382,7 +433,8 @@ BB_RT static inline float hermite(float y0, float y1, float y2, float y3, float 
 }
 
 // Resampled frames [from, to) of this read into out: x is interleaved, its
-// frame 0 the history (input frame -1), frame j + 1 the ring's frame j. Output k sits at input position frac + k * r.
+// frame 0 the history (input frame -1), frame j + 1 the ring's frame j.
+// Output k sits at input position frac + k * r.
 BB_RT static void rs_render(const struct bb_jbuf *jb, const float *x, float *const *out,
                             unsigned from, unsigned to, double r)
 {
@@ -397,9 +449,26 @@ BB_RT static void rs_render(const struct bb_jbuf *jb, const float *x, float *con
     }
 }
 
+// A trim while resampling: crossfade the period in out into the same
+// resampled positions trim input frames later.
+BB_RT static void rs_splice(const struct bb_jbuf *jb, const float *x, float *const *out,
+                            unsigned nframes, double r, unsigned trim)
+{
+    const unsigned ch = jb->channels;
+    for (unsigned c = 0; c < ch; c++)
+        for (unsigned k = 0; k < nframes; k++) {
+            double p = jb->rs_frac + k * r;
+            unsigned i = (unsigned)p;
+            float t = (float)(p - i);
+            const float *y = x + (size_t)(i + trim) * ch;
+            float bv = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
+            float wgt = (float)(k + 1) / (float)nframes;
+            out[c][k] = out[c][k] * (1.0f - wgt) + bv * wgt;
+        }
+}
+
 // One period through the resampler (with a trim of trim input frames when
-// trim > 0: a crossfade from the stream here to the stream trim frames later).
-// The caller checked that the ring holds rs_need() + trim frames.
+// trim > 0). The caller checked that the ring holds rs_need() + trim frames.
 BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
                           unsigned trim)
 {
@@ -410,10 +479,10 @@ BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframe
     memcpy(x, jb->rs_hist, frame_bytes);
     bb_ring_peek(&jb->ring, x + ch, need * frame_bytes);
 
-    // Heading for pass-through: where the phase wraps, snap to it (it is
-    // within RS_LEAVE of a sample there) and copy from then on.
+    // Leaving: where the phase wraps, snap to it (it is within RS_LEAVE of
+    // a sample there) and copy from then on.
     unsigned snap = nframes;
-    if (jb->rs_leaving && trim == 0) {
+    if (jb->state == BB_JB_LEAVING && trim == 0) {
         double k = ceil((1.0 - jb->rs_frac) / (r - 1.0));
         if (jb->rs_frac == 0.0)
             k = 0.0;
@@ -429,22 +498,12 @@ BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframe
             for (unsigned k = snap; k < nframes; k++)
                 out[c][k] = x[(size_t)(k + shift + 1) * ch + c];
         consumed = nframes + shift;
-        jb->rs_frac = 0.0;
-        jb->rs_on = jb->rs_leaving = 0;
+        set_state(jb, BB_JB_PLAYING);
     } else {
         double pos = jb->rs_frac + nframes * r;
         consumed = (unsigned)pos;
         if (trim > 0) {
-            for (unsigned c = 0; c < ch; c++)
-                for (unsigned k = 0; k < nframes; k++) {
-                    double p = jb->rs_frac + k * r;
-                    unsigned i = (unsigned)p;
-                    float t = (float)(p - i);
-                    const float *y = x + (size_t)(i + trim) * ch;
-                    float bv = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
-                    float wgt = (float)(k + 1) / (float)nframes;
-                    out[c][k] = out[c][k] * (1.0f - wgt) + bv * wgt;
-                }
+            rs_splice(jb, x, out, nframes, r, trim);
             consumed += trim;
         }
         jb->rs_frac = pos - (unsigned)pos;
@@ -453,215 +512,303 @@ BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframe
     bb_ring_skip(&jb->ring, consumed * frame_bytes);
 }
 
-BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nframes)
+// One period copied through, or with a trim: a crossfade from the stream
+// as it was to the stream trim frames later, over the whole period.
+BB_RT static void plain_read(struct bb_jbuf *jb, float *const *out, unsigned nframes,
+                             unsigned trim)
 {
     const unsigned ch = jb->channels;
     const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
-    if (nframes > jb->max_period || nframes == 0) {
-        silence(jb, out, 0, nframes);
-        return 0;
-    }
-    unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
-    int32_t lag = 0;
-    int lag_known = lag_now(jb, &lag);
-    atomic_store_explicit(&jb->stats.fill, avail, memory_order_relaxed);
-    if (jb->state == BB_JB_PLAYING)
-        fill_track(jb, avail - (jb->rs_on ? jb->rs_frac : 0.0), nframes, 0);
-
-    if (jb->state == BB_JB_BUFFERING) {
-        // While drift is being compensated, start a packet deeper, at the
-        // resampler's set point, and resample from the first frame.
-        int rs = drift_wanted(jb);
-        unsigned start = nframes + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
-        if (avail < start) {
-            silence(jb, out, 0, nframes);
-            owe_more(jb, nframes);
-            publish_drift(jb);
-            return 0;
-        }
-        // Start (again) with a fade-in, at the target depth: with the newest
-        // frames, or at the calm lag if that is later (the frames that
-        // would be cut are not late ones then). The head earlier than the
-        // calm lag is a sender whose clock moved on without its stream (it
-        // stalled and slipped): the newest frames, as without a lag. What
-        // was owed and did not come yet is cut when it does (below).
-        unsigned excess = avail - start;
-        int32_t late = rs ? 0 : lag_late(jb, lag_known, lag);
-        if (!rs && lag_known && jb->lag_ok && late >= -LAG_CALM)
-            excess = late <= 0 ? 0 : (unsigned)late < excess ? (unsigned)late : excess;
-        if (excess > 0)
-            bb_ring_skip(&jb->ring, excess * frame_bytes);
-        avail -= excess;
-        lag = lag_diff(lag, (int32_t)excess);
-        jb->owed = jb->owed > excess ? jb->owed - excess : 0;
-        jb->state = BB_JB_PLAYING;
-        jb->fade_in = 0.0f;
-        jb->window_left = 0;
-        jb->rs_on = rs;
-        jb->rs_leaving = 0;
-        jb->rs_frac = 0.0;
-        memset(jb->rs_hist, 0, sizeof jb->rs_hist); // faded in from silence
-        fill_track(jb, avail, nframes, 1);
-    }
-
-    double r = jb->rs_on ? rs_ratio(jb, nframes) : 1.0;
-    if (jb->rs_on && avail < rs_need(jb, nframes, r)) {
-        jb->rs_on = jb->rs_leaving = 0; // underrun: the plain path fades out
-        jb->rs_frac = 0.0;
-    }
-    if (avail < nframes) {
-        // Underrun: play what is there, fade the rest out from the last
-        // sample, and wait for the ring to refill to the target.
-        bb_ring_read(&jb->ring, jb->scratch, avail * frame_bytes);
-        for (unsigned i = 0; i < avail; i++)
-            for (unsigned c = 0; c < ch; c++)
-                jb->last[c] = jb->scratch[i * ch + c];
-        deinterleave(jb, jb->scratch, out, avail);
-        unsigned rest = nframes - avail;
-        for (unsigned c = 0; c < ch; c++)
-            for (unsigned i = 0; i < rest; i++)
-                out[c][avail + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
-        memset(jb->last, 0, sizeof jb->last);
-        jb->state = BB_JB_BUFFERING;
-        jb->owed = rest;
-        counter_inc(&jb->stats.underruns);
-        if (!jb->fixed) {
-            unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
-            jb->target += nframes / 2 ? nframes / 2 : 1;
-            if (jb->target > max_target)
-                jb->target = max_target;
-            jb->lag_ok = 0; // a deeper buffer: its calm lag is another
-            atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
-        }
-        jb->calm_reads = 0;
-        publish_drift(jb);
-        return 0;
-    }
-
-    // Watch the smallest excess over a 200 ms window; a standing excess of
-    // a packet or more is latency nobody needs: cut all of it at once.
-    // While resampling the fill rides a packet higher (see jbuf.h), so it
-    // takes two packets there.
-    unsigned excess = avail >= nframes + jb->target ? avail - nframes - jb->target : 0;
-    if (jb->window_left == 0) {
-        jb->window_left = jb->rate / 5 / nframes + 1;
-        jb->min_excess = excess;
-        jb->lag_first = lag;
-        jb->lag_dev = lag_known ? 0 : UINT32_MAX;
-    }
-    if (excess < jb->min_excess)
-        jb->min_excess = excess;
-    if (!lag_known) {
-        jb->lag_dev = UINT32_MAX;
-    } else if (jb->lag_dev != UINT32_MAX) {
-        int32_t d = lag_diff(lag, jb->lag_first);
-        uint32_t dev = d < 0 ? 0u - (uint32_t)d : (uint32_t)d;
-        jb->lag_dev = dev > jb->lag_dev ? dev : jb->lag_dev;
-    }
-    unsigned trim = 0;
-    unsigned trim_at = jb->rs_on ? 2 * jb->frames : jb->frames;
-    if (--jb->window_left == 0) {
-        if (jb->min_excess >= trim_at) {
-            trim = jb->min_excess - (jb->rs_on ? jb->frames : 0);
-            trim = trim < jb->max_period ? trim : jb->max_period;
-            if (jb->rs_on && avail < rs_need(jb, nframes, r) + trim)
-                trim = 0;
-        }
-        jb->owed = 0; // a whole window: what did not come, the sender never sent
-        if (trim == 0 && jb->lag_dev <= LAG_CALM) {
-            jb->lag_ref = lag; // a calm window: this is the stream's lag
-            jb->lag_ok = 1;
-        }
-    } else if (lag_known && jb->lag_ok) {
-        // Later than the calm lag: cut what we are late by as soon as it
-        // is here (down to the target; the rest when it comes).
-        int32_t late = lag_late(jb, lag_known, lag);
-        if (late >= LAG_MIN_CUT && excess >= LAG_MIN_CUT) {
-            trim = (unsigned)late < excess ? (unsigned)late : excess;
-            trim = trim < jb->max_period ? trim : jb->max_period;
-            jb->owed = 0;
-        }
-    } else if (jb->owed && excess >= jb->owed + jb->frames && !jb->rs_on) {
-        // The late frames of the last underrun came after all, and a packet
-        // more is here: cut them now, keeping that packet as the margin.
-        trim = jb->owed < jb->max_period ? jb->owed : jb->max_period;
-        jb->owed = 0;
-    }
-    if (trim)
-        counter_inc(&jb->stats.trims);
-
-    // Engage at phase 0 from the exact sample: this period starts where
-    // pass-through would have, with no step. The interpolator looks
-    // RS_AHEAD frames ahead; when the fill has no room for that (it sits at
-    // one period with a target of 0, and a small drift would take a whole
-    // packet's time, 27 s at 50 ppm, to make room, or an underrun if the
-    // sender is slow), this one period plays up to RS_MAKE_ROOM slower,
-    // which leaves the frames it needs in the ring.
-    if (!jb->rs_on && drift_wanted(jb) && jb->fade_in >= 1.0f && trim == 0) {
-        jb->rs_frac = 0.0;
-        jb->rs_on = 1;
-        double r1 = rs_ratio(jb, nframes);
-        if (avail < rs_need(jb, nframes, r1) && nframes > 1 && avail > RS_AHEAD + 1) {
-            double r0 = (double)(avail - RS_AHEAD - 1) / (nframes - 1);
-            if (r0 >= 1.0 - RS_MAKE_ROOM && r0 < r1) {
-                r1 = r0;
-                counter_inc(&jb->stats.rooms);
-            }
-        }
-        if (avail >= rs_need(jb, nframes, r1)) {
-            r = r1;
-            jb->rs_leaving = 0;
-        } else {
-            jb->rs_on = 0;
-        }
-    }
-
-    if (jb->rs_on) {
-        rs_read(jb, out, nframes, r, trim);
-        jb->rs_ratio = r;
-    } else if (trim == 0) {
-        bb_ring_read(&jb->ring, jb->scratch, nframes * frame_bytes);
-        deinterleave(jb, jb->scratch, out, nframes);
-        memcpy(jb->rs_hist, jb->scratch + (size_t)(nframes - 1) * ch, frame_bytes);
-        jb->rs_ratio = 1.0;
+    bb_ring_read(&jb->ring, jb->scratch, (nframes + trim) * frame_bytes);
+    const float *a = jb->scratch, *b = jb->scratch + (size_t)trim * ch;
+    if (trim == 0) {
+        deinterleave(jb, a, out, nframes);
     } else {
-        // Splice: crossfade from the stream as it was to the stream trim
-        // frames later, over the whole period.
-        bb_ring_read(&jb->ring, jb->scratch, (nframes + trim) * frame_bytes);
-        const float *a = jb->scratch, *b = jb->scratch + (size_t)trim * ch;
         for (unsigned c = 0; c < ch; c++)
             for (unsigned i = 0; i < nframes; i++) {
                 float w = (float)(i + 1) / (float)nframes;
                 out[c][i] = a[i * ch + c] * (1.0f - w) + b[i * ch + c] * w;
             }
-        memcpy(jb->rs_hist, b + (size_t)(nframes - 1) * ch, frame_bytes);
+    }
+    // The interpolator's history, should the next read engage.
+    memcpy(jb->rs_hist, b + (size_t)(nframes - 1) * ch, frame_bytes);
+}
+
+// ---- One read, step by step ----------------------------------------------
+
+// What one read works with: measured first, then decided step by step.
+struct period {
+    unsigned n;         ///< frames to play
+    unsigned avail;     ///< frames in the ring
+    int      lag_known; ///< lag is the lag at this read's first frame
+    int32_t  lag;
+    int      started;   ///< the stream (re)starts with this read: it fades in
+    double   r;         ///< input frames per output frame
+    unsigned trim;      ///< input frames this read cuts
+};
+
+BB_RT static void measure(struct bb_jbuf *jb, struct period *p, unsigned nframes)
+{
+    const uint32_t frame_bytes = jb->channels * (uint32_t)sizeof(float);
+    *p = (struct period){.n = nframes, .r = 1.0};
+    p->avail = bb_ring_read_space(&jb->ring) / frame_bytes;
+    p->lag_known = lag_now(jb, &p->lag);
+    atomic_store_explicit(&jb->stats.fill, p->avail, memory_order_relaxed);
+    if (jb->state != BB_JB_BUFFERING)
+        fill_track(jb, p->avail - (resampling(jb) ? jb->rs_frac : 0.0), nframes, 0);
+}
+
+// Of the over frames a restart has beyond its depth, those it drops: all
+// (the newest frames play), or with a calm lag known, only those that put
+// the stream back at it; the frames that would be cut then are not late
+// ones, and the next packet may well come just after the next read. A head
+// earlier than the calm lag is a sender whose clock moved on without its
+// stream: the newest frames again.
+BB_RT static unsigned restart_cut(struct bb_jbuf *jb, const struct period *p, unsigned over)
+{
+    int32_t late = lag_late(jb, p->lag_known, p->lag);
+    if (!p->lag_known || !jb->lag_ok || late < -LAG_CALM)
+        return over;
+    return late <= 0 ? 0 : (unsigned)late < over ? (unsigned)late : over;
+}
+
+// Buffering: start once the ring holds a period and the target (and when
+// the drift is to be resampled, at the resampler's set point plus its
+// look-ahead, resampling from the first frame). Returns 0 while it does
+// not: the period is silence.
+BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
+{
+    int rs = drift_wanted(jb);
+    unsigned depth = p->n + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
+    if (p->avail < depth) {
+        silence(jb, out, 0, p->n);
+        owe_more(jb, p->n);
+        return 0;
+    }
+    unsigned cut = p->avail - depth;
+    if (rs)
+        p->lag_known = 0; // no lag while resampling (lag_now): the lag rule
+                          // would cut the packet this start keeps for the set point
+    else
+        cut = restart_cut(jb, p, cut);
+    bb_ring_skip(&jb->ring, cut * jb->channels * (uint32_t)sizeof(float));
+    p->avail -= cut;
+    p->lag = lag_diff(p->lag, (int32_t)cut);
+    jb->owed = jb->owed > cut ? jb->owed - cut : 0; // the rest is cut when it comes
+    set_state(jb, rs ? BB_JB_RESAMPLING : BB_JB_PLAYING);
+    p->started = 1;
+    jb->window_left = 0;
+    memset(jb->rs_hist, 0, sizeof jb->rs_hist); // faded in from silence
+    fill_track(jb, p->avail, p->n, 1);
+    return 1;
+}
+
+// Too few frames for the period: play what is there, fade the rest out
+// from the last sample, and buffer again. The frames that fell due and did
+// not come are owed (trim_owed).
+BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *const *out)
+{
+    const unsigned ch = jb->channels, avail = p->avail, rest = p->n - p->avail;
+    bb_ring_read(&jb->ring, jb->scratch, avail * ch * (uint32_t)sizeof(float));
+    for (unsigned i = 0; i < avail; i++)
+        for (unsigned c = 0; c < ch; c++)
+            jb->last[c] = jb->scratch[i * ch + c];
+    deinterleave(jb, jb->scratch, out, avail);
+    for (unsigned c = 0; c < ch; c++)
+        for (unsigned i = 0; i < rest; i++)
+            out[c][avail + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
+    memset(jb->last, 0, sizeof jb->last);
+    set_state(jb, BB_JB_BUFFERING);
+    jb->owed = rest;
+    counter_inc(&jb->stats.underruns);
+    if (!jb->fixed) {
+        unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
+        unsigned t = jb->target + (p->n / 2 ? p->n / 2 : 1);
+        set_target(jb, t < max_target ? t : max_target);
+    }
+    jb->calm_reads = 0;
+}
+
+// The trim window's books for this read: the smallest excess and how far
+// the lag strayed from the window's first. Returns 1 when this read ends it.
+BB_RT static int window_track(struct bb_jbuf *jb, const struct period *p, unsigned excess)
+{
+    if (jb->window_left == 0) {
+        jb->window_left = jb->rate * WINDOW_MS / 1000 / p->n + 1;
+        jb->min_excess = excess;
+        jb->lag_first = p->lag;
+        jb->lag_dev = p->lag_known ? 0 : UINT32_MAX;
+    }
+    if (excess < jb->min_excess)
+        jb->min_excess = excess;
+    if (!p->lag_known) {
+        jb->lag_dev = UINT32_MAX;
+    } else if (jb->lag_dev != UINT32_MAX) {
+        int32_t d = lag_diff(p->lag, jb->lag_first);
+        uint32_t dev = d < 0 ? 0u - (uint32_t)d : (uint32_t)d;
+        jb->lag_dev = dev > jb->lag_dev ? dev : jb->lag_dev;
+    }
+    return --jb->window_left == 0;
+}
+
+// The window rule: an excess that stood a packet or more the whole window
+// is latency nobody needs: cut all of it. While resampling the fill rides
+// a packet higher (jbuf.h), so there it takes two and keeps one. A window
+// without a cut whose lag held still gives the calm lag; what is owed and
+// did not come in a whole window, the sender never sent.
+BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
+{
+    const int rs = resampling(jb);
+    unsigned trim = 0;
+    if (jb->min_excess >= (rs ? 2 * jb->frames : jb->frames)) {
+        trim = jb->min_excess - (rs ? jb->frames : 0);
+        trim = trim < jb->max_period ? trim : jb->max_period;
+        if (rs && p->avail < rs_need(jb, p->n, p->r) + trim)
+            trim = 0;
+    }
+    jb->owed = 0;
+    if (trim == 0 && jb->lag_dev <= LAG_CALM) {
+        jb->lag_ref = p->lag;
+        jb->lag_ok = 1;
+    }
+    return trim;
+}
+
+// The lag rule: later than the calm lag by LAG_MIN_CUT or more, cut what
+// the stream is late by as soon as it is here, down to the target (the
+// rest when it comes). The lag is exact, so it keeps no margin.
+BB_RT static unsigned trim_lag(struct bb_jbuf *jb, const struct period *p, unsigned excess)
+{
+    int32_t late = lag_late(jb, 1, p->lag);
+    if (late < LAG_MIN_CUT || excess < LAG_MIN_CUT)
+        return 0;
+    unsigned trim = (unsigned)late < excess ? (unsigned)late : excess;
+    jb->owed = 0;
+    return trim < jb->max_period ? trim : jb->max_period;
+}
+
+// The owed rule, where the lag is not known: the frames owed since the
+// last underrun came after all, and a packet more is here: cut them,
+// keeping that packet as the margin (the next packet may come just before
+// the read or just after it, and a cut must not leave the next read dry).
+BB_RT static unsigned trim_owed(struct bb_jbuf *jb, unsigned excess)
+{
+    if (!jb->owed || excess < jb->owed + jb->frames || resampling(jb))
+        return 0;
+    unsigned trim = jb->owed < jb->max_period ? jb->owed : jb->max_period;
+    jb->owed = 0;
+    return trim;
+}
+
+// The one trim decision (frames this read cuts with a splice): the window
+// rule where a window ends, else the lag rule where the lag and the calm
+// lag are known, else the owed rule.
+BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
+{
+    unsigned keep = p->n + jb->target;
+    unsigned excess = p->avail >= keep ? p->avail - keep : 0;
+    unsigned trim;
+    if (window_track(jb, p, excess))
+        trim = trim_window(jb, p);
+    else if (p->lag_known && jb->lag_ok)
+        trim = trim_lag(jb, p, excess);
+    else
+        trim = trim_owed(jb, excess);
+    if (trim)
+        counter_inc(&jb->stats.trims);
+    return trim;
+}
+
+// Engage at phase 0 from the exact sample: this period starts where
+// pass-through would have, with no step. The interpolator looks RS_AHEAD
+// frames ahead; when the fill has no room for that (a target of 0), a small
+// drift would take a packet's time to make it, or an underrun if the sender
+// is slow; so this one period plays up to RS_MAKE_ROOM slower, which leaves
+// the frames it needs in the ring.
+BB_RT static void engage(struct bb_jbuf *jb, struct period *p)
+{
+    if (jb->state != BB_JB_PLAYING || p->started || p->trim || !drift_wanted(jb))
+        return;
+    double r = rs_ratio(jb, p->n);
+    if (p->avail < rs_need(jb, p->n, r) && p->n > 1 && p->avail > RS_AHEAD + 1) {
+        double r0 = (double)(p->avail - RS_AHEAD - 1) / (p->n - 1);
+        if (r0 >= 1.0 - RS_MAKE_ROOM && r0 < r) {
+            r = r0;
+            counter_inc(&jb->stats.rooms);
+        }
+    }
+    if (p->avail < rs_need(jb, p->n, r))
+        return;
+    set_state(jb, BB_JB_RESAMPLING);
+    p->r = r;
+}
+
+// The period itself, faded in when the stream (re)starts.
+BB_RT static void render(struct bb_jbuf *jb, const struct period *p, float *const *out)
+{
+    if (resampling(jb)) {
+        rs_read(jb, out, p->n, p->r, p->trim);
+        jb->rs_ratio = p->r;
+    } else {
+        plain_read(jb, out, p->n, p->trim);
         jb->rs_ratio = 1.0;
     }
-    if (jb->fade_in < 1.0f) {
-        for (unsigned c = 0; c < ch; c++)
-            for (unsigned i = 0; i < nframes; i++)
-                out[c][i] *= (float)(i + 1) / (float)nframes;
-        jb->fade_in = 1.0f;
-    }
-    for (unsigned c = 0; c < ch; c++)
-        jb->last[c] = out[c][nframes - 1];
+    if (p->started)
+        for (unsigned c = 0; c < jb->channels; c++)
+            for (unsigned i = 0; i < p->n; i++)
+                out[c][i] *= (float)(i + 1) / (float)p->n;
+    for (unsigned c = 0; c < jb->channels; c++)
+        jb->last[c] = out[c][p->n - 1];
+}
 
-    if (!jb->fixed && jb->target > 0 && ++jb->calm_reads > jb->rate * 10 / nframes) {
-        jb->target = jb->target > 16 ? jb->target - 16 : 0;
+// After a period played: auto depth shrinks after a calm while, the lag of
+// a resampled stream is no reference, and the drift decides what is next.
+BB_RT static void played(struct bb_jbuf *jb, unsigned nframes)
+{
+    if (!jb->fixed && jb->target > 0 && ++jb->calm_reads > jb->rate * AUTO_CALM_S / nframes) {
+        set_target(jb, jb->target > AUTO_SHRINK ? jb->target - AUTO_SHRINK : 0);
         jb->calm_reads = 0;
-        jb->lag_ok = 0;
-        atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
     }
-    if (jb->rs_on)
-        jb->lag_ok = 0; // the lag of a resampled stream is no reference
+    if (resampling(jb))
+        jb->lag_ok = 0;
     drift_decide(jb, nframes);
     publish_drift(jb);
+}
+
+BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nframes)
+{
+    if (nframes > jb->max_period || nframes == 0) {
+        silence(jb, out, 0, nframes);
+        return 0;
+    }
+    struct period p;
+    measure(jb, &p, nframes);
+    if (jb->state == BB_JB_BUFFERING && !start(jb, &p, out)) {
+        publish_drift(jb);
+        return 0;
+    }
+    if (resampling(jb)) {
+        p.r = rs_ratio(jb, nframes);
+        if (p.avail < rs_need(jb, nframes, p.r)) {
+            set_state(jb, BB_JB_PLAYING); // the plain path plays or fades out
+            p.r = 1.0;
+        }
+    }
+    if (p.avail < nframes) {
+        underrun(jb, &p, out);
+        publish_drift(jb);
+        return 0;
+    }
+    p.trim = decide_trim(jb, &p);
+    engage(jb, &p);
+    render(jb, &p, out);
+    played(jb, nframes);
     return 1;
 }
 
 BB_RT int bb_jbuf_read(struct bb_jbuf *jb, float *const *out, unsigned nframes)
 {
-    int played = read_period(jb, out, nframes);
+    int played_audio = read_period(jb, out, nframes);
     jb->play_frame += nframes; // the next read plays the next period
-    return played;
+    return played_audio;
 }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // test_jbuf.c: jitter buffer: exact pass-through at the target depth, gap
 // concealment and counters, underrun fade and refill, trimming a standing
-// excess back to target, auto depth growth, a missed consumer cycle; the
-// lag from timestamps (late frames cut at once, restart at the calm lag,
-// missed cycles, a sender's new clock); clock
-// drift: a simulated producer ppm fast or slow, followed by the resampler
-// (bit exact without drift, no click, no fault after lock, a clean sine).
+// excess back to target, frames owed by an underrun cut when they come,
+// auto depth growth and shrinking, a missed consumer cycle; the lag from
+// timestamps (late frames cut at once, restart at the calm lag, missed
+// cycles, a sender's new clock, a sender that slipped, a restart into
+// the resampler); clock drift: a simulated producer ppm fast or slow,
+// followed by the resampler (bit exact without drift, no click, no fault
+// after lock, a clean sine).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +399,7 @@ static void drift_tests(void)
 #define LAG_TS0    1000000u
 #define LAG_FRAME0 5000u
 #define LAG_WINDOW (RATE / 5 / F + 1) // reads in a trim window
+#define RS_WANTED_FRAMES (3 * RATE)   // a drift this long engages the resampler
 
 struct lag_sim {
     struct bb_jbuf     jb;
@@ -495,6 +498,14 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     }
     CHECK(atomic_load(&s.jb.stats.trims) == 1 && atomic_load(&s.jb.stats.underruns) == 1);
     CHECK(s.jb.lag_ok && s.jb.lag_ref == (int32_t)(LAG_FRAME0 - LAG_TS0 - RATE));
+    // A new clock that puts the lag 2 s later: not frames the stream is
+    // late by. A packet of jitter is kept (the window rule judges it), not
+    // cut by a calm lag that belongs to the old clock.
+    s.ts0 -= 2 * RATE;
+    lag_send(&s);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F));
+    CHECK(atomic_load(&s.jb.stats.trims) == 1 && !s.jb.lag_ok);
     bb_jbuf_cleanup(&s.jb);
 
     // Clocks are free-running 32-bit counters: two machines' can differ by
@@ -561,6 +572,55 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
         lag_send(&s);
     CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent));
     CHECK(bb_ring_read_space(&s.jb.ring) == 0);
+    bb_jbuf_cleanup(&s.jb);
+
+    // Auto depth: an underrun deepens the target, and the restart plays at
+    // the new depth. The calm lag of the old depth is forgotten: against it
+    // the new depth's frames would read as late, and the first packet of
+    // jitter would be cut down to the old latency.
+    lag_init(&s, enc, dec);
+    bb_jbuf_cleanup(&s.jb);
+    CHECK(bb_jbuf_init(&s.jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(s.jb.lag_ok && lag_played_to(&s, s.sent));
+    CHECK(lag_cycle(&s) == 0 && atomic_load(&s.jb.stats.target) == F / 2);
+    lag_send(&s);
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F / 2));
+    for (int c = 0; c < 4; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    lag_send(&s); // a packet early
+    lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && lag_played_to(&s, s.sent - F - F / 2));
+    CHECK(atomic_load(&s.jb.stats.trims) == 0);
+    bb_jbuf_cleanup(&s.jb);
+
+    // A restart while a drift is to be resampled keeps a packet and the
+    // interpolator's look-ahead above the target. The stream was late: the
+    // lag rule must not take those frames for late ones (the resampler has
+    // no lag), which would also leave it short of its look-ahead.
+    lag_init(&s, enc, dec);
+    bb_jbuf_set_drift_comp(&s.jb, 1);
+    for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+        lag_send(&s);
+        lag_cycle(&s);
+    }
+    CHECK(s.jb.lag_ok);
+    for (int c = 0; c < 4; c++) // an underrun, buffering
+        CHECK(lag_cycle(&s) == 0);
+    s.jb.hi_frames = RS_WANTED_FRAMES; // as if a drift had lasted
+    for (int k = 0; k < 5; k++)
+        lag_send(&s);
+    CHECK(lag_cycle(&s) == 1 && atomic_load(&s.jb.stats.resampling) == 1);
+    CHECK(atomic_load(&s.jb.stats.trims) == 0);
+    // The newest frames less a packet and the look-ahead, resampled at a
+    // ratio within 1e-5 of 1: within a hundredth of the signal's own.
+    CHECK(fabsf(s.buf[F - 1] - sample(s.sent - F - 3 - 1)) < 0.01f);
     bb_jbuf_cleanup(&s.jb);
 }
 
@@ -729,6 +789,35 @@ int main(void)
     CHECK(atomic_load(&jb.stats.received) > rec);
     bb_jbuf_cleanup(&jb);
 
+    // Every period the ring stays dry after an underrun is owed too: when
+    // the late packets come, all of them and a packet more, they are cut at
+    // once, back to the latency before the underrun.
+    CHECK(bb_jbuf_init(&jb, 1, F, 256, RATE, 0, dec) == 0);
+    seq = pos = 0;
+    for (int p = 0; p < 5; p++) {
+        n = packet(enc, pos, pkt);
+        bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
+        pos += F;
+        read_period(&jb, buf, F);
+    }
+    for (int p = 0; p < 3; p++) // an underrun, then two periods buffering
+        CHECK(read_period(&jb, buf, F) == 0);
+    CHECK(jb.owed == 3 * F);
+    n = packet(enc, pos, pkt); // the first late packet comes alone
+    bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
+    pos += F;
+    CHECK(read_period(&jb, buf, F) == 1 && buf[F - 1] == sample(pos - 1));
+    for (int k = 0; k < 5; k++) { // the rest: what is owed, one to play, one more
+        n = packet(enc, pos, pkt);
+        bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
+        pos += F;
+    }
+    CHECK(read_period(&jb, buf, F) == 1);
+    CHECK(atomic_load(&jb.stats.trims) == 1 && jb.owed == 0);
+    CHECK(buf[F - 1] == sample(pos - F - 1));
+    CHECK(bb_ring_read_space(&jb.ring) == F * sizeof(float));
+    bb_jbuf_cleanup(&jb);
+
     // Auto mode: every underrun deepens the target by half a period.
     CHECK(bb_jbuf_init(&jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
     CHECK(atomic_load(&jb.stats.target) == 0);
@@ -740,6 +829,18 @@ int main(void)
     }
     read_period(&jb, buf, F); // underrun
     CHECK(atomic_load(&jb.stats.target) == F / 2);
+    // ... and 10 s without one takes 16 frames off it (not a whole period:
+    // the next underrun would only put it back).
+    unsigned calm = RATE * 10 / F; // reads in 10 s
+    for (unsigned p = 0; p < calm + 100; p++) {
+        n = packet(enc, 0, pkt);
+        bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
+        read_period(&jb, buf, F);
+        if (p == calm - 100)
+            CHECK(atomic_load(&jb.stats.target) == F / 2);
+    }
+    CHECK(atomic_load(&jb.stats.target) == F / 2 - 16);
+    CHECK(atomic_load(&jb.stats.underruns) == 1);
     bb_jbuf_cleanup(&jb);
 
     // Stereo interleaving: channel order survives.
@@ -785,7 +886,7 @@ int main(void)
     CHECK(kexact);
     CHECK(atomic_load(&sk.stats.skipped) == F);
     CHECK(atomic_load(&sk.stats.underruns) == 0 && atomic_load(&sk.stats.trims) == 0);
-    CHECK(atomic_load(&sk.stats.fill) == 2 * F); // a period plus the target, as before
+    CHECK(atomic_load(&sk.stats.fill) == 2 * F); // still a period plus the target
     bb_jbuf_skip(&sk, 100000); // more than it holds: drops what there is (the target)
     CHECK(atomic_load(&sk.stats.skipped) == F + F);
     bb_jbuf_cleanup(&sk);
