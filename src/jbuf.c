@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // jbuf.c: per-stream jitter buffer: producer half for the network receive
 // thread, consumer half for the process callback (see jbuf.h).
+#include "counter.h"
 #include "jbuf.h"
 
 #include <errno.h>
@@ -94,19 +95,13 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
                     (unsigned)atomic_load(&st->drift_spikes));
 }
 
-static void stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-    // Single writer: a relaxed load + store is enough and cheaper than an RMW.
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
 
 // Producer: appends frames to the ring (0 when it is full).
 static int push_frames(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 {
     uint32_t bytes = nframes * jb->channels * (uint32_t)sizeof(float);
     if (!bb_ring_write(&jb->ring, interleaved, bytes)) {
-        stat_add(&jb->stats.overflow, 1);
+        bb_counter_add(&jb->stats.overflow, 1);
         return 0;
     }
     return (int)nframes;
@@ -154,15 +149,15 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
     if (d < 0) {
         // Its place in the stream has been played or concealed already.
         if (d == -1)
-            stat_add(&jb->stats.dup, 1);
+            bb_counter_add(&jb->stats.dup, 1);
         else
-            stat_add(&jb->stats.late, 1);
+            bb_counter_add(&jb->stats.late, 1);
         return 0;
     }
     jb->late_run = 0;
     int pushed = 0;
     if (d > 0) {
-        stat_add(&jb->stats.lost, (uint64_t)d);
+        bb_counter_add(&jb->stats.lost, (uint64_t)d);
         // Conceal a short gap so the stream stays continuous; a long one
         // is left to the consumer, which fades out and refills.
         for (int i = 0; i < d && i < MAX_CONCEAL && jb->dec; i++) {
@@ -171,21 +166,16 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
         }
     }
     jb->next_seq = seq + 1;
-    stat_add(&jb->stats.received, 1);
+    bb_counter_add(&jb->stats.received, 1);
     if (!jb->dec)
         return pushed;
     if (bb_decode(jb->dec, payload, len, jb->decoded) != (int)jb->frames) {
-        stat_add(&jb->stats.bad, 1);
+        bb_counter_add(&jb->stats.bad, 1);
         return pushed;
     }
     int own = push_frames(jb, jb->decoded, jb->frames);
     jb->ts_pushed = own > 0;
     return pushed + own;
-}
-
-BB_RT static void counter_inc(_Atomic uint64_t *c)
-{
-    stat_add(c, 1);
 }
 
 // ---- The consumer's state ----------------------------------------------
@@ -346,14 +336,14 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
             jb->rs_frac = pos - n;
             bb_ring_skip(&jb->ring, (n - 1) * frame_bytes);
             bb_ring_read(&jb->ring, jb->rs_hist, frame_bytes);
-            stat_add(&jb->stats.skipped, n);
+            bb_counter_add(&jb->stats.skipped, n);
             return;
         }
         set_state(jb, BB_JB_PLAYING); // not enough: the next read underruns anyway
     }
     n = nframes < avail ? nframes : avail;
     bb_ring_skip(&jb->ring, n * frame_bytes);
-    stat_add(&jb->stats.skipped, n);
+    bb_counter_add(&jb->stats.skipped, n);
 }
 
 // ---- The lag -------------------------------------------------------------
@@ -620,7 +610,7 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
     memset(jb->last, 0, sizeof jb->last);
     set_state(jb, BB_JB_BUFFERING);
     jb->owed = rest;
-    counter_inc(&jb->stats.underruns);
+    bb_counter_inc(&jb->stats.underruns);
     if (!jb->fixed) {
         unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
         unsigned t = jb->target + (p->n / 2 ? p->n / 2 : 1);
@@ -715,7 +705,7 @@ BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
     else
         trim = trim_owed(jb, excess);
     if (trim)
-        counter_inc(&jb->stats.trims);
+        bb_counter_inc(&jb->stats.trims);
     return trim;
 }
 
@@ -734,7 +724,7 @@ BB_RT static void engage(struct bb_jbuf *jb, struct period *p)
         double r0 = (double)(p->avail - RS_AHEAD - 1) / (p->n - 1);
         if (r0 >= 1.0 - RS_MAKE_ROOM && r0 < r) {
             r = r0;
-            counter_inc(&jb->stats.rooms);
+            bb_counter_inc(&jb->stats.rooms);
         }
     }
     if (p->avail < rs_need(jb, p->n, r))
