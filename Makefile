@@ -87,30 +87,30 @@ $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/libbb.a
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bbprobe: test/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
+$(BUILD)/bbprobe: test/tools/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bbload: test/bbload.c $(BUILD)/libbb.a | $(BUILD)
+$(BUILD)/bbload: test/tools/bbload.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fake_nsm: test/fake_nsm.c | $(BUILD)
+$(BUILD)/fake_nsm: test/tools/fake_nsm.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # OSC load: several controllers moving mix settings (liblo only).
-$(BUILD)/oscstorm: test/oscstorm.c | $(BUILD)
+$(BUILD)/oscstorm: test/tools/oscstorm.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The RT-safety checker is preloaded into other programs: never sanitized.
-$(BUILD)/rtcheck.so: test/rtcheck.c | $(BUILD)
+$(BUILD)/rtcheck.so: test/tools/rtcheck.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) -std=c17 -g -O2 $(WARN) -D_GNU_SOURCE -Iinclude -fPIC -shared -o $@ $< -ldl -lpthread
 
 # A JACK client that breaks the RT rules on purpose: proves rtcheck.so catches it.
-$(BUILD)/rt_violator: test/rt_violator.c | $(BUILD)
+$(BUILD)/rt_violator: test/tools/rt_violator.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 

@@ -7,7 +7,7 @@
 # Measured at the hub itself, so the network path does not count: bbprobe plays
 # its noise into the hub's local input bandbridge:in_1 and records the main mix
 # bandbridge:main_L, where in_1 is the only source. bbprobe sends the OSC
-# messages itself (--osc, see the top of test/bbprobe.c), notes the JACK time
+# messages itself (--osc, see the top of test/tools/bbprobe.c), notes the JACK time
 # just before each, measures each step's OSC round trip with a query, and judges
 # every step sample by sample: the per-sample gain main_L / in_1 is exact to
 # float precision with one source in the mix.
