@@ -20,19 +20,13 @@ hub_start() {
         --db "$db" --mix-ports -v
     hub=$BB_LASTPID
 }
-join() { # name [log suffix]
-    bb_bg "$BB_TMP/$1$2.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$1" \
-        --codec float --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$1"
-}
-# q ADDRESS: the value the hub answers to a query (bandbridge ctl prints it).
-q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
-export -f q
+# q ADDRESS (lib.sh): the value the hub answers to a query.
 export BB_BIN osc
 
 hub_start 1
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice; alice=$BB_LASTPID
-join bob; bob=$BB_LASTPID
+bb_join alice float; alice=$BB_LASTPID
+bb_join bob float; bob=$BB_LASTPID
 check "alice joined" bb_wait_port bandbridge:alice_1
 check "bob joined" bb_wait_port bandbridge:bob_1
 
@@ -56,7 +50,7 @@ bb_kill "$twin"
 sleep 1.2 # let the connection snapshot (every 1 s) see the routing: a period, not a sync
 bb_kill "$alice"
 check "alice's ports are gone after she leaves" bb_wait_no_port bandbridge:alice_1 5
-join alice _2; alice=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice_2.log bb_join alice float; alice=$BB_LASTPID
 check "alice is back" bb_wait_port bandbridge:alice_1
 check "hub says it restored alice" bb_wait_for grep -q "alice joined.*restored" "$BB_TMP/hub1.log"
 check "bob still hears alice at -12 dB" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
@@ -83,8 +77,8 @@ bb_start_jack 64 48000
 check "hub is back on JACK" bb_wait_for grep -q "JACK is back" "$BB_TMP/hub1.log"
 check "the hub's main output is back" bb_wait_port bandbridge:main_L
 check "... and reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:main_L | grep -q system:playback_1"
-join alice _3; alice=$BB_LASTPID
-join bob _3; bob=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice_3.log bb_join alice float; alice=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/bob_3.log bb_join bob float; bob=$BB_LASTPID
 check "musicians rejoin after the restart" bb_wait_for grep -q "bob joined.*restored" "$BB_TMP/hub1.log"
 check "alice's port is back" bb_wait_port bandbridge:alice_1
 check "alice's routing is back" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"

@@ -24,20 +24,11 @@ osc=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
     --db "$BB_TMP/hub.db" -v
 hub=$BB_LASTPID
-join() { # name [extra join options]
-    local n=$1
-    shift
-    bb_bg "$BB_TMP/$n.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
-        --jack-name "bb-$n" --codec float --jitter 128 --no-auto-connect \
-        --identity "$BB_TMP/id-$n" "$@"
-}
-ctl() { "$BB_BIN" ctl --port "$osc" "$@"; }
-q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
 export BB_BIN osc
 
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice --tone 440; alice=$BB_LASTPID
-join bob; bob=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --tone 440; alice=$BB_LASTPID
+bb_join bob float --jack-name bb-bob; bob=$BB_LASTPID
 check "alice joined" bb_wait_port bandbridge:alice_1
 check "bob joined" bb_wait_port bandbridge:bob_1
 
@@ -63,7 +54,7 @@ check "a send level is fed back with its fader" \
     bb_wait_for bb_osc_seen "$fb" '^/send/alice/fader f 0\.650*$'
 
 # 2. Join and leave notices.
-join carol; carol=$BB_LASTPID
+bb_join carol float --jack-name bb-carol; carol=$BB_LASTPID
 check "a join is announced" bb_wait_for bb_osc_seen "$fb" '^/joined s "carol"$'
 check "... with the new list" bb_wait_for bb_osc_seen "$fb" '^/clients sss .*"carol"'
 bb_kill "$carol"
@@ -159,7 +150,7 @@ ctl /mix/main/ch/$na/pan 0; ctl /send/$na/gain -4
 check "a bad style is refused" refused "style is" /subscribe 10 0 fancy
 check "a slot beyond --max-clients is refused" refused "expected /slot/" /slot/99/name
 check "a slot's name cannot be set to a reserved one" refused "reserved by the hub" /slot/1/name main
-join carol; carol=$BB_LASTPID
+bb_join carol float --jack-name bb-carol; carol=$BB_LASTPID
 check "carol is back" bb_wait_port bandbridge:carol_1
 nc=$(bb_slot_of carol "$(q /slots)")
 check "carol gets the slot she had (3, got $nc)" test "$nc" = 3

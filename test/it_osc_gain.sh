@@ -47,7 +47,6 @@ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 
 hub=$BB_LASTPID
 check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 check "hub answers OSC" bb_wait_for "$BB_BIN" ctl --port "$osc" /info
-q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
 PATH_GAIN=/mix/main/ch/in_1/gain
 check "in_1 starts at 0 dB in the main mix (got $(q $PATH_GAIN))" test "$(q $PATH_GAIN)" = 0
 

@@ -35,15 +35,6 @@ hub_start() { # log
         --mix-ports --db "$db" -v
     hub=$BB_LASTPID
 }
-join() { # log name identity [extra join options]
-    local log=$1 n=$2 id=$3
-    shift 3
-    bb_bg "$BB_TMP/$log.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
-        --jack-name "bb-$log" --codec float --jitter 128 --no-auto-connect \
-        --identity "$BB_TMP/id-$id" "$@"
-}
-ctl() { "$BB_BIN" ctl --port "$osc" "$@"; }
-q() { "$BB_BIN" ctl --port "$osc" "$@" 2>/dev/null; }
 refused() { # reason ctl-args...: ctl exits 1 with that reason
     local why=$1
     shift
@@ -74,8 +65,8 @@ RELAY_NO="a musician's own controller may only change their own mix"
 
 hub_start hub.log
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice alice alice --channels 2; alice=$BB_LASTPID
-join bob bob bob --osc-port "$bosc" --osc-bind 127.0.0.1; bob=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --channels 2; alice=$BB_LASTPID
+bb_join bob float --jack-name bb-bob --osc-port "$bosc" --osc-bind 127.0.0.1; bob=$BB_LASTPID
 check "alice joined (2 channels, mix ports)" bb_wait_port bandbridge:mix_alice_R
 check "bob joined" bb_wait_port bandbridge:bob_1
 bb_wait_for bash -c "'$BB_BIN' ctl --port $bosc /clients 2>/dev/null | grep -q alice"
@@ -191,11 +182,11 @@ check "... nor of bob renamed bob" bash -c "! bb_osc_seen '$fb' '^/renamed ss \"
 
 # 4. The "taken" check at a join compares the names shown: another identity
 # may join as alice now, not as carol.
-join alice2 alice other; other=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice2.log bb_join alice float --jack-name bb-alice2 --identity "$BB_TMP/id-other"; other=$BB_LASTPID
 check "another identity joins as alice while alice is shown as carol" bb_wait_port bandbridge:alice_1
 bb_kill "$other"
 check "... and leaves" bb_wait_no_port bandbridge:alice_1
-join carol2 carol third; third=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/carol2.log bb_join carol float --jack-name bb-carol2 --identity "$BB_TMP/id-third"; third=$BB_LASTPID
 rc=0; bb_wait_exit "$third" 10 || rc=$?
 check "a join as carol is refused while carol is here (exit 1, got $rc)" test "$rc" = 1
 check "... because the name is taken" grep -q "taken by another musician" "$BB_TMP/carol2.log"
@@ -205,7 +196,7 @@ check "... because the name is taken" grep -q "taken by another musician" "$BB_T
 bb_kill "$alice"
 check "carol's leave is announced as carol" bb_wait_for bb_osc_seen "$fb" '^/left s "carol"$'
 check "her ports go" bb_wait_no_port bandbridge:carol_1
-join alice alice alice --channels 2; alice=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --channels 2; alice=$BB_LASTPID
 check "she comes back as carol (port carol_1)" bb_wait_port bandbridge:carol_1
 check "... no alice port" bash -c "! jack_lsp | grep -q '^bandbridge:.*alice'"
 check "... /slot/$na/name is carol" test "$(q /slot/$na/name)" = carol
@@ -231,7 +222,7 @@ check "the main mix pans carol after the restart" test "$(q /mix/main/ch/carol/p
 # 7. A musician who joins under another --name chose that name: shown so.
 bb_kill "$alice"
 check "carol leaves" bb_wait_no_port bandbridge:carol_1
-join alice alicia alice --channels 2; alice=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice.log bb_join alicia float --jack-name bb-alice --identity "$BB_TMP/id-alice" --channels 2; alice=$BB_LASTPID
 check "the same identity joining as alicia is shown as alicia" bb_wait_port bandbridge:alicia_1
 check "... /clients says so" bb_wait_for bash -c "'$BB_BIN' ctl --port $osc /clients 2>/dev/null | grep -qw alicia"
 

@@ -60,7 +60,6 @@ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 
 hub=$BB_LASTPID
 check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 
-q() { "$BB_BIN" ctl --port "$osc" "$@" 2>/dev/null; }
 snap() { q /stats >"$BB_TMP/stats-$1.txt"; } # snap NAME: the hub's counters now
 # st NAME KEY: a counter from snapshot NAME (`ctl /stats` prints key value ...).
 st() { awk -v k="$2" '{ for (i = 1; i < NF; i += 2) if ($i == k) { print $(i + 1); exit } }' \

@@ -24,7 +24,7 @@ start_hub() {
     hub=$BB_LASTPID
     bb_wait_port bbst:in_1
 }
-ctl() { "$BB_BIN" ctl --port "$OSC" "$@"; }
+BB_CTL_PORT=OSC # ctl (lib.sh) talks to the hub start_hub started last
 stored_gain() {
     sqlite3 "$db" "SELECT ifnull(gain_db, 'NULL') FROM send WHERE identity = X'' AND source = 'in_1'"
 }

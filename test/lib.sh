@@ -6,6 +6,8 @@
 #   bb_start_jack [period] [rate]        (bb_stop_jack; bb_start_jack restarts it)
 #   bb_bg "$BB_TMP/hub.log" "$BB_BIN" serve ...;  hub=$BB_LASTPID
 #   bb_wait_port bandbridge:alice_1
+#   bb_join alice float --tone 440;  alice=$BB_LASTPID    (against $port)
+#   test "$(q /mix/alice/ch/bob/gain)" = -6                (OSC port $osc)
 #   check "probe sees the hub" grep -q status=ok "$BB_TMP/probe.out"
 #   bb_done
 #
@@ -258,6 +260,35 @@ bb_start_load_hub() {
     hub=$BB_LASTPID
     check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 }
+
+# bb_join NAME CODEC [join options...]: a musician, `bandbridge join` as NAME
+# sending CODEC to the hub at 127.0.0.1:$port (BB_LASTPID: its pid), set up
+# as the tests run one: under rtcheck.so, a 128-frame jitter buffer, ports
+# left unconnected, identity $BB_TMP/id-NAME, output to $BB_TMP/NAME.log.
+# The options come last, so they win (--identity, --jitter, --jack-name).
+# For one call: BB_JOIN_LOG=FILE logs there instead; BB_JOIN_PLAIN=1 runs
+# it as a musician would, without rtcheck.so and auto-connected.
+bb_join() {
+    local n=$1 c=$2 rt=("${BB_RT[@]}") nac=(--no-auto-connect)
+    shift 2
+    if [[ ${BB_JOIN_PLAIN:-0} == 1 ]]; then rt=(); nac=(); fi
+    bb_bg "${BB_JOIN_LOG:-$BB_TMP/$n.log}" "${rt[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
+        --codec "$c" --jitter 128 "${nac[@]}" --identity "$BB_TMP/id-$n" "$@"
+}
+
+# ctl ARGS: `bandbridge ctl ARGS` against the OSC port held by the variable
+# that BB_CTL_PORT names (default osc, the hub's; a test that talks to a
+# join's own OSC port sets BB_CTL_PORT=aosc): an indirection, so a test that
+# restarts its hub on a new port needs no new helper. Prints the answer,
+# errors on stderr, ctl's exit status (0 answer, 1 /error, 3 no answer).
+# q ARGS: the same without stderr, for answers used as values: $(q /path).
+# Both are exported (for bash -c); export the port variable too.
+ctl() {
+    local v=${BB_CTL_PORT:-osc}
+    "$BB_BIN" ctl --port "${!v}" "$@"
+}
+q() { ctl "$@" 2>/dev/null; }
+export -f ctl q
 
 # Number of xruns jackd has logged so far.
 bb_xruns() {
