@@ -125,7 +125,7 @@ osc_set /mix/alice/ch/alice/mute i 0
 
 # 3. Opus custom mode: a rejoin (same identity) with another codec.
 bb_kill "$alice"
-check "alice's hub ports go when she leaves" bb_wait_no_port bandbridge:alice_1 5
+check "alice's hub ports go when she leaves" bb_wait_no_port bandbridge:alice_1
 bb_join alice opus; alice=$BB_LASTPID
 check "alice is back on Opus" bb_wait_port bandbridge:alice_1
 # Opus keeps a spectrum, not a waveform: on white noise its SNR is near 0 dB
@@ -223,7 +223,7 @@ check "opus, centred again: her mix SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
 # rejoin_alice CODEC [join options]: alice leaves and joins again (same identity).
 rejoin_alice() {
     bb_kill "$alice"
-    bb_wait_no_port bandbridge:alice_1 5
+    bb_wait_no_port bandbridge:alice_1
     bb_join alice "$@"
     alice=$BB_LASTPID
 }

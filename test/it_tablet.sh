@@ -326,7 +326,7 @@ bb_bg "$BB_TMP/load.log" "$BUILD/bbload" --hub "127.0.0.1:$port" --steady 3 --se
 load=$BB_LASTPID
 # ctl and q (lib.sh) talk to the hub on $osc.
 three_slots() { [[ $(q /slots | wc -w) == 6 ]]; }
-check "three musicians hold slots ($(BB_WAIT=15 bb_wait_for three_slots; ctl /slots 2>&1))" three_slots
+check "three musicians hold slots ($(bb_wait_for three_slots; ctl /slots 2>&1))" three_slots
 read -r -a slotpairs <<<"$(q /slots)"
 used=()
 for (( k = 0; k < ${#slotpairs[@]}; k += 2 )); do used+=("${slotpairs[k]}"); done
@@ -648,7 +648,7 @@ missing=()
 while read -r a; do
     [[ $a == /bandbridge/meter/* ]] || continue
     [[ $a =~ ^/bandbridge/meter/ch/([0-9]+)$ ]] && ! is_used "${BASH_REMATCH[1]}" && continue
-    BB_WAIT=3 bb_wait_for seen "client \\* $a [0-9.]+$" || missing+=("$a")
+    BB_WAIT=10 bb_wait_for seen "client \\* $a [0-9.]+$" || missing+=("$a")
 done <"$BB_TMP/expanded"
 nmeter=$(grep -c '^/bandbridge/meter/' "$BB_TMP/expanded")
 check "every meter widget of the layout (of $nmeter, those of slots in use) gets values from the module (missing: ${missing[*]:-none})" \
@@ -663,7 +663,7 @@ check "... and as an O-S-C notification" bb_wait_for seen 'client \* /NOTIFY "ex
 
 # Leases are renewed: three acknowledgements (0, 5, 10 s), and feedback still flows past 10 s.
 renewed() { (( $(count 'in /subscribe 10$') >= 3 && $(count 'in /meters/subscribe 10$') >= 3 )); }
-wait_renewed() { BB_WAIT=16 bb_wait_for renewed; }
+wait_renewed() { BB_WAIT=30 bb_wait_for renewed; }
 check "the module renews its leases every 5 s (third acknowledgement)" wait_renewed
 ctl /mix/main/ch/in_2/pan -0.5
 check "... and a change after 10 s still reaches the browsers" \
@@ -690,7 +690,7 @@ new_in_shown_mixes() {
 }
 check "... and in the mixes the browsers show ($u2, $u3)" bb_wait_for new_in_shown_mixes
 check "... and their own send level" bb_wait_for seen "client \\* /send/$new/fader 0.75$"
-bb_wait_exit "$load2" 15
+bb_wait_exit "$load2"
 last_name_empty() { # the last name the browsers got for slot $new is ""
     grep -E "^client \\* /slot/$new/name " "$H" | tail -n 1 | grep -q ' ""$'
 }
@@ -703,7 +703,7 @@ check "the harness saw no JavaScript error" never '.*(Error|at .*\.js:[0-9]+)'
 
 cmd quit
 check "the module ends its leases when O-S-C stops (/unsubscribe)" bb_wait_for seen "sent /unsubscribe $hport\$"
-bb_wait_exit "$harness" 5
+bb_wait_exit "$harness"
 rc=$?
 (( rc == 124 )) && bb_kill "$harness"
 check "the harness exits cleanly (status $rc)" test "$rc" -eq 0
