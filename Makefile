@@ -3,6 +3,7 @@
 #   make                      build ./bandbridge
 #   make check                unit + integration tests (real jackd, dummy backend)
 #   make check-sanitize       the same under AddressSanitizer+UBSan, then ThreadSanitizer
+#   make fuzz                 libFuzzer harnesses (test/tools/fuzz_*.c), FUZZ_SECONDS each (clang)
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
 #   make install              PREFIX=/usr/local DESTDIR= (binary and man pages)
 #   make V=1                  show full commands;  make WERROR=1  warnings are errors
@@ -54,13 +55,21 @@ TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
 TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator \
             $(BUILD)/oscstorm
 
+# Fuzz harnesses: every test/tools/fuzz_NAME.c (see test/tools/fuzz.h). Each
+# is built with a standalone driver into $(BUILD)/test_fuzz_NAME, which
+# make check runs (seeds and deterministic mutations, any compiler), and by
+# make fuzz with clang's libFuzzer into $(BUILD)/fuzz/fuzz_NAME.
+FUZZ_NAMES   := $(patsubst test/tools/fuzz_%.c,%,$(filter-out test/tools/fuzz_driver.c,\
+                  $(wildcard test/tools/fuzz_*.c)))
+FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/test_fuzz_%)
+
 ifdef SAN
 BIN := $(BUILD)/bandbridge
 else
 BIN := bandbridge
 endif
 
-all: $(BIN) $(TESTS) $(TOOLS)
+all: $(BIN) $(TESTS) $(TOOLS) $(FUZZ_DRIVERS)
 
 $(BUILD):
 	$(Q)mkdir -p $@
@@ -87,32 +96,84 @@ $(BUILD)/test_%: $(BUILD)/test_%.o $(BUILD)/libbb.a
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bbprobe: test/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
+$(BUILD)/bbprobe: test/tools/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bbload: test/bbload.c $(BUILD)/libbb.a | $(BUILD)
+$(BUILD)/bbload: test/tools/bbload.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fake_nsm: test/fake_nsm.c | $(BUILD)
+$(BUILD)/fake_nsm: test/tools/fake_nsm.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # OSC load: several controllers moving mix settings (liblo only).
-$(BUILD)/oscstorm: test/oscstorm.c | $(BUILD)
+$(BUILD)/oscstorm: test/tools/oscstorm.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The RT-safety checker is preloaded into other programs: never sanitized.
-$(BUILD)/rtcheck.so: test/rtcheck.c | $(BUILD)
+$(BUILD)/rtcheck.so: test/tools/rtcheck.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) -std=c17 -g -O2 $(WARN) -D_GNU_SOURCE -Iinclude -fPIC -shared -o $@ $< -ldl -lpthread
 
 # A JACK client that breaks the RT rules on purpose: proves rtcheck.so catches it.
-$(BUILD)/rt_violator: test/rt_violator.c | $(BUILD)
+$(BUILD)/rt_violator: test/tools/rt_violator.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# The harness with the driver's main(). The shorter stem makes this rule
+# win over $(BUILD)/test_% for these names.
+$(BUILD)/test_fuzz_%: test/tools/fuzz_%.c test/tools/fuzz_driver.c test/tools/fuzz.h $(BUILD)/libbb.a | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) -Itest/tools $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+# make fuzz: clang is optional (scripts/setup.sh does not install it); the
+# library is compiled again with clang, with coverage for libFuzzer and
+# ASan+UBSan, into $(FUZZ_DIR). Each harness starts from the driver's seeds
+# and keeps its corpus in $(FUZZ_DIR)/corpus-NAME between runs; a crash
+# stops make with the input saved as $(FUZZ_DIR)/NAME-crash-*.
+CLANG        ?= $(shell command -v clang 2>/dev/null)
+FUZZ_SECONDS ?= 20
+FUZZ_DIR     := $(BUILD)/fuzz
+# Not -Werror: clang warns about other things than gcc, in code whose
+# warnings the gcc build (WERROR=1) already rules on.
+FUZZ_CFLAGS  := -std=c17 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter \
+                -D_GNU_SOURCE -DBB_VERSION='"$(VERSION)"' -Iinclude -Itest/tools $(PKG_CFLAGS) \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+$(FUZZ_DIR):
+	$(Q)mkdir -p $@
+
+$(FUZZ_DIR)/%.o: src/%.c | $(FUZZ_DIR)
+	@$(if $(Q),printf '    CLANG %s\n' $<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libbb.a: $(LIB_SRC:src/%.c=$(FUZZ_DIR)/%.o)
+	$(Q)$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: test/tools/fuzz_%.c test/tools/fuzz.h $(FUZZ_DIR)/libbb.a
+	@$(if $(Q),printf '    CLANG %s\n' $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libbb.a $(LDLIBS)
+
+ifeq ($(CLANG),)
+fuzz:
+	@echo "make fuzz: clang not found, no libFuzzer harness built (install clang);" \
+	    "their standalone drivers ($(BUILD)/test_fuzz_*) run in make check"
+else
+fuzz: $(FUZZ_DRIVERS) $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+	$(Q)set -e; for f in $(FUZZ_NAMES); do \
+	    c=$(FUZZ_DIR)/corpus-$$f; log=$(FUZZ_DIR)/$$f.log; \
+	    $(BUILD)/test_fuzz_$$f --seeds $$c >/dev/null; \
+	    echo "    FUZZ $$f for $(FUZZ_SECONDS) s (corpus $$c, log $$log)"; \
+	    if ! $(FUZZ_DIR)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	            -artifact_prefix=$(FUZZ_DIR)/$$f- -print_final_stats=1 $$c >$$log 2>&1; then \
+	        tail -n 60 $$log; echo "make fuzz: $$f broke (input saved as $(FUZZ_DIR)/$$f-*)"; exit 1; \
+	    fi; \
+	    grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' $$log | tr '\n' ' '; echo; \
+	done
+endif
 
 check: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) test/run_tests.sh
@@ -142,5 +203,5 @@ uninstall:
 clean:
 	rm -rf build build-san-* bandbridge
 
-.PHONY: all check check-sanitize bench install uninstall clean
+.PHONY: all check check-sanitize fuzz bench install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

@@ -174,6 +174,11 @@ int bb_wire_write_osc(uint8_t *buf, size_t size, const struct bb_header *h, uint
                       const void *packet, size_t packet_len);
 
 /// Readers take the whole datagram (header included) and its length.
+/// They accept what the writers write and nothing else, with one exception
+/// on purpose: a JOIN whose codec this build does not know (a newer
+/// musician's) is read, so the hub can refuse it in words (REJECT CODEC)
+/// rather than as malformed; bb_wire_write_join refuses such a codec.
+/// test/tools/fuzz_wire.c checks both directions.
 int bb_wire_read_join(const uint8_t *buf, size_t len, struct bb_join *m);
 int bb_wire_read_welcome(const uint8_t *buf, size_t len, struct bb_welcome *m);
 int bb_wire_read_reject(const uint8_t *buf, size_t len, struct bb_reject *m);

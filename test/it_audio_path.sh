@@ -31,14 +31,8 @@ osc=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
     --db "$BB_TMP/hub.db" -v
 hub=$BB_LASTPID
-join() { # name codec [more join options]
-    local n=$1 c=$2
-    shift 2
-    bb_bg "$BB_TMP/$n.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" --codec "$c" \
-        --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$n" "$@"
-}
-join alice float; alice=$BB_LASTPID
-join bob float; bob=$BB_LASTPID
+bb_join alice float; alice=$BB_LASTPID
+bb_join bob float; bob=$BB_LASTPID
 check "hub registers alice's channel port" bb_wait_port bandbridge:alice_1
 check "hub registers bob's channel port" bb_wait_port bandbridge:bob_1
 check "no personal mix ports without --mix-ports" bash -c '! jack_lsp | grep -q "^bandbridge:mix_"' 
@@ -131,8 +125,8 @@ osc_set /mix/alice/ch/alice/mute i 0
 
 # 3. Opus custom mode: a rejoin (same identity) with another codec.
 bb_kill "$alice"
-check "alice's hub ports go when she leaves" bb_wait_no_port bandbridge:alice_1 5
-join alice opus; alice=$BB_LASTPID
+check "alice's hub ports go when she leaves" bb_wait_no_port bandbridge:alice_1
+bb_join alice opus; alice=$BB_LASTPID
 check "alice is back on Opus" bb_wait_port bandbridge:alice_1
 # Opus keeps a spectrum, not a waveform: on white noise its SNR is near 0 dB
 # by design, so this run plays four tones instead. tones_probe OUT INPUTS:
@@ -229,8 +223,8 @@ check "opus, centred again: her mix SNR $s dB > 12 dB" bb_num_cmp "$s" ">" 12
 # rejoin_alice CODEC [join options]: alice leaves and joins again (same identity).
 rejoin_alice() {
     bb_kill "$alice"
-    bb_wait_no_port bandbridge:alice_1 5
-    join alice "$@"
+    bb_wait_no_port bandbridge:alice_1
+    bb_join alice "$@"
     alice=$BB_LASTPID
 }
 # tones_snr OUT LABEL INPUTS: tones_probe, then a median SNR check per input.

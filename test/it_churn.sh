@@ -45,7 +45,7 @@ check "hub still runs after the churn" kill -0 "$hub"
 churn_ports() { jack_lsp 2>/dev/null | grep -cE "^bandbridge:(mix_)?${prefix}c[0-9]+"; }
 no_churn_ports() { jack_lsp >/dev/null 2>&1 && [[ $(churn_ports) == 0 ]]; }
 # Dead churners are dropped by the sweep about 1.1 s after their death.
-wait_s 5 no_churn_ports
+wait_s 30 no_churn_ports
 check "no churner's JACK port remains ($(churn_ports) left)" no_churn_ports
 
 hub_joins=$(grep -cE ": ${prefix}c[0-9]+ joined from" "$BB_TMP/hub.log")

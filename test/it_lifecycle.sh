@@ -20,19 +20,13 @@ hub_start() {
         --db "$db" --mix-ports -v
     hub=$BB_LASTPID
 }
-join() { # name [log suffix]
-    bb_bg "$BB_TMP/$1$2.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$1" \
-        --codec float --jitter 128 --no-auto-connect --identity "$BB_TMP/id-$1"
-}
-# q ADDRESS: the value the hub answers to a query (bandbridge ctl prints it).
-q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
-export -f q
+# q ADDRESS (lib.sh): the value the hub answers to a query.
 export BB_BIN osc
 
 hub_start 1
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice; alice=$BB_LASTPID
-join bob; bob=$BB_LASTPID
+bb_join alice float; alice=$BB_LASTPID
+bb_join bob float; bob=$BB_LASTPID
 check "alice joined" bb_wait_port bandbridge:alice_1
 check "bob joined" bb_wait_port bandbridge:bob_1
 
@@ -53,10 +47,18 @@ check "the twin is told why" bb_wait_for grep -q "already connected" "$BB_TMP/al
 bb_kill "$twin"
 
 # 2. alice leaves and comes back: everything restored.
-sleep 1.2 # let the connection snapshot (every 1 s) see the routing: a period, not a sync
+# The hub snapshots JACK connections once a second and stores them
+# (debounced): once both of alice's are in the database, the snapshot saw them.
+conns_stored() { # IDENTITY_SQL N PEER...: N of these connections stored for that identity
+    local who=$1 n=$2 in
+    shift 2
+    in=$(printf "'%s'," "$@")
+    [[ $(sqlite3 "$db" "SELECT count(*) FROM conn WHERE $who AND peer IN (${in%,})" 2>/dev/null) == "$n" ]]
+}
+check "alice's routing is recorded" bb_wait_for conns_stored "identity != X''" 2 system:playback_1 system:playback_2
 bb_kill "$alice"
-check "alice's ports are gone after she leaves" bb_wait_no_port bandbridge:alice_1 5
-join alice _2; alice=$BB_LASTPID
+check "alice's ports are gone after she leaves" bb_wait_no_port bandbridge:alice_1
+BB_JOIN_LOG=$BB_TMP/alice_2.log bb_join alice float; alice=$BB_LASTPID
 check "alice is back" bb_wait_port bandbridge:alice_1
 check "hub says it restored alice" bb_wait_for grep -q "alice joined.*restored" "$BB_TMP/hub1.log"
 check "bob still hears alice at -12 dB" bash -c '[ "$(q /mix/bob/ch/alice/gain)" = -12 ]'
@@ -72,19 +74,19 @@ check "alice's mix port reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge
 # connected; the musicians' clients (their JACK died too, on this one
 # machine) leave at once and rejoin when restarted, routing restored.
 jack_connect bandbridge:main_L system:playback_1
-sleep 1.2 # the once-a-second connection snapshot: a period, not a sync
+check "the main mix's routing is recorded" bb_wait_for conns_stored "identity = X''" 1 system:playback_1
 bb_stop_jack
 check "hub notices JACK left" bb_wait_for grep -q "JACK server went away" "$BB_TMP/hub1.log"
 check "hub keeps running without JACK" kill -0 "$hub"
 check "musicians whose JACK died leave the hub at once" bb_wait_for grep -q "bob is gone" "$BB_TMP/hub1.log"
-bb_wait_exit "$alice" 5; check "alice's client exits 1 without JACK" test $? -eq 1
-bb_wait_exit "$bob" 5
+bb_wait_exit "$alice"; check "alice's client exits 1 without JACK" test $? -eq 1
+bb_wait_exit "$bob"
 bb_start_jack 64 48000
 check "hub is back on JACK" bb_wait_for grep -q "JACK is back" "$BB_TMP/hub1.log"
 check "the hub's main output is back" bb_wait_port bandbridge:main_L
 check "... and reconnected" bb_wait_for bash -c "jack_lsp -c bandbridge:main_L | grep -q system:playback_1"
-join alice _3; alice=$BB_LASTPID
-join bob _3; bob=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice_3.log bb_join alice float; alice=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/bob_3.log bb_join bob float; bob=$BB_LASTPID
 check "musicians rejoin after the restart" bb_wait_for grep -q "bob joined.*restored" "$BB_TMP/hub1.log"
 check "alice's port is back" bb_wait_port bandbridge:alice_1
 check "alice's routing is back" bb_wait_for bash -c "jack_lsp -c bandbridge:alice_1 | grep -q system:playback_1"
@@ -108,7 +110,9 @@ check "bob's mix survived a hub restart" bb_wait_for bash -c '[ "$(q /mix/bob/ch
 
 # 5. kill -9: at most the last debounce window is lost, the file stays sound.
 oscsend 127.0.0.1 "$osc" /mix/bob/ch/alice/gain f -3
-sleep 1.5 # longer than the 500 ms debounce: this change must be on disk
+# On disk after the 500 ms debounce (no other mix has alice at -3 dB).
+gain3_stored() { [[ $(sqlite3 "$db" "SELECT count(*) FROM send WHERE source = 'alice_1' AND gain_db = -3" 2>/dev/null) == 1 ]]; }
+check "the change reached the database" bb_wait_for gain3_stored
 kill -9 "$hub"; wait "$hub" 2>/dev/null
 check "database passes integrity_check after kill -9" bash -c "[ \"\$(sqlite3 '$db' 'PRAGMA integrity_check')\" = ok ]"
 hub_start 3

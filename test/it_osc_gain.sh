@@ -7,7 +7,7 @@
 # Measured at the hub itself, so the network path does not count: bbprobe plays
 # its noise into the hub's local input bandbridge:in_1 and records the main mix
 # bandbridge:main_L, where in_1 is the only source. bbprobe sends the OSC
-# messages itself (--osc, see the top of test/bbprobe.c), notes the JACK time
+# messages itself (--osc, see the top of test/tools/bbprobe.c), notes the JACK time
 # just before each, measures each step's OSC round trip with a query, and judges
 # every step sample by sample: the per-sample gain main_L / in_1 is exact to
 # float precision with one source in the mix.
@@ -47,7 +47,6 @@ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 
 hub=$BB_LASTPID
 check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 check "hub answers OSC" bb_wait_for "$BB_BIN" ctl --port "$osc" /info
-q() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
 PATH_GAIN=/mix/main/ch/in_1/gain
 check "in_1 starts at 0 dB in the main mix (got $(q $PATH_GAIN))" test "$(q $PATH_GAIN)" = 0
 

@@ -37,24 +37,10 @@ hub_start() { # log
         --osc-allow 10.99.0.0/16 --osc-password s3cret --inputs 16 --db "$BB_TMP/hub.db" -v
     hub=$BB_LASTPID
 }
-join() { # name [extra join options]
-    local n=$1
-    shift
-    bb_bg "$BB_TMP/$n.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
-        --jack-name "bb-$n" --codec float --jitter 128 --no-auto-connect \
-        --identity "$BB_TMP/id-$n" "$@"
-}
-# t ARGS: bandbridge ctl against alice's own OSC port (a tablet that hears
-# where it sends from); prints the answer, or the /error reason on stderr.
-t() { "$BB_BIN" ctl --port "$aosc" "$@"; }
-q() { "$BB_BIN" ctl --port "$aosc" "$1" 2>/dev/null; }
-refused() { # reason ctl-args...: refused through the relay, with that reason
-    local why=$1
-    shift
-    t "$@" 2>"$BB_TMP/ctl.err" >/dev/null
-    local rc=$?
-    [ $rc -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
-}
+# ctl and q (lib.sh) talk to alice's own OSC port (a tablet that hears
+# where it sends from): ctl prints the answer, or the /error reason on
+# stderr. BB_CTL_PORT=osc q ... asks the hub's port instead.
+export BB_CTL_PORT=aosc
 stat_of() { # key: a /stats counter, asked on the hub's OSC port of hub 2
     "$BB_BIN" ctl --port "$osc" /stats 2>/dev/null |
         awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }'
@@ -63,8 +49,8 @@ RELAY_NO="a musician's own controller may only change their own mix"
 
 hub_start hub.log
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice --osc-port "$aosc" --osc-bind 127.0.0.1; alice=$BB_LASTPID
-join bob --tone 440; bob=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --osc-port "$aosc" --osc-bind 127.0.0.1; alice=$BB_LASTPID
+bb_join bob float --jack-name bb-bob --tone 440; bob=$BB_LASTPID
 check "alice joined" bb_wait_port bandbridge:alice_1
 check "bob joined" bb_wait_port bandbridge:bob_1
 check "alice's join listens for her controllers on 127.0.0.1:$aosc only" bash -c \
@@ -83,28 +69,28 @@ check "/slot/$nb/name answers" test "$(q /slot/$nb/name)" = bob
 check "/info answers" bash -c "'$BB_BIN' ctl --port $aosc /info | grep -q '^48000 64 '"
 check "/channels answers" test "$(q /channels | wc -w)" = 18
 check "a query of her own mix answers (0 dB to start)" test "$(q /mix/alice/ch/bob/gain)" = 0
-check "a set of her own mix by name is accepted (no /error)" t /mix/alice/ch/bob/gain -6
+check "a set of her own mix by name is accepted (no /error)" ctl /mix/alice/ch/bob/gain -6
 check "... and the hub has it" test "$(q /mix/alice/ch/bob/gain)" = -6
 check "... as a fader too (0.6)" test "$(q /mix/alice/ch/bob/fader)" = 0.6
-check "a set as me works" t /mix/me/ch/bob/gain -9
+check "a set as me works" ctl /mix/me/ch/bob/gain -9
 check "... read back by name" test "$(q /mix/alice/ch/bob/gain)" = -9
 check "... and as me" test "$(q /mix/me/ch/bob/gain)" = -9
-check "a set by her slot number works" t /mix/$na/ch/$nb/pan -0.5
+check "a set by her slot number works" ctl /mix/$na/ch/$nb/pan -0.5
 check "... read back as me" test "$(q /mix/me/ch/bob/pan)" = -0.5
-check "me as the source is alice herself" t /mix/me/ch/me/gain -3
+check "me as the source is alice herself" ctl /mix/me/ch/me/gain -3
 check "... read back by name" test "$(q /mix/me/ch/alice/gain)" = -3
 check "me_1 is her channel 1" test "$(q /mix/me/ch/me_1/gain)" = -3
 
 # 2. Refused: other mixes, the main mix, /send, /status, /auth: with the reason.
-check "bob's mix is refused with the reason" refused "$RELAY_NO" /mix/bob/ch/alice/gain -20
-check "... by slot too" refused "$RELAY_NO" /mix/$nb/ch/alice/gain -20
-check "... and a query of it" refused "$RELAY_NO" /mix/bob/ch/alice/gain
-check "the main mix is refused" refused "$RELAY_NO" /mix/main/ch/alice/gain -20
-check "/send (every mix) is refused" refused "$RELAY_NO" /send/alice/gain -20
-check "/status is refused" refused "$RELAY_NO" /status
-check "/auth is refused" refused "$RELAY_NO" /auth s3cret
-check "an unknown address is unknown" refused "unknown address" /nowhere 1
-check "a bad value is refused as on the hub's port" refused "value out of range" /mix/me/ch/bob/gain 99
+check "bob's mix is refused with the reason" bb_refused "$RELAY_NO" /mix/bob/ch/alice/gain -20
+check "... by slot too" bb_refused "$RELAY_NO" /mix/$nb/ch/alice/gain -20
+check "... and a query of it" bb_refused "$RELAY_NO" /mix/bob/ch/alice/gain
+check "the main mix is refused" bb_refused "$RELAY_NO" /mix/main/ch/alice/gain -20
+check "/send (every mix) is refused" bb_refused "$RELAY_NO" /send/alice/gain -20
+check "/status is refused" bb_refused "$RELAY_NO" /status
+check "/auth is refused" bb_refused "$RELAY_NO" /auth s3cret
+check "an unknown address is unknown" bb_refused "unknown address" /nowhere 1
+check "a bad value is refused as on the hub's port" bb_refused "value out of range" /mix/me/ch/bob/gain 99
 
 # 3. Feedback: a second tablet (oscdump on a reply port) subscribes through
 # the relay; a change made by another controller reaches it, in me form.
@@ -114,20 +100,20 @@ check "/subscribe through the relay is acknowledged on the reply port" \
     bb_wait_for bb_osc_seen "$fb" '^/subscribe i 30$'
 check "... with the musician list" bb_osc_seen "$fb" '^/clients ss ("alice" "bob"|"bob" "alice")$'
 check "the hub logs a relayed controller" bb_wait_for grep -q "OSC controller alice's controller [0-9]* subscribed to feedback" "$BB_TMP/hub.log"
-t /mix/me/ch/bob/gain -12
+ctl /mix/me/ch/bob/gain -12
 check "a change by another controller reaches it as /mix/me/..." \
     bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/bob/gain f -12(\.0*)?$'
 check "... with the fader counterpart" bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/bob/fader f 0\.4750*$'
-t /mix/alice/ch/alice/mute 1
+ctl /mix/alice/ch/alice/mute 1
 check "her own channel is fed back by name and as me" bb_wait_for bash -c \
     "bb_osc_seen '$fb' '^/mix/me/ch/alice/mute i 1$' && bb_osc_seen '$fb' '^/mix/me/ch/me/mute i 1$'"
-t /mix/me/ch/alice/mute 0
+ctl /mix/me/ch/alice/mute 0
 bb_wait_for bb_osc_seen "$fb" '^/mix/me/ch/alice/mute i 0$'
 check "nothing of other mixes, nor a mix by its name" bash -c \
     "! cut -d' ' -f2- '$fb' | grep -Eq '^/mix/(alice|bob|main|[0-9]+)/|^/send/'"
 oscsend 127.0.0.1 "$aosc" /subscribe iis 30 "$fbport" slots
 check "a slots lease gets every slot's name" bb_wait_for bb_osc_seen "$fb" "^/slot/$nb/name s \"bob\"$"
-t /mix/me/ch/bob/gain -6
+ctl /mix/me/ch/bob/gain -6
 check "... and sources by number, the mix still as me" \
     bb_wait_for bb_osc_seen "$fb" "^/mix/me/ch/$nb/gain f -6(\.0*)?$"
 
@@ -136,7 +122,7 @@ check "... and sources by number, the mix still as me" \
 # bob there silences it. carol (8 channels, a 31-character name) and the
 # hub's 16 inputs make the sources too many for one datagram.
 long=carol_has_a_thirty_one_chars_nm
-join "$long" --channels 8; carol=$BB_LASTPID
+bb_join "$long" float --jack-name "bb-$long" --channels 8; carol=$BB_LASTPID
 check "carol joined" bb_wait_port "bandbridge:${long}_8"
 check "her join is announced through the relay" bb_wait_for bb_osc_seen "$fb" "^/joined s \"$long\"$"
 check "... with her slot, to the slots lease" bb_wait_for bb_osc_seen "$fb" "^/slot/[0-9]+/name s \"$long\"$"
@@ -152,10 +138,10 @@ check "no other mix is metered" bash -c "! cut -d' ' -f2- '$met' | grep -Eq '^/m
 lvl() { grep -E ' /meter/mix/me ffff ' "$met" | tail -1 | awk '{ print $4 }'; }
 check "bob's tone is in her mix ($(lvl) dBFS)" bb_wait_for bash -c \
     "grep -E ' /meter/mix/me ffff ' '$met' | tail -1 | awk '{ exit !(\$4 > -30) }'"
-t /mix/me/ch/bob/mute 1
+ctl /mix/me/ch/bob/mute 1
 check "muting bob in her mix silences it (the mixer took it)" bb_wait_for bash -c \
     "grep -E ' /meter/mix/me ffff ' '$met' | tail -1 | awk '{ exit !(\$4 == -120) }'"
-t /mix/me/ch/bob/mute 0
+ctl /mix/me/ch/bob/mute 0
 check "the hub never had a relayed packet too big for a datagram" bash -c \
     "! grep -q 'do not fit a datagram\|too long to relay' '$BB_TMP/hub.log'"
 bb_kill "$carol"
@@ -172,8 +158,8 @@ check "alice's join logged her controllers once each" \
 # (too long to relay), garbage bytes; then the relay still works.
 big=$(head -c 1000 /dev/zero | tr '\0' x)
 huge=$(head -c 2000 /dev/zero | tr '\0' x)
-check "a relayed 1 kB address is refused by the hub" refused "expected /mix/" "/mix/$big/ch/bob/gain" -3
-check "a 2 kB one is refused by the join" refused "too long to relay" "/mix/me/ch/bob/$huge" -3
+check "a relayed 1 kB address is refused by the hub" bb_refused "expected /mix/" "/mix/$big/ch/bob/gain" -3
+check "a 2 kB one is refused by the join" bb_refused "too long to relay" "/mix/me/ch/bob/$huge" -3
 for i in 1 2 3 4 5; do
     head -c $((i * 97)) /dev/urandom >/dev/udp/127.0.0.1/"$aosc"
 done
@@ -195,13 +181,12 @@ hub=$BB_LASTPID
 check "hub 2 is up" bb_wait_port bandbridge:main_L
 check "alice and bob are back on hub 2" bb_wait_for bash -c \
     "'$BB_BIN' ctl --port $osc /clients 2>/dev/null | grep -q alice && '$BB_BIN' ctl --port $osc /clients 2>/dev/null | grep -q bob"
-h2() { "$BB_BIN" ctl --port "$osc" "$1" 2>/dev/null; }
-check "alice's mix as she set it: bob at -6 dB" test "$(h2 /mix/alice/ch/bob/gain)" = -6
-check "... panned -0.5" test "$(h2 /mix/alice/ch/bob/pan)" = -0.5
-check "... herself at -3 dB" test "$(h2 /mix/alice/ch/alice/gain)" = -3
-check "bob's mix untouched" test "$(h2 /mix/bob/ch/alice/gain)" = 0
-check "the main mix untouched" test "$(h2 /mix/main/ch/alice/gain)" = 0
-check "alice's send level untouched" test "$(h2 /send/alice/gain)" = 0
+check "alice's mix as she set it: bob at -6 dB" test "$(BB_CTL_PORT=osc q /mix/alice/ch/bob/gain)" = -6
+check "... panned -0.5" test "$(BB_CTL_PORT=osc q /mix/alice/ch/bob/pan)" = -0.5
+check "... herself at -3 dB" test "$(BB_CTL_PORT=osc q /mix/alice/ch/alice/gain)" = -3
+check "bob's mix untouched" test "$(BB_CTL_PORT=osc q /mix/bob/ch/alice/gain)" = 0
+check "the main mix untouched" test "$(BB_CTL_PORT=osc q /mix/main/ch/alice/gain)" = 0
+check "alice's send level untouched" test "$(BB_CTL_PORT=osc q /send/alice/gain)" = 0
 check "alice's relay works with hub 2" test "$(q /mix/me/ch/bob/gain)" = -6
 n=$(stat_of osc_relayed)
 check "/stats counts relayed messages (osc_relayed $n)" test "${n:-0}" -ge 1
@@ -214,7 +199,7 @@ check "/stats counts relayed messages (osc_relayed $n)" test "${n:-0}" -ge 1
 # the one heard from least recently (c2, once c1 has renewed), whose lease
 # then no longer reaches it.
 dosc=$(bb_free_udp_port)
-join dave --osc-port "$dosc" --osc-bind 127.0.0.1; dave=$BB_LASTPID
+bb_join dave float --jack-name bb-dave --osc-port "$dosc" --osc-bind 127.0.0.1; dave=$BB_LASTPID
 check "dave joined hub 2 (with --osc-port)" bb_wait_port bandbridge:dave_1
 check "... and his join has its session" bb_wait_for grep -q "joined as 'dave'" "$BB_TMP/dave.log"
 C=() CPID=()
@@ -287,7 +272,7 @@ if [[ -x $OSCSTORM ]]; then
         [ -n "$("$BB_BIN" ctl --port "$dosc" --timeout 0.5 /mix/me/ch/bob/gain 2>/dev/null)" ] &&
             answered=$((answered + 1))
     done
-    bb_wait_exit "$storm" 10
+    bb_wait_exit "$storm" 30
     line=$(grep -E '^sent=' "$BB_TMP/storm.log")
     sv() { tr ' ' '\n' <<<"$line" | sed -n "s/^$1=//p"; } # a key of oscstorm's line
     sent=$(sv sent) secs=$(sv seconds) control=$(sv control)
@@ -338,7 +323,7 @@ oscsend 127.0.0.1 "$aosc" /subscribe ii 30 "$dport"
 check "a new lease on hub 2" bb_wait_for bb_osc_seen "$fb2" '^/subscribe i 30$'
 bb_kill "$alice"
 check "alice's leases end when she leaves" bb_wait_for grep -q "alice's controller [0-9]*: leases end" "$BB_TMP/hub2.log"
-check "bob is still there" test "$(h2 /clients)" = bob
+check "bob is still there" test "$(BB_CTL_PORT=osc q /clients)" = bob
 
 bb_kill "$bob"
 check "hub 2 exits cleanly" bb_kill "$hub"
@@ -347,7 +332,7 @@ check "hub 2 exits cleanly" bb_kill "$hub"
 bb_bg "$BB_TMP/hub3.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 --db none -v
 hub=$BB_LASTPID
 check "hub 3 (no OSC) is up" bb_wait_port bandbridge:main_L
-join alice --osc-port "$aosc"; alice=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --osc-port "$aosc"; alice=$BB_LASTPID
 check "alice joined hub 3" bb_wait_port bandbridge:alice_1
 check "a relayed message is told the hub's OSC is off" bb_wait_for bash -c \
     "'$BB_BIN' ctl --port $aosc /clients 2>&1 | grep -q \"the hub's OSC control is off\""

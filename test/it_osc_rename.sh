@@ -35,22 +35,6 @@ hub_start() { # log
         --mix-ports --db "$db" -v
     hub=$BB_LASTPID
 }
-join() { # log name identity [extra join options]
-    local log=$1 n=$2 id=$3
-    shift 3
-    bb_bg "$BB_TMP/$log.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
-        --jack-name "bb-$log" --codec float --jitter 128 --no-auto-connect \
-        --identity "$BB_TMP/id-$id" "$@"
-}
-ctl() { "$BB_BIN" ctl --port "$osc" "$@"; }
-q() { "$BB_BIN" ctl --port "$osc" "$@" 2>/dev/null; }
-refused() { # reason ctl-args...: ctl exits 1 with that reason
-    local why=$1
-    shift
-    ctl "$@" 2>"$BB_TMP/ctl.err" >/dev/null
-    local rc=$?
-    [ $rc -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
-}
 # connected A B: JACK port A is connected to B (jack_lsp -c lists B under A).
 connected() {
     jack_lsp -c 2>/dev/null | awk -v a="$1" -v b="$2" '
@@ -74,8 +58,8 @@ RELAY_NO="a musician's own controller may only change their own mix"
 
 hub_start hub.log
 check "hub is up" bb_wait_port bandbridge:main_L
-join alice alice alice --channels 2; alice=$BB_LASTPID
-join bob bob bob --osc-port "$bosc" --osc-bind 127.0.0.1; bob=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --channels 2; alice=$BB_LASTPID
+bb_join bob float --jack-name bb-bob --osc-port "$bosc" --osc-bind 127.0.0.1; bob=$BB_LASTPID
 check "alice joined (2 channels, mix ports)" bb_wait_port bandbridge:mix_alice_R
 check "bob joined" bb_wait_port bandbridge:bob_1
 bb_wait_for bash -c "'$BB_BIN' ctl --port $bosc /clients 2>/dev/null | grep -q alice"
@@ -129,8 +113,8 @@ check "settings made before are under the new name (bob hears carol_2 at -7)" \
 check "... the main mix pans carol" test "$(q /mix/main/ch/carol/pan)" = -0.5
 check "... carol's own mix is hers" test "$(q /mix/carol/ch/bob/gain)" = -4
 check "... and her send level" test "$(q /send/carol/gain)" = -2
-check "the old source name is unknown now" refused "no source of that name" /mix/bob/ch/alice_2/gain
-check "the old mix name is unknown now" refused "no musician of that name" /mix/alice/ch/bob/gain -5
+check "the old source name is unknown now" bb_refused "no source of that name" /mix/bob/ch/alice_2/gain
+check "the old mix name is unknown now" bb_refused "no musician of that name" /mix/alice/ch/bob/gain -5
 check "a change addressed by the new name works" ctl /mix/carol/ch/bob/gain -5
 check "... and took effect" test "$(q /mix/carol/ch/bob/gain)" = -5
 check "... and is fed back under the new name" bb_wait_for bb_osc_seen "$fb" '^/mix/carol/ch/bob/gain f -5(\.0*)?$'
@@ -153,29 +137,29 @@ check "renaming to the same name changes and announces nothing" ctl /client/bob/
 check "bob may be renamed rob_1 (no one is called rob)" ctl /client/bob/rename rob_1
 check "... port rob_1_1" bb_wait_port bandbridge:rob_1_1
 check "carol may not be renamed rob: rob_1 would be two sources" \
-    refused "channel names would collide" /slot/$na/name rob
+    bb_refused "channel names would collide" /slot/$na/name rob
 check "/client/rob_1/rename s:bob is accepted" ctl /client/rob_1/rename bob
 check "... bob is bob again" bb_wait_port bandbridge:bob_1
 
 # 3. Refusals: an /error, and nothing changes.
 renamed_before=$(bb_osc_count "$fb" '^/renamed ')
-check "a name taken by another musician is refused" refused "another musician has that name" /slot/$na/name bob
-check "main is refused" refused "reserved by the hub" /slot/$na/name main
-check "in_3 is refused" refused "reserved by the hub" /client/carol/rename in_3
-check "me is refused" refused "me and me_<k> are reserved" /slot/$na/name me
+check "a name taken by another musician is refused" bb_refused "another musician has that name" /slot/$na/name bob
+check "main is refused" bb_refused "reserved by the hub" /slot/$na/name main
+check "in_3 is refused" bb_refused "reserved by the hub" /client/carol/rename in_3
+check "me is refused" bb_refused "me and me_<k> are reserved" /slot/$na/name me
 check "a number as a string is refused (it would be a slot)" osc_refused /slot/$na/name s 12
 check "n.k as a string is refused" osc_refused /client/carol/rename s 2.1
-check "digits and dots are refused, with the reason" refused "read as a slot number" /client/carol/rename 1.2.3
-check "another musician's channel name is refused (bob_2)" refused "channel names would collide" /slot/$na/name bob_2
-check "spaces are refused" refused "letters, digits" /slot/$na/name "car ol"
-check "a non-ASCII name is refused" refused "letters, digits" /slot/$na/name "carölin"
-check "32 characters are refused" refused "1 to 31 characters" /slot/$na/name "$(printf 'c%.0s' {1..32})"
-check "an empty name is refused" refused "1 to 31 characters" /slot/$na/name ""
-check "a number argument is refused" refused "expected s:name" /slot/$na/name 12
-check "two names are refused" refused "expected s:name" /client/carol/rename x y
-check "an empty slot is refused" refused "no musician in that slot" /slot/9/name zed
-check "an unknown musician is refused" refused "no musician of that name" /client/nobody/rename zed
-check "a wrong verb is refused" refused "expected /client/<musician>/rename" /client/carol/delete
+check "digits and dots are refused, with the reason" bb_refused "read as a slot number" /client/carol/rename 1.2.3
+check "another musician's channel name is refused (bob_2)" bb_refused "channel names would collide" /slot/$na/name bob_2
+check "spaces are refused" bb_refused "letters, digits" /slot/$na/name "car ol"
+check "a non-ASCII name is refused" bb_refused "letters, digits" /slot/$na/name "carölin"
+check "32 characters are refused" bb_refused "1 to 31 characters" /slot/$na/name "$(printf 'c%.0s' {1..32})"
+check "an empty name is refused" bb_refused "1 to 31 characters" /slot/$na/name ""
+check "a number argument is refused" bb_refused "expected s:name" /slot/$na/name 12
+check "two names are refused" bb_refused "expected s:name" /client/carol/rename x y
+check "an empty slot is refused" bb_refused "no musician in that slot" /slot/9/name zed
+check "an unknown musician is refused" bb_refused "no musician of that name" /client/nobody/rename zed
+check "a wrong verb is refused" bb_refused "expected /client/<musician>/rename" /client/carol/delete
 check "bob's relayed controller cannot rename carol" bash -c \
     "'$BB_BIN' ctl --port $bosc /slot/$na/name zed 2>'$BB_TMP/r.err'; [ \$? -eq 1 ] && grep -qF \"$RELAY_NO\" '$BB_TMP/r.err'"
 check "... nor himself, by slot" bash -c \
@@ -191,12 +175,12 @@ check "... nor of bob renamed bob" bash -c "! bb_osc_seen '$fb' '^/renamed ss \"
 
 # 4. The "taken" check at a join compares the names shown: another identity
 # may join as alice now, not as carol.
-join alice2 alice other; other=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice2.log bb_join alice float --jack-name bb-alice2 --identity "$BB_TMP/id-other"; other=$BB_LASTPID
 check "another identity joins as alice while alice is shown as carol" bb_wait_port bandbridge:alice_1
 bb_kill "$other"
 check "... and leaves" bb_wait_no_port bandbridge:alice_1
-join carol2 carol third; third=$BB_LASTPID
-rc=0; bb_wait_exit "$third" 10 || rc=$?
+BB_JOIN_LOG=$BB_TMP/carol2.log bb_join carol float --jack-name bb-carol2 --identity "$BB_TMP/id-third"; third=$BB_LASTPID
+rc=0; bb_wait_exit "$third" || rc=$?
 check "a join as carol is refused while carol is here (exit 1, got $rc)" test "$rc" = 1
 check "... because the name is taken" grep -q "taken by another musician" "$BB_TMP/carol2.log"
 
@@ -205,7 +189,7 @@ check "... because the name is taken" grep -q "taken by another musician" "$BB_T
 bb_kill "$alice"
 check "carol's leave is announced as carol" bb_wait_for bb_osc_seen "$fb" '^/left s "carol"$'
 check "her ports go" bb_wait_no_port bandbridge:carol_1
-join alice alice alice --channels 2; alice=$BB_LASTPID
+bb_join alice float --jack-name bb-alice --channels 2; alice=$BB_LASTPID
 check "she comes back as carol (port carol_1)" bb_wait_port bandbridge:carol_1
 check "... no alice port" bash -c "! jack_lsp | grep -q '^bandbridge:.*alice'"
 check "... /slot/$na/name is carol" test "$(q /slot/$na/name)" = carol
@@ -222,8 +206,8 @@ check "her stored connection carol_1 -> in_1 is restored" bb_wait_for connected 
 bb_kill "$hub"
 hub_start hub2.log
 check "the hub is back" bb_wait_port bandbridge:main_L
-check "alice rejoins as carol after the restart" bb_wait_port bandbridge:carol_1 20
-check "bob rejoins" bb_wait_port bandbridge:bob_1 20
+check "alice rejoins as carol after the restart" bb_wait_port bandbridge:carol_1
+check "bob rejoins" bb_wait_port bandbridge:bob_1
 check "/clients answers carol and bob" bb_wait_for bash -c "[ \"\$('$BB_BIN' ctl --port $osc /clients 2>/dev/null | tr ' ' '\n' | sort | xargs)\" = 'bob carol' ]"
 check "bob's mix hears carol_2 at -7 after the restart" test "$(q /mix/bob/ch/carol_2/gain)" = -7
 check "the main mix pans carol after the restart" test "$(q /mix/main/ch/carol/pan)" = -0.5
@@ -231,7 +215,7 @@ check "the main mix pans carol after the restart" test "$(q /mix/main/ch/carol/p
 # 7. A musician who joins under another --name chose that name: shown so.
 bb_kill "$alice"
 check "carol leaves" bb_wait_no_port bandbridge:carol_1
-join alice alicia alice --channels 2; alice=$BB_LASTPID
+BB_JOIN_LOG=$BB_TMP/alice.log bb_join alicia float --jack-name bb-alice --identity "$BB_TMP/id-alice" --channels 2; alice=$BB_LASTPID
 check "the same identity joining as alicia is shown as alicia" bb_wait_port bandbridge:alicia_1
 check "... /clients says so" bb_wait_for bash -c "'$BB_BIN' ctl --port $osc /clients 2>/dev/null | grep -qw alicia"
 

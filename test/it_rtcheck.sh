@@ -41,7 +41,7 @@ cleanup() {
     fi
     if [[ -n $jackd_pid ]] && kill -0 "$jackd_pid" 2>/dev/null; then
         kill -TERM "$jackd_pid" 2>/dev/null
-        local deadline=$(($(now_ms) + 5000))
+        local deadline=$(($(now_ms) + 20000))
         while kill -0 "$jackd_pid" 2>/dev/null && (($(now_ms) < deadline)); do
             sleep 0.05
         done
@@ -87,7 +87,7 @@ JACK_NO_AUDIO_RESERVATION=1 jackd -n "$server" -d dummy -r 48000 -p 64 >"$tmp/ja
 jackd_pid=$!
 export JACK_DEFAULT_SERVER=$server
 
-deadline=$(($(now_ms) + 10000))
+deadline=$(($(now_ms) + 30000))
 up=0
 while (($(now_ms) < deadline)); do
     if jack_lsp >/dev/null 2>&1; then
@@ -100,7 +100,7 @@ done
 if ((up)); then
     ok "jackd $server is up (pid $jackd_pid)"
 else
-    not_ok "jackd $server is up within 10 s"
+    not_ok "jackd $server is up within 30 s"
     show "$tmp/jackd.log"
     exit 1
 fi

@@ -6,12 +6,22 @@
 #   bb_start_jack [period] [rate]        (bb_stop_jack; bb_start_jack restarts it)
 #   bb_bg "$BB_TMP/hub.log" "$BB_BIN" serve ...;  hub=$BB_LASTPID
 #   bb_wait_port bandbridge:alice_1
+#   bb_join alice float --tone 440;  alice=$BB_LASTPID    (against $port)
+#   test "$(q /mix/alice/ch/bob/gain)" = -6                (OSC port $osc)
 #   check "probe sees the hub" grep -q status=ok "$BB_TMP/probe.out"
 #   bb_done
 #
 # Variables: BB_ROOT (repo root), BUILD (absolute), BB_BIN (bandbridge binary),
 # BB_PROBE (bbprobe), BB_TMP, BB_JACK_NAME, BB_JACK_LOG, BB_JACK_PID, BB_LASTPID.
-# Env knobs: BB_KEEP=1 keeps $BB_TMP, BB_WAIT=seconds for bb_wait_for (default 10).
+# Env knobs: BB_KEEP=1 keeps $BB_TMP, BB_WAIT=seconds for bb_wait_for (default 30),
+# BB_KILL_WAIT=seconds bb_kill waits after TERM (default 20), BB_CTL_TIMEOUT=
+# seconds ctl and q wait for an answer (default 5).
+#
+# Deadlines are generous on purpose: this runs on 2 shared cores beside
+# other test runs, where a hub can take seconds to start, answer or stop.
+# A deadline costs nothing when things are fast (every wait polls), and a
+# test must not fail because the machine was busy; what a test checks
+# (values, sample exactness, that something happens) is not loosened.
 
 BB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -98,23 +108,29 @@ bb_bg() {
     BB_PIDS+=("$BB_LASTPID")
 }
 
-# bb_kill PID: TERM, up to 3 s for it to exit, then KILL. Only our own PIDs.
-# Returns the process's exit status (from wait), or 1 if PID is not ours.
+# bb_kill PID: TERM, up to BB_KILL_WAIT (20) s for it to exit, then KILL.
+# Only our own PIDs. Returns the process's exit status (from wait), or 1 if
+# PID is not ours. An exit that took more than 3 s is noted on stderr (a
+# loaded machine, or a shutdown that blocks: worth a look, not a failure).
 bb_kill() {
-    local pid=$1 deadline rc=0 p keep=()
+    local pid=$1 deadline rc=0 p keep=() t0 ms
     if ! bb_is_ours "$pid"; then
         echo "bb_kill: $pid was not started by this test" >&2
         return 1
     fi
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null
-        deadline=$(( $(bb_now_us) + 3000000 ))
+        t0=$(bb_now_us)
+        deadline=$(( t0 + $(bb_s_to_us "${BB_KILL_WAIT:-20}") ))
         while kill -0 "$pid" 2>/dev/null && (( $(bb_now_us) < deadline )); do
             sleep 0.05
         done
         if kill -0 "$pid" 2>/dev/null; then
-            echo "bb_kill: $pid ignored TERM for 3 s, sending KILL" >&2
+            echo "bb_kill: $pid ignored TERM for ${BB_KILL_WAIT:-20} s, sending KILL" >&2
             kill -KILL "$pid" 2>/dev/null
+        else
+            ms=$(( ($(bb_now_us) - t0) / 1000 ))
+            (( ms <= 3000 )) || echo "bb_kill: $pid took $ms ms to exit after TERM" >&2
         fi
     fi
     wait "$pid" 2>/dev/null || rc=$?
@@ -125,9 +141,10 @@ bb_kill() {
 }
 
 # bb_wait_exit PID [timeout_s]: wait for one of our background processes to end by
-# itself; returns its exit status, or 124 on timeout (the process keeps running).
+# itself (default BB_WAIT, 30 s); returns its exit status, or 124 on timeout
+# (the process keeps running).
 bb_wait_exit() {
-    local pid=$1 t=${2:-10} deadline rc=0 p keep=()
+    local pid=$1 t=${2:-${BB_WAIT:-30}} deadline rc=0 p keep=()
     deadline=$(( $(bb_now_us) + $(bb_s_to_us "$t") ))
     while kill -0 "$pid" 2>/dev/null; do
         (( $(bb_now_us) < deadline )) || { echo "bb_wait_exit: $pid still running after ${t}s" >&2; return 124; }
@@ -173,12 +190,12 @@ bb_cleanup() {
     exit $rc # in the EXIT trap: the test's status
 }
 
-# bb_wait_for CMD...: poll CMD every 50 ms until it succeeds; deadline BB_WAIT s.
+# bb_wait_for CMD...: poll CMD every 50 ms until it succeeds; deadline BB_WAIT s (30).
 bb_wait_for() {
-    local deadline=$(( $(bb_now_us) + $(bb_s_to_us "${BB_WAIT:-10}") ))
+    local deadline=$(( $(bb_now_us) + $(bb_s_to_us "${BB_WAIT:-30}") ))
     until "$@" >/dev/null 2>&1; do
         if (( $(bb_now_us) >= deadline )); then
-            echo "bb_wait_for: timed out after ${BB_WAIT:-10}s: $*" >&2
+            echo "bb_wait_for: timed out after ${BB_WAIT:-30}s: $*" >&2
             return 1
         fi
         sleep 0.05
@@ -189,10 +206,10 @@ bb_has_port() { jack_lsp 2>/dev/null | grep -Fxq -- "$1"; }
 bb_lacks_port() { jack_lsp >/dev/null 2>&1 && ! bb_has_port "$1"; }
 
 # bb_wait_port NAME [timeout_s]
-bb_wait_port() { BB_WAIT=${2:-${BB_WAIT:-10}} bb_wait_for bb_has_port "$1"; }
+bb_wait_port() { BB_WAIT=${2:-${BB_WAIT:-30}} bb_wait_for bb_has_port "$1"; }
 
 # bb_wait_no_port NAME [timeout_s]
-bb_wait_no_port() { BB_WAIT=${2:-${BB_WAIT:-10}} bb_wait_for bb_lacks_port "$1"; }
+bb_wait_no_port() { BB_WAIT=${2:-${BB_WAIT:-30}} bb_wait_for bb_lacks_port "$1"; }
 
 # bb_start_jack [period] [rate]: a private jackd (dummy backend) for this test.
 # After bb_stop_jack it starts again under the same server name (restart tests).
@@ -211,7 +228,7 @@ bb_start_jack() {
     export JACK_DEFAULT_SERVER=$BB_JACK_NAME
     jackd -n "$BB_JACK_NAME" -d dummy -r "$rate" -p "$period" >>"$BB_JACK_LOG" 2>&1 &
     BB_JACK_PID=$!
-    deadline=$(( $(bb_now_us) + 10000000 ))
+    deadline=$(( $(bb_now_us) + 30000000 ))
     until jack_lsp >/dev/null 2>&1; do
         if ! kill -0 "$BB_JACK_PID" 2>/dev/null; then
             echo "bb_start_jack: jackd exited:" >&2
@@ -221,14 +238,14 @@ bb_start_jack() {
             return 1
         fi
         if (( $(bb_now_us) >= deadline )); then
-            echo "bb_start_jack: jackd $BB_JACK_NAME not answering after 10 s" >&2
+            echo "bb_start_jack: jackd $BB_JACK_NAME not answering after 30 s" >&2
             return 1
         fi
         sleep 0.05
     done
 }
 
-# bb_stop_jack: stop our jackd (TERM, then KILL after 3 s); its log is kept.
+# bb_stop_jack: stop our jackd (bb_kill: TERM, then KILL); its log is kept.
 bb_stop_jack() {
     [[ -n $BB_JACK_PID ]] || return 0
     bb_kill "$BB_JACK_PID"
@@ -258,6 +275,49 @@ bb_start_load_hub() {
     hub=$BB_LASTPID
     check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 }
+
+# bb_join NAME CODEC [join options...]: a musician, `bandbridge join` as NAME
+# sending CODEC to the hub at 127.0.0.1:$port (BB_LASTPID: its pid), set up
+# as the tests run one: under rtcheck.so, a 128-frame jitter buffer, ports
+# left unconnected, identity $BB_TMP/id-NAME, output to $BB_TMP/NAME.log.
+# The options come last, so they win (--identity, --jitter, --jack-name).
+# For one call: BB_JOIN_LOG=FILE logs there instead; BB_JOIN_PLAIN=1 runs
+# it as a musician would, without rtcheck.so and auto-connected.
+bb_join() {
+    local n=$1 c=$2 rt=("${BB_RT[@]}") nac=(--no-auto-connect)
+    shift 2
+    if [[ ${BB_JOIN_PLAIN:-0} == 1 ]]; then rt=(); nac=(); fi
+    bb_bg "${BB_JOIN_LOG:-$BB_TMP/$n.log}" "${rt[@]}" "$BB_BIN" join "127.0.0.1:$port" --name "$n" \
+        --codec "$c" --jitter 128 "${nac[@]}" --identity "$BB_TMP/id-$n" "$@"
+}
+
+# ctl ARGS: `bandbridge ctl ARGS` against the OSC port held by the variable
+# that BB_CTL_PORT names (default osc, the hub's; a test that talks to a
+# join's own OSC port sets BB_CTL_PORT=aosc): an indirection, so a test that
+# restarts its hub on a new port needs no new helper. Prints the answer,
+# errors on stderr, ctl's exit status (0 answer, 1 /error, 3 no answer).
+# A query waits up to BB_CTL_TIMEOUT (5) s for its answer, not ctl's 1 s:
+# a busy hub answers late, and an answer ends the wait at once.
+# q ARGS: the same without stderr, for answers used as values: $(q /path).
+# Both are exported (for bash -c); export the port variable too.
+ctl() {
+    local v=${BB_CTL_PORT:-osc}
+    "$BB_BIN" ctl --port "${!v}" --timeout "${BB_CTL_TIMEOUT:-5}" "$@"
+}
+q() { ctl "$@" 2>/dev/null; }
+
+# bb_refused REASON ARGS...: ctl ARGS is refused (exit 1) with a reason
+# that contains REASON (a fixed string). Polled with the BB_WAIT deadline:
+# ctl waits only 200 ms for the /error to a set, which a busy hub can miss;
+# sending a refused message again changes nothing.
+bb_refused_once() {
+    local why=$1
+    shift
+    ctl "$@" 2>"$BB_TMP/ctl.err" >/dev/null
+    [ $? -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
+}
+bb_refused() { bb_wait_for bb_refused_once "$@"; }
+export -f ctl q
 
 # Number of xruns jackd has logged so far.
 bb_xruns() {

@@ -8,20 +8,9 @@
 #include <time.h>
 
 #include "bb.h"
+#include "check.h"
 #include "codec.h"
 #include "wire.h"
-
-static int passed, failed;
-
-#define CHECK(expr)                                                        \
-    do {                                                                   \
-        if (expr) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            printf("FAIL: %s:%d: %s\n", __FILE__, __LINE__, #expr);        \
-        }                                                                  \
-    } while (0)
 
 /// Payload room in one datagram: header and the 4-byte AUDIO prefix.
 #define ROOM (BB_MAX_DATAGRAM - BB_WIRE_HEADER_SIZE - 4)
@@ -805,6 +794,5 @@ int main(void)
     time_codec(BB_CODEC_OPUS);
     time_codec(BB_CODEC_OPUS_STD);
     time_codec(BB_CODEC_OPUS_LD);
-    printf("test_codec: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_codec");
 }

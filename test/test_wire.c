@@ -6,28 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "codec.h"
-
-static int passed, failed;
-
-#define CHECK(expr)                                                         \
-    do {                                                                    \
-        if (expr) {                                                         \
-            passed++;                                                       \
-        } else {                                                            \
-            failed++;                                                       \
-            printf("FAIL: %s:%d: %s\n", __FILE__, __LINE__, #expr);        \
-        }                                                                   \
-    } while (0)
-
-/// Checks quietly inside loops: counts one pass or one failure per loop.
-#define CHECK_LOOP(ok_var, expr, fmt, ...)                                  \
-    do {                                                                    \
-        if (!(expr) && (ok_var)) {                                          \
-            (ok_var) = 0;                                                   \
-            printf("  first failure: " fmt "\n", __VA_ARGS__);              \
-        }                                                                   \
-    } while (0)
 
 enum { BUF = 1500 };
 
@@ -193,7 +173,7 @@ static void add_sample(const char *what, enum reader r, const uint8_t *buf, int 
 {
     if (len <= 0 || n_samples >= (int)BB_ARRAY_LEN(samples)) {
         printf("FAIL: cannot build sample %s (%d)\n", what, len);
-        failed++;
+        check_failed++;
         return;
     }
     struct sample *s = &samples[n_samples++];
@@ -1206,6 +1186,5 @@ int main(void)
     test_osc();
     test_writers_misc();
     test_random();
-    printf("test_wire: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_wire");
 }

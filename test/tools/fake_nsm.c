@@ -2,7 +2,7 @@
 // fake_nsm.c: a minimal session manager for it_nsm.sh: waits for an
 // announce, opens a session (PATH, client id CLIENT_ID), waits for the
 // reply, asks for a save, waits for that reply; prints each step, exits 0
-// when all replies were /reply, 1 otherwise (2: nothing within 15 s).
+// when all replies were /reply, 1 otherwise (2: nothing within 60 s: generous, for a loaded machine).
 #include <lo/lo.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ static int on_any(const char *path, const char *types, lo_arg **argv, int argc, 
 static int wait_for(lo_server s)
 {
     got_any = 0;
-    for (int i = 0; i < 150 && !got_any; i++)
+    for (int i = 0; i < 600 && !got_any; i++)
         lo_server_recv_noblock(s, 100);
     return got_any;
 }
