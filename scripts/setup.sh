@@ -12,8 +12,8 @@ set -euo pipefail
 # run/test: jackd2 (jackd, jack_lsp, jack_connect, jack_iodelay), liblo-tools
 # (oscsend, oscdump), sqlite3, iproute2 (ss, for free UDP ports), coreutils (timeout),
 # nodejs (test/it_tablet.sh runs the Open Stage Control module in a harness)
-PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev
-      jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs)
+PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsndfile1-dev
+      jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs sndfile-programs)
 BENCH_PKGS=(jamulus jacktrip)
 
 bench=0
