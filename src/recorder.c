@@ -105,6 +105,7 @@ struct bb_recorder {
     _Atomic uint64_t *track_file;    ///< [ctl] per track: take << 32 | file
     _Atomic uint64_t *track_dropped; ///< [rt] per track: frames dropped
     _Atomic uint64_t  rt_pos;        ///< [rt] take << 40 | end of the last cycle
+    _Atomic uint64_t  rt_prev_pos;   ///< [rt] rt_pos of the take before
     _Atomic uint64_t  wr_pos;        ///< [writer] take << 40 | end of the last block
     _Atomic unsigned  test_delay_us; ///< [any] slow-disk test hook
 
@@ -463,6 +464,10 @@ void bb_recorder_test_slow_disk(struct bb_recorder *rec, unsigned us)
 BB_RT void bb_recorder_rt_begin(struct bb_recorder *rec, uint32_t jack_frame)
 {
     uint32_t t = atomic_load_explicit(&rec->ctl_take, memory_order_acquire);
+    if (t != rec->rt_take && rec->rt_take) // the writer ends the old take there
+        atomic_store_explicit(&rec->rt_prev_pos,
+                              atomic_load_explicit(&rec->rt_pos, memory_order_relaxed),
+                              memory_order_relaxed);
     rec->rt_on = t != 0;
     if (!t) {
         rec->rt_take = 0;
@@ -785,10 +790,6 @@ static void take_begin(struct bb_recorder *rec, const struct rec_cmd *c)
     rec->take.stop_pending = false;
     rec->take.end = 0;
     rec->take.nfiles = 0;
-    char probe[PATH_MAX + 4];
-    snprintf(probe, sizeof probe, "%s/x", rec->dir);
-    if (bb_mkdirs_for(probe) < 0)
-        rec_fail(rec, NULL, "cannot create", errno);
     time_t t = (time_t)c->time;
     struct tm tm;
     localtime_r(&t, &tm);
@@ -797,9 +798,11 @@ static void take_begin(struct bb_recorder *rec, const struct rec_cmd *c)
     // dir is at most PATH_MAX - 200 long (bb_recorder_new_config): this fits.
     int n = snprintf(rec->take.dir, sizeof rec->take.dir, "%s/take-%03u_%s%s%s", rec->dir,
                      next_take_number(rec->dir), stamp, c->name[0] ? "_" : "", c->name);
+    char probe[PATH_MAX + 4];
     if (n >= (int)sizeof rec->take.dir)
         rec_fail(rec, NULL, "path too long:", ENAMETOOLONG);
-    if (mkdir(rec->take.dir, 0755) < 0 && errno != EEXIST)
+    else if (snprintf(probe, sizeof probe, "%s/x", rec->take.dir) < (int)sizeof probe &&
+             bb_mkdirs_for(probe) < 0)
         rec_fail(rec, NULL, "cannot create", errno);
     else
         rec_msg(rec, "recorder: recording into %s", rec->take.dir);
@@ -812,6 +815,14 @@ static void take_begin(struct bb_recorder *rec, const struct rec_cmd *c)
 static void take_finish(struct bb_recorder *rec)
 {
     uint64_t lost0 = bb_counter_get(&rec->frames_lost);
+    // The callback's own end of the take counts too: when the ring was full
+    // at the end, the last blocks of every track are missing, not the time.
+    uint64_t serial = rec->take.serial & 0xFFFFFF;
+    uint64_t ends[2] = {atomic_load_explicit(&rec->rt_pos, memory_order_relaxed),
+                        atomic_load_explicit(&rec->rt_prev_pos, memory_order_relaxed)};
+    for (int i = 0; i < 2; i++)
+        if (ends[i] >> REC_POS_BITS == serial && (ends[i] & REC_POS_MASK) > rec->take.end)
+            rec->take.end = ends[i] & REC_POS_MASK;
     for (unsigned k = 0; k < rec->take.nfiles; k++) {
         struct rec_file *f = &rec->take.files[k];
         f->failed = false; // one last try

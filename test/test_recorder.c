@@ -191,6 +191,12 @@ static void test_alignment(enum bb_rec_format fmt)
 
 // ---- a full ring and a slow disk ----
 
+// Callback cycles that took over 5 ms in the last run_cycles. The worst
+// cycle alone says little on a loaded 2-core machine (the test thread is
+// not realtime and gets preempted now and then); a callback that waited
+// for a 30 ms disk write would be slow again and again.
+static unsigned slow_cycles;
+
 // Writes ncycles of tracks 0..ntr-1 at real pace (sleep between cycles) or
 // flat out; returns the longest callback cycle in ns.
 static uint64_t run_cycles(struct bb_recorder *rec, unsigned ntr, unsigned c0, unsigned ncycles,
@@ -200,6 +206,7 @@ static uint64_t run_cycles(struct bb_recorder *rec, unsigned ntr, unsigned c0, u
     uint64_t worst = 0;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
+    slow_cycles = 0;
     for (unsigned c = c0; c < c0 + ncycles; c++) {
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
@@ -213,6 +220,7 @@ static uint64_t run_cycles(struct bb_recorder *rec, unsigned ntr, unsigned c0, u
         uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u + (uint64_t)(b.tv_nsec - a.tv_nsec);
         if (ns > worst)
             worst = ns;
+        slow_cycles += ns > 5000000;
         if (lag_before_drop && *lag_before_drop == 0) {
             struct bb_recorder_stats st;
             bb_recorder_stats(rec, &st);
@@ -282,7 +290,7 @@ static void test_full_ring_slow_disk(void)
            (unsigned long long)st.frames_dropped, ncycles * PERIOD * 4);
     CHECK(st.frames_dropped > 0);
     CHECK(lag_at_drop > RATE / 20); // the writer fell behind before anything dropped
-    CHECK(worst < 10000000); // never waited for a 30 ms write (10 ms: a busy 2-core machine)
+    CHECK(slow_cycles * 100 < ncycles); // never waited for a 30 ms write
     bb_recorder_test_slow_disk(rec, 0);
     CHECK(bb_recorder_stop(rec) == 0);
     CHECK(wait_msg(rec, "done", 10000));
@@ -474,9 +482,10 @@ static void test_file_size_limit(void)
     // Room again: the files go on from where they are, padded, aligned.
     CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
     usleep(300 * 1000);
+    unsigned slow1 = slow_cycles;
     uint64_t w2 = run_cycles(rec, 2, 750, 750, false, NULL);
     worst = w2 > worst ? w2 : worst;
-    CHECK(worst < 10000000);
+    CHECK((slow1 + slow_cycles) * 100 < 1500);
     CHECK(bb_recorder_stop(rec) == 0);
     CHECK(wait_msg(rec, "done", 10000));
     printf("file size limit: %llu errors, %llu frames lost, worst callback cycle %.1f us\n",
@@ -517,7 +526,8 @@ static void test_bad_dir(void)
     CHECK(bb_recorder_start_take(rec, NULL) == 0);
     uint64_t worst = run_cycles(rec, 1, 0, 400, false, NULL);
     CHECK(wait_msg(rec, "Not a directory", 5000));
-    CHECK(worst < 10000000);
+    CHECK(slow_cycles * 100 < 400);
+    printf("unusable directory: worst callback cycle %.1f us\n", worst / 1e3);
     CHECK(bb_recorder_stop(rec) == 0);
     CHECK(wait_msg(rec, "done", 5000));
     struct bb_recorder_stats st;
