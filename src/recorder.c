@@ -592,12 +592,30 @@ static sf_count_t vio_read(void *ptr, sf_count_t n, void *u)
     return r;
 }
 
+static bool all_zero(const void *ptr, sf_count_t n)
+{
+    const unsigned char *p = ptr;
+    return n > 0 && p[0] == 0 && memcmp(p, p + 1, (size_t)n - 1) == 0;
+}
+
 static sf_count_t vio_write(const void *ptr, sf_count_t n, void *u)
 {
     struct rec_file *f = u;
     unsigned delay = atomic_load_explicit(&f->rec->test_delay_us, memory_order_relaxed);
     if (delay)
         usleep(delay);
+    // Silence appended to a float WAV is zero bytes: a hole costs no disk
+    // and no time, so a musician who joins an hour into a take does not
+    // make the writer write 700 MB of zeros before their first note.
+    if (f->off >= f->len && f->rec->format == BB_REC_WAV_FLOAT && all_zero(ptr, n)) {
+        if (ftruncate(f->fd, f->off + n) < 0) {
+            f->err = errno;
+            return 0;
+        }
+        f->off += n;
+        f->len = f->off;
+        return n;
+    }
     sf_count_t done = 0;
     while (done < n) {
         ssize_t w = pwrite(f->fd, (const char *)ptr + done, (size_t)(n - done), f->off + done);

@@ -539,6 +539,63 @@ static void test_bad_dir(void)
     CHECK(bb_recorder_new("/tmp", 10, 2, err, sizeof err) == NULL && strstr(err, "range"));
 }
 
+// ---- a musician who joins an hour into a take ----
+
+static void test_late_join(void)
+{
+    char dir[512], take[1024], path[1200];
+    struct bb_recorder *rec = make("late", BB_REC_WAV_FLOAT, 1000, 2, dir, sizeof dir);
+    CHECK(rec != NULL);
+    if (!rec)
+        return;
+    bb_recorder_track_open(rec, 0, "main");
+    CHECK(bb_recorder_start_take(rec, "late") == 0);
+    const unsigned P = 4096, hour = 3600u * RATE / P;
+    float buf[4096];
+    for (unsigned c = 0; c < hour + 10; c++) {
+        if (c == hour)
+            CHECK(bb_recorder_track_open(rec, 1, "late") == 0);
+        bb_recorder_rt_begin(rec, c * P);
+        for (unsigned t = 0; t < 2; t++) {
+            fill(buf, t, (uint64_t)c * P, P);
+            bb_recorder_rt_write(rec, t, c >= hour ? buf : NULL, P);
+        }
+        bb_recorder_rt_end(rec);
+    }
+    uint64_t t0 = bb_now_ns();
+    CHECK(bb_recorder_stop(rec) == 0);
+    CHECK(wait_msg(rec, "done", 20000));
+    double secs = (bb_now_ns() - t0) / 1e9;
+    bb_recorder_take_dir(rec, take, sizeof take);
+    uint64_t len = (uint64_t)(hour + 10) * P;
+    for (unsigned t = 0; t < 2; t++) {
+        snprintf(path, sizeof path, "%s/%s.wav", take, t ? "late" : "main");
+        SF_INFO si = {0};
+        SNDFILE *sf = sf_open(path, SFM_READ, &si);
+        CHECK(sf != NULL && (uint64_t)si.frames == len);
+        if (!sf)
+            continue;
+        long bad = 0;
+        sf_read_float(sf, buf, P);
+        for (unsigned i = 0; i < P; i++)
+            bad += buf[i] != 0.0f;
+        sf_seek(sf, (sf_count_t)hour * P - P, SEEK_SET);
+        for (unsigned c = hour - 1; c < hour + 10; c++) {
+            CHECK(sf_read_float(sf, buf, P) == P);
+            for (unsigned i = 0; i < P; i++)
+                bad += buf[i] != (c < hour ? 0.0f : sig(t, (uint64_t)c * P + i));
+        }
+        CHECK(bad == 0);
+        sf_close(sf);
+        struct stat stb;
+        CHECK(stat(path, &stb) == 0 && (uint64_t)stb.st_blocks * 512 < len);
+        if (t == 1)
+            printf("late join: 1 h of silence padded in %.2f s, file %.0f MB on disk of %.0f MB\n",
+                   secs, stb.st_blocks * 512 / 1e6, len * 4 / 1e6);
+    }
+    bb_recorder_free(rec);
+}
+
 int main(void)
 {
     signal(SIGXFSZ, SIG_IGN);
@@ -551,6 +608,7 @@ int main(void)
     test_alignment(BB_REC_FLAC_24);
     test_full_ring_slow_disk();
     test_throughput();
+    test_late_join();
     test_kill9(BB_REC_WAV_FLOAT);
     test_kill9(BB_REC_FLAC_24);
     test_file_size_limit();
