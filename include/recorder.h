@@ -88,6 +88,7 @@ struct bb_recorder_stats {
     uint64_t bytes;          ///< [writer] bytes written to disk (headers included)
     uint64_t disk_errors;    ///< [writer] failed writes, opens, syncs
     uint64_t late_blocks;    ///< [writer] blocks that came after their take ended
+    uint64_t timeline_jumps; ///< [rt] JACK's frame counter went back or leapt > 60 s
     uint64_t lag_frames;     ///< callback position minus writer position, now
     uint64_t max_lag_frames; ///< the largest lag seen
     unsigned ring_fill_pct;  ///< how full the ring is now
@@ -139,7 +140,8 @@ void bb_recorder_take_dir(struct bb_recorder *rec, char *buf, size_t size);
 
 /// [rt] A cycle begins; jack_frame is jack_last_frame_time().
 BB_RT void bb_recorder_rt_begin(struct bb_recorder *rec, uint32_t jack_frame);
-/// [rt] One track's nframes of this cycle. buf NULL: silence (costs nothing).
+/// [rt] One track's nframes (at most BB_MAX_PERIOD) of this cycle, once per
+/// track per cycle. buf NULL: silence (costs nothing).
 BB_RT void bb_recorder_rt_write(struct bb_recorder *rec, unsigned track_id, const float *buf,
                                 unsigned nframes);
 /// [rt] The cycle is done: publishes the position, wakes the writer now and

@@ -144,11 +144,22 @@ struct bb_recorder {
     float    *scratch;      ///< one block's audio
     uint64_t  tick_errors;  ///< errors since the last sync tick
     uint64_t  tick_lost;
+    uint64_t  tick_dropped; ///< frames_dropped at the last sync tick
     char      tick_msg[REC_MSG];
     char      take_dir[PATH_MAX]; ///< [writer] under dir_lock, read by [ctl]
 };
 
 static void rec_msg(struct bb_recorder *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Frames the writer is behind the callback (both packed take << 40 | pos);
+// the writer not yet at the callback's take: all of the callback's position.
+static uint64_t lag_of(uint64_t rt_pos, uint64_t wr_pos)
+{
+    if (rt_pos >> REC_POS_BITS != wr_pos >> REC_POS_BITS)
+        return rt_pos & REC_POS_MASK;
+    uint64_t r = rt_pos & REC_POS_MASK, w = wr_pos & REC_POS_MASK;
+    return r > w ? r - w : 0;
+}
 
 /* ---- control thread ------------------------------------------------- */
 
@@ -200,7 +211,7 @@ static int rec_alloc(struct bb_recorder *rec, const struct bb_recorder_config *c
     if (rc == 0)
         memset(rec->ring.buf, 0, rec->ring.size);
     if (rc == 0)
-        rc = bb_ring_init(&rec->cmds, 256 * sizeof(struct rec_cmd));
+        rc = bb_ring_init(&rec->cmds, (rec->max_files + 64) * sizeof(struct rec_cmd));
     if (rc == 0)
         rc = bb_ring_init(&rec->msgs, 32 * REC_MSG);
     return rc;
@@ -421,13 +432,10 @@ void bb_recorder_stats(struct bb_recorder *rec, struct bb_recorder_stats *out)
     out->disk_errors = bb_counter_get(&rec->disk_errors);
     out->late_blocks = bb_counter_get(&rec->late_blocks);
     out->max_lag_frames = bb_counter_get(&rec->max_lag);
-    uint64_t rp = atomic_load_explicit(&rec->rt_pos, memory_order_relaxed);
-    uint64_t wp = atomic_load_explicit(&rec->wr_pos, memory_order_relaxed);
-    if (rec->recording && rp >> REC_POS_BITS == wp >> REC_POS_BITS &&
-        (rp & REC_POS_MASK) > (wp & REC_POS_MASK))
-        out->lag_frames = (rp & REC_POS_MASK) - (wp & REC_POS_MASK);
-    else if (rec->recording && rp >> REC_POS_BITS != wp >> REC_POS_BITS)
-        out->lag_frames = rp & REC_POS_MASK; // the writer has not reached this take
+    out->timeline_jumps = bb_counter_get(&rec->timeline_jumps);
+    if (rec->recording)
+        out->lag_frames = lag_of(atomic_load_explicit(&rec->rt_pos, memory_order_relaxed),
+                                 atomic_load_explicit(&rec->wr_pos, memory_order_relaxed));
     out->ring_fill_pct = (unsigned)((uint64_t)bb_ring_read_space(&rec->ring) * 100 / rec->ring.size);
     out->files_open = atomic_load_explicit(&rec->files_open, memory_order_relaxed);
 }
@@ -496,8 +504,12 @@ BB_RT void bb_recorder_rt_begin(struct bb_recorder *rec, uint32_t jack_frame)
 BB_RT void bb_recorder_rt_write(struct bb_recorder *rec, unsigned track_id, const float *buf,
                                 unsigned nframes)
 {
-    if (!rec->rt_on || track_id >= rec->max_tracks || nframes == 0 || nframes > BB_MAX_PERIOD)
+    if (!rec->rt_on || track_id >= rec->max_tracks || nframes == 0)
         return;
+    if (nframes > BB_MAX_PERIOD) {
+        bb_counter_add(&rec->frames_dropped, nframes);
+        return;
+    }
     uint64_t v = atomic_load_explicit(&rec->track_file[track_id], memory_order_acquire);
     if ((uint32_t)(v >> 32) != rec->rt_take)
         return;
@@ -949,6 +961,19 @@ static void sync_tick(struct bb_recorder *rec)
             file_sync(rec, f);
         }
     }
+    // A disk too slow for the take: say so before and while it costs audio.
+    uint64_t dropped = bb_counter_get(&rec->frames_dropped);
+    unsigned fill = (unsigned)((uint64_t)bb_ring_read_space(&rec->ring) * 100 / rec->ring.size);
+    if (dropped > rec->tick_dropped)
+        rec_msg(rec, "recorder: the disk is too slow: %llu frames dropped in %u ms (silence in "
+                "the files), ring %u%% full", (unsigned long long)(dropped - rec->tick_dropped),
+                rec->sync_ms, fill);
+    else if (fill >= 50)
+        rec_msg(rec, "recorder: the disk is slow: writer %.1f s behind, ring %u%% full",
+                (double)lag_of(atomic_load_explicit(&rec->rt_pos, memory_order_relaxed),
+                               atomic_load_explicit(&rec->wr_pos, memory_order_relaxed)) /
+                    rec->rate, fill);
+    rec->tick_dropped = dropped;
     if (rec->tick_errors) {
         rec_msg(rec, "recorder: %s (%llu errors, %llu frames lost in %u ms)", rec->tick_msg,
                 (unsigned long long)rec->tick_errors, (unsigned long long)rec->tick_lost,
@@ -958,13 +983,13 @@ static void sync_tick(struct bb_recorder *rec)
     }
 }
 
+// Measured when the writer wakes, before it drains: the largest it gets.
 static void note_lag(struct bb_recorder *rec)
 {
-    uint64_t rp = atomic_load_explicit(&rec->rt_pos, memory_order_relaxed);
-    uint64_t wp = atomic_load_explicit(&rec->wr_pos, memory_order_relaxed);
-    if (rp >> REC_POS_BITS != wp >> REC_POS_BITS || (rp & REC_POS_MASK) <= (wp & REC_POS_MASK))
+    if (!rec->take.open)
         return;
-    uint64_t lag = (rp & REC_POS_MASK) - (wp & REC_POS_MASK);
+    uint64_t lag = lag_of(atomic_load_explicit(&rec->rt_pos, memory_order_relaxed),
+                          atomic_load_explicit(&rec->wr_pos, memory_order_relaxed));
     if (lag > bb_counter_get(&rec->max_lag))
         bb_counter_add(&rec->max_lag, lag - bb_counter_get(&rec->max_lag));
 }

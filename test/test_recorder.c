@@ -280,6 +280,7 @@ static void test_full_ring_slow_disk(void)
     bb_recorder_test_slow_disk(rec, 30000);
     CHECK(bb_recorder_start_take(rec, "slow") == 0);
     uint64_t lag_at_drop = 0;
+    msgs[0] = '\0';
     unsigned ncycles = 750; // 2 s at real pace
     uint64_t worst = run_cycles(rec, 4, 0, ncycles, true, &lag_at_drop);
     struct bb_recorder_stats st;
@@ -294,6 +295,7 @@ static void test_full_ring_slow_disk(void)
     bb_recorder_test_slow_disk(rec, 0);
     CHECK(bb_recorder_stop(rec) == 0);
     CHECK(wait_msg(rec, "done", 10000));
+    CHECK(strstr(msgs, "the disk is too slow") != NULL); // told, once a sync interval
     check_dropped_take(rec, 4, ncycles);
     bb_recorder_free(rec);
 }
