@@ -1006,7 +1006,7 @@ static void *writer_main(void *arg)
         drain_cmds(rec);
         // A stop seen before this look at the ring: all the take's blocks
         // the callback wrote before it are in what drain_data writes now.
-        bool stop = rec->take.open && rec->take.stop_pending;
+        uint32_t stop = rec->take.open && rec->take.stop_pending ? rec->take.serial : 0;
         if (!drain_data(rec)) {
             bb_ring_skip(&rec->ring, bb_ring_read_space(&rec->ring));
             bb_counter_inc(&rec->disk_errors);
@@ -1014,8 +1014,8 @@ static void *writer_main(void *arg)
                 rec_msg(rec, "recorder: corrupt block stream, dropped (bug)");
             corrupt_told = true;
         }
-        if (stop)
-            take_finish(rec);
+        if (stop && rec->take.open && rec->take.serial == stop)
+            take_finish(rec); // (a later take the ring brought in meanwhile goes on)
         uint64_t now = bb_now_ns();
         if (now >= next_sync) {
             sync_tick(rec);

@@ -344,14 +344,14 @@ static void test_throughput(void)
 
 // ---- kill -9 mid-take ----
 
-static bool find_take(const char *dir, char *take, size_t size)
+static bool find_take(const char *dir, const char *prefix, char *take, size_t size)
 {
     DIR *d = opendir(dir);
     if (!d)
         return false;
     bool found = false;
     for (struct dirent *e; !found && (e = readdir(d));) {
-        if (strncmp(e->d_name, "take-", 5) == 0) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
             snprintf(take, size, "%s/%s", dir, e->d_name);
             found = true;
         }
@@ -432,7 +432,7 @@ static void test_kill9(enum bb_rec_format fmt)
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    CHECK(find_take(dir, take, sizeof take));
+    CHECK(find_take(dir, "take-", take, sizeof take));
     float tol = fmt == BB_REC_FLAC_24 ? 2e-6f : 0.0f;
     for (unsigned t = 0; t < 2; t++) {
         char path[1200], cmd[1300];
@@ -598,6 +598,53 @@ static void test_late_join(void)
     bb_recorder_free(rec);
 }
 
+// ---- stop and start between two cycles (a JACK restart in a hurry) ----
+
+static void test_quick_restart(void)
+{
+    char dir[512];
+    struct bb_recorder *rec = make("quick", BB_REC_WAV_FLOAT, 5000, 2, dir, sizeof dir);
+    CHECK(rec != NULL);
+    if (!rec)
+        return;
+    bb_recorder_track_open(rec, 0, "t0");
+    bb_recorder_track_open(rec, 1, "t1");
+    // A slow disk keeps the writer busy, so it meets the stop, the next
+    // start and blocks of both takes all in one look.
+    bb_recorder_test_slow_disk(rec, 50000);
+    CHECK(bb_recorder_start_take(rec, "a") == 0);
+    run_cycles(rec, 2, 0, 300, false, NULL);
+    CHECK(bb_recorder_stop(rec) == 0);
+    CHECK(bb_recorder_start_take(rec, "b") == 0);
+    run_cycles(rec, 2, 0, 250, false, NULL); // the new take starts at position 0
+    usleep(400 * 1000);
+    bb_recorder_test_slow_disk(rec, 0);
+    run_cycles(rec, 2, 250, 250, false, NULL);
+    CHECK(bb_recorder_stop(rec) == 0);
+    CHECK(wait_msg(rec, "_b done", 10000));
+    char take_b[1024], take_a[1024];
+    bb_recorder_take_dir(rec, take_b, sizeof take_b);
+    CHECK(strstr(take_b, "/take-002_") != NULL && strstr(msgs, "_a done") != NULL);
+    CHECK(find_take(dir, "take-001_", take_a, sizeof take_a));
+    for (unsigned t = 0; t < 2; t++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%u", t);
+        float *got = NULL;
+        CHECK(read_track(take_a, name, "wav", &got) == 300 * PERIOD);
+        free(got);
+        CHECK(read_track(take_b, name, "wav", &got) == 500 * PERIOD);
+        long bad = 0;
+        for (long i = 0; i < 500 * PERIOD; i++)
+            bad += got[i] != sig(t, (uint64_t)i);
+        CHECK(bad == 0);
+        free(got);
+    }
+    struct bb_recorder_stats st;
+    bb_recorder_stats(rec, &st);
+    CHECK(st.frames_dropped == 0 && st.late_blocks == 0);
+    bb_recorder_free(rec);
+}
+
 int main(void)
 {
     signal(SIGXFSZ, SIG_IGN);
@@ -611,6 +658,7 @@ int main(void)
     test_full_ring_slow_disk();
     test_throughput();
     test_late_join();
+    test_quick_restart();
     test_kill9(BB_REC_WAV_FLOAT);
     test_kill9(BB_REC_FLAC_24);
     test_file_size_limit();
