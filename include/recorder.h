@@ -40,7 +40,11 @@
 // WAV that every reader plays up to the last sync. FLAC (24 bit) is the
 // alternative that halves the disk: libsndfile reads a killed FLAC file up
 // to its last complete frame (4096 samples) but reports its length as
-// unknown until it is closed properly.
+// unknown until it is closed properly. Silence the writer pads into a WAV
+// (a musician who joins late) is a sparse hole: no disk, no time.
+//
+// Each file is WAVE_FORMAT_EXTENSIBLE float with a JUNK chunk that becomes
+// the ds64 chunk if it outgrows 4 GB; a track is mono (channel mask C).
 //
 // A JACK server restart is a new take: bb_recorder_stop, then
 // bb_recorder_start_take once the client is back (frame counters of the

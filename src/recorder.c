@@ -693,7 +693,6 @@ static int file_open(struct bb_recorder *rec, struct rec_file *f)
     } else {
         // A plain WAV while it is below 4 GB, RF64 once it grows beyond.
         sf_command(f->sf, SFC_RF64_AUTO_DOWNGRADE, NULL, SF_TRUE);
-        sf_command(f->sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
         // A file with its header in place from the start reads as empty, not broken.
         sf_command(f->sf, SFC_UPDATE_HEADER_NOW, NULL, 0);
     }
