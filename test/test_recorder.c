@@ -193,8 +193,9 @@ static void test_alignment(enum bb_rec_format fmt)
 
 // Callback cycles that took over 5 ms in the last run_cycles. The worst
 // cycle alone says little on a loaded 2-core machine (the test thread is
-// not realtime and gets preempted now and then); a callback that waited
-// for a 30 ms disk write would be slow again and again.
+// not realtime and gets preempted now and then; a thread that never sleeps
+// is preempted at every time slice, so the checks run at real pace); a
+// callback that waited for a 30 ms disk write would be slow again and again.
 static unsigned slow_cycles;
 
 // Writes ncycles of tracks 0..ntr-1 at real pace (sleep between cycles) or
@@ -475,7 +476,7 @@ static void test_file_size_limit(void)
     lim.rlim_cur = 256 * 1024; // 1.3 s of a float track
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
     CHECK(bb_recorder_start_take(rec, "fsize") == 0);
-    uint64_t worst = run_cycles(rec, 2, 0, 750, false, NULL);
+    uint64_t worst = run_cycles(rec, 2, 0, 750, true, NULL);
     msgs[0] = '\0';
     CHECK(wait_msg(rec, "File too large", 5000));
     struct bb_recorder_stats st;
@@ -485,7 +486,7 @@ static void test_file_size_limit(void)
     CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
     usleep(300 * 1000);
     unsigned slow1 = slow_cycles;
-    uint64_t w2 = run_cycles(rec, 2, 750, 750, false, NULL);
+    uint64_t w2 = run_cycles(rec, 2, 750, 750, true, NULL);
     worst = w2 > worst ? w2 : worst;
     CHECK((slow1 + slow_cycles) * 100 < 1500);
     CHECK(bb_recorder_stop(rec) == 0);
@@ -526,7 +527,7 @@ static void test_bad_dir(void)
     bb_recorder_track_open(rec, 0, "t0");
     msgs[0] = '\0';
     CHECK(bb_recorder_start_take(rec, NULL) == 0);
-    uint64_t worst = run_cycles(rec, 1, 0, 400, false, NULL);
+    uint64_t worst = run_cycles(rec, 1, 0, 400, true, NULL);
     CHECK(wait_msg(rec, "Not a directory", 5000));
     CHECK(slow_cycles * 100 < 400);
     printf("unusable directory: worst callback cycle %.1f us\n", worst / 1e3);
