@@ -52,7 +52,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
 TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator \
-            $(BUILD)/oscstorm
+            $(BUILD)/oscstorm $(BUILD)/bbrelay $(BUILD)/bbglitch
 
 ifdef SAN
 BIN := $(BUILD)/bandbridge
@@ -101,6 +101,16 @@ $(BUILD)/fake_nsm: test/fake_nsm.c | $(BUILD)
 
 # OSC load: several controllers moving mix settings (liblo only).
 $(BUILD)/oscstorm: test/oscstorm.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# UDP impairment relay (delay, jitter, loss, bursts, reordering, outages): libc only.
+$(BUILD)/bbrelay: test/tools/bbrelay.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread -lm
+
+# Glitch counter: plays a known tone into a path and counts what comes back wrong (libjack).
+$(BUILD)/bbglitch: test/tools/bbglitch.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
