@@ -84,7 +84,10 @@
 #define HIST_LEN (1u << HIST_BITS)
 #define HIST_MASK (HIST_LEN - 1)
 #define MAX_INS 2
-#define LOCK_WIN 4096
+#define LOCK_WIN 8192  // first lock: 8 notes
+#define RELOCK_WIN 4096 // a relock: 4 notes, and it can come sooner
+#define MAX_GLITCH_LOG (1u << 18)
+#define MAX_XRUNS 65536
 #define LOCK_CORR 0.7
 #define NOTES 16
 #define MAX_PEND 16384
@@ -112,11 +115,14 @@ struct input {
     uint32_t gap_start;
     uint64_t gaps;
     double longest_gap_ms, last_gap_ms, time_back_ms;
+    // Judged blocks wait RELOCK_WIN frames for their final verdict: if the
+    // lock moves meanwhile, they are judged again at the new delay too.
     struct pend {
-        uint32_t t, n;
+        uint32_t t, n, D;
+        double snr;
         bool silent;
-    } *pend;
-    size_t npend;
+    } *pend; // a FIFO: pend_head .. pend_head + npend - 1 (mod MAX_PEND)
+    size_t npend, pend_head;
     uint32_t relock_at; // no search before this frame time
     uint64_t snr_hist[SNR_BINS + 1];
     double snr_min;
@@ -134,8 +140,8 @@ static float *tbl;      // 2 x TBL_LEN: a window never wraps
 static double *tbl_sq;  // prefix sums of tbl^2 over the doubled table
 static uint32_t *outw;  // frame time written at each history index (our output)
 static float level_lin;
-static double freq = 1000, level_db = -12, snr_min_db = 10, seconds = 10;
-static uint32_t hop = 256, max_lag = 48000, rate, period;
+static double freq = 1000, level_db = -12, snr_min_db = 6, seconds = 10;
+static uint32_t hop = 512, max_lag = 48000, rate, period;
 static bool verbose;
 // The ring: slots of one period each.
 static unsigned char *ring;
@@ -149,6 +155,16 @@ static pthread_mutex_t mark_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool mark_set;
 static uint32_t mark_t;
 static char mark_label[256];
+// Glitch blocks (frame time, delay) and xruns (frame time), to tell at the
+// end which glitches had an xrun anywhere along their way.
+static struct glog {
+    uint32_t t, D;
+} *glitch_log[MAX_INS];
+static size_t n_glitch_log[MAX_INS];
+static uint32_t xrun_t[MAX_XRUNS];
+static atomic_uint n_xrun_t;
+
+static FILE *trace; // --trace FILE: one line per judged block, to see what a glitch was
 
 // ---- the signal ----
 static void make_table(void)
@@ -233,10 +249,16 @@ static int process(jack_nframes_t n, void *arg)
     return 0;
 }
 
+// Runs in JACK's notification thread, not in the process callback.
 static int on_xrun(void *arg)
 {
     (void)arg;
     atomic_fetch_add_explicit(&xruns, 1, memory_order_relaxed);
+    unsigned k = atomic_load_explicit(&n_xrun_t, memory_order_relaxed);
+    if (k < MAX_XRUNS) {
+        xrun_t[k] = jack_frame_time(client);
+        atomic_store_explicit(&n_xrun_t, k + 1, memory_order_release);
+    }
     return 0;
 }
 
@@ -396,58 +418,60 @@ static void end_gap(struct input *in, uint32_t t)
     pthread_mutex_unlock(&mark_lock);
 }
 
-static void count_good(struct input *in, uint32_t t, double snr)
+// The final verdict on the oldest pending block.
+static void finalize(struct input *in)
 {
-    in->good++, in->sec_good++;
-    snr_add(in, snr);
-    if (in->D <= max_lag)
-        in->lat_hist[in->D]++;
-    end_gap(in, t);
-}
-
-static void count_bad(struct input *in, bool silent)
-{
-    if (silent)
+    struct pend *p = &in->pend[in->pend_head];
+    in->pend_head = (in->pend_head + 1) % MAX_PEND;
+    in->npend--;
+    snr_add(in, p->snr);
+    if (p->snr >= snr_min_db) {
+        in->good++, in->sec_good++;
+        if (p->D <= max_lag)
+            in->lat_hist[p->D]++;
+        end_gap(in, p->t);
+        return;
+    }
+    if (!in->in_gap)
+        in->in_gap = true, in->gap_start = p->t;
+    if (n_glitch_log[in->idx] < MAX_GLITCH_LOG)
+        glitch_log[in->idx][n_glitch_log[in->idx]++] = (struct glog){p->t, p->D};
+    if (p->silent)
         in->glitch_silent++;
     else
         in->glitch_wrong++;
     in->sec_bad++;
 }
 
-static void flush_pending(struct input *in)
-{
-    for (size_t i = 0; i < in->npend; i++)
-        count_bad(in, in->pend[i].silent);
-    in->npend = 0;
-}
-
-// The pending streak, judged again at the current lock (after a relock).
+// After the lock moved (or the level changed): every pending block is good
+// if it fits either the lock it was judged at or the new one, and counts at
+// the delay it fits best. Blocks from before the move fit the old delay,
+// blocks after it the new one; only what fits neither is a glitch.
 static void rejudge_pending(struct input *in)
 {
-    size_t np = in->npend;
-    in->npend = 0;
-    for (size_t i = 0; i < np; i++) {
-        struct pend *p = &in->pend[i];
-        double rms, s = -INFINITY;
-        if (hist_valid(in, p->t, p->n))
-            s = block_snr(in, p->t, p->n, in->D, in->g, &rms);
-        snr_add(in, s);
-        if (s >= snr_min_db) {
-            in->good++, in->sec_good++;
-            if (in->D <= max_lag)
-                in->lat_hist[in->D]++;
-            // No gap at all when the very first block of the streak fits
-            // the new delay: the path only moved.
-            if (in->in_gap && p->t == in->gap_start)
-                in->in_gap = false;
-            else
-                end_gap(in, p->t);
-        } else {
-            count_bad(in, p->silent);
-            if (!in->in_gap)
-                in->in_gap = true, in->gap_start = p->t;
-        }
+    for (size_t i = 0; i < in->npend; i++) {
+        struct pend *p = &in->pend[(in->pend_head + i) % MAX_PEND];
+        double rms;
+        if (!hist_valid(in, p->t, p->n))
+            continue;
+        double s = block_snr(in, p->t, p->n, in->D, in->g, &rms);
+        if (s > p->snr)
+            p->snr = s, p->D = in->D;
     }
+}
+
+// Normalised correlation of the W input samples ending at tend with the table at delay D.
+static double corr_at(const struct input *in, uint32_t tend, uint32_t W, uint32_t D)
+{
+    double yy = 0, yr = 0;
+    uint32_t t0 = tend - W;
+    for (uint32_t i = 0; i < W; i++) {
+        double y = in->hist[(t0 + i) & HIST_MASK], r = tbl[(t0 + i - D) & TBL_MASK];
+        yy += y * y, yr += y * r;
+    }
+    uint32_t s = (t0 - D) & TBL_MASK;
+    double rr = tbl_sq[s + W] - tbl_sq[s];
+    return yy > 0 && rr > 0 ? yr / sqrt(yy * rr) : 0;
 }
 
 static void analyse_block(struct input *in, uint32_t t, uint32_t n)
@@ -469,9 +493,10 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
         }
         return;
     }
-    if (!in->any)
-        in->any = true;
+    in->any = true;
     in->last_t = t + n;
+    while (in->npend && (int32_t)(t - in->pend[in->pend_head].t) >= (int32_t)RELOCK_WIN)
+        finalize(in);
     // Returning audio that would carry a cycle we never played is not the path's fault.
     if (!out_written(t - in->D, n)) {
         in->self_skip++;
@@ -479,51 +504,47 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
     }
     in->blocks++;
     double rms, s = block_snr(in, t, n, in->D, in->g, &rms);
-    if (s >= snr_min_db) {
-        flush_pending(in);
-        count_good(in, t, s);
+    bool silent = rms < in->lock_rms * 0.1; // 20 dB under the locked level
+    if (trace)
+        fprintf(trace, "%d %u %u %.2f %.5f %s\n", in->idx + 1, t, in->D, s, rms,
+                s >= snr_min_db ? "good" : "bad");
+    if (in->npend == MAX_PEND)
+        finalize(in);
+    in->pend[(in->pend_head + in->npend++) % MAX_PEND] = (struct pend){t, n, in->D, s, silent};
+    if (s >= snr_min_db || silent || (int32_t)(t - in->relock_at) < 0)
         return;
+    // A bad block with signal in it: is the lock still right? The last
+    // RELOCK_WIN samples (several notes: unambiguous) say.
+    uint32_t W = RELOCK_WIN;
+    if (!hist_valid(in, t + n - W, W))
+        return;
+    in->relock_at = t + W / 4; // at most four searches per window
+    double c_now = corr_at(in, t + n, W, in->D);
+    uint32_t lag = in->D;
+    double c = c_now, g, r2;
+    if (c_now < 0.95) {
+        uint32_t lo = in->D > 2048 ? in->D - 2048 : 0;
+        uint32_t hi = in->D + 2048 > max_lag ? max_lag : in->D + 2048;
+        bool ok = search(in, t + n, W, lo, hi, &lag, &c, &g, &r2);
+        if (!ok || c < 0.9)
+            ok = search(in, t + n, W, 0, max_lag, &lag, &c, &g, &r2);
+        if (!ok || c < c_now + 0.02)
+            return; // nothing fits better: the path is broken, not moved
+    } else {
+        // The delay holds; maybe the level moved (a fader): the gain afresh.
+        search(in, t + n, W, in->D, in->D, &lag, &c, &g, &r2);
     }
-    // Bad at the current lock: pending until it is clear whether the path
-    // broke or only moved.
-    if (!in->in_gap)
-        in->in_gap = true, in->gap_start = t;
-    bool silent = rms < in->lock_rms * 0.1;
-    if (in->npend == MAX_PEND) { // a very long streak: its oldest blocks are bad whatever the lock
-        count_bad(in, in->pend[0].silent);
-        memmove(in->pend, in->pend + 1, (MAX_PEND - 1) * sizeof *in->pend);
-        in->npend--;
-    }
-    in->pend[in->npend++] = (struct pend){t, n, silent};
-    // Search again once the last W samples all carry signal, at most every W/2 frames.
-    uint32_t W = 6 * hop > LOCK_WIN ? LOCK_WIN : 6 * hop;
-    if (W < 1024)
-        W = 1024;
-    if (silent || (int32_t)(t - in->relock_at) < 0)
-        return;
-    uint32_t need = (W + n - 1) / n;
-    if (in->npend < need)
-        return;
-    for (size_t i = in->npend - need; i < in->npend; i++)
-        if (in->pend[i].silent)
-            return;
-    in->relock_at = t + W / 2;
-    uint32_t lag;
-    double c, g, r2;
-    uint32_t lo = in->D > 2048 ? in->D - 2048 : 0, hi = in->D + 2048 > max_lag ? max_lag : in->D + 2048;
-    bool ok = search(in, t + n, W, lo, hi, &lag, &c, &g, &r2);
-    if (!ok)
-        ok = search(in, t + n, W, 0, max_lag, &lag, &c, &g, &r2);
-    if (!ok)
-        return;
     double rms2, s2 = block_snr(in, t, n, lag, g, &rms2);
     if (s2 < snr_min_db)
-        return;
+        return; // not even this block fits: keep the old lock and wait
     if (lag != in->D)
         in->latency_changes++;
-    if (verbose)
-        fprintf(stderr, "bbglitch: in_%d relocked: delay %u -> %u frames, corr %.4f, gain %.2f dB\n",
-                in->idx + 1, in->D, lag, c, 20 * log10(fabs(g) / level_lin));
+    if (trace)
+        fprintf(trace, "%d %u relock %u -> %u corr %.4f (was %.4f) gain %.2f dB pending %zu\n",
+                in->idx + 1, t, in->D, lag, c, c_now, 20 * log10(fabs(g) / level_lin), in->npend);
+    if (verbose && lag != in->D)
+        fprintf(stderr, "bbglitch: in_%d relocked: delay %u -> %u frames, corr %.4f\n", in->idx + 1,
+                in->D, lag, c);
     in->D = lag, in->g = g, in->lock_rms = r2;
     rejudge_pending(in);
 }
@@ -598,9 +619,42 @@ static void *analysis(void *arg)
             analyse_block(&ins[k], t, n);
         per_second(t);
     }
-    for (int k = 0; k < n_ins; k++) // a streak still open at the end is a gap that never ended
-        flush_pending(&ins[k]);
+    for (int k = 0; k < n_ins; k++) // the last verdicts (a gap still open at the end never ended)
+        while (ins[k].npend)
+            finalize(&ins[k]);
     return NULL;
+}
+
+// Glitch blocks in a run (a gap) with an xrun reported anywhere from the
+// moment the run's first block left us (t - D) to shortly after its last
+// came back: a cycle some client missed on the way, which no buffer can make
+// up for, and whose refill and fade-in the whole run is. The rest are the path's.
+static uint64_t glitches_near_xrun(const struct input *in)
+{
+    unsigned nx = atomic_load_explicit(&n_xrun_t, memory_order_acquire);
+    uint64_t near = 0;
+    uint32_t slack = 2 * period; // the notification comes a little after the xrun
+    const struct glog *gl = glitch_log[in->idx];
+    size_t n = n_glitch_log[in->idx];
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1; // the run: blocks at most 4 periods apart
+        while (j < n && gl[j].t - gl[j - 1].t <= 4 * period)
+            j++;
+        uint32_t from = gl[i].t - gl[i].D - slack, span = gl[j - 1].t - from + slack + period;
+        bool is_near = false;
+        for (unsigned k = 0; k < nx && !is_near; k++)
+            is_near = xrun_t[k] - from <= span;
+        if (is_near)
+            near += j - i;
+        if (trace)
+            fprintf(trace, "%d %u glitch_run blocks %zu delay %u near_xrun %d\n", in->idx + 1,
+                    gl[i].t, j - i, gl[i].D, is_near);
+        i = j;
+    }
+    if (trace)
+        for (unsigned k = 0; k < nx; k++)
+            fprintf(trace, "0 %u xrun\n", xrun_t[k]);
+    return near;
 }
 
 static void summary(struct input *in)
@@ -640,6 +694,9 @@ static void summary(struct input *in)
            (unsigned long long)in->blocks, (unsigned long long)in->good,
            (unsigned long long)glitches, (unsigned long long)in->glitch_silent,
            (unsigned long long)in->glitch_wrong);
+    uint64_t near = glitches_near_xrun(in);
+    printf(" glitch_near_xrun=%llu glitch_xrun_free=%llu", (unsigned long long)near,
+           (unsigned long long)(glitches - near));
     printf(" glitches_per_min=%.2f gaps=%llu longest_gap_ms=%.1f", secs > 0 ? glitches * 60.0 / secs : 0.0,
            (unsigned long long)in->gaps, in->longest_gap_ms);
     if (in->gaps)
@@ -674,6 +731,7 @@ static void usage(FILE *f)
             "  --max-lag FRAMES    longest delay searched (default 48000)\n"
             "  --name NAME         JACK client name (default bbglitch)\n"
             "  --wait S            wait up to S s for the ports to connect (default 10)\n"
+            "  --trace FILE        one line per judged block: input frame_time delay snr_db rms verdict\n"
             "  -v                  one line a second\n"
             "stdin: every line is a mark; the next gap that ends after it prints time_back_ms\n"
             "see the comment at the top of test/tools/bbglitch.c\n");
@@ -749,6 +807,13 @@ int main(int argc, char **argv)
             wait_s = num(a, v, 0, 3600), i++;
         else if (!strcmp(a, "--name") && v)
             name = v, i++;
+        else if (!strcmp(a, "--trace") && v) {
+            if (!(trace = fopen(v, "w"))) {
+                perror(v);
+                return 1;
+            }
+            i++;
+        }
         else {
             usage(stderr);
             return 1;
@@ -802,9 +867,10 @@ int main(int argc, char **argv)
         in->hist_t = malloc(HIST_LEN * sizeof *in->hist_t);
         in->lat_hist = calloc(max_lag + 1, sizeof *in->lat_hist);
         in->pend = malloc(MAX_PEND * sizeof *in->pend);
+        glitch_log[k] = malloc(MAX_GLITCH_LOG * sizeof *glitch_log[k]);
         in->snr_min = INFINITY;
         in->time_back_ms = -1;
-        if (!in->port || !in->hist || !in->hist_t || !in->lat_hist || !in->pend) {
+        if (!in->port || !in->hist || !in->hist_t || !in->lat_hist || !in->pend || !glitch_log[k]) {
             fprintf(stderr, "bbglitch: cannot set up %s\n", pn);
             return 1;
         }
