@@ -70,7 +70,8 @@
 //   held: packets the reorder option held back; reordered: packets that left
 //   after a packet that came in later (of the same client and direction):
 //   what the receiver sees as out of order, whatever the cause (held back or
-//   jitter). unsent: still queued at exit.
+//   jitter); the copy of a duplicated packet is not counted again. unsent:
+//   still queued at exit.
 // Exit status 0; 1 on a usage or socket error.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -142,6 +143,7 @@ struct client {
 struct pkt {
     uint64_t release_ns, order, seq;
     int dir, client;
+    bool dup; // the second copy: counted as duplicated, not again as reordered
     size_t len;
     unsigned char data[];
 };
@@ -479,7 +481,7 @@ static void wake_sender(void)
 }
 
 static void queue_pkt(int d, int ci, const unsigned char *data, size_t len, uint64_t release,
-                      uint64_t seq)
+                      uint64_t seq, bool dup)
 {
     struct dirstate *s = &st[d];
     if (heap_n == heap_cap) {
@@ -492,7 +494,7 @@ static void queue_pkt(int d, int ci, const unsigned char *data, size_t len, uint
         return;
     }
     *p = (struct pkt){.release_ns = release, .order = order_ctr++, .seq = seq, .dir = d,
-                      .client = ci, .len = len};
+                      .client = ci, .len = len, .dup = dup};
     memcpy(p->data, data, len);
     heap_push(p);
     if (heap[0] == p)
@@ -544,10 +546,10 @@ static void on_packet(int d, int ci, const unsigned char *data, size_t len, uint
         release += (uint64_t)(c->reorder_ms * 1e6);
         s->held++;
     }
-    queue_pkt(d, ci, data, len, release, seq);
+    queue_pkt(d, ci, data, len, release, seq, false);
     if (c->dup_p > 0 && rng_u(s->rng) < c->dup_p) {
         s->dup++;
-        queue_pkt(d, ci, data, len, release, seq); // same time, next in order: right after it
+        queue_pkt(d, ci, data, len, release, seq, true); // same time, next in order: right after it
     }
 }
 
@@ -593,9 +595,10 @@ static void *sender(void *arg)
         hist_add(&s->late, now - p->release_ns);
         hist_add(&s->late_iv, now - p->release_ns);
         s->sent++;
-        if (p->seq + 1 < cl->max_sent[p->dir])
-            s->reordered++; // something that came in after it has left already
-        else
+        if (p->seq + 1 < cl->max_sent[p->dir]) {
+            if (!p->dup)
+                s->reordered++; // something that came in after it has left already
+        } else
             cl->max_sent[p->dir] = p->seq + 1;
         free(p);
     }
