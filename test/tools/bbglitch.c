@@ -6,19 +6,23 @@
 // come back after an outage.
 //
 //   bbglitch [--seconds S] [--connect-out PORT]... [--connect-in PORT]...
-//            [--ins 1|2] [--freq HZ] [--level DB] [--snr-min DB] [-v]
+//            [--ins 1|2] [--freq HZ] [--level DB] [--hop FRAMES] [--snr-min DB]
+//            [--max-lag FRAMES] [--back-gap MS] [--name NAME] [--trace FILE] [-v]
 //
 // The signal: a tone of constant amplitude that hops, with continuous phase
-// and a short raised-cosine glide, between 16 pitches (a semitone apart
-// around --freq, 0.63..1.5 x) in a fixed pseudo-random order, one "note"
-// every --hop frames (default 256), repeating every 2^18 frames (5.5 s).
+// and a raised-cosine glide, between 16 pitches (a semitone apart around
+// --freq, 0.63..1.5 x) in a fixed pseudo-random order, one "note" every
+// --hop frames (default 512), repeating every 2^18 frames (5.5 s).
 // Why not a plain sine: a sine's delay is ambiguous modulo its period, and a
 // jitter buffer moves the delay by whole packets; the note sequence makes
-// the delay unambiguous up to 5.5 s from any ~6 notes of it. Why not noise
+// the delay unambiguous up to 5.5 s from a few notes of it. Why not noise
 // or an MLS: Opus keeps a spectrum, not a waveform; on noise its SNR is near
 // 0 dB by design, on a tone it is high, so a tone tells codec noise from a
-// glitch. Every sample is known in advance (a table by JACK frame time), so
-// each block is compared with exactly what should be there.
+// glitch. Why 512-frame notes: shorter ones cost Opus a few dB of SNR
+// (64-frame CELT on a fast glide), longer ones leave a 4096-frame window
+// too few notes to be unambiguous. Every sample is known in advance (a
+// table by JACK frame time): each block is compared with exactly what
+// should be there.
 //
 // Timeline: JACK's frame time (jack_last_frame_time). The output at frame
 // time t is table[t]; the input at t is compared with gain * table[t - D].
@@ -26,37 +30,57 @@
 // leaves a hole in its output; returning blocks that would carry that hole
 // are not judged (self_skipped), so the count is the path's, not the tool's.
 //
-// Lock: once 4096 consecutive input samples carry signal, the delay D is the
+// Lock: once 8192 consecutive input samples carry signal, the delay D is the
 // lag in 0..--max-lag (default 48000) of the highest normalised correlation
 // with the table (>= 0.7 required), and the gain the least-squares one there.
 // Per block (one JACK period): SNR = energy of gain*table[t-D] / energy of the
-// difference. A block is good at SNR >= --snr-min (default 10 dB: a 6 dB
-// drop reads 6 dB, PLC that drifts in phase or level reads below 0 dB; a
-// clean Opus loop reads 20..40 dB, see snr_p* below), bad otherwise: a
-// glitch, "silent" if its level is 20 dB under the locked level, "wrong"
-// otherwise. Bad blocks are held pending while they last; once the last
-// 6 notes' worth of input carries signal that does not fit, the lock is
-// searched again (near D first, then the whole range) and the pending blocks
-// are judged again at the new delay: a jitter buffer that moves by a packet
-// costs the blocks that really are wrong, not the time it took to notice.
+// difference. A block is good at SNR >= --snr-min (default 6 dB), bad
+// otherwise: a glitch, "silent" if its level is 20 dB under the locked
+// level, "wrong" otherwise. Calibration, Opus through hub and join on one
+// machine (it_glitch.sh): clean blocks spread over 10..40 dB (median ~20),
+// a dropout, a refill or concealment gone wrong reads -20..4 dB; a 6 dB
+// level drop reads 6 dB.
+// Verdicts wait 4096 frames. When a bad block with signal comes, the lock is
+// checked on the last 4096 samples (normalised correlation at D); below 0.95
+// it is searched again, near D (+-1024) and, at most every 2 s, over the
+// whole range; a better fit moves the lock (latency_changes), a fit at D
+// with another gain only sets the gain (a fader moved). Then every block
+// still waiting is judged again: good if it fits the old lock or the new
+// one. A jitter buffer that moves by a packet costs the blocks that really
+// are wrong, not the time it took to notice.
+//
+// Xruns: a cycle some client missed (the dummy backend on a loaded machine
+// does it several times a second) is audio that never existed; no buffer
+// makes up for it and an automatic jitter buffer refills after it. A run of
+// glitch blocks with an xrun reported (JACK's xrun callback) anywhere from
+// the moment its first block left us to shortly after its last came back
+// counts as glitch_near_xrun; the rest as glitch_xrun_free: the path's own.
 //
 // stdin: each line is a mark (its text the label), stamped with JACK's frame
-// time when read: the next gap that ends after it prints
-// "back label=... time_back_ms=..." (from the mark to the first good block).
-// Every gap of 20 ms or more prints "gap at_s=... ms=..." (from its first bad
-// block to the first good one: the time sound takes to come back).
+// time when read (and printed: "mark label=... at_s=..."): the next gap of
+// --back-gap ms (default 100: an outage, not a lost packet's blip) that ends
+// after it prints "back in=in_1 label=... time_back_ms=... gap_ms=..." (from
+// the mark to the first good block). Every gap of 20 ms or more prints
+// "gap in=in_1 at_s=... ms=..." (from its first bad block to the first good
+// one: the time sound takes to come back after an outage).
 //
 // Output at exit, one line per input (key=value):
 //   status=ok in=in_1 rate=48000 period=64 seconds=10.0 locked=1 lock_corr=0.999
 //   gain_db=0.00 latency_median=64 latency_min=64 latency_max=64 latency_mode=64
-//   latency_changes=0 latency_hist=64:7480 blocks=7480 good_blocks=7480
-//   glitch_blocks=0 glitch_silent=0 glitch_wrong=0 glitches_per_min=0.00 gaps=0
+//   latency_changes=0 latency_nudges=0 latency_hist=64:7480 blocks=7480
+//   good_blocks=7480 glitch_blocks=0 glitch_silent=0 glitch_wrong=0
+//   glitch_near_xrun=0 glitch_xrun_free=0 glitches_per_min=0.00 gaps=0
 //   longest_gap_ms=0.0 last_gap_ms=none time_back_ms=none self_skipped=0
 //   snr_min_db=.. snr_p001_db=.. snr_p01_db=.. snr_p50_db=.. own_skips=0
 //   ring_overflows=0 xruns=0
-// latency_*: over good blocks, in frames. snr_p001/p01/p50: 0.1 %, 1 %, 50 %
-// percentiles of the block SNR (the margin above --snr-min). own_skips:
-// cycles this client missed. With -v, once a second:
+// latency_*: over good blocks, in frames; latency_changes: moves of the lock
+// by more than 2 frames (a jitter buffer refilling or trimming); nudges: by
+// 1 or 2 (a codec's phase on a tone, a resampler following drift).
+// gaps: runs of bad blocks; longest_gap_ms from a run's first bad block to
+// the next good one. snr_p001/p01/p50: 0.1 %, 1 %, 50 % percentiles of the
+// block SNR (the margin above --snr-min). own_skips: cycles this client
+// missed. ring_overflows: periods the analysis fell too far behind to keep
+// (holes, as own skips). With -v, once a second:
 //   t=3 in=in_1 locked=1 latency=64 good=750 bad=0 snr_p50_db=..
 // Exit 0 if every input locked, 2 if one never did (status=nolock), 1 on errors.
 //
@@ -85,7 +109,9 @@
 #define HIST_MASK (HIST_LEN - 1)
 #define MAX_INS 2
 #define LOCK_WIN 8192  // first lock: 8 notes
-#define RELOCK_WIN 4096 // a relock: 4 notes, and it can come sooner
+#define RELOCK_WIN 4096 // verdicts wait this long; the lock is checked on it
+#define NEAR_WIN 2048   // a search near the lock: 4 notes, +-NEAR_LAGS
+#define NEAR_LAGS 1024
 #define MAX_GLITCH_LOG (1u << 18)
 #define MAX_XRUNS 65536
 #define LOCK_CORR 0.7
@@ -124,6 +150,8 @@ struct input {
     } *pend; // a FIFO: pend_head .. pend_head + npend - 1 (mod MAX_PEND)
     size_t npend, pend_head;
     uint32_t relock_at; // no search before this frame time
+    uint32_t full_at;   // no search of the whole range before this one
+    uint64_t latency_nudges; // moves of 1 or 2 frames (Opus's phase, a resampler)
     uint64_t snr_hist[SNR_BINS + 1];
     double snr_min;
     uint32_t first_t, last_t; // analysed span, frame times
@@ -140,6 +168,7 @@ static float *tbl;      // 2 x TBL_LEN: a window never wraps
 static double *tbl_sq;  // prefix sums of tbl^2 over the doubled table
 static uint32_t *outw;  // frame time written at each history index (our output)
 static float level_lin;
+static double back_gap_ms = 100; // a mark waits for a gap this long (an outage, not a lost packet)
 static double freq = 1000, level_db = -12, snr_min_db = 6, seconds = 10;
 static uint32_t hop = 512, max_lag = 48000, rate, period;
 static bool verbose;
@@ -408,7 +437,7 @@ static void end_gap(struct input *in, uint32_t t)
         fflush(stdout);
     }
     pthread_mutex_lock(&mark_lock);
-    if (mark_set && (int32_t)(t - mark_t) >= 0) {
+    if (mark_set && (int32_t)(t - mark_t) >= 0 && ms >= back_gap_ms) {
         in->time_back_ms = (double)(int32_t)(t - mark_t) * 1000.0 / rate;
         printf("back in=in_%d label=%s time_back_ms=%.1f gap_ms=%.1f\n", in->idx + 1,
                mark_label[0] ? mark_label : "-", in->time_back_ms, ms);
@@ -518,16 +547,21 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
     uint32_t W = RELOCK_WIN;
     if (!hist_valid(in, t + n - W, W))
         return;
-    in->relock_at = t + W / 4; // at most four searches per window
+    // Searches cost: near ones at most every NEAR_WIN frames (a few per
+    // second while the path is broken), the whole range (200 M multiplies)
+    // at most every two seconds, or the analysis falls behind the ring.
+    in->relock_at = t + NEAR_WIN;
     double c_now = corr_at(in, t + n, W, in->D);
     uint32_t lag = in->D;
     double c = c_now, g, r2;
     if (c_now < 0.95) {
-        uint32_t lo = in->D > 2048 ? in->D - 2048 : 0;
-        uint32_t hi = in->D + 2048 > max_lag ? max_lag : in->D + 2048;
-        bool ok = search(in, t + n, W, lo, hi, &lag, &c, &g, &r2);
-        if (!ok || c < 0.9)
+        uint32_t lo = in->D > NEAR_LAGS ? in->D - NEAR_LAGS : 0;
+        uint32_t hi = in->D + NEAR_LAGS > max_lag ? max_lag : in->D + NEAR_LAGS;
+        bool ok = search(in, t + n, NEAR_WIN, lo, hi, &lag, &c, &g, &r2);
+        if ((!ok || c < 0.9) && (int32_t)(t - in->full_at) >= 0) {
+            in->full_at = t + 2 * rate;
             ok = search(in, t + n, W, 0, max_lag, &lag, &c, &g, &r2);
+        }
         if (!ok || c < c_now + 0.02)
             return; // nothing fits better: the path is broken, not moved
     } else {
@@ -537,8 +571,10 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
     double rms2, s2 = block_snr(in, t, n, lag, g, &rms2);
     if (s2 < snr_min_db)
         return; // not even this block fits: keep the old lock and wait
-    if (lag != in->D)
+    if (lag > in->D + 2 || lag + 2 < in->D)
         in->latency_changes++;
+    else if (lag != in->D)
+        in->latency_nudges++;
     if (trace)
         fprintf(trace, "%d %u relock %u -> %u corr %.4f (was %.4f) gain %.2f dB pending %zu\n",
                 in->idx + 1, t, in->D, lag, c, c_now, 20 * log10(fabs(g) / level_lin), in->npend);
@@ -682,7 +718,8 @@ static void summary(struct input *in)
         } else {
             printf(" latency_median=none latency_min=none latency_max=none latency_mode=none");
         }
-        printf(" latency_changes=%llu latency_hist=", (unsigned long long)in->latency_changes);
+        printf(" latency_changes=%llu latency_nudges=%llu latency_hist=",
+               (unsigned long long)in->latency_changes, (unsigned long long)in->latency_nudges);
         int shown = 0;
         for (uint32_t d = 0; d <= max_lag && shown < 16; d++)
             if (in->lat_hist[d])
@@ -733,6 +770,7 @@ static void usage(FILE *f)
             "  --wait S            wait up to S s for the ports to connect (default 10)\n"
             "  --trace FILE        one line per judged block: input frame_time delay snr_db rms verdict\n"
             "  -v                  one line a second\n"
+            "  --back-gap MS       a mark is answered by the next gap this long (default 100)\n"
             "stdin: every line is a mark; the next gap that ends after it prints time_back_ms\n"
             "see the comment at the top of test/tools/bbglitch.c\n");
 }
@@ -803,6 +841,8 @@ int main(int argc, char **argv)
             snr_min_db = num(a, v, -20, 80), i++;
         else if (!strcmp(a, "--max-lag"))
             max_lag = (uint32_t)num(a, v, 1, 1 << 19), i++;
+        else if (!strcmp(a, "--back-gap"))
+            back_gap_ms = num(a, v, 0, 1e7), i++;
         else if (!strcmp(a, "--wait"))
             wait_s = num(a, v, 0, 3600), i++;
         else if (!strcmp(a, "--name") && v)
@@ -942,6 +982,10 @@ int main(int argc, char **argv)
         for (char *p = mark_label; *p; p++)
             if (*p == ' ' || *p == '=')
                 *p = '_'; // one key=value token
+        // On the timeline of the gap lines (input 1's), to line marks up with gaps.
+        printf("mark label=%s at_s=%.3f\n", mark_label[0] ? mark_label : "-",
+               (double)(int32_t)(mark_t - ins[0].first_t) / rate);
+        fflush(stdout);
         pthread_mutex_unlock(&mark_lock);
     }
     jack_deactivate(client);
