@@ -7,7 +7,8 @@
 # runs of missing numbers, source addresses) and the round trips the client
 # saw. Each run checks the relay's own counters against what was seen:
 #   no impairment: everything through, in order, two clients kept apart;
-#   delay: the round trip grows by what was set, within 1 ms (medians);
+#   delay: one-way times grow by what was set, within 1 ms (medians); a
+#     heavy tail has the 99th percentile and median asked for;
 #   loss: the echo misses exactly what the relay says it dropped, and the
 #     rate is within 5 sigma of the binomial; bursts have the mean length asked;
 #   outage: nothing sent in the window arrives, everything outside does;
@@ -158,7 +159,7 @@ out = dict(status='ok', sent=a.n * a.clients, hub_unique=len(seen),
            hub_sources=sum(len(v) for v in sources.values()), back=back, wrong_client=wrong_client,
            loss_runs=len(runs), loss_run_mean='%.2f' % (sum(runs) / len(runs) if runs else 0),
            rtt_p10_ms='%.3f' % pct(0.1), rtt_p50_ms='%.3f' % pct(0.5), rtt_p90_ms='%.3f' % pct(0.9),
-           up_p50_ms='%.3f' % pct(0.5, oneway), down_p50_ms='%.3f' % pct(0.5, down), kdrops=sum(kdrops.values()))
+           up_p50_ms='%.3f' % pct(0.5, oneway), up_p99_ms='%.3f' % pct(0.99, oneway), down_p50_ms='%.3f' % pct(0.5, down), kdrops=sum(kdrops.values()))
 if a.window:
     w0, w1 = (float(x) for x in a.window.split(':'))
     rel = lambda t: (t - t0) / 1e9
@@ -174,23 +175,28 @@ print(' '.join('%s=%s' % kv for kv in out.items()))
 EOF
 
 # run NAME "echo options" relay options...: echo and relay on fresh ports;
-# NAME.echo has the echo's line, NAME.relay the relay's lines. A run in
-# which the kernel dropped packets at the echo (it read too late: a starved
-# python on a loaded machine) is run again, up to 3 times: those losses are
-# not the relay's, and the exact checks would blame it.
+# NAME.echo has the echo's line, NAME.relay the relay's lines. A run is
+# made again, up to 3 times, when the kernel dropped packets at the echo
+# (it read too late: a starved python on a loaded machine), or when the
+# relay's sends were 5 ms late at the 99th percentile (the machine stalled,
+# seen here at 60..190 ms): neither is the relay's doing, and the exact and
+# timing checks would blame it. The last try is checked whatever it was.
 run() {
-    local try
+    local try p99
     for try in 1 2 3; do
         run_once "$@"
-        [[ $(e "$1" kdrops) == 0 ]] && return
-        bb_log "$1: the kernel dropped $(e "$1" kdrops) packets at the echo (try $try); again"
+        p99=$(r "$1" up late_p99_us)
+        [[ $p99 == none ]] && p99=0
+        [[ $(e "$1" kdrops) == 0 ]] && (( p99 <= 5000 )) && return
+        bb_log "$1: kernel drops at the echo $(e "$1" kdrops), relay lateness p99 $p99 us (try $try); again"
     done
 }
 run_once() {
     local name=$1 eopts=$2 hubp relp echo relay
     shift 2
     hubp=$(bb_free_udp_port) relp=$(bb_free_udp_port)
-    rm -f "$BB_TMP/$name.ready"
+    # A try before left its files: the echo must wait for this relay's t0.
+    rm -f "$BB_TMP/$name.ready" "$BB_TMP/$name.relay"
     # shellcheck disable=SC2086 # eopts is a list of options
     bb_bg "$BB_TMP/$name.echo" "$PY" "$BB_TMP/echo.py" --relay "$relp" --hub "$hubp" \
         --t0-file "$BB_TMP/$name.relay" --ready-file "$BB_TMP/$name.ready" $eopts
@@ -230,15 +236,25 @@ run delay "--n 800 --interval-ms 2" --up-delay 20 --down-delay 10
 # One-way times from the sender's stamp just before sendto to the kernel's
 # arrival stamp at the receiver: the echo's own reaction time (a python on a
 # loaded machine, milliseconds at times) stays out of them, as it does not
-# out of the round trip, which is only logged.
+# out of the round trip, which is only logged. The relay times its releases
+# from the kernel's arrival stamps too, so what is left on top of the delay
+# set is its lateness and the time of a sendto.
 for dir in up:20 down:10; do
-    d=$(awk -v a="$(e delay "${dir%:*}_p50_ms")" -v b="$(e plain "${dir%:*}_p50_ms")" 'BEGIN { printf "%.3f", a - b }')
-    check "delay: median one-way time ${dir%:*} grows by $d ms for ${dir#*:} ms set (within 1 ms)" \
+    d=$(e delay "${dir%:*}_p50_ms")
+    check "delay: median one-way time ${dir%:*} $d ms for ${dir#*:} ms set (within 1 ms; $(e plain "${dir%:*}_p50_ms") ms without)" \
         awk -v d="$d" -v s="${dir#*:}" 'BEGIN { exit !(d > s - 1 && d < s + 1) }'
 done
 bb_log "delay: median round trip $(e delay rtt_p50_ms) ms, $(e plain rtt_p50_ms) ms without delay"
 check "delay: without jitter nothing is reordered ($(r delay up reordered) up, $(r delay down reordered) down)" \
     test "$(r delay up reordered)$(r delay down reordered)$(e delay hub_late)" = 000
+
+# 2b. A heavy tail: Lomax (Pareto II) of shape 2 with its 99th percentile at
+# 40 ms: its median is 40 / 9 * (sqrt(2) - 1) = 1.84 ms. 2000 packets pin the
+# 99th percentile to about +-20 %; the bands are wider.
+run tail "--n 2000" --up-tail 40 --seed 9
+p99=$(e tail up_p99_ms) p50=$(e tail up_p50_ms)
+check "tail: one-way p99 $p99 ms for a 40 ms p99 (28..56)" awk -v d="$p99" 'BEGIN { exit !(d > 28 && d < 56) }'
+check "tail: median $p50 ms (1.84 expected; 0.9..3)" awk -v d="$p50" 'BEGIN { exit !(d > 0.9 && d < 3) }'
 
 # 3. Random loss, 10 % up: exact count against the echo, rate within 5 sigma.
 run loss "--n 2000" --up-loss 10 --seed 7

@@ -45,16 +45,21 @@
 //                          to every packet (each direction has its own stream)
 //   --seconds S            exit after S seconds (default: until SIGINT/SIGTERM)
 //   --stats S              every S seconds one "stats" line per direction
+//   --rt-prio N            SCHED_FIFO priority of the sender (default 10;
+//                          0: none); without the right to it, none
 //   --max-queue N          packets held at most (default 16384); more are
 //                          dropped (dropped_cap), so memory stays bounded
 //   -q                     no start line
 //
-// Scheduling: the receive thread stamps each packet (CLOCK_MONOTONIC) and
-// queues it in a min-heap by release time (ties in arrival order, so without
+// Scheduling: each packet carries the kernel's arrival stamp (SO_TIMESTAMPNS,
+// taken to CLOCK_MONOTONIC); the receive thread queues it in a min-heap by
+// release time (ties in arrival order, so without
 // jitter or reordering the order is kept: the release times of a direction
 // are then monotonic); one sender thread sleeps on a timerfd armed at the
-// earliest release time (absolute, timer slack 1 ns, SCHED_FIFO when
-// allowed) and sends. Lateness (send time - release time) is kept in a 1 us
+// earliest release time (absolute, timer slack 1 ns) and sends; both
+// threads run SCHED_FIFO when allowed (rt=1 on the start line). Lateness
+// (send time - release time, the release time counted from the kernel's
+// arrival stamp: receive and send latency together) is kept in a 1 us
 // histogram and printed as p50/p99/max.
 //
 // Output (stdout), key=value:
@@ -138,6 +143,7 @@ struct client {
     uint64_t seq[NDIR];      // arrival counter
     uint64_t max_sent[NDIR]; // highest arrival number sent so far + 1
     uint64_t last_release[NDIR];
+    uint64_t last_arrival[NDIR];
 };
 
 struct pkt {
@@ -158,7 +164,7 @@ static uint64_t t0_ns;
 static struct pkt **heap;
 static size_t heap_n, heap_cap = 16384;
 static uint64_t order_ctr;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; // heap, clients, counters
+static pthread_mutex_t lock; // heap, clients, counters (priority inheritance: see main)
 static atomic_bool running = true;
 static volatile sig_atomic_t got_signal;
 static double rebind_at[MAX_TIMES];
@@ -277,7 +283,7 @@ static void usage(FILE *f)
             "  --loss PCT  --burst MEANLEN  --ge PGB:PBG[:H[:K]]  --reorder PCT:MS\n"
             "  --dup PCT  --outage START:DUR (s, repeatable)\n"
             "global: --rebind T (s, repeatable)  --seed N  --seconds S  --stats S\n"
-            "        --max-queue N  -q\n"
+            "        --max-queue N  --rt-prio N  -q\n"
             "see the comment at the top of test/tools/bbrelay.c\n");
 }
 
@@ -432,6 +438,11 @@ static int udp_socket(const struct sockaddr_in *bind_to, const struct sockaddr_i
     int sz = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    // The kernel's arrival stamp: what the receive thread reads late on a
+    // loaded machine still gets the fate and the release time of the moment
+    // it arrived (an outage edge, a delay).
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     if (bind_to && bind(fd, (const struct sockaddr *)bind_to, sizeof *bind_to) < 0) {
         close(fd);
         return -1;
@@ -508,6 +519,12 @@ static void on_packet(int d, int ci, const unsigned char *data, size_t len, uint
     struct client *cl = &clients[ci];
     uint64_t seq = cl->seq[d]++;
     s->in++;
+    // Arrival stamps of one socket come in order; their conversion between
+    // clocks could put one a hair before the last (preempted between the
+    // two clock reads): never let that reorder packets.
+    if (now < cl->last_arrival[d])
+        now = cl->last_arrival[d];
+    cl->last_arrival[d] = now;
     if (in_outage(c, (double)(now - t0_ns) / 1e9)) {
         s->drop_outage++;
         return;
@@ -608,6 +625,37 @@ static void *sender(void *arg)
 
 static void on_signal(int sig) { got_signal = sig; }
 
+// recvmsg with the kernel's arrival time, on CLOCK_MONOTONIC (the stamp is
+// CLOCK_REALTIME: moved by the offset between the clocks, read now). Without
+// a stamp, the time it was read.
+static ssize_t recv_stamped(int fd, void *buf, size_t size, struct sockaddr_in *from, uint64_t *at)
+{
+    struct iovec iov = {buf, size};
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(struct timespec))];
+    } cm;
+    struct msghdr mh = {.msg_name = from, .msg_namelen = from ? sizeof *from : 0,
+                        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+                        .msg_controllen = sizeof cm.b};
+    ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT);
+    uint64_t mono = mono_ns();
+    *at = mono;
+    if (r < 0)
+        return r;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        struct timespec ts, now;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t age = ((int64_t)now.tv_sec - ts.tv_sec) * 1000000000 + (now.tv_nsec - ts.tv_nsec);
+        if (age >= 0 && (uint64_t)age < mono - t0_ns + 1000000000u)
+            *at = mono - (uint64_t)age;
+    }
+    return r;
+}
+
 static void print_dir(FILE *f, int d, bool final, double t)
 {
     struct dirstate *s = &st[d];
@@ -652,6 +700,7 @@ static void do_rebind(void)
 int main(int argc, char **argv)
 {
     uint64_t seed = 1;
+    int rt_prio = 10; // JACK's own default: the sender is as urgent as audio, no more
     double seconds = 0, stats_s = 0;
     bool quiet = false, have_listen = false, have_hub = false;
     for (int i = 1; i < argc; i++) {
@@ -690,6 +739,8 @@ int main(int argc, char **argv)
             seconds = num(a, val, 0, 1e9), used_val = true;
         else if (mask == 3 && !strcmp(key, "stats"))
             stats_s = num(a, val, 0.01, 1e9), used_val = true;
+        else if (mask == 3 && !strcmp(key, "rt-prio"))
+            rt_prio = (int)num(a, val, 0, 99), used_val = true;
         else if (mask == 3 && !strcmp(key, "max-queue"))
             heap_cap = (size_t)num(a, val, 1, 1e7), used_val = true;
         else if (mask == 3 && !strcmp(key, "rebind")) {
@@ -720,6 +771,15 @@ int main(int argc, char **argv)
     rng_seed(st[UP].rng, seed * 2 + 1);
     rng_seed(st[DOWN].rng, seed * 2 + 2);
 
+    // The receive thread runs at normal priority and takes the lock for
+    // every packet; preempted while holding it, it would hold up the
+    // real-time sender: with priority inheritance it runs at the sender's
+    // priority until it lets go.
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+    pthread_mutex_init(&lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     heap = calloc(heap_cap, sizeof *heap);
     listen_fd = udp_socket(&listen_addr, NULL);
     timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -738,12 +798,12 @@ int main(int argc, char **argv)
     pthread_attr_init(&attr);
     // Real-time priority when the system allows it (rtprio limit): the
     // sender's wake-ups are the relay's accuracy. Not fatal without it.
-    struct sched_param sp = {.sched_priority = 10};
+    struct sched_param sp = {.sched_priority = rt_prio};
     pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
     pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
     pthread_attr_setschedparam(&attr, &sp);
-    int rt = 1;
-    if (pthread_create(&th, &attr, sender, NULL)) {
+    int rt = rt_prio > 0;
+    if (!rt || pthread_create(&th, &attr, sender, NULL)) {
         rt = 0;
         if (pthread_create(&th, NULL, sender, NULL)) {
             fprintf(stderr, "bbrelay: cannot start the sender thread\n");
@@ -751,6 +811,11 @@ int main(int argc, char **argv)
         }
     }
     pthread_attr_destroy(&attr);
+    // The receive thread too: a packet read late is queued late, and a
+    // delay of 0 then releases it late (its release time is the kernel's
+    // arrival stamp, so the lateness shows it).
+    if (rt && pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
+        rt = 0;
 
     t0_ns = mono_ns();
     if (!quiet) {
@@ -798,11 +863,9 @@ int main(int argc, char **argv)
         if (poll(pf, (nfds_t)n + 1, timeout) <= 0)
             continue;
         if (pf[0].revents & POLLIN) {
-            struct sockaddr_in from;
-            socklen_t fl = sizeof from;
-            ssize_t r = recvfrom(listen_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from,
-                                 &fl);
-            uint64_t at = mono_ns();
+            struct sockaddr_in from = {0};
+            uint64_t at;
+            ssize_t r = recv_stamped(listen_fd, buf, sizeof buf, &from, &at);
             if (r >= 0 && from.sin_family == AF_INET) {
                 pthread_mutex_lock(&lock);
                 int ci = find_client(&from);
@@ -814,8 +877,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             if (!(pf[i + 1].revents & (POLLIN | POLLERR)))
                 continue;
-            ssize_t r = recv(pf[i + 1].fd, buf, sizeof buf, MSG_DONTWAIT);
-            uint64_t at = mono_ns();
+            uint64_t at;
+            ssize_t r = recv_stamped(pf[i + 1].fd, buf, sizeof buf, NULL, &at);
             if (r < 0) // ICMP port unreachable from a hub not (yet) there: nothing came
                 continue;
             pthread_mutex_lock(&lock);
