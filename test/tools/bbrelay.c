@@ -47,8 +47,9 @@
 //   --stats S              every S seconds one "stats" line per direction
 //   --rt-prio N            SCHED_FIFO priority of the sender (default 10;
 //                          0: none); without the right to it, none
-//   --max-queue N          packets held at most (default 16384); more are
-//                          dropped (dropped_cap), so memory stays bounded
+//   --max-queue N          packets held at most (default 16384), and
+//   --max-bytes N          their bytes (default 64 MiB); more are dropped
+//                          (dropped_cap), so memory stays bounded
 //   -q                     no start line
 //
 // Scheduling: each packet carries the kernel's arrival stamp (SO_TIMESTAMPNS,
@@ -163,6 +164,7 @@ static int listen_fd, timer_fd, event_fd;
 static uint64_t t0_ns;
 static struct pkt **heap;
 static size_t heap_n, heap_cap = 16384;
+static size_t queued_bytes, max_bytes = 64u << 20;
 static uint64_t order_ctr;
 static pthread_mutex_t lock; // heap, clients, counters (priority inheritance: see main)
 static atomic_bool running = true;
@@ -283,7 +285,7 @@ static void usage(FILE *f)
             "  --loss PCT  --burst MEANLEN  --ge PGB:PBG[:H[:K]]  --reorder PCT:MS\n"
             "  --dup PCT  --outage START:DUR (s, repeatable)\n"
             "global: --rebind T (s, repeatable)  --seed N  --seconds S  --stats S\n"
-            "        --max-queue N  --rt-prio N  -q\n"
+            "        --max-queue N  --max-bytes N  --rt-prio N  -q\n"
             "see the comment at the top of test/tools/bbrelay.c\n");
 }
 
@@ -495,7 +497,7 @@ static void queue_pkt(int d, int ci, const unsigned char *data, size_t len, uint
                       uint64_t seq, bool dup)
 {
     struct dirstate *s = &st[d];
-    if (heap_n == heap_cap) {
+    if (heap_n == heap_cap || queued_bytes + len > max_bytes) {
         s->drop_cap++;
         return;
     }
@@ -507,6 +509,7 @@ static void queue_pkt(int d, int ci, const unsigned char *data, size_t len, uint
     *p = (struct pkt){.release_ns = release, .order = order_ctr++, .seq = seq, .dir = d,
                       .client = ci, .len = len, .dup = dup};
     memcpy(p->data, data, len);
+    queued_bytes += len;
     heap_push(p);
     if (heap[0] == p)
         wake_sender();
@@ -599,6 +602,7 @@ static void *sender(void *arg)
             continue;
         }
         struct pkt *p = heap_pop();
+        queued_bytes -= p->len;
         struct dirstate *s = &st[p->dir];
         struct client *cl = &clients[p->client];
         uint64_t now = mono_ns();
@@ -741,6 +745,8 @@ int main(int argc, char **argv)
             stats_s = num(a, val, 0.01, 1e9), used_val = true;
         else if (mask == 3 && !strcmp(key, "rt-prio"))
             rt_prio = (int)num(a, val, 0, 99), used_val = true;
+        else if (mask == 3 && !strcmp(key, "max-bytes"))
+            max_bytes = (size_t)num(a, val, 65536, 1e11), used_val = true;
         else if (mask == 3 && !strcmp(key, "max-queue"))
             heap_cap = (size_t)num(a, val, 1, 1e7), used_val = true;
         else if (mask == 3 && !strcmp(key, "rebind")) {
