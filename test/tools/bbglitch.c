@@ -151,6 +151,8 @@ struct input {
     size_t npend, pend_head;
     uint32_t relock_at; // no search before this frame time
     uint32_t full_at;   // no search of the whole range before this one
+    uint32_t regain_at; // after a relock: the gain measured again on a clean window
+    bool regain;
     uint64_t latency_nudges; // moves of 1 or 2 frames (Opus's phase, a resampler)
     uint64_t snr_hist[SNR_BINS + 1];
     double snr_min;
@@ -503,6 +505,26 @@ static double corr_at(const struct input *in, uint32_t tend, uint32_t W, uint32_
     return yy > 0 && rr > 0 ? yr / sqrt(yy * rr) : 0;
 }
 
+// Signal all through the W samples ending at tend: each eighth of them at
+// least half the level of the whole. A window that straddles the moment
+// the signal arrived would lock with too low a gain.
+static bool steady(const struct input *in, uint32_t tend, uint32_t W)
+{
+    double part[8] = {0}, all = 0;
+    uint32_t t0 = tend - W;
+    if (!hist_valid(in, t0, W))
+        return false;
+    for (uint32_t i = 0; i < W; i++) {
+        double y = in->hist[(t0 + i) & HIST_MASK];
+        part[i * 8 / W] += y * y;
+        all += y * y;
+    }
+    for (int k = 0; k < 8; k++)
+        if (part[k] * 8 < all * 0.25) // RMS ratio 0.5
+            return false;
+    return true;
+}
+
 static void analyse_block(struct input *in, uint32_t t, uint32_t n)
 {
     if (!in->locked) {
@@ -513,7 +535,7 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
         // A full search takes a good part of a second here: not every block.
         in->lock_tried = true;
         in->lock_tries_at = t + rate / 4;
-        if (search(in, t + n, LOCK_WIN, 0, max_lag, &lag, &c, &g, &rms)) {
+        if (steady(in, t + n, LOCK_WIN) && search(in, t + n, LOCK_WIN, 0, max_lag, &lag, &c, &g, &rms)) {
             in->locked = true;
             in->D = lag, in->g = g, in->lock_corr = c, in->lock_rms = rms;
             in->first_t = t + n;
@@ -526,6 +548,16 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
     in->last_t = t + n;
     while (in->npend && (int32_t)(t - in->pend[in->pend_head].t) >= (int32_t)RELOCK_WIN)
         finalize(in);
+    if (in->regain && (int32_t)(t - in->regain_at) >= 0) {
+        uint32_t lag;
+        double c, g, r2;
+        in->regain = false;
+        if (steady(in, t, RELOCK_WIN) && search(in, t, RELOCK_WIN, in->D, in->D, &lag, &c, &g, &r2) &&
+            c >= 0.95) {
+            in->g = g, in->lock_rms = r2;
+            rejudge_pending(in);
+        }
+    }
     // Returning audio that would carry a cycle we never played is not the path's fault.
     if (!out_written(t - in->D, n)) {
         in->self_skip++;
@@ -583,6 +615,9 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
                 in->D, lag, c);
     in->D = lag, in->g = g, in->lock_rms = r2;
     rejudge_pending(in);
+    // The search window may straddle the move, which biases the gain: once
+    // a whole window has passed at the new delay, measure it again.
+    in->regain = true, in->regain_at = t + n + W;
 }
 
 static uint32_t lat_pct(const struct input *in, double p, uint64_t total)
