@@ -183,7 +183,7 @@ static atomic_uint ring_overflows, xruns, own_skips;
 static atomic_bool too_big, stop_analysis;
 static volatile sig_atomic_t got_signal;
 static pthread_mutex_t mark_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool mark_set;
+static bool mark_set, mark_new; // mark_new: not yet printed (by the analysis thread)
 static uint32_t mark_t;
 static char mark_label[256];
 // Glitch blocks (frame time, delay) and xruns (frame time), to tell at the
@@ -689,6 +689,18 @@ static void *analysis(void *arg)
         for (int k = 0; k < n_ins; k++)
             analyse_block(&ins[k], t, n);
         per_second(t);
+        pthread_mutex_lock(&mark_lock);
+        if (mark_new) {
+            // On the timeline of the gap lines (input 1's), to line marks up with gaps.
+            if (ins[0].locked)
+                printf("mark label=%s at_s=%.3f\n", mark_label[0] ? mark_label : "-",
+                       (double)(int32_t)(mark_t - ins[0].first_t) / rate);
+            else
+                printf("mark label=%s at_s=none\n", mark_label[0] ? mark_label : "-");
+            fflush(stdout);
+            mark_new = false;
+        }
+        pthread_mutex_unlock(&mark_lock);
     }
     for (int k = 0; k < n_ins; k++) // the last verdicts (a gap still open at the end never ended)
         while (ins[k].npend)
@@ -1017,10 +1029,7 @@ int main(int argc, char **argv)
         for (char *p = mark_label; *p; p++)
             if (*p == ' ' || *p == '=')
                 *p = '_'; // one key=value token
-        // On the timeline of the gap lines (input 1's), to line marks up with gaps.
-        printf("mark label=%s at_s=%.3f\n", mark_label[0] ? mark_label : "-",
-               (double)(int32_t)(mark_t - ins[0].first_t) / rate);
-        fflush(stdout);
+        mark_new = true;
         pthread_mutex_unlock(&mark_lock);
     }
     jack_deactivate(client);
