@@ -20,8 +20,12 @@
 //                          percentile is P99MS; its median is ~P99/22
 //   --jitter-keep-order    a packet never leaves before one that came in
 //                          before it from the same client in the same
-//                          direction (real paths mostly keep order). Without
-//                          it, jitter reorders packets naturally.
+//                          direction (real paths mostly keep order, and
+//                          JackTrip/Jamulus tests usually do): a packet
+//                          jitter or the tail would let overtake waits for
+//                          the one before it. Without it, jitter reorders
+//                          packets naturally (reordered counts them).
+//                          --reorder still holds packets back with it.
 //   --loss PCT             random (Bernoulli) loss, percent
 //   --burst MEANLEN        with --loss: Gilbert loss instead of Bernoulli, a
 //                          two-state chain losing every packet in the bad
@@ -45,8 +49,8 @@
 //                          to every packet (each direction has its own stream)
 //   --seconds S            exit after S seconds (default: until SIGINT/SIGTERM)
 //   --stats S              every S seconds one "stats" line per direction
-//   --rt-prio N            SCHED_FIFO priority of the sender (default 10;
-//                          0: none); without the right to it, none
+//   --rt-prio N            SCHED_FIFO priority of both threads (default 10,
+//                          JACK's own; 0: none); without the right to it, none
 //   --max-queue N          packets held at most (default 16384), and
 //   --max-bytes N          their bytes (default 64 MiB); more are dropped
 //                          (dropped_cap), so memory stays bounded
@@ -65,8 +69,9 @@
 //
 // Output (stdout), key=value:
 //   start: bbrelay listen=127.0.0.1:L hub=127.0.0.1:H seed=1 t0_ns=<CLOCK_MONOTONIC> rt=0|1
-//   stats: stats t=2.0 dir=up in=.. sent=.. dropped=.. late_p50_us=.. late_p99_us=.. late_max_us=..
-//          (lateness over the interval, counters cumulative)
+//   stats: stats t=2.0 dir=up <the counters of the exit line> late_p50_us=..
+//          late_p99_us=.. late_max_us=.. (lateness over the interval,
+//          counters cumulative)
 //   exit, one line per direction:
 //     dir=up in=N sent=N dropped_loss=N dropped_burst=N dropped_outage=N
 //       dropped_cap=N duplicated=N held=N reordered=N unsent=N
@@ -78,6 +83,12 @@
 //   what the receiver sees as out of order, whatever the cause (held back or
 //   jitter); the copy of a duplicated packet is not counted again. unsent:
 //   still queued at exit.
+//
+// Measured (test/it_relay.sh, 2-core VM at load 8..10, other jackds
+// running): lateness p50 40..100 us, p99 0.2..1.1 ms, max 1..6 ms; a set
+// delay comes out within 0.1 ms at the median (one-way, kernel stamps at
+// both ends). Without SCHED_FIFO (--rt-prio 0) p99 was 1.4..1.6 ms and max
+// 18 ms on the same machine.
 // Exit status 0; 1 on a usage or socket error.
 #include <arpa/inet.h>
 #include <errno.h>
