@@ -53,7 +53,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
 TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator \
-            $(BUILD)/oscstorm
+            $(BUILD)/oscstorm $(BUILD)/bbrelay $(BUILD)/bbglitch
 
 # Fuzz harnesses: every test/tools/fuzz_NAME.c (see test/tools/fuzz.h). Each
 # is built with a standalone driver into $(BUILD)/test_fuzz_NAME, which
@@ -110,6 +110,16 @@ $(BUILD)/fake_nsm: test/tools/fake_nsm.c | $(BUILD)
 
 # OSC load: several controllers moving mix settings (liblo only).
 $(BUILD)/oscstorm: test/tools/oscstorm.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# UDP impairment relay (delay, jitter, loss, bursts, reordering, outages): libc only.
+$(BUILD)/bbrelay: test/tools/bbrelay.c | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread -lm
+
+# Glitch counter: plays a known tone into a path and counts what comes back wrong (libjack).
+$(BUILD)/bbglitch: test/tools/bbglitch.c | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 

@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# it_glitch.sh: bbglitch (test/tools/bbglitch.c), the glitch counter, on a
+# real jackd (dummy backend, 48 kHz, 64 frames):
+#   1. its output wired straight to its input (jack_connect): the delay locks
+#      at exactly one period and no block is a glitch;
+#   2. through a real hub and `bandbridge join` (Opus, automatic jitter
+#      buffer): it locks and a clean loop reads few glitches that no xrun
+#      explains (see below);
+#   3. the same with bbrelay between join and hub dropping 5 % each way and
+#      everything for 0.5 s (an outage): glitches far above the clean loop;
+#      the outage is a gap of at least 0.5 s, and a mark written to
+#      bbglitch's stdin a second before it gives the time until sound came
+#      back (the script's sleep was seen up to 0.2 s late here: hence a
+#      second early, and a check of the order, not of the exact time).
+# bbglitch, the hub and the musician run under rtcheck.so: bbglitch's
+# process callback must neither block nor allocate.
+#
+# Noise: on this 2-core machine the dummy backend skips clients' cycles
+# several times a second (xruns); the audio of a skipped cycle never exists,
+# so no buffer can make a loop through hub and join glitch-free, and the
+# automatic jitter buffer refills after each (a gap of tens of ms).
+# bbglitch tells these apart: a run of glitch blocks with an xrun reported
+# anywhere between the moment its audio left and shortly after it came back
+# counts as glitch_near_xrun, the rest as glitch_xrun_free, which is what
+# the checks hold the clean loop to. Counts are logged for calibration.
+. "$(dirname "$0")/lib.sh"
+bb_init
+GLITCH=$BUILD/bbglitch
+RELAY=$BUILD/bbrelay
+[[ -x $GLITCH && -x $RELAY ]] || { not_ok "bbglitch and bbrelay are built"; bb_done; }
+bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
+
+g() { # g FILE KEY: the value of KEY on bbglitch's summary line
+    awk -v k="$2" '/^status=/ { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1"
+}
+
+# 1. Straight loop: out_1 -> in_1 of the same client.
+bb_bg "$BB_TMP/loop.log" "${BB_RT[@]}" "$GLITCH" --name bbg_loop --seconds 8
+gp=$BB_LASTPID
+check "loop: bbglitch's ports appear" bb_wait_port bbg_loop:in_1
+check "loop: out_1 -> in_1 connected" jack_connect bbg_loop:out_1 bbg_loop:in_1
+bb_wait_exit "$gp" 40
+check "loop: bbglitch exits 0 (locked)" test $? -eq 0
+f=$BB_TMP/loop.log
+bb_log "loop: $(grep '^status=' "$f")"
+check "loop: locked at exactly one period (median $(g "$f" latency_median), min $(g "$f" latency_min), max $(g "$f" latency_max))" \
+    test "$(g "$f" latency_median) $(g "$f" latency_min) $(g "$f" latency_max)" = "64 64 64"
+check "loop: the delay never moved ($(g "$f" latency_changes) changes)" test "$(g "$f" latency_changes)" = 0
+check "loop: $(g "$f" blocks) blocks judged (>= 3000)" test "$(g "$f" blocks)" -ge 3000
+check "loop: no glitch ($(g "$f" glitch_blocks); cycles bbglitch itself missed: $(g "$f" own_skips), not judged: $(g "$f" self_skipped))" \
+    test "$(g "$f" glitch_blocks)" = 0
+
+# 2. Through a hub and a musician on the same jackd.
+port=$(bb_free_udp_port)
+bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 --db "$BB_TMP/hub.db"
+hub=$BB_LASTPID
+join_alice() { # join_alice PORT
+    bb_bg "$BB_TMP/alice.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$1" --name alice \
+        --no-auto-connect --identity "$BB_TMP/id-alice"
+    alice=$BB_LASTPID
+}
+join_alice "$port"
+check "hub registers alice" bb_wait_port bandbridge:alice_1
+# glitch NAME: bbglitch through alice's input and her mix for 12 s (stdin: marks)
+glitch() {
+    "${BB_RT[@]}" "$GLITCH" --name "bbg_$1" --seconds 12 \
+        --connect-out bandbridge-alice:in_1 --connect-in bandbridge-alice:out_L >"$BB_TMP/$1.log" 2>&1
+    local rc=$?
+    bb_log "$1: $(grep -E '^status=' "$BB_TMP/$1.log")"
+    return $rc
+}
+glitch clean
+check "clean: bbglitch locks through hub and join (exit 0)" test $? -eq 0
+f=$BB_TMP/clean.log
+clean_free=$(g "$f" glitch_xrun_free)
+bb_log "clean: latency median $(g "$f" latency_median) frames ($(g "$f" latency_min)..$(g "$f" latency_max), $(g "$f" latency_changes) changes), glitch blocks $(g "$f" glitch_blocks): $(g "$f" glitch_near_xrun) near an xrun, $clean_free not; $(g "$f" xruns) xruns; block SNR p1 $(g "$f" snr_p01_db) dB, p50 $(g "$f" snr_p50_db) dB"
+check "clean: the delay is the path's, longer than a period ($(g "$f" latency_median) frames)" \
+    test "$(g "$f" latency_median)" -gt 64
+check "clean: block SNR median $(g "$f" snr_p50_db) dB, well above the glitch floor (6 dB)" \
+    bb_num_cmp "$(g "$f" snr_p50_db)" ">=" 15
+check "clean: glitch blocks no xrun explains: $clean_free in 12 s (<= 40, 0.4 %)" test "$clean_free" -le 40
+
+# 3. bbrelay between alice and the hub, 5 % loss each way.
+bb_kill "$alice"
+bb_wait_no_port bandbridge:alice_1 5
+rport=$(bb_free_udp_port)
+bb_bg "$BB_TMP/relay.log" "$RELAY" --listen "127.0.0.1:$rport" --hub "127.0.0.1:$port" --loss 5 --outage 7:0.5 --seed 1
+relay=$BB_LASTPID
+relay_t0=$(bb_now_us)
+join_alice "$rport"
+check "alice joins through the relay" bb_wait_port bandbridge:alice_1
+# The mark goes in a second before the outage starts (7 s after the relay,
+# by this script's clock: a schedule, not a synchronisation).
+mark_in=$(( 6000000 - ($(bb_now_us) - relay_t0) ))
+(( mark_in > 0 )) || mark_in=0
+{ sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } | glitch lossy
+check "lossy: bbglitch locks through 5 % loss (exit 0)" test $? -eq 0
+f=$BB_TMP/lossy.log
+lossy_free=$(g "$f" glitch_xrun_free)
+bb_log "lossy: latency median $(g "$f" latency_median) frames ($(g "$f" latency_changes) changes), glitch blocks $(g "$f" glitch_blocks): $(g "$f" glitch_near_xrun) near an xrun, $lossy_free not; longest gap $(g "$f" longest_gap_ms) ms; $(g "$f" xruns) xruns"
+bb_kill "$alice"
+bb_kill "$relay"
+sed 's/^/# relay: /' "$BB_TMP/relay.log"
+drops=$(awk '/^dir=/ { for (i = 1; i <= NF; i++) if (index($i, "dropped_loss=") == 1) n += substr($i, 14) } END { print n + 0 }' "$BB_TMP/relay.log")
+check "lossy: the relay dropped packets ($drops)" test "$drops" -gt 100
+out=$(awk '/^dir=/ { for (i = 1; i <= NF; i++) if (index($i, "dropped_outage=") == 1) n += substr($i, 16) } END { print n + 0 }' "$BB_TMP/relay.log")
+check "outage: the relay dropped everything for 0.5 s ($out packets, ~750 each way)" test "$out" -gt 500
+check "outage: a gap of at least 0.5 s (longest $(g "$f" longest_gap_ms) ms)" \
+    bb_num_cmp "$(g "$f" longest_gap_ms)" ">=" 500
+back() { awk -v k="$1" '/^back / { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v }' "$f"; }
+tb=$(back time_back_ms) gb=$(back gap_ms)
+bb_log "outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
+check "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
+    bb_num_cmp "${tb:-0}" ">=" "${gb:-1}"
+outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 500 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
+check "outage: ... and that gap is the outage (>= 500 ms), the mark at most 2 s before its end" outage_gap
+check "lossy: glitches counted: $lossy_free no xrun explains (> 100, and > 5 x the clean loop's $clean_free)" \
+    test "$lossy_free" -gt 100 -a "$lossy_free" -gt $(( 5 * clean_free ))
+
+bb_kill "$hub"
+check "hub exits 0" test $? -eq 0
+bb_check_rt
+bb_done
