@@ -38,6 +38,9 @@
 /// it saves (a context switch is several microseconds on a VM).
 #define HUB_TX_SPLIT_OPUS 12
 
+/// The largest JACK period the hub's jitter buffers and send rings are sized for.
+#define HUB_JB_MAX_PERIOD 2048
+
 /// --osc-allow may be given this many times.
 #define HUB_OSC_MAX_ALLOW 16
 
@@ -94,8 +97,13 @@ struct hub_client {
     /// such a change may go out with the new value, a one-packet spike the
     /// receiver's drift estimator drops.
     _Atomic uint32_t   tx_clock;
-    jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
-    jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
+    /// [jack stores, rt loads] The musician's channels and personal mix in
+    /// JACK; NULL until the JACK thread registered them (and while JACK is
+    /// away): the callback mixes the musician all the same (hub_jack.h).
+    jack_port_t *_Atomic ports[BB_MAX_CLIENT_CH];
+    jack_port_t *_Atomic mix_ports[BB_MIX_CH];
+    char               jack_name[BB_NAME_MAX]; ///< [jack] the name its ports have now
+    struct hub_client *jack_next;   ///< [jack] the JACK thread's list of musicians it holds
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
     float              send_db;     ///< [ctl] the musician's own send level, in every mix
     uint64_t           joined_ns;   ///< [ctl]
@@ -183,14 +191,17 @@ struct hub {
     unsigned       osc_nallow;    ///< 0 = allow every address
     char           osc_password[128]; ///< --osc-password; empty = none
 
-    // JACK [ctl opens; rt uses ports]
-    jack_client_t *jack;
-    unsigned       rate;
-    unsigned       period;
+    // JACK. The JACK thread (hub_jack.c) makes every blocking libjack call
+    // once the hub runs; the control thread only queues requests to it.
+    jack_client_t *jack;          ///< [jack; rt while active]
+    unsigned       rate;          ///< [ro after start]
+    unsigned       period;        ///< [ctl] from the JACK thread's reports
+    /// [jack writes while the client is not active; rt uses]
     jack_port_t   *local_in[BB_MAX_LOCAL_CH];
     jack_port_t   *main_out[BB_MIX_CH];
-    _Atomic int    jack_running;  ///< [jack shutdown callback clears, ctl reads]
+    _Atomic int    jack_running;  ///< [jack shutdown callback clears, jack sets, ctl reads]
     int            jack_prio;     ///< [ro after start] the JACK client's RT priority
+    struct hub_jack *jt;          ///< [ctl creates] the JACK thread and its queues
 
     // realtime state [rt]
     struct bb_mixer  *mixer;
@@ -249,13 +260,9 @@ struct hub_client *hub_find_name(struct hub *h, const char *name);
 /// nor another's name plus _<k> (their channel), nor a name another
 /// musician's is this one plus _<k>.
 const char        *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
-/// Short JACK port name of port i of a musician called name with channels
-/// channels: "alice_<i+1>" for i < channels, then "mix_alice_L" and
-/// "mix_alice_R" (i = channels, channels + 1). The one place the format is.
-void               hub_port_name(char *buf, size_t size, const char *name, unsigned channels,
-                                 unsigned i);
 /// [ctl] Renames active musician c to name: checks it (hub_name_refused),
-/// renames its JACK ports (connections stay), the stored mixes and
+/// has its JACK ports renamed (connections stay; the JACK thread does it
+/// soon, and logs if JACK refuses), the stored mixes and
 /// connections that name it, its record (the new name sticks while it
 /// joins under the same JOIN name), and tells the controllers. Returns 0,
 /// or -1 with the reason in *why and nothing changed.
@@ -281,12 +288,10 @@ void hub_state_rename(struct hub *h, struct hub_client *c, const char *old);
 void hub_state_mark(struct hub *h, struct hub_client *c);
 /// Brings stored records up to date and lets the store flush (debounced).
 void hub_state_sync(struct hub *h, int force);
-/// Records the JACK connections of every hub port (periodically).
-void hub_state_snapshot_conns(struct hub *h);
-/// The same for one musician's ports (at its leave).
-void hub_state_snapshot_client(struct hub *h, struct hub_client *c);
-/// Re-makes the stored connections of c's ports (c NULL: the hub's own).
-void hub_state_restore_conns(struct hub *h, struct hub_client *c);
+/// The JACK thread read the connections of rp->c's ports (NULL: the hub's
+/// own): into the record, stored soon (a departed musician's at once).
+struct hub_jack_report;
+void hub_state_conns(struct hub *h, const struct hub_jack_report *rp);
 /// Loads the main mix at start-up.
 void hub_state_start(struct hub *h);
 

@@ -41,6 +41,8 @@
 
 #include "hub.h"
 #include "hub_clients.h"
+#include "hub_jack.h"
+#include "hub_names.h"
 
 #include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
@@ -49,7 +51,9 @@
 
 #define SWEEP_NS      (100 * 1000000ull)
 #define PING_NS       (1000 * 1000000ull)
-#define JB_MAX_PERIOD 2048
+#define JB_MAX_PERIOD HUB_JB_MAX_PERIOD
+/// Barrier tags of the JACK thread's reports: what the control loop waits for.
+enum { TAG_SNAPSHOT = 1, TAG_BACK, TAG_SAVE, TAG_SHUTDOWN };
 
 static void graph_free(void *obj)
 {
@@ -217,61 +221,48 @@ static void send_leave(struct hub *h, const struct hub_client *c, enum bb_leave_
         hub_net_send(h, &c->addr, buf, (size_t)n);
 }
 
-static void client_free(struct hub *h, struct hub_client *c)
+// The musician's stream: decoder, encoder, jitter buffer and send ring.
+static int client_stream_open(struct hub *h, struct hub_client *c, const struct bb_join *j,
+                              unsigned target, char *err, size_t err_size)
 {
-    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)
-        if (c->ports[ch] && h->jack)
-            jack_port_unregister(h->jack, c->ports[ch]);
-    for (unsigned i = 0; i < BB_MIX_CH; i++)
-        if (c->mix_ports[i] && h->jack)
-            jack_port_unregister(h->jack, c->mix_ports[i]);
+    c->dec = bb_decoder_new(c->codec, h->rate, j->channels, c->up_frames, err, err_size);
+    if (!c->dec)
+        return -1;
+    c->enc = bb_encoder_new(c->down_codec, h->rate, BB_MIX_CH, c->down_frames, j->kbps, err,
+                            err_size);
+    if (!c->enc)
+        return -1;
+    bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
+    // A centred mix (left = right to the bit) is encoded once, if the
+    // musician's decoder knows one-block payloads.
+    bb_encoder_allow_mono(c->enc, (j->flags & BB_JOIN_MONO_OK) != 0);
+    if (bb_jbuf_init(&c->jb, j->channels, c->up_frames, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
+        return -1;
+    bb_jbuf_set_drift_comp(&c->jb, h->drift_comp);
+    c->tx_buf = calloc((size_t)c->down_frames * BB_MIX_CH, sizeof(float));
+    if (!c->tx_buf ||
+        bb_ring_init(&c->tx, ((size_t)JB_MAX_PERIOD * 4 + c->down_frames * 4) * BB_MIX_CH *
+                                 sizeof(float)) < 0)
+        return -1;
+    return 0;
+}
+
+static void client_stream_close(struct hub_client *c)
+{
     bb_jbuf_cleanup(&c->jb);
     bb_ring_cleanup(&c->tx);
     bb_decoder_free(c->dec);
     bb_encoder_free(c->enc);
     free(c->tx_buf);
+}
+
+// [ctl] Frees a musician the JACK thread does not hold (never given to it,
+// or given back with HUB_JACK_GONE): its ports are gone.
+static void client_free(struct hub_client *c)
+{
+    client_stream_close(c);
     free(c->rec);
     free(c);
-}
-
-static jack_port_t *register_port(struct hub *h, const char *name, unsigned long flags)
-{
-    if (!h->jack)
-        return NULL; // JACK is away: registered when it comes back
-    jack_port_t *p = jack_port_register(h->jack, name, JACK_DEFAULT_AUDIO_TYPE, flags, 0);
-    if (!p)
-        bb_warn("cannot register JACK port %s:%s", h->jack_name, name);
-    return p;
-}
-
-// Ports that read well in a patchbay: bandbridge:alice_1, and with
-// --mix-ports bandbridge:mix_alice_L. Every port is a round trip to the
-// JACK server when it comes and when it goes (about 0.6 ms here, several
-// under load), and the two mix ports are two thirds of a mono musician's:
-// fifty musicians timing out at once are gone from JACK in a third of the
-// time without them. The personal mixes are sent to the musicians either
-// way; the ports are for an engineer who wants to hear or record them.
-void hub_port_name(char *buf, size_t size, const char *name, unsigned channels, unsigned i)
-{
-    if (i < channels)
-        snprintf(buf, size, "%s_%u", name, i + 1);
-    else
-        snprintf(buf, size, "mix_%s_%c", name, i == channels ? 'L' : 'R');
-}
-
-static void register_client_ports(struct hub *h, struct hub_client *c)
-{
-    char pn[BB_NAME_MAX + 16];
-    for (unsigned ch = 0; ch < c->channels; ch++) {
-        hub_port_name(pn, sizeof pn, c->name, c->channels, ch);
-        c->ports[ch] = register_port(h, pn, JackPortIsOutput);
-    }
-    if (!h->mix_ports)
-        return;
-    for (unsigned i = 0; i < BB_MIX_CH; i++) {
-        hub_port_name(pn, sizeof pn, c->name, c->channels, c->channels + i);
-        c->mix_ports[i] = register_port(h, pn, JackPortIsOutput);
-    }
 }
 
 static struct hub_client *find_identity(struct hub *h, const uint8_t *id)
@@ -327,35 +318,6 @@ const char *hub_name_refused(struct hub *h, const char *name, const struct hub_c
     return NULL;
 }
 
-// [ctl] Renames c's JACK ports (short names) from musician name old to nw:
-// old_<k> -> nw_<k>, mix_old_L/R -> mix_nw_L/R. The same jack_port_t
-// stays, so the callback's handles and every connection are untouched. If
-// JACK refuses one, those renamed so far are renamed back; returns 0 or -1.
-static int rename_ports(struct hub *h, struct hub_client *c, const char *old, const char *nw)
-{
-    jack_port_t *ports[BB_MAX_CLIENT_CH + BB_MIX_CH];
-    char from[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
-    char to[BB_MAX_CLIENT_CH + BB_MIX_CH][BB_NAME_MAX + 16];
-    unsigned n = 0;
-    for (; n < c->channels + BB_MIX_CH; n++) {
-        ports[n] = n < c->channels ? c->ports[n] : c->mix_ports[n - c->channels];
-        hub_port_name(from[n], sizeof from[n], old, c->channels, n);
-        hub_port_name(to[n], sizeof to[n], nw, c->channels, n);
-    }
-    if (!h->jack)
-        return 0; // JACK is away: the ports come back under the new name
-    for (unsigned i = 0; i < n; i++) {
-        if (!ports[i] || jack_port_rename(h->jack, ports[i], to[i]) == 0)
-            continue;
-        bb_warn("JACK refused to rename %s:%s to %s", h->jack_name, from[i], to[i]);
-        while (i-- > 0)
-            if (ports[i] && jack_port_rename(h->jack, ports[i], from[i]) != 0)
-                bb_warn("JACK refused to rename %s:%s back to %s", h->jack_name, to[i], from[i]);
-        return -1;
-    }
-    return 0;
-}
-
 int hub_rename(struct hub *h, struct hub_client *c, const char *name, const char **why)
 {
     if (c->state != HUB_CLIENT_ACTIVE) {
@@ -370,11 +332,10 @@ int hub_rename(struct hub *h, struct hub_client *c, const char *name, const char
     snprintf(old, sizeof old, "%s", c->name);
     // Connections made since the last snapshot, under the old port names,
     // so the stored ones are complete before they are renamed.
-    hub_state_snapshot_client(h, c);
-    if (rename_ports(h, c, old, name) < 0) {
-        *why = "JACK refused to rename the musician's ports";
-        return -1;
-    }
+    // (The JACK thread reads them before it renames the ports: it does
+    // what it is asked in order, and the report is taken by their index.)
+    hub_jack_snapshot(h, c);
+    hub_jack_rename(h, c, name);
     snprintf(c->name, sizeof c->name, "%s", name);
     hub_state_rename(h, c, old);
     bb_info("%s is now called %s (slot %d): ports, mixes and stored settings follow", old,
@@ -503,23 +464,8 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     c->down_codec = down_codec;
     c->up_frames = up;
     c->down_frames = down;
-    c->dec = bb_decoder_new(codec, h->rate, j.channels, up, err, sizeof err);
-    if (!c->dec)
-        goto fail;
-    c->enc = bb_encoder_new(down_codec, h->rate, BB_MIX_CH, down, j.kbps, err, sizeof err);
-    if (!c->enc)
-        goto fail;
-    bb_encoder_set_complexity(c->enc, (int)h->mix_complexity); // one per musician: keep it cheap
-    // A centred mix (left = right to the bit) is encoded once, if the
-    // musician's decoder knows one-block payloads.
-    bb_encoder_allow_mono(c->enc, (j.flags & BB_JOIN_MONO_OK) != 0);
     unsigned target = h->jitter_set ? h->jitter : (j.jitter == 0xFFFF ? BB_JBUF_AUTO : j.jitter);
-    if (bb_jbuf_init(&c->jb, j.channels, up, JB_MAX_PERIOD, h->rate, target, c->dec) < 0)
-        goto fail;
-    bb_jbuf_set_drift_comp(&c->jb, h->drift_comp);
-    c->tx_buf = calloc((size_t)down * BB_MIX_CH, sizeof(float));
-    if (!c->tx_buf ||
-        bb_ring_init(&c->tx, ((size_t)JB_MAX_PERIOD * 4 + down * 4) * BB_MIX_CH * sizeof(float)) < 0)
+    if (client_stream_open(h, c, &j, target, err, sizeof err) < 0)
         goto fail;
     uint64_t now = bb_now_ns();
     c->joined_ns = now;
@@ -539,11 +485,13 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     memcpy(h->slot_identity[slot], c->identity, BB_IDENTITY_SIZE);
     h->slot_known[slot] = 1;
     hub_state_join(h, c); // stored mixes, before the first graph with c
-    register_client_ports(h, c);
+    // Heard and sent its mix from the next period on; its JACK ports come
+    // when the JACK thread has registered them (and connected them as
+    // stored), however long jackd takes.
     h->dirty = 1;
     hub_publish(h);
     send_welcome(h, c);
-    hub_state_restore_conns(h, c);
+    hub_jack_add(h, c, c->rec);
     bb_info("%s joined from %s: %u channel%s, %s%s%s, jitter buffer %s%s%s", c->name,
             bb_addr_str(&c->addr, as, sizeof as), c->channels, c->channels == 1 ? "" : "s",
             bb_codec_name(codec), down_codec != codec ? " up, back " : "",
@@ -559,7 +507,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
 fail:
     bb_err("cannot accept %s: %s", name, err);
     if (c)
-        client_free(h, c);
+        client_free(c);
     send_reject(h, &ev->from, BB_REJECT_OTHER, "the hub could not set up the stream: %s", err);
 }
 
@@ -570,7 +518,7 @@ static void start_removal(struct hub *h, struct hub_client *c, const char *why)
 {
     if (c->state != HUB_CLIENT_ACTIVE)
         return;
-    hub_state_snapshot_client(h, c); // routing made since the last snapshot
+    hub_jack_snapshot(h, c); // routing made since the last snapshot
     c->rec_dirty = 1;                // and its last-seen time
     c->state = HUB_CLIENT_FADING;
     c->fade_epoch = 0;
@@ -678,22 +626,28 @@ static int advance_removals(struct hub *h)
         if (!c || c->state != HUB_CLIENT_REMOVED || !c->gone_epoch ||
             !bb_snap_reached(&h->graph, c->gone_epoch))
             continue;
-        // Log after the ports are really gone: the time is the one to trust.
-        char name[BB_NAME_MAX];
-        snprintf(name, sizeof name, "%s", c->name);
-        unsigned long long rx = atomic_load(&c->jb.stats.received),
-                           lost = atomic_load(&c->jb.stats.lost),
-                           late = atomic_load(&c->jb.stats.late),
-                           under = atomic_load(&c->jb.stats.underruns);
-        uint64_t leave_ns = c->leave_ns;
+        // No reader sees it any more: its slot is free, and its ports go
+        // (after whatever the JACK thread was asked before); it is freed at
+        // HUB_JACK_GONE (client_gone).
         h->slots[i] = NULL;
-        client_free(h, c);
-        bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
-                "late %llu, underruns %llu)",
-                name, (double)(bb_now_ns() - leave_ns) / 1e6, rx, lost, late, under);
+        hub_jack_remove(h, c);
     }
     bb_snap_collect(&h->graph);
     return pending;
+}
+
+// [ctl] The JACK thread has unregistered departed musician c's ports.
+static void client_gone(struct hub_client *c)
+{
+    // Logged now that the ports are really gone: the time is the one to trust.
+    unsigned long long rx = atomic_load(&c->jb.stats.received),
+                       lost = atomic_load(&c->jb.stats.lost),
+                       late = atomic_load(&c->jb.stats.late),
+                       under = atomic_load(&c->jb.stats.underruns);
+    bb_info("%s is gone: ports removed %.1f ms after the leave (received %llu, lost %llu, "
+            "late %llu, underruns %llu)",
+            c->name, (double)(bb_now_ns() - c->leave_ns) / 1e6, rx, lost, late, under);
+    client_free(c);
 }
 
 // [ctl] Every musician silent for longer than the timeout goes, all in one
@@ -757,113 +711,58 @@ static void log_stats(struct hub *h)
     }
 }
 
-static int jack_xrun_cb(void *arg)
-{
-    struct hub *h = arg;
-    atomic_fetch_add(&h->stats.xruns, 1);
-    return 0;
-}
+// What the control loop waits for from the JACK thread, and the session manager.
+struct loop {
+    struct bb_nsm *nsm;
+    int            snapshot_asked; ///< a periodic snapshot is under way: ask no second one
+    int            stopped;        ///< HUB_JACK_STOPPED seen
+    int            final_conns;    ///< TAG_SHUTDOWN seen: the last snapshot is in
+};
 
-static void jack_shutdown_cb(void *arg)
+// [ctl] Takes every report of the JACK thread.
+static void jack_reports(struct hub *h, struct loop *lp)
 {
-    struct hub *h = arg;
-    atomic_store(&h->jack_running, 0);
-    uint64_t one = 1;
-    if (write(h->event_fd, &one, sizeof one) < 0) {
-        // nothing more we can do from this thread
-    }
-}
-
-// [ctl] Opens the JACK client and registers the hub's own ports. quiet: a
-// retry while JACK is away (no error line per attempt).
-static int open_jack(struct hub *h, int quiet)
-{
-    jack_status_t st;
-    h->jack = jack_client_open(h->jack_name, JackNoStartServer | JackUseExactName, &st);
-    if (!h->jack) {
-        if (st & JackNameNotUnique)
-            bb_err("a JACK client named '%s' exists already; choose another with --jack-name",
-                   h->jack_name);
-        else if (!quiet)
-            bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
-        return -1;
-    }
-    unsigned rate = jack_get_sample_rate(h->jack);
-    h->period = jack_get_buffer_size(h->jack);
-    if (h->rate && rate != h->rate) {
-        bb_err("JACK came back at %u Hz instead of %u Hz; the musicians' streams cannot follow",
-               rate, h->rate);
-        jack_client_close(h->jack);
-        h->jack = NULL;
-        return -1;
-    }
-    h->rate = rate;
-    if (!h->jack_prio)
-        h->jack_prio = jack_client_real_time_priority(h->jack); // network threads go below
-    if (h->period > JB_MAX_PERIOD) {
-        bb_err("JACK period %u is larger than the %u frames bandbridge supports", h->period,
-               JB_MAX_PERIOD);
-        jack_client_close(h->jack);
-        h->jack = NULL;
-        return -1;
-    }
-    char pn[32];
-    for (unsigned i = 0; i < h->local_inputs; i++) {
-        snprintf(pn, sizeof pn, "in_%u", i + 1);
-        h->local_in[i] = register_port(h, pn, JackPortIsInput);
-    }
-    h->main_out[0] = register_port(h, "main_L", JackPortIsOutput);
-    h->main_out[1] = register_port(h, "main_R", JackPortIsOutput);
-    if (!h->mixer && hub_rt_init(h) < 0) {
-        bb_err("out of memory");
-        return -1;
-    }
-    bb_mixer_init(h->mixer, h->rate / 200);
-    jack_set_process_callback(h->jack, hub_rt_process, h);
-    jack_set_xrun_callback(h->jack, jack_xrun_cb, h);
-    jack_on_shutdown(h->jack, jack_shutdown_cb, h);
-    return 0;
-}
-
-// [ctl] JACK went away: forget the client and every port (they died with
-// the server). The network side and every session stay up.
-static void jack_lost(struct hub *h)
-{
-    bb_snap_idle(&h->graph, HUB_READER_RT);
-    if (h->jack)
-        jack_client_close(h->jack);
-    h->jack = NULL;
-    memset(h->local_in, 0, sizeof h->local_in);
-    memset(h->main_out, 0, sizeof h->main_out);
-    for (int i = 0; i < BB_MAX_CLIENTS; i++)
-        if (h->slots[i]) {
-            memset(h->slots[i]->ports, 0, sizeof h->slots[i]->ports);
-            memset(h->slots[i]->mix_ports, 0, sizeof h->slots[i]->mix_ports);
+    for (struct hub_jack_report *r; (r = hub_jack_take(h)); free(r)) {
+        switch (r->type) {
+        case HUB_JACK_GONE:
+            client_gone(r->c);
+            break;
+        case HUB_JACK_CONNS:
+            hub_state_conns(h, r);
+            break;
+        case HUB_JACK_LOST:
+            bb_err("the JACK server went away; musicians keep their sessions, waiting for JACK");
+            break;
+        case HUB_JACK_BACK:
+            // The ports are back; the connections stored are made next.
+            h->period = r->period;
+            hub_jack_connect(h, NULL, h->main_rec);
+            for (int i = 0; i < BB_MAX_CLIENTS; i++)
+                if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
+                    hub_jack_connect(h, h->slots[i], h->slots[i]->rec);
+            hub_jack_barrier(h, TAG_BACK);
+            break;
+        case HUB_JACK_BARRIER:
+            if (r->tag == TAG_SNAPSHOT)
+                lp->snapshot_asked = 0;
+            else if (r->tag == TAG_BACK)
+                bb_info("JACK is back (%u Hz, period %u): ports and connections restored",
+                        h->rate, h->period);
+            else if (r->tag == TAG_SHUTDOWN)
+                lp->final_conns = 1;
+            else if (r->tag == TAG_SAVE && lp->nsm) {
+                // Everything to disk now, whatever the debounce says.
+                hub_state_sync(h, 1);
+                int saved = h->store && bb_store_persistent(h->store);
+                bb_nsm_reply(lp->nsm, BB_NSM_SAVE, saved,
+                             saved ? "saved" : "the database is not writable");
+            }
+            break;
+        case HUB_JACK_STOPPED:
+            lp->stopped = 1;
+            break;
         }
-}
-
-// [ctl] JACK is back: the same ports, connected as they were.
-static int jack_back(struct hub *h)
-{
-    if (open_jack(h, 1) < 0)
-        return -1;
-    for (int i = 0; i < BB_MAX_CLIENTS; i++)
-        if (h->slots[i] && h->slots[i]->state != HUB_CLIENT_REMOVED)
-            register_client_ports(h, h->slots[i]);
-    h->dirty = 1;
-    hub_publish(h);
-    atomic_store(&h->jack_running, 1);
-    if (jack_activate(h->jack) != 0) {
-        bb_err("cannot activate the JACK client; will retry");
-        jack_lost(h);
-        atomic_store(&h->jack_running, 0);
-        return -1;
     }
-    hub_state_restore_conns(h, NULL);
-    for (int i = 0; i < BB_MAX_CLIENTS; i++)
-        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
-            hub_state_restore_conns(h, h->slots[i]);
-    return 0;
 }
 
 static void usage(FILE *f)
@@ -1045,7 +944,11 @@ static int parse_options(struct hub *h, int argc, char **argv)
     return 0;
 }
 
-static void shutdown_hub(struct hub *h)
+// How long shutting down waits for jackd: the last connection snapshot,
+// then closing the client. A stopped jackd must not keep the hub alive.
+#define SHUTDOWN_JACK_MS 1500
+
+static void shutdown_hub(struct hub *h, struct loop *lp)
 {
     struct hub_rt_times t;
     hub_rt_times(h, &t, 0);
@@ -1064,26 +967,41 @@ static void shutdown_hub(struct hub *h)
         for (int i = 0; i < BB_MAX_CLIENTS; i++)
             if (h->slots[i])
                 send_leave(h, h->slots[i], BB_LEAVE_SHUTDOWN, "the hub is shutting down");
-    hub_state_snapshot_conns(h);
+    // The routing as it is now, then the client closed: waited for, but
+    // not for ever.
+    hub_jack_snapshot(h, NULL);
+    hub_jack_barrier(h, TAG_SHUTDOWN);
+    hub_jack_stop(h);
+    uint64_t end = bb_now_ns() + SHUTDOWN_JACK_MS * 1000000ull;
+    while (!lp->stopped && hub_jack_fd(h) >= 0 && bb_now_ns() < end) {
+        struct pollfd pfd = {.fd = hub_jack_fd(h), .events = POLLIN};
+        poll(&pfd, 1, (int)((end - bb_now_ns()) / 1000000u) + 1);
+        jack_reports(h, lp);
+    }
+    if (!lp->final_conns && hub_jack_fd(h) >= 0)
+        bb_warn("JACK did not answer within %u ms: connections made since the last snapshot "
+                "are not stored", SHUTDOWN_JACK_MS);
     for (int i = 0; i < BB_MAX_CLIENTS; i++)
         if (h->slots[i])
             h->slots[i]->rec_dirty = 1; // last seen now
     hub_state_sync(h, 1);
     bb_store_close(h->store);
     h->store = NULL;
-    if (h->jack) {
-        jack_deactivate(h->jack);
-        bb_snap_idle(&h->graph, HUB_READER_RT);
-    }
+    int jack_stuck = hub_jack_join(h, lp->stopped ? 1000 : 0) < 0;
     hub_net_stop(h);
     hub_osc_stop(h);
+    if (jack_stuck) {
+        // The JACK thread is inside libjack and may hold musicians' ports:
+        // nothing it might touch is freed. The process is ending anyway.
+        bb_warn("the JACK server does not answer: leaving without closing the JACK client");
+        return;
+    }
     for (int i = 0; i < BB_MAX_CLIENTS; i++)
         if (h->slots[i]) {
-            client_free(h, h->slots[i]);
+            client_free(h->slots[i]);
             h->slots[i] = NULL;
         }
-    if (h->jack)
-        jack_client_close(h->jack);
+    hub_jack_free(h);
     bb_snap_cleanup(&h->graph);
     hub_rt_cleanup(h);
     if (h->sock >= 0)
@@ -1125,6 +1043,7 @@ int bb_hub_main(int argc, char **argv)
     bb_snap_init(&h->graph, HUB_READERS, graph_free);
     char err[200];
     int status = 1;
+    struct loop lp = {0};
     // Under a session manager (NSM, RaySession) the manager names the JACK
     // client and says where the files live: the database goes there.
     struct bb_nsm *nsm = NULL;
@@ -1145,7 +1064,7 @@ int bb_hub_main(int argc, char **argv)
         bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
                 op.client_id, op.path);
     }
-    if (open_jack(h, 0) < 0) {
+    if (hub_jack_open(h) < 0) {
         if (nsm)
             bb_nsm_reply(nsm, BB_NSM_OPEN, 0, "cannot open the JACK client");
         goto out;
@@ -1169,12 +1088,11 @@ int bb_hub_main(int argc, char **argv)
         bb_err("%s", err);
         goto out;
     }
-    atomic_store(&h->jack_running, 1);
-    if (jack_activate(h->jack) != 0) {
-        bb_err("cannot activate the JACK client");
+    if (hub_jack_start(h, h->main_rec, err, sizeof err) < 0) {
+        bb_err("%s", err);
         goto out;
     }
-    hub_state_restore_conns(h, NULL);
+    lp.nsm = nsm;
     if (nsm)
         bb_nsm_reply(nsm, BB_NSM_OPEN, 1, "hub running");
     bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
@@ -1183,14 +1101,14 @@ int bb_hub_main(int argc, char **argv)
             h->osc_port ? (snprintf(err, sizeof err, "%u", h->osc_port), err) : "");
 
     uint64_t next_sweep = bb_now_ns() + SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
-    uint64_t next_jack_try = 0;
-    int pending = 0, was_running = 1;
+    int pending = 0;
     for (;;) {
         uint64_t now = bb_now_ns();
-        struct pollfd pfd[4] = {{.fd = h->event_fd, .events = POLLIN},
+        struct pollfd pfd[5] = {{.fd = h->event_fd, .events = POLLIN},
                                 {.fd = sig_fd, .events = POLLIN},
                                 {.fd = hub_osc_fd(h, now), .events = POLLIN},
-                                {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN}};
+                                {.fd = nsm ? bb_nsm_fd(nsm) : -1, .events = POLLIN},
+                                {.fd = hub_jack_fd(h), .events = POLLIN}};
         int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
         if (pending && timeout > 2)
             timeout = 2; // a removal in progress is checked every 2 ms
@@ -1200,7 +1118,7 @@ int bb_hub_main(int argc, char **argv)
         due = hub_osc_due_ms(h, now); // meters, 25 times a second
         if (due >= 0 && due < timeout)
             timeout = due;
-        poll(pfd, 4, timeout); // negative fds are ignored
+        poll(pfd, 5, timeout); // negative fds are ignored
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -1219,36 +1137,25 @@ int bb_hub_main(int argc, char **argv)
             hub_osc_poll(h, bb_now_ns());
         if (pfd[0].revents & POLLIN)
             drain_events(h);
+        if (pfd[4].revents & POLLIN)
+            jack_reports(h, &lp);
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(nsm, NULL) == BB_NSM_SAVE) {
-            // Everything to disk now, whatever the debounce says.
-            hub_state_snapshot_conns(h);
-            hub_state_sync(h, 1);
-            int saved = h->store && bb_store_persistent(h->store);
-            bb_nsm_reply(nsm, BB_NSM_SAVE, saved, saved ? "saved" : "the database is not writable");
+            // The routing as it is, then everything to disk (TAG_SAVE).
+            hub_jack_snapshot(h, NULL);
+            hub_jack_barrier(h, TAG_SAVE);
         }
         now = bb_now_ns();
         hub_osc_tick(h, now);
-        if (was_running && !atomic_load(&h->jack_running)) {
-            bb_err("the JACK server went away; musicians keep their sessions, waiting for JACK");
-            jack_lost(h);
-            was_running = 0;
-            next_jack_try = now + 500 * 1000000ull;
-        }
-        if (!was_running && now >= next_jack_try) {
-            if (jack_back(h) == 0) {
-                bb_info("JACK is back (%u Hz, period %u): ports and connections restored",
-                        h->rate, h->period);
-                was_running = 1;
-            } else {
-                next_jack_try = now + 500 * 1000000ull;
-            }
-        }
         if (now >= next_sweep)
             next_sweep = sweep(h, now);
         if (now >= next_ping) {
             log_stats(h);
             ping_all(h, now);
-            hub_state_snapshot_conns(h);
+            if (!lp.snapshot_asked) { // one at a time, however slow jackd is
+                hub_jack_snapshot(h, NULL);
+                hub_jack_barrier(h, TAG_SNAPSHOT);
+                lp.snapshot_asked = 1;
+            }
             next_ping = now + PING_NS;
         }
         hub_publish(h);
@@ -1256,7 +1163,7 @@ int bb_hub_main(int argc, char **argv)
         hub_state_sync(h, 0);
     }
 out:
-    shutdown_hub(h);
+    shutdown_hub(h, &lp);
     bb_nsm_free(nsm);
     if (sig_fd >= 0)
         close(sig_fd);

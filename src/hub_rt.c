@@ -18,7 +18,9 @@ int hub_rt_init(struct hub *h)
     h->mixer = aligned_alloc(64, (sizeof *h->mixer + 63) / 64 * 64);
     h->rt_src = calloc(BB_MAX_SOURCES, sizeof *h->rt_src);
     h->rt_out = calloc(2 * BB_MAX_MIXES, sizeof *h->rt_out);
-    h->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
+    // Mixes without ports, then every musician channel without a port yet
+    // (each its own: they are mixed).
+    h->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENTS * BB_MAX_CLIENT_CH),
                            sizeof(float));
     h->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
     // Every musician channel's chunk of a missed cycle, then one of silence.
@@ -189,7 +191,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
         for (unsigned ch = 0; ch < c->channels; ch++) {
             bufs[ch] = port_buf(c->ports[ch], nframes);
             if (!bufs[ch])
-                bufs[ch] = junk + (size_t)ch * BB_MAX_PERIOD;
+                bufs[ch] = junk + (size_t)BB_SRC_CLIENT(c->slot, ch) * BB_MAX_PERIOD;
         }
         bb_jbuf_clock(&c->jb, frame, t0);
         bb_jbuf_read(&c->jb, bufs, nframes);
@@ -198,6 +200,8 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
         const struct hub_client *c = g->src_client[s];
         h->rt_src[s] = c ? port_buf(c->ports[g->src_index[s]], nframes)
                          : port_buf(h->local_in[g->src_index[s]], nframes);
+        if (c && !h->rt_src[s]) // no JACK port yet: mixed from where the jitter buffer wrote
+            h->rt_src[s] = junk + (size_t)BB_SRC_CLIENT(c->slot, g->src_index[s]) * BB_MAX_PERIOD;
     }
     for (unsigned m = 0; m < mg->nmix; m++) {
         const struct hub_client *c = g->mix_client[m];
