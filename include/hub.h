@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // hub.h: `bandbridge serve`, the rehearsal-room hub, shared by its modules:
 //
-//   hub.c      control thread: options, client table, joins and leaves,
-//              zombie sweep, JACK ports, graph building (the only writer
-//              of client state)
-//   hub_rt.c   JACK process callback: jitter buffers -> ports -> mixes
-//   hub_net.c  network threads: receive (parse, validate, decode) and
-//              send (encode, packetise)
+//   hub_main.c     control thread: options, start-up, the control loop
+//   hub_clients.c  the client table (the only writer of client state) and
+//                  its observers (hub_clients.h)
+//   hub_session.c  JOIN, LEAVE, relayed OSC, pings (hub_session.h)
+//   hub_graph.c    builds and publishes the mixer graph (hub_graph.h)
+//   hub_state.c    what persists: stored mixes and connections (the store's
+//                  observer of the client table)
+//   hub_jack.c     the JACK client and the JACK thread: every blocking
+//                  libjack call once the hub runs (hub_jack.h)
+//   hub_names.c    port and source names (hub_names.h)
+//   hub_rt.c       JACK process callback: jitter buffers -> ports -> mixes
+//   hub_net.c      network threads: receive (parse, validate, decode) and
+//                  send (encode, packetise)
 //
 // Who touches what is written at every field: [ctl] control thread,
-// [rt] process callback, [rx]/[tx] network threads, [any] atomics.
+// [jack] the JACK thread, [rt] process callback, [rx]/[tx] network threads,
+// [any] atomics.
 #ifndef BB_HUB_H
 #define BB_HUB_H
 
@@ -40,6 +48,9 @@
 
 /// The largest JACK period the hub's jitter buffers and send rings are sized for.
 #define HUB_JB_MAX_PERIOD 2048
+
+/// Observers of the client table: the store, OSC feedback, the session layer, one spare.
+#define HUB_MAX_OBSERVERS 4
 
 /// --osc-allow may be given this many times.
 #define HUB_OSC_MAX_ALLOW 16
@@ -237,6 +248,9 @@ struct hub {
     int                dirty;     ///< a new graph must be published
     struct hub_stats   stats;
     struct hub_osc    *osc;       ///< [ctl]
+    /// [ctl] Who the client table tells of its changes (hub_clients_observe).
+    const struct hub_clients_observer *observers[HUB_MAX_OBSERVERS];
+    unsigned           nobservers;
 
     // persistence [ctl]
     char               db_path[4096]; ///< --db; empty: default path; "none": memory only
@@ -248,28 +262,7 @@ struct hub {
 /// `bandbridge serve ...`; returns the process exit status.
 int bb_hub_main(int argc, char **argv);
 
-// hub.c, for the control thread's other modules (osc.c)
-/// [ctl] Publishes a new graph if h->dirty; returns its epoch or 0.
-uint64_t           hub_publish(struct hub *h);
-/// [ctl] The active musician with this (sanitised) name, or NULL.
-struct hub_client *hub_find_name(struct hub *h, const char *name);
-/// [ctl] Why name cannot be given to musician self (NULL: a musician not
-/// here yet) by a rename, or NULL when it can: 1..31 letters, digits, '-',
-/// '_', '.'; not main, in_<k>, me, me_<k>; not digits and dots only (a
-/// slot number, n.k); not another musician's name (one leaving included),
-/// nor another's name plus _<k> (their channel), nor a name another
-/// musician's is this one plus _<k>.
-const char        *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
-/// [ctl] Renames active musician c to name: checks it (hub_name_refused),
-/// has its JACK ports renamed (connections stay; the JACK thread does it
-/// soon, and logs if JACK refuses), the stored mixes and
-/// connections that name it, its record (the new name sticks while it
-/// joins under the same JOIN name), and tells the controllers. Returns 0,
-/// or -1 with the reason in *why and nothing changed.
-int                hub_rename(struct hub *h, struct hub_client *c, const char *name,
-                              const char **why);
-
-// hub_state.c: what persists, and JACK connections [ctl]
+// hub_state.c: what persists, and JACK connections as the JACK thread reads them [ctl]
 /// "alice_1" / "in_2" for a source id present now, else "" (returns buf).
 const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size);
 /// A musician was admitted (in h->slots, ports not yet registered): load
@@ -294,6 +287,9 @@ struct hub_jack_report;
 void hub_state_conns(struct hub *h, const struct hub_jack_report *rp);
 /// Loads the main mix at start-up.
 void hub_state_start(struct hub *h);
+/// The store's observer of the client table (hub_clients_observe): loads
+/// and applies a joining musician's stored state, keeps records current.
+extern const struct hub_clients_observer hub_state_observer;
 
 /// [ctl] Callback time percentiles in microseconds since the last reset.
 struct hub_rt_times {
@@ -312,5 +308,9 @@ int  hub_net_start(struct hub *h, char *err, size_t err_size);
 void hub_net_stop(struct hub *h);
 /// [ctl] send a datagram (thread safe: the kernel serialises sendto).
 void hub_net_send(struct hub *h, const struct bb_addr *to, const uint8_t *buf, size_t len);
+
+// The control plane's modules, for those that include hub.h only (osc.c).
+#include "hub_clients.h"
+#include "hub_graph.h"
 
 #endif

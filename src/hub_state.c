@@ -293,3 +293,43 @@ void hub_state_conns(struct hub *h, const struct hub_jack_report *rp)
     else if (h->store)
         bb_store_put_client(h->store, r); // departed: its record was final but for this
 }
+
+// ---- the client table's observer ----
+
+static void on_joined(struct hub *h, struct hub_client *c, void *arg)
+{
+    (void)arg;
+    hub_state_join(h, c);
+}
+
+static void on_leaving(struct hub *h, struct hub_client *c, enum hub_why why, void *arg)
+{
+    (void)h, (void)why, (void)arg;
+    c->rec_dirty = 1; // its last-seen time
+}
+
+static void on_removed(struct hub *h, struct hub_client *c, void *arg)
+{
+    (void)c, (void)arg;
+    hub_state_sync(h, 0); // its record is final: to the store while it is listed
+}
+
+static void on_renamed(struct hub *h, struct hub_client *c, const char *old, void *arg)
+{
+    (void)arg;
+    hub_state_rename(h, c, old);
+}
+
+static void on_mix_changed(struct hub *h, struct hub_client *mc, void *arg)
+{
+    (void)arg;
+    hub_state_mark(h, mc);
+}
+
+const struct hub_clients_observer hub_state_observer = {
+    .joined = on_joined,
+    .leaving = on_leaving,
+    .removed = on_removed,
+    .renamed = on_renamed,
+    .mix_changed = on_mix_changed,
+};
