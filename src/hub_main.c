@@ -89,7 +89,21 @@ struct loop {
     int            snapshot_asked; ///< a periodic snapshot is under way: ask no second one
     int            stopped;        ///< HUB_JACK_STOPPED seen
     int            final_conns;    ///< TAG_SHUTDOWN seen: the last snapshot is in
+    uint64_t       save_by;        ///< an NSM save waits for the routing until then (0: none)
 };
+
+// How long an NSM save waits for the JACK thread's routing snapshot before
+// it saves without it: a stopped jackd must not hold the session manager.
+#define SAVE_WAIT_NS (1000 * 1000000ull)
+
+// Everything to disk now, whatever the debounce says, and the answer.
+static void nsm_save(struct hub *h, struct loop *lp)
+{
+    lp->save_by = 0;
+    hub_state_sync(h, 1);
+    int saved = h->store && bb_store_persistent(h->store);
+    bb_nsm_reply(lp->nsm, BB_NSM_SAVE, saved, saved ? "saved" : "the database is not writable");
+}
 
 // [ctl] Takes every report of the JACK thread.
 static void jack_reports(struct hub *h, struct loop *lp)
@@ -122,13 +136,8 @@ static void jack_reports(struct hub *h, struct loop *lp)
                         h->rate, h->period);
             else if (r->tag == TAG_SHUTDOWN)
                 lp->final_conns = 1;
-            else if (r->tag == TAG_SAVE && lp->nsm) {
-                // Everything to disk now, whatever the debounce says.
-                hub_state_sync(h, 1);
-                int saved = h->store && bb_store_persistent(h->store);
-                bb_nsm_reply(lp->nsm, BB_NSM_SAVE, saved,
-                             saved ? "saved" : "the database is not writable");
-            }
+            else if (r->tag == TAG_SAVE && lp->save_by)
+                nsm_save(h, lp);
             break;
         case HUB_JACK_STOPPED:
             lp->stopped = 1;
@@ -485,6 +494,8 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         int timeout = now >= next_sweep ? 0 : (int)((next_sweep - now) / 1000000) + 1;
         if (pending && timeout > 2)
             timeout = 2; // a removal in progress is checked every 2 ms
+        if (lp->save_by && (lp->save_by <= now || (int)((lp->save_by - now) / 1000000) + 1 < timeout))
+            timeout = lp->save_by <= now ? 0 : (int)((lp->save_by - now) / 1000000) + 1;
         int due = h->store ? bb_store_due_ms(h->store, now / 1000000) : -1;
         if (due >= 0 && due + 1 < timeout)
             timeout = due + 1;
@@ -511,12 +522,18 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             hub_session_drain(h);
         if (pfd[4].revents & POLLIN)
             jack_reports(h, lp);
-        if ((pfd[3].revents & POLLIN) && bb_nsm_poll(lp->nsm, NULL) == BB_NSM_SAVE) {
+        if ((pfd[3].revents & POLLIN) && bb_nsm_poll(lp->nsm, NULL) == BB_NSM_SAVE &&
+            !lp->save_by) {
             // The routing as it is, then everything to disk (TAG_SAVE).
             hub_jack_snapshot(h, NULL);
             hub_jack_barrier(h, TAG_SAVE);
+            lp->save_by = bb_now_ns() + SAVE_WAIT_NS;
         }
         now = bb_now_ns();
+        if (lp->save_by && now >= lp->save_by) {
+            bb_warn("JACK did not answer within 1 s: saved without the latest routing");
+            nsm_save(h, lp);
+        }
         hub_osc_tick(h, now);
         if (now >= next_sweep)
             next_sweep = hub_clients_sweep(h, now);
