@@ -1,15 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // hub.h: `bandbridge serve`, the rehearsal-room hub, shared by its modules:
 //
-//   hub.c      control thread: options, client table, joins and leaves,
-//              zombie sweep, JACK ports, graph building (the only writer
-//              of client state)
-//   hub_rt.c   JACK process callback: jitter buffers -> ports -> mixes
-//   hub_net.c  network threads: receive (parse, validate, decode) and
-//              send (encode, packetise)
+//   hub_main.c     control thread: options, start-up, the control loop
+//   hub_clients.c  the client table (the only writer of client state) and
+//                  its observers (hub_clients.h)
+//   hub_session.c  JOIN, LEAVE, relayed OSC, pings (hub_session.h)
+//   hub_graph.c    builds and publishes the mixer graph (hub_graph.h)
+//   hub_state.c    what persists: stored mixes and connections (the store's
+//                  observer of the client table)
+//   hub_jack.c     the JACK client and the JACK thread: every blocking
+//                  libjack call once the hub runs (hub_jack.h)
+//   hub_names.c    port and source names (hub_names.h)
+//
+// Below them, the audio engine (hub_engine.h): hub_rt.c, the JACK process
+// callback, and hub_net.c, the network threads; they see the engine and the
+// published graph, not struct hub.
 //
 // Who touches what is written at every field: [ctl] control thread,
-// [rt] process callback, [rx]/[tx] network threads, [any] atomics.
+// [jack] the JACK thread, [rt] process callback, [rx]/[tx] network threads,
+// [any] atomics.
 #ifndef BB_HUB_H
 #define BB_HUB_H
 
@@ -23,8 +32,14 @@
 #include "net.h"
 #include "store.h"
 
+/// Observers of the client table: the store, OSC feedback, the session layer, one spare.
+#define HUB_MAX_OBSERVERS 4
+
 /// --osc-allow may be given this many times.
 #define HUB_OSC_MAX_ALLOW 16
+
+struct hub_clients_observer;
+struct hub_jack;
 
 struct hub {
     // configuration [ro after start]
@@ -46,12 +61,14 @@ struct hub {
     unsigned       osc_nallow;    ///< 0 = allow every address
     char           osc_password[128]; ///< --osc-password; empty = none
 
-    // JACK [ctl opens; rt uses ports]
-    jack_client_t *jack;
-    unsigned       rate;
-    unsigned       period;
-    _Atomic int    jack_running;  ///< [jack shutdown callback clears, ctl reads]
+    // JACK. The JACK thread (hub_jack.c) makes every blocking libjack call
+    // once the hub runs; the control thread only queues requests to it.
+    jack_client_t *jack;          ///< [jack; rt while active]
+    unsigned       rate;          ///< [ro after start]
+    unsigned       period;        ///< [ctl] from the JACK thread's reports
+    _Atomic int    jack_running;  ///< [jack shutdown callback clears, jack sets, ctl reads]
     int            jack_prio;     ///< [ro after start] the JACK client's RT priority
+    struct hub_jack *jt;          ///< [ctl creates] the JACK thread and its queues
 
     /// What the process callback and the network threads see (hub_engine.h).
     struct hub_engine eng;
@@ -66,6 +83,9 @@ struct hub {
     struct hub_send    main_sends[BB_MAX_SOURCES];
     int                dirty;     ///< a new graph must be published
     struct hub_osc    *osc;       ///< [ctl]
+    /// [ctl] Who the client table tells of its changes (hub_clients_observe).
+    const struct hub_clients_observer *observers[HUB_MAX_OBSERVERS];
+    unsigned           nobservers;
 
     // persistence [ctl]
     char               db_path[4096]; ///< --db; empty: default path; "none": memory only
@@ -77,32 +97,7 @@ struct hub {
 /// `bandbridge serve ...`; returns the process exit status.
 int bb_hub_main(int argc, char **argv);
 
-// hub.c, for the control thread's other modules (osc.c)
-/// [ctl] Publishes a new graph if h->dirty; returns its epoch or 0.
-uint64_t           hub_publish(struct hub *h);
-/// [ctl] The active musician with this (sanitised) name, or NULL.
-struct hub_client *hub_find_name(struct hub *h, const char *name);
-/// [ctl] Why name cannot be given to musician self (NULL: a musician not
-/// here yet) by a rename, or NULL when it can: 1..31 letters, digits, '-',
-/// '_', '.'; not main, in_<k>, me, me_<k>; not digits and dots only (a
-/// slot number, n.k); not another musician's name (one leaving included),
-/// nor another's name plus _<k> (their channel), nor a name another
-/// musician's is this one plus _<k>.
-const char        *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
-/// Short JACK port name of port i of a musician called name with channels
-/// channels: "alice_<i+1>" for i < channels, then "mix_alice_L" and
-/// "mix_alice_R" (i = channels, channels + 1). The one place the format is.
-void               hub_port_name(char *buf, size_t size, const char *name, unsigned channels,
-                                 unsigned i);
-/// [ctl] Renames active musician c to name: checks it (hub_name_refused),
-/// renames its JACK ports (connections stay), the stored mixes and
-/// connections that name it, its record (the new name sticks while it
-/// joins under the same JOIN name), and tells the controllers. Returns 0,
-/// or -1 with the reason in *why and nothing changed.
-int                hub_rename(struct hub *h, struct hub_client *c, const char *name,
-                              const char **why);
-
-// hub_state.c: what persists, and JACK connections [ctl]
+// hub_state.c: what persists, and JACK connections as the JACK thread reads them [ctl]
 /// "alice_1" / "in_2" for a source id present now, else "" (returns buf).
 const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size);
 /// A musician was admitted (in h->slots, ports not yet registered): load
@@ -121,13 +116,18 @@ void hub_state_rename(struct hub *h, struct hub_client *c, const char *old);
 void hub_state_mark(struct hub *h, struct hub_client *c);
 /// Brings stored records up to date and lets the store flush (debounced).
 void hub_state_sync(struct hub *h, int force);
-/// Records the JACK connections of every hub port (periodically).
-void hub_state_snapshot_conns(struct hub *h);
-/// The same for one musician's ports (at its leave).
-void hub_state_snapshot_client(struct hub *h, struct hub_client *c);
-/// Re-makes the stored connections of c's ports (c NULL: the hub's own).
-void hub_state_restore_conns(struct hub *h, struct hub_client *c);
+/// The JACK thread read the connections of rp->c's ports (NULL: the hub's
+/// own): into the record, stored soon (a departed musician's at once).
+struct hub_jack_report;
+void hub_state_conns(struct hub *h, const struct hub_jack_report *rp);
 /// Loads the main mix at start-up.
 void hub_state_start(struct hub *h);
+/// The store's observer of the client table (hub_clients_observe): loads
+/// and applies a joining musician's stored state, keeps records current.
+extern const struct hub_clients_observer hub_state_observer;
+
+// The control plane's modules, for those that include hub.h only (osc.c).
+#include "hub_clients.h"
+#include "hub_graph.h"
 
 #endif

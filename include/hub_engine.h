@@ -77,8 +77,13 @@ struct hub_client {
     /// The musician's stream (stream.h): rx is musician -> hub (its
     /// channels), tx is hub -> musician (its personal mix, stereo).
     struct bb_stream   st;
-    jack_port_t       *ports[BB_MAX_CLIENT_CH]; ///< [ctl registers, rt uses] musician's channels
-    jack_port_t       *mix_ports[BB_MIX_CH];    ///< [ctl registers, rt uses] personal mix
+    /// [jack stores, rt loads] The musician's channels and personal mix in
+    /// JACK; NULL until the JACK thread registered them (and while JACK is
+    /// away): the callback mixes the musician all the same (hub_jack.h).
+    jack_port_t *_Atomic ports[BB_MAX_CLIENT_CH];
+    jack_port_t *_Atomic mix_ports[BB_MIX_CH];
+    char               jack_name[BB_NAME_MAX]; ///< [jack] the name its ports have now
+    struct hub_client *jack_next;   ///< [jack] the JACK thread's list of musicians it holds
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
     float              send_db;     ///< [ctl] the musician's own send level, in every mix
     uint64_t           joined_ns;   ///< [ctl]
@@ -142,17 +147,19 @@ struct hub_event {
 };
 
 struct hub_engine {
-    // [ctl sets before JACK runs the callback; rt reads]
+    // [jack sets while the client is not active; rt reads]
     jack_client_t    *jack;       ///< JACK's frame counter (jack_last_frame_time)
     unsigned          rate;
     int               jack_prio;  ///< the JACK client's RT priority: network threads go below
-    jack_port_t      *local_in[BB_MAX_LOCAL_CH]; ///< [ctl registers, rt uses]
-    jack_port_t      *main_out[BB_MIX_CH];       ///< [ctl registers, rt uses]
+    /// [jack writes while the client is not active; rt uses]
+    jack_port_t      *local_in[BB_MAX_LOCAL_CH];
+    jack_port_t      *main_out[BB_MIX_CH];
 
     // realtime state [rt]
     struct bb_mixer  *mixer;
     const float     **rt_src;     ///< [rt] per graph source, its buffer this period
     float           **rt_out;     ///< [rt] per graph mix, L and R buffers
+    float           **rt_chan;    ///< [rt] per musician channel (source id), its buffer this period
     float            *rt_scratch; ///< [rt] mixes without ports, silence
     float            *rt_inter;   ///< [rt] interleave buffer for the send rings
     _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete

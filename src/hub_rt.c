@@ -19,13 +19,16 @@ int hub_rt_init(struct hub_engine *e)
     e->mixer = aligned_alloc(64, (sizeof *e->mixer + 63) / 64 * 64);
     e->rt_src = calloc(BB_MAX_SOURCES, sizeof *e->rt_src);
     e->rt_out = calloc(2 * BB_MAX_MIXES, sizeof *e->rt_out);
-    e->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENT_CH),
+    e->rt_chan = calloc((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH, sizeof *e->rt_chan);
+    // Mixes without ports, then every musician channel without a port yet
+    // (each its own: they are mixed).
+    e->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENTS * BB_MAX_CLIENT_CH),
                            sizeof(float));
     e->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
     // Every musician channel's chunk of a missed cycle, then one of silence.
     e->rt_missed = calloc(((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK,
                           sizeof(float));
-    if (!e->mixer || !e->rt_src || !e->rt_out || !e->rt_scratch || !e->rt_inter || !e->rt_missed) {
+    if (!e->mixer || !e->rt_src || !e->rt_chan || !e->rt_out || !e->rt_scratch || !e->rt_inter || !e->rt_missed) {
         hub_rt_cleanup(e);
         return -1;
     }
@@ -41,6 +44,7 @@ void hub_rt_cleanup(struct hub_engine *e)
 {
     free(e->mixer);
     free(e->rt_src);
+    free(e->rt_chan);
     free(e->rt_out);
     free(e->rt_scratch);
     free(e->rt_inter);
@@ -48,6 +52,7 @@ void hub_rt_cleanup(struct hub_engine *e)
     e->rt_missed = NULL;
     e->mixer = NULL;
     e->rt_src = NULL;
+    e->rt_chan = NULL;
     e->rt_out = NULL;
     e->rt_scratch = NULL;
     e->rt_inter = NULL;
@@ -174,16 +179,20 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
         struct hub_client *c = g->clients[i];
         float *bufs[BB_MAX_CLIENT_CH];
         for (unsigned ch = 0; ch < c->channels; ch++) {
+            // Each port is loaded once a cycle: the JACK thread may store
+            // it meanwhile, and the jitter buffer and the mixer must use the
+            // same buffer.
             bufs[ch] = port_buf(c->ports[ch], nframes);
             if (!bufs[ch])
-                bufs[ch] = junk + (size_t)ch * BB_MAX_PERIOD;
+                bufs[ch] = junk + (size_t)BB_SRC_CLIENT(c->slot, ch) * BB_MAX_PERIOD;
+            e->rt_chan[BB_SRC_CLIENT(c->slot, ch)] = bufs[ch];
         }
         bb_jbuf_clock(&c->st.jb, frame, t0);
         bb_jbuf_read(&c->st.jb, bufs, nframes);
     }
     for (unsigned s = 0; s < mg->nsrc; s++) {
         const struct hub_client *c = g->src_client[s];
-        e->rt_src[s] = c ? port_buf(c->ports[g->src_index[s]], nframes)
+        e->rt_src[s] = c ? e->rt_chan[BB_SRC_CLIENT(c->slot, g->src_index[s])]
                          : port_buf(e->local_in[g->src_index[s]], nframes);
     }
     for (unsigned m = 0; m < mg->nmix; m++) {

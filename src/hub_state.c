@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // hub_state.c: the hub's persistent state: stored mixes <-> live mixes,
-// and the JACK connections of the hub's ports. Control thread only.
+// and the JACK connections of the hub's ports as the JACK thread reads
+// them (hub_jack.h). Control thread only.
 //
 // Stored mixes name their sources ("bob_1", "in_2") so a setting survives
 // the source being absent or in another slot next time. A live change marks
@@ -21,6 +22,8 @@
 #include <time.h>
 
 #include "hub.h"
+#include "hub_jack.h"
+#include "hub_names.h"
 #include "log.h"
 
 const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size)
@@ -29,13 +32,13 @@ const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t s
     int local0 = BB_SRC_LOCAL(0);
     if (src_id >= local0) {
         if ((unsigned)(src_id - local0) < h->local_inputs)
-            snprintf(buf, size, "in_%d", src_id - local0 + 1);
+            hub_local_name(buf, size, (unsigned)(src_id - local0));
         return buf;
     }
     int slot = src_id / BB_MAX_CLIENT_CH, ch = src_id % BB_MAX_CLIENT_CH;
     const struct hub_client *c = h->slots[slot];
     if (c && (unsigned)ch < c->channels)
-        snprintf(buf, size, "%s_%d", c->name, ch + 1);
+        hub_source_name(buf, size, c->name, (unsigned)ch);
     return buf;
 }
 
@@ -223,93 +226,110 @@ void hub_state_sync(struct hub *h, int force)
     bb_store_flush(h->store, force ? UINT64_MAX : now_ms);
 }
 
-// Connections of one port into r (short name port_short); returns whether
-// anything changed.
-static int snap_port(struct hub *h, jack_port_t *p, const char *port_short,
-                     struct bb_stored_client *r)
+// The connections the JACK thread read of port `port` (short name
+// port_short) into r, replacing r's entries of that port; returns whether
+// anything changed (compared as a set).
+static int merge_port(const struct hub_jack_report *rp, unsigned port, const char *port_short,
+                      struct bb_stored_client *r)
 {
-    if (!p)
-        return 0;
-    const char **peers = jack_port_get_all_connections(h->jack, p);
-    uint8_t output = (jack_port_flags(p) & JackPortIsOutput) != 0;
-    // Old entries of this port, compared as a set.
     unsigned old = 0, same = 0, n = 0;
     for (unsigned i = 0; i < r->nconns; i++)
         if (strcmp(r->conns[i].port, port_short) == 0)
             old++;
-    for (; peers && peers[n]; n++)
+    for (unsigned k = 0; k < rp->nconns; k++) {
+        if (rp->conns[k].port != port)
+            continue;
+        n++;
         for (unsigned i = 0; i < r->nconns; i++)
-            if (strcmp(r->conns[i].port, port_short) == 0 && strcmp(r->conns[i].peer, peers[n]) == 0)
+            if (strcmp(r->conns[i].port, port_short) == 0 &&
+                strcmp(r->conns[i].peer, rp->conns[k].peer) == 0)
                 same++;
-    if (same == old && old == n) {
-        jack_free(peers);
-        return 0;
     }
+    if (same == old && old == n)
+        return 0;
     unsigned k = 0;
     for (unsigned i = 0; i < r->nconns; i++)
         if (strcmp(r->conns[i].port, port_short) != 0)
             r->conns[k++] = r->conns[i];
     r->nconns = k;
     const unsigned cap = BB_ARRAY_LEN(r->conns);
-    for (unsigned i = 0; peers && peers[i] && r->nconns < cap; i++) {
+    for (unsigned i = 0; i < rp->nconns && r->nconns < cap; i++) {
+        if (rp->conns[i].port != port)
+            continue;
         struct bb_stored_conn *sc = &r->conns[r->nconns++];
         snprintf(sc->port, sizeof sc->port, "%s", port_short);
-        snprintf(sc->peer, sizeof sc->peer, "%s", peers[i]);
-        sc->output = output;
+        snprintf(sc->peer, sizeof sc->peer, "%s", rp->conns[i].peer);
+        sc->output = rp->conns[i].output;
     }
-    jack_free(peers);
     return 1;
 }
 
-void hub_state_snapshot_client(struct hub *h, struct hub_client *c)
+void hub_state_conns(struct hub *h, const struct hub_jack_report *rp)
 {
-    if (!h->jack || !atomic_load(&h->jack_running) || !c->rec)
+    struct hub_client *c = rp->c;
+    struct bb_stored_client *r = c ? c->rec : h->main_rec;
+    if (!r)
         return;
+    // Ports are named from the name they have here and now: a snapshot
+    // taken before a rename lands under the new name, as the rename moved
+    // the stored ones.
     char pn[BB_NAME_MAX + 16];
     int changed = 0;
-    for (unsigned i = 0; i < c->channels + BB_MIX_CH; i++) {
-        hub_port_name(pn, sizeof pn, c->name, c->channels, i);
-        changed |= snap_port(h, i < c->channels ? c->ports[i] : c->mix_ports[i - c->channels],
-                             pn, c->rec);
+    for (unsigned i = 0; i < rp->nports && i < BB_ARRAY_LEN(rp->present); i++) {
+        if (!rp->present[i])
+            continue;
+        if (c)
+            hub_port_name(pn, sizeof pn, c->name, c->channels, i);
+        else
+            hub_own_port_name(pn, sizeof pn, h->local_inputs, i);
+        changed |= merge_port(rp, i, pn, r);
     }
-    if (changed)
-        c->rec_dirty = 1;
-}
-
-void hub_state_snapshot_conns(struct hub *h)
-{
-    if (!h->jack || !atomic_load(&h->jack_running))
+    if (!changed)
         return;
-    for (int i = 0; i < BB_MAX_CLIENTS; i++)
-        if (h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE)
-            hub_state_snapshot_client(h, h->slots[i]);
-    if (!h->main_rec)
-        return;
-    char pn[BB_NAME_MAX + 16];
-    int changed = 0;
-    for (unsigned i = 0; i < h->local_inputs; i++) {
-        snprintf(pn, sizeof pn, "in_%u", i + 1);
-        changed |= snap_port(h, h->eng.local_in[i], pn, h->main_rec);
-    }
-    changed |= snap_port(h, h->eng.main_out[0], "main_L", h->main_rec);
-    changed |= snap_port(h, h->eng.main_out[1], "main_R", h->main_rec);
-    if (changed)
+    if (!c)
         h->main_dirty = 1;
+    else if (h->slots[c->slot] == c)
+        c->rec_dirty = 1;
+    else if (h->store)
+        bb_store_put_client(h->store, r); // departed: its record was final but for this
 }
 
-void hub_state_restore_conns(struct hub *h, struct hub_client *c)
+// ---- the client table's observer ----
+
+static void on_joined(struct hub *h, struct hub_client *c, void *arg)
 {
-    const struct bb_stored_client *r = c ? c->rec : h->main_rec;
-    if (!r || !h->jack)
-        return;
-    char full[BB_PORT_NAME_MAX];
-    for (unsigned i = 0; i < r->nconns; i++) {
-        const struct bb_stored_conn *sc = &r->conns[i];
-        snprintf(full, sizeof full, "%s:%s", h->jack_name, sc->port);
-        int rc = sc->output ? jack_connect(h->jack, full, sc->peer)
-                            : jack_connect(h->jack, sc->peer, full);
-        if (rc != 0 && rc != EEXIST)
-            bb_debug("could not restore the connection %s %s %s", full, sc->output ? "->" : "<-",
-                     sc->peer);
-    }
+    (void)arg;
+    hub_state_join(h, c);
 }
+
+static void on_leaving(struct hub *h, struct hub_client *c, enum hub_why why, void *arg)
+{
+    (void)h, (void)why, (void)arg;
+    c->rec_dirty = 1; // its last-seen time
+}
+
+static void on_removed(struct hub *h, struct hub_client *c, void *arg)
+{
+    (void)c, (void)arg;
+    hub_state_sync(h, 0); // its record is final: to the store while it is listed
+}
+
+static void on_renamed(struct hub *h, struct hub_client *c, const char *old, void *arg)
+{
+    (void)arg;
+    hub_state_rename(h, c, old);
+}
+
+static void on_mix_changed(struct hub *h, struct hub_client *mc, void *arg)
+{
+    (void)arg;
+    hub_state_mark(h, mc);
+}
+
+const struct hub_clients_observer hub_state_observer = {
+    .joined = on_joined,
+    .leaving = on_leaving,
+    .removed = on_removed,
+    .renamed = on_renamed,
+    .mix_changed = on_mix_changed,
+};

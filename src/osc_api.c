@@ -28,6 +28,7 @@
 
 #include "fader.h"
 #include "hub.h"
+#include "hub_names.h"
 #include "hub_clients.h"
 #include "meter.h"
 #include "osc_api.h"
@@ -90,10 +91,11 @@ static int resolve_sources(struct hub *h, const char *name, int ids[BB_MAX_CLIEN
                 ids[ch] = BB_SRC_CLIENT(me->slot, ch);
             return (int)me->channels;
         }
-        if (sscanf(name + 2, "_%u%c", &k, &tail) == 1)
+        size_t len;
+        if (hub_parse_channel(name, &len, &k) && len == 2)
             return k >= 1 && k <= me->channels ? (ids[0] = BB_SRC_CLIENT(me->slot, k - 1), 1) : 0;
     }
-    if (sscanf(name, "in_%u%c", &k, &tail) == 1 && k >= 1 && k <= h->local_inputs) {
+    if (hub_parse_local(name, &k) && k >= 1 && k <= h->local_inputs) {
         ids[0] = BB_SRC_LOCAL(k - 1);
         return 1;
     }
@@ -115,10 +117,9 @@ static int resolve_sources(struct hub *h, const char *name, int ids[BB_MAX_CLIEN
         }
         return 0;
     }
-    const char *us = strrchr(name, '_');
-    if (us && sscanf(us + 1, "%u%c", &k, &tail) == 1 && k >= 1) {
+    size_t n;
+    if (hub_parse_channel(name, &n, &k) && k >= 1) {
         char base[BB_NAME_MAX];
-        size_t n = (size_t)(us - name);
         if (n < sizeof base) {
             memcpy(base, name, n);
             base[n] = '\0';
@@ -155,7 +156,7 @@ static void source_tokens(struct hub *h, const char *given, const int *ids, int 
         if (sl == me_slot)
             snprintf(me, size, "me");
     } else {
-        snprintf(name, size, "%s_%d", c->name, ch + 1);
+        hub_source_name(name, size, c->name, (unsigned)ch);
         if (sl == me_slot)
             snprintf(me, size, "me_%d", ch + 1);
     }

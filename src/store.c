@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub_names.h"
 #include "log.h"
 
 #define RETRY_MS       30000u     // reopen interval when memory-only; longest write backoff
@@ -1203,11 +1204,16 @@ static int renamed_name(const char *s, const char *old_name, const char *new_nam
                         char *out, size_t size)
 {
     size_t n = strlen(old_name);
-    if (mix && strncmp(s, "mix_", 4) == 0 && strncmp(s + 4, old_name, n) == 0 &&
-        (strcmp(s + 4 + n, "_L") == 0 || strcmp(s + 4 + n, "_R") == 0))
-        return snprintf(out, size, "mix_%s%s", new_name, s + 4 + n) < (int)size;
-    const char *k = s + n + 1;
-    if (strncmp(s, old_name, n) != 0 || s[n] != '_' || !*k || strspn(k, "0123456789") != strlen(k))
+    char mix_old[BB_NAME_MAX + 8], mix_new[BB_NAME_MAX + 8];
+    hub_mix_name(mix_old, sizeof mix_old, old_name);
+    size_t m = strlen(mix_old);
+    if (mix && strncmp(s, mix_old, m) == 0 && (strcmp(s + m, "_L") == 0 || strcmp(s + m, "_R") == 0)) {
+        hub_mix_name(mix_new, sizeof mix_new, new_name);
+        return snprintf(out, size, "%s%s", mix_new, s + m) < (int)size;
+    }
+    size_t len;
+    unsigned k;
+    if (!hub_parse_channel(s, &len, &k) || len != n || strncmp(s, old_name, n) != 0)
         return 0;
     return snprintf(out, size, "%s%s", new_name, s + n) < (int)size;
 }
