@@ -550,6 +550,82 @@ static int load_readonly(struct bb_store *s)
     return rc == SQLITE_OK ? (int)loaded : -1;
 }
 
+// A file that is not ours to touch: written by a newer bandbridge, or
+// another application's. Closes db and reports it; returns 1 then, 0 when
+// the file is ours.
+static int not_ours(struct bb_store *s, sqlite3 *db, int64_t ver, int64_t app, int64_t objects)
+{
+    if (ver > BB_STORE_SCHEMA_VERSION) {
+        sqlite3_close_v2(db);
+        store_report(s, ERR_NEWER,
+                     "database %s was written by a newer bandbridge (schema %lld); not "
+                     "touching it; running without persistence",
+                     s->path, (long long)ver);
+        return 1;
+    }
+    if ((app != 0 && app != BB_APP_ID) || (ver == 0 && objects > 0)) {
+        sqlite3_close_v2(db);
+        store_report(s, ERR_FOREIGN,
+                     "database %s is not a bandbridge database (application_id %lld, %lld "
+                     "schema objects); not touching it; running without persistence",
+                     s->path, (long long)app, (long long)objects);
+        return 1;
+    }
+    return 0;
+}
+
+// A failed open: why, then close db before touching the file; reports
+// it (once per kind). Returns 0 when a corrupt file was moved aside and a
+// fresh one is to be created (first attempt only), else -1: OPEN_RETRY.
+static int open_failed(struct bb_store *s, sqlite3 *db, int rc, char *why, size_t why_size,
+                       int attempt)
+{
+    int cls = store_err_class(rc);
+    if (cls == ERR_CORRUPT && strcmp(why, "ok") == 0)
+        why[0] = '\0';
+    char msg[400];
+    store_describe(db, rc, msg, sizeof msg);
+    if (cls == ERR_CORRUPT && !why[0])
+        snprintf(why, why_size, "%s", msg);
+    one_line(why);
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    sqlite3_close_v2(db);
+    if (cls == ERR_LOCKED) {
+        store_report(s, cls,
+                     "database %s is locked by another process (another hub using the same "
+                     "file?); running without persistence, retrying in 30 s",
+                     s->path);
+        return -1;
+    }
+    if (cls != ERR_CORRUPT) {
+        char ro[80] = "";
+        int n = cls != ERR_LOCKED && !s->loaded ? load_readonly(s) : -1;
+        if (n >= 0) {
+            s->loaded = 1;
+            snprintf(ro, sizeof ro, "read %d stored musician%s from it; ", n,
+                     n == 1 ? "" : "s");
+        }
+        store_report(s, cls,
+                     "cannot open database %s: %s; %srunning without persistence, "
+                     "retrying in 30 s",
+                     s->path, msg, ro);
+        return -1;
+    }
+    if (attempt > 0) {
+        store_report(s, ERR_CORRUPT,
+                     "database %s is corrupt (%s) right after being created; running without "
+                     "persistence, retrying in 30 s",
+                     s->path, why);
+        return -1;
+    }
+    if (store_set_aside(s, why) != 0)
+        return -1;
+    return 0;
+}
+
 // Opens s->path into s->db, creating, migrating and loading it. Reports
 // failures (once per kind) and leaves s->db NULL unless OPEN_OK.
 int store_open_db(struct bb_store *s)
@@ -583,24 +659,8 @@ int store_open_db(struct bb_store *s)
             rc = query_int(db, "PRAGMA application_id", &app);
         if (rc == SQLITE_OK && ver == 0)
             rc = query_int(db, "SELECT count(*) FROM sqlite_master", &objects);
-        if (rc == SQLITE_OK) {
-            if (ver > BB_STORE_SCHEMA_VERSION) {
-                sqlite3_close_v2(db);
-                store_report(s, ERR_NEWER,
-                             "database %s was written by a newer bandbridge (schema %lld); not "
-                             "touching it; running without persistence",
-                             s->path, (long long)ver);
-                return OPEN_NEVER;
-            }
-            if ((app != 0 && app != BB_APP_ID) || (ver == 0 && objects > 0)) {
-                sqlite3_close_v2(db);
-                store_report(s, ERR_FOREIGN,
-                             "database %s is not a bandbridge database (application_id %lld, %lld "
-                             "schema objects); not touching it; running without persistence",
-                             s->path, (long long)app, (long long)objects);
-                return OPEN_NEVER;
-            }
-        }
+        if (rc == SQLITE_OK && not_ours(s, db, ver, app, objects))
+            return OPEN_NEVER;
         if (rc == SQLITE_OK)
             rc = sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
         if (rc == SQLITE_OK) {
@@ -649,49 +709,7 @@ int store_open_db(struct bb_store *s)
                         loaded == 1 ? "" : "s");
             return OPEN_OK;
         }
-
-        // Failed: why, then close before touching the file.
-        int cls = store_err_class(rc);
-        if (cls == ERR_CORRUPT && strcmp(why, "ok") == 0)
-            why[0] = '\0';
-        char msg[400];
-        store_describe(db, rc, msg, sizeof msg);
-        if (cls == ERR_CORRUPT && !why[0])
-            snprintf(why, sizeof why, "%s", msg);
-        one_line(why);
-        for (int i = 0; i < ST_COUNT; i++) {
-            sqlite3_finalize(s->st[i]);
-            s->st[i] = NULL;
-        }
-        sqlite3_close_v2(db);
-        if (cls == ERR_LOCKED) {
-            store_report(s, cls,
-                         "database %s is locked by another process (another hub using the same "
-                         "file?); running without persistence, retrying in 30 s",
-                         s->path);
-            return OPEN_RETRY;
-        }
-        if (cls != ERR_CORRUPT) {
-            char ro[80] = "";
-            int n = cls != ERR_LOCKED && !s->loaded ? load_readonly(s) : -1;
-            if (n >= 0) {
-                s->loaded = 1;
-                snprintf(ro, sizeof ro, "read %d stored musician%s from it; ", n,
-                         n == 1 ? "" : "s");
-            }
-            store_report(s, cls, "cannot open database %s: %s; %srunning without persistence, "
-                           "retrying in 30 s",
-                   s->path, msg, ro);
-            return OPEN_RETRY;
-        }
-        if (attempt > 0) {
-            store_report(s, ERR_CORRUPT,
-                         "database %s is corrupt (%s) right after being created; running without "
-                         "persistence, retrying in 30 s",
-                         s->path, why);
-            return OPEN_RETRY;
-        }
-        if (store_set_aside(s, why) != 0)
+        if (open_failed(s, db, rc, why, sizeof why, attempt) != 0)
             return OPEN_RETRY;
     }
     return OPEN_RETRY;
