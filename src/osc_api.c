@@ -596,7 +596,7 @@ static void cmd_status(struct hub *h, struct osc_call *call)
 #define ARGS_SUB   {OSC_ARGS_OPTIONAL, 3, {LEASE_SPEC, PORT_SPEC, STYLE_SPEC}}
 #define ARGS_UNSUB {OSC_ARGS_OPTIONAL, 1, {PORT_SPEC}}
 #define ARGS_COOKIE                                                                         \
-    {OSC_ARGS_OPTIONAL, 2, {{'i', "cookie", -2147483648.0f, 2147483647.0f, NULL, NULL}, PORT_SPEC}}
+    {OSC_ARGS_OPTIONAL, 2, {{'i', "cookie", -INFINITY, INFINITY, NULL, NULL}, PORT_SPEC}}
 /// A row of /mix/<mix>/ch/<source>/NAME.
 #define MIX_ROW(NAME, P, ARG, lo, hi, ans, DOC)                                                  \
     {"/mix/<mix>/ch/<source>/" NAME, MIX_USAGE, OSC_ACC_AUTH, 1, 0, P,                     \
