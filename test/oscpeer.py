@@ -7,22 +7,31 @@
 # address inside a network namespace), and crafts what no OSC library sends:
 # bundles time-tagged a year ahead, floods of /auth.
 #
-#   oscpeer.py send [--bind IP] [--expect N] [--wait S] [--sizes] HOST PORT MSG [-- MSG]...
+#   oscpeer.py send [--bind IP] [--expect N] [--wait S] [--sizes] [--bundle-ahead] HOST PORT
+#                   MSG [-- MSG]...
 #       MSG is "/path arg...": an integer is sent as i, a number with '.' as
 #       f, anything else as s. Sends them in order from one socket, then
 #       prints every message that comes back ("/path arg..."; bundles
 #       flattened; "# LEN" before each datagram with --sizes) until N
 #       messages came (then exits 0) or S seconds (default 1) passed with
-#       fewer (exits 1; with no --expect, 0).
+#       fewer (exits 1; with no --expect, 0). --bundle-ahead: all MSGs in one
+#       bundle time-tagged a year ahead.
 #   oscpeer.py bundles HOST PORT --bind IP --count N --size BYTES [--probe-seconds S]
+#                      [--stop-file F]
 #       Sends N bundles of about BYTES each, time-tagged a year ahead, full of
 #       /mix/main/ch/in_1/gain -1, from IP; meanwhile another socket (on
 #       127.0.0.1) asks /info every 10 ms until S seconds after the last
 #       bundle. Prints "probes=.. answered=.. p50_ms=.. p99_ms=.. max_ms=..".
+#       With --stop-file, no probe: S seconds after the last bundle it
+#       creates F (for a probe in another network namespace).
+#   oscpeer.py probe HOST PORT --stop-file F
+#       That probe alone, from 127.0.0.1, until F exists ("ready" on stderr
+#       once it runs).
 #   oscpeer.py authflood HOST PORT --bind IP --count N [--password W]
 #       N wrong /auth from one socket as fast as the socket takes them,
-#       then one with --password (the right one, if given). Prints
-#       "sent=.. replies=.. max_reply=.. min_request=.. right=<reply to the last>".
+#       then at once one with --password (the right one, if given). Prints
+#       "sent=.. replies=.. max_reply=.. min_request=.. right=accepted|refused"
+#       (refused: no /auth 1 came back within 1 s).
 #   oscpeer.py cookie HOST PORT --bind IP --password W [--echo]
 #       From one socket: /auth W, then /meters/subscribe 10. Prints every
 #       datagram that comes back in 0.6 s as "LEN /path args". With --echo,
@@ -160,8 +169,11 @@ def cmd_send(a):
     if cur:
         msgs.append(cur)
     s = sock(a.bind)
-    for m in msgs:
-        s.sendto(message(m[0], *[typed(x) for x in m[1:]]), (a.host, a.port))
+    enc = [message(m[0], *[typed(x) for x in m[1:]]) for m in msgs]
+    if a.bundle_ahead:
+        s.sendto(bundle(ntp_in(365 * 86400), enc), (a.host, a.port))
+    for m in enc if not a.bundle_ahead else []:
+        s.sendto(m, (a.host, a.port))
     n = 0
     want = a.expect
     end = time.monotonic() + a.wait
@@ -179,6 +191,35 @@ def cmd_send(a):
     return 0 if want is None or n >= want else 1
 
 
+class Probe:
+    """/info from 127.0.0.1 every 10 ms, each timed (1 s without an answer: 1000 ms)."""
+
+    def __init__(self, host, port):
+        self.s, self.to = sock('127.0.0.1'), (host, port)
+        self.lat, self.answered = [], 0
+
+    def once(self):
+        t0 = time.monotonic()
+        self.s.sendto(message('/info'), self.to)
+        self.s.settimeout(1.0)
+        try:
+            while True:
+                d, _ = self.s.recvfrom(65536)
+                if parse(d)[0][0] == '/info':
+                    break
+            self.lat.append((time.monotonic() - t0) * 1000)
+            self.answered += 1
+        except socket.timeout:
+            self.lat.append(1000.0)
+        time.sleep(max(0, 0.01 - (time.monotonic() - t0)))
+
+    def report(self):
+        lat = sorted(self.lat) or [0.0]
+        q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+        return 'probes=%d answered=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f' % (
+            len(self.lat), self.answered, q(0.5), q(0.99), lat[-1])
+
+
 def cmd_bundles(a):
     atk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     atk.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
@@ -186,10 +227,8 @@ def cmd_bundles(a):
     one = message('/mix/main/ch/in_1/gain', -1.0)
     k = max(1, (a.size - 16) // (4 + len(one)))
     b = bundle(ntp_in(365 * 86400), [one] * k)
-    probe = sock('127.0.0.1')
-    lat, answered, probes = [], 0, 0
-    sent = 0
-    end = None
+    probe = None if a.stop_file else Probe(a.host, a.port)
+    sent, end = 0, None
     while True:
         now = time.monotonic()
         if sent < a.count:
@@ -202,24 +241,23 @@ def cmd_bundles(a):
                 end = now + a.probe_seconds
         elif now >= end:
             break
-        probes += 1
-        t0 = time.monotonic()
-        probe.sendto(message('/info'), (a.host, a.port))
-        probe.settimeout(1.0)
-        try:
-            while True:
-                d, _ = probe.recvfrom(65536)
-                if parse(d)[0][0] == '/info':
-                    break
-            lat.append((time.monotonic() - t0) * 1000)
-            answered += 1
-        except socket.timeout:
-            lat.append(1000.0)
-        time.sleep(max(0, 0.01 - (time.monotonic() - t0)))
-    lat.sort()
-    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
-    print('bundle_bytes=%d bundles=%d probes=%d answered=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f'
-          % (len(b), sent, probes, answered, q(0.5), q(0.99), lat[-1]))
+        if probe:
+            probe.once()
+        else:
+            time.sleep(0.01 if sent >= a.count else 0.002)
+    if a.stop_file:
+        open(a.stop_file, 'w').close()
+    print('bundle_bytes=%d bundles=%d%s' % (len(b), sent, ' ' + probe.report() if probe else ''))
+    return 0
+
+
+def cmd_probe(a):
+    p = Probe(a.host, a.port)
+    print('ready', file=sys.stderr, flush=True)
+    import os
+    while not os.path.exists(a.stop_file):
+        p.once()
+    print(p.report())
     return 0
 
 
@@ -237,16 +275,17 @@ def cmd_authflood(a):
             for d in collect(s, 0.002):
                 replies += 1
                 maxrep = max(maxrep, len(d))
+    right = 'none'
+    if a.password:  # at once, as the flood's last
+        s.sendto(message('/auth', a.password), (a.host, a.port))
+        right = 'refused'
     for d in collect(s, 1.0):
         replies += 1
         maxrep = max(maxrep, len(d))
-    right = 'none'
-    if a.password:
-        s.sendto(message('/auth', a.password), (a.host, a.port))
-        got = collect(s, 1.0, until=lambda g: True)
-        right = fmt(*parse(got[0])[0]) if got else 'none'
+        if parse(d)[0] == ('/auth', [1]):
+            right = 'accepted'
     print('sent=%d replies=%d max_reply=%d min_request=%d right=%s'
-          % (a.count, replies, maxrep, len(req), right.replace(' ', '_')))
+          % (a.count, replies, maxrep, len(req), right))
     return 0
 
 
@@ -275,7 +314,7 @@ def cmd_cookie(a):
 def main():
     p = argparse.ArgumentParser()
     sp = p.add_subparsers(dest='cmd', required=True)
-    for name in ('send', 'bundles', 'authflood', 'cookie'):
+    for name in ('send', 'bundles', 'authflood', 'cookie', 'probe'):
         q = sp.add_parser(name)
         q.add_argument('host')
         q.add_argument('port', type=int)
@@ -284,12 +323,16 @@ def main():
             q.add_argument('--expect', type=int)
             q.add_argument('--wait', type=float, default=1.0)
             q.add_argument('--sizes', action='store_true')
+            q.add_argument('--bundle-ahead', action='store_true')
             q.add_argument('msg', nargs=argparse.REMAINDER)
         if name in ('bundles', 'authflood'):
             q.add_argument('--count', type=int, required=True)
         if name == 'bundles':
             q.add_argument('--size', type=int, required=True)
             q.add_argument('--probe-seconds', type=float, default=2.0)
+            q.add_argument('--stop-file')
+        if name == 'probe':
+            q.add_argument('--stop-file', required=True)
         if name in ('authflood', 'cookie'):
             q.add_argument('--password', default='')
         if name == 'cookie':
@@ -298,7 +341,7 @@ def main():
     if a.cmd == 'send' and a.msg and a.msg[0] == '--':
         a.msg = a.msg[1:]
     return {'send': cmd_send, 'bundles': cmd_bundles, 'authflood': cmd_authflood,
-            'cookie': cmd_cookie}[a.cmd](a)
+            'cookie': cmd_cookie, 'probe': cmd_probe}[a.cmd](a)
 
 
 if __name__ == '__main__':
