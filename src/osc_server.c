@@ -237,7 +237,8 @@ int hub_osc_allowed(struct hub *h, const struct sockaddr *sa, socklen_t len, uin
             // IPv6 (liblo's port is IPv4): of the local ones, ::1 only.
             if (v6 ? bb_osc_sa_loopback(sa, len) : local_allowed(h->osc, ip, now))
                 return 1;
-        } else if (!v6 && (ip & h->osc_allow_mask[i]) == h->osc_allow_net[i]) {
+        } else if ((!v6 && (ip & h->osc_allow_mask[i]) == h->osc_allow_net[i]) ||
+                   h->osc_allow_mask[i] == 0) { // any: IPv6 too
             return 1;
         }
     }
