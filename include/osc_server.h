@@ -134,7 +134,8 @@ void hub_osc_stop(struct hub *h);
 /// more than 500 messages a second arrive, the socket is read every 4 ms,
 /// a batch per loop turn; hub_osc_due_ms() says when).
 int  hub_osc_fd(struct hub *h, uint64_t now_ns);
-/// [ctl] Handles every pending OSC message (up to 256) without blocking.
+/// [ctl] Handles pending OSC datagrams without blocking: up to 256, and
+/// no more once 512 messages were handled (the rest waits for a turn).
 void hub_osc_poll(struct hub *h, uint64_t now_ns);
 /// [ctl] Milliseconds until hub_osc_tick() has work (meters, lease
 /// expiry, feedback), or until the socket is read again; -1 for none.

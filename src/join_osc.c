@@ -213,12 +213,15 @@ int join_osc_fd(const struct join *j)
 // by message, 64 messages at most per datagram.
 void join_osc_poll(struct join *j)
 {
-    static uint8_t pkt[8192]; // [ctl]; a longer datagram is cut, then refused as malformed
+    static uint8_t pkt[8192]; // [ctl]; nothing longer can be relayed anyway
     int fd = j->osc ? lo_server_get_socket_fd(j->osc) : -1;
     for (int i = 0; fd >= 0 && i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        ssize_t len = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+        // MSG_TRUNC: the datagram's real length, so a longer one is refused
+        // whole rather than read cut.
+        ssize_t len = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT | MSG_TRUNC,
+                               (struct sockaddr *)&ss, &sl);
         if (len < 0)
             break;
         const struct sockaddr *sa = (const struct sockaddr *)&ss;
@@ -244,6 +247,9 @@ void join_osc_poll(struct join *j)
             continue;
         }
         struct osc_from f = {j, host, port};
-        bb_osc_walk(pkt, (size_t)len, 64, osc_in, &f);
+        if ((size_t)len > sizeof pkt)
+            osc_in(&f, "?", NULL, "too long to relay to the hub (1176 bytes at most)");
+        else
+            bb_osc_walk(pkt, (size_t)len, 64, osc_in, &f);
     }
 }

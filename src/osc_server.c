@@ -71,6 +71,7 @@
 #define OSC_WIN_STORM 50                     ///< messages per window (500/s) that start pacing
 #define OSC_HOLD_NS   (4ull * 1000000ull)    ///< while pacing, the socket is read this often
 #define OSC_POLL_MAX  256                    ///< datagrams handled per loop turn, at most
+#define OSC_TURN_MSGS 512                    ///< ... and messages (then the rest waits a turn)
 
 int hub_osc_parse_cidr(const char *s, uint32_t *net, uint32_t *mask)
 {
@@ -668,7 +669,10 @@ void hub_osc_poll(struct hub *h, uint64_t now)
         return;
     unsigned n = 0;
     int fd = lo_server_get_socket_fd(o->srv);
-    while (n < OSC_POLL_MAX) {
+    // Datagrams and messages per turn are both bounded (a datagram may hold
+    // OSC_PACKET_MSGS), so one turn's work is, whoever sends what.
+    uint64_t m0 = o->messages;
+    while (n < OSC_POLL_MAX && o->messages - m0 < OSC_TURN_MSGS) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         ssize_t len = recvfrom(fd, o->rx, sizeof o->rx, MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
