@@ -24,8 +24,9 @@
 #   - /meters/subscribe from a source not yet verified gets only a /cookie
 #     no longer than the request, and no meters until it echoes it;
 #   - a source over 128 KiB a second is dropped and counted.
-# Without `ip netns` (not root), the checks that need a foreign source are
-# reported as failed: test_osc_access covers the classifier alone.
+# Without `ip netns` (not root), the checks that need a source outside this
+# machine are skipped (logged) and the rest runs from 127.0.0.3;
+# test_osc_access covers the classifier alone.
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -40,7 +41,7 @@ NEAR=10.200.$N.2   # a local network of the hub
 FAR=10.201.$N.2    # no network of the hub
 netns_up=0
 netns_cleanup() {
-    [[ $netns_up == 1 ]] || return 0
+    [[ $netns_up != 0 ]] || return 0
     ip link del "$VH" 2>/dev/null
     ip netns del "$NS" 2>/dev/null
     netns_up=0
@@ -49,7 +50,7 @@ trap 'rc_=$?; netns_cleanup; (exit $rc_); bb_cleanup' EXIT
 
 if ip -4 addr | grep -Eq "inet 10\.20[01]\.$N\." || ip -4 route | grep -Eq "^10\.20[01]\.$N\."; then
     bb_log "10.200.$N.0/24 or 10.201.$N.0/24 is in use here: not touching it"
-elif ip netns add "$NS" 2>/dev/null; then
+elif [[ ${BB_NO_NETNS:-0} != 1 ]] && ip netns add "$NS" 2>/dev/null; then # BB_NO_NETNS=1: as without
     netns_up=1
     ip link add "$VH" type veth peer name "$VN" &&
         ip link set "$VN" netns "$NS" &&
@@ -59,8 +60,19 @@ elif ip netns add "$NS" 2>/dev/null; then
         ip -n "$NS" link set "$VN" up && ip -n "$NS" link set lo up &&
         ip route add "$FAR/32" dev "$VH" || netns_up=2
 fi
-check "a network namespace with a veth pair ($NEAR and $FAR on its side)" test "$netns_up" = 1
-nsx() { ip netns exec "$NS" "$@"; }
+if [[ $netns_up == 1 ]]; then
+    ok "a network namespace with a veth pair ($NEAR and $FAR on its side)"
+    nsx() { ip netns exec "$NS" "$@"; }
+    NSOK=1
+else
+    netns_cleanup
+    bb_log "SKIPPED: no network namespace here (not root?): the checks that need a source"
+    bb_log "outside this machine are left out (test_osc_access covers the allow rule's classifier);"
+    bb_log "the rest runs from 127.0.0.3, which is this machine (always verified)"
+    HUB_IP=127.0.0.1 NEAR=127.0.0.3 FAR=
+    nsx() { "$@"; }
+    NSOK=0
+fi
 peer() { python3 "$PEER" "$@"; }
 
 port=$(bb_free_udp_port); osc=$(bb_free_udp_port); jport=$(bb_free_udp_port)
@@ -68,6 +80,7 @@ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 
     --jack-name bbacc --db none --osc-password s3cret
 hub=$BB_LASTPID
 check "hub is up" bb_wait_port bbacc:main_L
+[[ $NSOK == 1 ]] &&
 check "the hub says which networks it answers: this machine and $HUB_IP's ($(grep 'OSC answers' "$BB_TMP/hub.log"))" \
     grep -q "OSC answers this machine and its local networks:.* 10\.200\.$N\.0/24" "$BB_TMP/hub.log"
 
@@ -85,6 +98,7 @@ check "/info from this machine is answered without a password" \
 nsx python3 "$PEER" send --expect 1 --bind "$NEAR" "$HUB_IP" "$osc" /info >"$BB_TMP/near.out" 2>&1
 check "/info from $NEAR (a local network of the hub) is answered ($(head -c 80 "$BB_TMP/near.out"))" \
     grep -q '^/info 48000 64 ' "$BB_TMP/near.out"
+if [[ $NSOK == 1 ]]; then
 refused0=$(asked osc_refused)
 nsx python3 "$PEER" send --sizes --wait 1 --bind "$FAR" "$HUB_IP" "$osc" /info >"$BB_TMP/far.out" 2>&1
 check "/info from $FAR (no network of the hub) is not answered: a 20-byte /error would be longer than its 12 bytes ($(tr '\n' '|' <"$BB_TMP/far.out"))" \
@@ -94,6 +108,7 @@ pad=$(head -c 100 /dev/zero | tr '\0' x)
 nsx python3 "$PEER" send --sizes --expect 1 --bind "$FAR" "$HUB_IP" "$osc" /info "$pad" >"$BB_TMP/far2.out" 2>&1
 check "a 116-byte message from $FAR gets /error not allowed, no longer than 116 bytes ($(tr '\n' '|' <"$BB_TMP/far2.out"))" \
     bash -c "grep -q 'not allowed from this address' '$BB_TMP/far2.out' && [ \$(sed -n 's/^# //p' '$BB_TMP/far2.out') -le 116 ]"
+fi
 
 # A musician's join --osc-port: the same default rule.
 bb_bg "$BB_TMP/join.log" "${BB_RT[@]}" "$BB_BIN" join "127.0.0.1:$port" --name alice \
@@ -103,9 +118,11 @@ check "alice joined with --osc-port $jport" bb_wait_port bbacc:alice_1
 nsx python3 "$PEER" send --expect 1 --bind "$NEAR" "$HUB_IP" "$jport" /info >"$BB_TMP/jnear.out" 2>&1
 check "alice's OSC port relays /info from $NEAR ($(head -c 60 "$BB_TMP/jnear.out"))" \
     grep -q '^/info 48000 64 ' "$BB_TMP/jnear.out"
+if [[ $NSOK == 1 ]]; then
 nsx python3 "$PEER" send --wait 1 --bind "$FAR" "$HUB_IP" "$jport" /info "$pad" >"$BB_TMP/jfar.out" 2>&1
 check "... and drops it from $FAR, unanswered" test ! -s "$BB_TMP/jfar.out"
 check "... saying so in one log line" bb_wait_for grep -q "datagram from outside this machine's networks dropped (the last from $FAR)" "$BB_TMP/join.log"
+fi
 
 # ---------------------------------------------------------------------------
 # 2. Bundles dated a year ahead do not stall the control thread.
@@ -123,8 +140,10 @@ attack() {
     bb_wait_exit "$pr" 10
     echo "$(cat "$BB_TMP/$1.atk") $(grep -v ready "$BB_TMP/$1.probe")" >"$BB_TMP/$1.out"
 }
-attack b1 "$FAR" 60000
-bb_log "60 KB bundles from $FAR: $(cat "$BB_TMP/b1.out")"
+if [[ $NSOK == 1 ]]; then
+    attack b1 "$FAR" 60000
+    bb_log "60 KB bundles from $FAR: $(cat "$BB_TMP/b1.out")"
+fi
 attack b2 "$NEAR" 60000
 bb_log "60 KB bundles from $NEAR, before /auth: $(cat "$BB_TMP/b2.out")"
 attack b3 "$NEAR" 16000
@@ -135,7 +154,7 @@ probes_ok() { # file: every probe answered, the slowest in under 200 ms
     awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
          END { exit !(v["probes"] > 50 && v["answered"] == v["probes"] && v["max_ms"] < 200) }' "$1"
 }
-for b in b1 b2 b3 b4; do
+for b in $([[ $NSOK == 1 ]] && echo b1) b2 b3 b4; do
     check "while $b's bundles came, /info from this machine was answered every time in < 200 ms ($(cat "$BB_TMP/$b.out"))" \
         probes_ok "$BB_TMP/$b.out"
 done
@@ -152,6 +171,7 @@ lines0=$(grep -c 'wrong password' "$BB_TMP/hub.log")
 nsx python3 "$PEER" authflood --bind "$NEAR" --count 10000 --password s3cret "$HUB_IP" "$osc" >"$BB_TMP/flood.out" 2>&1
 bb_log "10,000 wrong /auth from $NEAR: $(cat "$BB_TMP/flood.out")"
 val() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" "$BB_TMP/flood.out"; }
+[[ $NSOK == 1 ]] &&
 check "no reply to them was longer than the request ($(val max_reply) <= $(val min_request) bytes)" \
     test "$(val max_reply)" -le "$(val min_request)"
 check "the right password right after is refused unread: the address backs off ($(val right))" \
@@ -180,7 +200,8 @@ check "/status with /auth: every musician, then /status/end" \
     bash -c "python3 '$PEER' send --expect 3 127.0.0.1 $osc /auth s3cret -- /status | grep -q '^/status/end 1'"
 
 # ---------------------------------------------------------------------------
-# 5. Meters only for a source that receives.
+# 5. Meters only for a source that receives (this machine always does).
+if [[ $NSOK == 1 ]]; then
 nsx python3 "$PEER" cookie --echo --bind "$NEAR" --password s3cret "$HUB_IP" "$osc" >"$BB_TMP/cookie.out" 2>&1
 bb_log "cookie exchange from $NEAR: $(tr '\n' '|' <"$BB_TMP/cookie.out" | head -c 600)"
 before() { sed '/^# echo/q' "$BB_TMP/cookie.out" | grep -v '^#'; }
@@ -197,6 +218,7 @@ check "... and no meters before the cookie is echoed" no_meters_before
 check "after the echo the lease starts (/meters/subscribe 10)" lease_after
 check "... and meters come" meters_after
 check "/stats counts the cookie (osc_cookies $(asked osc_cookies))" test "$(asked osc_cookies)" -ge 1
+fi
 
 # ---------------------------------------------------------------------------
 # 6. Bytes per source per second.
