@@ -2,8 +2,8 @@
 // osc_server.c: the hub's OSC transport (osc_server.h), run by the
 // control thread.
 //
-// DESIGN. The liblo server is non-blocking and polled from the control
-// loop, so every handler runs in the control thread. Everything the hub
+// DESIGN. The liblo server's socket is non-blocking and read from the
+// control loop, so every handler runs in the control thread. Everything the hub
 // sends (answers, feedback, notices, meters) goes out from this thread
 // through the server's own socket (lo_send_message_from), so replies come
 // from the port controllers send to.
@@ -20,7 +20,8 @@
 // everything but /info, /auth and /cookie needs a prior /auth from the
 // sender's address AND port), the handler's checks of what the address
 // names and of every argument, and only then the handler. Anything
-// refused is answered with /error, never silence, but a source that has
+// refused is answered with /error (but a datagram over its address's
+// rate, dropped unread and unanswered, counted), and a source that has
 // not shown it receives (not this machine, no cookie echoed) is never
 // sent an /error longer than the datagram it sent: the echoed address is
 // left out, then the reason shortened, and if even that is too long
