@@ -13,8 +13,9 @@
 #     machine are answered; a join --osc-port drops 10.201.N.2 too;
 #   - 40 bundles of 60 KB time-tagged a year ahead (from outside, and from a
 #     local source before /auth), then 40 of 16 KB that are read: /info from
-#     this machine is answered every 10 ms throughout (max < 200 ms; the
-#     distribution is logged), and the hub's memory stays (< 2 MiB more);
+#     this machine is answered every 10 ms throughout (p99 < 200 ms, max < 1 s
+#     on a shared machine; the distribution is logged), and the hub's memory
+#     stays (< 2 MiB more);
 #     a bundle dated a year ahead runs at once;
 #   - 10,000 wrong /auth: a few log lines, every reply no longer than the
 #     request, the address backs off (the right password refused unread),
@@ -150,12 +151,18 @@ attack b3 "$NEAR" 16000
 bb_log "16 KB bundles (read, 128 messages each) from $NEAR: $(cat "$BB_TMP/b3.out")"
 peer bundles --bind 127.0.0.2 --count 40 --size 16000 127.0.0.1 "$osc" >"$BB_TMP/b4.out" 2>&1
 bb_log "16 KB bundles from 127.0.0.2: $(cat "$BB_TMP/b4.out")"
-probes_ok() { # file: every probe answered, the slowest in under 200 ms
+# probes_ok FILE: every probe answered, 99 % in under 200 ms and none in a
+# second or more. (Measured here: p50 < 1 ms, p99 < 15 ms, max 3-30 ms; but
+# on a machine shared with other builds a lone probe may wait for a core for
+# a few hundred ms, hub or not. liblo's queue held the hub for ~30 s: every
+# probe then went unanswered.)
+probes_ok() {
     awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-         END { exit !(v["probes"] > 50 && v["answered"] == v["probes"] && v["max_ms"] < 200) }' "$1"
+         END { exit !(v["probes"] > 50 && v["answered"] == v["probes"] && v["p99_ms"] < 200 &&
+                      v["max_ms"] < 1000) }' "$1"
 }
 for b in $([[ $NSOK == 1 ]] && echo b1) b2 b3 b4; do
-    check "while $b's bundles came, /info from this machine was answered every time in < 200 ms ($(cat "$BB_TMP/$b.out"))" \
+    check "while $b's bundles came, /info from this machine was answered every time (p99 < 200 ms, max < 1 s): $(cat "$BB_TMP/$b.out")" \
         probes_ok "$BB_TMP/$b.out"
 done
 rss1=$(rss_kb)
