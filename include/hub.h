@@ -58,7 +58,7 @@ struct hub {
     char           osc_bind[64];  ///< --osc-bind: IPv4 address; empty = every address
     uint32_t       osc_allow_net[HUB_OSC_MAX_ALLOW];  ///< --osc-allow, host order
     uint32_t       osc_allow_mask[HUB_OSC_MAX_ALLOW];
-    unsigned       osc_nallow;    ///< 0 = allow every address
+    unsigned       osc_nallow;    ///< 0 = this machine and its local networks (osc_server.h)
     char           osc_password[128]; ///< --osc-password; empty = none
 
     // JACK. The JACK thread (hub_jack.c) makes every blocking libjack call

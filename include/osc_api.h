@@ -25,9 +25,9 @@
 
 /// What a message needs when the hub has a password.
 enum osc_access {
-    OSC_ACC_OPEN,  ///< nothing (it changes nothing, or it is /auth)
-    OSC_ACC_QUERY, ///< nothing without arguments (a query), /auth first with
-    OSC_ACC_AUTH,  ///< /auth first
+    OSC_ACC_OPEN,  ///< nothing: /info, /auth, /cookie
+    OSC_ACC_AUTH,  ///< /auth first, from the same address and port: changes
+                   ///< and every query (they show the musicians and the hub's state)
 };
 
 struct hub;

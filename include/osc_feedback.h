@@ -62,7 +62,8 @@ void osc_feedback_own_mix(struct hub *h, const struct hub_client *mc, const char
 /// /subscribe (meters 0) or /meters/subscribe (1) from src: takes or
 /// renews its lease for secs seconds with replies to port (src's
 /// controller when relayed) and style slots (-1: unchanged), and answers;
-/// or answers /error on path.
+/// or answers /error on path. A UDP reply port that has not shown it
+/// receives (osc_verified) gets only /cookie i:COOKIE, and no lease.
 void osc_subscribe(struct hub *h, const struct osc_src *src, const char *path, int secs,
                    uint16_t port, int slots, int meters);
 /// /unsubscribe (both leases) or /meters/unsubscribe (meters 1).

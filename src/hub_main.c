@@ -170,9 +170,10 @@ static void usage(FILE *f)
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
             "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
-            "                        or 192.168.1.0/24; repeatable, up to %d (default: all)\n"
-            "      --osc-password WORD  OSC controllers must send /auth WORD before any\n"
-            "                        change or subscription (queries stay open); the\n"
+            "                        or 192.168.1.0/24, 'local' or 'any'; repeatable, up to\n"
+            "                        %d (default: local = this machine and its networks)\n"
+            "      --osc-password WORD  OSC controllers must send /auth WORD before anything\n"
+            "                        but /info, from the same address and port; the\n"
             "                        environment variable BANDBRIDGE_OSC_PASSWORD is the\n"
             "                        same without showing it in ps\n"
             "      --osc-doc         print the OSC address table and exit\n"
@@ -276,7 +277,7 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
                     HUB_OSC_MAX_ALLOW);
             return -1;
         }
-        if (hub_osc_parse_cidr(arg, &h->osc_allow_net[h->osc_nallow],
+        if (hub_osc_parse_allow(arg, &h->osc_allow_net[h->osc_nallow],
                                &h->osc_allow_mask[h->osc_nallow]) < 0)
             return 1;
         h->osc_nallow++;

@@ -12,8 +12,15 @@
 // names (like the hub's own OSC port: many tablet apps do not listen where
 // they send from). Without a session, messages are answered here: /error
 // "not connected to the hub".
+//
+// Like the hub's OSC port, this one answers only this machine and the
+// local networks of its interfaces (osc_bind.h): anything else is dropped
+// unread and unanswered (counted in a log line at most every 10 s). The
+// socket is read here, not by liblo, and a bundle's messages are relayed
+// at once, its time tag ignored: nothing waits in liblo's queue.
 #include <errno.h>
 #include <netdb.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +29,10 @@
 #include "log.h"
 #include "osc_bind.h"
 #include "osc_arg.h"
+
+static struct bb_osc_nets local_nets; // [ctl] who may talk to the OSC port
+static unsigned refused;               // [ctl] datagrams dropped since the last log line
+static uint64_t refused_log_ns;        // [ctl]
 
 static void osc_error_cb(int num, const char *msg, const char *path)
 {
@@ -123,35 +134,45 @@ static uint16_t reply_port(const char *path, const char *types, lo_arg **argv, i
     return v >= 1 && v <= 65535 && v == (double)(int)v ? (uint16_t)v : 0;
 }
 
+/// The datagram being handled: who sent it.
+struct osc_from {
+    struct join *j;
+    const char  *host;
+    uint16_t     port;
+};
+
 // [ctl] A message from one of our own controllers: relayed to the hub as
 // it is (the hub resolves /mix/me/...), or answered here.
-static int osc_in(const char *path, const char *types, lo_arg **argv, int argc, lo_message msg,
-                  void *user)
+static void osc_in(void *user, const char *path, lo_message msg, const char *error)
 {
-    struct join *j = user;
-    lo_address from = lo_message_get_source(msg);
-    const char *host = from ? lo_address_get_hostname(from) : NULL;
-    const char *port = from ? lo_address_get_port(from) : NULL;
-    if (!host || !port)
-        return 0;
+    const struct osc_from *f = user;
+    struct join *j = f->j;
+    if (!msg) {
+        int k = ctl_for(j, f->host, f->port);
+        if (k >= 0)
+            ctl_error(j, k, path, error);
+        return;
+    }
+    const char *types = lo_message_get_types(msg);
+    lo_arg **argv = lo_message_get_argv(msg);
+    int argc = lo_message_get_argc(msg);
     uint16_t rp = reply_port(path, types, argv, argc);
-    int k = ctl_for(j, host, rp ? rp : (uint16_t)atoi(port));
+    int k = ctl_for(j, f->host, rp ? rp : f->port);
     if (k < 0)
-        return 0;
+        return;
     if (!j->osc_session) {
         ctl_error(j, k, path, "not connected to the hub");
-        return 0;
+        return;
     }
     uint8_t pkt[BB_OSC_PACKET_MAX], buf[BB_MAX_DATAGRAM];
     size_t len = lo_message_length(msg, path);
     if (len > sizeof pkt) {
         ctl_error(j, k, path, "too long to relay to the hub (1176 bytes at most)");
-        return 0;
+        return;
     }
     lo_message_serialise(msg, path, pkt, &len);
     struct bb_header hd = {.type = BB_MSG_OSC, .session = j->osc_session, .seq = j->osc_seq++};
     join_net_send(j, buf, bb_wire_write_osc(buf, sizeof buf, &hd, (uint8_t)k, pkt, len));
-    return 0;
 }
 
 void join_osc_from_hub(struct join *j, const uint8_t *buf, size_t len)
@@ -169,7 +190,7 @@ int join_osc_start(struct join *j, char *err, size_t err_size)
     j->osc = bb_osc_server_open(j->osc_port, j->osc_bind, osc_error_cb, err, err_size);
     if (!j->osc)
         return -1;
-    lo_server_add_method(j->osc, NULL, NULL, osc_in, j);
+    bb_osc_local_nets(&local_nets, bb_now_ns());
     bb_info("OSC port %u%s%s open for your own controllers: /mix/me/... is your mix", j->osc_port,
             j->osc_bind[0] ? " on " : "", j->osc_bind);
     return 0;
@@ -187,8 +208,48 @@ int join_osc_fd(const struct join *j)
     return j->osc ? lo_server_get_socket_fd(j->osc) : -1;
 }
 
+// [ctl] Reads up to 64 datagrams: each from this machine or a local
+// network (re-read every 5 s at most before refusing) is relayed message
+// by message, 64 messages at most per datagram.
 void join_osc_poll(struct join *j)
 {
-    for (int i = 0; j->osc && i < 64 && lo_server_recv_noblock(j->osc, 0) > 0; i++) {
+    static uint8_t pkt[8192]; // [ctl]; nothing longer can be relayed anyway
+    int fd = j->osc ? lo_server_get_socket_fd(j->osc) : -1;
+    for (int i = 0; fd >= 0 && i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        // MSG_TRUNC: the datagram's real length, so a longer one is refused
+        // whole rather than read cut.
+        ssize_t len = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT | MSG_TRUNC,
+                               (struct sockaddr *)&ss, &sl);
+        if (len < 0)
+            break;
+        const struct sockaddr *sa = (const struct sockaddr *)&ss;
+        uint64_t now = bb_now_ns();
+        uint32_t ip;
+        int ok = bb_osc_sa_ipv4(sa, sl, &ip) == 0
+                     ? bb_osc_nets_has(&local_nets, ip) ||
+                           (now - local_nets.read_ns >= 5000000000ull &&
+                            bb_osc_local_nets(&local_nets, now) && bb_osc_nets_has(&local_nets, ip))
+                     : bb_osc_sa_loopback(sa, sl);
+        char host[64];
+        uint16_t port;
+        if (bb_osc_sa_host(sa, sl, host, sizeof host, &port) < 0)
+            continue;
+        if (!ok) {
+            refused++;
+            if (now - refused_log_ns >= 10000000000ull) {
+                bb_info("OSC port: %u datagram%s from outside this machine's networks dropped "
+                        "(the last from %s)", refused, refused == 1 ? "" : "s", host);
+                refused = 0;
+                refused_log_ns = now;
+            }
+            continue;
+        }
+        struct osc_from f = {j, host, port};
+        if ((size_t)len > sizeof pkt)
+            osc_in(&f, "?", NULL, "too long to relay to the hub (1176 bytes at most)");
+        else
+            bb_osc_walk(pkt, (size_t)len, 64, osc_in, &f);
     }
 }

@@ -32,6 +32,7 @@
 #include "hub_clients.h"
 #include "meter.h"
 #include "osc_api.h"
+#include "osc_arg.h"
 #include "osc_args.h"
 #include "osc_feedback.h"
 
@@ -44,6 +45,8 @@ struct osc_call {
     const char               *path;
     const struct osc_src     *src;
     int                       argc;
+    const char               *types; ///< the arguments as they came
+    lo_arg                  **argv;
     struct osc_match          m;   ///< the address's variables, in pattern order
     struct osc_vals           v;   ///< the arguments, checked against row->args
     struct hub_client        *c;   ///< resolve: the musician (whose mix: NULL is main)
@@ -412,6 +415,20 @@ static void cmd_auth(struct hub *h, struct osc_call *c)
     osc_reply(h, c->src, c->path, m);
 }
 
+// /cookie i:cookie [i:reply_port]: the cookie read as the exact int32 it
+// came as (the table's numbers are floats).
+static void cmd_cookie(struct hub *h, struct osc_call *c)
+{
+    const struct osc_vals *v = &c->v;
+    if (!(v->given & 1u) || c->types[0] != 'i') {
+        osc_reply_error(h, c->src, c->path, "expected /cookie i:cookie [i:reply_port]");
+        return;
+    }
+    uint16_t port = v->given & 2u && v->num[1] != 0 ? (uint16_t)v->num[1] : c->src->port;
+    if (osc_check_cookie(h, c->src, bb_arg_i32(c->argv[0]), port) < 0)
+        osc_reply_error(h, c->src, c->path, "wrong or stale cookie: /subscribe again");
+}
+
 // /subscribe, /meters/subscribe (param 1) [lease_seconds] [reply_port] [style].
 static void cmd_subscribe(struct hub *h, struct osc_call *c)
 {
@@ -516,6 +533,12 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "osc_relayed", h->osc->relayed);
     add_stat(m, "osc_relay_dropped", atomic_load(&h->eng.stats.osc_relay_dropped));
     add_stat(m, "osc_turns", h->osc->turns);
+    add_stat(m, "osc_refused", h->osc->refused);
+    add_stat(m, "osc_dropped", h->osc->dropped);
+    add_stat(m, "osc_auth_failed", h->osc->auth_failed);
+    add_stat(m, "osc_auth_backoff", h->osc->auth_backoff);
+    add_stat(m, "osc_cookies", h->osc->cookies);
+    add_stat(m, "osc_replies_cut", h->osc->replies_cut);
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);
     add_stat(m, "db_errors", st.errors);
@@ -573,9 +596,11 @@ static void cmd_status(struct hub *h, struct osc_call *call)
 #define ARGS_VALUE(name, lo, hi) {OSC_ARGS_QUERY, 1, {{'f', name, lo, hi, NULL, NULL}}}
 #define ARGS_SUB   {OSC_ARGS_OPTIONAL, 3, {LEASE_SPEC, PORT_SPEC, STYLE_SPEC}}
 #define ARGS_UNSUB {OSC_ARGS_OPTIONAL, 1, {PORT_SPEC}}
+#define ARGS_COOKIE                                                                         \
+    {OSC_ARGS_OPTIONAL, 2, {{'i', "cookie", -INFINITY, INFINITY, NULL, NULL}, PORT_SPEC}}
 /// A row of /mix/<mix>/ch/<source>/NAME.
 #define MIX_ROW(NAME, P, ARG, lo, hi, ans, DOC)                                                  \
-    {"/mix/<mix>/ch/<source>/" NAME, MIX_USAGE, OSC_ACC_QUERY, 1, 0, P,                     \
+    {"/mix/<mix>/ch/<source>/" NAME, MIX_USAGE, OSC_ACC_AUTH, 1, 0, P,                     \
      ARGS_VALUE(ARG, lo, hi), resolve_mix, cmd_mix, ans, DOC}
 
 static const struct osc_api_row osc_rows[] = {
@@ -588,43 +613,46 @@ static const struct osc_api_row osc_rows[] = {
     MIX_ROW("solo", P_SOLO, "on", 0, 1, "-> i:0|1", "solos a source in a mix (0.5 or more is on)"),
     MIX_ROW("sub", P_SUB, "on", 0, 1, "-> i:0|1",
             "1: the source is in the mix at all (0.5 or more is on)"),
-    {"/mix/<mix>/ch/<source>/<param>", MIX_USAGE, OSC_ACC_QUERY, 1, 1, 0, ARGS_NONE, resolve_mix,
+    {"/mix/<mix>/ch/<source>/<param>", MIX_USAGE, OSC_ACC_AUTH, 1, 1, 0, ARGS_NONE, resolve_mix,
      cmd_mix_unknown, "", "any other parameter: /error \"unknown parameter\", after the mix and source"},
-    {"/send/<musician>/gain", SEND_USAGE, OSC_ACC_QUERY, 0, 0, P_GAIN,
+    {"/send/<musician>/gain", SEND_USAGE, OSC_ACC_AUTH, 0, 0, P_GAIN,
      ARGS_VALUE("dB", -INFINITY, 12), resolve_musician, cmd_send, "-> f:dB",
      "a musician's send level, added to their channels in every mix; below -120 is -inf"},
-    {"/send/<musician>/fader", SEND_USAGE, OSC_ACC_QUERY, 0, 0, P_FADER,
+    {"/send/<musician>/fader", SEND_USAGE, OSC_ACC_AUTH, 0, 0, P_FADER,
      ARGS_VALUE("position", 0, 1), resolve_musician, cmd_send, "-> f:position",
      "the same send level as a fader position"},
-    {"/clients", NULL, OSC_ACC_OPEN, 1, 0, 0, ARGS_NONE, NULL, cmd_clients,
+    {"/clients", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_NONE, NULL, cmd_clients,
      "-> /clients s:name...", "the connected musicians"},
     {"/info", NULL, OSC_ACC_OPEN, 1, 0, 0, ARGS_NONE, NULL, cmd_info,
      "-> /info i:rate i:period s:version s:codecs i:max_clients i:local_inputs",
      "the hub's JACK rate and period, version, codecs (comma separated), slots and local inputs"},
-    {"/slots", NULL, OSC_ACC_OPEN, 1, 0, 0, ARGS_NONE, NULL, cmd_slots,
+    {"/slots", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_NONE, NULL, cmd_slots,
      "-> /slots (i:slot s:name)...", "the connected musicians by slot"},
-    {"/slot/<n>/name", "expected /slot/<1..max clients>/name", OSC_ACC_QUERY, 1, 0, 0,
+    {"/slot/<n>/name", "expected /slot/<1..max clients>/name", OSC_ACC_AUTH, 1, 0, 0,
      {OSC_ARGS_QUERY, 1, {{'s', "name", 0, 0, NULL, NULL}}}, resolve_slot, cmd_slot,
      "-> /slot/<n>/name s:name (\"\" when free)",
      "who is in slot n; with a name, renames that musician (not relayed)"},
     {"/client/<musician>/rename", "expected /client/<musician>/rename", OSC_ACC_AUTH, 0, 0, 0,
      {OSC_ARGS_EXACT, 1, {{'s', "name", 0, 0, NULL, NULL}}}, resolve_rename, cmd_rename, "",
      "renames a connected musician (ports, mixes and stored settings follow)"},
-    {"/channels", NULL, OSC_ACC_OPEN, 1, 0, 0, ARGS_NONE, NULL, cmd_channels,
+    {"/channels", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_NONE, NULL, cmd_channels,
      "-> /channels s:source...", "every source of the mixes"},
-    {"/status", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_NONE, NULL, cmd_status,
+    {"/status", NULL, OSC_ACC_AUTH, 0, 0, 0, ARGS_NONE, NULL, cmd_status,
      "-> /status/client... /status/end", "one /status/client per musician, then /status/end"},
-    {"/stats", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_NONE, NULL, cmd_stats,
+    {"/stats", NULL, OSC_ACC_AUTH, 0, 0, 0, ARGS_NONE, NULL, cmd_stats,
      "-> /stats (s:key h:value)...", "the hub's counters"},
     {"/auth", NULL, OSC_ACC_OPEN, 0, 0, 0, {OSC_ARGS_EXACT, 1, {{'s', "password", 0, 0, NULL, NULL}}},
-     NULL, cmd_auth, "-> /auth i:1", "the password: changes from this IP address for an hour"},
+     NULL, cmd_auth, "-> /auth i:1",
+     "the password: everything but /info from this address and port, until 10 min after its last message"},
+    {"/cookie", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_COOKIE, NULL, cmd_cookie, "",
+     "echoes the hub's /cookie: reply_port (default: this port) may now take leases"},
     {"/subscribe", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_SUB, NULL, cmd_subscribe,
-     "-> /subscribe i:lease_seconds",
+     "-> /subscribe i:lease_seconds, or /cookie i:cookie",
      "feedback (default 10 s): every change, /clients, /joined, /left, /renamed, /slot/<n>/name"},
     {"/unsubscribe", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_UNSUB, NULL, cmd_unsubscribe,
      "-> /unsubscribe i:0", "ends both leases"},
     {"/meters/subscribe", NULL, OSC_ACC_AUTH, 1, 0, 1, ARGS_SUB, NULL, cmd_subscribe,
-     "-> /meters/subscribe i:lease_seconds", "a meter bundle 25 times a second (default 10 s)"},
+     "-> /meters/subscribe i:lease_seconds, or /cookie i:cookie", "a meter bundle 25 times a second (default 10 s)"},
     {"/meters/unsubscribe", NULL, OSC_ACC_AUTH, 1, 0, 1, ARGS_UNSUB, NULL, cmd_unsubscribe,
      "-> /meters/unsubscribe i:0", "ends the meter lease"},
     // Sent by the hub only.
@@ -674,7 +702,7 @@ void osc_api_dispatch(struct hub *h, const char *path, const char *types, lo_arg
 {
     h->osc->messages++;
     h->osc->relayed += src->relay != NULL;
-    struct osc_call c = {.path = path, .src = src, .argc = argc};
+    struct osc_call c = {.path = path, .src = src, .argc = argc, .types = types, .argv = argv};
     int fits = 0;
     c.row = osc_api_find(path, &c.m, &fits);
     if (!c.row) {
@@ -688,8 +716,7 @@ void osc_api_dispatch(struct hub *h, const char *path, const char *types, lo_arg
             return;
         }
     } else {
-        int need = c.row->access == OSC_ACC_AUTH || (c.row->access == OSC_ACC_QUERY && argc > 0);
-        if (need && h->osc_password[0] && !osc_authed(h, src)) {
+        if (c.row->access == OSC_ACC_AUTH && h->osc_password[0] && !osc_authed(h, src)) {
             osc_reply_error(h, src, path, "password required");
             return;
         }
@@ -711,7 +738,8 @@ void osc_api_dispatch(struct hub *h, const char *path, const char *types, lo_arg
 void hub_osc_doc(FILE *f)
 {
     fprintf(f, "bandbridge serve: OSC addresses (bandbridge-osc(7) has them all).\n"
-               "[password]: needs /auth when the hub has --osc-password ([to set]: with a value);\n"
+               "[password]: with --osc-password, needs /auth first from the same address and\n"
+               "port (everything but /info, /auth and /cookie);\n"
                "[relayed]: a musician's own controller (join --osc-port) may send it, /mix of\n"
                "their own mix only (me, their name or slot). Refused: /error s:address s:reason.\n");
     for (int sent = 0; sent < 2; sent++) {
@@ -728,7 +756,6 @@ void hub_osc_doc(FILE *f)
             fprintf(f, "%s%s%s\n", r->pattern, args[0] ? " " : "", args);
             fprintf(f, "    %s%s%s", sent                              ? ""
                                      : r->access == OSC_ACC_AUTH   ? "[password] "
-                                     : r->access == OSC_ACC_QUERY  ? "[password to set] "
                                                                    : "",
                     !sent && r->relay ? "[relayed] " : "", r->doc);
             fprintf(f, "%s%s\n", !sent && r->answer[0] ? "; " : "", sent ? "" : r->answer);

@@ -3,9 +3,13 @@
 // address the user chose.
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <lo/lo.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,4 +62,152 @@ lo_server bb_osc_server_open(uint16_t port, const char *bind_addr, lo_err_handle
         return NULL;
     }
     return srv;
+}
+
+// ---- who may talk ----------------------------------------------------------
+
+static void nets_add(struct bb_osc_nets *n, uint32_t net, uint32_t mask)
+{
+    net &= mask;
+    for (unsigned i = 0; i < n->n; i++)
+        if (n->net[i] == net && n->mask[i] == mask)
+            return;
+    if (n->n < BB_OSC_MAX_NETS) {
+        n->net[n->n] = net;
+        n->mask[n->n++] = mask;
+    }
+}
+
+unsigned bb_osc_local_nets(struct bb_osc_nets *n, uint64_t now_ns)
+{
+    n->n = 0;
+    n->read_ns = now_ns ? now_ns : 1;
+    nets_add(n, 0x7F000000u, 0xFF000000u); // this machine
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) < 0)
+        return n->n;
+    for (const struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET ||
+            !(i->ifa_flags & IFF_UP))
+            continue;
+        uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr);
+        uint32_t m = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_netmask)->sin_addr.s_addr);
+        // A point-to-point link's /32 is only its own address: still this
+        // machine, not the peer's network. That is what the mask says.
+        nets_add(n, a, m);
+    }
+    freeifaddrs(ifa);
+    return n->n;
+}
+
+int bb_osc_nets_has(const struct bb_osc_nets *n, uint32_t ip)
+{
+    for (unsigned i = 0; i < n->n; i++)
+        if ((ip & n->mask[i]) == n->net[i])
+            return 1;
+    return 0;
+}
+
+int bb_osc_sa_ipv4(const struct sockaddr *sa, socklen_t len, uint32_t *ip)
+{
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        *ip = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            *ip = (uint32_t)a->s6_addr[12] << 24 | (uint32_t)a->s6_addr[13] << 16 |
+                  (uint32_t)a->s6_addr[14] << 8 | a->s6_addr[15];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int bb_osc_sa_loopback(const struct sockaddr *sa, socklen_t len)
+{
+    uint32_t ip;
+    if (bb_osc_sa_ipv4(sa, len, &ip) == 0)
+        return (ip >> 24) == 127;
+    return sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6) &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+}
+
+int bb_osc_sa_host(const struct sockaddr *sa, socklen_t len, char *host, size_t size,
+                   uint16_t *port)
+{
+    char ps[NI_MAXSERV];
+    if (getnameinfo(sa, len, host, (socklen_t)size, ps, sizeof ps,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return -1;
+    *port = (uint16_t)atoi(ps);
+    return 0;
+}
+
+// ---- packets -----------------------------------------------------------------
+
+#define WALK_DEPTH 4
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+struct walk {
+    unsigned      n, max;
+    int           stopped; ///< max reached: refused once, the rest ignored
+    bb_osc_msg_fn fn;
+    void         *user;
+};
+
+static void walk(struct walk *w, const uint8_t *pkt, size_t len, int depth)
+{
+    if (w->stopped)
+        return;
+    if (len >= 8 && memcmp(pkt, "#bundle", 8) == 0) {
+        if (len < 16 || len % 4) {
+            w->fn(w->user, "#bundle", NULL, "malformed OSC bundle");
+            return;
+        }
+        if (depth >= WALK_DEPTH) {
+            w->fn(w->user, "#bundle", NULL, "bundles nested too deep");
+            return;
+        }
+        // The time tag (pkt + 8) is not read: every message runs now.
+        for (size_t pos = 16; pos < len && !w->stopped;) {
+            uint32_t n = len - pos >= 4 ? rd32(pkt + pos) : 0;
+            if (n == 0 || n % 4 || n > len - pos - 4) {
+                w->fn(w->user, "#bundle", NULL, "malformed OSC bundle");
+                return;
+            }
+            walk(w, pkt + pos + 4, n, depth + 1);
+            pos += 4 + n;
+        }
+        return;
+    }
+    if (w->n >= w->max) {
+        w->stopped = 1;
+        w->fn(w->user, "#bundle", NULL, "too many messages in one packet");
+        return;
+    }
+    // liblo checks the address, the type tags and every argument's length
+    // (on its own copy of the bytes).
+    int res = 0;
+    lo_message m = len >= 4 && len % 4 == 0 ? lo_message_deserialise((void *)pkt, len, &res) : NULL;
+    if (!m) {
+        w->fn(w->user, "?", NULL, "malformed OSC message");
+        return;
+    }
+    w->n++;
+    // A valid message starts with its NUL-terminated address.
+    w->fn(w->user, (const char *)pkt, m, NULL);
+    lo_message_free(m);
+}
+
+unsigned bb_osc_walk(const uint8_t *pkt, size_t len, unsigned max, bb_osc_msg_fn fn, void *user)
+{
+    struct walk w = {.max = max, .fn = fn, .user = user};
+    walk(&w, pkt, len, 0);
+    return w.n;
 }

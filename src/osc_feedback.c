@@ -371,6 +371,13 @@ static struct osc_lease *lease_take(struct hub *h, const struct osc_src *src, co
 void osc_subscribe(struct hub *h, const struct osc_src *src, const char *path, int secs,
                    uint16_t port, int slots, int meters)
 {
+    // Return routability: nothing but a 16-byte cookie goes to a port that
+    // has not shown it receives, so a forged source address cannot point
+    // a stream of feedback or meters at someone else.
+    if (!src->relay && !osc_verified(h, src->host, port)) {
+        osc_send_cookie(h, src, port);
+        return;
+    }
     struct osc_lease *l = find_lease(h->osc->fb, src, port);
     if (!l && !(l = lease_take(h, src, path, port)))
         return;
@@ -607,6 +614,7 @@ void hub_osc_tick(struct hub *h, uint64_t now)
 {
     if (!h->osc)
         return;
+    osc_server_tick(h, now);
     struct osc_feedback *o = h->osc->fb;
     if (o->fb_due_ns && now >= o->fb_due_ns)
         feedback_flush(h);

@@ -8,7 +8,8 @@
 # leave notices; meters arrive at 20-30 Hz and show a musician's tone; a
 # lease that is not renewed ends; malformed messages are refused with
 # /error and change nothing; an address outside --osc-allow and a missing
-# or wrong --osc-password are refused with /error; --osc-bind binds; slot
+# or wrong --osc-password are refused with /error (with a password, every
+# query but /info too, and /auth opens one address and port); --osc-bind binds; slot
 # numbers work wherever names do and a "slots" lease is fed back in them;
 # /channels, /info, /stats, /status and `bandbridge status` answer; `ctl`
 # uses a reply port of its own per call and prints only the answer to its
@@ -237,14 +238,21 @@ check "a set without /auth is refused: password required" bash -c \
     "'$BB_BIN' ctl --port $o3 /mix/main/ch/in_1/gain -3 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/c3.err'"
 check "so is a subscription" bash -c \
     "'$BB_BIN' ctl --port $o3 /subscribe 10 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/c3.err'"
-check "a query needs no password" test "$(c3 /mix/main/ch/in_1/gain 2>/dev/null)" = 0
+check "so is a query: it shows the hub's state" bash -c \
+    "'$BB_BIN' ctl --port $o3 /mix/main/ch/in_1/gain 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/c3.err'"
+check "/info needs no password" test "$(c3 /info 2>/dev/null | wc -w)" -ge 6
 check "a wrong password is refused" bash -c \
     "'$BB_BIN' ctl --port $o3 /auth guess 2>'$BB_TMP/c3.err'; [ \$? -eq 1 ] && grep -q 'wrong password' '$BB_TMP/c3.err'"
 check "... and opens nothing" bash -c \
     "'$BB_BIN' ctl --port $o3 /mix/main/ch/in_1/gain -3 2>/dev/null; [ \$? -eq 1 ]"
 check "the right password is accepted" test "$(c3 /auth s3cret 2>/dev/null)" = 1
-check "then a set from this address works" c3 /mix/main/ch/in_1/gain -3
-check "... and took effect" test "$(c3 /mix/main/ch/in_1/gain 2>/dev/null)" = -3
+# A password opens the address AND port it came from (ctl's socket is gone
+# with it): one socket sends /auth, a set and a query.
+oscpeer() { python3 "$BB_ROOT/test/oscpeer.py" "$@"; }
+oscpeer send --expect 2 127.0.0.1 "$o3" /auth s3cret -- /mix/main/ch/in_1/gain -3 -- \
+    /mix/main/ch/in_1/gain >"$BB_TMP/c3.out"
+check "then a set from that address and port works, and took effect ($(tr '\n' '|' <"$BB_TMP/c3.out"))" \
+    test "$(tail -n1 "$BB_TMP/c3.out")" = "/mix/main/ch/in_1/gain -3"
 
 bb_kill "$alice"; bb_kill "$bob"
 check "hub exits cleanly" bb_kill "$hub"

@@ -233,9 +233,11 @@ check "a rename without /auth is refused: password required" bash -c \
     "'$BB_BIN' ctl --port $o2 /slot/1/name dan 2>'$BB_TMP/pw.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/pw.err'"
 check "... so is /client/dave/rename" bash -c \
     "'$BB_BIN' ctl --port $o2 /client/dave/rename dan 2>'$BB_TMP/pw.err'; [ \$? -eq 1 ] && grep -q 'password required' '$BB_TMP/pw.err'"
-check "... and nothing changed" test "$("$BB_BIN" ctl --port "$o2" /slot/1/name 2>/dev/null)" = dave
+check "... and nothing changed" bb_has_port bbpw:dave_1
 check "the right password is accepted" test "$("$BB_BIN" ctl --port "$o2" /auth s3cret 2>/dev/null)" = 1
-check "then the rename works" "$BB_BIN" ctl --port "$o2" /client/dave/rename dan
+# The password opens the address and port it came from: one socket for both.
+check "then the rename works, from the port that sent /auth" python3 "$BB_ROOT/test/oscpeer.py" \
+    send --expect 1 127.0.0.1 "$o2" /auth s3cret -- /client/dave/rename dan
 check "... dave's port is dan_1" bb_wait_port bbpw:dan_1
 bb_kill "$dave"
 check "hub 2 exits cleanly" bb_kill "$hubpw"

@@ -18,7 +18,7 @@
 #      slot form, renews its leases, sends the hub nothing but its widgets'
 #      addresses (no /root, no panel scroll), passes on changes made by another
 #      controller, queries a mix when a browser picks it, converts meters for
-#      every meter widget, and shows /error.
+#      every meter widget, shows /error, and answers the hub's /cookie.
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -421,7 +421,7 @@ cat >"$BB_TMP/harness.js" <<'EOF'
 //   client WHO ADDRESS ARGS  what reaches the browsers (WHO: * or a client id)
 //   sent ADDRESS ARGS        what the module sent; tohub/dropped: widget messages
 // Commands (one per line appended to CMD_FILE): open ID | close ID |
-//   widget ID ADDRESS [f:1|i:1|s:x ...] | quit
+//   widget ID ADDRESS [f:1|i:1|s:x ...] | inject ADDRESS [i:1 ...] | quit
 'use strict'
 const dgram = require('dgram'), vm = require('vm'), fs = require('fs'), path = require('path')
 const EventEmitter = require('events')
@@ -543,6 +543,13 @@ function command(line) {
         if (!data) { log('dropped', w[2]); return }
         udpSend(data.host, data.port, data.address, data.args)
         log('tohub', data.address, ...data.args.map(x => fmt(x.value)))
+    } else if (w[0] === 'inject') {
+        // inject ADDRESS i:N ...: as if the hub had sent it (a /cookie: the hub
+        // sends none to this machine, which is always verified)
+        const args = w.slice(2).map((x) => ({type: x[0], value: x[0] === 's' ? x.slice(2) : Number(x.slice(2))}))
+        log('in', w[1], ...args.map(x => fmt(x.value)))
+        const data = m.oscInFilter({address: w[1], args, host: '127.0.0.1', port: Number(hubPort)})
+        if (data) log('client', '*', data.address, ...data.args.map(x => fmt(x.value)))
     } else if (w[0] === 'quit') {
         if (m.stop) m.stop()
         setTimeout(() => process.exit(0), 200)
@@ -700,6 +707,21 @@ check "... and the module does not query the slot they left" \
     bash -c "! sed -n '/^in \\/left /,\$p' '$H' | grep -Eq '^sent /((mix/[^/]+/ch|send)/$new/|mix/$new/)'"
 check "no /error so far but the one provoked" test "$(count 'client \* /bandbridge/error ')" -eq 1
 check "the harness saw no JavaScript error" never '.*(Error|at .*\.js:[0-9]+)'
+# A hub on another machine answers a subscription with /cookie first (see
+# COOKIES in bandbridge-osc(7)); this one never does (same machine): inject it.
+# Two at once (as both subscriptions bring one): the harness handles both
+# in one turn, so nothing else can come between them in its log.
+printf 'inject /cookie i:123456789\ninject /cookie i:123456789\n' >>"$CMD"
+two_cookies() { [ "$(count 'sent /cookie 123456789 ')" -eq 2 ]; }
+check "a /cookie from the hub is sent back with O-S-C's port" bb_wait_for seen "sent /cookie 123456789 $hport\$"
+check "... each time" bb_wait_for two_cookies
+# after_cookie N: the 2 lines that follow the Nth "in /cookie" (its echo, then what came next)
+after_cookie() { awk -v n="$1" '/^in \/cookie 123456789$/ { k++; if (k == n) { getline; print; getline; print; exit } }' "$H"; }
+resub_first() { [ "$(after_cookie 1 | tail -n1)" = "sent /subscribe 10 $hport \"slots\"" ]; }
+no_resub_second() { ! after_cookie 2 | grep -q '^sent /subscribe '; }
+check "... and the module subscribes again at once ($(after_cookie 1 | tr '\n' '|'))" resub_first
+check "... but not again for the second, a moment later ($(after_cookie 2 | tr '\n' '|'))" no_resub_second
+check "no /cookie reached the browsers" never 'client [^ ]* /cookie'
 
 cmd quit
 check "the module ends its leases when O-S-C stops (/unsubscribe)" bb_wait_for seen "sent /unsubscribe $hport\$"

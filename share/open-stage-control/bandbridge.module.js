@@ -4,7 +4,10 @@
 // OSC port (bandbridge-osc(7)); see README.md beside it.
 //
 // - registers O-S-C for the hub's feedback and meters in slot form and renews
-//   both leases every 5 s (they last 10 s);
+//   both leases every 5 s (they last 10 s); when O-S-C runs on another machine
+//   than the hub, the hub first answers with /cookie i:N (it checks that
+//   O-S-C's port really receives, see COOKIES in bandbridge-osc(7)): the module
+//   sends /cookie N <its port> back and subscribes again;
 // - turns the meter bundles (dBFS, 25 a second) into one 0..1 value per
 //   meter widget, about 12 a second, holding the peak in between;
 // - remembers which mix each browser shows (the "My mix" dropdown tells it
@@ -34,6 +37,7 @@ var mixOf = {}          // O-S-C client id -> the mix its "My mix" view shows
 var held = {}, shown = {}, lastMeterAt = 0
 var refreshTimer = null, lastError = '', lastErrorAt = 0
 var refused = {}        // addresses not sent to the hub, warned about once
+var lastCookieAt = 0    // when a /cookie last made us subscribe again
 
 function int(v) { return {type: 'i', value: v} }
 
@@ -189,6 +193,17 @@ module.exports = {
         }
         if (a === '/error') {
             showError(v[0], v[1])
+            return
+        }
+        if (a === '/cookie') {            // show the hub that this port receives
+            toHub('/cookie', int(v[0]), int(replyPort))
+            // Both subscriptions bring a cookie: subscribe again once for both,
+            // and never in a loop if the hub keeps asking.
+            var now = Date.now()
+            if (now - lastCookieAt > 1000) {
+                lastCookieAt = now
+                subscribe()
+            }
             return
         }
         if (a === '/subscribe' || a === '/meters/subscribe' || a === '/auth') return
