@@ -179,6 +179,18 @@ static lo_server reply_server(void)
     return lo_server_new(NULL, NULL);
 }
 
+// With BANDBRIDGE_OSC_PASSWORD set, /auth goes first from the same socket:
+// the hub grants a password to an address and port, and answers nothing
+// but /info without it. It reads the socket in order, so no wait is needed;
+// a wrong password's /error names /auth, not the query, and the query's
+// own refusal is what gets printed.
+static void send_auth(lo_address addr, lo_server srv)
+{
+    const char *pw = getenv("BANDBRIDGE_OSC_PASSWORD");
+    if (pw && *pw)
+        lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/auth", "s", pw);
+}
+
 int bb_ctl_main(int argc, char **argv)
 {
     static const struct option opts[] = {{"host", required_argument, 0, 'H'},
@@ -237,6 +249,7 @@ int bb_ctl_main(int argc, char **argv)
         return 3;
     }
     lo_server_add_method(srv, NULL, NULL, on_reply, &r);
+    send_auth(addr, srv);
     if (lo_send_message_from(addr, srv, path, m) < 0) {
         fprintf(stderr, "bandbridge ctl: cannot send to %s:%s: %s\n", host, port,
                 lo_address_errstr(addr));
@@ -323,6 +336,7 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
 static int status_round(lo_server srv, lo_address addr, struct status_reply *r, double timeout)
 {
     r->n = r->done = r->error = 0;
+    send_auth(addr, srv);
     if (lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/status", "") < 0 ||
         (!r->have_info && lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/info", "") < 0))
         return 3;
