@@ -90,9 +90,16 @@ struct osc_logwin {
 };
 
 /// The OSC surface's state (h->osc), every field [ctl].
+/// [ctl] What handles a message whose access was checked (osc_api.c's
+/// dispatcher): the server hands messages up through it, so that it does
+/// not depend on the layer above it.
+typedef void (*osc_dispatch_fn)(struct hub *h, const char *path, const char *types,
+                                lo_arg **argv, int argc, const struct osc_src *src);
+
 struct hub_osc {
     lo_server            srv;
-    struct osc_feedback *fb;       ///< leases, changes waiting, meters (osc_feedback.c)
+    struct osc_feedback *fb;       ///< leases, changes waiting, meters (osc_feedback.c; osc.c sets it)
+    osc_dispatch_fn      dispatch; ///< the address table's dispatcher (osc_api.c)
     struct osc_hostport  authed[OSC_MAX_AUTHED];
     struct osc_hostport  verified[OSC_MAX_VERIFIED];
     struct osc_source    sources[OSC_MAX_SOURCES];
@@ -127,9 +134,11 @@ struct hub_osc {
 // ---- the hub's calls (hub.c, hub_net.c) ---------------------------------
 
 /// [ctl] Opens the OSC UDP server on h->osc_port (nothing when 0), on
-/// h->osc_bind when set. Returns 0 or -1 with err.
-int  hub_osc_start(struct hub *h, char *err, size_t err_size);
-void hub_osc_stop(struct hub *h);
+/// h->osc_bind when set, handing messages to dispatch; h->osc->fb is the
+/// caller's to set (osc.c). Returns 0 or -1 with err.
+int  osc_server_start(struct hub *h, osc_dispatch_fn dispatch, char *err, size_t err_size);
+/// [ctl] Closes it (h->osc->fb must be freed by the caller first).
+void osc_server_stop(struct hub *h);
 /// [ctl] The server's socket for poll(), or -1 (no OSC, or pacing: while
 /// more than 500 messages a second arrive, the socket is read every 4 ms,
 /// a batch per loop turn; hub_osc_due_ms() says when).
@@ -137,9 +146,9 @@ int  hub_osc_fd(struct hub *h, uint64_t now_ns);
 /// [ctl] Handles pending OSC datagrams without blocking: up to 256, and
 /// no more once 512 messages were handled (the rest waits for a turn).
 void hub_osc_poll(struct hub *h, uint64_t now_ns);
-/// [ctl] Milliseconds until hub_osc_tick() has work (meters, lease
-/// expiry, feedback), or until the socket is read again; -1 for none.
-int  hub_osc_due_ms(struct hub *h, uint64_t now_ns);
+/// [ctl] When the server has work of its own (its windows, or reading the
+/// socket again while pacing), in ns on bb_now_ns's clock; UINT64_MAX: none.
+uint64_t osc_server_due(const struct hub_osc *o, uint64_t now_ns);
 /// [ctl] An OSC packet (a message or a bundle) from controller number
 /// controller of musician c, relayed by their `bandbridge join
 /// --osc-port` over the session: the caller has checked that it came from

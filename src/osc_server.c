@@ -63,9 +63,7 @@
 
 #include "hub.h"
 #include "log.h"
-#include "osc_api.h"
 #include "osc_bind.h"
-#include "osc_feedback.h"
 #include "osc_server.h"
 
 #define OSC_WIN_NS    (100ull * 1000000ull)  ///< intake rate window
@@ -499,7 +497,7 @@ static void on_message(void *user, const char *path, lo_message m, const char *e
         packet_error(h, src, path, error);
         return;
     }
-    osc_api_dispatch(h, path, lo_message_get_types(m), lo_message_get_argv(m),
+    h->osc->dispatch(h, path, lo_message_get_types(m), lo_message_get_argv(m),
                      lo_message_get_argc(m), src);
 }
 
@@ -603,19 +601,18 @@ void hub_osc_relay(struct hub *h, struct hub_client *c, unsigned controller, con
 
 // ---- the server ----------------------------------------------------------
 
-int hub_osc_start(struct hub *h, char *err, size_t err_size)
+int osc_server_start(struct hub *h, osc_dispatch_fn dispatch, char *err, size_t err_size)
 {
     if (h->osc_port == 0)
         return 0;
     struct hub_osc *o = calloc(1, sizeof *o);
-    if (!o || !(o->fb = osc_feedback_new(bb_now_ns()))) {
-        free(o);
+    if (!o) {
         snprintf(err, err_size, "out of memory");
         return -1;
     }
+    o->dispatch = dispatch;
     o->srv = bb_osc_server_open(h->osc_port, h->osc_bind, osc_error_cb, err, err_size);
     if (!o->srv) {
-        osc_feedback_free(o->fb);
         free(o);
         return -1;
     }
@@ -623,7 +620,6 @@ int hub_osc_start(struct hub *h, char *err, size_t err_size)
     // so it has no methods; the server is what replies are sent from.
     if (sodium_init() < 0) {
         lo_server_free(o->srv);
-        osc_feedback_free(o->fb);
         free(o);
         snprintf(err, err_size, "libsodium cannot start");
         return -1;
@@ -646,11 +642,10 @@ int hub_osc_start(struct hub *h, char *err, size_t err_size)
     return 0;
 }
 
-void hub_osc_stop(struct hub *h)
+void osc_server_stop(struct hub *h)
 {
     if (!h->osc)
         return;
-    osc_feedback_free(h->osc->fb);
     lo_server_free(h->osc->srv);
     free(h->osc);
     h->osc = NULL;
@@ -697,14 +692,10 @@ void hub_osc_poll(struct hub *h, uint64_t now)
     }
 }
 
-int hub_osc_due_ms(struct hub *h, uint64_t now)
+uint64_t osc_server_due(const struct hub_osc *o, uint64_t now)
 {
-    if (!h->osc)
-        return -1;
-    uint64_t t = osc_feedback_due_ns(h->osc->fb), l = osc_server_due_ns(h->osc);
-    if (l < t)
-        t = l;
-    if (h->osc->hold_until_ns > now && h->osc->hold_until_ns < t)
-        t = h->osc->hold_until_ns; // the socket is read again then
-    return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
+    uint64_t t = osc_server_due_ns(o);
+    if (o->hold_until_ns > now && o->hold_until_ns < t)
+        t = o->hold_until_ns; // the socket is read again then
+    return t;
 }
