@@ -59,6 +59,11 @@ BB_RT unsigned bb_rs_need(const struct bb_resampler *rs, unsigned nframes, doubl
 /// would return), without running anything.
 BB_RT unsigned bb_rs_advance(const struct bb_resampler *rs, unsigned nframes, double r);
 
+/// Outputs before the position's fraction falls below r - 1, at ratio r
+/// just above 1 (0 when it is there already, nframes when not in time):
+/// where the position wraps to within r - 1 of a whole frame.
+BB_RT unsigned bb_rs_until_whole(const struct bb_resampler *rs, unsigned nframes, double r);
+
 /// nframes interleaved frames into out at ratio r, from in (in_frames
 /// interleaved frames from the position on). Returns the input frames the
 /// position moved by: the caller's next call starts that much later.

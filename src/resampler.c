@@ -82,6 +82,17 @@ BB_RT unsigned bb_rs_advance(const struct bb_resampler *rs, unsigned nframes, do
     return step(rs->frac, nframes, r, &f);
 }
 
+BB_RT unsigned bb_rs_until_whole(const struct bb_resampler *rs, unsigned nframes, double r)
+{
+    double f = rs->frac;
+    for (unsigned k = 0; k < nframes; k++) {
+        if (f < r - 1.0)
+            return k;
+        step(f, 1, r, &f);
+    }
+    return nframes;
+}
+
 BB_RT unsigned bb_rs_need(const struct bb_resampler *rs, unsigned nframes, double r)
 {
     if (nframes == 0)
