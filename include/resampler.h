@@ -28,8 +28,9 @@
 
 #include "bb.h"
 
-/// Frames beyond the position of a call's last output that it must be fed:
-/// the sinc filter's half length (20 frames) and the frame it starts on.
+/// Frames beyond the position of a call's last output that it must be fed
+/// at a ratio near 1 (up to 1.025): the sinc filter's half length and the
+/// frame it starts on. bb_rs_ahead() for any ratio.
 #define BB_RS_AHEAD 21
 
 struct bb_resampler {
@@ -50,6 +51,10 @@ void bb_rs_cleanup(struct bb_resampler *rs);
 /// Start over at a whole frame: the next output is input frame 0 of the
 /// next call, with silence before it.
 BB_RT void bb_rs_reset(struct bb_resampler *rs);
+
+/// BB_RS_AHEAD at ratio r (input frames per output frame): more above 1,
+/// where the filter is stretched to low-pass the input.
+BB_RT unsigned bb_rs_ahead(double r);
 
 /// Input frames a call of nframes at ratio r (input frames per output
 /// frame) needs, from the position on.

@@ -93,12 +93,24 @@ BB_RT unsigned bb_rs_until_whole(const struct bb_resampler *rs, unsigned nframes
     return nframes;
 }
 
+// SRC_SINC_FASTEST's filter: 2464 coefficients, 128 a zero crossing (its
+// fastest_coeffs.h), so (half length + 2) / increment input frames each
+// side at ratio 1; the library counts (its sinc.c) that / its ratio when
+// that is below 1 (it then stretches the filter to low-pass the input),
+// rounded, plus the frame it starts on; we add the one it asks for early.
+#define SINC_SIDE (2464.0 / 128.0)
+
+BB_RT unsigned bb_rs_ahead(double r)
+{
+    return (unsigned)lrint(SINC_SIDE * (r > 1.0 ? r : 1.0)) + 2;
+}
+
 BB_RT unsigned bb_rs_need(const struct bb_resampler *rs, unsigned nframes, double r)
 {
     if (nframes == 0)
         return 0;
     double f;
-    return step(rs->frac, nframes - 1, r, &f) + BB_RS_AHEAD;
+    return step(rs->frac, nframes - 1, r, &f) + bb_rs_ahead(r);
 }
 
 BB_RT unsigned bb_rs_run(struct bb_resampler *rs, const float *in, unsigned in_frames, double r,

@@ -14,6 +14,7 @@
 #define SECS   2
 #define IN_MAX (PERIOD * 2 + BB_RS_AHEAD + 8)
 
+
 // One channel of a stereo tone (the other its opposite) at input frame i.
 static float tone(double f, long i)
 {
@@ -119,16 +120,18 @@ static void no_delay(void)
 int main(void)
 {
     const double freqs[] = {1000, 5000, 10000, 15000};
-    const double ppms[] = {100, -100, 1000, -1000};
+    // Drift (+-100 ppm, +-1000 ppm) and rate conversion (48000 <-> 44100).
+    const double ratios[] = {1 + 100e-6, 1 - 100e-6, 1 + 1000e-6, 1 - 1000e-6,
+                             48000.0 / 44100, 44100.0 / 48000};
     double us = 0;
     int runs = 0;
-    for (unsigned p = 0; p < 4; p++)
+    for (unsigned p = 0; p < 6; p++)
         for (unsigned k = 0; k < 4; k++) {
             struct run r;
-            run_tone(freqs[k], 1.0 + ppms[p] * 1e-6, 0, &r);
-            printf("%5.0f Hz at %+5.0f ppm: error %.1f dB below the tone, %.1f us/period "
-                   "(stereo, %d frames)\n",
-                   freqs[k], ppms[p], r.db, r.us, PERIOD);
+            run_tone(freqs[k], ratios[p], 0, &r);
+            printf("%5.0f Hz at ratio %.6f: error %.1f dB below the tone, %.1f us/period "
+                   "(stereo, %d frames), starved %u\n",
+                   freqs[k], ratios[p], r.db, r.us, PERIOD, r.starved);
             // 90 dB below the tone up to 15 kHz (it reaches 100.7 at 15 kHz).
             CHECK(r.db >= 90.0);
             CHECK(r.starved == 0);
@@ -139,6 +142,8 @@ int main(void)
     // The look-ahead is tight: a frame less and it runs dry.
     struct run r;
     run_tone(1000, 1.0 + 100e-6, 1, &r);
+    CHECK(r.starved > 0);
+    run_tone(1000, 48000.0 / 44100, 1, &r); // stretched to low-pass: more
     CHECK(r.starved > 0);
     no_delay();
     return check_report("test_resampler");
