@@ -18,8 +18,9 @@
 //  * PLAYING: the frames are copied through, bit exact;
 //  * RESAMPLING: they go through a variable-ratio resampler that follows
 //    the sender's clock drift (below);
-//  * LEAVING: still resampling, at a ratio that walks the phase to a whole
-//    frame, where it drops back to PLAYING without a step.
+//  * LEAVING: still resampling, at a ratio that walks the fill down to
+//    where pass-through sits and then the phase to a whole frame, where it
+//    drops back to PLAYING without a step.
 //
 // Every state that plays goes back to BUFFERING when a period runs dry:
 // what is there plays and the rest fades out from the last sample.
