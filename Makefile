@@ -17,7 +17,7 @@ CC         ?= cc
 OPTIMIZATIONS ?= -O2
 VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-PKGS := jack liblo sqlite3 opus libsodium sndfile
+PKGS := jack liblo sqlite3 opus libsodium sndfile samplerate
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -18,8 +18,9 @@
 //  * PLAYING: the frames are copied through, bit exact;
 //  * RESAMPLING: they go through a variable-ratio resampler that follows
 //    the sender's clock drift (below);
-//  * LEAVING: still resampling, at a ratio that walks the phase to a whole
-//    frame, where it drops back to PLAYING without a step.
+//  * LEAVING: still resampling, at a ratio that walks the fill down to
+//    where pass-through sits and then the phase to a whole frame, where it
+//    drops back to PLAYING without a step.
 //
 // Every state that plays goes back to BUFFERING when a period runs dry:
 // what is there plays and the rest fades out from the last sample.
@@ -72,23 +73,35 @@
 // of creeping into a trim or an underrun:
 //
 //  * engage: the estimate is ready (drift.h) and |drift| >= 20 ppm for 3 s.
-//    The resampler starts at phase 0 from the exact pass-through sample, so
-//    the switch has no step. Its interpolator looks 3 frames ahead; when
-//    the fill has no room for them (a target of 0 leaves none), that first
-//    period plays up to 10 % slower to make it. A start while the drift is
-//    wanted buffers to the set point (below) and resamples from its first
-//    frame;
+//    The resampler (resampler.h: libsamplerate's SINC_FASTEST, >= 100 dB
+//    below a tone up to 15 kHz, no group delay) is reset and primed with
+//    the frames just played, so its first output is the frame pass-through
+//    would have played and its filter holds the stream it continues: no
+//    step, no jump. It looks BB_RS_AHEAD (21) frames ahead: that is its
+//    latency while engaged. When the fill has no room for them (a target
+//    of 0 leaves none), that first period starts it back, up to the set
+//    point (at most what its history holds, less than a period), and
+//    crossfades into it from pass-through, as a trim does the other way. A
+//    start while the drift is wanted buffers to the set point (below) and
+//    resamples from its first frame;
 //  * while resampling: ratio = 1 + drift + (fill low-passed over 0.5 s -
 //    set point) / 8 s, the correction within +-200 ppm, the ratio within
 //    +-1000 ppm (beyond, the window rule takes the rest). The set point is
-//    a period, the target and a packet: the packets arrive on the sender's
-//    clock, so the fill the reads see is a saw tooth a packet high, and a
-//    packet above the target keeps it off both an underrun and a trim. So
-//    a trim there needs two packets standing, and keeps one;
-//  * interpolator: 4-point cubic Hermite (Catmull-Rom); exact at phase 0;
-//  * leave: |drift| < 8 ppm for 10 s: the ratio goes to 1 + 100 ppm until
-//    the phase wraps, then the reads snap (by less than 1e-4 of a sample)
-//    to pass-through.
+//    a period, the target, a packet and the look-ahead: the packets arrive
+//    on the sender's clock, so the fill the reads see is a saw tooth a
+//    packet high, and a packet above the target and the look-ahead keeps it
+//    off both an underrun and a trim. So a trim there needs a packet more
+//    than that standing, and keeps the rest; it crossfades into the stream
+//    copied through, and the next read engages again, primed;
+//  * the ratio is set (not ramped) each period, and the position's
+//    fraction tracked with the library's own arithmetic, so every output's
+//    place in the input is known;
+//  * leave: |drift| < 8 ppm for 10 s: the ratio goes to 1 + 300 ppm (a
+//    third of a cent) until the fill is down to where pass-through sits
+//    (half a packet above a period and the target: the look-ahead and the
+//    set point's packet given back unheard, not left for a trim) and the
+//    phase wraps; then the reads snap (by less than 3e-4 of a sample) to
+//    pass-through.
 //
 // Without drift (both ends on one clock) the stream is never resampled
 // and comes out bit exact.
@@ -104,9 +117,13 @@
 #include "bb.h"
 #include "codec.h"
 #include "drift.h"
+#include "resampler.h"
 #include "ring.h"
 
 #define BB_JBUF_AUTO 0xFFFFu  ///< target value meaning "automatic"
+/// Frames played last, kept to start the resampler on (its filter's half
+/// length and more).
+#define BB_JBUF_RS_HIST 96
 
 /// The consumer's state (see above).
 enum bb_jbuf_state {
@@ -178,7 +195,7 @@ struct bb_jbuf {
     uint32_t       lag_dev;      ///< how far it strayed from that since; UINT32_MAX
                                  ///< when some read of the window did not know it
     float          last[BB_MAX_CLIENT_CH]; ///< last frame played, for the fade-out
-    float         *scratch;      ///< (2 * max_period + frames + 16) * channels
+    float         *scratch;      ///< (2 * max_period + frames + 64 + BB_JBUF_RS_HIST) * channels
 
     // drift compensation (consumer side but for drift's producer half, see above)
     struct bb_drift drift;       ///< the estimator (drift.h: each half its own thread)
@@ -187,9 +204,13 @@ struct bb_jbuf {
     double         fill_lp;      ///< fill before each read, low-passed (input frames)
     unsigned       hi_frames;    ///< frames in a row with |drift| >= engage threshold
     unsigned       lo_frames;    ///< frames in a row with |drift| < release threshold
-    double         rs_frac;      ///< fractional read position in [0, 1)
+    struct bb_resampler rs;      ///< its position is the ring's read position plus rs.frac
+    int            rs_prime;     ///< entered resampling: start it on rs_hist first
+    unsigned       rs_back;      ///< and that many frames before the read position
     double         rs_ratio;     ///< input frames per output frame of the last read
-    float          rs_hist[BB_MAX_CLIENT_CH]; ///< the frame before the read position
+    float          rs_hist[BB_JBUF_RS_HIST * BB_MAX_CLIENT_CH]; ///< the frames before the
+                                 ///< read position, interleaved, oldest first
+    float         *rs_out;       ///< the resampler's interleaved output, max_period frames
 
     struct bb_jbuf_stats stats;
 };

@@ -31,6 +31,7 @@
 #include "bb.h"
 #include "codec.h"
 #include "net.h"
+#include "resampler.h"
 #include "ring.h"
 #include "snap.h"
 #include "stream.h"
@@ -38,12 +39,32 @@
 
 enum join_reader { JOIN_READER_RT, JOIN_READER_RX, JOIN_READER_TX, JOIN_READERS };
 
+/// Rate conversion at the musician's end, when its JACK runs at another
+/// rate than the hub's: the wire runs at the hub's, so both directions
+/// convert here (join_rt.c). Set up [ctl] by join_session.c, then [rt].
+struct join_conv {
+    int      on;
+    double   up_ratio;    ///< our frames per hub frame (our rate / the hub's)
+    double   down_ratio;  ///< hub frames per our frame
+    struct bb_resampler up, down;
+    float   *up_fifo;     ///< our frames not yet converted, interleaved (tx_channels)
+    unsigned up_fill;
+    float   *up_out;      ///< a period's frames at the hub's rate, interleaved
+    uint32_t up_clock;    ///< frames at the hub's rate sent so far: the up stream's ts clock
+    float   *down_fifo;   ///< frames at the hub's rate from the jitter buffer, interleaved
+    unsigned down_fill;
+    float   *down_plane[BB_MIX_CH]; ///< the jitter buffer's output, one buffer a channel
+    float   *down_out;    ///< a period of ours, interleaved
+    uint32_t down_clock;  ///< frames at the hub's rate read so far: the jitter buffer's clock
+};
+
 /// One session's stream, published as a snapshot; an idle one (active 0)
 /// while there is no session.
 struct join_stream {
     struct bb_snap_obj    hdr;
     int                   active;   ///< 0: no session, play silence
-    struct bb_stream      st;       ///< our inputs up, the mix down
+    struct bb_stream      st;       ///< our inputs up, the mix down (at the hub's rate)
+    struct join_conv      conv;     ///< [rt] when our rate is not the hub's
     struct bb_rt_timeline timeline; ///< [rt]
     _Atomic uint64_t      skipped_cycles; ///< [rt] periods JACK did not run us for
 };
@@ -116,6 +137,23 @@ int bb_join_main(int argc, char **argv);
 
 // join_rt.c
 BB_RT int join_rt_process(jack_nframes_t n, void *arg); ///< [rt] JACK process callback
+
+// join_conv.c
+/// [ctl] Sets up conversion between our rate and the hub's for periods of
+/// up to `period` frames (s->st open at the hub's rate). 0, or -1 with err.
+int  join_conv_open(struct join_stream *s, unsigned ours, unsigned hubs, unsigned period,
+                    char *err, size_t err_size);
+void join_conv_close(struct join_stream *s);
+/// [rt] A period of our inputs (interleaved, tx_channels) converted into
+/// the send ring at the hub's rate.
+BB_RT void join_conv_send(struct join_stream *s, const float *inter, unsigned n);
+/// [rt] A period of the hub's mix converted to our rate into out (one
+/// buffer a channel); clocks the jitter buffer first. Returns what
+/// bb_jbuf_read returned.
+BB_RT int  join_conv_read(struct join_stream *s, float *const *out, unsigned n, uint64_t t_ns);
+/// [rt] missed frames of ours JACK did not run us for, in both directions
+/// (scratch: BB_STREAM_MAX_PERIOD x tx_channels floats).
+BB_RT void join_conv_gap(struct join_stream *s, unsigned missed, float *scratch);
 
 // join_net.c
 /// [ctl] Starts the receive and send threads. 0, or -1 with err.

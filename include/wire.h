@@ -105,6 +105,9 @@ struct bb_join {
 /// JOIN flags: the musician decodes one-block Opus payloads of a stereo
 /// stream as mono (codec.c), so the hub may encode a centred mix once.
 #define BB_JOIN_MONO_OK 0x01u
+/// JOIN flags: the musician converts sample rates at its end: the hub runs
+/// the stream at its own rate (WELCOME's) whatever JOIN's rate says.
+#define BB_JOIN_RESAMPLE 0x02u
 
 struct bb_welcome {
     uint32_t rate;                ///< hub sample rate

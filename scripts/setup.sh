@@ -13,7 +13,8 @@ set -euo pipefail
 # (oscsend, oscdump), sqlite3, iproute2 (ss, for free UDP ports), coreutils (timeout),
 # nodejs (test/it_tablet.sh runs the Open Stage Control module in a harness)
 PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
-      libsndfile1-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs sndfile-programs)
+      libsndfile1-dev libsamplerate0-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs
+      sndfile-programs)
 BENCH_PKGS=(jamulus jacktrip)
 
 bench=0

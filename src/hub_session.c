@@ -127,7 +127,7 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const struct 
                     shown);
         return 1;
     }
-    if (j.rate != h->rate) {
+    if (j.rate != h->rate && !(j.flags & BB_JOIN_RESAMPLE)) { // join converts to our rate
         send_reject(h, &ev->from, BB_REJECT_RATE,
                     "sample rate mismatch: the hub runs at %u Hz, your JACK at %u Hz; "
                     "restart JACK at %u Hz",

@@ -30,9 +30,7 @@
 #define RS_RELEASE_S   10
 #define RS_CTL_TAU_S   8.0     // fill correction time constant while engaged
 #define RS_CTL_MAX     200e-6  // and its limit
-#define RS_LEAVE       100e-6  // ratio - 1 while heading for pass-through
-#define RS_AHEAD       3       // frames the interpolator needs beyond the position
-#define RS_MAKE_ROOM   0.1     // at most this much slower for one period, to make room
+#define RS_LEAVE       300e-6  // ratio - 1 while heading for pass-through
 
 int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigned max_period,
                  unsigned rate, unsigned target, struct bb_decoder *dec)
@@ -54,10 +52,14 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
                          (jb->fixed ? target : 0);
     int rc = bb_ring_init(&jb->ring, ring_frames * channels * sizeof(float));
     jb->decoded = calloc((size_t)frames * channels, sizeof(float));
-    jb->scratch = calloc(((size_t)max_period * 2 + frames + 16) * channels, sizeof(float));
-    if (rc < 0 || !jb->decoded || !jb->scratch) {
+    jb->scratch = calloc(((size_t)max_period * 2 + frames + 64 + BB_JBUF_RS_HIST) * channels,
+                         sizeof(float));
+    size_t rs_frames = max_period > BB_JBUF_RS_HIST ? max_period : BB_JBUF_RS_HIST;
+    jb->rs_out = calloc(rs_frames * channels, sizeof(float));
+    int rs_rc = bb_rs_init(&jb->rs, channels);
+    if (rc < 0 || rs_rc < 0 || !jb->decoded || !jb->scratch || !jb->rs_out) {
         bb_jbuf_cleanup(jb);
-        return rc < 0 ? rc : -ENOMEM;
+        return rc < 0 ? rc : rs_rc < 0 ? rs_rc : -ENOMEM;
     }
     atomic_store(&jb->stats.target, jb->target);
     jb->rs_ratio = 1.0;
@@ -76,8 +78,11 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb)
     bb_ring_cleanup(&jb->ring);
     free(jb->decoded);
     free(jb->scratch);
+    free(jb->rs_out);
+    bb_rs_cleanup(&jb->rs);
     jb->decoded = NULL;
     jb->scratch = NULL;
+    jb->rs_out = NULL;
 }
 
 int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
@@ -191,19 +196,27 @@ BB_RT static int resampling(const struct bb_jbuf *jb)
 //   PLAYING    -> RESAMPLING           engage(): the drift is real and lasting
 //   RESAMPLING -> LEAVING              drift_decide(): the drift is gone
 //   LEAVING    -> RESAMPLING           drift_decide(): it is back
-//   LEAVING    -> PLAYING              rs_read(): the phase wrapped
-//   RESAMPLING, LEAVING -> PLAYING     too few frames for the interpolator's
+//   LEAVING    -> PLAYING              rs_read(): the fill is down, the phase wrapped
+//   RESAMPLING, LEAVING -> PLAYING     rs_read(): a trim crossfades into pass-through;
+//                                      too few frames for the resampler's
 //                                      look-ahead (read_period, bb_jbuf_skip)
 //   PLAYING    -> BUFFERING            underrun()
 //
-// Only RESAMPLING and LEAVING read at a fractional position; every other
-// move starts from a whole frame (the interpolator's t == 0 is that frame
-// exactly), so it sets the phase to 0.
+// Only RESAMPLING and LEAVING read at a fractional position. A move into
+// them starts the resampler afresh at the whole frame the stream is at,
+// and the first read primes it with the frames played before it (rs_hist):
+// its filter then sees the stream it continues, and its first output is
+// that frame, where pass-through would have been (no step, no delay).
 BB_RT static void set_state(struct bb_jbuf *jb, enum bb_jbuf_state to)
 {
     int rs_to = to == BB_JB_RESAMPLING || to == BB_JB_LEAVING;
-    if (!rs_to || !resampling(jb))
-        jb->rs_frac = 0.0;
+    if (rs_to && !resampling(jb)) {
+        bb_rs_reset(&jb->rs);
+        jb->rs_prime = 1;
+        jb->rs_back = 0;
+    } else if (!rs_to) {
+        jb->rs.frac = 0.0; // rs_need() for an engagement counts from a whole frame
+    }
     jb->state = to;
 }
 
@@ -277,10 +290,17 @@ BB_RT static int drift_wanted(const struct bb_jbuf *jb)
     return !jb->dl_off && jb->hi_frames >= jb->rate * RS_ENGAGE_S;
 }
 
-// The set point of the fill while resampling: a period, the target and a packet.
+// What the fill rides above a period and the target while resampling: a
+// packet (the saw tooth of arrivals) and the resampler's look-ahead.
+BB_RT static unsigned rs_pad(const struct bb_jbuf *jb)
+{
+    return jb->frames + BB_RS_AHEAD;
+}
+
+// The set point of the fill while resampling.
 BB_RT static double rs_setpoint(const struct bb_jbuf *jb, unsigned nframes)
 {
-    return (double)nframes + jb->target + jb->frames;
+    return (double)nframes + jb->target + rs_pad(jb);
 }
 
 // The ratio for this read: the drift plus a slow pull of the fill to the
@@ -306,7 +326,33 @@ BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
 // Input frames the resampler needs in the ring for nframes at ratio r.
 BB_RT static unsigned rs_need(const struct bb_jbuf *jb, unsigned nframes, double r)
 {
-    return (unsigned)(jb->rs_frac + (nframes - 1) * r) + RS_AHEAD;
+    return bb_rs_need(&jb->rs, nframes, r);
+}
+
+// The frames just before the read position, after n more were consumed
+// (x: those n, interleaved): the resampler's history should it engage.
+BB_RT static void hist_push(struct bb_jbuf *jb, const float *x, unsigned n)
+{
+    const unsigned ch = jb->channels, h = BB_JBUF_RS_HIST;
+    if (n >= h) {
+        memcpy(jb->rs_hist, x + (size_t)(n - h) * ch, (size_t)h * ch * sizeof(float));
+        return;
+    }
+    memmove(jb->rs_hist, jb->rs_hist + (size_t)n * ch, (size_t)(h - n) * ch * sizeof(float));
+    memcpy(jb->rs_hist + (size_t)(h - n) * ch, x, (size_t)n * ch * sizeof(float));
+}
+
+BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
+                          unsigned trim);
+
+// Leaving: the fill at which pass-through takes over, half a packet above
+// a period and the target, where it would sit without resampling. Above
+// it, the look-ahead's frames and the packet the set point keeps would
+// stand for the window rule's trim, a splice; the walk there at RS_LEAVE
+// (a third of a cent) gives that latency back unheard.
+BB_RT static double rs_leave_fill(const struct bb_jbuf *jb, unsigned nframes)
+{
+    return (double)nframes + jb->target + jb->frames / 2.0;
 }
 
 // After an underrun (owed set by it, not before the first start), nframes
@@ -328,21 +374,22 @@ BB_RT void bb_jbuf_skip(struct bb_jbuf *jb, unsigned nframes)
     unsigned avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     unsigned n;
     if (resampling(jb)) {
-        double pos = jb->rs_frac + nframes * jb->rs_ratio;
-        n = (unsigned)pos;
-        if (n >= 1 && n <= avail) {
-            // Keep the phase: drop all but the last frame, which is the
-            // interpolator's history.
-            jb->rs_frac = pos - n;
-            bb_ring_skip(&jb->ring, (n - 1) * frame_bytes);
-            bb_ring_read(&jb->ring, jb->rs_hist, frame_bytes);
-            bb_counter_add(&jb->stats.skipped, n);
+        // Run the period through the resampler unheard: it keeps its phase
+        // and its filter the stream it is in.
+        if (nframes <= jb->max_period && rs_need(jb, nframes, jb->rs_ratio) <= avail) {
+            uint32_t before = bb_ring_consumed(&jb->ring);
+            rs_read(jb, NULL, nframes, jb->rs_ratio, 0);
+            bb_counter_add(&jb->stats.skipped,
+                           (bb_ring_consumed(&jb->ring) - before) / frame_bytes);
             return;
         }
         set_state(jb, BB_JB_PLAYING); // not enough: the next read underruns anyway
     }
     n = nframes < avail ? nframes : avail;
-    bb_ring_skip(&jb->ring, n * frame_bytes);
+    unsigned h = n < BB_JBUF_RS_HIST ? n : BB_JBUF_RS_HIST;
+    bb_ring_skip(&jb->ring, (n - h) * frame_bytes);
+    bb_ring_read(&jb->ring, jb->scratch, h * frame_bytes);
+    hist_push(jb, jb->scratch, h);
     bb_counter_add(&jb->stats.skipped, n);
 }
 
@@ -412,93 +459,63 @@ BB_RT static void silence(const struct bb_jbuf *jb, float *const *out, unsigned 
         memset(out[c] + from, 0, (n - from) * sizeof(float));
 }
 
-// 4-point cubic Hermite (Catmull-Rom) between y1 and y2 at t in [0, 1).
-// At t == 0 it returns y1 exactly.
-BB_RT static inline float hermite(float y0, float y1, float y2, float y3, float t)
-{
-    float c1 = 0.5f * (y2 - y0);
-    float c2 = y0 - 2.5f * y1 + 2.0f * y2 - 0.5f * y3;
-    float c3 = 0.5f * (y3 - y0) + 1.5f * (y1 - y2);
-    return ((c3 * t + c2) * t + c1) * t + y1;
-}
-
-// Resampled frames [from, to) of this read into out: x is interleaved, its
-// frame 0 the history (input frame -1), frame j + 1 the ring's frame j.
-// Output k sits at input position frac + k * r.
-BB_RT static void rs_render(const struct bb_jbuf *jb, const float *x, float *const *out,
-                            unsigned from, unsigned to, double r)
-{
-    const unsigned ch = jb->channels;
-    for (unsigned k = from; k < to; k++) {
-        double p = jb->rs_frac + k * r;
-        unsigned i = (unsigned)p;
-        float t = (float)(p - i);
-        const float *y = x + (size_t)i * ch;
-        for (unsigned c = 0; c < ch; c++)
-            out[c][k] = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
-    }
-}
-
-// A trim while resampling: crossfade the period in out into the same
-// resampled positions trim input frames later.
-BB_RT static void rs_splice(const struct bb_jbuf *jb, const float *x, float *const *out,
-                            unsigned nframes, double r, unsigned trim)
-{
-    const unsigned ch = jb->channels;
-    for (unsigned c = 0; c < ch; c++)
-        for (unsigned k = 0; k < nframes; k++) {
-            double p = jb->rs_frac + k * r;
-            unsigned i = (unsigned)p;
-            float t = (float)(p - i);
-            const float *y = x + (size_t)(i + trim) * ch;
-            float bv = hermite(y[c], y[ch + c], y[2 * ch + c], y[3 * ch + c], t);
-            float wgt = (float)(k + 1) / (float)nframes;
-            out[c][k] = out[c][k] * (1.0f - wgt) + bv * wgt;
-        }
-}
-
-// One period through the resampler (with a trim of trim input frames when
-// trim > 0). The caller checked that the ring holds rs_need() + trim frames.
+// One period through the resampler into out (NULL: unheard, for a skip).
+// The ring's read position is the resampler's whole frame; it holds the
+// frames it needs (rs_need(), and for a trim the period trim frames on).
+// Leaving: where the phase wraps to a whole frame (within RS_LEAVE of one)
+// the rest is that frame on, copied through: PLAYING without a step. A
+// trim crossfades into the stream trim frames later, copied through, and
+// so plays on from a whole frame too: the next read engages again if the
+// drift still wants it, primed on what was just played.
 BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframes, double r,
                           unsigned trim)
 {
-    const unsigned ch = jb->channels;
+    const unsigned ch = jb->channels, h = BB_JBUF_RS_HIST;
     const uint32_t frame_bytes = ch * (uint32_t)sizeof(float);
-    float *x = jb->scratch;
-    unsigned need = rs_need(jb, nframes, r) + trim;
-    memcpy(x, jb->rs_hist, frame_bytes);
-    bb_ring_peek(&jb->ring, x + ch, need * frame_bytes);
-
-    // Leaving: where the phase wraps, snap to it (it is within RS_LEAVE of
-    // a sample there) and copy from then on.
+    float *x = jb->scratch, *in = x + (size_t)h * ch;
+    const unsigned back = jb->rs_prime ? jb->rs_back : 0;
+    unsigned need = rs_need(jb, nframes, r) - back;
+    // a trim or a start back crossfades from or into the frames copied through
+    unsigned plain = trim ? trim + nframes : back ? nframes : 0;
+    unsigned peek = plain > need ? plain : need;
+    memcpy(x, jb->rs_hist, (size_t)h * frame_bytes);
+    bb_ring_peek(&jb->ring, in, peek * frame_bytes);
+    if (jb->rs_prime) {
+        // From a reset at the first history frame, ratio 1: these outputs
+        // (not heard) bring it to the read position (back frames before it)
+        // with the stream in its filter.
+        bb_rs_run(&jb->rs, x, h + peek, 1.0, jb->rs_out, h - back);
+        jb->rs_prime = 0;
+    }
     unsigned snap = nframes;
-    if (jb->state == BB_JB_LEAVING && trim == 0) {
-        double k = ceil((1.0 - jb->rs_frac) / (r - 1.0));
-        if (jb->rs_frac == 0.0)
-            k = 0.0;
-        if (k < nframes)
-            snap = (unsigned)k;
-    }
-    rs_render(jb, x, out, 0, snap, r);
-    unsigned consumed;
-    if (snap < nframes) {
-        // Output k >= snap is input frame k + 1 (k when the phase is 0 already).
-        unsigned shift = jb->rs_frac == 0.0 ? 0 : 1;
-        for (unsigned c = 0; c < ch; c++)
-            for (unsigned k = snap; k < nframes; k++)
-                out[c][k] = x[(size_t)(k + shift + 1) * ch + c];
-        consumed = nframes + shift;
-        set_state(jb, BB_JB_PLAYING);
-    } else {
-        double pos = jb->rs_frac + nframes * r;
-        consumed = (unsigned)pos;
-        if (trim > 0) {
-            rs_splice(jb, x, out, nframes, r, trim);
-            consumed += trim;
+    if (jb->state == BB_JB_LEAVING && trim == 0 && jb->fill_lp <= rs_leave_fill(jb, nframes))
+        snap = bb_rs_until_whole(&jb->rs, nframes, r);
+    const float *from = in - (size_t)back * ch;
+    unsigned consumed = snap ? bb_rs_run(&jb->rs, from, peek + back, r, jb->rs_out, snap) - back : 0;
+    if (out)
+        deinterleave(jb, jb->rs_out, out, snap);
+    for (unsigned c = 0; out && back && c < ch; c++)
+        for (unsigned k = 0; k < nframes; k++) { // from pass-through into the resampled
+            float w = (float)(k + 1) / (float)nframes;
+            out[c][k] = in[(size_t)k * ch + c] * (1.0f - w) + out[c][k] * w;
         }
-        jb->rs_frac = pos - (unsigned)pos;
+    if (snap < nframes) {
+        for (unsigned c = 0; out && c < ch; c++)
+            for (unsigned k = snap; k < nframes; k++)
+                out[c][k] = in[(size_t)(consumed + k - snap) * ch + c];
+        consumed += nframes - snap;
+        set_state(jb, BB_JB_PLAYING);
+    } else if (trim > 0) {
+        const float *b = in + (size_t)trim * ch;
+        for (unsigned c = 0; out && c < ch; c++)
+            for (unsigned k = 0; k < nframes; k++) {
+                float w = (float)(k + 1) / (float)nframes;
+                out[c][k] = out[c][k] * (1.0f - w) + b[(size_t)k * ch + c] * w;
+            }
+        consumed = trim + nframes;
+        set_state(jb, BB_JB_PLAYING);
     }
-    memcpy(jb->rs_hist, x + (size_t)consumed * ch, frame_bytes);
+    hist_push(jb, in + (size_t)consumed * ch - (size_t)h * ch, h); // x holds h before in
     bb_ring_skip(&jb->ring, consumed * frame_bytes);
 }
 
@@ -520,8 +537,7 @@ BB_RT static void plain_read(struct bb_jbuf *jb, float *const *out, unsigned nfr
                 out[c][i] = a[i * ch + c] * (1.0f - w) + b[i * ch + c] * w;
             }
     }
-    // The interpolator's history, should the next read engage.
-    memcpy(jb->rs_hist, b + (size_t)(nframes - 1) * ch, frame_bytes);
+    hist_push(jb, jb->scratch, nframes + trim); // should the next read engage
 }
 
 // ---- One read, step by step ----------------------------------------------
@@ -545,7 +561,7 @@ BB_RT static void measure(struct bb_jbuf *jb, struct period *p, unsigned nframes
     p->lag_known = lag_now(jb, &p->lag);
     atomic_store_explicit(&jb->stats.fill, p->avail, memory_order_relaxed);
     if (jb->state != BB_JB_BUFFERING)
-        fill_track(jb, p->avail - (resampling(jb) ? jb->rs_frac : 0.0), nframes, 0);
+        fill_track(jb, p->avail - (resampling(jb) ? jb->rs.frac : 0.0), nframes, 0);
 }
 
 // Of the over frames a restart has beyond its depth, those it drops: all
@@ -569,7 +585,7 @@ BB_RT static unsigned restart_cut(struct bb_jbuf *jb, const struct period *p, un
 BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
 {
     int rs = drift_wanted(jb);
-    unsigned depth = p->n + jb->target + (rs ? jb->frames + RS_AHEAD : 0);
+    unsigned depth = p->n + jb->target + (rs ? rs_pad(jb) : 0);
     if (p->avail < depth) {
         silence(jb, out, 0, p->n);
         owe_more(jb, p->n);
@@ -650,10 +666,10 @@ BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
 {
     const int rs = resampling(jb);
     unsigned trim = 0;
-    if (jb->min_excess >= (rs ? 2 * jb->frames : jb->frames)) {
-        trim = jb->min_excess - (rs ? jb->frames : 0);
+    if (jb->min_excess >= (rs ? jb->frames + rs_pad(jb) : jb->frames)) {
+        trim = jb->min_excess - (rs ? rs_pad(jb) : 0);
         trim = trim < jb->max_period ? trim : jb->max_period;
-        if (rs && p->avail < rs_need(jb, p->n, p->r) + trim)
+        if (rs && p->avail < rs_need(jb, p->n, p->r))
             trim = 0;
     }
     jb->owed = 0;
@@ -710,26 +726,31 @@ BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
 }
 
 // Engage at phase 0 from the exact sample: this period starts where
-// pass-through would have, with no step. The interpolator looks RS_AHEAD
+// pass-through would have, with no step. The resampler looks BB_RS_AHEAD
 // frames ahead; when the fill has no room for that (a target of 0), a small
-// drift would take a packet's time to make it, or an underrun if the sender
-// is slow; so this one period plays up to RS_MAKE_ROOM slower, which leaves
-// the frames it needs in the ring.
+// drift would take many seconds to make it, or an underrun if the sender
+// is slow; so this period starts the resampler frames back and crossfades
+// into it from pass-through, as a trim does the other way: back as far as
+// the set point (the fill just made is then not lost to the next read of
+// a slow sender), at most what its history holds and less than a period.
 BB_RT static void engage(struct bb_jbuf *jb, struct period *p)
 {
     if (jb->state != BB_JB_PLAYING || p->started || p->trim || !drift_wanted(jb))
         return;
     double r = rs_ratio(jb, p->n);
-    if (p->avail < rs_need(jb, p->n, r) && p->n > 1 && p->avail > RS_AHEAD + 1) {
-        double r0 = (double)(p->avail - RS_AHEAD - 1) / (p->n - 1);
-        if (r0 >= 1.0 - RS_MAKE_ROOM && r0 < r) {
-            r = r0;
-            bb_counter_inc(&jb->stats.rooms);
-        }
+    unsigned need = rs_need(jb, p->n, r), back = 0;
+    if (p->avail < need) {
+        unsigned most = BB_JBUF_RS_HIST - BB_RS_AHEAD < p->n - 1 ? BB_JBUF_RS_HIST - BB_RS_AHEAD
+                                                                  : p->n - 1;
+        double want = rs_setpoint(jb, p->n) - p->avail;
+        back = need - p->avail;
+        if (back > most)
+            return; // no room yet
+        back = want > most ? most : want > back ? (unsigned)want : back;
+        bb_counter_inc(&jb->stats.rooms);
     }
-    if (p->avail < rs_need(jb, p->n, r))
-        return;
     set_state(jb, BB_JB_RESAMPLING);
+    jb->rs_back = back;
     p->r = r;
 }
 

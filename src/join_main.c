@@ -343,8 +343,13 @@ static int jack_open(struct join *j)
                BB_STREAM_MAX_PERIOD);
         return 1;
     }
-    if (bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0 ||
-        bb_codec_wire_frames(j->down_codec, j->rate, BB_MIX_CH) == 0) {
+    // The stream runs at the hub's rate (ours is converted, join_conv.c),
+    // which WELCOME tells: refuse here only what neither ours nor the
+    // usual 48 kHz could carry (too many channels); the hub refuses the rest.
+    if ((bb_codec_wire_frames(j->codec, j->rate, j->channels) == 0 &&
+         bb_codec_wire_frames(j->codec, 48000, j->channels) == 0) ||
+        (bb_codec_wire_frames(j->down_codec, j->rate, BB_MIX_CH) == 0 &&
+         bb_codec_wire_frames(j->down_codec, 48000, BB_MIX_CH) == 0)) {
         int up_ok = bb_codec_wire_frames(j->codec, j->rate, j->channels) != 0;
         bb_err("codec %s cannot carry %u channels at %u Hz",
                bb_codec_name(up_ok ? j->down_codec : j->codec), up_ok ? BB_MIX_CH : j->channels,

@@ -3,8 +3,9 @@
 //
 // Per period: our inputs (and the demo tone) into the session stream's
 // send ring, a wake-up for the send thread, and one period of the hub's mix
-// from the stream's jitter buffer to our outputs. Without a session it
-// plays silence. Nothing blocks, allocates, locks or logs.
+// from the stream's jitter buffer to our outputs; through join_conv.c when
+// our rate is not the hub's. Without a session it plays silence. Nothing
+// blocks, allocates, locks or logs.
 #include <math.h>
 #include <string.h>
 
@@ -30,8 +31,13 @@ BB_RT static jack_nframes_t keep_timeline(struct join *j, struct join_stream *s,
                           atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +
                               (uint64_t)missed / n,
                           memory_order_relaxed);
-    bb_jbuf_skip(&s->st.jb, (unsigned)missed);
-    bb_stream_rt_send_gap(&s->st, (unsigned)missed, n, now - (jack_nframes_t)missed, j->rt_inter);
+    if (s->conv.on) {
+        join_conv_gap(s, (unsigned)missed, j->rt_inter);
+    } else {
+        bb_jbuf_skip(&s->st.jb, (unsigned)missed);
+        bb_stream_rt_send_gap(&s->st, (unsigned)missed, n, now - (jack_nframes_t)missed,
+                              j->rt_inter);
+    }
     if (j->tone_hz > 0.0f) // the tone keeps its time too
         j->tone_phase = fmod(j->tone_phase + 2.0 * M_PI * j->tone_hz / j->rate * missed, 2.0 * M_PI);
     return now;
@@ -50,7 +56,9 @@ BB_RT int join_rt_process(jack_nframes_t n, void *arg)
         return 0;
     }
     const jack_nframes_t frame = keep_timeline(j, s, n);
-    bb_jbuf_clock(&s->st.jb, frame, bb_now_ns());
+    const uint64_t t_ns = bb_now_ns();
+    if (!s->conv.on) // converting, the jitter buffer's clock is at the hub's rate
+        bb_jbuf_clock(&s->st.jb, frame, t_ns);
     // Our channels, interleaved, into the send ring.
     const unsigned ch = s->st.tx_channels;
     for (unsigned c = 0; c < ch; c++) {
@@ -65,6 +73,12 @@ BB_RT int join_rt_process(jack_nframes_t n, void *arg)
             j->tone_phase += step;
         }
         j->tone_phase = fmod(j->tone_phase, 2.0 * M_PI);
+    }
+    if (s->conv.on) {
+        join_conv_send(s, j->rt_inter, n);
+        sem_post(&j->tx_wake);
+        join_conv_read(s, out, n, t_ns);
+        return 0;
     }
     bb_stream_rt_send(&s->st, j->rt_inter, n, frame);
     sem_post(&j->tx_wake);

@@ -23,6 +23,8 @@ static void stream_publish(struct join *j, struct join_stream *s)
 static void stream_free(void *obj)
 {
     struct join_stream *s = obj;
+    if (s->conv.on)
+        join_conv_close(s);
     if (s->active)
         bb_stream_close(&s->st);
     free(s);
@@ -39,9 +41,10 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
 {
     enum bb_codec up = (enum bb_codec)w->up_codec;
     enum bb_codec down = (enum bb_codec)w->down_codec; // what we asked for, or an older hub's
-    if (w->down_channels != BB_MIX_CH ||
-        w->up_frames != bb_codec_wire_frames(up, j->rate, j->channels) ||
-        w->down_frames != bb_codec_wire_frames(down, j->rate, BB_MIX_CH)) {
+    // The stream runs at the hub's rate; ours, if another, is converted here.
+    if (w->down_channels != BB_MIX_CH || w->rate == 0 ||
+        w->up_frames != bb_codec_wire_frames(up, w->rate, j->channels) ||
+        w->down_frames != bb_codec_wire_frames(down, w->rate, BB_MIX_CH)) {
         snprintf(err, err_size, "the hub proposed a stream this version cannot play");
         return NULL;
     }
@@ -52,7 +55,7 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
     }
     const struct bb_stream_config cfg = {
         .session = session,
-        .rate = j->rate,
+        .rate = w->rate,
         .tx_codec = up,
         .tx_channels = j->channels,
         .tx_frames = w->up_frames,
@@ -69,6 +72,10 @@ static struct join_stream *stream_new(struct join *j, uint32_t session,
         return NULL;
     }
     s->active = 1;
+    if (w->rate != j->rate && join_conv_open(s, j->rate, w->rate, j->period, err, err_size) < 0) {
+        stream_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -80,7 +87,10 @@ static void send_join(struct join *j)
         .channels = (uint8_t)j->channels,
         .codec = (uint8_t)j->codec,
         .down_codec = (uint8_t)(j->down_codec != j->codec ? j->down_codec : 0),
-        .flags = BB_JOIN_MONO_OK, // bb_decode plays one-block Opus payloads
+        // bb_decode plays one-block Opus payloads; join_conv.c converts our
+        // rate to the hub's (a hub that does not know the flag refuses
+        // another rate, as before).
+        .flags = BB_JOIN_MONO_OK | BB_JOIN_RESAMPLE,
         .kbps = (uint16_t)j->kbps,
         .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
     };
@@ -153,8 +163,9 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     char cs[48];
     snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(st->tx_codec), two ? " up, " : "",
              two ? bb_codec_name(st->rx_codec) : "");
-    bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, period %u",
-            w.name, cs, two ? " back" : "", st->tx_frames, st->rx_frames, w.rate, w.period);
+    bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, period %u%s",
+            w.name, cs, two ? " back" : "", st->tx_frames, st->rx_frames, w.rate, w.period,
+            s->conv.on ? " (converted from and to ours)" : "");
 }
 
 static void on_reject(struct join_session *ss, const uint8_t *buf, size_t len)

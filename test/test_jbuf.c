@@ -63,6 +63,7 @@ struct drift_case {
     float   *keep;       ///< when set: every output sample (seconds * RATE)
     double   lose_every; ///< the consumer loses time every this many seconds (0: never)
     double   lose;       ///< that much (frames of real time without a cycle)
+    unsigned fit_packets; ///< the sine fit's block, packets (0: 40, 53 ms)
 };
 
 struct drift_result {
@@ -108,7 +109,7 @@ static void drift_run(const struct drift_case *dc, struct drift_result *res)
     bb_jbuf_set_drift_comp(&jb, 1);
     const uint64_t total = (uint64_t)(dc->seconds * RATE);
     const uint64_t lock = (uint64_t)(dc->lock_s * RATE);
-    const unsigned block = F * 40; // 53 ms
+    const unsigned block = F * (dc->fit_packets ? dc->fit_packets : 40);
     float pcm[F], out[F], prev = 0.0f;
     float *outs[1] = {out};
     float *blk = calloc(block, sizeof(float));
@@ -311,11 +312,10 @@ static void drift_tests(void)
     // fill in a band, estimate close to the truth, no click, a clean sine.
     // Lock-in: the estimate is ready after 15 s and exact (timestamps, not
     // the fill's staircase); the resampler engages 3 s later, at 18 s,
-    // whatever the drift: with a target of 0 there is no room for its
-    // look-ahead, so its first period plays slower to make some. A slow
-    // sender may still underrun once (as -50 ppm does here at 26.7 s): the
-    // packets' phase crosses the reads before the fill has been pulled up
-    // to its set point, a packet above the target, at 200 ppm.
+    // whatever the drift: with a target of 0 there may be no room for its
+    // look-ahead, so its first period starts it back, up to the set point,
+    // and crossfades into it (once at most); no sample steps beyond the
+    // sine's own anywhere in the run.
     const double ppms[] = {50, -50, 300, -300};
     for (unsigned k = 0; k < sizeof ppms / sizeof ppms[0]; k++) {
         int small = fabs(ppms[k]) < 100;
@@ -324,13 +324,13 @@ static void drift_tests(void)
         drift_run(&dc, &r);
         drift_print("", &dc, &r);
         CHECK(r.resampled && r.first_rs_s < 19 && r.last_rs_s > dc.seconds - 1);
-        if (small)
-            CHECK(r.rooms == 1); // target 0: the first period made room, once
+        CHECK(r.rooms <= 1); // target 0: the first period may make room, once
         CHECK(r.late_underruns == 0 && r.late_trims == 0);
-        CHECK(r.fill_min >= 8 && r.fill_max <= 2 * F - 4); // between underrun and trim
+        // between underrun (the look-ahead) and trim
+        CHECK(r.fill_min >= BB_RS_AHEAD + 8 && r.fill_max <= 2 * F + BB_RS_AHEAD - 4);
         CHECK(r.drift_err_max <= 2);
-        CHECK(r.step_ratio <= 1.5);
-        CHECK(r.snr_db >= 75.0 && r.snr_min_db >= 45.0);
+        CHECK(r.step_ratio <= 1.5 && r.step_ratio_all <= 1.5);
+        CHECK(r.snr_db >= 84.0 && r.snr_min_db >= 70.0);
     }
     // With delivery jitter of a packet and a fixed target of a packet.
     {
@@ -373,20 +373,24 @@ static void drift_tests(void)
         CHECK(abs(r.drift_last) <= 2);
     }
 
-    // Sines through the whole loop at +100 ppm (after lock). The 4-term block
-    // fit absorbs the slow gain ripple of the interpolator as its phase
-    // sweeps (at 100 ppm once every 0.2 s), so at high frequencies these
-    // read better than the interpolator's own error (91.6 / 47.5 / 26.6 dB
-    // at 1 / 5 / 10 kHz over all phases, computed offline).
-    const double freqs[] = {1000, 5000, 10000};
-    for (unsigned k = 0; k < 3; k++) {
-        struct drift_case dc = {.ppm = 100, .seconds = 40, .lock_s = 25, .target = 0,
-                                .freq = freqs[k]};
-        drift_run(&dc, &r);
-        printf("interpolator at 1+100e-6: %5.0f Hz: SNR %.1f dB (worst 53 ms %.1f dB)\n", freqs[k],
-               r.snr_db, r.snr_min_db);
-        CHECK(r.snr_db >= (k == 0 ? 75.0 : k == 1 ? 55.0 : 45.0));
-    }
+    // Sines through the whole loop at +100 ppm and -100 ppm after lock: 90 dB
+    // below the tone up to 15 kHz. The fit is over 5 ms blocks: the fill
+    // correction moves the ratio by up to 200 ppm (inaudible, a third of a
+    // cent), and a longer fit at one frequency reads that wander as error
+    // (53 ms blocks: 90 / 71 / 60 / 53 dB at 1 / 5 / 10 / 15 kHz; at a
+    // constant ratio they read 134 / 119 / 108 dB to 10 kHz).
+    const double freqs[] = {1000, 5000, 10000, 15000};
+    const double floor_db[] = {120, 105, 95, 90}, worst_db[] = {105, 95, 88, 82};
+    for (unsigned k = 0; k < 4; k++)
+        for (int sign = -1; sign <= 1; sign += 2) {
+            struct drift_case dc = {.ppm = 100 * sign, .seconds = 75, .lock_s = 60, .target = 0,
+                                    .freq = freqs[k], .fit_packets = 4};
+            drift_run(&dc, &r);
+            printf("resampler at 1%+.0fe-6: %5.0f Hz: SNR %.1f dB (worst 5 ms %.1f dB)\n",
+                   dc.ppm, freqs[k], r.snr_db, r.snr_min_db);
+            CHECK(r.snr_db >= floor_db[k] && r.snr_min_db >= worst_db[k]);
+            CHECK(r.late_underruns == 0 && r.late_trims == 0);
+        }
 }
 
 // ---- The lag (timestamps) ----------------------------------------------
@@ -601,7 +605,7 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     bb_jbuf_cleanup(&s.jb);
 
     // A restart while a drift is to be resampled keeps a packet and the
-    // interpolator's look-ahead above the target. The stream was late: the
+    // resampler's look-ahead above the target. The stream was late: the
     // lag rule must not take those frames for late ones (the resampler has
     // no lag), which would also leave it short of its look-ahead.
     lag_init(&s, enc, dec);
@@ -619,8 +623,22 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     CHECK(lag_cycle(&s) == 1 && atomic_load(&s.jb.stats.resampling) == 1);
     CHECK(atomic_load(&s.jb.stats.trims) == 0);
     // The newest frames less a packet and the look-ahead, resampled at a
-    // ratio within 1e-5 of 1: within a hundredth of the signal's own.
-    CHECK(fabsf(s.buf[F - 1] - sample(s.sent - F - 3 - 1)) < 0.01f);
+    // ratio within 1e-5 of 1 (faded in): the test signal is white, so the
+    // resampler's band limit leaves a residue, but a frame's offset either
+    // way costs far more.
+    double err[7];
+    for (int d = -3; d <= 3; d++) {
+        double e = 0, sig = 0;
+        for (uint32_t k = F / 2; k < F; k++) {
+            double want = sample(s.sent - 2 * F - BB_RS_AHEAD + k + (uint32_t)d) * (k + 1.0) / F;
+            e += (s.buf[k] - want) * (s.buf[k] - want);
+            sig += want * want;
+        }
+        err[d + 3] = e / sig;
+    }
+    printf("restart resampling: error at the expected frame %.3f, a frame off %.3f / %.3f\n",
+           err[3], err[2], err[4]);
+    CHECK(err[3] < 0.05 && err[3] * 10 < err[2] && err[3] * 10 < err[4]);
     bb_jbuf_cleanup(&s.jb);
 }
 
