@@ -581,6 +581,7 @@ if want peers; then
     phase_end
 fi
 IMPAIR_RAN=0
+IMPAIR_MD=${IMPAIR_OUT:-$BB_ROOT/bench/impair.md} # impair.sh's report
 if want_named impair; then
     phase_begin "impaired networks (bench/impair.sh)"
     BUILD=$BUILD BIN=$BIN "$BB_ROOT/bench/impair.sh" >/dev/null && IMPAIR_RAN=1
@@ -866,13 +867,13 @@ peer_lat_cell() {
         fi
         echo
     fi
-    if ((IMPAIR_RAN)) && [[ -f $BB_ROOT/bench/impair.md ]]; then
+    if ((IMPAIR_RAN)) && [[ -f $IMPAIR_MD ]]; then
         # Its headings one level down, under this report's.
-        sed 's/^##/###/' "$BB_ROOT/bench/impair.md"
+        sed 's/^##/###/' "$IMPAIR_MD"
         echo
-    elif [[ -f $BB_ROOT/bench/impair.md ]]; then
-        echo "Impaired networks (bbrelay's profiles, bandbridge against Jamulus and JackTrip): bench/impair.md,"
-        echo "from \`make bench-impair\` ($(sed -nE 's/.* on ([0-9-]+)$/\1/p' "$BB_ROOT/bench/impair.md" | head -1)); not run here."
+    elif [[ -f $IMPAIR_MD ]]; then
+        echo "Impaired networks (bbrelay's profiles, bandbridge against Jamulus and JackTrip): ${IMPAIR_MD#"$BB_ROOT"/},"
+        echo "from \`make bench-impair\` ($(sed -nE 's/.* on ([0-9-]+)$/\1/p' "$IMPAIR_MD" | head -1)); not run here."
         echo
     fi
     echo "### This run"
