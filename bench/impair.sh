@@ -288,7 +288,10 @@ row() {
             # longest gap; the rate is of the rest of the window.
             gpm=$(awk -v n="$(g "$f" glitch_blocks)" -v b="$blocks" -v p="$(g "$f" period)" -v gap="$(g "$f" longest_gap_ms)" 'BEGIN {
                 k = gap / 1000 * 48000 / p
-                if (b - k > 0) printf "%.1f", (n - k) / ((b - k) * p / 48000) * 60; else print 0 }')
+                # The gap read in ms is a block or two off the blocks it
+                # held: never below 0.
+                r = b - k > 0 ? (n - k) / ((b - k) * p / 48000) * 60 : 0
+                printf "%.1f", (r > 0 ? r : 0) }')
         fi
         free=$(awk -v n="$(g "$f" glitch_xrun_free)" -v b="$blocks" -v p="$(g "$f" period)" 'BEGIN { if (b > 0) printf "%.0f", n / (b * p / 48000) * 60; else print "–" }')
         lg=$(g "$f" longest_gap_ms)
@@ -351,7 +354,7 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; 
     echo "reports xruns by itself; the xruns column is jackd's count in each row's window. ${ROUNDS} rounds, rows"
     echo "interleaved (every system once per profile, the systems' order turned by one each round),"
     echo "${SECS} s windows after ${SETTLE} s of settling (the outage rows: until ${AFTER} s after the outage); the run took ${TOTAL_S} s."
-    ((SECS < 20)) && echo "Trimmed to fit 10 minutes: row windows ${SECS} s (asked 20 s)."
+    ((SECS < 20)) && echo "Trimmed for time: row windows ${SECS} s (asked 20 s); about 5 s of each row go to starting and stopping processes on this loaded machine."
     ((${#SKIP[@]})) && echo "Not installed, no rows: ${SKIP[*]} (scripts/setup.sh --bench)."
     echo
     echo "bbrelay sits between each system's client and its server; bbglitch plays a hopping tone into the client's"
