@@ -195,7 +195,7 @@ check-sanitize:
 bench: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/run_bench.sh
 
-# Impaired networks (bench/impair.sh, about 10 minutes): bandbridge, Jamulus
+# Impaired networks (bench/impair.sh, 10 to 13 minutes): bandbridge, Jamulus
 # and JackTrip through bbrelay; writes bench/impair.md.
 bench-impair: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/impair.sh

@@ -18,7 +18,7 @@
 #          clean leaves;
 #   peers  Jamulus and JackTrip through ../shared/peers/run.sh (latency at
 #          p=64, server CPU at 1, 4, 8 musicians), when they are installed;
-#   impair bench/impair.sh (about 10 minutes by itself, so only when named:
+#   impair bench/impair.sh (10 to 13 minutes by itself, so only when named:
 #          BENCH_ONLY=impair, or `make bench-impair`): bandbridge, Jamulus and
 #          JackTrip through bbrelay's network profiles, written to
 #          bench/impair.md; named with other phases, that goes into this
