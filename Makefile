@@ -195,6 +195,11 @@ check-sanitize:
 bench: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/run_bench.sh
 
+# Impaired networks (bench/impair.sh, 10 to 13 minutes): bandbridge, Jamulus
+# and JackTrip through bbrelay; writes bench/impair.md.
+bench-impair: all
+	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/impair.sh
+
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bandbridge
@@ -213,5 +218,5 @@ uninstall:
 clean:
 	rm -rf build build-san-* bandbridge
 
-.PHONY: all check check-sanitize fuzz bench install uninstall clean
+.PHONY: all check check-sanitize fuzz bench bench-impair install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

@@ -17,7 +17,12 @@
 #          zombies, 10 reconnects of `bandbridge join`, port removal after
 #          clean leaves;
 #   peers  Jamulus and JackTrip through ../shared/peers/run.sh (latency at
-#          p=64, server CPU at 1, 4, 8 musicians), when they are installed.
+#          p=64, server CPU at 1, 4, 8 musicians), when they are installed;
+#   impair bench/impair.sh (10 to 13 minutes by itself, so only when named:
+#          BENCH_ONLY=impair, or `make bench-impair`): bandbridge, Jamulus and
+#          JackTrip through bbrelay's network profiles, written to
+#          bench/impair.md; named with other phases, that goes into this
+#          report; alone, this report (bench/results.md) is not rewritten.
 #
 # Knobs (seconds): LAT_SECS (both latency windows), LAT64_SECS (60),
 # LAT128_SECS, DIRECT_SECS, XRUN_SECS, CPU_SECS, CPU_SETTLE, CB_SECS,
@@ -25,8 +30,8 @@
 # shrink to what is left of BENCH_BUDGET, 530 s); PEERS=0 skips the peers;
 # PEERS_RUN=path of run.sh; PEERS_LAT_FULL=1 lets run.sh finish every latency
 # configuration (by default it is stopped once JackTrip q2, the last one this
-# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers (any list;
-# default all). The defaults fit 10 minutes on a 2-core machine: windows the
+# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers,impair (any
+# list; default all but impair). The defaults fit 10 minutes on a 2-core machine: windows the
 # brief asked for longer are trimmed, and the report says which.
 set -u
 . "$(dirname "$0")/../test/lib.sh"
@@ -60,6 +65,8 @@ PEERS_RUN=${PEERS_RUN:-$BB_ROOT/../shared/peers/run.sh}
 CPU_NS=(1 4 8 16)
 CB_NS=(32 64)        # 1, 4 and 16 come from the float CPU runs
 want() { [[ ,${BENCH_ONLY:-all}, == *,all,* || ,${BENCH_ONLY:-all}, == *,$1,* ]]; }
+# want_named PHASE: only when BENCH_ONLY names it (not part of "all").
+want_named() { [[ ,${BENCH_ONLY:-}, == *,$1,* ]]; }
 TRIMS=()
 trimmed() { # phase name value asked
     local n=$2 v=$3 a=$4
@@ -499,6 +506,12 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 ##################################################################### the run
+# BENCH_ONLY=impair alone: bench/impair.sh's report (bench/impair.md) and
+# nothing else; bench/results.md, with every other table, is left as it is.
+if [[ ${BENCH_ONLY:-} == impair ]]; then
+    BUILD=$BUILD BIN=$BIN "$BB_ROOT/bench/impair.sh"
+    exit $?
+fi
 if want lat; then
     phase_begin "round trip (direct ${DIRECT_SECS} s, p=64 2 x ${LAT64} s + ${LATOPUS} s$( ((LATASYM > 0)) && echo " + ${LATASYM} s"), p=128 2 x ${LAT128} s)"
     direct 64 "$DIRECT_SECS"
@@ -565,6 +578,13 @@ if want peers; then
     trimmed peers "peers' CPU windows" "$PEERS_CPU_SECS" 15
     phase_begin "peers (run.sh lat 64 with LAT_SECS=${PEERS_LAT_SECS}, run.sh cpu with CPU_SECS=${PEERS_CPU_SECS})"
     peers_run
+    phase_end
+fi
+IMPAIR_RAN=0
+IMPAIR_MD=${IMPAIR_OUT:-$BB_ROOT/bench/impair.md} # impair.sh's report
+if want_named impair; then
+    phase_begin "impaired networks (bench/impair.sh)"
+    BUILD=$BUILD BIN=$BIN "$BB_ROOT/bench/impair.sh" >/dev/null && IMPAIR_RAN=1
     phase_end
 fi
 T_END=$(bb_now_us)
@@ -845,6 +865,15 @@ peer_lat_cell() {
             echo "Not shown by this run that the callback never waited: its worst case during churn (${w} us; ${wc} us"
             echo "without churn) is not below a removal's ${rm} ms (a wait, or the machine not scheduling the thread)."
         fi
+        echo
+    fi
+    if ((IMPAIR_RAN)) && [[ -f $IMPAIR_MD ]]; then
+        # Its headings one level down, under this report's.
+        sed 's/^##/###/' "$IMPAIR_MD"
+        echo
+    elif [[ -f $IMPAIR_MD ]]; then
+        echo "Impaired networks (bbrelay's profiles, bandbridge against Jamulus and JackTrip): ${IMPAIR_MD#"$BB_ROOT"/},"
+        echo "from \`make bench-impair\` ($(sed -nE 's/.* on ([0-9-]+)$/\1/p' "$IMPAIR_MD" | head -1)); not run here."
         echo
     fi
     echo "### This run"
