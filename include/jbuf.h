@@ -104,6 +104,8 @@
 #include "bb.h"
 #include "codec.h"
 #include "drift.h"
+#include "jbuf_rx.h"
+#include "plc.h"
 #include "ring.h"
 
 #define BB_JBUF_AUTO 0xFFFFu  ///< target value meaning "automatic"
@@ -136,6 +138,10 @@ struct bb_jbuf_stats {
     _Atomic uint32_t drift_steps; ///< steps it took out (consumer)
     _Atomic uint32_t drift_spikes; ///< single windows it dropped (consumer)
     _Atomic uint64_t rooms;      ///< engagements that made room for the look-ahead (consumer)
+    _Atomic uint64_t reordered;  ///< packets that came out of order and were played (producer)
+    _Atomic uint64_t recovered;  ///< lost packets filled by a redundant copy (producer)
+    _Atomic uint32_t spread;     ///< arrival spread: frames that cover all but 1 in 1000
+                                 ///< packets over the last 1 to 2 s (producer)
 };
 
 struct bb_jbuf {
@@ -147,18 +153,26 @@ struct bb_jbuf {
     // producer side (network receive thread)
     struct bb_decoder *dec;      ///< owned by the caller; used by the producer only
     int            have_seq;     ///< a first packet was seen
-    uint32_t       next_seq;     ///< sequence number expected next
+    uint32_t       next_seq;     ///< the first packet neither decoded nor given up
     unsigned       late_run;     ///< late packets in a row
-    int            ts_pushed;    ///< the last receive or push appended its packet
+    unsigned       conceal_run;  ///< packets concealed in a row
+    int            ts_pushed;    ///< the last push appended its frames (bb_jbuf_push)
     int            ts_have;      ///< ts_last is set
     uint32_t       ts_last;      ///< sender's clock after the last packet stamped
     int64_t        ts_pos;       ///< the same, unwrapped, from the first one
     float         *decoded;      ///< scratch, frames * channels
+    struct bb_jbuf_rx rx;        ///< the reorder stage and the arrival spread (jbuf_rx.h)
+    struct bb_plc  plc;          ///< PCM concealment (plc.h); unused for Opus
+    int            pcm_plc;      ///< conceal with plc (a PCM decoder), not the decoder
 
     // producer writes, consumer reads
     _Atomic uint64_t ts_at;      ///< sender's clock just after the newest frame (high
                                  ///< 32 bits) and the ring's bytes written then (low 32)
     _Atomic int    ts_at_ok;     ///< ts_at is set
+    _Atomic uint32_t auto_want;  ///< auto mode: the depth the arrival spread asks for
+    // consumer writes, producer reads
+    _Atomic uint32_t need;       ///< frames the next read needs in the ring: when fewer
+                                 ///< are there, a missing packet is given up
 
     // consumer side (process callback)
     enum bb_jbuf_state state;    ///< changed by jbuf.c's set_state only
@@ -166,7 +180,6 @@ struct bb_jbuf {
     unsigned       target;       ///< extra frames kept beyond a period
     unsigned       min_excess;   ///< smallest excess seen in the current window
     unsigned       window_left;  ///< reads left in the current trim window
-    unsigned       calm_reads;   ///< reads since the last underrun (auto mode)
     unsigned       owed;         ///< frames of the stream that fell due in the last
                                  ///< underrun and have not come yet
     unsigned       rate;
@@ -212,6 +225,13 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size);
 /// Producer: one AUDIO packet's payload with its sequence number.
 /// Returns frames appended (0 when the packet was late, duplicate or dropped).
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);
+
+/// Producer: a redundant copy of an earlier packet (a packet carrying its
+/// predecessors' payloads, bandbridge-wire(7)): fills the hole if that
+/// packet is still missing and not yet given up; otherwise it is dropped
+/// without counting (copies of packets that came are the normal case).
+/// Call after the packet that carried it, and stamp nothing for it.
+int bb_jbuf_receive_copy(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);
 
 /// Producer: append decoded frames directly (tests, local loops).
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes);
