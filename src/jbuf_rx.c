@@ -41,7 +41,8 @@
 // lateness that all but AUTO_EXCEPT_PER_MILLE per 1000 packets of the last
 // two halves stayed within, published to the consumer (jbuf.c applies
 // it). A lost packet has no arrival and adds nothing: loss never deepens
-// the buffer. A disturbance leaves the statistics two halves later. A step
+// the buffer. The first half is short (AUTO_FIRST_MS): until it ends the
+// depth is 0. A disturbance leaves the statistics two halves later. A step
 // in the path's delay is not spread either: each half has its own earliest
 // packet (and clock drift moves the offsets by a few frames a half at
 // most).
@@ -58,6 +59,7 @@
 #define MAX_AUTO_MS    20    // the auto depth never grows beyond this
 #define REORDER_MS     40    // slots for at least this much stream (a power of two more)
 #define AUTO_HALF_MS   1000  // the spread's half window
+#define AUTO_FIRST_MS  200   // the first one: a stream starts with a depth of 0
 #define AUTO_EXCEPT_PER_MILLE 1 // packets per 1000 the auto depth need not cover
 #define AUTO_MAX_PKTS  8192  // offsets kept per half; a half ends early when full
 
@@ -338,7 +340,8 @@ static void spread_add(struct bb_jbuf *jb, uint64_t t_ns)
     }
     int64_t arrival = (int64_t)((double)(int64_t)(t_ns - r->t0_ns) * 1e-9 * jb->rate);
     r->off[r->n_off++] = arrival - jb->ts_pos;
-    if (t_ns - r->half_ns >= (uint64_t)AUTO_HALF_MS * 1000000u || r->n_off == r->cap_off)
+    uint64_t half = (r->total[0] + r->total[1] ? AUTO_HALF_MS : AUTO_FIRST_MS) * 1000000ull;
+    if (t_ns - r->half_ns >= half || r->n_off == r->cap_off)
         close_half(jb, t_ns);
 }
 
