@@ -4,9 +4,12 @@
 // Two threads use it and each has its own half:
 //
 //  * the network receive thread (producer) hands every AUDIO packet to
-//    bb_jbuf_receive(): it sorts the packet by sequence number (next,
-//    gap, late, duplicate), conceals lost packets (Opus PLC, PCM fade),
-//    decodes and appends the frames to a lock-free ring;
+//    bb_jbuf_receive(): it holds the packet in a slot by sequence number,
+//    decodes what is in order and appends the frames to a lock-free ring,
+//    and gives a missing packet up (Opus PLC, PCM linear prediction) only
+//    when the next read needs its frames or a packet beyond the depth is
+//    here (jbuf_rx.c has the rules); late and duplicate packets are
+//    counted and dropped;
 //  * the process callback (consumer) takes exactly one period with
 //    bb_jbuf_read().
 //
@@ -25,9 +28,12 @@
 // what is there plays and the rest fades out from the last sample.
 //
 // Depth: "target" is extra frames kept beyond the period being played; 0
-// is the lowest latency (one packet in flight). In auto mode each underrun
-// deepens it by half a period (to at most 20 ms) and 10 s without one
-// takes 16 frames off.
+// is the lowest latency (one packet in flight). In auto mode it is the
+// arrival spread the producer measures from the packets' timestamps (all
+// but 1 in 1000 packets of the last 1 to 2 s, at most 20 ms; jbuf_rx.c):
+// deeper at once (the next late packet's restart buffers to it), shallower
+// when a quarter packet too deep (the window rule cuts the excess). Loss
+// has no arrival and never deepens it.
 //
 // Latency. After a burst of late packets the stream would keep their
 // latency for good; so every read makes one decision whether to cut frames
@@ -218,8 +224,8 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb);
 void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on);
 
 /// Any thread: the stats as one log fragment ("fill F target T underruns
-/// ... drift D ppm resampling R (fit X se Y steps S spikes K)"), for the
-/// -v lines of serve and join. Returns what snprintf returns.
+/// ... drift D ppm resampling R (fit X se Y steps S spikes K) spread P
+/// reordered O"), for the -v lines of serve and join. Returns what snprintf returns.
 int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size);
 
 /// Producer: one AUDIO packet's payload with its sequence number.

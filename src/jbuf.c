@@ -86,7 +86,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
 {
     return snprintf(buf, size,
                     "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
-                    "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u)",
+                    "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) "
+                    "spread %u reordered %llu",
                     atomic_load(&st->fill), atomic_load(&st->target),
                     (unsigned long long)atomic_load(&st->underruns),
                     (unsigned long long)atomic_load(&st->trims),
@@ -94,7 +95,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
                     (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
                     (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
                     atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
-                    (unsigned)atomic_load(&st->drift_spikes));
+                    (unsigned)atomic_load(&st->drift_spikes), (unsigned)atomic_load(&st->spread),
+                    (unsigned long long)atomic_load(&st->reordered));
 }
 
 
