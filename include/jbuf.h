@@ -236,7 +236,9 @@ int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, si
 /// predecessors' payloads, bandbridge-wire(7)): fills the hole if that
 /// packet is still missing and not yet given up; otherwise it is dropped
 /// without counting (copies of packets that came are the normal case).
-/// Call after the packet that carried it, and stamp nothing for it.
+/// Call for the copies a packet carries before the packet itself (the
+/// oldest first: a copy fills its hole before the packet after it can
+/// give it up), and stamp nothing for them.
 int bb_jbuf_receive_copy(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);
 
 /// Producer: append decoded frames directly (tests, local loops).

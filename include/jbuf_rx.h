@@ -26,6 +26,8 @@ struct bb_jbuf_rx {
     uint8_t             *pool;    ///< nslots * BB_MAX_DATAGRAM payload bytes
     unsigned             held;    ///< slots BB_SLOT_HELD
     uint32_t             newest;  ///< the newest held packet's seq + 1 (held > 0)
+    uint32_t             wait_until; ///< before this seq the path has been seen to
+                                     ///< reorder: wait for missing packets longer
     int                  rx_ok;   ///< rx_seq: the packet the last receive held
     uint32_t             rx_seq;
     int                  st_ok;   ///< st_seq: the newest packet decoded since the
