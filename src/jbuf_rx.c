@@ -14,7 +14,7 @@
 //  (a) the ring holds fewer frames than the consumer's next read needs
 //      (jb->need, published by each read: a period, or a period and the
 //      depth while it buffers) and a margin: waiting longer would underrun
-//      it. The margin is a packet, unless the path reordered packets in
+//      it. The margin is the depth, unless the path reordered packets in
 //      the last REORDER_MEMORY packets (one filled a hole, or came after
 //      its place was given up): then 0;
 //  (b) a packet more than the depth newer is here already: the missing one
@@ -31,11 +31,11 @@
 // while a lost packet is waited for, the frames after it are not in the
 // ring yet: the margin for the next packet's lateness is what the ring
 // holds beyond the next read, not the whole depth. Hence the margin of
-// (a): on a path that does not reorder, a lost packet is concealed while
-// the ring still holds a packet beyond the next read, so that loss alone
-// does not turn into underruns when the packet after it is a little late
-// (measured through bbrelay at 1 % loss: three times the underruns
-// without it). On a path that reorders, the wait is worth it. The
+// (a): on a path that does not reorder, a lost packet is concealed unless
+// the ring holds the whole depth beyond the next read, so that loss alone
+// does not take the depth's margin from the packets after it (a burst of
+// losses is concealed at once, as a gap was before the reorder stage).
+// On a path that reorders, the wait is worth it. The
 // automatic depth counts a reordered packet's lateness like any other
 // (below), so such a path gets the depth to wait for it.
 //
@@ -183,7 +183,7 @@ static int due(struct bb_jbuf *jb)
     unsigned need = atomic_load_explicit(&jb->need, memory_order_relaxed);
     unsigned target = atomic_load_explicit(&jb->stats.target, memory_order_relaxed);
     int reorders = (int32_t)(jb->rx.wait_until - jb->next_seq) > 0;
-    if (ahead < need + (reorders ? 0 : jb->frames))
+    if (ahead < need + (reorders ? 0 : target))
         return 1;
     uint32_t newer = jb->rx.newest - 1 - jb->next_seq; // packets from it to the newest
     return (uint64_t)newer * jb->frames > (uint64_t)need + target;
@@ -262,6 +262,7 @@ static int packet(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size
             return 0;
         jb->have_seq = 1;
         jb->next_seq = seq;
+        jb->rx.wait_until = seq; // no reordering seen yet
     }
     int pushed = 0;
     int32_t d = (int32_t)(seq - jb->next_seq);
