@@ -283,6 +283,8 @@ static int packet(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size
     }
     if (!copy)
         jb->late_run = 0;
+    else if ((uint32_t)d >= jb->rx.nslots)
+        return pushed; // a copy never moves the window: its packet comes after it
     if ((uint32_t)d >= jb->rx.nslots)
         pushed += advance(jb, seq - jb->rx.nslots + 1); // rule (c)
     if (hold(jb, seq, payload, len) < 0) {
