@@ -248,10 +248,11 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 /// (CLOCK_MONOTONIC, bb_now_ns), and ts_end is the sender's clock just
 /// after its last frame (the AUDIO header's ts plus the packet's frames:
 /// the sender's JACK frame counter, see bandbridge-wire(7)). Call after
-/// bb_jbuf_receive or bb_jbuf_push, for every packet: the drift estimate
-/// and the lag (above). Packets may come in any order: ts_end is unwrapped
-/// against the last one; only a packet whose frames were appended places
-/// the frames in time.
+/// bb_jbuf_receive or bb_jbuf_push, for every packet: the drift estimate,
+/// the lag (above) and the arrival spread (auto depth). Packets may come
+/// in any order: ts_end is unwrapped against the last one; a packet held
+/// for one before it keeps its stamp, and the newest packet decoded (with
+/// nothing concealed after it) places the ring's frames in time.
 void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns);
 
 /// Consumer: the consumer missed nframes of its own timeline (JACK did not
