@@ -83,5 +83,7 @@ void bb_decoder_free(struct bb_decoder *d);
 /// to channel 0). Returns frames
 /// written or -1 for a malformed payload (pcm is then silence).
 int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm);
+/// The codec a decoder decodes (the jitter buffer conceals PCM itself).
+enum bb_codec bb_decoder_codec(const struct bb_decoder *d);
 
 #endif

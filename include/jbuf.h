@@ -4,9 +4,12 @@
 // Two threads use it and each has its own half:
 //
 //  * the network receive thread (producer) hands every AUDIO packet to
-//    bb_jbuf_receive(): it sorts the packet by sequence number (next,
-//    gap, late, duplicate), conceals lost packets (Opus PLC, PCM fade),
-//    decodes and appends the frames to a lock-free ring;
+//    bb_jbuf_receive(): it holds the packet in a slot by sequence number,
+//    decodes what is in order and appends the frames to a lock-free ring,
+//    and gives a missing packet up (Opus PLC, PCM linear prediction) only
+//    when the next read needs its frames or a packet beyond the depth is
+//    here (jbuf_rx.c has the rules); late and duplicate packets are
+//    counted and dropped;
 //  * the process callback (consumer) takes exactly one period with
 //    bb_jbuf_read().
 //
@@ -26,9 +29,12 @@
 // what is there plays and the rest fades out from the last sample.
 //
 // Depth: "target" is extra frames kept beyond the period being played; 0
-// is the lowest latency (one packet in flight). In auto mode each underrun
-// deepens it by half a period (to at most 20 ms) and 10 s without one
-// takes 16 frames off.
+// is the lowest latency (one packet in flight). In auto mode it is the
+// arrival spread the producer measures from the packets' timestamps (all
+// but 1 in 1000 packets of the last 1 to 2 s, at most 20 ms; jbuf_rx.c):
+// deeper at once (the next late packet's restart buffers to it), shallower
+// when a quarter packet too deep (the window rule cuts the excess). Loss
+// has no arrival and never deepens it.
 //
 // Latency. After a burst of late packets the stream would keep their
 // latency for good; so every read makes one decision whether to cut frames
@@ -117,6 +123,8 @@
 #include "bb.h"
 #include "codec.h"
 #include "drift.h"
+#include "jbuf_rx.h"
+#include "plc.h"
 #include "resampler.h"
 #include "ring.h"
 
@@ -153,6 +161,10 @@ struct bb_jbuf_stats {
     _Atomic uint32_t drift_steps; ///< steps it took out (consumer)
     _Atomic uint32_t drift_spikes; ///< single windows it dropped (consumer)
     _Atomic uint64_t rooms;      ///< engagements that made room for the look-ahead (consumer)
+    _Atomic uint64_t reordered;  ///< packets that came out of order and were played (producer)
+    _Atomic uint64_t recovered;  ///< lost packets filled by a redundant copy (producer)
+    _Atomic uint32_t spread;     ///< arrival spread: frames that cover all but 1 in 1000
+                                 ///< packets over the last 1 to 2 s (producer)
 };
 
 struct bb_jbuf {
@@ -164,18 +176,26 @@ struct bb_jbuf {
     // producer side (network receive thread)
     struct bb_decoder *dec;      ///< owned by the caller; used by the producer only
     int            have_seq;     ///< a first packet was seen
-    uint32_t       next_seq;     ///< sequence number expected next
+    uint32_t       next_seq;     ///< the first packet neither decoded nor given up
     unsigned       late_run;     ///< late packets in a row
-    int            ts_pushed;    ///< the last receive or push appended its packet
+    unsigned       conceal_run;  ///< packets concealed in a row
+    int            ts_pushed;    ///< the last push appended its frames (bb_jbuf_push)
     int            ts_have;      ///< ts_last is set
     uint32_t       ts_last;      ///< sender's clock after the last packet stamped
     int64_t        ts_pos;       ///< the same, unwrapped, from the first one
     float         *decoded;      ///< scratch, frames * channels
+    struct bb_jbuf_rx rx;        ///< the reorder stage and the arrival spread (jbuf_rx.h)
+    struct bb_plc  plc;          ///< PCM concealment (plc.h); unused for Opus
+    int            pcm_plc;      ///< conceal with plc (a PCM decoder), not the decoder
 
     // producer writes, consumer reads
     _Atomic uint64_t ts_at;      ///< sender's clock just after the newest frame (high
                                  ///< 32 bits) and the ring's bytes written then (low 32)
     _Atomic int    ts_at_ok;     ///< ts_at is set
+    _Atomic uint32_t auto_want;  ///< auto mode: the depth the arrival spread asks for
+    // consumer writes, producer reads
+    _Atomic uint32_t need;       ///< frames the next read needs in the ring: when fewer
+                                 ///< are there, a missing packet is given up
 
     // consumer side (process callback)
     enum bb_jbuf_state state;    ///< changed by jbuf.c's set_state only
@@ -183,7 +203,6 @@ struct bb_jbuf {
     unsigned       target;       ///< extra frames kept beyond a period
     unsigned       min_excess;   ///< smallest excess seen in the current window
     unsigned       window_left;  ///< reads left in the current trim window
-    unsigned       calm_reads;   ///< reads since the last underrun (auto mode)
     unsigned       owed;         ///< frames of the stream that fell due in the last
                                  ///< underrun and have not come yet
     unsigned       rate;
@@ -226,13 +245,22 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb);
 void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on);
 
 /// Any thread: the stats as one log fragment ("fill F target T underruns
-/// ... drift D ppm resampling R (fit X se Y steps S spikes K)"), for the
-/// -v lines of serve and join. Returns what snprintf returns.
+/// ... drift D ppm resampling R (fit X se Y steps S spikes K) spread P
+/// reordered O"), for the -v lines of serve and join. Returns what snprintf returns.
 int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size);
 
 /// Producer: one AUDIO packet's payload with its sequence number.
 /// Returns frames appended (0 when the packet was late, duplicate or dropped).
 int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);
+
+/// Producer: a redundant copy of an earlier packet (a packet carrying its
+/// predecessors' payloads, bandbridge-wire(7)): fills the hole if that
+/// packet is still missing and not yet given up; otherwise it is dropped
+/// without counting (copies of packets that came are the normal case).
+/// Call for the copies a packet carries before the packet itself (the
+/// oldest first: a copy fills its hole before the packet after it can
+/// give it up), and stamp nothing for them.
+int bb_jbuf_receive_copy(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len);
 
 /// Producer: append decoded frames directly (tests, local loops).
 int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes);
@@ -241,10 +269,11 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
 /// (CLOCK_MONOTONIC, bb_now_ns), and ts_end is the sender's clock just
 /// after its last frame (the AUDIO header's ts plus the packet's frames:
 /// the sender's JACK frame counter, see bandbridge-wire(7)). Call after
-/// bb_jbuf_receive or bb_jbuf_push, for every packet: the drift estimate
-/// and the lag (above). Packets may come in any order: ts_end is unwrapped
-/// against the last one; only a packet whose frames were appended places
-/// the frames in time.
+/// bb_jbuf_receive or bb_jbuf_push, for every packet: the drift estimate,
+/// the lag (above) and the arrival spread (auto depth). Packets may come
+/// in any order: ts_end is unwrapped against the last one; a packet held
+/// for one before it keeps its stamp, and the newest packet decoded (with
+/// nothing concealed after it) places the ring's frames in time.
 void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns);
 
 /// Consumer: the consumer missed nframes of its own timeline (JACK did not

@@ -854,6 +854,11 @@ bad:
     return -1;
 }
 
+enum bb_codec bb_decoder_codec(const struct bb_decoder *d)
+{
+    return d->codec;
+}
+
 int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
 {
     if (!d || !pcm)

@@ -10,12 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CONCEAL    8     // conceal at most this many lost packets in a row
-#define RESYNC_PACKETS 3000  // a jump of more packets than this restarts the stream
-#define LATE_RESYNC    8     // this many late packets in a row restart the stream
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
-#define AUTO_CALM_S    10    // auto target: this long without an underrun ...
-#define AUTO_SHRINK    16    // ... takes this many frames off it
+#define AUTO_LOWER_DIV 4     // auto target: lowered when a quarter packet too deep
 #define WINDOW_MS      200   // the trim window: a standing excess must last this long
 #define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
 #define LAG_CALM       2     // how far the lag may stray in a calm window, frames
@@ -61,6 +57,11 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
         bb_jbuf_cleanup(jb);
         return rc < 0 ? rc : rs_rc < 0 ? rs_rc : -ENOMEM;
     }
+    rc = bb_jbuf_rx_init(jb, jb->fixed ? target : 0);
+    if (rc < 0) {
+        bb_jbuf_cleanup(jb);
+        return rc;
+    }
     atomic_store(&jb->stats.target, jb->target);
     jb->rs_ratio = 1.0;
     jb->dl_off = 1; // bb_jbuf_set_drift_comp() turns it on
@@ -76,6 +77,7 @@ void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on)
 void bb_jbuf_cleanup(struct bb_jbuf *jb)
 {
     bb_ring_cleanup(&jb->ring);
+    bb_jbuf_rx_cleanup(jb);
     free(jb->decoded);
     free(jb->scratch);
     free(jb->rs_out);
@@ -89,7 +91,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
 {
     return snprintf(buf, size,
                     "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
-                    "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u)",
+                    "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) "
+                    "spread %u reordered %llu",
                     atomic_load(&st->fill), atomic_load(&st->target),
                     (unsigned long long)atomic_load(&st->underruns),
                     (unsigned long long)atomic_load(&st->trims),
@@ -97,7 +100,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
                     (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
                     (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
                     atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
-                    (unsigned)atomic_load(&st->drift_spikes));
+                    (unsigned)atomic_load(&st->drift_spikes), (unsigned)atomic_load(&st->spread),
+                    (unsigned long long)atomic_load(&st->reordered));
 }
 
 
@@ -117,70 +121,6 @@ int bb_jbuf_push(struct bb_jbuf *jb, const float *interleaved, unsigned nframes)
     int n = push_frames(jb, interleaved, nframes);
     jb->ts_pushed = n > 0;
     return n;
-}
-
-void bb_jbuf_stamp(struct bb_jbuf *jb, uint32_t ts_end, uint64_t t_ns)
-{
-    if (jb->ts_have)
-        jb->ts_pos += (int32_t)(ts_end - jb->ts_last);
-    jb->ts_have = 1;
-    jb->ts_last = ts_end;
-    if (jb->ts_pushed) {
-        // The newest frame in the ring is the sender's ts_end - 1.
-        uint64_t at = (uint64_t)ts_end << 32 | bb_ring_written(&jb->ring);
-        atomic_store_explicit(&jb->ts_at, at, memory_order_release);
-        atomic_store_explicit(&jb->ts_at_ok, 1, memory_order_release);
-        jb->ts_pushed = 0;
-    }
-    if (!jb->dl_off)
-        bb_drift_arrived(&jb->drift, jb->ts_pos, t_ns);
-}
-
-int bb_jbuf_receive(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payload, size_t len)
-{
-    jb->ts_pushed = 0;
-    if (!jb->have_seq) {
-        jb->have_seq = 1;
-        jb->next_seq = seq;
-    }
-    int32_t d = (int32_t)(seq - jb->next_seq);
-    if (d < 0 && ++jb->late_run >= LATE_RESYNC)
-        d = RESYNC_PACKETS + 1; // a run of "late" packets is a sender that started over
-    if (d < -RESYNC_PACKETS || d > RESYNC_PACKETS) {
-        // The sender restarted its numbering: follow it, lose nothing more.
-        jb->next_seq = seq;
-        d = 0;
-    }
-    if (d < 0) {
-        // Its place in the stream has been played or concealed already.
-        if (d == -1)
-            bb_counter_add(&jb->stats.dup, 1);
-        else
-            bb_counter_add(&jb->stats.late, 1);
-        return 0;
-    }
-    jb->late_run = 0;
-    int pushed = 0;
-    if (d > 0) {
-        bb_counter_add(&jb->stats.lost, (uint64_t)d);
-        // Conceal a short gap so the stream stays continuous; a long one
-        // is left to the consumer, which fades out and refills.
-        for (int i = 0; i < d && i < MAX_CONCEAL && jb->dec; i++) {
-            if (bb_decode(jb->dec, NULL, 0, jb->decoded) > 0)
-                pushed += push_frames(jb, jb->decoded, jb->frames);
-        }
-    }
-    jb->next_seq = seq + 1;
-    bb_counter_add(&jb->stats.received, 1);
-    if (!jb->dec)
-        return pushed;
-    if (bb_decode(jb->dec, payload, len, jb->decoded) != (int)jb->frames) {
-        bb_counter_add(&jb->stats.bad, 1);
-        return pushed;
-    }
-    int own = push_frames(jb, jb->decoded, jb->frames);
-    jb->ts_pushed = own > 0;
-    return pushed + own;
 }
 
 // ---- The consumer's state ----------------------------------------------
@@ -560,6 +500,12 @@ BB_RT static void measure(struct bb_jbuf *jb, struct period *p, unsigned nframes
     p->avail = bb_ring_read_space(&jb->ring) / frame_bytes;
     p->lag_known = lag_now(jb, &p->lag);
     atomic_store_explicit(&jb->stats.fill, p->avail, memory_order_relaxed);
+    // For the producer's reorder stage: fewer frames than this in the ring
+    // and a missing packet is given up (jbuf_rx.c).
+    unsigned need = nframes + (jb->state == BB_JB_BUFFERING ? jb->target
+                               : resampling(jb)           ? BB_RS_AHEAD + 1
+                                                          : 0);
+    atomic_store_explicit(&jb->need, need, memory_order_relaxed);
     if (jb->state != BB_JB_BUFFERING)
         fill_track(jb, p->avail - (resampling(jb) ? jb->rs.frac : 0.0), nframes, 0);
 }
@@ -627,12 +573,6 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
     set_state(jb, BB_JB_BUFFERING);
     jb->owed = rest;
     bb_counter_inc(&jb->stats.underruns);
-    if (!jb->fixed) {
-        unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
-        unsigned t = jb->target + (p->n / 2 ? p->n / 2 : 1);
-        set_target(jb, t < max_target ? t : max_target);
-    }
-    jb->calm_reads = 0;
 }
 
 // The trim window's books for this read: the smallest excess and how far
@@ -772,18 +712,29 @@ BB_RT static void render(struct bb_jbuf *jb, const struct period *p, float *cons
         jb->last[c] = out[c][p->n - 1];
 }
 
-// After a period played: auto depth shrinks after a calm while, the lag of
-// a resampled stream is no reference, and the drift decides what is next.
+// After a period played: the lag of a resampled stream is no reference,
+// and the drift decides what is next.
 BB_RT static void played(struct bb_jbuf *jb, unsigned nframes)
 {
-    if (!jb->fixed && jb->target > 0 && ++jb->calm_reads > jb->rate * AUTO_CALM_S / nframes) {
-        set_target(jb, jb->target > AUTO_SHRINK ? jb->target - AUTO_SHRINK : 0);
-        jb->calm_reads = 0;
-    }
     if (resampling(jb))
         jb->lag_ok = 0;
     drift_decide(jb, nframes);
     publish_drift(jb);
+}
+
+// Auto mode: the depth the producer's arrival spread asks for (jbuf_rx.c),
+// at most MAX_AUTO_MS. Deeper at once: the next late packet underruns and
+// the restart buffers to it (a fill that is short of a new depth is no
+// fault). Shallower once it is a quarter packet too deep, so that the
+// spread's wobble does not move it (each move forgets the calm lag): the
+// window rule then cuts the excess with its crossfade.
+BB_RT static void auto_target(struct bb_jbuf *jb)
+{
+    unsigned want = atomic_load_explicit(&jb->auto_want, memory_order_relaxed);
+    unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
+    want = want < max_target ? want : max_target;
+    if (want > jb->target || want + jb->frames / AUTO_LOWER_DIV <= jb->target)
+        set_target(jb, want);
 }
 
 BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nframes)
@@ -792,6 +743,8 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
         silence(jb, out, 0, nframes);
         return 0;
     }
+    if (!jb->fixed)
+        auto_target(jb);
     struct period p;
     measure(jb, &p, nframes);
     if (jb->state == BB_JB_BUFFERING && !start(jb, &p, out)) {

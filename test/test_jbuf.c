@@ -2,7 +2,7 @@
 // test_jbuf.c: jitter buffer: exact pass-through at the target depth, gap
 // concealment and counters, underrun fade and refill, trimming a standing
 // excess back to target, frames owed by an underrun cut when they come,
-// auto depth growth and shrinking, a missed consumer cycle; the lag from
+// a missed consumer cycle; the lag from
 // timestamps (late frames cut at once, restart at the calm lag, missed
 // cycles, a sender's new clock, a sender that slipped, a restart into
 // the resampler); clock drift: a simulated producer ppm fast or slow,
@@ -578,7 +578,7 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     CHECK(bb_ring_read_space(&s.jb.ring) == 0);
     bb_jbuf_cleanup(&s.jb);
 
-    // Auto depth: an underrun deepens the target, and the restart plays at
+    // Auto depth: a deeper target, then an underrun: the restart plays at
     // the new depth. The calm lag of the old depth is forgotten: against it
     // the new depth's frames would read as late, and the first packet of
     // jitter would be cut down to the old latency.
@@ -590,6 +590,7 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
         lag_cycle(&s);
     }
     CHECK(s.jb.lag_ok && lag_played_to(&s, s.sent));
+    atomic_store(&s.jb.auto_want, F / 2); // as the arrival spread would ask
     CHECK(lag_cycle(&s) == 0 && atomic_load(&s.jb.stats.target) == F / 2);
     lag_send(&s);
     lag_send(&s);
@@ -672,25 +673,27 @@ int main(void)
     CHECK(atomic_load(&jb.stats.underruns) == 0);
     CHECK(atomic_load(&jb.stats.received) == 100);
 
-    // Duplicate and late packets are counted and dropped.
+    // Packets played already are duplicates, counted and dropped (late
+    // ones: test_jbuf_order.c).
     int n = packet(enc, pos - F, pkt);
     CHECK(bb_jbuf_receive(&jb, seq - 1, pkt, (size_t)n) == 0);
     CHECK(atomic_load(&jb.stats.dup) == 1);
     CHECK(bb_jbuf_receive(&jb, seq - 5, pkt, (size_t)n) == 0);
-    CHECK(atomic_load(&jb.stats.late) == 1);
+    CHECK(atomic_load(&jb.stats.dup) == 2 && atomic_load(&jb.stats.late) == 0);
 
-    // A lost packet is concealed (PCM: fade of the last frame) so the stream
-    // keeps its length; the next packet is exact again.
+    // A lost packet the next read needs is concealed (PCM: predicted, see
+    // test_plc.c) so the stream keeps its length; the next packet is exact
+    // again after its first millisecond, crossfaded from the prediction.
     seq++; // lost
     pos += F;
     n = packet(enc, pos, pkt);
     CHECK(bb_jbuf_receive(&jb, seq++, pkt, (size_t)n) == 2 * F);
     CHECK(atomic_load(&jb.stats.lost) == 1);
     read_period(&jb, buf, F); // concealment
-    CHECK(fabsf(buf[F - 1]) < 1e-6f);
+    CHECK(fabsf(buf[F - 1]) < 0.5f);
     read_period(&jb, buf, F);
     exact = 1;
-    for (int i = 0; i < F; i++)
+    for (int i = RATE / 1000; i < F; i++)
         exact &= buf[i] == sample(pos + (uint32_t)i);
     CHECK(exact);
     pos += F;
@@ -834,31 +837,6 @@ int main(void)
     CHECK(atomic_load(&jb.stats.trims) == 1 && jb.owed == 0);
     CHECK(buf[F - 1] == sample(pos - F - 1));
     CHECK(bb_ring_read_space(&jb.ring) == F * sizeof(float));
-    bb_jbuf_cleanup(&jb);
-
-    // Auto mode: every underrun deepens the target by half a period.
-    CHECK(bb_jbuf_init(&jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
-    CHECK(atomic_load(&jb.stats.target) == 0);
-    seq = 0;
-    for (int p = 0; p < 3; p++) {
-        n = packet(enc, 0, pkt);
-        bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
-        read_period(&jb, buf, F);
-    }
-    read_period(&jb, buf, F); // underrun
-    CHECK(atomic_load(&jb.stats.target) == F / 2);
-    // ... and 10 s without one takes 16 frames off it (not a whole period:
-    // the next underrun would only put it back).
-    unsigned calm = RATE * 10 / F; // reads in 10 s
-    for (unsigned p = 0; p < calm + 100; p++) {
-        n = packet(enc, 0, pkt);
-        bb_jbuf_receive(&jb, seq++, pkt, (size_t)n);
-        read_period(&jb, buf, F);
-        if (p == calm - 100)
-            CHECK(atomic_load(&jb.stats.target) == F / 2);
-    }
-    CHECK(atomic_load(&jb.stats.target) == F / 2 - 16);
-    CHECK(atomic_load(&jb.stats.underruns) == 1);
     bb_jbuf_cleanup(&jb);
 
     // Stereo interleaving: channel order survives.

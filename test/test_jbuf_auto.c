@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// test_jbuf_auto.c: the automatic depth from the arrival spread
+// (jbuf_rx.c): a sender whose packets come with a known random delay
+// (uniform over 0..J frames, so they also overtake each other) gets a
+// depth within a period of J and few underruns; when the delay stops
+// varying the depth comes down within 3 s; loss (packets that never come)
+// does not deepen it; a sender whose period is four packets (they come in
+// bursts) gets the depth of the burst.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "codec.h"
+#include "jbuf.h"
+
+#define RATE  48000
+#define F     64
+#define T0_NS 1000000000000ull
+#define TS0   777u
+
+static struct bb_encoder *enc;
+static struct bb_decoder *dec;
+
+struct sim {
+    struct bb_jbuf jb;
+    double        *arrive;  ///< per packet: arrival time in frames, < 0: lost
+    int           *order;   ///< packets by arrival
+    int            n, next; ///< packets; the next in order to deliver
+    uint32_t       cycle;
+};
+
+static uint32_t rng = 99;
+static double urand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (rng >> 8) / 16777216.0;
+}
+
+static const double *cmp_base;
+static int by_arrival(const void *a, const void *b)
+{
+    double x = cmp_base[*(const int *)a], y = cmp_base[*(const int *)b];
+    return x < y ? -1 : x > y;
+}
+
+// Packets [from, to): sent at the end of their frames (burst packets at
+// once at the end of the burst), plus a base delay and a uniform random
+// one of up to jitter frames; lost with probability loss.
+static void plan(struct sim *s, int from, int to, double jitter, double loss, int burst)
+{
+    for (int k = from; k < to; k++) {
+        double sent = (double)((k / burst + 1) * burst) * F;
+        double d = urand() * jitter;
+        s->arrive[k] = urand() < loss ? -1.0 : sent + 100.0 + d;
+    }
+}
+
+static void sim_init(struct sim *s, int n)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->arrive = calloc((size_t)n, sizeof *s->arrive);
+    s->order = calloc((size_t)n, sizeof *s->order);
+    CHECK(bb_jbuf_init(&s->jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
+}
+
+static void sim_sort(struct sim *s)
+{
+    for (int k = 0; k < s->n; k++)
+        s->order[k] = k;
+    cmp_base = s->arrive;
+    qsort(s->order, (size_t)s->n, sizeof *s->order, by_arrival);
+    while (s->next < s->n && s->arrive[s->order[s->next]] < 0)
+        s->next++;
+}
+
+// One consumer cycle at frame cycle * F + 0.37 F: what has arrived by
+// then is delivered and stamped, then a period is read.
+static void sim_cycle(struct sim *s)
+{
+    double now = (s->cycle + 0.37) * F;
+    uint8_t pkt[1024];
+    float pcm[F], buf[F];
+    float *out[1] = {buf};
+    while (s->next < s->n && s->arrive[s->order[s->next]] <= now) {
+        int k = s->order[s->next++];
+        for (int i = 0; i < F; i++)
+            pcm[i] = (float)sin(k * F + i);
+        int len = bb_encode(enc, pcm, pkt, sizeof pkt);
+        bb_jbuf_receive(&s->jb, (uint32_t)k, pkt, (size_t)len);
+        uint64_t t = T0_NS + (uint64_t)(s->arrive[k] * 1e9 / RATE);
+        bb_jbuf_stamp(&s->jb, TS0 + (uint32_t)(k + 1) * F, t);
+    }
+    bb_jbuf_clock(&s->jb, s->cycle * F, T0_NS + (uint64_t)(now * 1e9 / RATE));
+    bb_jbuf_read(&s->jb, out, F);
+    s->cycle++;
+}
+
+static void sim_free(struct sim *s)
+{
+    bb_jbuf_cleanup(&s->jb);
+    free(s->arrive);
+    free(s->order);
+}
+
+#define SECONDS(x) ((int)((x) * RATE / F))
+
+static void settle_and_recover(double jitter)
+{
+    struct sim s;
+    int n = SECONDS(22);
+    sim_init(&s, n);
+    plan(&s, 0, SECONDS(12), jitter, 0.0, 1);
+    plan(&s, SECONDS(12), n, 0.0, 0.0, 1);
+    sim_sort(&s);
+    uint64_t under5 = 0;
+    unsigned tmin = ~0u, tmax = 0;
+    while (s.cycle < (uint32_t)SECONDS(12)) {
+        if (s.cycle == (uint32_t)SECONDS(6))
+            under5 = atomic_load(&s.jb.stats.underruns);
+        sim_cycle(&s);
+        if (s.cycle > (uint32_t)SECONDS(3)) {
+            unsigned t = atomic_load(&s.jb.stats.target);
+            tmin = t < tmin ? t : tmin;
+            tmax = t > tmax ? t : tmax;
+        }
+    }
+    uint64_t under_late = atomic_load(&s.jb.stats.underruns) - under5;
+    double down = -1.0;
+    while (s.cycle < (uint32_t)n - SECONDS(1)) {
+        sim_cycle(&s);
+        if (down < 0 && atomic_load(&s.jb.stats.target) <= F / 4)
+            down = (double)s.cycle * F / RATE - 12.0;
+    }
+    printf("auto: jitter 0..%.0f frames: target %u..%u after 3 s, underruns %llu in all, "
+           "%llu from 6 to 12 s, reordered %llu lost %llu late %llu; jitter gone: target "
+           "%u after %.2f s\n", jitter, tmin, tmax,
+           (unsigned long long)atomic_load(&s.jb.stats.underruns),
+           (unsigned long long)under_late,
+           (unsigned long long)atomic_load(&s.jb.stats.reordered),
+           (unsigned long long)atomic_load(&s.jb.stats.lost),
+           (unsigned long long)atomic_load(&s.jb.stats.late),
+           atomic_load(&s.jb.stats.target), down);
+    CHECK(tmin + F >= jitter && tmax <= jitter + F);
+    CHECK(under_late <= 2);
+    CHECK(down >= 0.0 && down <= 3.0);
+    sim_free(&s);
+}
+
+static unsigned target_with_loss(double jitter, double loss, uint64_t *lost)
+{
+    struct sim s;
+    rng = 4242; // the same delays with and without loss
+    sim_init(&s, SECONDS(10));
+    plan(&s, 0, s.n, jitter, loss, 1);
+    sim_sort(&s);
+    unsigned tmax = 0;
+    while (s.cycle < (uint32_t)s.n - 100) {
+        sim_cycle(&s);
+        unsigned t = atomic_load(&s.jb.stats.target);
+        tmax = t > tmax ? t : tmax;
+    }
+    *lost = atomic_load(&s.jb.stats.lost);
+    sim_free(&s);
+    return tmax;
+}
+
+int main(void)
+{
+    char err[128];
+    enc = bb_encoder_new(BB_CODEC_FLOAT, RATE, 1, F, 0, err, sizeof err);
+    dec = bb_decoder_new(BB_CODEC_FLOAT, RATE, 1, F, err, sizeof err);
+    CHECK(enc && dec);
+
+    settle_and_recover(192.0);
+    settle_and_recover(48.0);
+
+    uint64_t lost0, lost5;
+    unsigned t0 = target_with_loss(64.0, 0.0, &lost0);
+    unsigned t5 = target_with_loss(64.0, 0.05, &lost5);
+    rng = 4242;
+    uint64_t lost20;
+    unsigned t20 = target_with_loss(64.0, 0.20, &lost20);
+    printf("auto: jitter 0..64 frames: deepest target %u without loss, %u with 5 %% (%llu lost), "
+           "%u with 20 %% (%llu lost)\n", t0, t5, (unsigned long long)lost5, t20,
+           (unsigned long long)lost20);
+    CHECK(lost0 == 0 && lost5 > 0 && lost20 > lost5);
+    CHECK(t5 <= t0 + 4 && t20 <= t0 + 4);
+
+    // A sender with a period of four packets sends them together: the
+    // first of a burst is three packets "late" against the last.
+    struct sim s;
+    sim_init(&s, SECONDS(6));
+    plan(&s, 0, s.n, 0.0, 0.0, 4);
+    sim_sort(&s);
+    while (s.cycle < (uint32_t)SECONDS(1))
+        sim_cycle(&s);
+    uint64_t under1 = atomic_load(&s.jb.stats.underruns);
+    while (s.cycle < (uint32_t)SECONDS(5))
+        sim_cycle(&s);
+    unsigned t = atomic_load(&s.jb.stats.target);
+    uint64_t under = atomic_load(&s.jb.stats.underruns);
+    printf("auto: bursts of 4 packets: target %u, underruns %llu in the first second, "
+           "%llu after\n", t, (unsigned long long)under1, (unsigned long long)(under - under1));
+    CHECK(under == under1);
+    CHECK(t >= 3 * F - 2 && t <= 3 * F + 2);
+    sim_free(&s);
+
+    bb_encoder_free(enc);
+    bb_decoder_free(dec);
+    return check_report("test_jbuf_auto");
+}
