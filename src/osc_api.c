@@ -539,7 +539,7 @@ static void cmd_record(struct hub *h, struct osc_call *c)
         osc_reply_error(h, c->src, c->path, why);
         return;
     }
-    osc_reply(h, c->src, "/record", hub_rec_state_msg(h));
+    osc_reply(h, c->src, c->path, hub_rec_state_msg(h)); // ctl prints an answer on its own address
 }
 
 static const char *const click_paths[] = {"/click/on", "/click/tempo", "/click/beats",
@@ -714,12 +714,12 @@ static const struct osc_api_row osc_rows[] = {
      ARGS_VALUE("dB", -INFINITY, 12), resolve_mix_only, cmd_mix_click, "-> f:dB (-inf: off)",
      "the click's level in a mix, in dB (default -inf: off); below -120 is -inf"},
     {"/record", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_NONE, NULL, cmd_record,
-     "-> /record i:recording i:take s:dir h:frames_written",
+     "-> i:recording i:take s:dir h:frames_written",
      "whether a take is being recorded (serve --record), its number, directory and frames"},
     {"/record/start", NULL, OSC_ACC_AUTH, 0, 0, 1,
      {OSC_ARGS_OPTIONAL, 1, {{'s', "label", 0, 0, NULL, NULL}}}, NULL, cmd_record,
-     "-> /record ...", "starts a take (the label ends its directory's name); fed back as /record"},
-    {"/record/stop", NULL, OSC_ACC_AUTH, 0, 0, 2, ARGS_NONE, NULL, cmd_record, "-> /record ...",
+     "-> i:recording i:take s:dir h:frames_written", "starts a take (the label ends its directory's name); fed back as /record"},
+    {"/record/stop", NULL, OSC_ACC_AUTH, 0, 0, 2, ARGS_NONE, NULL, cmd_record, "-> i:recording i:take s:dir h:frames_written",
      "ends the take: every file padded to the same length and closed; fed back as /record"},
     {"/click/on", NULL, OSC_ACC_QUERY, 0, 0, K_ON, {OSC_ARGS_QUERY, 1, {{'i', "on", 0, 1, NULL, NULL}}},
      NULL, cmd_click, "-> i:0|1", "the click on or off (it starts on a downbeat)"},

@@ -174,7 +174,7 @@ void hub_rec_tick(struct hub *h)
         return;
     char msg[512];
     while (bb_recorder_message(h->eng.rec, msg, sizeof msg))
-        bb_info("recording: %s", msg);
+        bb_info("%s", msg); // "recorder: ..."
     struct bb_recorder_stats st;
     bb_recorder_stats(h->eng.rec, &st);
     if ((int)st.recording != rs.recording)

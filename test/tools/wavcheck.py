@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-# wavcheck.py: reads float or 16-bit WAV files (RIFF/RF64, as the recorder
+# wavcheck.py: reads float, 32- or 16-bit WAV files (RIFF/RF64, as the recorder
 # and jack_rec write them) without numpy, for the recorder's tests.
 #   wavcheck.py frames FILE...        frames of each file, one a line
 #   wavcheck.py sum MAIN FILE...      MAIN against the sum of FILEs, in
@@ -30,6 +30,9 @@ def read(path):
         pos += 8 + size + (size & 1)
     if fmt == 3:
         a = array('f'); a.frombytes(data[:len(data) // 4 * 4])
+    elif bits == 32:
+        a = array('i'); a.frombytes(data[:len(data) // 4 * 4])
+        a = array('f', (x / 2147483648.0 for x in a))
     else:
         a = array('h'); a.frombytes(data[:len(data) // 2 * 2])
         a = array('f', (x / 32768.0 for x in a))
