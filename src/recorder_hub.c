@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "click.h"
@@ -82,6 +83,10 @@ int hub_rec_setup(struct hub *h, char *err, size_t err_size)
     e->rec = bb_recorder_new_config(&cfg, err, err_size);
     if (!e->rec)
         return -1;
+    // bench/run_bench.sh (phase rec): the writer's lag under a slow disk.
+    const char *slow = getenv("BANDBRIDGE_TEST_SLOW_DISK_US");
+    if (slow && *slow)
+        bb_recorder_test_slow_disk(e->rec, (unsigned)strtoul(slow, NULL, 10));
     char name[BB_NAME_MAX + 8];
     for (unsigned k = 0; k < h->local_inputs; k++)
         open_track(h, BB_SRC_LOCAL(k), hub_state_source_name(h, BB_SRC_LOCAL(k), name, sizeof name));

@@ -141,7 +141,7 @@ bb_check_rt
 start_hub 3
 bb_join ka float
 check "a musician for the cut take" wait_s 30 has ka
-check "/record/start again" bash -c "q /record/start cut | grep -q '^1 2 '"
+check "/record/start on a new hub: its first take" bash -c "q /record/start cut | grep -q '^1 1 .*take-002'"
 dir2=$(q /record | awk '{print $3}')
 wait_s 20 bash -c "ls '$dir2'/ka.wav >/dev/null 2>&1"
 sleep 2.5 # past two syncs (1 s)
