@@ -139,11 +139,11 @@ bb_check_rt
 
 # A take cut by kill -9 of the hub plays up to its last sync.
 start_hub 3
-bb_join ka float
-check "a musician for the cut take" wait_s 30 has ka
-check "/record/start on a new hub: its first take" bash -c "q /record/start cut | grep -q '^1 1 .*take-002'"
+check "the click's musicians come back to the new hub" wait_s 30 bash -c "has ka && has kb"
+check "/record/start on a new hub: its first take" bash -c "q /record/start cut | grep -q '^1 1 '"
+check "... in the directory's next take number" wait_s 20 bash -c "q /record | grep -q 'take-002_.*_cut'"
 dir2=$(q /record | awk '{print $3}')
-wait_s 20 bash -c "ls '$dir2'/ka.wav >/dev/null 2>&1"
+check "... with the musician's file" wait_s 20 test -f "$dir2/ka_1.wav"
 sleep 2.5 # past two syncs (1 s)
 kill -KILL "$hub"
 wait "$hub" 2>/dev/null
