@@ -13,6 +13,7 @@
 #    one file.
 #  - /record, /record/start, /record/stop answer and are fed back; without
 #    --record, /record/start says how to enable it.
+#  - a JACK server restart ends the take and starts a new one, said so;
 #  - a take cut by kill -9 of the hub reads (sndfile-info, libsndfile).
 #  - the click, on in two personal mixes at 0 and -6 dB, off in the main
 #    mix, captured at the hub's ports (--mix-ports) by one jack_rec: the
@@ -144,6 +145,20 @@ check "/record/start on a new hub: its first take" bash -c "q /record/start cut 
 check "... in the directory's next take number" wait_s 20 bash -c "q /record | grep -q 'take-002_.*_cut'"
 dir2=$(q /record | awk '{print $3}')
 check "... with the musician's file" wait_s 20 test -f "$dir2/ka_1.wav"
+
+# A JACK server restart ends the take and starts a new one (the frame
+# counters of the two servers have nothing to do with each other).
+sleep 1.5 # audio in the take
+bb_stop_jack
+check "JACK gone: the hub ends the take and says so" \
+    wait_s 30 grep -q "JACK server went away: take 1 ends here" "$BB_TMP/hub3.log"
+bb_start_jack 64 48000 || not_ok "jackd starts again"
+check "JACK back: a new take, said so" wait_s 30 grep -q "JACK server restarted: this is a new take" "$BB_TMP/hub3.log"
+check "... take 2, in take-003 (/record: $(q /record))" wait_s 20 bash -c "q /record | grep -q '^1 2 .*take-003_.*_cut'"
+check "the take the restart ended was finished" wait_s 20 grep -q "take $dir2 done" "$BB_TMP/hub3.log"
+check "... and reads (sndfile-info)" bash -c "sndfile-info '$dir2/main_L.wav' | grep -q '^Frames'"
+dir2=$(q /record | awk '{print $3}')
+check "... the new take's main mix file is there" wait_s 20 test -f "$dir2/main_L.wav"
 sleep 2.5 # past two syncs (1 s)
 kill -KILL "$hub"
 wait "$hub" 2>/dev/null
