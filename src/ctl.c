@@ -384,9 +384,12 @@ static void status_print_latency(FILE *f, const struct status_reply *r)
         fprintf(f, "%4d  %-16.16s %8.1f %7.1f %10d %11s %7d\n", w->slot, w->name, w->lat_ms,
                 w->rtt_ms, w->lat_fill, per, w->codec_frames);
     }
-    if (r->rec_answered)
+    size_t dl = strlen(r->rec_dir); // its end, which names the take, fits the line
+    if (r->rec_answered && !r->recording && r->take == 0)
+        fprintf(f, "not recording\n");
+    else if (r->rec_answered)
         fprintf(f, "%s %d%s%s\n", r->recording ? "recording take" : "not recording; last take",
-                r->take, r->rec_dir[0] ? ": " : "", r->rec_dir + (strlen(r->rec_dir) > 48 ? strlen(r->rec_dir) - 48 : 0));
+                r->take, dl ? ": " : "", r->rec_dir + (dl > 48 ? dl - 48 : 0));
 }
 
 static void status_print(FILE *f, const struct status_reply *r, const char *host,

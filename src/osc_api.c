@@ -679,6 +679,7 @@ static void cmd_status(struct hub *h, struct osc_call *call)
 
 #define MIX_USAGE  "expected /mix/<mix>/ch/<source>/<gain|fader|pan|mute|solo|sub>"
 #define SEND_USAGE "expected /send/<musician>/<gain|fader>"
+#define REC_ANSWER "-> i:recording i:take s:dir h:frames_written"
 #define LEASE_SPEC {'i', "lease_seconds", 1, OSC_LEASE_MAX, NULL, "lease out of range (1..60 seconds)"}
 #define PORT_SPEC  {'i', "reply_port", 0, 65535, NULL, "reply port out of range (0..65535)"}
 #define STYLE_SPEC {'s', "style", 0, 0, "names|slots", NULL}
@@ -713,13 +714,12 @@ static const struct osc_api_row osc_rows[] = {
     {"/mix/<mix>/click", "expected /mix/<mix>/click", OSC_ACC_QUERY, 1, 0, 0,
      ARGS_VALUE("dB", -INFINITY, 12), resolve_mix_only, cmd_mix_click, "-> f:dB (-inf: off)",
      "the click's level in a mix, in dB (default -inf: off); below -120 is -inf"},
-    {"/record", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_NONE, NULL, cmd_record,
-     "-> i:recording i:take s:dir h:frames_written",
+    {"/record", NULL, OSC_ACC_OPEN, 0, 0, 0, ARGS_NONE, NULL, cmd_record, REC_ANSWER,
      "whether a take is being recorded (serve --record), its number, directory and frames"},
     {"/record/start", NULL, OSC_ACC_AUTH, 0, 0, 1,
      {OSC_ARGS_OPTIONAL, 1, {{'s', "label", 0, 0, NULL, NULL}}}, NULL, cmd_record,
-     "-> i:recording i:take s:dir h:frames_written", "starts a take (the label ends its directory's name); fed back as /record"},
-    {"/record/stop", NULL, OSC_ACC_AUTH, 0, 0, 2, ARGS_NONE, NULL, cmd_record, "-> i:recording i:take s:dir h:frames_written",
+     REC_ANSWER, "starts a take (the label ends its directory's name); fed back as /record"},
+    {"/record/stop", NULL, OSC_ACC_AUTH, 0, 0, 2, ARGS_NONE, NULL, cmd_record, REC_ANSWER,
      "ends the take: every file padded to the same length and closed; fed back as /record"},
     {"/click/on", NULL, OSC_ACC_QUERY, 0, 0, K_ON, {OSC_ARGS_QUERY, 1, {{'i', "on", 0, 1, NULL, NULL}}},
      NULL, cmd_click, "-> i:0|1", "the click on or off (it starts on a downbeat)"},
