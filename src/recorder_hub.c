@@ -98,8 +98,17 @@ int hub_rec_setup(struct hub *h, char *err, size_t err_size)
 
 void hub_rec_free(struct hub *h)
 {
-    hub_rec_tick(h);
-    bb_recorder_free(h->eng.rec);
+    char msg[512];
+    while (h->eng.rec && bb_recorder_message(h->eng.rec, msg, sizeof msg))
+        bb_info("%s", msg);
+    if (h->eng.rec) {
+        struct bb_recorder_stats st;
+        bb_recorder_stats(h->eng.rec, &st);
+        if (st.recording)
+            bb_info("recording: finishing take %u (its files padded to the same length and closed)",
+                    st.take);
+    }
+    bb_recorder_free(h->eng.rec); // finishes a running take
     h->eng.rec = NULL;
     bb_click_free(h->eng.click);
     h->eng.click = NULL;
@@ -111,7 +120,8 @@ static void tell_state(struct hub *h)
     if (h->eng.rec)
         bb_recorder_stats(h->eng.rec, &st);
     rs.recording = st.recording;
-    osc_feedback_change(h, "/record", NULL, hub_rec_state_msg(h));
+    if (h->osc) // none with --osc-port 0, and none any more while shutting down
+        osc_feedback_change(h, "/record", NULL, hub_rec_state_msg(h));
 }
 
 int hub_rec_start(struct hub *h, const char *label, const char **why)
