@@ -30,13 +30,15 @@
 # shrink to what is left of BENCH_BUDGET, 530 s); PEERS=0 skips the peers;
 # PEERS_RUN=path of run.sh; PEERS_LAT_FULL=1 lets run.sh finish every latency
 # configuration (by default it is stopped once JackTrip q2, the last one this
-# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers,impair (any
-# list; default all but impair). The defaults fit 10 minutes on a 2-core machine: windows the
+# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers,impair,rec
+# (any list; default all but impair and rec, which run only when named; rec:
+# recorder and click, REC_SECS, REC_N, REC_SLOW_US). The defaults fit 10
+# minutes on a 2-core machine: windows the
 # brief asked for longer are trimmed, and the report says which.
 set -u
 . "$(dirname "$0")/../test/lib.sh"
 bb_init
-OUT=$BB_ROOT/bench/results.md
+OUT=${BENCH_OUT:-$BB_ROOT/bench/results.md}
 BBLOAD=$BUILD/bbload
 CLK=$(getconf CLK_TCK)
 T_START=$(bb_now_us)
@@ -67,6 +69,7 @@ CB_NS=(32 64)        # 1, 4 and 16 come from the float CPU runs
 want() { [[ ,${BENCH_ONLY:-all}, == *,all,* || ,${BENCH_ONLY:-all}, == *,$1,* ]]; }
 # want_named PHASE: only when BENCH_ONLY names it (not part of "all").
 want_named() { [[ ,${BENCH_ONLY:-}, == *,$1,* ]]; }
+want_only() { want_named "$1"; }
 TRIMS=()
 trimmed() { # phase name value asked
     local n=$2 v=$3 a=$4
@@ -253,6 +256,53 @@ cb_run() {
     bb_kill "$ld"
     CB[$n]=$(hub_cb "$BB_TMP/$tag-hub.log")
     say "callback N=$n: ${CB[$n]}"
+}
+
+######################################################################## recorder
+# rec_window MODE: one window of REC_SECS with REC_N musicians (float tones)
+# on a fresh hub: MODE off (no recorder), on (--record, a take running and
+# the click in every mix and recorded) or slow (on, and the writer sleeping
+# REC_SLOW_US in every disk write: bb_recorder_test_slow_disk). The hub's
+# callback statistics of the window come from its shutdown line; xruns from
+# jackd; the writer's lag from /stats.
+REC_SECS=${REC_SECS:-6}
+REC_N=${REC_N:-8}
+REC_SLOW_US=${REC_SLOW_US:-20000}
+declare -a RECROWS=()
+rec_window() {
+    local mode=$1 k=$2 tag=rec-$1-$2 prefix=r$2 osc ld x0 x1 s lag=– drop=– env=() args=()
+    osc=$(bb_free_udp_port)
+    [[ $mode != off ]] && args=(--record "$BB_TMP/$tag-takes")
+    [[ $mode == slow ]] && env=(env "BANDBRIDGE_TEST_SLOW_DISK_US=$REC_SLOW_US")
+    PORT=$(bb_free_udp_port)
+    bb_bg "$BB_TMP/$tag-hub.log" "${env[@]}" "$BB_BIN" serve --port "$PORT" --osc-port "$osc" \
+        --db none --inputs 2 "${args[@]}"
+    HUB=$BB_LASTPID
+    bb_wait_port bandbridge:main_L 10 || say "hub did not register its ports"
+    bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$REC_N" --codec float \
+        --signal tone --seconds $((REC_SECS + 30)) --name-prefix "$prefix" --no-verify
+    ld=$BB_LASTPID
+    wait_joins "$BB_TMP/$tag-hub.log" "$prefix" "$REC_N"
+    if [[ $mode != off ]]; then
+        "$BB_BIN" ctl --port "$osc" /record/start bench >/dev/null
+        "$BB_BIN" ctl --port "$osc" /click/on 1
+        "$BB_BIN" ctl --port "$osc" /click/record 1
+        for ((i = 1; i <= REC_N; i++)); do "$BB_BIN" ctl --port "$osc" /mix/$i/click -6; done
+    fi
+    x0=$(bb_xruns)
+    sleep "$REC_SECS" # the measurement window
+    x1=$(bb_xruns)
+    if [[ $mode != off ]]; then
+        local st
+        st=$("$BB_BIN" ctl --port "$osc" /stats)
+        lag=$(awk '{ for (i = 1; i < NF; i += 2) if ($i == "rec_max_lag_frames") printf "%.0f", $(i + 1) / 48 }' <<<"$st")
+        drop=$(awk '{ for (i = 1; i < NF; i += 2) if ($i == "rec_frames_dropped") print $(i + 1) }' <<<"$st")
+    fi
+    bb_kill "$HUB"
+    bb_kill "$ld"
+    s=$(hub_cb "$BB_TMP/$tag-hub.log")
+    say "rec $mode #$k: callback $s, xruns $((x1 - x0)), writer max lag ${lag} ms, dropped ${drop}"
+    RECROWS+=("| $mode | $k | $(kv "$s" cycles) | $(kv "$s" median) | $(kv "$s" p99) | $(kv "$s" worst) | $((x1 - x0)) | $lag | $drop |")
 }
 
 ###################################################################### lifecycle
@@ -544,6 +594,14 @@ if want cpu || want cb; then
         for n in "${CB_NS[@]}"; do cb_run "$n"; done
         phase_end
     fi
+    bb_stop_jack
+fi
+if want_only rec; then
+    bb_start_jack 64 48000
+    phase_begin "recorder and click: off/on interleaved, then a slow disk (${REC_SECS} s windows, ${REC_N} musicians)"
+    for k in 1 2; do rec_window off "$k"; rec_window on "$k"; done
+    rec_window slow 1
+    phase_end
     bb_stop_jack
 fi
 if want life; then
@@ -865,6 +923,19 @@ peer_lat_cell() {
             echo "Not shown by this run that the callback never waited: its worst case during churn (${w} us; ${wc} us"
             echo "without churn) is not below a removal's ${rm} ms (a wait, or the machine not scheduling the thread)."
         fi
+        echo
+    fi
+    if ((${#RECROWS[@]})); then
+        echo "### Recorder and click (BENCH_ONLY=rec)"
+        echo
+        echo "$REC_N musicians (float, tones) at period 64; on: a take of every channel, local inputs, main and the"
+        echo "click, the click in every mix; slow: the same, the writer sleeping ${REC_SLOW_US} us in every disk write."
+        echo "Callback times in us (the hub's own histogram, 5 us buckets); writer lag: the largest distance"
+        echo "between the callback's and the writer's positions, in ms."
+        echo
+        echo "| mode | run | cycles | median | p99 | worst | xruns | writer max lag ms | frames dropped |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        printf '%s\n' "${RECROWS[@]}"
         echo
     fi
     if ((IMPAIR_RAN)) && [[ -f $IMPAIR_MD ]]; then

@@ -94,6 +94,8 @@ struct hub_client {
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
     uint8_t            restored;    ///< [ctl] stored settings were applied at join
+    unsigned           peer_period; ///< [ro after join] the musician's JACK period (JOIN)
+    float              click_db;    ///< [ctl] the click in this musician's mix, dB (-inf: off)
 };
 
 /// Immutable snapshot read by the process callback and the network
@@ -114,6 +116,13 @@ struct hub_graph {
     /// costs more than packetising PCM or encoding a few mixes).
     unsigned             tx_workers;
 };
+
+/// Recorder track ids (recorder.h): a source's is its source id (a
+/// musician channel, a local input); then the main mix and the click.
+#define HUB_TRACK_MAIN_L BB_MAX_SOURCES
+#define HUB_TRACK_MAIN_R (BB_MAX_SOURCES + 1)
+#define HUB_TRACK_CLICK  (BB_MAX_SOURCES + 2)
+#define HUB_TRACKS       (BB_MAX_SOURCES + 3)
 
 #define HUB_MISSED_CHUNK 64 ///< frames a missed cycle is rendered in (hub_rt.c)
 
@@ -166,6 +175,18 @@ struct hub_engine {
     float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
     struct bb_rt_timeline rt_timeline;  ///< [rt] cycles JACK did not run us for
     struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h
+
+    /// The take recorder (recorder.h), NULL without --record. [ctl sets
+    /// before activation and frees after the client closed; rt feeds it]
+    struct bb_recorder *rec;
+    /// The click (click.h). [ctl creates before activation; rt renders]
+    struct bb_click  *click;
+    float            *rt_click;   ///< [rt] this period's click, BB_MAX_PERIOD frames
+    /// The click's linear gain in each mix by mix id (BB_MIX_MAIN: the main
+    /// mix): [ctl writes, rt reads]; 0 = not in that mix (the default).
+    _Atomic float     click_gain[BB_MAX_MIXES];
+    float             rt_click_cur[BB_MAX_MIXES]; ///< [rt] gain applied at the end of the last period
+    _Atomic int       click_record; ///< [ctl writes, rt reads] the click is a track of the take
 
     /// The published graph: written [ctl], read [rt] [rx] [tx].
     struct bb_snap    graph;

@@ -66,6 +66,13 @@ void bb_mixer_init(struct bb_mixer *mx, unsigned ramp_frames);
 BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
                             const float *const *src, float *const *out, unsigned nframes);
 
+/// Adds src times a gain into dst: the gain moves from *cur towards
+/// target by at most step a frame (a ramp, as the mixer's: a level change
+/// is never a step), and *cur is left where it got. For a source outside
+/// the graph with one gain per mix (the hub's click).
+BB_RT void bb_mix_add_ramped(float *dst, const float *src, unsigned nframes, float *cur,
+                             float target, float step);
+
 /// True when every gain has reached its target (no ramp in progress).
 static inline int bb_mixer_settled(const struct bb_mixer *mx)
 {

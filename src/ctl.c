@@ -285,6 +285,8 @@ struct status_row {
     char  name[40], addr[64], codec[16];
     float rtt_ms, loss, peak_db;
     long long underruns;
+    int   have_lat, period, hub_period, lat_fill, codec_frames; ///< /status/latency
+    float lat_ms;
 };
 
 struct status_reply {
@@ -292,6 +294,8 @@ struct status_reply {
     int               n, done, error, have_info;
     int               rate, period;
     char              version[64];
+    int               rec_answered, recording, take; ///< /record
+    char              rec_dir[256];
 };
 
 static int on_status(const char *path, const char *types, lo_arg **argv, int argc, lo_message m,
@@ -313,6 +317,29 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
         w->loss = bb_arg_f32(argv[8]);
         w->peak_db = bb_arg_f32(argv[9]);
         w->underruns = (long long)bb_arg_i64(argv[10]);
+    } else if (strcmp(path, "/status/latency") == 0 && argc >= 8 &&
+               strncmp(types, "isfiiiif", 8) == 0) {
+        // After its musician's /status/client: the same slot, the last row.
+        for (int i = r->n - 1; i >= 0; i--)
+            if (r->rows[i].slot == bb_arg_i32(argv[0])) {
+                struct status_row *w = &r->rows[i];
+                w->have_lat = 1;
+                w->period = bb_arg_i32(argv[3]);
+                w->hub_period = bb_arg_i32(argv[4]);
+                w->lat_fill = bb_arg_i32(argv[5]);
+                w->codec_frames = bb_arg_i32(argv[6]);
+                w->lat_ms = bb_arg_f32(argv[7]);
+                break;
+            }
+    } else if (strcmp(path, "/record") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
+               types[2] == 's') {
+        r->rec_answered = 1;
+        r->recording = bb_arg_i32(argv[0]);
+        r->take = bb_arg_i32(argv[1]);
+        snprintf(r->rec_dir, sizeof r->rec_dir, "%s", bb_arg_str(argv[2]));
+    } else if (strcmp(path, "/error") == 0 && argc >= 1 && types[0] == 's' &&
+               strcmp(bb_arg_str(argv[0]), "/record") == 0) {
+        // A hub older than the recorder: no recording line.
     } else if (strcmp(path, "/status/end") == 0) {
         r->done = 1;
     } else if (strcmp(path, "/info") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
@@ -337,6 +364,8 @@ static int status_round(lo_server srv, lo_address addr, struct status_reply *r, 
 {
     r->n = r->done = r->error = 0;
     send_auth(addr, srv);
+    // /record first: its answer comes before /status/end.
+    lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/record", "");
     if (lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/status", "") < 0 ||
         (!r->have_info && lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/info", "") < 0))
         return 3;
@@ -348,6 +377,33 @@ static int status_round(lo_server srv, lo_address addr, struct status_reply *r, 
         lo_server_recv_noblock(srv, (int)((deadline - now) / 1000000) + 1);
     }
     return r->error ? 1 : 0;
+}
+
+// The round trip of each musician (bandbridge(1), LATENCY) and the
+// recorder's state, in 80 columns.
+static void status_print_latency(FILE *f, const struct status_reply *r)
+{
+    int any = 0;
+    for (int i = 0; i < r->n; i++)
+        any |= r->rows[i].have_lat;
+    if (any)
+        fprintf(f, "%4s  %-16s %8s %7s %10s %11s %7s\n", "slot", "name", "lat ms", "rtt ms",
+                "jbuf", "periods", "codec");
+    for (int i = 0; i < r->n; i++) {
+        const struct status_row *w = &r->rows[i];
+        if (!w->have_lat)
+            continue;
+        char per[24];
+        snprintf(per, sizeof per, "%d+%d", w->period, w->hub_period);
+        fprintf(f, "%4d  %-16.16s %8.1f %7.1f %10d %11s %7d\n", w->slot, w->name, w->lat_ms,
+                w->rtt_ms, w->lat_fill, per, w->codec_frames);
+    }
+    size_t dl = strlen(r->rec_dir); // its end, which names the take, fits the line
+    if (r->rec_answered && !r->recording && r->take == 0)
+        fprintf(f, "not recording\n");
+    else if (r->rec_answered)
+        fprintf(f, "%s %d%s%s\n", r->recording ? "recording take" : "not recording; last take",
+                r->take, dl ? ": " : "", r->rec_dir + (dl > 48 ? dl - 48 : 0));
 }
 
 static void status_print(FILE *f, const struct status_reply *r, const char *host,
@@ -368,6 +424,7 @@ static void status_print(FILE *f, const struct status_reply *r, const char *host
         fprintf(f, "%4d  %-16s %-26s %-8s %2d %7.1f %11s %6.2f %7s %9lld\n", w->slot, w->name,
                 w->addr, w->codec, w->channels, w->rtt_ms, jb, w->loss, pk, w->underruns);
     }
+    status_print_latency(f, r);
 }
 
 static void status_usage(FILE *f)

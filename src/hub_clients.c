@@ -59,6 +59,7 @@ int hub_clients_observe(struct hub *h, const struct hub_clients_observer *o)
 int hub_client_stream_open(struct hub *h, struct hub_client *c, const struct bb_join *j,
                            unsigned target, char *err, size_t err_size)
 {
+    c->peer_period = j->period; // for its latency estimate (latency.h)
     const struct bb_stream_config cfg = {
         .session = c->session,
         .rate = h->rate,

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "nsm.h"
 #include "osc.h"
+#include "recorder_hub.h"
 
 #define PING_NS (1000 * 1000000ull)
 /// Barrier tags of the JACK thread's reports: what the control loop waits for.
@@ -119,6 +120,7 @@ static void jack_reports(struct hub *h, struct loop *lp)
             break;
         case HUB_JACK_LOST:
             bb_err("the JACK server went away; musicians keep their sessions, waiting for JACK");
+            hub_rec_jack(h, 1);
             break;
         case HUB_JACK_BACK:
             // The ports are back; the connections stored are made next.
@@ -132,10 +134,11 @@ static void jack_reports(struct hub *h, struct loop *lp)
         case HUB_JACK_BARRIER:
             if (r->tag == TAG_SNAPSHOT)
                 lp->snapshot_asked = 0;
-            else if (r->tag == TAG_BACK)
+            else if (r->tag == TAG_BACK) {
                 bb_info("JACK is back (%u Hz, period %u): ports and connections restored",
                         h->rate, h->period);
-            else if (r->tag == TAG_SHUTDOWN)
+                hub_rec_jack(h, 0); // a new take, if one was running
+            } else if (r->tag == TAG_SHUTDOWN)
                 lp->final_conns = 1;
             else if (r->tag == TAG_SAVE && lp->save_by)
                 nsm_save(h, lp);
@@ -177,6 +180,8 @@ static void usage(FILE *f)
             "                        environment variable BANDBRIDGE_OSC_PASSWORD is the\n"
             "                        same without showing it in ps\n"
             "      --osc-doc         print the OSC address table and exit\n"
+            "      --record DIR      record takes into DIR (OSC /record/start, /record/stop):\n"
+            "                        a file per musician channel, local input, main mix\n"
             "  -d, --db PATH         state database (default: the state directory,\n"
             "                        hub-NAME.db); 'none' keeps nothing\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
@@ -287,6 +292,10 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
             return 1;
         snprintf(h->osc_password, sizeof h->osc_password, "%s", arg);
         break;
+    case 'R':
+        if (hub_rec_set_dir(arg) < 0)
+            return 1;
+        break;
     case 'D':
         hub_osc_doc(stdout);
         exit(0);
@@ -309,6 +318,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"db", required_argument, 0, 'd'},
         {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
+        {"record", required_argument, 0, 'R'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
@@ -400,6 +410,7 @@ static void shutdown_hub(struct hub *h, struct loop *lp)
             h->slots[i] = NULL;
         }
     hub_jack_free(h);
+    hub_rec_free(h); // the callback is gone: the take is finished and closed
     bb_snap_cleanup(&h->eng.graph);
     hub_rt_cleanup(&h->eng);
     if (h->eng.sock >= 0)
@@ -443,6 +454,10 @@ static int start_hub(struct hub *h, struct loop *lp)
         if (h->store)
             bb_info("state database: %s%s", bb_store_path(h->store),
                     bb_store_persistent(h->store) ? "" : " (not writable: memory only for now)");
+    }
+    if (hub_rec_setup(h, err, sizeof err) < 0) {
+        bb_err("%s", err);
+        return -1;
     }
     hub_state_start(h);
     h->dirty = 1;
@@ -529,6 +544,8 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             next_sweep = hub_clients_sweep(h, now);
         if (now >= next_ping) {
             log_stats(h);
+            hub_rec_tick(h); // the writer's news, at most about one a second
+
             hub_session_ping(h, now);
             if (!lp->snapshot_asked) { // one at a time, however slow jackd is
                 hub_jack_snapshot(h, NULL);
@@ -565,6 +582,10 @@ int bb_hub_main(int argc, char **argv)
     hub_clients_observe(h, &hub_state_observer);
     hub_clients_observe(h, &hub_session_observer);
     hub_clients_observe(h, &osc_observer);
+    hub_clients_observe(h, &hub_rec_observer);
+    // A file size limit must be a write error the recorder reports, not
+    // the death of the hub (recorder.h).
+    signal(SIGXFSZ, SIG_IGN);
 
     // Signals become events of the control loop (no work in a handler).
     int sig_fd = bb_cli_signals(); // threads started below inherit the mask

@@ -6,13 +6,18 @@
 // epoch), pull one period from every musician's jitter buffer straight into
 // that musician's JACK output ports, mix every personal mix and the main
 // mix, measure sources and mixes (meter.h), copy each personal mix into its
-// send ring and wake the send thread.
+// send ring and wake the send thread. With a click (click.h) it is rendered
+// once and added to the mixes that ask for it, each at its own ramped gain;
+// with a recorder (recorder.h) every source and the main mix are copied
+// into its ring, tagged with JACK's frame counter, for its writer thread.
 // Nothing blocks, allocates, locks or logs; trouble is counted in atomics.
 #include <stdlib.h>
 #include <string.h>
 
+#include "click.h"
 #include "counter.h"
 #include "hub_engine.h"
+#include "recorder.h"
 
 int hub_rt_init(struct hub_engine *e)
 {
@@ -25,10 +30,12 @@ int hub_rt_init(struct hub_engine *e)
     e->rt_scratch = calloc((size_t)BB_MAX_PERIOD * (2 * BB_MAX_MIXES + BB_MAX_CLIENTS * BB_MAX_CLIENT_CH),
                            sizeof(float));
     e->rt_inter = calloc((size_t)BB_MAX_PERIOD * 2, sizeof(float));
+    e->rt_click = calloc(BB_MAX_PERIOD, sizeof(float));
     // Every musician channel's chunk of a missed cycle, then one of silence.
     e->rt_missed = calloc(((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK,
                           sizeof(float));
-    if (!e->mixer || !e->rt_src || !e->rt_chan || !e->rt_out || !e->rt_scratch || !e->rt_inter || !e->rt_missed) {
+    if (!e->mixer || !e->rt_src || !e->rt_chan || !e->rt_out || !e->rt_scratch || !e->rt_inter || !e->rt_missed ||
+        !e->rt_click) {
         hub_rt_cleanup(e);
         return -1;
     }
@@ -37,6 +44,11 @@ int hub_rt_init(struct hub_engine *e)
     bb_mixer_init(e->mixer, e->rate / 200);
     bb_meters_init(&e->meters);
     atomic_init(&e->rt_settled_epoch, 0);
+    for (unsigned m = 0; m < BB_MAX_MIXES; m++) {
+        atomic_init(&e->click_gain[m], 0.0f);
+        e->rt_click_cur[m] = 0.0f;
+    }
+    atomic_init(&e->click_record, 0);
     return 0;
 }
 
@@ -49,6 +61,8 @@ void hub_rt_cleanup(struct hub_engine *e)
     free(e->rt_scratch);
     free(e->rt_inter);
     free(e->rt_missed);
+    free(e->rt_click);
+    e->rt_click = NULL;
     e->rt_missed = NULL;
     e->mixer = NULL;
     e->rt_src = NULL;
@@ -152,6 +166,55 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub_engine *e, const str
     return now;
 }
 
+// The click into every mix whose gain is or was above 0 (the ramp down
+// must finish). Rendered even when no mix takes it, so its grid follows
+// JACK's frame counter whoever listens. Returns whether it sounded.
+BB_RT static int add_click(struct hub_engine *e, const struct hub_graph *g, unsigned nframes,
+                           jack_nframes_t frame)
+{
+    if (!e->click)
+        return 0;
+    int sounds = bb_click_render(e->click, frame, e->rt_click, nframes);
+    // 5 ms from 0 to unity, as the mixer's gains.
+    float step = 200.0f / (float)(e->rate ? e->rate : 48000);
+    const struct bb_mix_graph *mg = g->mix;
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        unsigned id = mg->mix_id[m];
+        float target = atomic_load_explicit(&e->click_gain[id], memory_order_relaxed);
+        float *cur = &e->rt_click_cur[id];
+        if (target == 0.0f && *cur == 0.0f)
+            continue;
+        if (!sounds) { // silence: only the gain moves
+            *cur = target;
+            continue;
+        }
+        float left = *cur; // both sides take the same ramp
+        bb_mix_add_ramped(e->rt_out[2 * m], e->rt_click, nframes, &left, target, step);
+        bb_mix_add_ramped(e->rt_out[2 * m + 1], e->rt_click, nframes, cur, target, step);
+    }
+    return sounds;
+}
+
+// One period of every source, the main mix (and the click, when asked)
+// into the recorder's ring; silence (NULL) costs nothing.
+BB_RT static void record(struct hub_engine *e, const struct hub_graph *g, unsigned nframes,
+                         jack_nframes_t frame, int click_sounds)
+{
+    struct bb_recorder *rec = e->rec;
+    const struct bb_mix_graph *mg = g->mix;
+    bb_recorder_rt_begin(rec, frame);
+    for (unsigned s = 0; s < mg->nsrc; s++)
+        bb_recorder_rt_write(rec, mg->src_id[s], e->rt_src[s], nframes);
+    for (unsigned m = 0; m < mg->nmix; m++)
+        if (!g->mix_client[m]) {
+            bb_recorder_rt_write(rec, HUB_TRACK_MAIN_L, e->rt_out[2 * m], nframes);
+            bb_recorder_rt_write(rec, HUB_TRACK_MAIN_R, e->rt_out[2 * m + 1], nframes);
+        }
+    if (atomic_load_explicit(&e->click_record, memory_order_relaxed))
+        bb_recorder_rt_write(rec, HUB_TRACK_CLICK, click_sounds ? e->rt_click : NULL, nframes);
+    bb_recorder_rt_end(rec);
+}
+
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 {
     struct hub_engine *e = arg;
@@ -206,6 +269,9 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     bb_mixer_process(e->mixer, mg, e->rt_src, e->rt_out, nframes);
     if (bb_mixer_settled(e->mixer))
         atomic_store_explicit(&e->rt_settled_epoch, g->hdr.epoch, memory_order_release);
+    int click_sounds = add_click(e, g, nframes, frame);
+    if (e->rec)
+        record(e, g, nframes, frame, click_sounds);
 
     // Meters: every source (pre-fader) and every mix output, by stable id;
     // the control thread takes them ~25 times a second (meter.h).

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "join_session.h"
+#include "latency.h"
 #include "log.h"
 #include "session.h"
 
@@ -136,6 +137,8 @@ static void to_leaving(struct join *j, struct join_session *ss)
     ss->next_send_ns = 0;
 }
 
+static unsigned hub_period; // [ctl] the hub's JACK period, from the last WELCOME
+
 static void on_welcome(struct join *j, struct join_session *ss, const struct bb_header *hd,
                        const uint8_t *buf, size_t len)
 {
@@ -143,6 +146,7 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     char err[300];
     if (bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
         return;
+    hub_period = w.period; // for -v's latency estimate
     struct join_stream *s = stream_new(j, hd->session, &w, err, sizeof err);
     if (!s) {
         bb_err("%s", err);
@@ -285,7 +289,7 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
 }
 
 // [ctl] What -v and the first sound say about the connected stream.
-static void report(struct join_session *ss, uint64_t now)
+static void report(const struct join *j, struct join_session *ss, uint64_t now)
 {
     struct join_stream *s = ss->cur;
     uint64_t first = atomic_load(&s->st.first_audio_ns);
@@ -299,6 +303,15 @@ static void report(struct join_session *ss, uint64_t now)
         bb_jbuf_stats_text(&s->st.jb.stats, jb, sizeof jb);
         bb_debug("mix from the hub: %s skipped cycles %llu", jb,
                  (unsigned long long)atomic_load(&s->skipped_cycles));
+        // bandbridge(1), LATENCY; the hub's jitter buffer is not kept
+        // here (its PONGs carry it), ours stands in for it.
+        unsigned fill = atomic_load(&s->st.jb.stats.fill);
+        struct bb_latency l = {.rtt_ms = atomic_load(&s->st.rtt_us) / 1000.0, .rate = j->rate,
+                               .period_musician = j->period, .period_hub = hub_period,
+                               .jb_hub = fill, .jb_musician = fill, .up = s->st.tx_codec,
+                               .down = s->st.rx_codec};
+        bb_debug("round trip about %.1f ms (rtt %.1f ms, periods %u+%u, jitter buffer %u)",
+                 bb_latency_ms(&l), l.rtt_ms, j->period, hub_period, fill);
         ss->next_report_ns = now + 1000 * MS;
     }
 }
@@ -315,7 +328,7 @@ int join_session_tick(struct join *j, struct join_session *ss)
     }
     send_due(j, ss, now);
     if (ss->state == JOIN_CONNECTED) {
-        report(ss, now);
+        report(j, ss, now);
         uint64_t heard = atomic_load(&j->last_heard_ns); // may be later than now
         if (heard < now && now - heard > BB_SESSION_HUB_LOST_NS) {
             bb_warn("lost the hub (nothing heard for 2 s); reconnecting");

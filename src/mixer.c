@@ -152,3 +152,21 @@ BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
     if (mx->ramp_left > 0)
         mx->ramp_left--;
 }
+
+BB_RT void bb_mix_add_ramped(float *dst, const float *src, unsigned nframes, float *cur,
+                             float target, float step)
+{
+    float g = *cur;
+    unsigned i = 0;
+    // The ramp, frame by frame, until the gain is there...
+    for (; i < nframes && g != target; i++) {
+        g = g < target ? (g + step < target ? g + step : target)
+                       : (g - step > target ? g - step : target);
+        dst[i] += g * src[i];
+    }
+    // ... then the rest at the target (vectorisable).
+    if (g != 0.0f)
+        for (; i < nframes; i++)
+            dst[i] += g * src[i];
+    *cur = g;
+}

@@ -35,6 +35,8 @@
 #include "osc_arg.h"
 #include "osc_args.h"
 #include "osc_feedback.h"
+#include "click.h"
+#include "recorder_hub.h"
 
 #define OSC_RELAY_REFUSED "a musician's own controller may only change their own mix"
 
@@ -542,7 +544,116 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);
     add_stat(m, "db_errors", st.errors);
+    hub_rec_stats(h, m);
     osc_reply(h, src, "/stats", m);
+}
+
+// ---- latency, recording and the click -------------------------------------
+
+static void cmd_record(struct hub *h, struct osc_call *c)
+{
+    const char *why = NULL;
+    int rc = 0;
+    if (c->row->param == 1)
+        rc = hub_rec_start(h, c->v.given & 1u ? c->v.str[0] : NULL, &why);
+    else if (c->row->param == 2)
+        rc = hub_rec_stop(h, &why);
+    if (rc < 0) {
+        osc_reply_error(h, c->src, c->path, why);
+        return;
+    }
+    osc_reply(h, c->src, c->path, hub_rec_state_msg(h)); // ctl prints an answer on its own address
+}
+
+static const char *const click_paths[] = {"/click/on", "/click/tempo", "/click/beats",
+                                          "/click/accent", "/click/level", "/click/main",
+                                          "/click/record"};
+
+// /click/<setting> [value]: the metronome's settings, fed back.
+static void cmd_click(struct hub *h, struct osc_call *c)
+{
+    enum hub_click_param p = (enum hub_click_param)c->row->param;
+    if (c->v.query) {
+        osc_reply(h, c->src, c->path, hub_click_value(h, p));
+        return;
+    }
+    float v = c->v.num[0];
+    struct bb_click_settings s;
+    bb_click_get(h->eng.click, &s);
+    switch (p) {
+    case K_ON:
+        s.on = v >= 0.5f;
+        break;
+    case K_TEMPO:
+        s.bpm = v;
+        break;
+    case K_BEATS:
+        s.beats_per_bar = (unsigned)v;
+        break;
+    case K_ACCENT:
+        s.accent = v > 0.0f;
+        s.accent_db = v;
+        break;
+    case K_LEVEL:
+        s.level_db = v;
+        break;
+    case K_MAIN:
+        hub_click_set_mix(h, NULL, v >= 0.5f ? 0.0f : -INFINITY);
+        break;
+    default:
+        hub_click_set_record(h, v >= 0.5f);
+        break;
+    }
+    if (p != K_MAIN && p != K_RECORD && bb_click_set(h->eng.click, &s) < 0) {
+        osc_reply_error(h, c->src, c->path, "the click is busy: try again");
+        return;
+    }
+    osc_feedback_change(h, click_paths[p], NULL, hub_click_value(h, p));
+}
+
+// /mix/<mix>: a musician's mix (c->c) or main (NULL); a musician's own
+// controller, their own only.
+static int resolve_mix_only(struct hub *h, struct osc_call *c)
+{
+    const char *mixname = c->m.var[0];
+    struct hub_client *mc = NULL;
+    if (strcmp(mixname, "me") == 0 && c->src->relay)
+        mc = c->src->relay;
+    else if (strcmp(mixname, "main") != 0 && !(mc = find_client(h, mixname))) {
+        osc_reply_error(h, c->src, c->path, "no musician of that name is connected");
+        return -1;
+    }
+    if (c->src->relay && mc != c->src->relay) {
+        osc_reply_error(h, c->src, c->path, OSC_RELAY_REFUSED);
+        return -1;
+    }
+    c->c = mc;
+    return 0;
+}
+
+static lo_message float_msg(float v)
+{
+    lo_message m = lo_message_new();
+    lo_message_add_float(m, v);
+    return m;
+}
+
+// /mix/<mix>/click [dB]: the click's level in a mix (-inf: not in it).
+static void cmd_mix_click(struct hub *h, struct osc_call *c)
+{
+    if (c->v.query) {
+        osc_reply(h, c->src, c->path, float_msg(hub_click_mix_db(h, c->c)));
+        return;
+    }
+    hub_click_set_mix(h, c->c, c->v.num[0]);
+    char fp[64], sp[64];
+    snprintf(fp, sizeof fp, "/mix/%s/click", c->c ? c->c->name : "main");
+    snprintf(sp, sizeof sp, "/mix/%s/click", c->c ? "" : "main");
+    if (c->c)
+        snprintf(sp, sizeof sp, "/mix/%d/click", c->c->slot + 1);
+    osc_feedback_change(h, fp, sp, float_msg(hub_click_mix_db(h, c->c)));
+    if (!c->c)
+        osc_feedback_change(h, "/click/main", NULL, hub_click_value(h, K_MAIN));
 }
 
 static void cmd_status(struct hub *h, struct osc_call *call)
@@ -577,6 +688,9 @@ static void cmd_status(struct hub *h, struct osc_call *call)
         lo_message_add_int32(m, (int32_t)atomic_load(&st->resampling));
         osc_send(h, &src->peer, "/status/client", m);
         lo_message_free(m);
+        lo_message lm = hub_latency_msg(h, c); // after the musician's line, with the same slot
+        osc_send(h, &src->peer, "/status/latency", lm);
+        lo_message_free(lm);
         count++;
     }
     lo_message m = lo_message_new();
@@ -588,6 +702,7 @@ static void cmd_status(struct hub *h, struct osc_call *call)
 
 #define MIX_USAGE  "expected /mix/<mix>/ch/<source>/<gain|fader|pan|mute|solo|sub>"
 #define SEND_USAGE "expected /send/<musician>/<gain|fader>"
+#define REC_ANSWER "-> i:recording i:take s:dir h:frames_written"
 #define LEASE_SPEC {'i', "lease_seconds", 1, OSC_LEASE_MAX, NULL, "lease out of range (1..60 seconds)"}
 #define PORT_SPEC  {'i', "reply_port", 0, 65535, NULL, "reply port out of range (0..65535)"}
 #define STYLE_SPEC {'s', "style", 0, 0, "names|slots", NULL}
@@ -621,6 +736,33 @@ static const struct osc_api_row osc_rows[] = {
     {"/send/<musician>/fader", SEND_USAGE, OSC_ACC_AUTH, 0, 0, P_FADER,
      ARGS_VALUE("position", 0, 1), resolve_musician, cmd_send, "-> f:position",
      "the same send level as a fader position"},
+    {"/mix/<mix>/click", "expected /mix/<mix>/click", OSC_ACC_AUTH, 1, 0, 0,
+     ARGS_VALUE("dB", -INFINITY, 12), resolve_mix_only, cmd_mix_click, "-> f:dB (-inf: off)",
+     "the click's level in a mix, in dB (default -inf: off); below -120 is -inf"},
+    {"/record", NULL, OSC_ACC_AUTH, 0, 0, 0, ARGS_NONE, NULL, cmd_record, REC_ANSWER,
+     "whether a take is being recorded (serve --record), its number, directory and frames"},
+    {"/record/start", NULL, OSC_ACC_AUTH, 0, 0, 1,
+     {OSC_ARGS_OPTIONAL, 1, {{'s', "label", 0, 0, NULL, NULL}}}, NULL, cmd_record,
+     REC_ANSWER, "starts a take (the label ends its directory's name); fed back as /record"},
+    {"/record/stop", NULL, OSC_ACC_AUTH, 0, 0, 2, ARGS_NONE, NULL, cmd_record, REC_ANSWER,
+     "ends the take: every file padded to the same length and closed; fed back as /record"},
+    {"/click/on", NULL, OSC_ACC_AUTH, 0, 0, K_ON, {OSC_ARGS_QUERY, 1, {{'i', "on", 0, 1, NULL, NULL}}},
+     NULL, cmd_click, "-> i:0|1", "the click on or off (it starts on a downbeat)"},
+    {"/click/tempo", NULL, OSC_ACC_AUTH, 0, 0, K_TEMPO, ARGS_VALUE("bpm", 20, 300), NULL,
+     cmd_click, "-> f:bpm", "the click's tempo, from the next beat"},
+    {"/click/beats", NULL, OSC_ACC_AUTH, 0, 0, K_BEATS,
+     {OSC_ARGS_QUERY, 1, {{'i', "beats", 1, BB_CLICK_BEATS_MAX, NULL, NULL}}}, NULL, cmd_click,
+     "-> i:beats", "beats per bar (the first accented)"},
+    {"/click/accent", NULL, OSC_ACC_AUTH, 0, 0, K_ACCENT, ARGS_VALUE("dB", 0, 12), NULL,
+     cmd_click, "-> f:dB", "how much louder the first beat of a bar is (0: no accent)"},
+    {"/click/level", NULL, OSC_ACC_AUTH, 0, 0, K_LEVEL, ARGS_VALUE("dB", -60, 6), NULL,
+     cmd_click, "-> f:dB", "the click's level (peak of a beat, dBFS) before each mix's level"},
+    {"/click/main", NULL, OSC_ACC_AUTH, 0, 0, K_MAIN,
+     {OSC_ARGS_QUERY, 1, {{'i', "on", 0, 1, NULL, NULL}}}, NULL, cmd_click, "-> i:0|1",
+     "the click in the main mix (and so in its recording) too (default 0)"},
+    {"/click/record", NULL, OSC_ACC_AUTH, 0, 0, K_RECORD,
+     {OSC_ARGS_QUERY, 1, {{'i', "on", 0, 1, NULL, NULL}}}, NULL, cmd_click, "-> i:0|1",
+     "the click recorded as a track of its own, click.wav (default 0)"},
     {"/clients", NULL, OSC_ACC_AUTH, 1, 0, 0, ARGS_NONE, NULL, cmd_clients,
      "-> /clients s:name...", "the connected musicians"},
     {"/info", NULL, OSC_ACC_OPEN, 1, 0, 0, ARGS_NONE, NULL, cmd_info,
@@ -662,6 +804,9 @@ static const struct osc_api_row osc_rows[] = {
      "i:slot s:name s:address s:codec i:channels f:rtt_ms i:jbuf_fill i:jbuf_target "
      "f:loss_pct f:peak_db h:underruns i:drift_ppm i:resampling",
      "a musician, answering /status"},
+    {"/status/latency", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL,
+     "i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill i:codec_frames f:total_ms",
+     "a musician's round trip estimated (bandbridge(1), LATENCY), after their /status/client"},
     {"/status/end", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL, "i:count", "the end of /status"},
     {"/joined", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician joined"},
     {"/left", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician left"},

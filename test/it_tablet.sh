@@ -344,15 +344,22 @@ bb_log "slots in use: ${used[*]}; a free one: $free"
     grep -oE "send\\('[^']*'" "$SESSION" | sed -E "s/^send\\('(.*)'$/\\1/"
 } | sort -u >"$BB_TMP/addresses"
 : >"$BB_TMP/hub_addresses"; : >"$BB_TMP/local_addresses"; : >"$BB_TMP/unknown_addresses"
+: >"$BB_TMP/action_addresses"
 while read -r a; do
     case $a in
     /bandbridge/*) echo "$a" >>"$BB_TMP/local_addresses" ;;
-    /mix/* | /send/* | /slot/*) echo "$a" >>"$BB_TMP/hub_addresses" ;;
+    /mix/* | /send/* | /slot/* | /click/* | /record) echo "$a" >>"$BB_TMP/hub_addresses" ;;
+    /record/start | /record/stop) echo "$a" >>"$BB_TMP/action_addresses" ;; # not queried: they act
     *) echo "$a" >>"$BB_TMP/unknown_addresses" ;;
     esac
 done <"$BB_TMP/addresses"
-check "every address is the hub's (/mix /send /slot) or O-S-C's own (/bandbridge/): $(wc -l <"$BB_TMP/addresses") found" \
+check "every address is the hub's (/mix /send /slot /click /record) or O-S-C's own (/bandbridge/): $(wc -l <"$BB_TMP/addresses") found" \
     test ! -s "$BB_TMP/unknown_addresses" -a -s "$BB_TMP/hub_addresses" -a -s "$BB_TMP/local_addresses"
+# /record/start and /record/stop act (a query would start a take): they are
+# checked against the hub's address table instead.
+"$BB_BIN" serve --osc-doc >"$BB_TMP/osc-doc.txt"
+check "the layout's actions are the hub's addresses ($(tr '\n' ' ' <"$BB_TMP/action_addresses"))" \
+    bash -c "test -s '$BB_TMP/action_addresses' && while read -r a; do grep -q \"^\$a\\( \\|\$\\)\" '$BB_TMP/osc-doc.txt' || exit 1; done <'$BB_TMP/action_addresses'"
 # Expand @{my_mix} for each slot in use; any other template is an error.
 : >"$BB_TMP/expanded"
 while read -r a; do
@@ -391,9 +398,10 @@ while read -r a; do
     fi
 done <"$BB_TMP/expanded"
 grep 'NO ANSWER' "$BB_TMP/answers" | head -5 | sed 's/^/# /'
-# 8 names; per slot in use as a mix, and for main: (slots in use + 2 inputs) x 3 parameters; a send each
+# 8 names; per slot in use as a mix, and for main: (slots in use + 2 inputs) x 3 parameters; a send each;
+# the click's 7 settings and /record; the click's level in each mix in use
 nu=${#used[@]}
-expect=$(( 8 + (nu + 1) * (nu + 2) * 3 + nu ))
+expect=$(( 8 + (nu + 1) * (nu + 2) * 3 + nu + 8 + nu ))
 check "all $nq hub addresses of the layout answer a query, none with /error ($nbad refused; $nskip name a free slot; $expect expected)" \
     test "$nbad" -eq 0 -a "$nq" -eq "$expect"
 check "slot ${used[0]}'s name label gets the musician's name ($(grep "^/slot/${used[0]}/name = " "$BB_TMP/answers"))" \

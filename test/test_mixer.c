@@ -119,6 +119,20 @@ int main(void)
     CHECK(BB_SRC_LOCAL(BB_MAX_LOCAL_CH - 1) < BB_MAX_SOURCES);
     CHECK(bb_mix_graph_new(BB_MAX_SOURCES + 1, 1) == NULL);
 
+    // bb_mix_add_ramped (the hub's click): adds, ramps by at most step a
+    // frame, ends on the target and stays there; a gain of 0 adds nothing.
+    {
+        float dst[8] = {1, 1, 1, 1, 1, 1, 1, 1}, one[8] = {1, 1, 1, 1, 1, 1, 1, 1}, cur = 0.0f;
+        bb_mix_add_ramped(dst, one, 8, &cur, 1.0f, 0.25f);
+        CHECK(dst[0] == 1.25f && dst[2] == 1.75f && dst[3] == 2.0f && dst[7] == 2.0f);
+        CHECK(cur == 1.0f);
+        bb_mix_add_ramped(dst, one, 8, &cur, 0.5f, 0.25f); // down: 0.75, 0.5, 0.5...
+        CHECK(dst[0] == 2.0f && dst[1] == 2.0f && dst[7] == 2.5f && cur == 0.5f);
+        cur = 0.0f;
+        bb_mix_add_ramped(dst, one, 8, &cur, 0.0f, 0.25f);
+        CHECK(dst[7] == 2.5f && cur == 0.0f);
+    }
+
     bb_mix_graph_free(g1);
     bb_mix_graph_free(g2);
     bb_mix_graph_free(g3);

@@ -1,0 +1,175 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# it_record.sh: the hub's recorder and click (serve --record, OSC /record/*,
+# /click/*, /mix/<mix>/click), about 40 s:
+#  - a take of ~20-25 s (longer on a loaded machine) with four musicians (bbload, float codec, each a sine
+#    of its own): two there from the start, two joining mid-take, one of
+#    those killed -9 and back under the same name. The hub's main mix holds
+#    every source at exactly 0 dB, so main_L.wav must equal the sum of every
+#    musician's and local input's file, sample by sample, wherever no file
+#    starts or stops sounding (the mixer's 5 ms ramps): one frame of
+#    misalignment anywhere is an error of ~1e-2, the check allows 1e-4. All
+#    files of the take are the same length; the returning musician kept
+#    one file.
+#  - /record, /record/start, /record/stop answer and are fed back; without
+#    --record, /record/start says how to enable it.
+#  - a JACK server restart ends the take and starts a new one, said so;
+#  - a take cut by kill -9 of the hub reads (sndfile-info, libsndfile).
+#  - the click, on in two personal mixes at 0 and -6 dB, off in the main
+#    mix, captured at the hub's ports (--mix-ports) by one jack_rec: the
+#    same onsets to the frame in both mixes, levels 6 dB apart, silence in
+#    main.
+#  - latency: /status/latency and `bandbridge status` show plausible values.
+. "$(dirname "$0")/lib.sh"
+bb_init
+bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
+BBLOAD=$BUILD/bbload
+W="python3 $BB_ROOT/test/tools/wavcheck.py"
+wait_s() { local BB_WAIT=$1; shift; bb_wait_for "$@"; }
+
+port=$(bb_free_udp_port)
+osc=$(bb_free_udp_port)
+export osc
+takes=$BB_TMP/takes
+start_hub() {
+    bb_bg "$BB_TMP/hub$1.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+        --jitter 1536 --db "$BB_TMP/hub.db" --no-drift-comp --mix-ports --record "$takes" -v
+    hub=$BB_LASTPID
+    check "hub $1 is up with --record" bb_wait_port bandbridge:main_L
+}
+start_hub 1
+
+has() { q /clients | grep -qw "$1"; }
+lacks() { ! q /clients | grep -qw "$1"; }
+export -f has lacks q ctl
+
+check "the OSC port answers" wait_s 30 bash -c "q /info | grep -q ."
+# Feedback of /record to a subscribed controller.
+bb_osc_dump fb
+ctl /subscribe 60 "$dport" >/dev/null
+r=$(q /record)
+check "/record answers: not recording ($r)" bash -c "grep -q '^0 0 ' <<<'$r'"
+
+load() { # prefix seed: one steady musician <prefix>s0 sending a sine, 60 s
+    bb_bg "$BB_TMP/load-$1.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady "$3" --codec float \
+        --signal tone --no-verify --seconds 60 --seed "$2" --name-prefix "$1"
+}
+load a 1 2
+la=$BB_LASTPID
+check "two musicians from the start" wait_s 30 bash -c "has as0 && has as1"
+check "/record/start answers recording" bash -c "q /record/start first | grep -q '^1 1 '"
+check "/record/start fed back as /record 1" wait_s 10 bb_osc_seen "$BB_TMP/fb.dump" '^/record iish 1 1'
+bb_log "feedback: $(grep -E '/record|/click' "$BB_TMP/fb.dump" | head -3 | tr '\n' '|')"
+check "a second /record/start is refused" bb_refused "a take is running" /record/start
+sleep 5 # audio for the take, not a synchronisation
+load b 2 1
+lb=$BB_LASTPID
+load c 3 1
+lc=$BB_LASTPID
+check "two musicians join mid-take" wait_s 30 bash -c "has bs0 && has cs0"
+sleep 6 # audio
+kill -KILL "$lb"
+check "the musician killed -9 is dropped" wait_s 30 lacks bs0
+sleep 1
+load b 2 1
+lb=$BB_LASTPID
+check "... and comes back" wait_s 30 has bs0
+sleep 6 # audio
+check "/record/stop answers stopped" bash -c "q /record/stop | grep -q '^0 1 '"
+dir=$(q /record | awk '{print $3}')
+check "the take has a directory ($dir)" test -d "$dir"
+closed() { grep -q "take .* done" "$BB_TMP/hub1.log"; }
+check "the writer says the take finished" wait_s 30 closed
+ls -l "$dir" | sed 's/^/# /'
+files=("$dir"/*.wav)
+check "one file per channel: 4 musicians, 2 local inputs, main L/R (${#files[@]})" \
+    test "${#files[@]}" -eq 8 -a -f "$dir/bs0_1.wav" -a -f "$dir/main_L.wav" -a -f "$dir/in_1.wav"
+lens=$($W frames "${files[@]}" | sort -u | tr '\n' ' ')
+check "every file has the same length ($lens)" test "$(wc -w <<<"$lens")" -eq 1
+srcs=()
+for f in "${files[@]}"; do [[ $f == */main_* ]] || srcs+=("$f"); done
+res=$($W sum "$dir/main_L.wav" "${srcs[@]}")
+bb_log "main_L against the sum of the sources: $res"
+check "main_L is the sum of the sources to the sample ($res)" \
+    awk -v r="$res" 'BEGIN { split(r, a, /[ =]/); exit !(a[2] > 0.6 * a[4] && a[6] < 1e-4) }'
+check "sndfile-info reads a finished file" bash -c "sndfile-info '$dir/cs0_1.wav' | grep -q 'Frames'"
+
+# Latency in view.
+st=$(q /status)
+bb_log "$(grep /status/latency <<<"$st" | head -2)"
+check "/status/latency per musician, total plausible (1..200 ms)" bash -c \
+    "grep '^/status/latency' <<<'$st' | awk '\$9 > 1 && \$9 < 200 { n++ } END { exit n < 4 }'"
+"$BB_BIN" status --port "$osc" --once >"$BB_TMP/status.txt" 2>&1
+sed 's/^/# /' "$BB_TMP/status.txt"
+check "bandbridge status shows latency and recording" bash -c \
+    "grep -q 'lat ms' '$BB_TMP/status.txt' && grep -q '^not recording; last take 1' '$BB_TMP/status.txt' && ! awk '/lat ms|recording/ && length > 80' '$BB_TMP/status.txt' | grep -q ."
+bb_kill "$la"; bb_kill "$lb"; bb_kill "$lc"
+check "the sine musicians are gone" wait_s 30 bash -c "lacks as0 && lacks bs0 && lacks cs0"
+
+# The click: two silent musicians (their capture ports unconnected).
+bb_join ka float
+bb_join kb float
+check "two silent musicians" wait_s 30 bash -c "has ka && has kb"
+ctl /subscribe 60 "$dport" >/dev/null # the first lease has run out
+check "click is off in a mix by default" bash -c "q /mix/ka/click | grep -qx -- -inf"
+ctl /mix/ka/click 0
+ctl /mix/kb/click -6
+ctl /click/tempo 240
+ctl /click/on 1
+check "/click/on answers 1" bash -c "q /click/on | grep -qx 1"
+check "/click/on fed back" wait_s 10 bb_osc_seen "$BB_TMP/fb.dump" '^/click/on i 1'
+check "/mix/ka/click fed back" wait_s 10 bb_osc_seen "$BB_TMP/fb.dump" '^/mix/ka/click f 0'
+check "/click/beats out of range refused" bb_refused "out of range" /click/beats 17
+jack_rec -f "$BB_TMP/click.wav" -d 3 -b 32 bandbridge:mix_ka_L bandbridge:mix_kb_L bandbridge:main_L \
+    >"$BB_TMP/jack_rec.log" 2>&1
+oa=$($W onsets "$BB_TMP/click.wav" 0) ob=$($W onsets "$BB_TMP/click.wav" 1)
+bb_log "click onsets in ka's mix: $oa; in kb's: $ob"
+check "the click lands on the same frames in both mixes ($(wc -w <<<"$oa") onsets)" \
+    bash -c "test -n '$oa' -a '$oa' = '$ob' && test $(wc -w <<<"$oa") -ge 5"
+pa=$($W peak "$BB_TMP/click.wav" 0) pb=$($W peak "$BB_TMP/click.wav" 1) pm=$($W peak "$BB_TMP/click.wav" 2)
+check "each mix at its own level: $pa vs $pb (6 dB apart)" \
+    awk -v a="$pa" -v b="$pb" 'BEGIN { r = b / a; exit !(a > 0.1 && r > 0.48 && r < 0.52) }'
+check "no click in the main mix (peak $pm)" awk -v m="$pm" 'BEGIN { exit !(m == 0) }'
+
+# The hub ran under rtcheck.so with the recorder and the click on: its
+# callbacks never blocked, allocated or locked (its summary comes at exit).
+bb_kill "$hub"
+check "rtcheck: the recording hub's callbacks were watched" \
+    grep -qE "violations in [1-9][0-9]* callbacks \(pid $hub\)" "$BB_TMP/rtcheck.log"
+bb_check_rt
+
+# A take cut by kill -9 of the hub plays up to its last sync.
+start_hub 3
+check "the click's musicians come back to the new hub" wait_s 30 bash -c "has ka && has kb"
+check "/record/start on a new hub: its first take" bash -c "q /record/start cut | grep -q '^1 1 '"
+check "... in the directory's next take number" wait_s 20 bash -c "q /record | grep -q 'take-002_.*_cut'"
+dir2=$(q /record | awk '{print $3}')
+check "... with the musician's file" wait_s 20 test -f "$dir2/ka_1.wav"
+
+# A JACK server restart ends the take and starts a new one (the frame
+# counters of the two servers have nothing to do with each other).
+sleep 1.5 # audio in the take
+bb_stop_jack
+check "JACK gone: the hub ends the take and says so" \
+    wait_s 30 grep -q "JACK server went away: take 1 ends here" "$BB_TMP/hub3.log"
+bb_start_jack 64 48000 || not_ok "jackd starts again"
+check "JACK back: a new take, said so" wait_s 30 grep -q "JACK server restarted: this is a new take" "$BB_TMP/hub3.log"
+check "... take 2, in take-003 (/record: $(q /record))" wait_s 20 bash -c "q /record | grep -q '^1 2 .*take-003_.*_cut'"
+check "the take the restart ended was finished" wait_s 20 grep -q "take $dir2 done" "$BB_TMP/hub3.log"
+check "... and reads (sndfile-info)" bash -c "sndfile-info '$dir2/main_L.wav' | grep -q '^Frames'"
+dir2=$(q /record | awk '{print $3}')
+check "... the new take's main mix file is there" wait_s 20 test -f "$dir2/main_L.wav"
+sleep 2.5 # past two syncs (1 s)
+kill -KILL "$hub"
+wait "$hub" 2>/dev/null
+frames=$(sndfile-info "$dir2/main_L.wav" 2>&1 | awk '/^Frames/ { print $3 }')
+check "sndfile-info reads the killed take (${frames:-?} frames)" test "${frames:-0}" -gt 24000
+
+# Without --record: /record/start says how to enable it.
+start_hub2() {
+    bb_bg "$BB_TMP/hub2.log" "$BB_BIN" serve --port "$port" --osc-port "$osc" --db none -n bbnorec
+    check "hub without --record is up" bb_wait_port bbnorec:main_L
+}
+start_hub2
+check "without --record, /record/start says how to enable it" bb_refused "--record DIR" /record/start
+bb_done
