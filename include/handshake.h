@@ -121,6 +121,11 @@ int bb_room_derive(struct bb_room *r, const char *password, const uint8_t salt[B
 /// in lower-case Crockford base32 (no i, l, o, u). out: BB_ROOM_PASSWORD_SIZE.
 void bb_room_password_generate(char out[BB_ROOM_PASSWORD_SIZE]);
 
+/// The first line of path (its newline dropped) into out: a room
+/// password file (serve and join --password-file). 0 or -1 with err.
+int bb_room_password_load(const char *path, char out[BB_HS_PASSWORD_MAX], char *err,
+                          size_t err_size);
+
 /// Session keys for seal.h. The musician seals with c2h and opens with h2c;
 /// the hub the other way round.
 struct bb_hs_keys {

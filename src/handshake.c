@@ -7,6 +7,8 @@
 // wiped before returning.
 #include "handshake.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -536,4 +538,32 @@ int bb_hs_hub_reject(struct bb_hs_hub *h, const struct bb_hs_join *j, const uint
 void bb_hs_join_wipe(struct bb_hs_join *j)
 {
     sodium_memzero(j, sizeof *j);
+}
+
+int bb_room_password_load(const char *path, char out[BB_HS_PASSWORD_MAX], char *err,
+                          size_t err_size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_size, "cannot read the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[BB_HS_PASSWORD_MAX + 2] = "";
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (!ok) {
+        snprintf(err, err_size, "%s: empty file", path);
+        return -1;
+    }
+    line[n] = '\0';
+    if (n >= BB_HS_PASSWORD_MAX) {
+        snprintf(err, err_size, "%s: password too long (%d bytes at most)", path,
+                 BB_HS_PASSWORD_MAX - 1);
+        sodium_memzero(line, sizeof line);
+        return -1;
+    }
+    memcpy(out, line, n + 1);
+    sodium_memzero(line, sizeof line);
+    return 0;
 }

@@ -176,6 +176,13 @@ static void usage(FILE *f)
             "                        environment variable BANDBRIDGE_OSC_PASSWORD is the\n"
             "                        same without showing it in ps\n"
             "      --osc-doc         print the OSC address table and exit\n"
+            "      --password-file FILE  the room password musicians must know (first\n"
+            "                        line); or the environment variable\n"
+            "                        BANDBRIDGE_PASSWORD. Default: one generated at the\n"
+            "                        first start, printed once and kept next to the database\n"
+            "      --show-password   print the kept room password and exit\n"
+            "      --open            no room password (a trusted LAN): anyone who reaches\n"
+            "                        the port may join; traffic is still encrypted\n"
             "  -d, --db PATH         state database (default: the state directory,\n"
             "                        hub-NAME.db); 'none' keeps nothing\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
@@ -286,6 +293,17 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
             return 1;
         snprintf(h->osc_password, sizeof h->osc_password, "%s", arg);
         break;
+    case 'W':
+        if (!*arg || strlen(arg) >= sizeof h->password_file)
+            return 1;
+        snprintf(h->password_file, sizeof h->password_file, "%s", arg);
+        break;
+    case 'O':
+        h->open_room = 1;
+        break;
+    case 'S':
+        h->show_password = 1;
+        break;
     case 'D':
         hub_osc_doc(stdout);
         exit(0);
@@ -310,6 +328,8 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
+        {"password-file", required_argument, 0, 'W'}, {"open", no_argument, 0, 'O'},
+        {"show-password", no_argument, 0, 'S'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int osc_set = 0;
@@ -329,6 +349,10 @@ static int parse_options(struct hub *h, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "bandbridge serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (h->open_room && h->password_file[0]) {
+        fprintf(stderr, "bandbridge serve: --open and --password-file exclude each other\n");
         return -1;
     }
     if (!osc_set)
@@ -446,6 +470,8 @@ static int start_hub(struct hub *h, struct loop *lp)
     hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
+    if (hub_room_setup(h) < 0)
+        return -1;
     if (hub_net_start(&h->eng, h->bind[0] ? h->bind : NULL, h->port, err, sizeof err) < 0) {
         bb_err("%s", err);
         return -1;
@@ -558,6 +584,8 @@ int bb_hub_main(int argc, char **argv)
     h->eng.event_fd = -1;
     if (parse_options(h, argc, argv) < 0)
         return 2;
+    if (h->show_password)
+        return hub_room_show(h);
     hub_clients_init(h);
     // The store first: a joining musician's stored mix is applied before
     // anyone is told of it.
