@@ -83,6 +83,10 @@ struct hub_client {
     /// arrived: the musician holds the keys and receives at addr. No mix is
     /// sent before (return routability, key confirmation).
     _Atomic int        confirmed;
+    /// [ctl] The ephemeral key of the JOIN that opened the session: a later
+    /// JOIN with the same one is a retry of that attempt (stale), one with
+    /// another is the musician starting over.
+    uint8_t            join_ec[32];
     unsigned           channels;    ///< [ro] channels it sends
     /// The musician's stream (stream.h): rx is musician -> hub (its
     /// channels), tx is hub -> musician (its personal mix, stereo).

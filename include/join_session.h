@@ -8,7 +8,7 @@
 //      +--hub's LEAVE ------+
 //
 // JOINING is the handshake (handshake.h): HELLO until a COOKIE comes, then
-// JOIN until a WELCOME or an authenticated REJECT (back to HELLO after four
+// JOIN until a WELCOME or an authenticated REJECT (back to HELLO after eight
 // JOINs unanswered: the cookie may be stale), both with backoff (0.2 s,
 // growing by half from the fifth try, to 2 s); an unauthenticated REJECT
 // (a wrong password, or anyone on the path) is never final; CONNECTED pings

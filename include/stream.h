@@ -136,7 +136,7 @@ void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SI
 int bb_stream_seal(struct bb_stream *s, uint8_t *pkt, int plain_len, size_t cap);
 /// [rx] Opens a datagram of this session in place: on success the
 /// cleartext datagram (header and body, <= BB_MAX_DATAGRAM) is at *out and
-/// its length returned; -1 when it is forged (counted in forged) or a
+/// its length returned; -1 when it is forged (counted in forged), -2 a
 /// replay (counted in replayed): drop it, it counts for nothing.
 int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **out);
 

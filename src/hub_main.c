@@ -454,6 +454,13 @@ static int start_hub(struct hub *h, struct loop *lp)
         bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
                 op.client_id, op.path);
     }
+    // The room key first (Argon2id: a fraction of a second, more on a busy
+    // machine): once the hub's ports show, it is ready for joins.
+    if (hub_room_setup(h) < 0) {
+        if (lp->nsm)
+            bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "no room password");
+        return -1;
+    }
     if (hub_jack_open(h) < 0) {
         if (lp->nsm)
             bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "cannot open the JACK client");
@@ -470,8 +477,6 @@ static int start_hub(struct hub *h, struct loop *lp)
     hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
-    if (hub_room_setup(h) < 0)
-        return -1;
     if (hub_net_start(&h->eng, h->bind[0] ? h->bind : NULL, h->port, err, sizeof err) < 0) {
         bb_err("%s", err);
         return -1;

@@ -186,7 +186,12 @@ static void session_datagram(struct hub_engine *e, struct hub_client *c, uint8_t
 {
     uint8_t *buf;
     int n = bb_stream_unseal(&c->st, pkt, len, &buf);
+    if (n == -2) {
+        bb_counter_inc_shared(&e->stats.replayed);
+        return;
+    }
     if (n < 0) {
+        bb_counter_inc_shared(&e->stats.forged);
         bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }

@@ -8,8 +8,8 @@
 // the room file, else a new one (handshake.h: 140 random bits) that is
 // generated, kept, and printed once so the engineer can hand it out.
 //
-// The room file sits next to the state database (<db>.room, or
-// hub-<name>.room in the state directory; nothing with --db none), mode
+// The room file sits next to the state database (hub.db: hub.room; the
+// default hub-<name>.room in the state directory; nothing with --db none), mode
 // 0600, written through a temporary file renamed into place:
 //
 //   bandbridge-room-v1
@@ -44,7 +44,11 @@ static int room_path(const struct hub *h, char *path, size_t size)
     if (strcmp(h->db_path, "none") == 0)
         return -1;
     if (h->db_path[0]) {
-        n = snprintf(path, size, "%s.room", h->db_path);
+        // hub.db -> hub.room: beside the database, not one of its files
+        // (hub.db-wal...), which belong to SQLite and to whoever wrote them.
+        size_t len = strlen(h->db_path);
+        int db = len > 3 && strcmp(h->db_path + len - 3, ".db") == 0;
+        n = snprintf(path, size, "%.*s.room", (int)(db ? len - 3 : len), h->db_path);
     } else {
         const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
         if (state && *state)

@@ -23,6 +23,7 @@
 #include "hub_jack.h"
 #include "log.h"
 #include "session.h"
+#include "store.h"
 #include "osc.h"
 
 /// [ctl] Refused joins are logged at most once a second (a flood of bad
@@ -193,11 +194,17 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const uint8_t
             return 1; // its previous session is fading out; the retry will get in
         struct bb_addr oa;
         hub_client_addr(old, &oa);
-        // A new JOIN signed by this identity from where the session is, or
-        // for a session that never sent an authenticated datagram (the
-        // WELCOME was lost, or answered an older JOIN): the musician
-        // started over. The old session goes; the join's retry gets in.
-        if (bb_addr_equal(&oa, &ev->from) || !atomic_load(&old->confirmed)) {
+        // A retried JOIN while the session never sent an authenticated
+        // datagram: our WELCOME is on its way (the join takes one answering
+        // any of its last few JOINs, handshake.h), or was lost; then the
+        // session ends by the silence timeout and a retry gets in. Never
+        // replaced here: the join may already be sending under its keys.
+        if (!atomic_load(&old->confirmed) || memcmp(old->join_ec, ev->hs.e_c, 32) == 0)
+            return 1; // or a retry of the JOIN that opened it, overtaken by the WELCOME
+        // A new JOIN signed by this identity from where the confirmed
+        // session is: the musician started over. The old session goes; the
+        // join's retry gets in.
+        if (bb_addr_equal(&oa, &ev->from)) {
             hub_clients_remove(h, old, HUB_WHY_LEFT);
             return 1;
         }
@@ -231,6 +238,25 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const uint8_t
     return 0;
 }
 
+// [ctl] Migration (keypair.h): a musician of an older bandbridge presents,
+// once, inside its signed and encrypted JOIN, the identity token the hub
+// stored its state under. When the key's identity has nothing stored yet,
+// that state is copied to it, so the mix, routing and name come back.
+static void link_old_identity(struct hub *h, const struct bb_join *j,
+                              const uint8_t id[BB_IDENTITY_SIZE])
+{
+    static const uint8_t zero[BB_IDENTITY_SIZE];
+    if (!h->store || memcmp(j->identity, zero, sizeof zero) == 0 ||
+        memcmp(j->identity, id, BB_IDENTITY_SIZE) == 0)
+        return;
+    static struct bb_stored_client rec; // [ctl] large
+    if (bb_store_get_client(h->store, id, &rec) || !bb_store_get_client(h->store, j->identity, &rec))
+        return;
+    memcpy(rec.identity, id, BB_IDENTITY_SIZE);
+    bb_store_put_client(h->store, &rec);
+    bb_info("%s: the stored state of their old identity now belongs to their key", rec.name);
+}
+
 static void handle_join(struct hub *h, const struct hub_event *ev, const struct bb_header *hd)
 {
     char as[80], name[BB_NAME_MAX], shown[BB_NAME_MAX];
@@ -240,6 +266,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     // the identity key's hash (session.h).
     uint8_t id[BB_IDENTITY_SIZE];
     bb_session_identity_id(ev->hs.identity, id);
+    link_old_identity(h, &ev->join, id);
     if (join_refused(h, ev, id, name, shown))
         return;
     struct bb_join j = ev->join;
@@ -274,6 +301,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
             rnd = (uint32_t)bb_now_ns();
     c->session = (rnd << 8) | (uint32_t)slot;
     c->addr = ev->from;
+    memcpy(c->join_ec, ev->hs.e_c, sizeof c->join_ec);
     c->channels = j.channels;
     c->st.rx_codec = codec;
     c->st.tx_codec = down_codec;

@@ -178,6 +178,8 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     ss->session = hd->session;
     j->osc_session = hd->session;
     j->osc_st = &s->st;
+    if (ss->bad_password) // it was a hint after all (or made up): we are in
+        ss->status = 0;
     ss->bad_password = 0;
     atomic_store(&j->last_heard_ns, bb_now_ns());
     stream_publish(j, s);
@@ -297,7 +299,7 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
             ss->asked_ns = now;
         // A cookie whose JOINs go unanswered may be stale (a restarted
         // hub): start over with a HELLO.
-        if (ss->have_cookie && ss->join_tries >= 4)
+        if (ss->have_cookie && ss->join_tries >= 8)
             ss->have_cookie = 0;
         if (ss->have_cookie) {
             send_join(j);

@@ -140,8 +140,12 @@ int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **ou
     uint8_t *body = pkt + BB_WIRE_HEADER_SIZE + BB_SEAL_COUNTER_SIZE;
     int n = bb_open(&s->seal_rx, pkt, BB_WIRE_HEADER_SIZE, len, body,
                     len - BB_WIRE_HEADER_SIZE - BB_SEAL_OVERHEAD, NULL);
+    if (n == BB_SEAL_REPLAY || n == BB_SEAL_TOO_OLD) {
+        bb_counter_add(&s->replayed, 1);
+        return -2;
+    }
     if (n < 0) {
-        bb_counter_add(n == BB_SEAL_REPLAY || n == BB_SEAL_TOO_OLD ? &s->replayed : &s->forged, 1);
+        bb_counter_add(&s->forged, 1);
         return -1;
     }
     // The header back in front of the body: the wire readers take one
