@@ -40,6 +40,7 @@ struct join_session {
     int                 have_cookie;   ///< JOINING: the COOKIE came, JOIN is due
     int                 join_tries;    ///< JOINs sent with this cookie
     int                 bad_password;  ///< the hub said it could not read our JOIN
+    int                 refused;       ///< a refusal since we last got in: status 1
     int                 warned;        ///< "no answer" or a refusal already said
     int                 reported_first;
     char                hub_str[80];

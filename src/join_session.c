@@ -178,9 +178,9 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     ss->session = hd->session;
     j->osc_session = hd->session;
     j->osc_st = &s->st;
-    if (ss->bad_password) // it was a hint after all (or made up): we are in
+    if (ss->refused) // a refusal to retry (or a hint, or made up): we are in now
         ss->status = 0;
-    ss->bad_password = 0;
+    ss->refused = ss->bad_password = 0;
     atomic_store(&j->last_heard_ns, bb_now_ns());
     stream_publish(j, s);
     ss->cur = s;
@@ -209,15 +209,20 @@ static void on_reject(struct join *j, struct join_session *ss, const uint8_t *bu
         if (!ss->bad_password)
             bb_err("the hub refused: %s (unauthenticated). Is the room password right? "
                    "(--password-file FILE or BANDBRIDGE_PASSWORD); retrying", r.reason);
-        ss->bad_password = 1;
+        ss->bad_password = ss->refused = 1;
         ss->status = 1;
     } else if (bb_session_reject_final(r.code)) {
         bb_err("the hub refused: %s", r.reason);
         to_done(ss, 1);
         return;
-    } else if (!ss->warned) {
-        bb_warn("the hub refused: %s; retrying", r.reason);
+    } else {
+        // Worth retrying (the hub full, the name taken: the other musician
+        // may leave); a run that ends (--seconds) before we got in failed.
+        if (!ss->warned)
+            bb_warn("the hub refused: %s; retrying", r.reason);
         ss->warned = 1;
+        ss->refused = 1; // status 1 unless we get in after all
+        ss->status = 1;
     }
     if (ss->retry_ns < 1000 * MS)
         ss->retry_ns = 1000 * MS;
