@@ -87,6 +87,7 @@
 #define BB_HS_REJECT_MIN    (24 + 16)
 #define BB_HS_REJECT_MAX    256
 #define BB_HS_PWHASH_ALG    2     ///< crypto_pwhash_ALG_ARGON2ID13
+#define BB_HS_JOIN_HISTORY  8     ///< earlier JOINs of an attempt a WELCOME may answer
 /// A generated password: 4 groups of 7 base32 characters and 3 dashes.
 #define BB_ROOM_PASSWORD_SIZE (4 * 7 + 3 + 1)
 
@@ -121,6 +122,11 @@ int bb_room_derive(struct bb_room *r, const char *password, const uint8_t salt[B
 /// in lower-case Crockford base32 (no i, l, o, u). out: BB_ROOM_PASSWORD_SIZE.
 void bb_room_password_generate(char out[BB_ROOM_PASSWORD_SIZE]);
 
+/// The first line of path (its newline dropped) into out: a room
+/// password file (serve and join --password-file). 0 or -1 with err.
+int bb_room_password_load(const char *path, char out[BB_HS_PASSWORD_MAX], char *err,
+                          size_t err_size);
+
 /// Session keys for seal.h. The musician seals with c2h and opens with h2c;
 /// the hub the other way round.
 struct bb_hs_keys {
@@ -145,6 +151,11 @@ struct bb_hs_client {
     uint8_t cookie[BB_COOKIE_SIZE], s_pk[32];
     bool join_sent;                ///< es, hj: the last JOIN, awaiting WELCOME/REJECT
     uint8_t es[32], hj[32];
+    /// hj of the JOINs sent before the last one in this attempt (same e_c
+    /// and cookie, so the same es): a WELCOME or REJECT answering a retried
+    /// JOIN's predecessor, still in flight when the retry left, is taken too.
+    uint8_t hj_old[BB_HS_JOIN_HISTORY][32];
+    unsigned n_old;
     uint64_t last_ts;              ///< last JOIN timestamp sent
 };
 
@@ -176,7 +187,8 @@ int bb_hs_client_join(struct bb_hs_client *c, uint64_t ts, const uint8_t *ad, si
 /// fields to fields (cap), the session keys to keys, forgets the ephemeral
 /// secret (forward secrecy) and returns the fields' length. Else BB_HS_STATE,
 /// BB_HS_MALFORMED, BB_HS_AUTH (not from a hub that knows the password and
-/// answered our last JOIN: ignore it and keep waiting), BB_HS_NO_ROOM.
+/// answered our last JOIN -- or one of the BB_HS_JOIN_HISTORY before it in
+/// this attempt --: ignore it and keep waiting), BB_HS_NO_ROOM.
 int bb_hs_client_on_welcome(struct bb_hs_client *c, const uint8_t *ad, size_t ad_len,
                             const uint8_t *body, size_t len, uint8_t *fields, size_t cap,
                             struct bb_hs_keys *keys);

@@ -28,12 +28,13 @@
 #include <stdint.h>
 
 #include "bb.h"
+#include "handshake.h"
 #include "hub_engine.h"
 #include "net.h"
 #include "store.h"
 
 /// Observers of the client table: the store, OSC feedback, the session layer, one spare.
-#define HUB_MAX_OBSERVERS 4
+#define HUB_MAX_OBSERVERS 6
 
 /// --osc-allow may be given this many times.
 #define HUB_OSC_MAX_ALLOW 16
@@ -87,12 +88,27 @@ struct hub {
     const struct hub_clients_observer *observers[HUB_MAX_OBSERVERS];
     unsigned           nobservers;
 
+    // the room [ro after start] (hub_room.c)
+    char               password_file[4096]; ///< --password-file; else BANDBRIDGE_PASSWORD
+    int                open_room;     ///< --open: the empty password (a trusted LAN)
+    int                show_password; ///< --show-password: print the stored one and exit
+    struct bb_hs_hub   hs;            ///< the room key and the hub's handshake state
+
     // persistence [ctl]
     char               db_path[4096]; ///< --db; empty: default path; "none": memory only
     struct bb_store   *store;
     struct bb_stored_client *main_rec; ///< main mix and the hub's own port connections
     int                main_dirty;
 };
+
+// hub_room.c
+/// The room password (--open, --password-file, BANDBRIDGE_PASSWORD, or the
+/// one generated at the first start and kept next to the database) and
+/// the room key derived from it: h->hs, pointed to by h->eng.hs. 0 or -1
+/// having said why.
+int hub_room_setup(struct hub *h);
+/// --show-password: prints the kept room password. The exit status.
+int hub_room_show(struct hub *h);
 
 /// `bandbridge serve ...`; returns the process exit status.
 int bb_hub_main(int argc, char **argv);

@@ -21,6 +21,7 @@
 
 #include "bb.h"
 #include "codec.h"
+#include "handshake.h"
 #include "jbuf.h"
 #include "meter.h"
 #include "mixer.h"
@@ -72,7 +73,20 @@ struct hub_client {
     char               name[BB_NAME_MAX];
     char               join_name[BB_NAME_MAX];     ///< [ctl] the JOIN's name, sanitised
     uint32_t           session;     ///< [ro after join]
-    struct bb_addr     addr;        ///< [ro after join] where it sends from
+    /// Where it sends from: set at join, then moved by the receive thread
+    /// to the source of an authenticated datagram (NAT rebinding,
+    /// roaming). The send workers and the control thread read it too, so
+    /// it is a seqlock with one writer: read it with hub_client_addr().
+    struct bb_addr     addr;
+    _Atomic uint32_t   addr_seq;    ///< odd while [rx] rewrites addr
+    /// [rx sets, tx reads] An authenticated datagram of this session has
+    /// arrived: the musician holds the keys and receives at addr. No mix is
+    /// sent before (return routability, key confirmation).
+    _Atomic int        confirmed;
+    /// [ctl] The ephemeral key of the JOIN that opened the session: a later
+    /// JOIN with the same one is a retry of that attempt (stale), one with
+    /// another is the musician starting over.
+    uint8_t            join_ec[32];
     unsigned           channels;    ///< [ro] channels it sends
     /// The musician's stream (stream.h): rx is musician -> hub (its
     /// channels), tx is hub -> musician (its personal mix, stereo).
@@ -97,6 +111,22 @@ struct hub_client {
     unsigned           peer_period; ///< [ro after join] the musician's JACK period (JOIN)
     float              click_db;    ///< [ctl] the click in this musician's mix, dB (-inf: off)
 };
+
+/// [any] A consistent copy of c->addr (see there). The writer is the
+/// receive thread alone and it changes addr rarely (a NAT rebinding), so
+/// readers almost never retry.
+static inline void hub_client_addr(const struct hub_client *c, struct bb_addr *out)
+{
+    for (;;) {
+        uint32_t s0 = atomic_load_explicit(&c->addr_seq, memory_order_acquire);
+        if (s0 & 1)
+            continue;
+        *out = c->addr;
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->addr_seq, memory_order_relaxed) == s0)
+            return;
+    }
+}
 
 /// Immutable snapshot read by the process callback and the network
 /// threads. Built and published by the control thread.
@@ -132,7 +162,12 @@ struct hub_graph {
 struct hub_stats {
     _Atomic uint64_t bad_packets;    ///< [rx] malformed or foreign datagrams
     _Atomic uint64_t unknown_session;///< [rx] audio for no live session
-    _Atomic uint64_t wrong_source;   ///< [rx] right session, other address
+    _Atomic uint64_t wrong_source;   ///< [rx] right session, other address (unsealed sessions)
+    _Atomic uint64_t forged;         ///< [rx] a session's datagram whose tag did not verify
+    _Atomic uint64_t replayed;       ///< [rx] a session's datagram seen already (or too old)
+    _Atomic uint64_t joins_limited;  ///< [rx] HELLO/JOIN over a source's rate, dropped
+    _Atomic uint64_t handshake_bad;  ///< [rx] HELLO/JOIN that failed (cookie, password...)
+    _Atomic uint64_t addr_moves;     ///< [rx] sessions that followed a new source address
     _Atomic uint64_t events_dropped; ///< [rx] control ring full
     _Atomic uint64_t osc_relay_dropped; ///< [rx] relayed OSC datagrams over a musician's rate cap
     _Atomic uint64_t send_errors;    ///< [tx]
@@ -148,11 +183,16 @@ struct hub_stats {
     _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];
 };
 
-/// An event from the receive thread to the control thread.
+/// An event from the receive thread to the control thread: a datagram,
+/// opened (sealed ones) by the receive thread. A JOIN of this version comes
+/// opened: hs_status 0 with join and hs filled, or why it could not be.
 struct hub_event {
-    struct bb_addr from;
-    uint16_t       len;
-    uint8_t        data[BB_MAX_DATAGRAM];
+    struct bb_addr    from;
+    uint16_t          len;
+    int16_t           hs_status;
+    struct bb_join    join;
+    struct bb_hs_join hs;
+    uint8_t           data[BB_MAX_DATAGRAM];
 };
 
 struct hub_engine {
@@ -198,6 +238,8 @@ struct hub_engine {
     sem_t             tx_wake[HUB_TX_WORKERS]; ///< [rt posts, tx worker i waits]
     struct bb_ring    events;     ///< hub_event: producer [rx], consumer [ctl]
     int               event_fd;   ///< [rx writes, ctl polls]
+    /// [ro after start, but its cookie jar: rx] The room's handshake.
+    struct bb_hs_hub *hs;
     _Atomic int       running;
 };
 

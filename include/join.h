@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 
 #include "bb.h"
+#include "handshake.h"
 #include "codec.h"
 #include "net.h"
 #include "resampler.h"
@@ -103,7 +104,14 @@ struct join {
     uint16_t       osc_port;        ///< --osc-port: the musician's own controllers; 0 = none
     char           osc_bind[64];    ///< --osc-bind: IPv4 address; empty = every address
 
-    uint8_t        identity[BB_IDENTITY_SIZE];
+    uint8_t        identity[BB_IDENTITY_SIZE]; ///< the old identity token (identity.h), if any
+    int            have_old_identity; ///< identity is to be linked to key once (keypair.h)
+    char           key_path[4096];  ///< identity key pair file (keypair.h)
+    char           password_file[4096]; ///< --password-file; else BANDBRIDGE_PASSWORD
+    /// [ctl] The handshake (handshake.h): room password, identity key, the
+    /// K_room of the hub's salt (cached for the whole run: a rejoin costs
+    /// no Argon2id).
+    struct bb_hs_client *hs;
     struct bb_addr hub;
 
     jack_client_t *jack;
@@ -130,6 +138,7 @@ struct join {
     struct join_ctl  ctl[BB_OSC_CONTROLLERS];
     uint32_t         osc_session;   ///< the session while connected, else 0
     uint32_t         osc_seq;       ///< seq of the OSC datagrams we send
+    struct bb_stream *osc_st;       ///< the session's stream while connected: seals OSC
 };
 
 /// `bandbridge join HOST[:PORT] --name NAME ...`; returns the exit status.

@@ -7,8 +7,13 @@
 //      +--hub lost (2 s) ---+
 //      +--hub's LEAVE ------+
 //
-// JOINING sends JOIN with backoff (0.2 s, growing by half from the fifth
-// try, to 2 s); CONNECTED pings every 250 ms; LEAVING repeats LEAVE every
+// JOINING is the handshake (handshake.h): HELLO until a COOKIE comes, then
+// JOIN until a WELCOME or an authenticated REJECT (back to HELLO after eight
+// JOINs unanswered: the cookie may be stale), both with backoff (0.2 s,
+// growing by half from the fifth try, to 2 s); an unauthenticated REJECT
+// (a wrong password, or anyone on the path) is never final; CONNECTED pings
+// every 250 ms (the first at once: it confirms the keys to the hub, which
+// sends no mix before); LEAVING repeats LEAVE every
 // 100 ms for 500 ms. Quitting while not connected is DONE at once. Each
 // transition is one function in join_session.c.
 #ifndef BB_JOIN_SESSION_H
@@ -32,6 +37,10 @@ struct join_session {
     uint64_t            asked_ns;      ///< first JOIN of this attempt
     uint64_t            next_report_ns;///< -v stream report
     int                 tries;
+    int                 have_cookie;   ///< JOINING: the COOKIE came, JOIN is due
+    int                 join_tries;    ///< JOINs sent with this cookie
+    int                 bad_password;  ///< the hub said it could not read our JOIN
+    int                 refused;       ///< a refusal since we last got in: status 1
     int                 warned;        ///< "no answer" or a refusal already said
     int                 reported_first;
     char                hub_str[80];

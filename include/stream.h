@@ -37,11 +37,16 @@
 #include "jbuf.h"
 #include "net.h"
 #include "ring.h"
+#include "seal.h"
 #include "wire.h"
 
 /// Largest JACK period a stream's jitter buffer and send ring are sized
 /// for, at both ends.
 #define BB_STREAM_MAX_PERIOD 2048
+
+/// Longest datagram on the wire: a cleartext one of BB_MAX_DATAGRAM bytes
+/// sealed (seal.h adds a counter and a tag). Receive buffers take this.
+#define BB_MAX_SEALED (BB_MAX_DATAGRAM + BB_SEAL_OVERHEAD)
 
 /// How a stream is opened: what each direction carries.
 struct bb_stream_config {
@@ -81,6 +86,17 @@ struct bb_stream {
     struct bb_decoder *dec;         ///< [rx] through jb
     struct bb_jbuf     jb;          ///< producer [rx], consumer [rt]
 
+    /// Packet protection (seal.h), set by bb_stream_set_keys before the
+    /// stream is published and read-only after, but for seal_tx's atomic
+    /// counter (every thread that sends for the session seals: the send
+    /// thread AUDIO, the receive thread PONG, the control thread PING and
+    /// LEAVE) and seal_rx's window, which only the receive thread moves.
+    int                sealed;      ///< [ro] keys set: every datagram sealed both ways
+    struct bb_seal_tx  seal_tx;     ///< [any thread that sends]
+    struct bb_seal_rx  seal_rx;     ///< [rx]
+    _Atomic uint64_t   forged;      ///< [rx] datagrams whose tag did not verify
+    _Atomic uint64_t   replayed;    ///< [rx] datagrams seen already or too old
+
     _Atomic uint64_t   packets_in;  ///< [rx] AUDIO accepted
     _Atomic uint64_t   packets_out; ///< [tx] AUDIO sent
     _Atomic uint64_t   tx_overruns; ///< [rt] periods dropped, send ring full
@@ -107,12 +123,31 @@ BB_RT int bb_stream_rt_send(struct bb_stream *s, const float *inter, unsigned fr
 BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned period,
                                  uint32_t clock, float *scratch);
 
-/// [tx] The next AUDIO datagram into pkt (size BB_MAX_DATAGRAM): its
+/// [ctl] The session keys: tx_key seals what we send, rx_key opens what
+/// the other side sends. Before the stream is published.
+void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
+                        const uint8_t rx_key[BB_SEAL_KEY_SIZE]);
+
+/// [any] Seals, when the stream has keys, the datagram of plain_len bytes
+/// written at pkt + BB_SEAL_COUNTER_SIZE (where every sender of a session
+/// writes its datagram, so that sealing is in place), into pkt (cap
+/// bytes). Returns the length to send from pkt, or -1. Without keys it
+/// moves the datagram to pkt.
+int bb_stream_seal(struct bb_stream *s, uint8_t *pkt, int plain_len, size_t cap);
+/// [rx] Opens a datagram of this session in place: on success the
+/// cleartext datagram (header and body, <= BB_MAX_DATAGRAM) is at *out and
+/// its length returned; -1 when it is forged (counted in forged), -2 a
+/// replay (counted in replayed): drop it, it counts for nothing.
+int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **out);
+
+/// [tx] The next AUDIO datagram into pkt (size BB_MAX_SEALED): its
 /// length, 0 when fewer than a packet's frames are queued, or -1 when the
 /// encoder failed (the frames are gone; call again).
 int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size);
 
 /// What bb_stream_receive made of a datagram.
+#define BB_STREAM_REPLY_SIZE 96
+
 enum bb_stream_rx {
     BB_STREAM_RX_DONE,    ///< a stream message, taken (AUDIO, PONG, or a PING answered)
     BB_STREAM_RX_REPLY,   ///< a PING: send the reply it wrote
@@ -121,16 +156,17 @@ enum bb_stream_rx {
 };
 
 /// [rx] A datagram of this stream's session (header parsed, session and
-/// source checked by the caller). AUDIO goes into the jitter buffer, a
-/// PONG sets rtt_us, a PING's PONG is written into reply (64 bytes) with
+/// source checked by the caller; opened by bb_stream_unseal). AUDIO goes
+/// into the jitter buffer, a PONG sets rtt_us, a PING's PONG is written,
+/// sealed, into reply (BB_STREAM_REPLY_SIZE bytes) with
 /// the receiving side's jitter-buffer fill and loss. Every accepted
 /// datagram sets last_heard_ns.
 enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header *hd,
                                     const uint8_t *buf, size_t len, uint64_t now,
                                     uint8_t *reply, int *reply_len);
 
-/// [ctl] A PING of this session, stamped now, into buf (64 bytes): its length.
-int bb_stream_ping(const struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now);
+/// [ctl] A PING of this session, stamped now, into buf (64 bytes), sealed: its length.
+int bb_stream_ping(struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now);
 
 /// [rt] Cycles JACK did not run the callback for, counted on JACK's frame
 /// counter: both ends render or send what such a cycle would have, so

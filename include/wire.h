@@ -7,7 +7,7 @@
 //   0      4    magic     "BBRG" (0x42 0x42 0x52 0x47)
 //   4      1    version   BB_WIRE_VERSION
 //   5      1    type      enum bb_msg_type
-//   6      2    flags     reserved, 0
+//   6      2    flags     BB_FLAG_*, else 0
 //   8      4    session   session id the hub gave in WELCOME (0 in JOIN)
 //   12     4    seq       per-sender, per-type sequence number
 //   16     4    ts        sample timestamp (AUDIO: first frame of the packet)
@@ -25,7 +25,10 @@
 #include "bb.h"
 
 #define BB_WIRE_MAGIC       "BBRG"
-#define BB_WIRE_VERSION     1
+/// 2: the handshake (HELLO, COOKIE, JOIN, WELCOME of handshake.h) and
+/// every later datagram sealed (seal.h). A version-1 JOIN is refused in
+/// words (a cleartext REJECT VERSION) so an old join says what to do.
+#define BB_WIRE_VERSION     2
 #define BB_WIRE_HEADER_SIZE 20
 #define BB_IDENTITY_SIZE    16   ///< bytes of a client identity
 #define BB_REASON_MAX       128  ///< longest reason text, with NUL
@@ -45,7 +48,18 @@ enum bb_msg_type {
     BB_MSG_LEAVE     = 7, ///< either way, retried until LEAVE_ACK
     BB_MSG_LEAVE_ACK = 8,
     BB_MSG_OSC       = 9, ///< both ways: a relayed OSC packet of a musician's own controller
+    BB_MSG_HELLO     = 10, ///< musician -> hub: first handshake message (handshake.h)
+    BB_MSG_COOKIE    = 11, ///< hub -> musician: return-routability cookie, room salt
 };
+#define BB_MSG_LAST BB_MSG_COOKIE
+
+/// Header flags.
+/// REJECT: the body is handshake.h's authenticated REJECT (sealed with a
+/// key only the hub that read our JOIN has); without it a REJECT is
+/// cleartext, unauthenticated, and never final.
+#define BB_FLAG_AUTH   0x0001u
+/// Any type: the body is sealed (seal.h): counter, ciphertext, tag.
+#define BB_FLAG_SEALED 0x0002u
 
 enum bb_reject_code {
     BB_REJECT_OTHER       = 0,
@@ -165,6 +179,9 @@ int bb_wire_write_welcome(uint8_t *buf, size_t size, const struct bb_header *h, 
 int bb_wire_write_reject(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_reject *m);
 int bb_wire_write_leave(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_leave *m);
 int bb_wire_write_ping(uint8_t *buf, size_t size, const struct bb_header *h, const struct bb_ping *m);
+/// The header alone (h->type, h->flags...): the handshake messages, whose
+/// bodies handshake.h writes, and sealed datagrams.
+int bb_wire_write_header(uint8_t *buf, size_t size, const struct bb_header *h);
 /// Header-only messages (LEAVE_ACK).
 int bb_wire_write_empty(uint8_t *buf, size_t size, const struct bb_header *h);
 /// Writes the header and the AUDIO body prefix; the caller then writes the

@@ -709,7 +709,9 @@ static int decode_pcm(struct bb_decoder *d, const uint8_t *data, size_t len, flo
     case BB_CODEC_FLOAT:
         for (size_t i = 0; i < n; i++) {
             float x = get_f32(data + 4 * i);
-            pcm[i] = isfinite(x) ? x : 0.0f; // NaN/inf from the network would poison a mix
+            // NaN/inf from the network would poison a mix, and a huge value
+            // would deafen it: +-4.0 (+12 dBFS) is far beyond any honest sample.
+            pcm[i] = isfinite(x) ? fminf(fmaxf(x, -4.0f), 4.0f) : 0.0f;
         }
         break;
     default:

@@ -7,6 +7,8 @@
 // wiped before returning.
 #include "handshake.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -246,6 +248,7 @@ int bb_hs_client_hello(struct bb_hs_client *c, uint8_t *out, size_t cap)
     c->hello_sent = true;
     c->have_cookie = false;
     c->join_sent = false;
+    c->n_old = 0;
     sodium_memzero(c->es, sizeof c->es);
     memcpy(out, c->e_pk, 32);
     memset(out + 32, 0, BB_HS_HELLO_SIZE - 32);
@@ -323,6 +326,12 @@ int bb_hs_client_join(struct bb_hs_client *c, uint64_t ts, const uint8_t *ad, si
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(plain, plain + pn, NULL, plain, pn,
                                                         ad, ad_len, NULL, out + JN_NONCE, k);
     size_t len = JN_CT + pn + TAG;
+    if (c->join_sent) { // a retry: its predecessor may still be answered
+        memmove(c->hj_old[1], c->hj_old[0], sizeof c->hj_old - sizeof c->hj_old[0]);
+        memcpy(c->hj_old[0], c->hj, 32);
+        if (c->n_old < BB_HS_JOIN_HISTORY)
+            c->n_old++;
+    }
     sent_join_hash(c->hj, h1, out, len);
     memcpy(c->es, es, 32);
     c->join_sent = true;
@@ -347,9 +356,14 @@ int bb_hs_client_on_welcome(struct bb_hs_client *c, const uint8_t *ad, size_t ad
     struct bb_hs_keys k;
     if (crypto_scalarmult(ee, c->e_sk, body + WL_EH) != 0)
         return BB_HS_KEY_BAD;
-    session_keys(&c->room, c->es, ee, c->hj, body + WL_EH, kw, &k);
-    int st = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-        fields, NULL, body + WL_CT, n, body + WL_CT + n, ad, ad_len, zero, kw);
+    int st = -1;
+    for (unsigned i = 0; st != 0 && i <= c->n_old; i++) {
+        session_keys(&c->room, c->es, ee, i ? c->hj_old[i - 1] : c->hj, body + WL_EH, kw, &k);
+        st = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+            fields, NULL, body + WL_CT, n, body + WL_CT + n, ad, ad_len, zero, kw);
+        if (st != 0)
+            bb_hs_keys_wipe(&k);
+    }
     sodium_memzero(ee, sizeof ee);
     sodium_memzero(kw, sizeof kw);
     if (st != 0) {
@@ -362,6 +376,7 @@ int bb_hs_client_on_welcome(struct bb_hs_client *c, const uint8_t *ad, size_t ad
     sodium_memzero(c->e_sk, sizeof c->e_sk);
     sodium_memzero(c->es, sizeof c->es);
     c->hello_sent = c->have_cookie = c->join_sent = false;
+    c->n_old = 0;
     return (int)n;
 }
 
@@ -377,9 +392,12 @@ int bb_hs_client_on_reject(struct bb_hs_client *c, const uint8_t *ad, size_t ad_
     if (n > cap || (n && !reason))
         return BB_HS_NO_ROOM;
     uint8_t k[32];
-    room_key(k, &c->room, "bb reject key", c->es, c->hj);
-    int st = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-        reason, NULL, body + RJ_CT, n, body + RJ_CT + n, ad, ad_len, body + RJ_NONCE, k);
+    int st = -1;
+    for (unsigned i = 0; st != 0 && i <= c->n_old; i++) {
+        room_key(k, &c->room, "bb reject key", c->es, i ? c->hj_old[i - 1] : c->hj);
+        st = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+            reason, NULL, body + RJ_CT, n, body + RJ_CT + n, ad, ad_len, body + RJ_NONCE, k);
+    }
     sodium_memzero(k, sizeof k);
     if (st != 0)
         return BB_HS_AUTH;
@@ -536,4 +554,32 @@ int bb_hs_hub_reject(struct bb_hs_hub *h, const struct bb_hs_join *j, const uint
 void bb_hs_join_wipe(struct bb_hs_join *j)
 {
     sodium_memzero(j, sizeof *j);
+}
+
+int bb_room_password_load(const char *path, char out[BB_HS_PASSWORD_MAX], char *err,
+                          size_t err_size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_size, "cannot read the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[BB_HS_PASSWORD_MAX + 2] = "";
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (!ok) {
+        snprintf(err, err_size, "%s: empty file", path);
+        return -1;
+    }
+    line[n] = '\0';
+    if (n >= BB_HS_PASSWORD_MAX) {
+        snprintf(err, err_size, "%s: password too long (%d bytes at most)", path,
+                 BB_HS_PASSWORD_MAX - 1);
+        sodium_memzero(line, sizeof line);
+        return -1;
+    }
+    memcpy(out, line, n + 1);
+    sodium_memzero(line, sizeof line);
+    return 0;
 }

@@ -182,6 +182,13 @@ static void usage(FILE *f)
             "      --osc-doc         print the OSC address table and exit\n"
             "      --record DIR      record takes into DIR (OSC /record/start, /record/stop):\n"
             "                        a file per musician channel, local input, main mix\n"
+            "      --password-file FILE  the room password musicians must know (first\n"
+            "                        line); or the environment variable\n"
+            "                        BANDBRIDGE_PASSWORD. Default: one generated at the\n"
+            "                        first start, printed once and kept next to the database\n"
+            "      --show-password   print the kept room password and exit\n"
+            "      --open            no room password (a trusted LAN): anyone who reaches\n"
+            "                        the port may join; traffic is still encrypted\n"
             "  -d, --db PATH         state database (default: the state directory,\n"
             "                        hub-NAME.db); 'none' keeps nothing\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
@@ -296,6 +303,17 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
         if (hub_rec_set_dir(arg) < 0)
             return 1;
         break;
+    case 'W':
+        if (!*arg || strlen(arg) >= sizeof h->password_file)
+            return 1;
+        snprintf(h->password_file, sizeof h->password_file, "%s", arg);
+        break;
+    case 'O':
+        h->open_room = 1;
+        break;
+    case 'S':
+        h->show_password = 1;
+        break;
     case 'D':
         hub_osc_doc(stdout);
         exit(0);
@@ -321,6 +339,8 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"record", required_argument, 0, 'R'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
+        {"password-file", required_argument, 0, 'W'}, {"open", no_argument, 0, 'O'},
+        {"show-password", no_argument, 0, 'S'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int osc_set = 0;
@@ -340,6 +360,10 @@ static int parse_options(struct hub *h, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "bandbridge serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (h->open_room && h->password_file[0]) {
+        fprintf(stderr, "bandbridge serve: --open and --password-file exclude each other\n");
         return -1;
     }
     if (!osc_set)
@@ -441,6 +465,13 @@ static int start_hub(struct hub *h, struct loop *lp)
         }
         bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
                 op.client_id, op.path);
+    }
+    // The room key first (Argon2id: a fraction of a second, more on a busy
+    // machine): once the hub's ports show, it is ready for joins.
+    if (hub_room_setup(h) < 0) {
+        if (lp->nsm)
+            bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "no room password");
+        return -1;
     }
     if (hub_jack_open(h) < 0) {
         if (lp->nsm)
@@ -576,6 +607,8 @@ int bb_hub_main(int argc, char **argv)
     h->eng.event_fd = -1;
     if (parse_options(h, argc, argv) < 0)
         return 2;
+    if (h->show_password)
+        return hub_room_show(h);
     hub_clients_init(h);
     // The store first: a joining musician's stored mix is applied before
     // anyone is told of it.

@@ -30,6 +30,7 @@
 #include "counter.h"
 #include "hub_engine.h"
 #include "log.h"
+#include "session.h"
 
 void hub_net_send(struct hub_engine *e, const struct bb_addr *to, const uint8_t *buf, size_t len)
 {
@@ -70,13 +71,9 @@ static int osc_rate_ok(const struct hub_client *c, uint64_t now)
     return ++r->count <= HUB_OSC_RELAY_RATE;
 }
 
-static void forward(struct hub_engine *e, const uint8_t *buf, size_t len, const struct bb_addr *from)
+static void forward_event(struct hub_engine *e, const struct hub_event *ev)
 {
-    struct hub_event ev;
-    ev.from = *from;
-    ev.len = (uint16_t)len;
-    memcpy(ev.data, buf, len);
-    if (!bb_ring_write(&e->events, &ev, sizeof ev)) {
+    if (!bb_ring_write(&e->events, ev, sizeof *ev)) {
         bb_counter_inc_shared(&e->stats.events_dropped);
         return;
     }
@@ -85,47 +82,150 @@ static void forward(struct hub_engine *e, const uint8_t *buf, size_t len, const 
         bb_counter_inc_shared(&e->stats.events_dropped);
 }
 
-static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_t *buf, size_t len,
-                   const struct bb_addr *from)
+/// [rx] The event for one datagram (a JOIN's handshake part unused).
+static struct hub_event rx_event;
+
+static void forward(struct hub_engine *e, const uint8_t *buf, size_t len, const struct bb_addr *from)
 {
-    struct bb_header hd;
-    int rc = bb_wire_parse_header(buf, len, &hd);
-    if (rc == BB_WIRE_VERSION_BAD && hd.type == BB_MSG_JOIN) {
-        forward(e, buf, len, from); // the control thread rejects it in words
+    struct hub_event *ev = &rx_event;
+    ev->from = *from;
+    ev->len = (uint16_t)len;
+    ev->hs_status = 0;
+    memcpy(ev->data, buf, len);
+    forward_event(e, ev);
+}
+
+/// HELLO and JOIN datagrams one source address (IP and port) may send in a
+/// second; more are dropped and counted (joins_limited). A join retries
+/// both every 200 ms at most, so 20 leave room for a restart or two while
+/// bounding the public-key work one source can cause.
+#define HUB_JOIN_RATE 20
+#define JOIN_RATE_SLOTS 1024
+
+/// [rx] Joins counted per source in the current second, hashed by source.
+static struct join_rate {
+    struct bb_cookie_addr a;
+    uint64_t second;
+    unsigned count;
+} join_rate[JOIN_RATE_SLOTS];
+
+static int join_rate_ok(const struct bb_addr *from, uint64_t now)
+{
+    struct bb_cookie_addr a;
+    if (bb_cookie_addr_of(&a, (const struct sockaddr *)&from->ss, from->len) < 0)
+        return 0;
+    uint32_t hash = 2166136261u; // FNV-1a: cheap; a collision only shares a budget
+    for (size_t i = 0; i < sizeof a.bytes; i++)
+        hash = (hash ^ a.bytes[i]) * 16777619u;
+    struct join_rate *r = &join_rate[hash % JOIN_RATE_SLOTS];
+    uint64_t second = now / 1000000000ull;
+    if (memcmp(&r->a, &a, sizeof a) != 0 || r->second != second) {
+        r->a = a;
+        r->second = second;
+        r->count = 0;
+    }
+    return ++r->count <= HUB_JOIN_RATE;
+}
+
+/// [rx] HELLO: a COOKIE, never longer than the HELLO, and no state kept.
+/// JOIN: opened here, where the cookie jar lives, so that only a JOIN that
+/// came back from its source (a valid cookie) costs public-key work; the
+/// control thread gets it opened (or why not) to admit or refuse.
+static void handshake(struct hub_engine *e, const struct bb_header *hd, const uint8_t *buf,
+                      size_t len, const struct bb_addr *from, uint64_t now)
+{
+    if (!e->hs || !join_rate_ok(from, now)) {
+        bb_counter_inc_shared(&e->stats.joins_limited);
         return;
     }
-    if (rc != BB_WIRE_OK) {
+    if (hd->type == BB_MSG_HELLO) {
+        uint8_t out[BB_WIRE_HEADER_SIZE + BB_HS_COOKIE_MSG_SIZE];
+        int n = bb_session_cookie(e->hs, now / 1000000000ull, from, buf, len, out, sizeof out);
+        if (n > 0 && (size_t)n <= len)
+            hub_net_send(e, from, out, (size_t)n);
+        else
+            bb_counter_inc_shared(&e->stats.handshake_bad);
+        return;
+    }
+    struct hub_event *ev = &rx_event;
+    int rc = bb_session_open_join(e->hs, now / 1000000000ull, from, buf, len, &ev->hs, &ev->join);
+    // Only a JOIN that knows the password (or one the hub can tell the
+    // musician about in a cleartext hint: a wrong password) goes on; a bad
+    // cookie or a broken JOIN costs nothing more.
+    if (rc < 0 && rc != BB_HS_AUTH) {
+        bb_counter_inc_shared(&e->stats.handshake_bad);
+        bb_hs_join_wipe(&ev->hs);
+        return;
+    }
+    ev->from = *from;
+    ev->len = (uint16_t)(len < sizeof ev->data ? len : sizeof ev->data);
+    ev->hs_status = (int16_t)rc;
+    memcpy(ev->data, buf, ev->len);
+    forward_event(e, ev);
+    bb_hs_join_wipe(&ev->hs);
+}
+
+/// [rx] The source of an authenticated datagram differs from the session's
+/// address: the musician's NAT rebound or they moved. Only the receive
+/// thread writes addr (seqlock, hub_engine.h).
+static void follow_source(struct hub_engine *e, struct hub_client *c, const struct bb_addr *from)
+{
+    uint32_t s0 = atomic_load_explicit(&c->addr_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->addr_seq, s0 + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    c->addr = *from;
+    atomic_store_explicit(&c->addr_seq, s0 + 2, memory_order_release);
+    bb_counter_inc_shared(&e->stats.addr_moves);
+}
+
+/// [rx] A datagram of c's session: opened (a forged or replayed one counts
+/// for nothing: not as a keepalive, a LEAVE, nor a new address), then
+/// handled.
+static void session_datagram(struct hub_engine *e, struct hub_client *c, uint8_t *pkt,
+                             size_t len, const struct bb_addr *from, uint64_t now)
+{
+    uint8_t *buf;
+    int n = bb_stream_unseal(&c->st, pkt, len, &buf);
+    if (n == -2) {
+        bb_counter_inc_shared(&e->stats.replayed);
+        return;
+    }
+    if (n < 0) {
+        bb_counter_inc_shared(&e->stats.forged);
         bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
-    if (hd.type == BB_MSG_JOIN || hd.type == BB_MSG_LEAVE) {
-        forward(e, buf, len, from);
-        return;
-    }
-    struct hub_client *c = g ? lookup(g, hd.session) : NULL;
-    if (!c) {
-        bb_counter_inc_shared(&e->stats.unknown_session);
+    len = (size_t)n;
+    struct bb_header hd;
+    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK) {
+        bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
     if (!bb_addr_equal(&c->addr, from)) {
-        bb_counter_inc_shared(&e->stats.wrong_source);
-        return;
+        if (!c->st.sealed) {
+            bb_counter_inc_shared(&e->stats.wrong_source);
+            return;
+        }
+        follow_source(e, c, from);
     }
-    uint64_t now = bb_now_ns();
+    atomic_store_explicit(&c->confirmed, 1, memory_order_release);
     switch (hd.type) {
     case BB_MSG_AUDIO:
     case BB_MSG_PING:
     case BB_MSG_PONG: {
-        uint8_t reply[64];
+        uint8_t reply[BB_STREAM_REPLY_SIZE];
         int rlen = 0;
         enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
         if (r == BB_STREAM_RX_BAD)
             bb_counter_inc_shared(&e->stats.bad_packets);
-        else if (r == BB_STREAM_RX_REPLY)
-            hub_net_send(e, &c->addr, reply, (size_t)rlen);
+        else if (r == BB_STREAM_RX_REPLY && rlen > 0)
+            hub_net_send(e, from, reply, (size_t)rlen);
         return;
     }
     case BB_MSG_LEAVE_ACK:
+        break;
+    case BB_MSG_LEAVE:
+        forward(e, buf, len, from); // authenticated: the control thread ends the session
         break;
     case BB_MSG_OSC: {
         // Checked here so that only the session's own packets reach the
@@ -149,6 +249,39 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, const uint8_
     atomic_store_explicit(&c->st.last_heard_ns, now, memory_order_relaxed);
 }
 
+static void handle(struct hub_engine *e, const struct hub_graph *g, uint8_t *buf, size_t len,
+                   const struct bb_addr *from)
+{
+    struct bb_header hd;
+    // The header alone: a sealed datagram may be longer than a cleartext one.
+    int rc = bb_wire_parse_header(buf, len < BB_WIRE_HEADER_SIZE ? len : BB_WIRE_HEADER_SIZE, &hd);
+    if (rc == BB_WIRE_VERSION_BAD && hd.type == BB_MSG_JOIN && len <= BB_MAX_DATAGRAM) {
+        if (join_rate_ok(from, bb_now_ns()))
+            forward(e, buf, len, from); // the control thread rejects it in words
+        else
+            bb_counter_inc_shared(&e->stats.joins_limited);
+        return;
+    }
+    if (rc != BB_WIRE_OK) {
+        bb_counter_inc_shared(&e->stats.bad_packets);
+        return;
+    }
+    uint64_t now = bb_now_ns();
+    if (hd.type == BB_MSG_HELLO || hd.type == BB_MSG_JOIN) {
+        if (len <= BB_MAX_DATAGRAM)
+            handshake(e, &hd, buf, len, from, now);
+        else
+            bb_counter_inc_shared(&e->stats.bad_packets);
+        return;
+    }
+    struct hub_client *c = g ? lookup(g, hd.session) : NULL;
+    if (!c) {
+        bb_counter_inc_shared(&e->stats.unknown_session);
+        return;
+    }
+    session_datagram(e, c, buf, len, from, now);
+}
+
 /// Datagrams one receive call takes at most.
 #define RX_BATCH 32
 
@@ -157,7 +290,7 @@ static struct rx_batch {
     struct mmsghdr   msg[RX_BATCH];
     struct iovec     iov[RX_BATCH];
     struct bb_addr   from[RX_BATCH];
-    uint8_t          data[RX_BATCH][BB_MAX_DATAGRAM + 1]; // + 1: oversize is seen
+    uint8_t          data[RX_BATCH][BB_MAX_SEALED + 1]; // + 1: oversize is seen
 } rx_batch;
 
 static void *rx_main(void *arg)
@@ -183,7 +316,7 @@ static void *rx_main(void *arg)
         const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RX);
         for (int i = 0; i < n; i++) {
             size_t len = b->msg[i].msg_len;
-            if (len > BB_MAX_DATAGRAM || (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+            if (len > BB_MAX_SEALED || (b->msg[i].msg_hdr.msg_flags & MSG_TRUNC)) {
                 bb_counter_inc_shared(&e->stats.bad_packets);
                 continue;
             }
@@ -205,7 +338,8 @@ struct tx_batch {
     unsigned       n;
     struct mmsghdr msg[TX_BATCH];
     struct iovec   iov[TX_BATCH];
-    uint8_t        buf[TX_BATCH][BB_MAX_DATAGRAM];
+    struct bb_addr to[TX_BATCH]; ///< copies: a client's address may move (hub_client_addr)
+    uint8_t        buf[TX_BATCH][BB_MAX_SEALED];
 };
 
 static void tx_flush(struct hub_engine *e, struct tx_batch *b)
@@ -224,14 +358,22 @@ static void tx_flush(struct hub_engine *e, struct tx_batch *b)
 
 static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_batch *b)
 {
-    for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_DATAGRAM)) != 0;) {
+    // Nothing goes out before the musician proved, with an authenticated
+    // datagram from its address, that it holds the keys and is there: the
+    // hub is never a loud echo for a forged source. Its packets are taken
+    // all the same, so its send ring does not fill.
+    int confirmed = atomic_load_explicit(&c->confirmed, memory_order_acquire);
+    for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_SEALED)) != 0;) {
         if (n < 0) {
             bb_counter_inc_shared(&e->stats.send_errors);
             continue;
         }
+        if (!confirmed)
+            continue;
+        hub_client_addr(c, &b->to[b->n]);
         b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
-        b->msg[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &c->addr.ss,
-                                                    .msg_namelen = c->addr.len,
+        b->msg[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->to[b->n].ss,
+                                                    .msg_namelen = b->to[b->n].len,
                                                     .msg_iov = &b->iov[b->n],
                                                     .msg_iovlen = 1}};
         if (bb_encoder_last_mono(c->st.enc))

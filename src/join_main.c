@@ -6,6 +6,7 @@
 // machine (join_session.c) do the rest.
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 
 #include "cli.h"
 #include "identity.h"
+#include "keypair.h"
+#include "seal.h"
 #include "join.h"
 #include <jack/thread.h> // after jack.h (through join.h): it needs jack_client_t
 #include "join_session.h"
@@ -38,7 +41,12 @@ static void usage(FILE *f)
             "  -k, --kbps N          Opus bit rate per channel (default 96)\n"
             "  -j, --jitter N|auto   jitter buffer depth in frames, both ways (default auto)\n"
             "  -T, --tone HZ         send a sine tone on channel 1 (a demo without a mic)\n"
-            "  -I, --identity FILE   identity file (default: per name, in the state dir)\n"
+            "  -I, --identity FILE   old identity file (default: per name, in the state dir);\n"
+            "                        the identity key pair is FILE.key (default: key-NAME)\n"
+            "  -P, --password-file FILE  the room password (first line); else the\n"
+            "                        environment variable BANDBRIDGE_PASSWORD; under a\n"
+            "                        session manager the file 'password' in its folder;\n"
+            "                        none: the empty password of a hub started --open\n"
             "  -n, --jack-name NAME  JACK client name (default bandbridge-NAME)\n"
             "  -A, --no-auto-connect leave the JACK ports unconnected\n"
             "      --no-drift-comp   never resample the mix when the hub's clock drifts\n"
@@ -65,10 +73,11 @@ static int parse_options(struct join *j, int argc, char **argv)
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"osc-port", required_argument, 0, 'o'},  {"osc-bind", required_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
+        {"password-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int down_set = 0;
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:P:vqh", opts, NULL)) != -1;) {
         char *end = NULL;
         unsigned v;
         switch (o) {
@@ -110,6 +119,10 @@ static int parse_options(struct join *j, int argc, char **argv)
             break;
         case 'I':
             snprintf(j->identity_path, sizeof j->identity_path, "%s", optarg);
+            snprintf(j->key_path, sizeof j->key_path, "%.4000s.key", optarg);
+            break;
+        case 'P':
+            snprintf(j->password_file, sizeof j->password_file, "%s", optarg);
             break;
         case 'n':
             if (!*optarg || strlen(optarg) >= sizeof j->jack_name)
@@ -295,6 +308,51 @@ static int nsm_open(struct join_nsm *n, int *argc, char ***argv)
     return 0;
 }
 
+/// The handshake's secrets: the room password (--password-file, the
+/// environment, or none: an open room) and the identity key pair, created
+/// on first use; an old identity token is kept to be linked once
+/// (keypair.h). 0 or -1 with err.
+static int security_setup(struct join *j, char *err, size_t err_size)
+{
+    static char password[BB_HS_PASSWORD_MAX];
+    const char *env = getenv("BANDBRIDGE_PASSWORD");
+    if (j->password_file[0]) {
+        if (bb_room_password_load(j->password_file, password, err, err_size) < 0)
+            return -1;
+    } else if (env) {
+        if (strlen(env) >= sizeof password) {
+            snprintf(err, err_size, "BANDBRIDGE_PASSWORD is too long (%zu bytes at most)",
+                     sizeof password - 1);
+            return -1;
+        }
+        snprintf(password, sizeof password, "%s", env);
+    } else {
+        bb_info("no room password given (--password-file or BANDBRIDGE_PASSWORD): "
+                "only a hub started with --open will let us in");
+    }
+    if (!j->key_path[0] && bb_keypair_path(j->name, j->key_path, sizeof j->key_path, err,
+                                           err_size) < 0)
+        return -1;
+    static struct bb_keypair kp;
+    static struct bb_hs_client hs;
+    if (bb_crypto_init() < 0) {
+        snprintf(err, err_size, "cannot initialise libsodium");
+        return -1;
+    }
+    if (bb_keypair_load_or_migrate(j->key_path, j->identity_path, &kp, j->identity,
+                                   &j->have_old_identity, err, err_size) < 0)
+        return -1;
+    int rc = bb_hs_client_init(&hs, password, &kp);
+    bb_keypair_wipe(&kp);
+    sodium_memzero(password, sizeof password);
+    if (rc < 0) {
+        snprintf(err, err_size, "cannot set up the handshake: %s", bb_hs_strerror(rc));
+        return -1;
+    }
+    j->hs = &hs;
+    return 0;
+}
+
 /// What the command line and the session give: JACK name, hub address,
 /// identity. Returns 0 or an exit status.
 static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
@@ -308,6 +366,8 @@ static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
         snprintf(j->jack_name, sizeof j->jack_name, "%.63s", n->op.client_id);
         if (!j->identity_path[0])
             snprintf(j->identity_path, sizeof j->identity_path, "%.4000s/identity", n->op.path);
+        if (!j->key_path[0])
+            snprintf(j->key_path, sizeof j->key_path, "%.4000s/key", n->op.path);
         if (nsm_save_args(n->args_path, argc, argv) < 0)
             bb_warn("cannot write %s: the session will need the command line again", n->args_path);
         bb_info("session manager: session '%s', client %s, files in %s", n->op.display_name,
@@ -315,10 +375,15 @@ static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
     }
     if (!j->jack_name[0])
         snprintf(j->jack_name, sizeof j->jack_name, "bandbridge-%.31s", j->name);
+    if (n->nsm && !j->password_file[0]) {
+        snprintf(j->password_file, sizeof j->password_file, "%.4000s/password", n->op.path);
+        if (access(j->password_file, R_OK) != 0 || getenv("BANDBRIDGE_PASSWORD"))
+            j->password_file[0] = '\0';
+    }
     if (bb_addr_parse(j->host, BB_DEFAULT_PORT, &j->hub, err, sizeof err) < 0 ||
         (!j->identity_path[0] &&
          bb_identity_path(j->name, j->identity_path, sizeof j->identity_path, err, sizeof err) < 0) ||
-        bb_identity_load(j->identity_path, j->identity, err, sizeof err) < 0) {
+        security_setup(j, err, sizeof err) < 0) {
         bb_err("%s", err);
         nsm_fail(n, err);
         return 2;

@@ -42,24 +42,43 @@ static void to_main(struct join *j, const uint8_t *buf, size_t len)
     }
 }
 
-static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf, size_t len)
+static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_t len)
 {
     struct bb_header hd;
-    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK) {
+    // The header alone: a sealed datagram may be longer than a cleartext one.
+    if (bb_wire_parse_header(pkt, len < BB_WIRE_HEADER_SIZE ? len : BB_WIRE_HEADER_SIZE, &hd) !=
+        BB_WIRE_OK) {
         bb_counter_inc(&j->foreign);
         return;
     }
     uint64_t now = bb_now_ns();
-    int ours = s && s->active && hd.session == s->st.session;
+    switch (hd.type) {
+    case BB_MSG_COOKIE:
+    case BB_MSG_WELCOME:
+    case BB_MSG_REJECT:
+        // The handshake: main checks what it can (handshake.h).
+        if (len <= BB_MAX_DATAGRAM)
+            to_main(j, pkt, len);
+        return;
+    default:
+        break;
+    }
+    // Everything else belongs to our session and is sealed: a datagram that
+    // does not open counts for nothing (not as the hub's keepalive, LEAVE...).
+    uint8_t *buf;
+    int n;
+    if (!s || !s->active || hd.session != s->st.session ||
+        (n = bb_stream_unseal(&s->st, pkt, len, &buf)) < 0 ||
+        bb_wire_parse_header(buf, (size_t)n, &hd) != BB_WIRE_OK) {
+        bb_counter_inc(&j->foreign);
+        return;
+    }
+    len = (size_t)n;
     switch (hd.type) {
     case BB_MSG_AUDIO:
     case BB_MSG_PING:
     case BB_MSG_PONG: {
-        if (!ours) {
-            bb_counter_inc(&j->foreign);
-            return;
-        }
-        uint8_t reply[64];
+        uint8_t reply[BB_STREAM_REPLY_SIZE];
         int rlen = 0;
         enum bb_stream_rx r = bb_stream_receive(&s->st, &hd, buf, len, now, reply, &rlen);
         if (r == BB_STREAM_RX_BAD) {
@@ -70,16 +89,14 @@ static void rx_handle(struct join *j, struct join_stream *s, const uint8_t *buf,
             join_net_send(j, reply, rlen);
         break;
     }
-    case BB_MSG_WELCOME:
-    case BB_MSG_REJECT:
     case BB_MSG_LEAVE:
     case BB_MSG_LEAVE_ACK:
         to_main(j, buf, len);
         break;
     case BB_MSG_OSC: {
-        // For one of our own controllers: only from our session.
+        // For one of our own controllers.
         struct bb_osc o;
-        if (!ours || bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
+        if (bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
             bb_counter_inc(&j->foreign);
             return;
         }
@@ -109,7 +126,7 @@ static void *rx_main(void *arg)
                                  (struct sockaddr *)&from.ss, &from.len);
             if (n < 0)
                 break;
-            if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_DATAGRAM) {
+            if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_SEALED) {
                 bb_counter_inc(&j->foreign);
                 continue;
             }
@@ -124,7 +141,7 @@ static void *tx_main(void *arg)
 {
     struct join *j = arg;
     bb_thread_below_jack(j->jack_prio, "send");
-    uint8_t pkt[BB_MAX_DATAGRAM];
+    uint8_t pkt[BB_MAX_SEALED];
     while (atomic_load(&j->running)) {
         // Woken every period; the timeout bounds how long an old stream
         // waits for our acknowledgement when JACK is not running us.

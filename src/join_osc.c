@@ -164,15 +164,19 @@ static void osc_in(void *user, const char *path, lo_message msg, const char *err
         ctl_error(j, k, path, "not connected to the hub");
         return;
     }
-    uint8_t pkt[BB_OSC_PACKET_MAX], buf[BB_MAX_DATAGRAM];
+    uint8_t pkt[BB_OSC_PACKET_MAX], buf[BB_MAX_SEALED];
     size_t len = lo_message_length(msg, path);
     if (len > sizeof pkt) {
         ctl_error(j, k, path, "too long to relay to the hub (1176 bytes at most)");
         return;
     }
     lo_message_serialise(msg, path, pkt, &len);
+    // Sealed with the session's key (session.h): written after the
+    // counter's room, sealed in place.
     struct bb_header hd = {.type = BB_MSG_OSC, .session = j->osc_session, .seq = j->osc_seq++};
-    join_net_send(j, buf, bb_wire_write_osc(buf, sizeof buf, &hd, (uint8_t)k, pkt, len));
+    int n = bb_wire_write_osc(buf + BB_SEAL_COUNTER_SIZE, BB_MAX_DATAGRAM, &hd, (uint8_t)k, pkt,
+                              len);
+    join_net_send(j, buf, n > 0 ? bb_stream_seal(j->osc_st, buf, n, sizeof buf) : -1);
 }
 
 void join_osc_from_hub(struct join *j, const uint8_t *buf, size_t len)

@@ -95,16 +95,26 @@ static void send_join(struct join *j)
         .kbps = (uint16_t)j->kbps,
         .jitter = (uint16_t)(j->jitter == BB_JBUF_AUTO ? 0xFFFF : j->jitter),
     };
-    memcpy(m.identity, j->identity, BB_IDENTITY_SIZE);
+    // The identity is the key pair the handshake signs with; this field
+    // carries the old identity token, once, to link what the hub stored
+    // under it (keypair.h), else zeros.
+    if (j->have_old_identity)
+        memcpy(m.identity, j->identity, BB_IDENTITY_SIZE);
     snprintf(m.name, sizeof m.name, "%s", j->name);
     uint8_t buf[BB_MAX_DATAGRAM];
-    join_net_send(j, buf, bb_session_join(buf, sizeof buf, &m));
+    join_net_send(j, buf, bb_session_join(j->hs, buf, sizeof buf, &m));
 }
 
-static void send_leave(struct join *j, uint32_t session)
+static void send_hello(struct join *j)
 {
     uint8_t buf[BB_MAX_DATAGRAM];
-    join_net_send(j, buf, bb_session_leave(buf, sizeof buf, session, BB_LEAVE_QUIT, "musician quit"));
+    join_net_send(j, buf, bb_session_hello(j->hs, buf, sizeof buf));
+}
+
+static void send_leave(struct join *j, struct join_stream *s)
+{
+    uint8_t buf[BB_MAX_SEALED];
+    join_net_send(j, buf, bb_session_leave(&s->st, buf, sizeof buf, BB_LEAVE_QUIT, "musician quit"));
 }
 
 // ---------------------------------------------------------------- transitions
@@ -121,10 +131,13 @@ static void to_rejoining(struct join *j, struct join_session *ss, uint64_t retry
 {
     uint64_t now = bb_now_ns();
     j->osc_session = 0;
+    j->osc_st = NULL;
     stream_publish(j, calloc(1, sizeof(struct join_stream)));
     ss->cur = NULL;
     ss->state = JOIN_JOINING;
     ss->tries = 0;
+    ss->have_cookie = 0; // a new handshake: fresh ephemeral keys
+    ss->join_tries = 0;
     ss->retry_ns = retry_ns;
     ss->next_send_ns = now + retry_ns;
 }
@@ -133,34 +146,61 @@ static void to_leaving(struct join *j, struct join_session *ss)
 {
     ss->state = JOIN_LEAVING;
     j->osc_session = 0;
+    j->osc_st = NULL;
     ss->leave_deadline_ns = bb_now_ns() + BB_SESSION_LEAVE_NS;
     ss->next_send_ns = 0;
 }
 
 static unsigned hub_period; // [ctl] the hub's JACK period, from the last WELCOME
 
+static void on_cookie(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len)
+{
+    if (ss->have_cookie)
+        return;
+    // May derive K_room (Argon2id, ~0.1 s) for a salt not seen yet.
+    int rc = bb_session_on_cookie(j->hs, buf, len);
+    if (rc < 0) {
+        if (rc != BB_HS_STATE)
+            bb_warn("the hub's cookie is unusable: %s", bb_hs_strerror(rc));
+        return;
+    }
+    ss->have_cookie = 1;
+    ss->join_tries = 0;
+    ss->next_send_ns = 0; // the JOIN at once
+}
+
 static void on_welcome(struct join *j, struct join_session *ss, const struct bb_header *hd,
                        const uint8_t *buf, size_t len)
 {
     struct bb_welcome w;
+    struct bb_hs_keys keys;
     char err[300];
-    if (bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
+    // Only the hub that read our last JOIN (it knows the room password)
+    // can make one that opens; anything else is ignored.
+    if (bb_session_on_welcome(j->hs, buf, len, &w, &keys) < 0)
         return;
     hub_period = w.period; // for -v's latency estimate
     struct join_stream *s = stream_new(j, hd->session, &w, err, sizeof err);
     if (!s) {
+        bb_hs_keys_wipe(&keys);
         bb_err("%s", err);
         to_done(ss, 1);
         return;
     }
+    bb_stream_set_keys(&s->st, keys.c2h, keys.h2c); // before the stream is published
+    bb_hs_keys_wipe(&keys);
     ss->session = hd->session;
     j->osc_session = hd->session;
+    j->osc_st = &s->st;
+    if (ss->refused) // a refusal to retry (or a hint, or made up): we are in now
+        ss->status = 0;
+    ss->refused = ss->bad_password = 0;
     atomic_store(&j->last_heard_ns, bb_now_ns());
     stream_publish(j, s);
     ss->cur = s;
     ss->reported_first = 0;
     ss->state = JOIN_CONNECTED;
-    ss->next_send_ns = bb_now_ns() + BB_SESSION_PING_NS;
+    ss->next_send_ns = 0; // a PING at once: the hub sends the mix after our first sealed datagram
     ss->warned = 0;
     const struct bb_stream *st = &s->st;
     int two = st->rx_codec != st->tx_codec;
@@ -172,21 +212,36 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
             s->conv.on ? " (converted from and to ours)" : "");
 }
 
-static void on_reject(struct join_session *ss, const uint8_t *buf, size_t len)
+static void on_reject(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len)
 {
     struct bb_reject r;
-    if (bb_wire_read_reject(buf, len, &r) != BB_WIRE_OK)
+    int auth = bb_session_on_reject(j->hs, buf, len, &r);
+    if (auth < 0)
         return;
-    if (!bb_session_reject_final(r.code)) {
+    if (!auth) {
+        // Cleartext: the hub could not read our JOIN (a wrong password), or
+        // anyone who sees our packets made it up. Never final.
+        if (!ss->bad_password)
+            bb_err("the hub refused: %s (unauthenticated). Is the room password right? "
+                   "(--password-file FILE or BANDBRIDGE_PASSWORD); retrying", r.reason);
+        ss->bad_password = ss->refused = 1;
+        ss->status = 1;
+    } else if (bb_session_reject_final(r.code)) {
+        bb_err("the hub refused: %s", r.reason);
+        to_done(ss, 1);
+        return;
+    } else {
+        // Worth retrying (the hub full, the name taken: the other musician
+        // may leave); a run that ends (--seconds) before we got in failed.
         if (!ss->warned)
             bb_warn("the hub refused: %s; retrying", r.reason);
         ss->warned = 1;
-        ss->retry_ns = 1000 * MS;
-        ss->next_send_ns = bb_now_ns() + ss->retry_ns;
-        return;
+        ss->refused = 1; // status 1 unless we get in after all
+        ss->status = 1;
     }
-    bb_err("the hub refused: %s", r.reason);
-    to_done(ss, 1);
+    if (ss->retry_ns < 1000 * MS)
+        ss->retry_ns = 1000 * MS;
+    ss->next_send_ns = bb_now_ns() + ss->retry_ns;
 }
 
 static void on_hub_leave(struct join *j, struct join_session *ss, const struct bb_header *hd,
@@ -195,8 +250,8 @@ static void on_hub_leave(struct join *j, struct join_session *ss, const struct b
     struct bb_leave l;
     if (bb_wire_read_leave(buf, len, &l) != BB_WIRE_OK)
         return;
-    uint8_t ack[BB_WIRE_HEADER_SIZE];
-    join_net_send(j, ack, bb_session_leave_ack(ack, sizeof ack, ss->session, hd->seq));
+    uint8_t ack[BB_MAX_SEALED];
+    join_net_send(j, ack, bb_session_leave_ack(&ss->cur->st, ack, sizeof ack, hd->seq));
     bb_warn("the hub ended the session: %s; reconnecting", l.reason);
     to_rejoining(j, ss, 500 * MS);
 }
@@ -220,10 +275,12 @@ void join_session_event(struct join *j, struct join_session *ss, const uint8_t *
     if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK)
         return;
     int ours = hd.session == ss->session;
-    if (hd.type == BB_MSG_WELCOME && ss->state == JOIN_JOINING)
+    if (hd.type == BB_MSG_COOKIE && ss->state == JOIN_JOINING)
+        on_cookie(j, ss, buf, len);
+    else if (hd.type == BB_MSG_WELCOME && ss->state == JOIN_JOINING)
         on_welcome(j, ss, &hd, buf, len);
     else if (hd.type == BB_MSG_REJECT && ss->state == JOIN_JOINING)
-        on_reject(ss, buf, len);
+        on_reject(j, ss, buf, len);
     else if (hd.type == BB_MSG_LEAVE && ours && ss->state == JOIN_CONNECTED)
         on_hub_leave(j, ss, &hd, buf, len);
     else if (hd.type == BB_MSG_LEAVE_ACK && ss->state == JOIN_LEAVING)
@@ -247,7 +304,7 @@ void join_session_jack_gone(struct join *j, struct join_session *ss)
     bb_err("the JACK server went away; leaving the hub");
     if (ss->state == JOIN_CONNECTED)
         for (int rep = 0; rep < 3; rep++)
-            send_leave(j, ss->session);
+            send_leave(j, ss->cur);
     to_done(ss, 1);
 }
 
@@ -260,7 +317,16 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
     case JOIN_JOINING:
         if (ss->tries == 0)
             ss->asked_ns = now;
-        send_join(j);
+        // A cookie whose JOINs go unanswered may be stale (a restarted
+        // hub): start over with a HELLO.
+        if (ss->have_cookie && ss->join_tries >= 8)
+            ss->have_cookie = 0;
+        if (ss->have_cookie) {
+            send_join(j);
+            ss->join_tries++;
+        } else {
+            send_hello(j);
+        }
         if (++ss->tries == 5 && !ss->warned) {
             bb_warn("no answer from the hub at %s yet; still trying", ss->hub_str);
             ss->warned = 1;
@@ -270,7 +336,7 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
         ss->next_send_ns = now + ss->retry_ns;
         break;
     case JOIN_CONNECTED: {
-        uint8_t buf[64];
+        uint8_t buf[BB_STREAM_REPLY_SIZE];
         join_net_send(j, buf, bb_stream_ping(&ss->cur->st, buf, sizeof buf, now));
         ss->next_send_ns = now + BB_SESSION_PING_NS;
         break;
@@ -280,7 +346,7 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
             to_done(ss, ss->status);
             return;
         }
-        send_leave(j, ss->session);
+        send_leave(j, ss->cur);
         ss->next_send_ns = now + BB_SESSION_LEAVE_RETRY_NS;
         break;
     case JOIN_DONE:

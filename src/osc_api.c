@@ -528,6 +528,11 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "bad_packets", atomic_load(&h->eng.stats.bad_packets));
     add_stat(m, "unknown_session", atomic_load(&h->eng.stats.unknown_session));
     add_stat(m, "wrong_source", atomic_load(&h->eng.stats.wrong_source));
+    add_stat(m, "forged", atomic_load(&h->eng.stats.forged)); // security: hub_net.c
+    add_stat(m, "replayed", atomic_load(&h->eng.stats.replayed));
+    add_stat(m, "joins_limited", atomic_load(&h->eng.stats.joins_limited));
+    add_stat(m, "handshake_bad", atomic_load(&h->eng.stats.handshake_bad));
+    add_stat(m, "addr_moves", atomic_load(&h->eng.stats.addr_moves));
     add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
     add_stat(m, "osc_messages", h->osc->messages);
@@ -672,7 +677,9 @@ static void cmd_status(struct hub *h, struct osc_call *call)
         lo_message m = lo_message_new();
         lo_message_add_int32(m, i + 1);
         lo_message_add_string(m, c->name);
-        lo_message_add_string(m, bb_addr_str(&c->addr, as, sizeof as));
+        struct bb_addr addr; // the receive thread moves it when the musician's NAT rebinds
+        hub_client_addr(c, &addr);
+        lo_message_add_string(m, bb_addr_str(&addr, as, sizeof as));
         char cs[40];
         snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(c->st.rx_codec), c->st.tx_codec != c->st.rx_codec ? "/" : "",
                  c->st.tx_codec != c->st.rx_codec ? bb_codec_name(c->st.tx_codec) : "");

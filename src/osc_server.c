@@ -111,15 +111,22 @@ void osc_relay_packet(struct hub *h, const struct osc_peer *to, const void *pkt,
     // A lease may outlive its musician by a tick: check who holds the slot.
     if (to->slot < 0 || to->slot >= BB_MAX_CLIENTS)
         return;
-    const struct hub_client *c = h->slots[to->slot];
+    struct hub_client *c = h->slots[to->slot];
     if (!c || c->state != HUB_CLIENT_ACTIVE || c->session != to->session)
         return;
     struct bb_header hd = {.type = BB_MSG_OSC, .session = c->session,
                            .seq = h->osc ? h->osc->relay_seq[to->slot]++ : 0};
-    uint8_t buf[BB_MAX_DATAGRAM];
-    int n = bb_wire_write_osc(buf, sizeof buf, &hd, to->controller, pkt, len);
+    // Sealed with the session's key (session.h): written after the
+    // counter's room, sealed in place.
+    uint8_t buf[BB_MAX_SEALED];
+    int n = bb_wire_write_osc(buf + BB_SEAL_COUNTER_SIZE, BB_MAX_DATAGRAM, &hd, to->controller,
+                              pkt, len);
     if (n > 0)
-        hub_net_send(&h->eng, &c->addr, buf, (size_t)n);
+        n = bb_stream_seal(&c->st, buf, n, sizeof buf);
+    struct bb_addr addr;
+    hub_client_addr(c, &addr);
+    if (n > 0)
+        hub_net_send(&h->eng, &addr, buf, (size_t)n);
     else
         bb_debug("OSC: %zu bytes for %s's controller %u do not fit a datagram", len, c->name,
                  to->controller);

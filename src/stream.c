@@ -97,8 +97,71 @@ BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned 
     memset(s->tx_last, 0, sizeof s->tx_last);
 }
 
+void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
+                        const uint8_t rx_key[BB_SEAL_KEY_SIZE])
+{
+    bb_seal_tx_init(&s->seal_tx, tx_key);
+    bb_seal_rx_init(&s->seal_rx, rx_key);
+    s->sealed = 1;
+}
+
+int bb_stream_seal(struct bb_stream *s, uint8_t *pkt, int plain_len, size_t cap)
+{
+    if (plain_len < BB_WIRE_HEADER_SIZE)
+        return -1;
+    uint8_t *hdr = pkt + BB_SEAL_COUNTER_SIZE;
+    if (!s->sealed) {
+        memmove(pkt, hdr, (size_t)plain_len);
+        return plain_len;
+    }
+    // The flag is part of the header, so of the AD: a receiver can tell a
+    // sealed datagram from a cleartext one and nobody can change which.
+    uint16_t flags = (uint16_t)(hdr[6] | hdr[7] << 8) | BB_FLAG_SEALED;
+    hdr[6] = (uint8_t)flags;
+    hdr[7] = (uint8_t)(flags >> 8);
+    // bb_seal moves the header down by the counter's size first, then
+    // writes the counter where the header's end was, then encrypts the body
+    // where it lies: no copy of the payload.
+    int n = bb_seal(&s->seal_tx, hdr, BB_WIRE_HEADER_SIZE, hdr + BB_WIRE_HEADER_SIZE,
+                    (size_t)plain_len - BB_WIRE_HEADER_SIZE, pkt, cap);
+    return n < 0 ? -1 : n;
+}
+
+int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **out)
+{
+    if (!s->sealed) {
+        *out = pkt;
+        return len <= BB_MAX_DATAGRAM ? (int)len : -1;
+    }
+    if (len < BB_WIRE_HEADER_SIZE + BB_SEAL_OVERHEAD || !(pkt[6] & BB_FLAG_SEALED)) {
+        bb_counter_add(&s->forged, 1);
+        return -1;
+    }
+    uint8_t *body = pkt + BB_WIRE_HEADER_SIZE + BB_SEAL_COUNTER_SIZE;
+    int n = bb_open(&s->seal_rx, pkt, BB_WIRE_HEADER_SIZE, len, body,
+                    len - BB_WIRE_HEADER_SIZE - BB_SEAL_OVERHEAD, NULL);
+    if (n == BB_SEAL_REPLAY || n == BB_SEAL_TOO_OLD) {
+        bb_counter_add(&s->replayed, 1);
+        return -2;
+    }
+    if (n < 0) {
+        bb_counter_add(&s->forged, 1);
+        return -1;
+    }
+    // The header back in front of the body: the wire readers take one
+    // contiguous datagram.
+    memmove(pkt + BB_SEAL_COUNTER_SIZE, pkt, BB_WIRE_HEADER_SIZE);
+    *out = pkt + BB_SEAL_COUNTER_SIZE;
+    return BB_WIRE_HEADER_SIZE + n;
+}
+
 int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
 {
+    if (size < BB_SEAL_OVERHEAD + BB_WIRE_HEADER_SIZE)
+        return -1;
+    // Written after the counter's room and sealed in place (bb_stream_seal).
+    uint8_t *plain = pkt + BB_SEAL_COUNTER_SIZE;
+    size_t room = size - BB_SEAL_OVERHEAD;
     const uint32_t bytes = s->tx_frames * s->tx_channels * (uint32_t)sizeof(float);
     if (bb_ring_read_space(&s->tx) < bytes)
         return 0;
@@ -108,13 +171,13 @@ int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
     struct bb_header hd = {.type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = ts};
     s->tx_seq++;
     s->tx_ts += s->tx_frames;
-    int off = bb_wire_write_audio_head(pkt, size, &hd, (uint8_t)s->tx_codec,
+    int off = bb_wire_write_audio_head(plain, room, &hd, (uint8_t)s->tx_codec,
                                        (uint8_t)s->tx_channels, (uint16_t)s->tx_frames);
-    int n = off > 0 ? bb_encode(s->enc, s->tx_buf, pkt + off, size - (size_t)off) : -1;
+    int n = off > 0 ? bb_encode(s->enc, s->tx_buf, plain + off, room - (size_t)off) : -1;
     if (n < 0)
         return -1;
     bb_counter_add(&s->packets_out, 1);
-    return off + n;
+    return bb_stream_seal(s, pkt, off + n, size);
 }
 
 enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header *hd,
@@ -143,7 +206,9 @@ enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header 
         struct bb_header rh = {.type = BB_MSG_PONG, .session = s->session, .seq = hd->seq};
         p.jitter_frames = atomic_load_explicit(&s->jb.stats.fill, memory_order_relaxed);
         p.lost = (uint32_t)atomic_load_explicit(&s->jb.stats.lost, memory_order_relaxed);
-        *reply_len = bb_wire_write_ping(reply, 64, &rh, &p);
+        int n = bb_wire_write_ping(reply + BB_SEAL_COUNTER_SIZE,
+                                   BB_STREAM_REPLY_SIZE - BB_SEAL_OVERHEAD, &rh, &p);
+        *reply_len = n > 0 ? bb_stream_seal(s, reply, n, BB_STREAM_REPLY_SIZE) : -1;
         r = *reply_len > 0 ? BB_STREAM_RX_REPLY : BB_STREAM_RX_DONE;
         break;
     }
@@ -163,11 +228,14 @@ enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header 
     return r;
 }
 
-int bb_stream_ping(const struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
+int bb_stream_ping(struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
 {
     struct bb_header hd = {.type = BB_MSG_PING, .session = s->session};
     struct bb_ping p = {.t_ns = now};
-    return bb_wire_write_ping(buf, size, &hd, &p);
+    if (size < BB_SEAL_OVERHEAD)
+        return -1;
+    int n = bb_wire_write_ping(buf + BB_SEAL_COUNTER_SIZE, size - BB_SEAL_OVERHEAD, &hd, &p);
+    return n > 0 ? bb_stream_seal(s, buf, n, size) : -1;
 }
 
 BB_RT int32_t bb_rt_timeline_missed(struct bb_rt_timeline *t, uint32_t now, unsigned nframes)

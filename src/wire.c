@@ -232,6 +232,16 @@ int bb_wire_write_ping(uint8_t *buf, size_t size, const struct bb_header *h, con
     return (int)total;
 }
 
+int bb_wire_write_header(uint8_t *buf, size_t size, const struct bb_header *h)
+{
+    if (h->type < BB_MSG_JOIN || h->type > BB_MSG_LAST)
+        return BB_WIRE_TYPE_BAD;
+    if (size < BB_WIRE_HEADER_SIZE)
+        return BB_WIRE_NO_ROOM;
+    put_header(buf, h, h->type);
+    return BB_WIRE_HEADER_SIZE;
+}
+
 int bb_wire_write_empty(uint8_t *buf, size_t size, const struct bb_header *h)
 {
     // Only LEAVE_ACK has no body; any other type would be a malformed message.
@@ -370,7 +380,7 @@ int bb_wire_parse_header(const uint8_t *buf, size_t len, struct bb_header *h)
         return BB_WIRE_VERSION_BAD;
     if (len > BB_MAX_DATAGRAM)
         return BB_WIRE_FIELD_BAD;
-    if (h->type < BB_MSG_JOIN || h->type > BB_MSG_OSC)
+    if (h->type < BB_MSG_JOIN || h->type > BB_MSG_LAST)
         return BB_WIRE_TYPE_BAD;
     return BB_WIRE_OK;
 }

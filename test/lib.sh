@@ -35,6 +35,11 @@ export BUILD BIN BB_ROOT BB_BIN BB_PROBE
 export JACK_NO_START_SERVER=1
 export JACK_NO_AUDIO_RESERVATION=1
 
+# Every hub and join of a test shares this room password (bandbridge(1):
+# the environment is one of the ways to give it), so that tests start them
+# as a band would; it_security.sh overrides it per process to test refusal.
+export BANDBRIDGE_PASSWORD=${BANDBRIDGE_PASSWORD:-bb-test-room-password}
+
 BB_NAME=$(basename "$0" .sh)
 BB_PIDS=()
 BB_JACK_PID=

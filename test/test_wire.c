@@ -242,7 +242,7 @@ static void test_header_layout(void)
                            .session = 0x11223344, .seq = 0x55667788, .ts = 0x99AABBCC };
     static const uint8_t want[BB_WIRE_HEADER_SIZE] = {
         'B', 'B', 'R', 'G',     // magic
-        1,                      // version (the writer's, not h.version)
+        2,                      // version (the writer's, not h.version)
         8,                      // type LEAVE_ACK
         0x00, 0x00,             // flags
         0x44, 0x33, 0x22, 0x11, // session
@@ -261,6 +261,20 @@ static void test_header_layout(void)
     h.version = BB_WIRE_VERSION;
     CHECK(header_eq(&got, &h));
 
+    // the header alone, for the handshake messages and sealed datagrams
+    struct bb_header hh = { .type = BB_MSG_COOKIE, .flags = BB_FLAG_AUTH | BB_FLAG_SEALED,
+                            .session = 5 };
+    memset(b, 0xEE, sizeof b);
+    CHECK(bb_wire_write_header(b, sizeof b, &hh) == BB_WIRE_HEADER_SIZE);
+    CHECK(b[4] == BB_WIRE_VERSION && b[5] == BB_MSG_COOKIE && b[6] == 3 && b[7] == 0);
+    CHECK(b[BB_WIRE_HEADER_SIZE] == 0xEE);
+    CHECK(bb_wire_parse_header(b, BB_WIRE_HEADER_SIZE, &got) == BB_WIRE_OK &&
+          got.type == BB_MSG_COOKIE && got.flags == 3 && got.session == 5);
+    hh.type = BB_MSG_HELLO;
+    CHECK(bb_wire_write_header(b, BB_WIRE_HEADER_SIZE - 1, &hh) == BB_WIRE_NO_ROOM);
+    hh.type = BB_MSG_LAST + 1;
+    CHECK(bb_wire_write_header(b, sizeof b, &hh) == BB_WIRE_TYPE_BAD);
+
     // flags are passed through both ways
     h.flags = 0xA55A;
     CHECK(bb_wire_write_empty(b, sizeof b, &h) == BB_WIRE_HEADER_SIZE);
@@ -272,7 +286,7 @@ static void test_join_layout(void)
 {
     static const uint8_t want[] = {
         // header
-        'B', 'B', 'R', 'G', 1, 1, 0, 0,
+        'B', 'B', 'R', 'G', 2, 1, 0, 0,
         0x00, 0x00, 0x00, 0x00, // session 0
         0x04, 0x03, 0x02, 0x01, // seq 0x01020304
         0x0D, 0x0C, 0x0B, 0x0A, // ts 0x0A0B0C0D
@@ -392,7 +406,7 @@ static void test_round_trips(void)
     int n = bb_wire_write_join(b, sizeof b, &h, &j);
     CHECK(n > 0);
     CHECK(bb_wire_parse_header(b, (size_t)n, &hh) == BB_WIRE_OK && header_eq(&hh, &(struct bb_header){
-        .version = 1, .type = BB_MSG_JOIN, .session = h.session, .seq = h.seq, .ts = h.ts }));
+        .version = BB_WIRE_VERSION, .type = BB_MSG_JOIN, .session = h.session, .seq = h.seq, .ts = h.ts }));
     CHECK(bb_wire_read_join(b, (size_t)n, &jg) == BB_WIRE_OK && join_eq(&j, &jg));
     // longest name, every codec, every channel count
     memset(j.name, 'z', 31);
@@ -557,7 +571,7 @@ static void test_header_errors(void)
     // other version: reported, header still filled
     for (int v = 0; v < 256; v += 255) {
         memcpy(b, s->buf, (size_t)s->len);
-        b[4] = (uint8_t)(v == 0 ? 0 : 2);
+        b[4] = (uint8_t)(v == 0 ? 1 : 3); // version 1: before the handshake
         memset(&h, 0, sizeof h);
         CHECK(bb_wire_parse_header(b, (size_t)s->len, &h) == BB_WIRE_VERSION_BAD);
         CHECK(h.version == b[4] && h.type == BB_MSG_JOIN && h.seq == 41 && h.ts == 123456);
@@ -566,11 +580,11 @@ static void test_header_errors(void)
     // version wins over a too-long datagram (a newer peer may send bigger ones)
     memset(b, 0, sizeof b);
     memcpy(b, s->buf, (size_t)s->len);
-    b[4] = 2;
+    b[4] = 3;
     CHECK(bb_wire_parse_header(b, BB_MAX_DATAGRAM + 1, &h) == BB_WIRE_VERSION_BAD);
 
     // unknown types
-    static const uint8_t bad_types[] = { 0, 10, 100, 255 };
+    static const uint8_t bad_types[] = { 0, BB_MSG_LAST + 1, 100, 255 };
     for (size_t i = 0; i < BB_ARRAY_LEN(bad_types); i++) {
         memcpy(b, s->buf, (size_t)s->len);
         b[5] = bad_types[i];
@@ -886,7 +900,7 @@ static void test_osc(void)
 
     // byte-pinned: header, controller 3, the OSC message as is
     static const uint8_t want_head[] = {
-        'B', 'B', 'R', 'G', 1, 9, 0, 0,
+        'B', 'B', 'R', 'G', 2, 9, 0, 0,
         0x44, 0x33, 0x22, 0x11, // session
         0x88, 0x77, 0x66, 0x55, // seq
         0, 0, 0, 0,             // ts

@@ -93,7 +93,11 @@
 #include "bb.h"
 #include "codec.h"
 #include "net.h"
+#include "seal.h"
+#include "session.h"
+#include "stream.h"
 #include "wire.h"
+#include <sodium.h>
 
 #define RATE            48000u
 #define PERIOD          64u
@@ -158,6 +162,18 @@ struct mus {
     char      name[BB_NAME_MAX];
     uint8_t   id[BB_IDENTITY_SIZE];
     int       fd;
+
+    // The handshake (handshake.h), as bandbridge join: used by the main
+    // thread (HELLO, JOIN) and the receive thread (COOKIE, WELCOME,
+    // REJECT), so under hs_lock.
+    pthread_mutex_t      hs_lock;
+    struct bb_hs_client  hs;
+    bool                 have_cookie;
+    int                  join_tries;
+    /// Only the seal fields and session of a stream: every datagram of the
+    /// session is sealed (bb_stream_seal/unseal, session.h). Keys set by
+    /// the receive thread before LIVE is published.
+    struct bb_stream     st;
 
     _Atomic int      state;   // enum mstate
     uint32_t         session; // [rx before LIVE is published, ro after]
@@ -228,6 +244,7 @@ static struct {
     uint64_t       ctl_tick_ns;   // the main thread's pass
     unsigned       up_frames;     // what the hub must propose for this codec
     double         drift_ppm;     // --drift-ppm: the sender's clock against ours
+    char           password[BB_HS_PASSWORD_MAX]; // the room's: BANDBRIDGE_PASSWORD, else ""
 
     // Audio encoded before the run, LOOP_SAMPLES per slot (all but float + code).
     struct loop {
@@ -345,6 +362,17 @@ static struct mus *mus_new(enum kind k, int index, char *err, size_t err_size)
     uint64_t a = splitmix64(&s), b = splitmix64(&s);
     memcpy(m->id, &a, 8);
     memcpy(m->id + 8, &b, 8);
+    // The identity key pair from the same seed: a rerun is the same band.
+    uint8_t seed[32];
+    uint64_t c = splitmix64(&s), d = splitmix64(&s);
+    memcpy(seed, &a, 8);
+    memcpy(seed + 8, &b, 8);
+    memcpy(seed + 16, &c, 8);
+    memcpy(seed + 24, &d, 8);
+    struct bb_keypair kp;
+    crypto_sign_seed_keypair(kp.pk, kp.sk, seed);
+    pthread_mutex_init(&m->hs_lock, NULL);
+    bb_hs_client_init(&m->hs, G.password, &kp);
     m->fd = bb_udp_open(NULL, 0, G.hub.ss.ss_family, err, err_size);
     if (m->fd < 0) {
         free(m);
@@ -401,6 +429,8 @@ static void send_dgram(struct mus *m, const uint8_t *buf, int len)
         atomic_store_explicit(&m->last_tx_ns, bb_now_ns(), memory_order_relaxed);
 }
 
+/// [ctl] HELLO until a COOKIE came, then JOIN (back to HELLO after eight
+/// JOINs unanswered), as bandbridge join does.
 static void send_join(struct mus *m)
 {
     struct bb_join j = {
@@ -413,28 +443,76 @@ static void send_join(struct mus *m)
         // As bandbridge join; never decoded here anyway.
         .flags = G.stereo_mix ? 0 : BB_JOIN_MONO_OK,
     };
-    memcpy(j.identity, m->id, BB_IDENTITY_SIZE);
     snprintf(j.name, sizeof j.name, "%s", m->name);
-    struct bb_header hd = {.type = BB_MSG_JOIN, .seq = m->join_seq++};
     uint8_t buf[BB_MAX_DATAGRAM];
-    send_dgram(m, buf, bb_wire_write_join(buf, sizeof buf, &hd, &j));
+    int n;
+    pthread_mutex_lock(&m->hs_lock);
+    if (m->have_cookie && m->join_tries >= 8)
+        m->have_cookie = false;
+    if (m->have_cookie) {
+        n = bb_session_join(&m->hs, buf, sizeof buf, &j);
+        m->join_tries++;
+    } else {
+        n = bb_session_hello(&m->hs, buf, sizeof buf);
+    }
+    pthread_mutex_unlock(&m->hs_lock);
+    m->join_seq++;
+    send_dgram(m, buf, n);
 }
 
 static void send_ping(struct mus *m)
 {
-    struct bb_header hd = {.type = BB_MSG_PING, .session = m->session, .seq = m->ping_seq++};
-    struct bb_ping p = {.t_ns = bb_now_ns()};
-    uint8_t buf[64];
-    send_dgram(m, buf, bb_wire_write_ping(buf, sizeof buf, &hd, &p));
+    uint8_t buf[BB_STREAM_REPLY_SIZE];
+    m->ping_seq++;
+    send_dgram(m, buf, bb_stream_ping(&m->st, buf, sizeof buf, bb_now_ns()));
 }
 
 static void send_leave(struct mus *m)
 {
-    struct bb_header hd = {.type = BB_MSG_LEAVE, .session = m->session, .seq = m->leave_seq++};
-    struct bb_leave l = {.code = BB_LEAVE_QUIT};
-    snprintf(l.reason, sizeof l.reason, "bbload musician quit");
-    uint8_t buf[256];
-    send_dgram(m, buf, bb_wire_write_leave(buf, sizeof buf, &hd, &l));
+    uint8_t buf[BB_MAX_SEALED];
+    m->leave_seq++;
+    send_dgram(m, buf, bb_session_leave(&m->st, buf, sizeof buf, BB_LEAVE_QUIT,
+                                        "bbload musician quit"));
+}
+
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bb_room room;  // [room_lock]
+static bool room_ok;         // [room_lock]
+
+/// [main, before the run] Derives the room key once from a COOKIE, so that
+/// Argon2id (seconds on a loaded 2-core machine) is not inside the run's
+/// timeline (--die-at times, join latencies). A hub that does not answer
+/// within 5 s is left to the run to find.
+static void prewarm_room(void)
+{
+    struct bb_keypair kp;
+    crypto_sign_keypair(kp.pk, kp.sk);
+    struct bb_hs_client hs;
+    int fd = bb_udp_open(NULL, 0, G.hub.ss.ss_family, (char[80]){0}, 80);
+    if (fd < 0 || bb_hs_client_init(&hs, G.password, &kp) < 0 ||
+        connect(fd, (const struct sockaddr *)&G.hub.ss, G.hub.len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    uint8_t buf[BB_MAX_SEALED];
+    for (int tries = 0; tries < 25 && !room_ok; tries++) {
+        int n = bb_session_hello(&hs, buf, sizeof buf);
+        if (n <= 0 || (send(fd, buf, (size_t)n, 0) < 0 && errno != ECONNREFUSED))
+            break; // refused: the hub is not listening yet
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        ssize_t got = recv(fd, buf, sizeof buf, 0);
+        if (got > 0 && bb_session_on_cookie(&hs, buf, (size_t)got) == 0 && hs.room_ok) {
+            if (G.verbose)
+                fprintf(stderr, "bbload: room key derived before the run\n");
+            room = hs.room;
+            room_ok = true;
+        }
+    }
+    bb_hs_client_wipe(&hs);
+    close(fd);
 }
 
 /* ------------------------------------------------------------ sender */
@@ -449,8 +527,10 @@ static void put_f32(uint8_t *p, float f)
     p[3] = (uint8_t)(u >> 24);
 }
 
-static void send_audio(struct mus *m, int slot, uint8_t *pkt)
+static void send_audio(struct mus *m, int slot, uint8_t *out)
 {
+    // Written after the seal counter's room, sealed in place (session.h).
+    uint8_t *pkt = out + BB_SEAL_COUNTER_SIZE;
     uint32_t t = (uint32_t)(m->tx_packets * m->up_frames);
     struct bb_header hd = {
         .type = BB_MSG_AUDIO, .session = m->session, .seq = (uint32_t)m->tx_packets, .ts = t};
@@ -465,7 +545,7 @@ static void send_audio(struct mus *m, int slot, uint8_t *pkt)
         uint32_t len = lp->off[i + 1] - lp->off[i];
         memcpy(pkt + off, lp->data + lp->off[i], len);
         m->tx_packets++;
-        send_dgram(m, pkt, off + (int)len);
+        send_dgram(m, out, bb_stream_seal(&m->st, out, off + (int)len, BB_MAX_SEALED));
         return;
     }
     uint8_t *p = pkt + off;
@@ -476,7 +556,7 @@ static void send_audio(struct mus *m, int slot, uint8_t *pkt)
         put_f32(p, v);
     }
     m->tx_packets++;
-    send_dgram(m, pkt, off + (int)m->up_frames * 4);
+    send_dgram(m, out, bb_stream_seal(&m->st, out, off + (int)m->up_frames * 4, BB_MAX_SEALED));
 }
 
 // The sender's sample rate: RATE, or with --drift-ppm a sound card of its
@@ -505,7 +585,7 @@ static uint64_t ticks_due(uint64_t el, unsigned frames)
 static void *tx_main(void *arg)
 {
     (void)arg;
-    uint8_t pkt[BB_MAX_DATAGRAM];
+    uint8_t pkt[BB_MAX_SEALED];
     uint64_t k = 1;
     while (atomic_load(&G.running)) {
         uint64_t deadline = tick_deadline(k);
@@ -662,18 +742,64 @@ static void verify_audio(struct mus *m, const struct bb_header *hd, const struct
     }
 }
 
-static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t now)
+/// [rx] A COOKIE: the JOIN at once. The room key is derived once for the
+/// whole run (Argon2id costs 64 MiB and ~0.2 s: fifty musicians deriving
+/// at the same time would not fit), then handed to every musician.
+static void rx_cookie(struct mus *m, const uint8_t *buf, size_t len)
+{
+    pthread_mutex_lock(&room_lock);
+    pthread_mutex_lock(&m->hs_lock);
+    if (room_ok)
+        bb_hs_client_set_room(&m->hs, &room);
+    int rc = m->have_cookie ? BB_HS_STATE : bb_session_on_cookie(&m->hs, buf, len);
+    if (rc == 0) {
+        m->have_cookie = true;
+        m->join_tries = 0;
+        if (!room_ok && m->hs.room_ok) {
+            room = m->hs.room;
+            room_ok = true;
+        }
+    }
+    pthread_mutex_unlock(&m->hs_lock);
+    pthread_mutex_unlock(&room_lock);
+    if (rc == 0) {
+        vlog("%s: cookie", m->name);
+        send_join(m);
+    }
+}
+
+static void rx_datagram(struct mus *m, uint8_t *pkt, size_t len, uint64_t now)
 {
     struct bb_header hd;
-    if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK)
+    const uint8_t *buf = pkt;
+    if (bb_wire_parse_header(pkt, len < BB_WIRE_HEADER_SIZE ? len : BB_WIRE_HEADER_SIZE, &hd) !=
+        BB_WIRE_OK)
         return;
     atomic_store_explicit(&G.heard_hub, 1, memory_order_relaxed);
     int st = mstate(m);
     switch (hd.type) {
+    case BB_MSG_COOKIE:
+        if (st == M_JOINING)
+            rx_cookie(m, buf, len);
+        return;
     case BB_MSG_WELCOME: {
         struct bb_welcome w;
-        if (st != M_JOINING || bb_wire_read_welcome(buf, len, &w) != BB_WIRE_OK)
+        struct bb_hs_keys keys;
+        if (st != M_JOINING)
             return;
+        pthread_mutex_lock(&m->hs_lock);
+        int rc = bb_session_on_welcome(&m->hs, buf, len, &w, &keys);
+        if (rc == 0) {
+            m->st.session = hd.session;
+            bb_stream_set_keys(&m->st, keys.c2h, keys.h2c); // before LIVE is published
+            bb_hs_keys_wipe(&keys);
+            m->have_cookie = false; // a rejoin is a new handshake
+        }
+        pthread_mutex_unlock(&m->hs_lock);
+        if (rc < 0) {
+            vlog("%s: a WELCOME that does not open (%s): ignored", m->name, bb_hs_strerror(rc));
+            return;
+        }
         if (w.rate != RATE || w.up_codec != G.codec || w.down_codec != G.codec ||
             w.down_channels != BB_MIX_CH || w.up_frames == 0 || w.down_frames == 0 ||
             (G.loops && w.up_frames != G.up_frames) || hd.session == 0) {
@@ -699,8 +825,15 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
     }
     case BB_MSG_REJECT: {
         struct bb_reject r;
-        if (st != M_JOINING || bb_wire_read_reject(buf, len, &r) != BB_WIRE_OK)
+        if (st != M_JOINING)
             return;
+        pthread_mutex_lock(&m->hs_lock);
+        int auth = bb_session_on_reject(&m->hs, buf, len, &r);
+        pthread_mutex_unlock(&m->hs_lock);
+        if (auth <= 0) {
+            vlog("%s: unauthenticated REJECT (%s): retrying", m->name, auth == 0 ? r.reason : "-");
+            return; // never final: a wrong password, or anyone on the path
+        }
         snprintf(m->reject_reason, sizeof m->reject_reason, "%s", r.reason);
         atomic_store(&m->reject_code, r.code);
         if (cas_state(m, M_JOINING, M_REJECTED)) {
@@ -713,9 +846,15 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
     default:
         break;
     }
-    // Everything else belongs to the session.
+    // Everything else belongs to the session, and is sealed.
     if (st == M_IDLE || st == M_JOINING || st == M_REJECTED || hd.session != m->session)
         return;
+    uint8_t *plain;
+    int n = bb_stream_unseal(&m->st, pkt, len, &plain);
+    if (n < 0 || bb_wire_parse_header(plain, (size_t)n, &hd) != BB_WIRE_OK)
+        return;
+    buf = plain;
+    len = (size_t)n;
     bool alive = st == M_LIVE || st == M_LEAVING;
     switch (hd.type) {
     case BB_MSG_AUDIO: {
@@ -736,8 +875,10 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
         struct bb_header rh = {.type = BB_MSG_PONG, .session = m->session, .seq = hd.seq};
         p.jitter_frames = 0;
         p.lost = m->kind == STEADY ? (uint32_t)m->v.lost : 0;
-        uint8_t out[64];
-        send_dgram(m, out, bb_wire_write_ping(out, sizeof out, &rh, &p));
+        uint8_t out[BB_STREAM_REPLY_SIZE];
+        int k = bb_wire_write_ping(out + BB_SEAL_COUNTER_SIZE, sizeof out - BB_SEAL_OVERHEAD,
+                                   &rh, &p);
+        send_dgram(m, out, k > 0 ? bb_stream_seal(&m->st, out, k, sizeof out) : -1);
         return;
     }
     case BB_MSG_PONG: {
@@ -766,9 +907,8 @@ static void rx_datagram(struct mus *m, const uint8_t *buf, size_t len, uint64_t 
             vlog("%s: hub LEAVE code %u (%s)%s", m->name, l.code, l.reason,
                  alive ? "" : ", not answered: dead");
         if (alive) {
-            struct bb_header ah = {.type = BB_MSG_LEAVE_ACK, .session = m->session, .seq = hd.seq};
-            uint8_t out[BB_WIRE_HEADER_SIZE];
-            send_dgram(m, out, bb_wire_write_empty(out, sizeof out, &ah));
+            uint8_t out[BB_MAX_SEALED];
+            send_dgram(m, out, bb_session_leave_ack(&m->st, out, sizeof out, hd.seq));
             if (!cas_state(m, M_LIVE, M_HUBLEFT))
                 cas_state(m, M_LEAVING, M_LEFT);
         }
@@ -846,7 +986,7 @@ static void *rx_main(void *arg)
                 memcpy(&a.ss, &from[b], sizeof from[b]);
                 a.len = msgs[b].msg_hdr.msg_namelen;
                 size_t len = msgs[b].msg_len;
-                if (!bb_addr_equal(&a, &G.hub) || len > BB_MAX_DATAGRAM ||
+                if (!bb_addr_equal(&a, &G.hub) || len > BB_MAX_SEALED ||
                     (msgs[b].msg_hdr.msg_flags & MSG_TRUNC))
                     continue;
                 rx_datagram(who[i], bufs[b], len, now);
@@ -1580,6 +1720,14 @@ int main(int argc, char **argv)
 {
     if (parse_options(argc, argv) < 0)
         return 2;
+    // The room password as bandbridge join takes it from the environment;
+    // none is the empty password of a hub started --open.
+    const char *pw = getenv("BANDBRIDGE_PASSWORD");
+    if (bb_crypto_init() < 0 || (pw && strlen(pw) >= sizeof G.password)) {
+        fprintf(stderr, "bbload: cannot set up the handshake\n");
+        return 2;
+    }
+    snprintf(G.password, sizeof G.password, "%s", pw ? pw : "");
     pthread_mutex_init(&G.rtt_lock, NULL);
     g_churn_rng = G.seed * 0x2545F4914F6CDD1Dull + 0x1234567ull;
     G.ncode = G.steady < MAX_CODES ? G.steady : MAX_CODES;
@@ -1619,6 +1767,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bbload: encoding the audio to send: %s\n", err);
         return 2;
     }
+    prewarm_room();
     G.t0 = bb_now_ns();
     for (int i = 0; i < G.steady; i++) {
         struct mus *m = mus_new(STEADY, i, err, sizeof err);
