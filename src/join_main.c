@@ -61,6 +61,93 @@ static void usage(FILE *f)
             BB_MAX_CLIENT_CH);
 }
 
+// Option o with its argument arg: 0 taken, 1 a bad value, 2 not one of
+// these.
+static int set_option(struct join *j, int o, const char *arg, int *down_set)
+{
+    char *end = NULL;
+    unsigned v;
+    switch (o) {
+    case 'N':
+        if (strlen(arg) >= BB_NAME_MAX || bb_sanitize_name(j->name, sizeof j->name, arg) == 0)
+            return 1;
+        if (strcmp(j->name, arg) != 0)
+            bb_warn("name '%s' will be shown as '%s'", arg, j->name);
+        break;
+    case 'c':
+        if (bb_parse_uint(arg, 1, BB_MAX_CLIENT_CH, &j->channels) < 0)
+            return 1;
+        break;
+    case 'C':
+        if (bb_codec_parse(arg, &j->codec) < 0)
+            return 1;
+        break;
+    case 'R':
+        if (bb_codec_parse(arg, &j->down_codec) < 0)
+            return 1;
+        *down_set = 1;
+        break;
+    case 'k':
+        if (bb_parse_uint(arg, 6, 510, &j->kbps) < 0)
+            return 1;
+        break;
+    case 'j':
+        if (strcmp(arg, "auto") == 0) {
+            j->jitter = BB_JBUF_AUTO;
+            break;
+        }
+        if (bb_parse_uint(arg, 0, 4800, &j->jitter) < 0)
+            return 1;
+        break;
+    case 'T':
+        j->tone_hz = strtof(arg, &end);
+        if (*end || !(j->tone_hz > 0.0f && j->tone_hz < 20000.0f))
+            return 1;
+        break;
+    case 'I':
+        snprintf(j->identity_path, sizeof j->identity_path, "%s", arg);
+        snprintf(j->key_path, sizeof j->key_path, "%.4000s.key", arg);
+        break;
+    case 'P':
+        snprintf(j->password_file, sizeof j->password_file, "%s", arg);
+        break;
+    case 'n':
+        if (!*arg || strlen(arg) >= sizeof j->jack_name)
+            return 1;
+        snprintf(j->jack_name, sizeof j->jack_name, "%s", arg);
+        break;
+    case 'A':
+        j->auto_connect = 0;
+        break;
+    case 'F':
+        j->drift_comp = 1; // the default; kept for older command lines
+        break;
+    case 'X':
+        j->drift_comp = 0;
+        break;
+    case 's':
+        j->run_seconds = strtod(arg, &end);
+        if (*end || !(j->run_seconds > 0))
+            return 1;
+        break;
+    case 'o':
+        if (bb_parse_uint(arg, 1, 65535, &v) < 0)
+            return 1;
+        j->osc_port = (uint16_t)v;
+        break;
+    case 'B': {
+        struct in_addr a;
+        if (strlen(arg) >= sizeof j->osc_bind || inet_pton(AF_INET, arg, &a) != 1)
+            return 1;
+        snprintf(j->osc_bind, sizeof j->osc_bind, "%s", arg);
+        break;
+    }
+    default:
+        return bb_cli_log_option(o) ? 0 : 2;
+    }
+    return 0;
+}
+
 static int parse_options(struct join *j, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -78,96 +165,17 @@ static int parse_options(struct join *j, int argc, char **argv)
     int down_set = 0;
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:P:vqh", opts, NULL)) != -1;) {
-        char *end = NULL;
-        unsigned v;
-        switch (o) {
-        case 'N':
-            if (strlen(optarg) >= BB_NAME_MAX || bb_sanitize_name(j->name, sizeof j->name, optarg) == 0)
-                goto bad;
-            if (strcmp(j->name, optarg) != 0)
-                bb_warn("name '%s' will be shown as '%s'", optarg, j->name);
-            break;
-        case 'c':
-            if (bb_parse_uint(optarg, 1, BB_MAX_CLIENT_CH, &j->channels) < 0)
-                goto bad;
-            break;
-        case 'C':
-            if (bb_codec_parse(optarg, &j->codec) < 0)
-                goto bad;
-            break;
-        case 'R':
-            if (bb_codec_parse(optarg, &j->down_codec) < 0)
-                goto bad;
-            down_set = 1;
-            break;
-        case 'k':
-            if (bb_parse_uint(optarg, 6, 510, &j->kbps) < 0)
-                goto bad;
-            break;
-        case 'j':
-            if (strcmp(optarg, "auto") == 0) {
-                j->jitter = BB_JBUF_AUTO;
-                break;
-            }
-            if (bb_parse_uint(optarg, 0, 4800, &j->jitter) < 0)
-                goto bad;
-            break;
-        case 'T':
-            j->tone_hz = strtof(optarg, &end);
-            if (*end || !(j->tone_hz > 0.0f && j->tone_hz < 20000.0f))
-                goto bad;
-            break;
-        case 'I':
-            snprintf(j->identity_path, sizeof j->identity_path, "%s", optarg);
-            snprintf(j->key_path, sizeof j->key_path, "%.4000s.key", optarg);
-            break;
-        case 'P':
-            snprintf(j->password_file, sizeof j->password_file, "%s", optarg);
-            break;
-        case 'n':
-            if (!*optarg || strlen(optarg) >= sizeof j->jack_name)
-                goto bad;
-            snprintf(j->jack_name, sizeof j->jack_name, "%s", optarg);
-            break;
-        case 'A':
-            j->auto_connect = 0;
-            break;
-        case 'F':
-            j->drift_comp = 1; // the default; kept for older command lines
-            break;
-        case 'X':
-            j->drift_comp = 0;
-            break;
-        case 's':
-            j->run_seconds = strtod(optarg, &end);
-            if (*end || !(j->run_seconds > 0))
-                goto bad;
-            break;
-        case 'o':
-            if (bb_parse_uint(optarg, 1, 65535, &v) < 0)
-                goto bad;
-            j->osc_port = (uint16_t)v;
-            break;
-        case 'B': {
-            struct in_addr a;
-            if (strlen(optarg) >= sizeof j->osc_bind || inet_pton(AF_INET, optarg, &a) != 1)
-                goto bad;
-            snprintf(j->osc_bind, sizeof j->osc_bind, "%s", optarg);
-            break;
-        }
-        case 'h':
+        if (o == 'h') {
             usage(stdout);
             exit(0);
-        default:
-            if (bb_cli_log_option(o))
-                break;
-            usage(stderr);
-            return -1;
         }
-        continue;
-    bad:
-        bb_cli_bad_value("join", opts, o, optarg);
-        return -1;
+        int rc = set_option(j, o, optarg, &down_set);
+        if (rc == 1)
+            bb_cli_bad_value("join", opts, o, optarg);
+        if (rc == 2)
+            usage(stderr);
+        if (rc != 0)
+            return -1;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "bandbridge join: name the hub: bandbridge join HOST[:PORT] --name NAME\n");
