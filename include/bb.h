@@ -53,6 +53,11 @@ int bb_thread_below_jack(int jack_prio, const char *what);
 /// period that must still look round now and then when nobody posts.
 void bb_sem_wait_ms(sem_t *sem, unsigned ms);
 
+/// A musician's file in the state directory: $XDG_STATE_HOME/bandbridge/
+/// PREFIX-NAME (or ~/.local/state/...), NAME sanitised. 0, or -1 with err.
+int bb_state_file_path(const char *prefix, const char *name, char *path, size_t size, char *err,
+                       size_t err_size);
+
 /// Creates the missing directories leading to the file path (mode 0700).
 /// Returns 0 or -1 (errno set).
 int bb_mkdirs_for(const char *path);

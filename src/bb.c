@@ -99,3 +99,29 @@ void bb_sem_wait_ms(sem_t *sem, unsigned ms)
     while (sem_timedwait(sem, &ts) < 0 && errno == EINTR) {
     }
 }
+
+int bb_state_file_path(const char *prefix, const char *name, char *path, size_t size, char *err,
+                       size_t err_size)
+{
+    char clean[BB_NAME_MAX];
+    if (bb_sanitize_name(clean, sizeof clean, name) == 0) {
+        snprintf(err, err_size, "a musician name is needed (--name)");
+        return -1;
+    }
+    const char *state = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (state && *state)
+        n = snprintf(path, size, "%s/bandbridge/%s-%s", state, prefix, clean);
+    else if (home && *home)
+        n = snprintf(path, size, "%s/.local/state/bandbridge/%s-%s", home, prefix, clean);
+    else {
+        snprintf(err, err_size, "neither XDG_STATE_HOME nor HOME is set; use --identity FILE");
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= size) {
+        snprintf(err, err_size, "%s path too long", prefix);
+        return -1;
+    }
+    return 0;
+}

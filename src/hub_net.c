@@ -209,19 +209,16 @@ static void session_datagram(struct hub_engine *e, struct hub_client *c, uint8_t
         follow_source(e, c, from);
     }
     atomic_store_explicit(&c->confirmed, 1, memory_order_release);
-    switch (hd.type) {
-    case BB_MSG_AUDIO:
-    case BB_MSG_PING:
-    case BB_MSG_PONG: {
-        uint8_t reply[BB_STREAM_REPLY_SIZE];
-        int rlen = 0;
-        enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
-        if (r == BB_STREAM_RX_BAD)
-            bb_counter_inc_shared(&e->stats.bad_packets);
-        else if (r == BB_STREAM_RX_REPLY && rlen > 0)
-            hub_net_send(e, from, reply, (size_t)rlen);
+    uint8_t reply[BB_STREAM_REPLY_SIZE];
+    int rlen = 0;
+    enum bb_stream_rx r = bb_stream_receive(&c->st, &hd, buf, len, now, reply, &rlen);
+    if (r == BB_STREAM_RX_BAD)
+        bb_counter_inc_shared(&e->stats.bad_packets);
+    else if (r == BB_STREAM_RX_REPLY && rlen > 0)
+        hub_net_send(e, from, reply, (size_t)rlen);
+    if (r != BB_STREAM_RX_SESSION)
         return;
-    }
+    switch (hd.type) {
     case BB_MSG_LEAVE_ACK:
         break;
     case BB_MSG_LEAVE:

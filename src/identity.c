@@ -15,27 +15,7 @@
 
 int bb_identity_path(const char *name, char *path, size_t size, char *err, size_t err_size)
 {
-    char clean[BB_NAME_MAX];
-    if (bb_sanitize_name(clean, sizeof clean, name) == 0) {
-        snprintf(err, err_size, "a musician name is needed (--name)");
-        return -1;
-    }
-    const char *state = getenv("XDG_STATE_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (state && *state)
-        n = snprintf(path, size, "%s/bandbridge/identity-%s", state, clean);
-    else if (home && *home)
-        n = snprintf(path, size, "%s/.local/state/bandbridge/identity-%s", home, clean);
-    else {
-        snprintf(err, err_size, "neither XDG_STATE_HOME nor HOME is set; use --identity FILE");
-        return -1;
-    }
-    if (n < 0 || (size_t)n >= size) {
-        snprintf(err, err_size, "identity path too long");
-        return -1;
-    }
-    return 0;
+    return bb_state_file_path("identity", name, path, size, err, err_size);
 }
 
 static int hexval(char c)

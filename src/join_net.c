@@ -42,6 +42,20 @@ static void to_main(struct join *j, const uint8_t *buf, size_t len)
     }
 }
 
+// [rx] A sealed session datagram that is not the stream's (LEAVE,
+// LEAVE_ACK, OSC for one of our own controllers): to main. -1: not one.
+static int session_to_main(struct join *j, const struct bb_header *hd, const uint8_t *buf,
+                           size_t len)
+{
+    struct bb_osc o;
+    if (hd->type == BB_MSG_OSC && bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK)
+        return -1;
+    if (hd->type != BB_MSG_LEAVE && hd->type != BB_MSG_LEAVE_ACK && hd->type != BB_MSG_OSC)
+        return -1;
+    to_main(j, buf, len);
+    return 0;
+}
+
 static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_t len)
 {
     struct bb_header hd;
@@ -74,36 +88,12 @@ static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_
         return;
     }
     len = (size_t)n;
-    switch (hd.type) {
-    case BB_MSG_AUDIO:
-    case BB_MSG_PING:
-    case BB_MSG_PONG: {
-        uint8_t reply[BB_STREAM_REPLY_SIZE];
-        int rlen = 0;
-        enum bb_stream_rx r = bb_stream_receive(&s->st, &hd, buf, len, now, reply, &rlen);
-        if (r == BB_STREAM_RX_BAD) {
-            bb_counter_inc(&j->foreign);
-            return;
-        }
-        if (r == BB_STREAM_RX_REPLY)
-            join_net_send(j, reply, rlen);
-        break;
-    }
-    case BB_MSG_LEAVE:
-    case BB_MSG_LEAVE_ACK:
-        to_main(j, buf, len);
-        break;
-    case BB_MSG_OSC: {
-        // For one of our own controllers.
-        struct bb_osc o;
-        if (bb_wire_read_osc(buf, len, &o) != BB_WIRE_OK) {
-            bb_counter_inc(&j->foreign);
-            return;
-        }
-        to_main(j, buf, len);
-        break;
-    }
-    default:
+    uint8_t reply[BB_STREAM_REPLY_SIZE];
+    int rlen = 0;
+    enum bb_stream_rx r = bb_stream_receive(&s->st, &hd, buf, len, now, reply, &rlen);
+    if (r == BB_STREAM_RX_REPLY)
+        join_net_send(j, reply, rlen);
+    if (r == BB_STREAM_RX_BAD || (r == BB_STREAM_RX_SESSION && session_to_main(j, &hd, buf, len) < 0)) {
         bb_counter_inc(&j->foreign);
         return;
     }
