@@ -203,8 +203,9 @@ for a in /status /stats /slots /channels /clients; do
     check "$a without /auth: password required" \
         bash -c "python3 '$PEER' send --expect 1 127.0.0.1 $osc $a | grep -q '^/error $a password required'"
 done
+# Each musician is /status/client then /status/latency.
 check "/status with /auth: every musician, then /status/end" \
-    bash -c "python3 '$PEER' send --expect 3 127.0.0.1 $osc /auth s3cret -- /status | grep -q '^/status/end 1'"
+    bash -c "python3 '$PEER' send --expect 4 127.0.0.1 $osc /auth s3cret -- /status | grep -q '^/status/end 1'"
 
 # ---------------------------------------------------------------------------
 # 5. Meters only for a source that receives (this machine always does).
