@@ -109,7 +109,9 @@ check "every query during the stop answered within $QUERY_MS ms ($slow slower: $
 
 leave_said=$(log_us "$BB_TMP/alice.log" "leaving the hub")
 leave_seen=$(log_us "$BB_TMP/hub.log" "alice left; fading out")
-join_said=$(log_us "$BB_TMP/carol.log" "joining .* as 'carol'")
+# Asked: her JOIN, sent once the room key is derived from the password
+# (Argon2id, a few hundred ms on a loaded machine: the hub is not in it).
+join_said=$(log_us "$BB_TMP/carol.log" "asking to join")
 join_seen=$(log_us "$BB_TMP/hub.log" "carol joined from")
 check "the hub logged alice's leave $(( (${leave_seen:-0} - ${leave_said:-0}) / 1000 )) ms after she sent it (<= $LOG_MS ms)" \
     test -n "$leave_said" -a -n "$leave_seen" -a $(( ${leave_seen:-0} - ${leave_said:-0} )) -le $(( LOG_MS * 1000 ))
