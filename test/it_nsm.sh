@@ -42,7 +42,7 @@ bb_wait_exit "$n2" 90; rc=$?
 check "join: the session manager got /reply for open and save (rc=$rc)" test "$rc" -eq 0
 check "join announced itself as bandbridge join" grep -q "^announce bandbridge join" "$BB_TMP/nsm2.out"
 check "join: the JACK client is named by the session" bb_wait_port bbjoin:out_L
-check "join: its identity lives in the session" test -s "$jsess/identity"
+check "join: its identity (key pair) lives in the session" test -s "$jsess/key"
 check "join: and its command line" grep -qx "127.0.0.1:$port" "$jsess/join.args"
 check "join: alice joined the hub" bb_wait_for grep -q "alice joined" "$BB_TMP/hub.log"
 bb_kill "$j1"; check "join exits 0" test $? -eq 0
