@@ -73,12 +73,14 @@ struct hub_client {
     char               name[BB_NAME_MAX];
     char               join_name[BB_NAME_MAX];     ///< [ctl] the JOIN's name, sanitised
     uint32_t           session;     ///< [ro after join]
-    /// Where it sends from: set at join, then moved by the receive thread
-    /// to the source of an authenticated datagram (NAT rebinding,
-    /// roaming). The send workers and the control thread read it too, so
-    /// it is a seqlock with one writer: read it with hub_client_addr().
-    struct bb_addr     addr;
-    _Atomic uint32_t   addr_seq;    ///< odd while [rx] rewrites addr
+    /// Where it sends from: set at join (slot 0), then moved by the
+    /// receive thread to the source of an authenticated datagram (NAT
+    /// rebinding, roaming): it writes the slot not in use and publishes it
+    /// with one atomic store. The send workers and the control thread read
+    /// it through hub_client_addr(). A reader can only meet a slot being
+    /// written if the address moves twice while it copies 128 bytes.
+    struct bb_addr     addr_slot[2];
+    _Atomic unsigned   addr_cur;    ///< [rx stores, any loads] the slot in use
     /// [rx sets, tx reads] An authenticated datagram of this session has
     /// arrived: the musician holds the keys and receives at addr. No mix is
     /// sent before (return routability, key confirmation).
@@ -112,20 +114,10 @@ struct hub_client {
     float              click_db;    ///< [ctl] the click in this musician's mix, dB (-inf: off)
 };
 
-/// [any] A consistent copy of c->addr (see there). The writer is the
-/// receive thread alone and it changes addr rarely (a NAT rebinding), so
-/// readers almost never retry.
+/// [any] A copy of where musician c sends from (see addr_slot).
 static inline void hub_client_addr(const struct hub_client *c, struct bb_addr *out)
 {
-    for (;;) {
-        uint32_t s0 = atomic_load_explicit(&c->addr_seq, memory_order_acquire);
-        if (s0 & 1)
-            continue;
-        *out = c->addr;
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&c->addr_seq, memory_order_relaxed) == s0)
-            return;
-    }
+    *out = c->addr_slot[atomic_load_explicit(&c->addr_cur, memory_order_acquire) & 1];
 }
 
 /// Immutable snapshot read by the process callback and the network

@@ -167,14 +167,12 @@ static void handshake(struct hub_engine *e, const struct bb_header *hd, const ui
 
 /// [rx] The source of an authenticated datagram differs from the session's
 /// address: the musician's NAT rebound or they moved. Only the receive
-/// thread writes addr (seqlock, hub_engine.h).
+/// thread writes the address (hub_engine.h, addr_slot).
 static void follow_source(struct hub_engine *e, struct hub_client *c, const struct bb_addr *from)
 {
-    uint32_t s0 = atomic_load_explicit(&c->addr_seq, memory_order_relaxed);
-    atomic_store_explicit(&c->addr_seq, s0 + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    c->addr = *from;
-    atomic_store_explicit(&c->addr_seq, s0 + 2, memory_order_release);
+    unsigned next = (atomic_load_explicit(&c->addr_cur, memory_order_relaxed) & 1) ^ 1;
+    c->addr_slot[next] = *from;
+    atomic_store_explicit(&c->addr_cur, next, memory_order_release);
     bb_counter_inc_shared(&e->stats.addr_moves);
 }
 
@@ -201,7 +199,9 @@ static void session_datagram(struct hub_engine *e, struct hub_client *c, uint8_t
         bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
-    if (!bb_addr_equal(&c->addr, from)) {
+    struct bb_addr now_at;
+    hub_client_addr(c, &now_at);
+    if (!bb_addr_equal(&now_at, from)) {
         if (!c->st.sealed) {
             bb_counter_inc_shared(&e->stats.wrong_source);
             return;

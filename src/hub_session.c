@@ -300,7 +300,7 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
         if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
             rnd = (uint32_t)bb_now_ns();
     c->session = (rnd << 8) | (uint32_t)slot;
-    c->addr = ev->from;
+    c->addr_slot[0] = ev->from; // addr_cur 0: not published yet, no reader
     memcpy(c->join_ec, ev->hs.e_c, sizeof c->join_ec);
     c->channels = j.channels;
     c->st.rx_codec = codec;
