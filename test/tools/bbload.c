@@ -455,8 +455,8 @@ static void send_join(struct mus *m)
     } else {
         n = bb_session_hello(&m->hs, buf, sizeof buf);
     }
+    m->join_seq++; // the receive thread sends a JOIN too (on a COOKIE)
     pthread_mutex_unlock(&m->hs_lock);
-    m->join_seq++;
     send_dgram(m, buf, n);
 }
 
