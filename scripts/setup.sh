@@ -11,10 +11,12 @@ set -euo pipefail
 # build: compiler, make, pkg-config and the libraries' -dev packages
 # run/test: jackd2 (jackd, jack_lsp, jack_connect, jack_iodelay), liblo-tools
 # (oscsend, oscdump), sqlite3, iproute2 (ss, for free UDP ports), coreutils (timeout),
-# nodejs (test/it_tablet.sh runs the Open Stage Control module in a harness)
+# nodejs (test/it_tablet.sh runs the Open Stage Control module in a harness),
+# python3 (the OSC peer, the UDP echo and the spoofer several tests drive),
+# sndfile-programs (sndfile-info reads a recorded take)
 PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
       libsndfile1-dev libsamplerate0-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs
-      sndfile-programs)
+      sndfile-programs python3)
 BENCH_PKGS=(jamulus jacktrip)
 
 bench=0
