@@ -53,6 +53,11 @@ int bb_thread_below_jack(int jack_prio, const char *what);
 /// period that must still look round now and then when nobody posts.
 void bb_sem_wait_ms(sem_t *sem, unsigned ms);
 
+/// Makes every page of p[0..n) resident now (locked where the memlock
+/// limit allows): memory the process callback is the first to write would
+/// otherwise take a page fault per page on its first lap.
+void bb_touch_pages(void *p, size_t n);
+
 /// A musician's file in the state directory: $XDG_STATE_HOME/bandbridge/
 /// PREFIX-NAME (or ~/.local/state/...), NAME sanitised. 0, or -1 with err.
 int bb_state_file_path(const char *prefix, const char *name, char *path, size_t size, char *err,

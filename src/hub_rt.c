@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb.h"
 #include "click.h"
 #include "counter.h"
 #include "hub_engine.h"
@@ -39,6 +40,10 @@ int hub_rt_init(struct hub_engine *e)
         hub_rt_cleanup(e);
         return -1;
     }
+    // Large enough to come from fresh mappings: first written in the callback.
+    bb_touch_pages(e->rt_scratch, (size_t)BB_MAX_PERIOD *
+                                      (2 * BB_MAX_MIXES + BB_MAX_CLIENTS * BB_MAX_CLIENT_CH) * sizeof(float));
+    bb_touch_pages(e->rt_missed, ((size_t)BB_MAX_CLIENTS * BB_MAX_CLIENT_CH + 1) * HUB_MISSED_CHUNK * sizeof(float));
     // Gains ramp over 5 ms: long enough to be click free, short enough
     // that a fader feels immediate.
     bb_mixer_init(e->mixer, e->rate / 200);

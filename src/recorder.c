@@ -5,6 +5,7 @@
 // the names of a take's files), the callback's side (tagged blocks into the
 // ring). The writer thread (commands, blocks, files, sync, finalisation) is
 // recorder_writer.c; how the three talk is in recorder_writer.h.
+#include "bb.h"
 #include "recorder.h"
 
 #include <errno.h>
@@ -71,10 +72,8 @@ static int rec_alloc(struct bb_recorder *rec, const struct bb_recorder_config *c
         !rec->take.files || !rec->scratch)
         return -ENOMEM;
     int rc = bb_ring_init(&rec->ring, ring_bytes);
-    // Touch every page now: where mlock is not allowed, the callback would
-    // otherwise take the page faults of a fresh mapping on its first lap.
     if (rc == 0)
-        memset(rec->ring.buf, 0, rec->ring.size);
+        bb_touch_pages(rec->ring.buf, rec->ring.size);
     if (rc == 0)
         rc = bb_ring_init(&rec->cmds, (rec->max_files + 64) * sizeof(struct rec_cmd));
     if (rc == 0)
