@@ -812,8 +812,10 @@ static const struct osc_api_row osc_rows[] = {
      "f:loss_pct f:peak_db h:underruns i:drift_ppm i:resampling",
      "a musician, answering /status"},
     {"/status/latency", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL,
-     "i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill i:codec_frames f:total_ms",
-     "a musician's round trip estimated (bandbridge(1), LATENCY), after their /status/client"},
+     "i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill i:codec_frames f:total_ms "
+     "i:musician_jbuf",
+     "a musician's round trip from both ends' jitter buffers (bandbridge(1), LATENCY), after "
+     "their /status/client"},
     {"/status/end", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL, "i:count", "the end of /status"},
     {"/joined", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician joined"},
     {"/left", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician left"},

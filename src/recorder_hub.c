@@ -309,15 +309,18 @@ const struct hub_clients_observer hub_rec_observer = {.joined = rec_joined,
                                                       .leaving = rec_leaving};
 
 // /status/latency after a musician's /status/client: the round trip
-// estimated (latency.h). The musician's own jitter buffer is not known
-// here yet (their PONGs carry it, the stream does not keep it): the hub's
-// for them stands in for it, the same network both ways.
+// (latency.h) from the depths measured at both ends: the hub's jitter
+// buffer for the musician's stream, and the musician's for their mix, which
+// their PONGs carry (bandbridge-wire(7)). Until their first PONG the hub's
+// stands in for theirs, and the last field says -1.
 lo_message hub_latency_msg(struct hub *h, const struct hub_client *c)
 {
     unsigned jb = atomic_load(&c->st.jb.stats.fill);
+    uint32_t peer = atomic_load(&c->st.peer_jb_fill);
+    int known = peer != BB_STREAM_PEER_UNKNOWN;
     struct bb_latency l = {.rtt_ms = atomic_load(&c->st.rtt_us) / 1000.0, .rate = h->rate,
                            .period_musician = c->peer_period, .period_hub = h->period,
-                           .jb_hub = jb, .jb_musician = jb,
+                           .jb_hub = jb, .jb_musician = known ? peer : jb,
                            .up = c->st.rx_codec, .down = c->st.tx_codec};
     lo_message m = lo_message_new();
     lo_message_add_int32(m, c->slot + 1);
@@ -328,6 +331,7 @@ lo_message hub_latency_msg(struct hub *h, const struct hub_client *c)
     lo_message_add_int32(m, (int32_t)jb);
     lo_message_add_int32(m, (int32_t)(bb_codec_delay(l.up) + bb_codec_delay(l.down)));
     lo_message_add_float(m, (float)bb_latency_ms(&l));
+    lo_message_add_int32(m, known ? (int32_t)peer : -1);
     return m;
 }
 
