@@ -613,6 +613,7 @@ static void cmd_click(struct hub *h, struct osc_call *c)
         osc_reply_error(h, c->src, c->path, "the click is busy: try again");
         return;
     }
+    hub_click_save(h);
     osc_feedback_change(h, click_paths[p], NULL, hub_click_value(h, p));
 }
 
