@@ -220,10 +220,10 @@ enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header 
         if (now > p.t_ns)
             atomic_store_explicit(&s->rtt_us, (uint32_t)((now - p.t_ns) / 1000),
                                   memory_order_relaxed);
-        // Never the unknown mark: a fill that large is no depth anyway.
+        // Kept below the unknown mark and within what /status/latency's
+        // i32 carries: a fill that large is no depth anyway.
         atomic_store_explicit(&s->peer_jb_fill,
-                              p.jitter_frames < BB_STREAM_PEER_UNKNOWN ? p.jitter_frames
-                                                                        : BB_STREAM_PEER_UNKNOWN - 1,
+                              p.jitter_frames < INT32_MAX ? p.jitter_frames : INT32_MAX,
                               memory_order_relaxed);
         break;
     }
