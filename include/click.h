@@ -11,7 +11,14 @@
 // becomes the origin of the new tempo; level and on/off take effect at the
 // next render call with a 5 ms ramp (switching off lets a sounding click
 // fade instead of cutting it; switching on starts a new grid). Frames JACK
-// skipped are skipped on the grid too (the beats keep their place).
+// skipped are skipped on the grid too (the beats keep their place). The
+// counter may also step back by a period or two: jack2's
+// jack_last_frame_time reads the server's current cycle, so a callback that
+// starts late, after the server moved on, is told the next cycle's frame,
+// and the cycle after it the same frame again. A step back of up to 100 ms
+// is followed, its frames rendered again at their place on the grid (the
+// next beat lies ahead of them, so no beat is played twice or restarted);
+// a larger one is a new JACK server, and the grid restarts there.
 //
 // SOUND. A 20 ms sine burst with a 0.5 ms attack and a fast exponential
 // decay (1 kHz; the accent on beat 1 of each bar 1.6 kHz and 6 dB louder by
@@ -63,6 +70,10 @@ void bb_click_get(const struct bb_click *c, struct bb_click_settings *s);
 /// [any] Beats played since the click began (onsets), and the beat in the
 /// bar of the last one (0 = downbeat).
 uint64_t bb_click_beats(const struct bb_click *c, unsigned *beat_in_bar);
+
+/// [any] Renders whose frame was before the end of the last one (the
+/// counter stepped back, see GRID).
+uint64_t bb_click_steps_back(const struct bb_click *c);
 
 /// [rt] Writes nframes of click (0.0 where silent) into out; frame is JACK's
 /// frame counter at out[0] (jack_last_frame_time). Returns whether anything

@@ -46,6 +46,10 @@ float hub_click_mix_db(struct hub *h, const struct hub_client *mc);
 /// when none is running).
 void  hub_click_set_record(struct hub *h, int on);
 int   hub_click_record(struct hub *h);
+/// The click's settings (tempo, metre, accent, level, recorded) into the
+/// store, after a change; restored by hub_rec_setup. A mix's level is
+/// stored by hub_click_set_mix.
+void  hub_click_save(struct hub *h);
 
 /// The click's settings as OSC /click/<...> carries them.
 enum hub_click_param { K_ON, K_TEMPO, K_BEATS, K_ACCENT, K_LEVEL, K_MAIN, K_RECORD };

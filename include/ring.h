@@ -37,6 +37,10 @@ uint32_t bb_ring_written(const struct bb_ring *r);
 uint32_t bb_ring_consumed(const struct bb_ring *r);
 /// Writes all n bytes or nothing; returns whether it wrote.
 bool bb_ring_write(struct bb_ring *r, const void *src, uint32_t n);
+/// Writes na bytes of a then nb bytes of b as one message (a header and its
+/// payload): all or nothing, published at once, so the reader never sees
+/// the one without the other.
+bool bb_ring_write2(struct bb_ring *r, const void *a, uint32_t na, const void *b, uint32_t nb);
 /// Reads all n bytes or nothing; returns whether it read.
 bool bb_ring_read(struct bb_ring *r, void *dst, uint32_t n);
 /// Copies n bytes without consuming them.

@@ -6,7 +6,8 @@
 // personal mix (per source: gain dB, pan, mute, solo, subscribed), the
 // musician's own send level, the JACK connections of its hub ports, and
 // when it was last seen. Per hub: the main mix and the local channels'
-// names. Sources in a stored mix are named, not numbered ("bob_1", "in_2"),
+// names, and hub-wide settings by key (the click's tempo, metre, levels:
+// bb_store_get_setting). Sources in a stored mix are named, not numbered ("bob_1", "in_2"),
 // so a mix survives slots being reassigned between sessions.
 //
 // Writes are debounced: bb_store_put_*() only update an in-memory copy and
@@ -31,10 +32,12 @@
 #include "bb.h"
 #include "wire.h"
 
-#define BB_STORE_SCHEMA_VERSION 2
+#define BB_STORE_SCHEMA_VERSION 3
 #define BB_STORE_MAX_SENDS      256  ///< stored mix entries per musician
 #define BB_STORE_MAX_CONN       16   ///< stored JACK connections per port
 #define BB_PORT_NAME_MAX        320  ///< a full JACK port name, with NUL
+#define BB_STORE_KEY_MAX        32   ///< a setting's key, with NUL
+#define BB_STORE_MAX_SETTINGS   32   ///< hub-wide settings kept
 
 /// One entry of a stored mix: how this mix hears the named source.
 struct bb_stored_send {
@@ -62,6 +65,7 @@ struct bb_stored_client {
     unsigned              channels;
     char                  channel_names[BB_MAX_CLIENT_CH][BB_NAME_MAX];
     float                 send_db;    ///< the musician's own send level
+    float                 click_db;   ///< the click in their mix (-inf: off; the main mix's: unused)
     unsigned              nsends;
     struct bb_stored_send sends[BB_STORE_MAX_SENDS];
     unsigned              nconns;
@@ -116,6 +120,14 @@ int  bb_store_rename_in(struct bb_stored_send *sends, unsigned *nsends,
 /// The main mix (sends only; identity and name unused).
 int  bb_store_get_main(struct bb_store *s, struct bb_stored_client *out);
 void bb_store_put_main(struct bb_store *s, const struct bb_stored_client *m);
+
+/// Hub-wide settings: a number by key (up to BB_STORE_KEY_MAX - 1 bytes).
+/// Returns 1 and *value, or 0 when none is stored.
+int  bb_store_get_setting(struct bb_store *s, const char *key, double *value);
+/// Stores it (written at the next flush, unless unchanged). Returns 0, or
+/// -1 for a key too long, one more than BB_STORE_MAX_SETTINGS, or a value
+/// that is not finite (map -inf dB to a number of your own).
+int  bb_store_put_setting(struct bb_store *s, const char *key, double value);
 
 /// Writes dirty entries in one transaction if the debounce interval has
 /// passed since the last write (now_ms: a monotonic clock in ms). Returns

@@ -49,6 +49,7 @@ enum {
     ST_PUT_NAME,
     ST_PUT_SEND,
     ST_PUT_CONN,
+    ST_PUT_SETTING,
     ST_COUNT
 };
 
@@ -65,7 +66,9 @@ struct bb_store {
     size_t       nrecs, cap;
     struct rec   main;
     int          has_main;
-    size_t       ndirty;      // dirty records, the main mix included
+    size_t       ndirty;      // dirty records (the main mix included) and settings
+    struct store_setting settings[BB_STORE_MAX_SETTINGS];
+    unsigned     nsettings;
     // Writes: the next one is due delay_ms after last_ms (none yet: now).
     int          has_last;
     uint64_t     last_ms, delay_ms;

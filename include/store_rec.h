@@ -25,11 +25,19 @@ struct rec {
     unsigned               channels;
     char                   channel_names[BB_MAX_CLIENT_CH][BB_NAME_MAX];
     float                  send_db;
+    float                  click_db;
     int64_t                last_seen;
     unsigned               nsends, nconns;
     struct bb_stored_send *sends;
     struct bb_stored_conn *conns;
     int                    dirty;
+};
+
+// A hub-wide setting in memory (store.h, bb_store_get_setting).
+struct store_setting {
+    char   key[BB_STORE_KEY_MAX];
+    double value;
+    int    dirty;
 };
 
 /// Copies a possibly unterminated field of src_size bytes, truncating to fit.
@@ -45,7 +53,11 @@ struct rec *store_find_rec(const struct bb_store *s, const uint8_t id[BB_IDENTIT
 struct rec *store_add_rec(struct bb_store *s, const uint8_t id[BB_IDENTITY_SIZE]);
 /// r (of s, or s's main mix) is to be written at the next flush.
 void store_set_dirty(struct bb_store *s, struct rec *r);
-/// Every record of s is to be written (a fresh database file).
+/// Setting key of s: the one in memory, or NULL.
+struct store_setting *store_find_setting(struct bb_store *s, const char *key);
+/// It is to be written at the next flush.
+void store_setting_dirty(struct bb_store *s, struct store_setting *st);
+/// Every record and setting of s is to be written (a fresh database file).
 void store_mark_all_dirty(struct bb_store *s);
 
 /// Normalises c into r (lists allocated; strings terminated; NaN gains

@@ -48,6 +48,9 @@
 /// sealed (seal.h adds a counter and a tag). Receive buffers take this.
 #define BB_MAX_SEALED (BB_MAX_DATAGRAM + BB_SEAL_OVERHEAD)
 
+/// peer_jb_fill before the other end's first PONG.
+#define BB_STREAM_PEER_UNKNOWN UINT32_MAX
+
 /// How a stream is opened: what each direction carries.
 struct bb_stream_config {
     uint32_t      session;
@@ -101,6 +104,10 @@ struct bb_stream {
     _Atomic uint64_t   packets_out; ///< [tx] AUDIO sent
     _Atomic uint64_t   tx_overruns; ///< [rt] periods dropped, send ring full
     _Atomic uint32_t   rtt_us;      ///< [rx] last round trip measured by a PONG
+    /// [rx writes, ctl reads] The other end's jitter buffer fill (frames)
+    /// for what we send, from its last PONG: the depth it measured, for the
+    /// round trip (latency.h). BB_STREAM_PEER_UNKNOWN until a PONG came.
+    _Atomic uint32_t   peer_jb_fill;
     _Atomic uint64_t   last_heard_ns; ///< [rx] any datagram of the session
     _Atomic uint64_t   first_audio_ns; ///< [rx] the first AUDIO accepted
 };
@@ -157,7 +164,7 @@ enum bb_stream_rx {
 
 /// [rx] A datagram of this stream's session (header parsed, session and
 /// source checked by the caller; opened by bb_stream_unseal). AUDIO goes
-/// into the jitter buffer, a PONG sets rtt_us, a PING's PONG is written,
+/// into the jitter buffer, a PONG sets rtt_us and peer_jb_fill, a PING's PONG is written,
 /// sealed, into reply (BB_STREAM_REPLY_SIZE bytes) with
 /// the receiving side's jitter-buffer fill and loss. Every accepted
 /// datagram sets last_heard_ns.

@@ -21,6 +21,8 @@ struct bb_click {
     struct bb_click_settings ctl_set;  ///< [ctl] last set
     _Atomic uint64_t         beats;    ///< [rt] onsets played
     _Atomic unsigned         last_beat; ///< [rt] beat in bar of the last onset
+    _Atomic uint64_t         steps_back; ///< [rt] renders whose frame was before the last one's end
+    unsigned                 max_back; ///< [ro] frames: a larger step back is a new server
 
     // [rt] everything below
     struct bb_click_settings cur;     ///< grid, pitch and accent in force
@@ -89,6 +91,7 @@ struct bb_click *bb_click_new(unsigned rate)
         return NULL;
     c->rate = rate;
     c->len = rate / 50;
+    c->max_back = rate / 10;
     c->tab[0] = calloc(c->len, sizeof(float));
     c->tab[1] = calloc(c->len, sizeof(float));
     if (!c->tab[0] || !c->tab[1] ||
@@ -134,6 +137,11 @@ int bb_click_set(struct bb_click *c, const struct bb_click_settings *s)
 void bb_click_get(const struct bb_click *c, struct bb_click_settings *s)
 {
     *s = c->ctl_set;
+}
+
+uint64_t bb_click_steps_back(const struct bb_click *c)
+{
+    return atomic_load_explicit(&c->steps_back, memory_order_relaxed);
 }
 
 uint64_t bb_click_beats(const struct bb_click *c, unsigned *beat_in_bar)
@@ -243,14 +251,21 @@ BB_RT static void onset(struct bb_click *c, uint64_t f)
 
 BB_RT bool bb_click_render(struct bb_click *c, uint32_t frame, float *out, unsigned nframes)
 {
-    // JACK's 32-bit counter extended to 64 bits; a step back (a new JACK
-    // server) restarts the grid where we are.
+    // JACK's 32-bit counter extended to 64 bits. A small step back is
+    // followed (click.h, GRID): the frames are rendered again at their place
+    // on the grid, whose next beat lies ahead of them. A larger one is a new
+    // JACK server: the grid restarts where we are.
     uint64_t f = frame;
     if (c->have_end) {
         int32_t d = (int32_t)(frame - (uint32_t)c->end);
-        f = c->end + (uint64_t)(d > 0 ? d : 0);
-        if (d < 0 && c->running) {
-            apply_next(c, f, true);
+        if (d >= -(int32_t)c->max_back && (d >= 0 || (uint64_t)-(int64_t)d <= c->end)) {
+            f = c->end + (uint64_t)(int64_t)d;
+            if (d < 0)
+                bb_counter_inc(&c->steps_back);
+        } else {
+            f = c->end;
+            if (c->running)
+                apply_next(c, f, true);
         }
     }
     take_settings(c, f);
@@ -261,7 +276,7 @@ BB_RT bool bb_click_render(struct bb_click *c, uint32_t frame, float *out, unsig
         if (c->running && f == c->next_onset)
             onset(c, f);
         float v = 0.0f;
-        if (c->sounding) {
+        if (c->sounding && f >= c->click_start) { // before it: frames rendered again
             uint64_t k = f - c->click_start;
             if (k < c->len)
                 v = c->click_tab[k] * c->click_gain;

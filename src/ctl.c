@@ -286,6 +286,7 @@ struct status_row {
     float rtt_ms, loss, peak_db;
     long long underruns;
     int   have_lat, period, hub_period, lat_fill, codec_frames; ///< /status/latency
+    int   lat_peer_fill; ///< the musician's own jitter buffer (their PONGs), -1 unknown
     float lat_ms;
 };
 
@@ -329,6 +330,8 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
                 w->lat_fill = bb_arg_i32(argv[5]);
                 w->codec_frames = bb_arg_i32(argv[6]);
                 w->lat_ms = bb_arg_f32(argv[7]);
+                // A hub older than the measured depth sends eight fields.
+                w->lat_peer_fill = argc >= 9 && types[8] == 'i' ? bb_arg_i32(argv[8]) : -1;
                 break;
             }
     } else if (strcmp(path, "/record") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
@@ -387,16 +390,20 @@ static void status_print_latency(FILE *f, const struct status_reply *r)
     for (int i = 0; i < r->n; i++)
         any |= r->rows[i].have_lat;
     if (any)
-        fprintf(f, "%4s  %-16s %8s %7s %10s %11s %7s\n", "slot", "name", "lat ms", "rtt ms",
-                "jbuf", "periods", "codec");
+        fprintf(f, "%4s  %-16s %8s %7s %13s %11s %7s\n", "slot", "name", "lat ms", "rtt ms",
+                "jbuf hub+mus", "periods", "codec");
     for (int i = 0; i < r->n; i++) {
         const struct status_row *w = &r->rows[i];
         if (!w->have_lat)
             continue;
-        char per[24];
+        char per[24], jb[32];
         snprintf(per, sizeof per, "%d+%d", w->period, w->hub_period);
-        fprintf(f, "%4d  %-16.16s %8.1f %7.1f %10d %11s %7d\n", w->slot, w->name, w->lat_ms,
-                w->rtt_ms, w->lat_fill, per, w->codec_frames);
+        if (w->lat_peer_fill >= 0)
+            snprintf(jb, sizeof jb, "%d+%d", w->lat_fill, w->lat_peer_fill);
+        else // not measured yet: the hub's stands in (bandbridge(1), LATENCY)
+            snprintf(jb, sizeof jb, "%d+?", w->lat_fill);
+        fprintf(f, "%4d  %-16.16s %8.1f %7.1f %13s %11s %7d\n", w->slot, w->name, w->lat_ms,
+                w->rtt_ms, jb, per, w->codec_frames);
     }
     size_t dl = strlen(r->rec_dir); // its end, which names the take, fits the line
     if (r->rec_answered && !r->recording && r->take == 0)

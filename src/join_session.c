@@ -374,15 +374,19 @@ static void report(const struct join *j, struct join_session *ss, uint64_t now)
         bb_jbuf_stats_text(&s->st.jb.stats, jb, sizeof jb);
         bb_debug("mix from the hub: %s skipped cycles %llu", jb,
                  (unsigned long long)atomic_load(&s->skipped_cycles));
-        // bandbridge(1), LATENCY; the hub's jitter buffer is not kept
-        // here (its PONGs carry it), ours stands in for it.
+        // bandbridge(1), LATENCY: the hub's jitter buffer for our stream
+        // as its last PONG measured it (ours stands in until one came).
         unsigned fill = atomic_load(&s->st.jb.stats.fill);
+        uint32_t hub_fill = atomic_load(&s->st.peer_jb_fill);
+        int known = hub_fill != BB_STREAM_PEER_UNKNOWN;
         struct bb_latency l = {.rtt_ms = atomic_load(&s->st.rtt_us) / 1000.0, .rate = j->rate,
                                .period_musician = j->period, .period_hub = hub_period,
-                               .jb_hub = fill, .jb_musician = fill, .up = s->st.tx_codec,
-                               .down = s->st.rx_codec};
-        bb_debug("round trip about %.1f ms (rtt %.1f ms, periods %u+%u, jitter buffer %u)",
-                 bb_latency_ms(&l), l.rtt_ms, j->period, hub_period, fill);
+                               .jb_hub = known ? hub_fill : fill, .jb_musician = fill,
+                               .up = s->st.tx_codec, .down = s->st.rx_codec};
+        bb_debug("round trip about %.1f ms (rtt %.1f ms, periods %u+%u, jitter buffers hub %u%s + "
+                 "ours %u)",
+                 bb_latency_ms(&l), l.rtt_ms, j->period, hub_period, l.jb_hub,
+                 known ? "" : " (no PONG yet: ours)", fill);
         ss->next_report_ns = now + 1000 * MS;
     }
 }

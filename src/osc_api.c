@@ -535,6 +535,7 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "addr_moves", atomic_load(&h->eng.stats.addr_moves));
     add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
+    add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
     add_stat(m, "osc_relayed", h->osc->relayed);
@@ -613,6 +614,7 @@ static void cmd_click(struct hub *h, struct osc_call *c)
         osc_reply_error(h, c->src, c->path, "the click is busy: try again");
         return;
     }
+    hub_click_save(h);
     osc_feedback_change(h, click_paths[p], NULL, hub_click_value(h, p));
 }
 
@@ -812,8 +814,10 @@ static const struct osc_api_row osc_rows[] = {
      "f:loss_pct f:peak_db h:underruns i:drift_ppm i:resampling",
      "a musician, answering /status"},
     {"/status/latency", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL,
-     "i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill i:codec_frames f:total_ms",
-     "a musician's round trip estimated (bandbridge(1), LATENCY), after their /status/client"},
+     "i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill i:codec_frames f:total_ms "
+     "i:musician_jbuf",
+     "a musician's round trip from both ends' jitter buffers (bandbridge(1), LATENCY), after "
+     "their /status/client"},
     {"/status/end", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL, "i:count", "the end of /status"},
     {"/joined", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician joined"},
     {"/left", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician left"},

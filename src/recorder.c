@@ -383,16 +383,12 @@ BB_RT void bb_recorder_rt_write(struct bb_recorder *rec, unsigned track_id, cons
         return; // the writer fills the gap with silence
     struct rec_block h = {.take = rec->rt_take, .file = (uint32_t)v, .pos = rec->rt_cur,
                           .nframes = nframes, .magic = REC_MAGIC};
-    uint32_t bytes = nframes * (uint32_t)sizeof(float);
-    if (bb_ring_write_space(&rec->ring) < sizeof h + bytes) {
+    // Header and samples published as one: the writer never sees a block
+    // without its data.
+    if (!bb_ring_write2(&rec->ring, &h, sizeof h, buf, nframes * (uint32_t)sizeof(float))) {
         bb_counter_add(&rec->track_dropped[track_id], nframes);
         bb_counter_add(&rec->frames_dropped, nframes);
-        return;
     }
-    // Only we write, so the space checked is there for both parts; the
-    // writer waits for the data when it sees a header without it.
-    bb_ring_write(&rec->ring, &h, sizeof h);
-    bb_ring_write(&rec->ring, buf, bytes);
 }
 
 BB_RT void bb_recorder_rt_end(struct bb_recorder *rec)

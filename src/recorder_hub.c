@@ -16,9 +16,14 @@
 // holds what the writer is behind, and only open tracks write into it.
 //
 // CLICK LEVELS. Each mix's click gain is one atomic the callback ramps to
-// (hub_rt.c: 5 ms, as the mixer's gains), by mix id: the main mix's is
-// --click-main's unity or 0. They are not stored: a musician's click level
-// starts off at every join (the store has no place for it yet).
+// (hub_rt.c: 5 ms, as the mixer's gains), by mix id. A musician's level is
+// kept in their stored record (store.h, click_db) and comes back when they
+// join again; it is off for a musician the hub has not met.
+//
+// CLICK SETTINGS. Tempo, metre, accent, level, the main mix's click level
+// and whether the click is recorded are hub-wide settings in the store,
+// restored when the hub starts. Whether the click is on is not: a hub that
+// starts clicking by itself after a restart would surprise the band.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,8 +37,11 @@
 #include "osc_feedback.h"
 #include "recorder.h"
 #include "recorder_hub.h"
+#include "store.h"
 
 #define REC_RING_BYTES (64u << 20)
+// A level the store keeps for "off" (settings are finite numbers).
+#define CLICK_OFF_DB -1000.0
 
 // [ctl] The module's state: one hub per process.
 static struct {
@@ -66,6 +74,44 @@ static void open_track(struct hub *h, unsigned id, const char *name)
         bb_warn("recorder: cannot open the track %s: %s", name, strerror(-rc));
 }
 
+// The click's settings as the store kept them (CLICK SETTINGS above).
+static void click_restore(struct hub *h)
+{
+    struct bb_click_settings s;
+    bb_click_get(h->eng.click, &s);
+    double v;
+    int any = 0;
+    if (bb_store_get_setting(h->store, "click.bpm", &v))
+        s.bpm = v, any = 1;
+    if (bb_store_get_setting(h->store, "click.beats", &v))
+        s.beats_per_bar = v >= 1.0 && v <= BB_CLICK_BEATS_MAX ? (unsigned)v : 0, any = 1;
+    if (bb_store_get_setting(h->store, "click.accent_db", &v))
+        s.accent = v > 0.0, s.accent_db = (float)v, any = 1;
+    if (bb_store_get_setting(h->store, "click.level_db", &v))
+        s.level_db = (float)v, any = 1;
+    if (any && bb_click_set(h->eng.click, &s) < 0)
+        bb_warn("click: the stored settings are out of range (the database was edited?); the "
+                "defaults stay");
+    else if (any)
+        bb_info("click: %.3g BPM, %u beats a bar, accent %+.1f dB, level %.1f dB (stored)", s.bpm,
+                s.beats_per_bar, s.accent ? s.accent_db : 0.0f, s.level_db);
+    if (bb_store_get_setting(h->store, "click.main_db", &v))
+        hub_click_set_mix(h, NULL, v <= CLICK_OFF_DB ? -INFINITY : (float)v);
+    if (bb_store_get_setting(h->store, "click.record", &v))
+        hub_click_set_record(h, v >= 0.5);
+}
+
+void hub_click_save(struct hub *h)
+{
+    struct bb_click_settings s;
+    bb_click_get(h->eng.click, &s);
+    bb_store_put_setting(h->store, "click.bpm", s.bpm);
+    bb_store_put_setting(h->store, "click.beats", s.beats_per_bar);
+    bb_store_put_setting(h->store, "click.accent_db", s.accent ? s.accent_db : 0.0);
+    bb_store_put_setting(h->store, "click.level_db", s.level_db);
+    bb_store_put_setting(h->store, "click.record", hub_click_record(h));
+}
+
 int hub_rec_setup(struct hub *h, char *err, size_t err_size)
 {
     struct hub_engine *e = &h->eng;
@@ -74,8 +120,10 @@ int hub_rec_setup(struct hub *h, char *err, size_t err_size)
         snprintf(err, err_size, "click: out of memory");
         return -1;
     }
-    if (!rs.dir[0])
+    if (!rs.dir[0]) {
+        click_restore(h);
         return 0;
+    }
     size_t per_ms = (size_t)h->rate / 1000 * HUB_TRACKS * sizeof(float);
     unsigned ring_ms = (unsigned)(REC_RING_BYTES / (per_ms ? per_ms : 1));
     struct bb_recorder_config cfg = {.dir = rs.dir, .rate = h->rate, .max_tracks = HUB_TRACKS,
@@ -93,6 +141,7 @@ int hub_rec_setup(struct hub *h, char *err, size_t err_size)
     open_track(h, HUB_TRACK_MAIN_L, "main_L");
     open_track(h, HUB_TRACK_MAIN_R, "main_R");
     bb_info("recording: takes go to %s (start one with OSC /record/start)", rs.dir);
+    click_restore(h); // the click's own track too, when it is recorded
     return 0;
 }
 
@@ -255,10 +304,16 @@ void hub_click_set_mix(struct hub *h, struct hub_client *mc, float db)
 {
     if (db < -120.0f)
         db = -INFINITY;
-    if (mc)
+    if (mc) {
         mc->click_db = db;
-    else
+        if (mc->rec && mc->rec->click_db != db) { // kept with their mix
+            mc->rec->click_db = db;
+            hub_state_mark(h, mc);
+        }
+    } else {
         rs.main_db = db;
+        bb_store_put_setting(h->store, "click.main_db", db > -120.0f ? db : CLICK_OFF_DB);
+    }
     atomic_store_explicit(&h->eng.click_gain[mc ? (unsigned)mc->slot : BB_MIX_MAIN], db_gain(db),
                           memory_order_relaxed);
 }
@@ -288,7 +343,8 @@ int hub_click_record(struct hub *h)
 static void rec_joined(struct hub *h, struct hub_client *c, void *arg)
 {
     (void)arg;
-    hub_click_set_mix(h, c, -INFINITY); // off in every mix until asked for
+    // As they left it, or off for someone new.
+    hub_click_set_mix(h, c, c->restored && c->rec ? c->rec->click_db : -INFINITY);
     char name[BB_NAME_MAX + 8];
     for (unsigned ch = 0; ch < c->channels; ch++) {
         unsigned id = BB_SRC_CLIENT(c->slot, ch);
@@ -309,15 +365,18 @@ const struct hub_clients_observer hub_rec_observer = {.joined = rec_joined,
                                                       .leaving = rec_leaving};
 
 // /status/latency after a musician's /status/client: the round trip
-// estimated (latency.h). The musician's own jitter buffer is not known
-// here yet (their PONGs carry it, the stream does not keep it): the hub's
-// for them stands in for it, the same network both ways.
+// (latency.h) from the depths measured at both ends: the hub's jitter
+// buffer for the musician's stream, and the musician's for their mix, which
+// their PONGs carry (bandbridge-wire(7)). Until their first PONG the hub's
+// stands in for theirs, and the last field says -1.
 lo_message hub_latency_msg(struct hub *h, const struct hub_client *c)
 {
     unsigned jb = atomic_load(&c->st.jb.stats.fill);
+    uint32_t peer = atomic_load(&c->st.peer_jb_fill);
+    int known = peer != BB_STREAM_PEER_UNKNOWN;
     struct bb_latency l = {.rtt_ms = atomic_load(&c->st.rtt_us) / 1000.0, .rate = h->rate,
                            .period_musician = c->peer_period, .period_hub = h->period,
-                           .jb_hub = jb, .jb_musician = jb,
+                           .jb_hub = jb, .jb_musician = known ? peer : jb,
                            .up = c->st.rx_codec, .down = c->st.tx_codec};
     lo_message m = lo_message_new();
     lo_message_add_int32(m, c->slot + 1);
@@ -328,6 +387,7 @@ lo_message hub_latency_msg(struct hub *h, const struct hub_client *c)
     lo_message_add_int32(m, (int32_t)jb);
     lo_message_add_int32(m, (int32_t)(bb_codec_delay(l.up) + bb_codec_delay(l.down)));
     lo_message_add_float(m, (float)bb_latency_ms(&l));
+    lo_message_add_int32(m, known ? (int32_t)peer : -1);
     return m;
 }
 

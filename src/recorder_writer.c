@@ -405,10 +405,10 @@ static bool drain_data(struct bb_recorder *rec)
         struct rec_block h;
         bb_ring_peek(&rec->ring, &h, sizeof h);
         uint32_t bytes = h.nframes * (uint32_t)sizeof(float);
-        if (h.magic != REC_MAGIC || h.nframes > BB_MAX_PERIOD)
+        // A block is published whole (bb_ring_write2): a header without
+        // its data is as corrupt as a bad magic.
+        if (h.magic != REC_MAGIC || h.nframes > BB_MAX_PERIOD || avail < sizeof h + bytes)
             return false;
-        if (avail < sizeof h + bytes)
-            break; // the callback is between header and data
         bb_ring_skip(&rec->ring, sizeof h);
         bb_ring_read(&rec->ring, rec->scratch, bytes);
         avail -= (uint32_t)sizeof h + bytes;

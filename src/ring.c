@@ -91,6 +91,17 @@ bool bb_ring_write(struct bb_ring *r, const void *src, uint32_t n)
     return true;
 }
 
+bool bb_ring_write2(struct bb_ring *r, const void *a, uint32_t na, const void *b, uint32_t nb)
+{
+    if (na > r->size || nb > r->size - na || bb_ring_write_space(r) < na + nb)
+        return false;
+    uint32_t w = atomic_load_explicit(&r->wr, memory_order_relaxed);
+    copy_in(r, w, a, na);
+    copy_in(r, w + na, b, nb);
+    atomic_store_explicit(&r->wr, w + na + nb, memory_order_release);
+    return true;
+}
+
 bool bb_ring_peek(const struct bb_ring *r, void *dst, uint32_t n)
 {
     if (bb_ring_read_space(r) < n)

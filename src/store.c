@@ -62,6 +62,7 @@ static int write_rec(struct bb_store *s, const struct rec *r, int is_main, uint6
     bind_gain(q, 4, r->send_db);
     sqlite3_bind_int64(q, 5, r->last_seen);
     sqlite3_bind_text(q, 6, r->join_name, -1, SQLITE_STATIC);
+    bind_gain(q, 7, r->click_db);
     int rc = run(q);
     for (int d = ST_DEL_NAMES; d <= ST_DEL_CONNS && rc == SQLITE_OK; d++) {
         sqlite3_bind_blob(s->st[d], 1, key, keylen, SQLITE_STATIC);
@@ -123,12 +124,24 @@ static int write_dirty(struct bb_store *s)
         rc = write_rec(s, s->recs[i], 0, &rows);
         written++;
     }
+    for (unsigned i = 0; i < s->nsettings && rc == SQLITE_OK; i++) {
+        const struct store_setting *st = &s->settings[i];
+        if (!st->dirty)
+            continue;
+        sqlite3_bind_text(s->st[ST_PUT_SETTING], 1, st->key, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s->st[ST_PUT_SETTING], 2, st->value);
+        rc = run(s->st[ST_PUT_SETTING]);
+        rows++;
+        written++;
+    }
     if (rc == SQLITE_OK)
         rc = run(s->st[ST_COMMIT]);
     if (rc == SQLITE_OK) {
         s->main.dirty = 0;
         for (size_t i = 0; i < s->nrecs; i++)
             s->recs[i]->dirty = 0;
+        for (unsigned i = 0; i < s->nsettings; i++)
+            s->settings[i].dirty = 0;
         s->ndirty = 0;
         s->stats.transactions++;
         s->stats.rows_written += rows;
@@ -404,6 +417,32 @@ void bb_store_put_main(struct bb_store *s, const struct bb_stored_client *m)
     int fresh = !s->has_main;
     s->has_main = 1;
     put(s, &s->main, m, fresh, 1);
+}
+
+int bb_store_get_setting(struct bb_store *s, const char *key, double *value)
+{
+    struct store_setting *st = s ? store_find_setting(s, key) : NULL;
+    if (st)
+        *value = st->value;
+    return st != NULL;
+}
+
+int bb_store_put_setting(struct bb_store *s, const char *key, double value)
+{
+    if (!s || strlen(key) >= BB_STORE_KEY_MAX || !isfinite(value))
+        return -1;
+    struct store_setting *st = store_find_setting(s, key);
+    if (!st) {
+        if (s->nsettings == BB_STORE_MAX_SETTINGS)
+            return -1;
+        st = &s->settings[s->nsettings++];
+        snprintf(st->key, sizeof st->key, "%s", key);
+    } else if (st->value == value) {
+        return 0;
+    }
+    st->value = value;
+    store_setting_dirty(s, st);
+    return 0;
 }
 
 int bb_store_flush(struct bb_store *s, uint64_t now_ms)

@@ -63,6 +63,13 @@ static const char *const migrations[] = {
     // the same.
     "ALTER TABLE client ADD COLUMN join_name TEXT NOT NULL DEFAULT '';"
     "UPDATE client SET join_name = name;",
+    // 2 -> 3: the click's level in a musician's mix (NULL: off, as it was
+    // for everyone until then), and the hub's own settings (the click's
+    // tempo, metre and levels) by key.
+    "ALTER TABLE client ADD COLUMN click_db REAL;"
+    "CREATE TABLE setting ("
+    "  key   TEXT PRIMARY KEY NOT NULL,"
+    "  value REAL NOT NULL);",
 };
 _Static_assert(BB_ARRAY_LEN(migrations) == BB_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -74,7 +81,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PUT_CLIENT] = "INSERT OR REPLACE INTO client (identity, name, channels, send_db, last_seen,"
-                      " join_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      " join_name, click_db) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_DEL_NAMES] = "DELETE FROM channel_name WHERE identity = ?1",
     [ST_DEL_SENDS] = "DELETE FROM send WHERE identity = ?1",
     [ST_DEL_CONNS] = "DELETE FROM conn WHERE identity = ?1",
@@ -83,6 +90,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_PUT_CONN] = "INSERT INTO conn (identity, pos, port, peer, output)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PUT_SETTING] = "INSERT OR REPLACE INTO setting (key, value) VALUES (?1, ?2)",
 };
 
 // ---- small helpers --------------------------------------------------------
@@ -415,9 +423,11 @@ static int load_lists(sqlite3 *db, sqlite3_stmt *qn, sqlite3_stmt *qs, sqlite3_s
 static int load_all(struct bb_store *s, sqlite3 *db, int64_t ver, unsigned *count)
 {
     const char *sql[4] = {
-        // A read-only file of schema 1 has no join_name: it was the name.
-        ver >= 2 ? "SELECT identity, name, channels, send_db, last_seen, join_name FROM client"
-                 : "SELECT identity, name, channels, send_db, last_seen, name FROM client",
+        // A read-only file of schema 1 has no join_name: it was the name;
+        // before schema 3 nobody had the click (NULL: off).
+        ver >= 3 ? "SELECT identity, name, channels, send_db, last_seen, join_name, click_db FROM client"
+        : ver >= 2 ? "SELECT identity, name, channels, send_db, last_seen, join_name, NULL FROM client"
+                   : "SELECT identity, name, channels, send_db, last_seen, name, NULL FROM client",
         "SELECT ch, name FROM channel_name WHERE identity = ?1",
         "SELECT source, gain_db, pan, mute, solo, sub FROM send WHERE identity = ?1 ORDER BY pos",
         "SELECT port, peer, output FROM conn WHERE identity = ?1 ORDER BY pos",
@@ -444,6 +454,9 @@ static int load_all(struct bb_store *s, sqlite3 *db, int64_t ver, unsigned *coun
                         ? -INFINITY
                         : store_sane_gain((float)sqlite3_column_double(q[0], 3));
         r.last_seen = sqlite3_column_int64(q[0], 4);
+        r.click_db = sqlite3_column_type(q[0], 6) == SQLITE_NULL
+                         ? -INFINITY
+                         : store_sane_gain((float)sqlite3_column_double(q[0], 6));
         copy_column(r.join_name, sizeof r.join_name, q[0], 5);
         if (!r.join_name[0])
             memcpy(r.join_name, r.name, sizeof r.name);
@@ -480,6 +493,35 @@ static int load_all(struct bb_store *s, sqlite3 *db, int64_t ver, unsigned *coun
         rc = SQLITE_OK;
     for (int i = 0; i < 4; i++)
         sqlite3_finalize(q[i]);
+    return rc;
+}
+
+// Loads the hub-wide settings. Those changed in memory while the database
+// could not be had win over what the file holds.
+static int load_settings(struct bb_store *s, sqlite3 *db)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT key, value FROM setting", -1, &q, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        char key[BB_STORE_KEY_MAX];
+        const unsigned char *k = sqlite3_column_text(q, 0);
+        if (!k || (size_t)sqlite3_column_bytes(q, 0) >= sizeof key)
+            continue; // not a key of ours
+        snprintf(key, sizeof key, "%s", (const char *)k);
+        struct store_setting *st = store_find_setting(s, key);
+        if (st && st->dirty)
+            continue;
+        if (!st && s->nsettings < BB_STORE_MAX_SETTINGS) {
+            st = &s->settings[s->nsettings++];
+            snprintf(st->key, sizeof st->key, "%s", key);
+        }
+        if (st)
+            st->value = sqlite3_column_double(q, 1);
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(q);
     return rc;
 }
 
@@ -546,6 +588,8 @@ static int load_readonly(struct bb_store *s)
         rc = SQLITE_ERROR;
     if (rc == SQLITE_OK)
         rc = load_all(s, db, ver, &loaded);
+    if (rc == SQLITE_OK && ver >= 3)
+        rc = load_settings(s, db);
     sqlite3_close_v2(db);
     return rc == SQLITE_OK ? (int)loaded : -1;
 }
@@ -687,6 +731,8 @@ int store_open_db(struct bb_store *s)
             ver = BB_STORE_SCHEMA_VERSION; // migrated
         if (rc == SQLITE_OK && ver >= 1) {
             rc = load_all(s, db, ver, &loaded);
+            if (rc == SQLITE_OK && ver >= 3)
+                rc = load_settings(s, db);
             s->loaded |= rc == SQLITE_OK;
         }
         for (int i = 0; i < ST_COUNT && rc == SQLITE_OK && !readonly; i++)

@@ -70,8 +70,26 @@ void store_set_dirty(struct bb_store *s, struct rec *r)
     }
 }
 
+struct store_setting *store_find_setting(struct bb_store *s, const char *key)
+{
+    for (unsigned i = 0; i < s->nsettings; i++)
+        if (strcmp(s->settings[i].key, key) == 0)
+            return &s->settings[i];
+    return NULL;
+}
+
+void store_setting_dirty(struct bb_store *s, struct store_setting *st)
+{
+    if (!st->dirty) {
+        st->dirty = 1;
+        s->ndirty++;
+    }
+}
+
 void store_mark_all_dirty(struct bb_store *s)
 {
+    for (unsigned i = 0; i < s->nsettings; i++)
+        store_setting_dirty(s, &s->settings[i]);
     for (size_t i = 0; i < s->nrecs; i++)
         store_set_dirty(s, s->recs[i]);
     if (s->has_main)
@@ -91,6 +109,7 @@ int store_rec_from_client(struct rec *r, const struct bb_stored_client *c)
     for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)
         store_copy_field(r->channel_names[ch], BB_NAME_MAX, c->channel_names[ch], BB_NAME_MAX);
     r->send_db = store_sane_gain(c->send_db);
+    r->click_db = store_sane_gain(c->click_db);
     r->last_seen = c->last_seen;
     unsigned ns = c->nsends < BB_STORE_MAX_SENDS ? c->nsends : BB_STORE_MAX_SENDS;
     unsigned nc = c->nconns < BB_ARRAY_LEN(c->conns) ? c->nconns : BB_ARRAY_LEN(c->conns);
@@ -131,6 +150,7 @@ void store_rec_to_client(const struct rec *r, struct bb_stored_client *out)
     out->channels = r->channels;
     memcpy(out->channel_names, r->channel_names, sizeof out->channel_names);
     out->send_db = r->send_db;
+    out->click_db = r->click_db;
     out->last_seen = r->last_seen;
     out->nsends = r->nsends;
     out->nconns = r->nconns;
@@ -156,7 +176,7 @@ int store_same_rec(const struct rec *a, const struct rec *b)
 {
     if (strcmp(a->name, b->name) != 0 || strcmp(a->join_name, b->join_name) != 0 ||
         a->channels != b->channels ||
-        a->send_db != b->send_db || a->last_seen != b->last_seen || a->nsends != b->nsends ||
+        a->send_db != b->send_db || a->click_db != b->click_db || a->last_seen != b->last_seen || a->nsends != b->nsends ||
         a->nconns != b->nconns)
         return 0;
     for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++)

@@ -17,6 +17,7 @@ int bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char
     s->rx_codec = cfg->rx_codec;
     s->rx_channels = cfg->rx_channels;
     s->rx_frames = cfg->rx_frames;
+    atomic_store_explicit(&s->peer_jb_fill, BB_STREAM_PEER_UNKNOWN, memory_order_relaxed);
     s->enc = bb_encoder_new(cfg->tx_codec, cfg->rate, cfg->tx_channels, cfg->tx_frames, cfg->kbps,
                             err, err_size);
     if (!s->enc)
@@ -219,6 +220,11 @@ enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header 
         if (now > p.t_ns)
             atomic_store_explicit(&s->rtt_us, (uint32_t)((now - p.t_ns) / 1000),
                                   memory_order_relaxed);
+        // Kept below the unknown mark and within what /status/latency's
+        // i32 carries: a fill that large is no depth anyway.
+        atomic_store_explicit(&s->peer_jb_fill,
+                              p.jitter_frames < INT32_MAX ? p.jitter_frames : INT32_MAX,
+                              memory_order_relaxed);
         break;
     }
     default:

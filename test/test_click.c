@@ -2,7 +2,9 @@
 // test_click.c: the metronome's beats land on the predicted frame over ten
 // minutes (120 and 97 BPM, across the wrap of JACK's frame counter and a
 // skipped stretch), accents on beat 1, a tempo change at the next beat, off
-// is silence, rendering in pieces equals rendering at once.
+// is silence, rendering in pieces equals rendering at once, and a frame
+// counter that steps back a period (a late callback under jack2) moves no
+// beat.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -236,6 +238,61 @@ static void test_split(void)
     bb_click_free(b);
 }
 
+// jack2 tells a callback that starts late the next cycle's frame, and the
+// cycle after it that frame again: the counter steps back by a period. The
+// beats stay on their grid, as heard at the true frames (what a recorder
+// at the hub's ports gets), every one of them.
+static void test_late_reads(void)
+{
+    const unsigned P = 64, BEAT = 12000; // 240 BPM at 48 kHz
+    struct bb_click *c = bb_click_new(RATE);
+    set(c, true, 240.0, 4);
+    struct run r = {0};
+    static float buf[64];
+    const uint64_t origin = 1000000, end = origin + 60ull * RATE;
+    unsigned late = 0;
+    uint32_t told_next = 0;
+    bool have_told = false;
+    for (uint64_t f = origin; f < end; f += P) {
+        uint32_t told = (uint32_t)f;
+        if (have_told) {
+            told = told_next; // the late cycle's frame, read again
+            have_told = false;
+        } else if ((f - origin) % (3 * BEAT) - BEAT / 2 < P) { // mid-beat, every third
+            told = (uint32_t)(f + P); // late: the server is a cycle on
+            told_next = told;
+            have_told = true;
+            late++;
+        }
+        bb_click_render(c, told, buf, P);
+        scan(&r, f, buf, P);
+    }
+    size_t bad = 0, expected = 0, k = 0;
+    for (uint64_t t = origin; t < end; t += BEAT, expected++) {
+        while (k < r.n && r.onset[k] < t)
+            k++, bad++; // an onset off the grid
+        if (k < r.n && r.onset[k] == t)
+            k++;
+        else
+            bad++;
+    }
+    bad += r.n - k;
+    printf("late callbacks: %u in 60 s, %zu beats due, %zu onsets, %zu off the grid or missing, "
+           "%llu steps back seen\n", late, expected, r.n, bad,
+           (unsigned long long)bb_click_steps_back(c));
+    CHECK(late > 70);
+    CHECK(bad == 0);
+    CHECK(r.n == expected);
+    CHECK(bb_click_steps_back(c) == late);
+    // A new JACK server (its counter far behind): the grid restarts there,
+    // a downbeat at once.
+    bb_click_render(c, 5000, buf, P);
+    CHECK(buf[0] != 0.0f);
+    free(r.onset);
+    free(r.peak);
+    bb_click_free(c);
+}
+
 static void bench(void)
 {
     struct bb_click *c = bb_click_new(RATE);
@@ -258,6 +315,7 @@ int main(void)
     test_tempo_change();
     test_off_and_level();
     test_split();
+    test_late_reads();
     bench();
     return check_report("test_click");
 }

@@ -62,6 +62,16 @@ int main(void)
     CHECK(bb_ring_read(&r, out, 40) && memcmp(in, out, 40) == 0);
     bb_ring_cleanup(&r);
 
+    // Two parts as one message: all or nothing, across the end too.
+    CHECK(bb_ring_init(&r, 64) == 0);
+    CHECK(bb_ring_write(&r, in, 50) && bb_ring_read(&r, out, 50));
+    CHECK(!bb_ring_write2(&r, in, 30, in + 30, 35) && bb_ring_read_space(&r) == 0);
+    CHECK(!bb_ring_write2(&r, in, UINT32_MAX, in, 2) && bb_ring_read_space(&r) == 0);
+    CHECK(bb_ring_write2(&r, in, 20, in + 100, 30) && bb_ring_read_space(&r) == 50);
+    CHECK(bb_ring_read(&r, out, 50) && memcmp(out, in, 20) == 0 &&
+          memcmp(out + 20, in + 100, 30) == 0);
+    bb_ring_cleanup(&r);
+
     // Two threads: every message arrives whole, once, in order.
     CHECK(bb_ring_init(&stress, 4096) == 0);
     pthread_t t;

@@ -182,6 +182,7 @@ static void fill_client(struct bb_stored_client *c, uint8_t seed)
     snprintf(c->channel_names[1], BB_NAME_MAX, "guitar L");
     snprintf(c->channel_names[2], BB_NAME_MAX, "guitar R");
     c->send_db = -3.5f;
+    c->click_db = seed == 2 ? -INFINITY : -9.5f; // the click in their mix, or not
     c->nsends = 3;
     snprintf(c->sends[0].source, sizeof c->sends[0].source, "bob_1");
     c->sends[0].gain_db = -6.25f;
@@ -215,7 +216,8 @@ static int clients_equal(const struct bb_stored_client *a, const struct bb_store
     int ok = memcmp(a->identity, b->identity, BB_IDENTITY_SIZE) == 0 &&
              strcmp(a->name, b->name) == 0 && strcmp(a->join_name, b->join_name) == 0 &&
              a->channels == b->channels &&
-             same_float(a->send_db, b->send_db) && a->nsends == b->nsends &&
+             same_float(a->send_db, b->send_db) && same_float(a->click_db, b->click_db) &&
+             a->nsends == b->nsends &&
              a->nconns == b->nconns && a->last_seen == b->last_seen;
     for (int ch = 0; ok && ch < BB_MAX_CLIENT_CH; ch++)
         ok = strcmp(a->channel_names[ch], b->channel_names[ch]) == 0;
@@ -1227,6 +1229,7 @@ static void test_migrate_v1(void)
     char *log = cap_end();
     CHECK(s && bb_store_persistent(s));
     CHECK(strstr(log, "migrated to version 2") != NULL);
+    CHECK(strstr(log, "migrated to version 3") != NULL);
     CHECK(strstr(log, "migrated to version 1") == NULL);
     uint8_t id[BB_IDENTITY_SIZE];
     memset(id, 5, sizeof id);
@@ -1235,13 +1238,52 @@ static void test_migrate_v1(void)
     CHECK(strcmp(name, "erin") == 0 && strcmp(joined, "erin") == 0);
     struct bb_stored_client *got = new_client();
     CHECK(bb_store_get_client(s, id, got) && has_send(got, "bob_1", -4.0f));
+    CHECK(got->click_db == -INFINITY); // nobody had the click before schema 3
     bb_store_close(s);
-    CHECK(sql_int(path, "PRAGMA user_version") == 2);
+    CHECK(sql_int(path, "PRAGMA user_version") == BB_STORE_SCHEMA_VERSION);
     CHECK(sql_text_is(path, "SELECT join_name FROM client", "erin"));
     free(got);
     free(log);
     free(path);
     rm_rf(dir);
+}
+
+// Hub-wide settings: kept across a reopen, written only when changed,
+// bounded, and a value set while memory-only wins over the file's.
+static void test_settings(void)
+{
+    char *dir = mkdir_tmp();
+    char *path = join(dir, "hub.db");
+    struct bb_store *s = bb_store_open(path, "hub", 500);
+    double v = 0.0;
+    CHECK(s && !bb_store_get_setting(s, "click.bpm", &v));
+    CHECK(bb_store_put_setting(s, "click.bpm", 97.5) == 0);
+    CHECK(bb_store_put_setting(s, "click.level_db", -20.0) == 0);
+    CHECK(bb_store_put_setting(s, "click.level_db", -INFINITY) == -1); // not a number to keep
+    CHECK(bb_store_put_setting(s, "a key far too long for the table's key", 1.0) == -1);
+    CHECK(bb_store_get_setting(s, "click.bpm", &v) && v == 97.5);
+    CHECK(bb_store_flush(s, 1000) == 2);
+    CHECK(bb_store_put_setting(s, "click.bpm", 97.5) == 0);
+    CHECK(bb_store_due_ms(s, 5000) == -1); // unchanged: nothing to write
+    char key[BB_STORE_KEY_MAX];
+    int room = 1;
+    for (int i = 0; i < BB_STORE_MAX_SETTINGS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        room &= bb_store_put_setting(s, key, i) == 0;
+    }
+    CHECK(!room); // two were there already: the last ones did not fit
+    bb_store_close(s);
+    CHECK(sql_int(path, "SELECT count(*) FROM setting") == BB_STORE_MAX_SETTINGS);
+
+    s = bb_store_open(path, "hub", 500);
+    CHECK(s && bb_store_get_setting(s, "click.bpm", &v) && v == 97.5);
+    CHECK(bb_store_get_setting(s, "click.level_db", &v) && v == -20.0);
+    CHECK(bb_store_get_setting(s, "k3", &v) && v == 3.0);
+    CHECK(bb_store_due_ms(s, 0) == -1); // loaded, clean
+    CHECK(!bb_store_get_setting(NULL, "click.bpm", &v) && bb_store_put_setting(NULL, "x", 1) == -1);
+    bb_store_close(s);
+    rm_rf(dir);
+    free(path);
 }
 
 static void test_write_error(void)
@@ -1321,5 +1363,6 @@ int main(void)
     test_write_error();
     test_rename();
     test_migrate_v1();
+    test_settings();
     return check_report("test_store");
 }
