@@ -36,6 +36,7 @@
 
 #include "hub_jack.h"
 #include "hub_names.h"
+#include "jack_meta.h"
 
 #include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
@@ -209,12 +210,64 @@ static void set_port(struct hub_client *c, unsigned i, jack_port_t *p)
         atomic_store(&c->mix_ports[i - c->channels], p);
 }
 
+static jack_port_t *own_port(struct hub *h, unsigned i)
+{
+    return i < h->local_inputs ? h->eng.local_in[i] : h->eng.main_out[i - h->local_inputs];
+}
+
+// What patchbays show of port i of c (c NULL: the hub's own port i), c
+// named name (jack_meta.h, hub_names.h). Musicians come after the hub's
+// own ports, in the order of their slots.
+static void port_meta(struct hub *h, struct hub_client *c, unsigned i, const char *name)
+{
+    char pretty[BB_NAME_MAX + 24], group[BB_NAME_MAX + 16];
+    jack_port_t *p = c ? port_of(c, i) : own_port(h, i);
+    if (!p || !h->jack)
+        return;
+    if (c) {
+        hub_port_pretty(pretty, sizeof pretty, name, c->channels, i);
+        hub_port_group(group, sizeof group, name, c->channels, i);
+    } else {
+        hub_own_port_pretty(pretty, sizeof pretty, h->local_inputs, i);
+        hub_own_port_group(group, sizeof group, h->local_inputs, i);
+    }
+    bb_jack_meta_port(h->jack, p, pretty, group, c ? 1000 * (c->slot + 1) + (int)i : (int)i);
+}
+
+// The client's pretty name and the hub's own ports' metadata.
+static void own_meta(struct hub *h)
+{
+    char pretty[96];
+    if (strcmp(h->jack_name, "bandbridge") == 0)
+        snprintf(pretty, sizeof pretty, "bandbridge hub");
+    else
+        snprintf(pretty, sizeof pretty, "bandbridge hub %.63s", h->jack_name);
+    bb_jack_meta_client(h->jack, pretty);
+    for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
+        port_meta(h, NULL, i, NULL);
+}
+
+// Before the client closes: what own_meta and port_meta set, removed
+// (jackd keeps it otherwise).
+static void clear_meta(struct hub *h)
+{
+    for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
+        for (unsigned i = 0; i < nports(h, c); i++)
+            if (port_of(c, i))
+                bb_jack_meta_port_clear(h->jack, port_of(c, i));
+    for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
+        if (own_port(h, i))
+            bb_jack_meta_port_clear(h->jack, own_port(h, i));
+    bb_jack_meta_client_clear(h->jack);
+}
+
 static void register_client(struct hub *h, struct hub_client *c)
 {
     char pn[BB_NAME_MAX + 16];
     for (unsigned i = 0; i < nports(h, c); i++) {
         hub_port_name(pn, sizeof pn, c->jack_name, c->channels, i);
         set_port(c, i, register_port(h, pn, JackPortIsOutput));
+        port_meta(h, c, i, c->jack_name);
     }
 }
 
@@ -223,8 +276,10 @@ static void unregister_client(struct hub *h, struct hub_client *c)
     for (unsigned i = 0; i < nports(h, c); i++) {
         jack_port_t *p = port_of(c, i);
         set_port(c, i, NULL);
-        if (p && h->jack)
+        if (p && h->jack) {
+            bb_jack_meta_port_clear(h->jack, p);
             jack_port_unregister(h->jack, p);
+        }
     }
 }
 
@@ -248,6 +303,8 @@ static void rename_client(struct hub *h, struct hub_client *c, const char *nw)
         return;
     }
     snprintf(c->jack_name, sizeof c->jack_name, "%s", nw);
+    for (unsigned i = 0; i < n; i++)
+        port_meta(h, c, i, nw);
 }
 
 static void connect_all(struct hub *h, const struct bb_stored_conn *conns, unsigned n)
@@ -356,6 +413,7 @@ static int back(struct hub *h)
     unsigned rate, period;
     if (open_client(h, 1, &rate, &period) < 0)
         return -1;
+    own_meta(h);
     for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
         register_client(h, c);
     atomic_store(&h->jack_running, 1);
@@ -455,6 +513,8 @@ static void *jack_thread(void *arg)
     struct hub *h = arg;
     struct hub_jack *j = h->jt;
     uint64_t next_try = 0;
+    if (h->jack)
+        own_meta(h);
     for (int stop = 0; !stop;) {
         int timeout = h->jack ? -1 : RETRY_MS;
         struct pollfd pfd = {.fd = j->req_fd, .events = POLLIN};
@@ -474,6 +534,7 @@ static void *jack_thread(void *arg)
         }
     }
     if (h->jack) {
+        clear_meta(h);
         jack_deactivate(h->jack);
         bb_snap_idle(&h->eng.graph, HUB_READER_RT);
         for (struct hub_client *c = j->held; c; c = c->jack_next)
