@@ -209,6 +209,9 @@ int join_nsm_open(struct join_nsm *n, int sig_fd, int *argc, char ***argv)
     if (!n->nsm)
         return 0;
     snprintf(n->args_path, sizeof n->args_path, "%.4000s/%s", n->op.path, JOIN_NSM_ARGS_FILE);
+    // The folder at once: where the waiting client tells the user to write.
+    if (bb_mkdirs_for(n->args_path) < 0)
+        bb_warn("cannot create %s: %s", n->op.path, strerror(errno));
     if (*argc > 1)
         return 0;
     *argc = load_args(n, (*argv)[0]);
