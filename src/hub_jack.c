@@ -42,6 +42,10 @@
 #include "log.h"
 
 #define RETRY_MS 500
+/// JACK metadata waits until no request came for this long (meta_step):
+/// joins and leaves come in bursts (a band arriving, zombies swept at
+/// once), and their ports go first.
+#define META_QUIET_MS 300
 
 enum req_type { REQ_ADD, REQ_REMOVE, REQ_RENAME, REQ_CONNECT, REQ_SNAPSHOT, REQ_BARRIER, REQ_STOP };
 
@@ -65,6 +69,10 @@ struct hub_jack {
     int              rep_fd;     ///< eventfd: [jack] writes, [ctl] polls
     _Atomic int      done;       ///< [jack] the thread has ended
     struct hub_client *held;     ///< [jack] musicians whose ports this thread keeps (jack_next)
+    int              own_meta_due;  ///< [jack] the client's and own ports' metadata to set
+    /// [jack] UUIDs of unregistered ports whose metadata is still to remove.
+    jack_uuid_t      forget[BB_MAX_CLIENTS * (BB_MAX_CLIENT_CH + BB_MIX_CH)];
+    unsigned         nforget;
 };
 
 static void wake(int fd)
@@ -251,8 +259,10 @@ static void own_meta(struct hub *h)
 // (jackd keeps it otherwise).
 static void clear_meta(struct hub *h)
 {
+    while (h->jt->nforget)
+        bb_jack_meta_forget(h->jack, h->jt->forget[--h->jt->nforget]);
     for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
-        for (unsigned i = 0; i < nports(h, c); i++)
+        for (unsigned i = 0; c->jack_meta == 2 && i < nports(h, c); i++)
             if (port_of(c, i))
                 bb_jack_meta_port_clear(h->jack, port_of(c, i));
     for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
@@ -261,14 +271,58 @@ static void clear_meta(struct hub *h)
     bb_jack_meta_client_clear(h->jack);
 }
 
+// An unregistered port's metadata, removed when the thread is idle (at
+// once if the list is full). Before a newcomer's is set: a port that
+// takes the same index gets the same UUID.
+static void forget_meta(struct hub *h, jack_uuid_t u)
+{
+    struct hub_jack *j = h->jt;
+    if (j->nforget < sizeof j->forget / sizeof j->forget[0])
+        j->forget[j->nforget++] = u;
+    else
+        bb_jack_meta_forget(h->jack, u);
+}
+
+// One piece of metadata work, done once no request came for a while:
+// every property is a round trip to jackd and a write to its database,
+// tens of milliseconds each on a loaded machine, which must not delay
+// ports that come and go. Removals first, then the hub's own, then one
+// musician.
+// Returns 1 if there is more to do.
+static int meta_step(struct hub *h)
+{
+    struct hub_jack *j = h->jt;
+    if (!h->jack)
+        return 0;
+    if (j->nforget)
+        bb_jack_meta_forget(h->jack, j->forget[--j->nforget]);
+    else if (j->own_meta_due) {
+        own_meta(h);
+        j->own_meta_due = 0;
+    } else {
+        struct hub_client *c = j->held;
+        while (c && c->jack_meta != 1)
+            c = c->jack_next;
+        if (!c)
+            return 0;
+        for (unsigned i = 0; i < nports(h, c); i++)
+            port_meta(h, c, i, c->jack_name);
+        c->jack_meta = 2;
+    }
+    for (struct hub_client *c = j->held; c; c = c->jack_next)
+        if (c->jack_meta == 1)
+            return 1;
+    return j->nforget || j->own_meta_due;
+}
+
 static void register_client(struct hub *h, struct hub_client *c)
 {
     char pn[BB_NAME_MAX + 16];
     for (unsigned i = 0; i < nports(h, c); i++) {
         hub_port_name(pn, sizeof pn, c->jack_name, c->channels, i);
         set_port(c, i, register_port(h, pn, JackPortIsOutput));
-        port_meta(h, c, i, c->jack_name);
     }
+    c->jack_meta = h->jack ? 1 : 0;
 }
 
 static void unregister_client(struct hub *h, struct hub_client *c)
@@ -277,10 +331,12 @@ static void unregister_client(struct hub *h, struct hub_client *c)
         jack_port_t *p = port_of(c, i);
         set_port(c, i, NULL);
         if (p && h->jack) {
-            bb_jack_meta_port_clear(h->jack, p);
+            if (c->jack_meta == 2)
+                forget_meta(h, jack_port_uuid(p));
             jack_port_unregister(h->jack, p);
         }
     }
+    c->jack_meta = 0;
 }
 
 // Renames c's ports from c->jack_name to nw; back again if JACK refuses one.
@@ -303,8 +359,8 @@ static void rename_client(struct hub *h, struct hub_client *c, const char *nw)
         return;
     }
     snprintf(c->jack_name, sizeof c->jack_name, "%s", nw);
-    for (unsigned i = 0; i < n; i++)
-        port_meta(h, c, i, nw);
+    if (c->jack_meta)
+        c->jack_meta = 1; // the new names, when the thread is idle
 }
 
 static void connect_all(struct hub *h, const struct bb_stored_conn *conns, unsigned n)
@@ -402,9 +458,13 @@ static void lost(struct hub *h)
     bb_snap_idle(&h->eng.graph, HUB_READER_RT); // the callback reads no graph now
     memset(h->eng.local_in, 0, sizeof h->eng.local_in);
     memset(h->eng.main_out, 0, sizeof h->eng.main_out);
-    for (struct hub_client *c = j->held; c; c = c->jack_next)
+    for (struct hub_client *c = j->held; c; c = c->jack_next) {
         for (unsigned i = 0; i < nports(h, c); i++)
             set_port(c, i, NULL);
+        c->jack_meta = 0;
+    }
+    j->nforget = 0; // of a server that is gone
+    j->own_meta_due = 0;
     report_simple(h, HUB_JACK_LOST, NULL, 0);
 }
 
@@ -413,7 +473,7 @@ static int back(struct hub *h)
     unsigned rate, period;
     if (open_client(h, 1, &rate, &period) < 0)
         return -1;
-    own_meta(h);
+    h->jt->own_meta_due = 1;
     for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
         register_client(h, c);
     atomic_store(&h->jack_running, 1);
@@ -512,11 +572,11 @@ static void *jack_thread(void *arg)
 {
     struct hub *h = arg;
     struct hub_jack *j = h->jt;
-    uint64_t next_try = 0;
-    if (h->jack)
-        own_meta(h);
-    for (int stop = 0; !stop;) {
-        int timeout = h->jack ? -1 : RETRY_MS;
+    uint64_t next_try = 0, last_req = 0;
+    j->own_meta_due = h->jack != NULL;
+    for (int stop = 0, meta = 1; !stop;) {
+        uint64_t quiet = last_req + META_QUIET_MS, now = now_ms();
+        int timeout = !h->jack ? RETRY_MS : !meta ? -1 : now >= quiet ? 0 : (int)(quiet - now);
         struct pollfd pfd = {.fd = j->req_fd, .events = POLLIN};
         poll(&pfd, 1, timeout);
         drain_fd(j->req_fd);
@@ -527,11 +587,16 @@ static void *jack_thread(void *arg)
         if (!h->jack && now_ms() >= next_try) {
             if (back(h) < 0)
                 next_try = now_ms() + RETRY_MS;
+            meta = 1;
         }
         for (struct req *q; !stop && (q = next_request(j));) {
             stop = do_request(h, q);
             free(q);
+            last_req = now_ms();
+            meta = 1;
         }
+        if (!stop && meta && now_ms() >= last_req + META_QUIET_MS)
+            meta = meta_step(h);
     }
     if (h->jack) {
         clear_meta(h);

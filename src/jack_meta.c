@@ -83,6 +83,11 @@ void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, co
         bb_debug("JACK: cannot set all of %s's metadata", jack_port_name(p));
 }
 
+void bb_jack_meta_forget(jack_client_t *jc, jack_uuid_t u)
+{
+    jack_remove_properties(jc, u);
+}
+
 void bb_jack_meta_port_clear(jack_client_t *jc, jack_port_t *p)
 {
     jack_remove_properties(jc, jack_port_uuid(p));
