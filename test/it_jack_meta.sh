@@ -15,7 +15,7 @@
 # namespace of its own with a private /dev/shm (jackd's registry,
 # semaphores and that database).
 if [[ -z ${BB_PRIVATE_SHM:-} ]] && (( EUID == 0 )) && command -v unshare >/dev/null &&
-    unshare --mount --propagation private true 2>/dev/null; then
+    unshare --mount --propagation private mount -t tmpfs tmpfs /dev/shm 2>/dev/null; then
     export BB_PRIVATE_SHM=1
     exec unshare --mount --propagation private bash -c \
         'mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm && exec bash "$0"' "$0"
