@@ -5,7 +5,8 @@
 #   make check-sanitize       the same under AddressSanitizer+UBSan, then ThreadSanitizer
 #   make fuzz                 libFuzzer harnesses (test/tools/fuzz_*.c), FUZZ_SECONDS each (clang)
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
-#   make install              PREFIX=/usr/local DESTDIR= (binary and man pages)
+#   make install              PREFIX=/usr/local DESTDIR= (binary, its links
+#                             bandbridge-hub and bandbridge-join, man pages)
 #   make V=1                  show full commands;  make WERROR=1  warnings are errors
 #   make SAN=address,undefined   build into build-san/ with sanitizers
 PREFIX     ?= /usr/local
@@ -69,7 +70,15 @@ else
 BIN := bandbridge
 endif
 
-all: $(BIN) $(TESTS) $(TOOLS) $(FUZZ_DRIVERS)
+# bandbridge-hub and bandbridge-join: links to the program, whose name picks
+# serve or join (src/main.c), so a session manager can start each by its
+# executable name alone.
+FACES := $(addprefix $(dir $(BIN)),bandbridge-hub bandbridge-join)
+
+all: $(BIN) $(FACES) $(TESTS) $(TOOLS) $(FUZZ_DRIVERS)
+
+$(FACES): | $(BIN)
+	$(Q)ln -sfn bandbridge $@
 
 $(BUILD):
 	$(Q)mkdir -p $@
@@ -203,20 +212,23 @@ bench-impair: all
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bandbridge
+	ln -sfn bandbridge $(DESTDIR)$(BINDIR)/bandbridge-hub
+	ln -sfn bandbridge $(DESTDIR)$(BINDIR)/bandbridge-join
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -d $(DESTDIR)$(DATADIR)/open-stage-control
 	install -m 644 share/open-stage-control/* $(DESTDIR)$(DATADIR)/open-stage-control/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/bandbridge
+	rm -f $(DESTDIR)$(BINDIR)/bandbridge $(DESTDIR)$(BINDIR)/bandbridge-hub \
+	    $(DESTDIR)$(BINDIR)/bandbridge-join
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 	cd man && for m in *.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$m; done
 	rm -rf $(DESTDIR)$(DATADIR)/open-stage-control
 	-rmdir $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -rf build build-san-* bandbridge
+	rm -rf build build-san-* bandbridge bandbridge-hub bandbridge-join
 
 .PHONY: all check check-sanitize fuzz bench bench-impair install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

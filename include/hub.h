@@ -10,7 +10,8 @@
 //                  observer of the client table)
 //   hub_jack.c     the JACK client and the JACK thread: every blocking
 //                  libjack call once the hub runs (hub_jack.h)
-//   hub_names.c    port and source names (hub_names.h)
+//   hub_names.c    port and source names, and what patchbays show of the
+//                  ports (hub_names.h; jack_meta.c sets it)
 //
 // Below them, the audio engine (hub_engine.h): hub_rt.c, the JACK process
 // callback, and hub_net.c, the network threads; they see the engine and the

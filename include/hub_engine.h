@@ -100,6 +100,7 @@ struct hub_client {
     jack_port_t *_Atomic mix_ports[BB_MIX_CH];
     char               jack_name[BB_NAME_MAX]; ///< [jack] the name its ports have now
     struct hub_client *jack_next;   ///< [jack] the JACK thread's list of musicians it holds
+    int                jack_meta;   ///< [jack] its ports' JACK metadata: 0 none, 1 due, 2 set
     struct hub_send    sends[BB_MAX_SOURCES];   ///< [ctl] this musician's mix, by source id
     float              send_db;     ///< [ctl] the musician's own send level, in every mix
     uint64_t           joined_ns;   ///< [ctl]

@@ -23,6 +23,17 @@ void hub_local_name(char *buf, size_t size, unsigned i);
 /// Name of musician name's personal mix ports without the side: "mix_alice".
 void hub_mix_name(char *buf, size_t size, const char *name);
 
+/// What patchbays show for the same ports (JACK metadata, jack_meta.h):
+/// the pretty name of musician port i: "alice (1)", "dave L"/"dave R" for
+/// a two-channel musician, "alice's mix L"; its port group ("dave" for a
+/// pair, "alice's mix"; "" for none).
+void hub_port_pretty(char *buf, size_t size, const char *name, unsigned channels, unsigned i);
+void hub_port_group(char *buf, size_t size, const char *name, unsigned channels, unsigned i);
+/// The same for the hub's own port i: "local in 1", "main mix L"; groups
+/// "local in" (two inputs: a pair), "main mix".
+void hub_own_port_pretty(char *buf, size_t size, unsigned inputs, unsigned i);
+void hub_own_port_group(char *buf, size_t size, unsigned inputs, unsigned i);
+
 /// Whether s is exactly "in_<k>" (k decimal digits); *k gets k (any value).
 int  hub_parse_local(const char *s, unsigned *k);
 /// Whether s is "<name>_<k>" with a non-empty name and k decimal digits

@@ -15,6 +15,8 @@
 //                   without a session it plays silence and never waits
 //   join_osc.c      [ctl] the musician's own OSC controllers, relayed over
 //                   the session (--osc-port)
+//   join_nsm.c      [ctl] under a session manager: the command line kept in
+//                   the session, the wait for a hub and a name
 //
 // Each session's stream (stream.h) is built by main and published as a
 // snapshot (snap.h) that the other three read.

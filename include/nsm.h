@@ -8,6 +8,7 @@
 #ifndef BB_NSM_H
 #define BB_NSM_H
 
+#include <lo/lo.h>
 #include <stddef.h>
 
 struct bb_nsm;
@@ -43,5 +44,21 @@ struct bb_nsm *bb_nsm_start(const char *app_name, const char *exe, struct bb_nsm
                             int *failed);
 /// 1 once the manager acknowledged the announce.
 int bb_nsm_announced(const struct bb_nsm *n);
+/// A status line the manager shows beside the client (/nsm/client/message;
+/// priority 0 to 3, 3 the most urgent).
+void bb_nsm_message(struct bb_nsm *n, int priority, const char *text);
+/// A method on the client's own OSC socket (the one the manager talks to),
+/// handled by bb_nsm_poll like the manager's messages.
+void bb_nsm_add_method(struct bb_nsm *n, const char *path, const char *types,
+                       lo_method_handler handler, void *user);
+/// Answers message m (taken by such a method) from that socket: /reply
+/// path text, or /error path -1 text.
+void bb_nsm_answer(struct bb_nsm *n, lo_message m, const char *path, int ok, const char *text);
+/// The UDP port of that socket.
+int bb_nsm_port(const struct bb_nsm *n);
+/// The JACK client name the session gives (open->client_id, e.g.
+/// "bandbridge-join.nABCD"), with every character JACK tools or shell
+/// scripts stumble on (a space, ':') made '-'. Into buf.
+void bb_nsm_jack_name(const struct bb_nsm_open *open, char *buf, size_t size);
 
 #endif

@@ -13,8 +13,10 @@ set -euo pipefail
 # (oscsend, oscdump), sqlite3, iproute2 (ss, for free UDP ports), coreutils (timeout),
 # nodejs (test/it_tablet.sh runs the Open Stage Control module in a harness),
 # python3 (the OSC peer, the UDP echo and the spoofer several tests drive),
-# sndfile-programs (sndfile-info reads a recorded take)
-PKGS=(gcc make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
+# sndfile-programs (sndfile-info reads a recorded take), g++ (test/it_nsm_real.sh
+# builds the real NSM server, nsmd, from ../shared/tools/new-session-manager;
+# jackd2 also brings jack_property, which test/it_jack_meta.sh reads metadata with)
+PKGS=(gcc g++ make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
       libsndfile1-dev libsamplerate0-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs
       sndfile-programs python3)
 BENCH_PKGS=(jamulus jacktrip)

@@ -36,11 +36,16 @@
 
 #include "hub_jack.h"
 #include "hub_names.h"
+#include "jack_meta.h"
 
 #include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
 
 #define RETRY_MS 500
+/// JACK metadata waits until no request came for this long (meta_step):
+/// joins and leaves come in bursts (a band arriving, zombies swept at
+/// once), and their ports go first.
+#define META_QUIET_MS 300
 
 enum req_type { REQ_ADD, REQ_REMOVE, REQ_RENAME, REQ_CONNECT, REQ_SNAPSHOT, REQ_BARRIER, REQ_STOP };
 
@@ -64,6 +69,10 @@ struct hub_jack {
     int              rep_fd;     ///< eventfd: [jack] writes, [ctl] polls
     _Atomic int      done;       ///< [jack] the thread has ended
     struct hub_client *held;     ///< [jack] musicians whose ports this thread keeps (jack_next)
+    int              own_meta_due;  ///< [jack] the client's and own ports' metadata to set
+    /// [jack] UUIDs of unregistered ports whose metadata is still to remove.
+    jack_uuid_t      forget[BB_MAX_CLIENTS * (BB_MAX_CLIENT_CH + BB_MIX_CH)];
+    unsigned         nforget;
 };
 
 static void wake(int fd)
@@ -209,6 +218,103 @@ static void set_port(struct hub_client *c, unsigned i, jack_port_t *p)
         atomic_store(&c->mix_ports[i - c->channels], p);
 }
 
+static jack_port_t *own_port(struct hub *h, unsigned i)
+{
+    return i < h->local_inputs ? h->eng.local_in[i] : h->eng.main_out[i - h->local_inputs];
+}
+
+// What patchbays show of port i of c (c NULL: the hub's own port i), c
+// named name (jack_meta.h, hub_names.h). Musicians come after the hub's
+// own ports, in the order of their slots.
+static void port_meta(struct hub *h, struct hub_client *c, unsigned i, const char *name)
+{
+    char pretty[BB_NAME_MAX + 24], group[BB_NAME_MAX + 16];
+    jack_port_t *p = c ? port_of(c, i) : own_port(h, i);
+    if (!p || !h->jack)
+        return;
+    if (c) {
+        hub_port_pretty(pretty, sizeof pretty, name, c->channels, i);
+        hub_port_group(group, sizeof group, name, c->channels, i);
+    } else {
+        hub_own_port_pretty(pretty, sizeof pretty, h->local_inputs, i);
+        hub_own_port_group(group, sizeof group, h->local_inputs, i);
+    }
+    bb_jack_meta_port(h->jack, p, pretty, group, c ? 1000 * (c->slot + 1) + (int)i : (int)i);
+}
+
+// The client's pretty name and the hub's own ports' metadata.
+static void own_meta(struct hub *h)
+{
+    char pretty[96];
+    if (strcmp(h->jack_name, "bandbridge") == 0)
+        snprintf(pretty, sizeof pretty, "bandbridge hub");
+    else
+        snprintf(pretty, sizeof pretty, "bandbridge hub %.63s", h->jack_name);
+    bb_jack_meta_client(h->jack, pretty);
+    for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
+        port_meta(h, NULL, i, NULL);
+}
+
+// Before the client closes: what own_meta and port_meta set, removed
+// (jackd keeps it otherwise).
+static void clear_meta(struct hub *h)
+{
+    while (h->jt->nforget)
+        bb_jack_meta_forget(h->jack, h->jt->forget[--h->jt->nforget]);
+    for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
+        for (unsigned i = 0; c->jack_meta == 2 && i < nports(h, c); i++)
+            if (port_of(c, i))
+                bb_jack_meta_port_clear(h->jack, port_of(c, i));
+    for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
+        if (own_port(h, i))
+            bb_jack_meta_port_clear(h->jack, own_port(h, i));
+    bb_jack_meta_client_clear(h->jack);
+}
+
+// An unregistered port's metadata, removed when the thread is idle (at
+// once if the list is full). Before a newcomer's is set: a port that
+// takes the same index gets the same UUID.
+static void forget_meta(struct hub *h, jack_uuid_t u)
+{
+    struct hub_jack *j = h->jt;
+    if (j->nforget < sizeof j->forget / sizeof j->forget[0])
+        j->forget[j->nforget++] = u;
+    else
+        bb_jack_meta_forget(h->jack, u);
+}
+
+// One piece of metadata work, done once no request came for a while:
+// every property is a round trip to jackd and a write to its database,
+// tens of milliseconds each on a loaded machine, which must not delay
+// ports that come and go. Removals first, then the hub's own, then one
+// musician.
+// Returns 1 if there is more to do.
+static int meta_step(struct hub *h)
+{
+    struct hub_jack *j = h->jt;
+    if (!h->jack)
+        return 0;
+    if (j->nforget)
+        bb_jack_meta_forget(h->jack, j->forget[--j->nforget]);
+    else if (j->own_meta_due) {
+        own_meta(h);
+        j->own_meta_due = 0;
+    } else {
+        struct hub_client *c = j->held;
+        while (c && c->jack_meta != 1)
+            c = c->jack_next;
+        if (!c)
+            return 0;
+        for (unsigned i = 0; i < nports(h, c); i++)
+            port_meta(h, c, i, c->jack_name);
+        c->jack_meta = 2;
+    }
+    for (struct hub_client *c = j->held; c; c = c->jack_next)
+        if (c->jack_meta == 1)
+            return 1;
+    return j->nforget || j->own_meta_due;
+}
+
 static void register_client(struct hub *h, struct hub_client *c)
 {
     char pn[BB_NAME_MAX + 16];
@@ -216,6 +322,7 @@ static void register_client(struct hub *h, struct hub_client *c)
         hub_port_name(pn, sizeof pn, c->jack_name, c->channels, i);
         set_port(c, i, register_port(h, pn, JackPortIsOutput));
     }
+    c->jack_meta = h->jack ? 1 : 0;
 }
 
 static void unregister_client(struct hub *h, struct hub_client *c)
@@ -223,9 +330,13 @@ static void unregister_client(struct hub *h, struct hub_client *c)
     for (unsigned i = 0; i < nports(h, c); i++) {
         jack_port_t *p = port_of(c, i);
         set_port(c, i, NULL);
-        if (p && h->jack)
+        if (p && h->jack) {
+            if (c->jack_meta == 2)
+                forget_meta(h, jack_port_uuid(p));
             jack_port_unregister(h->jack, p);
+        }
     }
+    c->jack_meta = 0;
 }
 
 // Renames c's ports from c->jack_name to nw; back again if JACK refuses one.
@@ -248,6 +359,8 @@ static void rename_client(struct hub *h, struct hub_client *c, const char *nw)
         return;
     }
     snprintf(c->jack_name, sizeof c->jack_name, "%s", nw);
+    if (c->jack_meta)
+        c->jack_meta = 1; // the new names, when the thread is idle
 }
 
 static void connect_all(struct hub *h, const struct bb_stored_conn *conns, unsigned n)
@@ -345,9 +458,13 @@ static void lost(struct hub *h)
     bb_snap_idle(&h->eng.graph, HUB_READER_RT); // the callback reads no graph now
     memset(h->eng.local_in, 0, sizeof h->eng.local_in);
     memset(h->eng.main_out, 0, sizeof h->eng.main_out);
-    for (struct hub_client *c = j->held; c; c = c->jack_next)
+    for (struct hub_client *c = j->held; c; c = c->jack_next) {
         for (unsigned i = 0; i < nports(h, c); i++)
             set_port(c, i, NULL);
+        c->jack_meta = 0;
+    }
+    j->nforget = 0; // of a server that is gone
+    j->own_meta_due = 0;
     report_simple(h, HUB_JACK_LOST, NULL, 0);
 }
 
@@ -356,6 +473,7 @@ static int back(struct hub *h)
     unsigned rate, period;
     if (open_client(h, 1, &rate, &period) < 0)
         return -1;
+    h->jt->own_meta_due = 1;
     for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
         register_client(h, c);
     atomic_store(&h->jack_running, 1);
@@ -454,9 +572,11 @@ static void *jack_thread(void *arg)
 {
     struct hub *h = arg;
     struct hub_jack *j = h->jt;
-    uint64_t next_try = 0;
-    for (int stop = 0; !stop;) {
-        int timeout = h->jack ? -1 : RETRY_MS;
+    uint64_t next_try = 0, last_req = 0;
+    j->own_meta_due = h->jack != NULL;
+    for (int stop = 0, meta = 1; !stop;) {
+        uint64_t quiet = last_req + META_QUIET_MS, now = now_ms();
+        int timeout = !h->jack ? RETRY_MS : !meta ? -1 : now >= quiet ? 0 : (int)(quiet - now);
         struct pollfd pfd = {.fd = j->req_fd, .events = POLLIN};
         poll(&pfd, 1, timeout);
         drain_fd(j->req_fd);
@@ -467,13 +587,19 @@ static void *jack_thread(void *arg)
         if (!h->jack && now_ms() >= next_try) {
             if (back(h) < 0)
                 next_try = now_ms() + RETRY_MS;
+            meta = 1;
         }
         for (struct req *q; !stop && (q = next_request(j));) {
             stop = do_request(h, q);
             free(q);
+            last_req = now_ms();
+            meta = 1;
         }
+        if (!stop && meta && now_ms() >= last_req + META_QUIET_MS)
+            meta = meta_step(h);
     }
     if (h->jack) {
+        clear_meta(h);
         jack_deactivate(h->jack);
         bb_snap_idle(&h->eng.graph, HUB_READER_RT);
         for (struct hub_client *c = j->held; c; c = c->jack_next)

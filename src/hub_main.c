@@ -155,7 +155,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bandbridge serve [options]\n"
             "Run the rehearsal hub: a JACK client that musicians join over UDP.\n\n"
-            "  -p, --port N          UDP port for musicians (default %d)\n"
+            "  -p, --port N          UDP port for musicians (default %d, or the\n"
+            "                        environment variable BANDBRIDGE_PORT)\n"
             "  -b, --bind ADDR       listen on this address only (default: all)\n"
             "  -n, --jack-name NAME  JACK client name (default bandbridge)\n"
             "  -i, --inputs N        local JACK inputs mixed as extra channels (default 2, max %d)\n"
@@ -344,6 +345,14 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int osc_set = 0;
+    // A default port from the environment: for a hub a session manager or
+    // a service starts without arguments.
+    const char *env_port = getenv("BANDBRIDGE_PORT");
+    if (env_port && *env_port && set_stream_option(h, 'p', env_port, &osc_set) != 0) {
+        fprintf(stderr, "bandbridge serve: BANDBRIDGE_PORT=%s is not a UDP port (1 to 65535)\n",
+                env_port);
+        return -1;
+    }
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:d:vqh", opts, NULL)) != -1;) {
         int rc = set_stream_option(h, o, optarg, &osc_set);
@@ -454,11 +463,15 @@ static int start_hub(struct hub *h, struct loop *lp)
     // client and says where the files live: the database goes there.
     struct bb_nsm_open op;
     int nsm_failed;
-    lp->nsm = bb_nsm_start("bandbridge", "bandbridge", &op, &nsm_failed);
+    // The name announced is the executable the manager starts again with
+    // no arguments (bandbridge-hub, main.c): a name of its own, so that
+    // it never takes a join's place in the session (nsmd matches clients
+    // by it).
+    lp->nsm = bb_nsm_start("bandbridge-hub", "bandbridge-hub", &op, &nsm_failed);
     if (nsm_failed)
         return -1;
     if (lp->nsm) {
-        snprintf(h->jack_name, sizeof h->jack_name, "%.63s", op.client_id);
+        bb_nsm_jack_name(&op, h->jack_name, sizeof h->jack_name);
         if (snprintf(h->db_path, sizeof h->db_path, "%s/hub.db", op.path) >= (int)sizeof h->db_path) {
             bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "session path too long");
             return -1;
@@ -505,8 +518,11 @@ static int start_hub(struct hub *h, struct loop *lp)
         bb_err("%s", err);
         return -1;
     }
-    if (lp->nsm)
+    if (lp->nsm) {
         bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 1, "hub running");
+        snprintf(err, sizeof err, "musicians join on UDP port %u", bb_udp_port(h->eng.sock));
+        bb_nsm_message(lp->nsm, 0, err);
+    }
     bb_info("hub '%s' listening on UDP port %u (%u Hz, period %u, %u local input%s)%s%s",
             h->jack_name, bb_udp_port(h->eng.sock), h->rate, h->period, h->local_inputs,
             h->local_inputs == 1 ? "" : "s", h->osc_port ? ", OSC on port " : "",

@@ -44,6 +44,37 @@ void hub_own_port_name(char *buf, size_t size, unsigned inputs, unsigned i)
         snprintf(buf, size, "main_%c", i == inputs ? 'L' : 'R');
 }
 
+void hub_port_pretty(char *buf, size_t size, const char *name, unsigned channels, unsigned i)
+{
+    if (i < channels && channels == 2)
+        snprintf(buf, size, "%s %c", name, i == 0 ? 'L' : 'R');
+    else if (i < channels)
+        snprintf(buf, size, "%s (%u)", name, i + 1);
+    else
+        snprintf(buf, size, "%s's mix %c", name, i == channels ? 'L' : 'R');
+}
+
+void hub_port_group(char *buf, size_t size, const char *name, unsigned channels, unsigned i)
+{
+    if (i < channels)
+        snprintf(buf, size, "%s", channels == 2 ? name : "");
+    else
+        snprintf(buf, size, "%s's mix", name);
+}
+
+void hub_own_port_pretty(char *buf, size_t size, unsigned inputs, unsigned i)
+{
+    if (i < inputs)
+        snprintf(buf, size, "local in %u", i + 1);
+    else
+        snprintf(buf, size, "main mix %c", i == inputs ? 'L' : 'R');
+}
+
+void hub_own_port_group(char *buf, size_t size, unsigned inputs, unsigned i)
+{
+    snprintf(buf, size, "%s", i >= inputs ? "main mix" : inputs == 2 ? "local in" : "");
+}
+
 // Decimal digits only, at least one; k saturates rather than wraps.
 static int parse_digits(const char *s, unsigned *k)
 {

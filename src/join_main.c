@@ -18,13 +18,14 @@
 
 #include "cli.h"
 #include "identity.h"
+#include "jack_meta.h"
 #include "keypair.h"
 #include "seal.h"
 #include "join.h"
 #include <jack/thread.h> // after jack.h (through join.h): it needs jack_client_t
 #include "join_session.h"
 #include "log.h"
-#include "nsm.h"
+#include "join_nsm.h"
 
 static void usage(FILE *f)
 {
@@ -195,55 +196,6 @@ static int parse_options(struct join *j, int argc, char **argv)
     return 0;
 }
 
-/// Under a session manager the command line is kept in the session, one
-/// argument per line, so that a session can start `bandbridge join` again
-/// without arguments (nsmd starts clients without any).
-#define NSM_ARGS_FILE "join.args"
-#define NSM_ARGS_MAX  64
-
-/// [ctl] Writes argv[1..argc) to path, one per line. 0 or -1.
-static int nsm_save_args(const char *path, int argc, char **argv)
-{
-    if (bb_mkdirs_for(path) < 0)
-        return -1;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.new", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    for (int i = 1; i < argc; i++)
-        fprintf(f, "%s\n", argv[i]);
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok &= fclose(f) == 0;
-    return ok && rename(tmp, path) == 0 ? 0 : -1;
-}
-
-/// [ctl] Reads what nsm_save_args wrote into args[1..] (args[0] = argv0).
-/// Returns the argument count, or 0 when there is no such file.
-static int nsm_load_args(const char *path, const char *argv0, char *args[NSM_ARGS_MAX],
-                         char buf[4096])
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, 4095, f);
-    fclose(f);
-    buf[n] = 0;
-    int argc = 0;
-    args[argc++] = (char *)argv0;
-    for (char *line = buf; *line && argc < NSM_ARGS_MAX;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        if (*line)
-            args[argc++] = line;
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
-    return argc;
-}
-
 // JACK thread: the server went away. Only flag it and wake the control loop.
 static void jack_shutdown_cb(void *arg)
 {
@@ -269,51 +221,6 @@ static void connect_ports(struct join *j)
             jack_connect(j->jack, jack_port_name(j->out[c]), plays[c]);
     jack_free(caps);
     jack_free(plays);
-}
-
-/// Under a session manager (NSM_URL set).
-struct join_nsm {
-    struct bb_nsm      *nsm;
-    struct bb_nsm_open  op;
-    char                args_path[4200];
-    char                args_buf[4096];
-    char               *args[NSM_ARGS_MAX];
-    int                 replied;  ///< the open was answered
-};
-
-/// Answers the session manager's open with a failure (once), logging why.
-static void nsm_fail(struct join_nsm *n, const char *why)
-{
-    if (n->nsm && !n->replied)
-        bb_nsm_reply(n->nsm, BB_NSM_OPEN, 0, why);
-    n->replied = 1;
-}
-
-/// The session manager's open: its client id is the JACK name, the session
-/// keeps the identity and the command line (join.args: given again when
-/// the session starts us without arguments). Returns 0 (a session, or no
-/// session manager) or an exit status.
-static int nsm_open(struct join_nsm *n, int *argc, char ***argv)
-{
-    int failed;
-    n->nsm = bb_nsm_start("bandbridge join", "bandbridge", &n->op, &failed);
-    if (failed) {
-        n->replied = 1;
-        return 1;
-    }
-    if (!n->nsm)
-        return 0;
-    snprintf(n->args_path, sizeof n->args_path, "%s/%s", n->op.path, NSM_ARGS_FILE);
-    if (*argc <= 1) {
-        *argc = nsm_load_args(n->args_path, (*argv)[0], n->args, n->args_buf);
-        *argv = n->args;
-        if (*argc <= 1) {
-            bb_err("no hub and name: start bandbridge join once with them in this session");
-            nsm_fail(n, "no hub and name given yet");
-            return 2;
-        }
-    }
-    return 0;
 }
 
 /// The handshake's secrets: the room password (--password-file, the
@@ -367,16 +274,16 @@ static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
 {
     char err[300];
     if (parse_options(j, argc, argv) < 0) {
-        nsm_fail(n, "bad command line");
+        join_nsm_fail(n, "bad command line");
         return 2;
     }
     if (n->nsm) {
-        snprintf(j->jack_name, sizeof j->jack_name, "%.63s", n->op.client_id);
+        bb_nsm_jack_name(&n->op, j->jack_name, sizeof j->jack_name);
         if (!j->identity_path[0])
             snprintf(j->identity_path, sizeof j->identity_path, "%.4000s/identity", n->op.path);
         if (!j->key_path[0])
             snprintf(j->key_path, sizeof j->key_path, "%.4000s/key", n->op.path);
-        if (nsm_save_args(n->args_path, argc, argv) < 0)
+        if (join_nsm_save_args(n, argc, argv) < 0)
             bb_warn("cannot write %s: the session will need the command line again", n->args_path);
         bb_info("session manager: session '%s', client %s, files in %s", n->op.display_name,
                 n->op.client_id, n->op.path);
@@ -393,10 +300,44 @@ static int configure(struct join *j, struct join_nsm *n, int argc, char **argv)
          bb_identity_path(j->name, j->identity_path, sizeof j->identity_path, err, sizeof err) < 0) ||
         security_setup(j, err, sizeof err) < 0) {
         bb_err("%s", err);
-        nsm_fail(n, err);
+        join_nsm_fail(n, err);
         return 2;
     }
     return 0;
+}
+
+/// What patchbays show (jack_meta.h): the same words as the hub's ports
+/// ("alice (1)", "alice L"/"alice R" for two channels, "alice's mix L").
+static void jack_meta(struct join *j)
+{
+    char pretty[BB_NAME_MAX + 32];
+    snprintf(pretty, sizeof pretty, "bandbridge join %s", j->name);
+    bb_jack_meta_client(j->jack, pretty);
+    for (unsigned c = 0; c < j->channels; c++) {
+        if (j->channels == 2)
+            snprintf(pretty, sizeof pretty, "%s %c", j->name, c == 0 ? 'L' : 'R');
+        else
+            snprintf(pretty, sizeof pretty, "%s (%u)", j->name, c + 1);
+        bb_jack_meta_port(j->jack, j->in[c], pretty, j->channels == 2 ? j->name : "", (int)c);
+    }
+    snprintf(pretty, sizeof pretty, "%s's mix", j->name);
+    for (unsigned c = 0; c < BB_MIX_CH; c++) {
+        char side[BB_NAME_MAX + 40];
+        snprintf(side, sizeof side, "%s %c", pretty, c == 0 ? 'L' : 'R');
+        bb_jack_meta_port(j->jack, j->out[c], side, pretty, 100 + (int)c);
+    }
+}
+
+/// Before the client closes: jackd would keep the metadata otherwise.
+static void jack_meta_clear(struct join *j)
+{
+    for (unsigned c = 0; c < j->channels; c++)
+        if (j->in[c])
+            bb_jack_meta_port_clear(j->jack, j->in[c]);
+    for (unsigned c = 0; c < BB_MIX_CH; c++)
+        if (j->out[c])
+            bb_jack_meta_port_clear(j->jack, j->out[c]);
+    bb_jack_meta_client_clear(j->jack);
 }
 
 /// Opens the JACK client and registers the ports. Returns 0 or an exit status.
@@ -443,6 +384,7 @@ static int jack_open(struct join *j)
         bb_err("cannot register JACK ports");
         return 1;
     }
+    jack_meta(j);
     return 0;
 }
 
@@ -463,7 +405,7 @@ static int run(struct join *j, struct join_nsm *n, int sig_fd, int argc, char **
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(n->nsm, NULL) == BB_NSM_SAVE) {
             // The identity is on disk since the start; the command line is
             // written again (what this run was started with).
-            int saved = nsm_save_args(n->args_path, argc, argv) == 0;
+            int saved = join_nsm_save_args(n, argc, argv) == 0;
             bb_nsm_reply(n->nsm, BB_NSM_SAVE, saved, saved ? "saved" : "cannot write join.args");
         }
         if (pfd[1].revents & POLLIN) {
@@ -506,16 +448,18 @@ int bb_join_main(int argc, char **argv)
     j->event_fd = -1;
     char err[300];
 
+    // Signals first: a join waiting for its session's settings ends on one.
+    int sig_fd = bb_cli_signals();
     static struct join_nsm n;
-    int status = nsm_open(&n, &argc, &argv);
+    int status = join_nsm_open(&n, sig_fd, &argc, &argv);
     if (status == 0)
         status = configure(j, &n, argc, argv);
     if (status != 0) {
         bb_nsm_free(n.nsm);
-        return status;
+        if (sig_fd >= 0)
+            close(sig_fd);
+        return status < 0 ? 0 : status;
     }
-
-    int sig_fd = bb_cli_signals();
 
     join_session_streams_init(j);
     int started = 0;
@@ -535,10 +479,7 @@ int bb_join_main(int argc, char **argv)
     }
     if (j->auto_connect)
         connect_ports(j);
-    if (n.nsm) {
-        bb_nsm_reply(n.nsm, BB_NSM_OPEN, 1, "joining");
-        n.replied = 1;
-    }
+    join_nsm_opened(&n, "joining");
     char hs[80];
     bb_info("joining %s as '%s' (%u channel%s, %s, %u Hz, period %u)",
             bb_addr_str(&j->hub, hs, sizeof hs), j->name, j->channels,
@@ -550,10 +491,12 @@ out:
     bb_snap_idle(&j->streams, JOIN_READER_RT);
     if (started)
         join_net_stop(j);
-    nsm_fail(&n, "cannot start (see its log)");
+    join_nsm_fail(&n, "cannot start (see its log)");
     bb_nsm_free(n.nsm);
-    if (j->jack)
+    if (j->jack) {
+        jack_meta_clear(j);
         jack_client_close(j->jack);
+    }
     bb_snap_cleanup(&j->streams);
     free(j->rt_inter);
     if (j->sock >= 0)

@@ -17,12 +17,30 @@ static void usage(FILE *f)
                "       bandbridge ctl [--port P] ADDRESS [ARG...] query or set over OSC\n"
                "       bandbridge status [--port P] [--once]      live table of musicians\n"
                "       bandbridge --version | --help\n"
+               "bandbridge-hub [options] is bandbridge serve, bandbridge-join bandbridge join\n"
+               "(for session managers: each starts with no arguments, see NSM in bandbridge(1)).\n"
                "`bandbridge COMMAND --help` lists a command's options; see bandbridge(1).\n");
+}
+
+// The program's own name picks a face too: a session manager (nsmd)
+// starts a client by its executable name alone, without arguments, and
+// tells its clients apart by that name; bandbridge-hub and bandbridge-join
+// are links to this program (make, make install).
+static const char *face_of(const char *argv0)
+{
+    const char *base = strrchr(argv0, '/');
+    base = base ? base + 1 : argv0;
+    if (strcmp(base, "bandbridge-hub") == 0)
+        return "serve";
+    if (strcmp(base, "bandbridge-join") == 0)
+        return "join";
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    const char *face = face_of(argv[0]);
+    if (argc < 2 && !face) {
         usage(stderr);
         return 2;
     }
@@ -32,6 +50,10 @@ int main(int argc, char **argv)
                          : strcmp(level, "warning") == 0 ? BB_LOG_WARN
                          : strcmp(level, "error") == 0   ? BB_LOG_ERR
                                                          : BB_LOG_INFO);
+    if (face && strcmp(face, "serve") == 0)
+        return bb_hub_main(argc, argv);
+    if (face)
+        return bb_join_main(argc, argv);
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return bb_hub_main(argc - 1, argv + 1);

@@ -179,3 +179,36 @@ struct bb_nsm *bb_nsm_start(const char *app_name, const char *exe, struct bb_nsm
     }
     return n;
 }
+
+void bb_nsm_message(struct bb_nsm *n, int priority, const char *text)
+{
+    lo_send_from(n->mgr, n->srv, LO_TT_IMMEDIATE, "/nsm/client/message", "is", priority, text);
+}
+
+void bb_nsm_add_method(struct bb_nsm *n, const char *path, const char *types,
+                       lo_method_handler handler, void *user)
+{
+    lo_server_add_method(n->srv, path, types, handler, user);
+}
+
+void bb_nsm_answer(struct bb_nsm *n, lo_message m, const char *path, int ok, const char *text)
+{
+    lo_address to = lo_message_get_source(m);
+    if (ok)
+        lo_send_from(to, n->srv, LO_TT_IMMEDIATE, "/reply", "ss", path, text);
+    else
+        lo_send_from(to, n->srv, LO_TT_IMMEDIATE, "/error", "sis", path, NSM_ERR_GENERAL, text);
+}
+
+int bb_nsm_port(const struct bb_nsm *n)
+{
+    return lo_server_get_port(n->srv);
+}
+
+void bb_nsm_jack_name(const struct bb_nsm_open *open, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", open->client_id);
+    for (char *p = buf; *p; p++)
+        if (*p == ' ' || *p == ':' || (unsigned char)*p < 0x20)
+            *p = '-';
+}

@@ -4,7 +4,9 @@
 # takes its JACK client name and file location from /nsm/client/open, keeps
 # its database there, and answers /nsm/client/save once the state is on disk.
 # So does `bandbridge join`: JACK name from the session, identity and command
-# line kept in it, and started again without arguments it joins as before.
+# line kept in it, and started again without arguments it joins as before;
+# in a new session without arguments it waits for its hub and name.
+# Each announces its own executable name (bandbridge-hub, bandbridge-join).
 . "$(dirname "$0")/lib.sh"
 bb_init
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
@@ -25,8 +27,9 @@ NSM_URL=$url bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve \
 hub=$BB_LASTPID
 bb_wait_exit "$nsm" 90; rc=$?
 check "the session manager got /reply for open and save (rc=$rc)" test "$rc" -eq 0
-check "the hub announced itself as bandbridge" grep -q "^announce bandbridge" "$BB_TMP/nsm.out"
+check "the hub announced itself as bandbridge-hub" grep -q "^announce bandbridge-hub " "$BB_TMP/nsm.out"
 check "open answered" grep -q "^/reply /nsm/client/open" "$BB_TMP/nsm.out"
+check "the status line names the UDP port" grep -q "^message musicians join on UDP port $port" "$BB_TMP/nsm.out"
 check "save answered" grep -q "^/reply /nsm/client/save saved" "$BB_TMP/nsm.out"
 check "the JACK client is named by the session" bb_wait_port bbnsm:main_L
 check "the database lives in the session" test -s "$sess/hub.db"
@@ -40,7 +43,7 @@ NSM_URL=$url bb_bg "$BB_TMP/join1.log" "${BB_RT[@]}" "$BB_BIN" join \
 j1=$BB_LASTPID
 bb_wait_exit "$n2" 90; rc=$?
 check "join: the session manager got /reply for open and save (rc=$rc)" test "$rc" -eq 0
-check "join announced itself as bandbridge join" grep -q "^announce bandbridge join" "$BB_TMP/nsm2.out"
+check "join announced itself as bandbridge-join" grep -q "^announce bandbridge-join " "$BB_TMP/nsm2.out"
 check "join: the JACK client is named by the session" bb_wait_port bbjoin:out_L
 check "join: its identity (key pair) lives in the session" test -s "$jsess/key"
 check "join: and its command line" grep -qx "127.0.0.1:$port" "$jsess/join.args"
@@ -60,16 +63,32 @@ check "... it joins as alice again, from join.args" \
 check "... with the same identity" test "$(od -An -tx1 "$jsess/identity" | tr -d ' \n')" = "$id1"
 check "... under the session's JACK name" bb_wait_port bbjoin:out_L
 bb_kill "$j2"
-# A new session and no arguments: refused in words, nothing started.
-session_manager "$BB_TMP/nsm4.out" "$BB_TMP/session/bandbridge.nNEW" bbnew
+# A new session and no arguments: it opens, says once what it waits for
+# (log and the manager's status line) and waits, until the hub and the
+# name come over OSC (/bandbridge/join/setup, from this machine).
+nsess=$BB_TMP/session/bandbridge-join.nNEW
+session_manager "$BB_TMP/nsm4.out" "$nsess" "bandbridge join.nNEW"
 n4=$nsm
 NSM_URL=$url bb_bg "$BB_TMP/join3.log" "$BB_BIN" join
 j3=$BB_LASTPID
-bb_wait_exit "$j3"; rc=$?
-check "join without arguments in a new session exits 2 (rc=$rc)" test "$rc" -eq 2
-check "... and tells the session manager why" bb_wait_for grep -q "^/error /nsm/client/open no hub and name" "$BB_TMP/nsm4.out"
-bb_kill "$n4"
-
+check "join without arguments in a new session answers the open" \
+    bb_wait_for grep -q "^/reply /nsm/client/open waiting for the hub's address" "$BB_TMP/nsm4.out"
+check "... says what it waits for" \
+    bb_wait_for grep -q "waiting for the hub's address and a name" "$BB_TMP/join3.log"
+check "... also in the manager's status line" \
+    bb_wait_for grep -q "^message waiting for the hub's address and a name" "$BB_TMP/nsm4.out"
+check "... and keeps waiting" kill -0 "$j3"
+sport=$(sed -n "s/.* to UDP port \([0-9]*\) on this machine.*/\1/p" "$BB_TMP/join3.log" | head -1)
+python3 "$BB_ROOT/test/oscpeer.py" send --expect 1 --wait 10 127.0.0.1 "$sport" \
+    /bandbridge/join/setup "127.0.0.1:$port" carol >"$BB_TMP/setup.out"
+check "/bandbridge/join/setup answered" grep -q "^/reply /bandbridge/join/setup joining" "$BB_TMP/setup.out"
+check "... written to join.args" grep -qx carol "$nsess/join.args"
+check "... carol joined the hub" bb_wait_for grep -q "carol joined" "$BB_TMP/hub.log"
+check "... the wait was said once" \
+    test "$(grep -c "waiting for the hub's address" "$BB_TMP/join3.log")" -eq 1
+check "... a space in the client id is not in the JACK name" bb_wait_port "bandbridge-join.nNEW:out_L"
+bb_kill "$j3"; check "the join exits 0" test $? -eq 0
+kill -0 "$n4" 2>/dev/null && bb_kill "$n4"
 bb_kill "$hub"; check "hub exits 0" test $? -eq 0
 bb_check_rt
 bb_done

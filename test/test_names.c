@@ -31,6 +31,32 @@ int main(void)
     hub_mix_name(b, sizeof b, "bob");
     CHECK(strcmp(b, "mix_bob") == 0);
 
+    // What patchbays show (JACK metadata): "name (k)", a pair as L/R.
+    hub_port_pretty(b, sizeof b, "alice", 1, 0);
+    CHECK(strcmp(b, "alice (1)") == 0);
+    hub_port_pretty(b, sizeof b, "alice", 3, 2);
+    CHECK(strcmp(b, "alice (3)") == 0);
+    hub_port_pretty(b, sizeof b, "dave", 2, 1);
+    CHECK(strcmp(b, "dave R") == 0);
+    hub_port_pretty(b, sizeof b, "dave", 2, 2);
+    CHECK(strcmp(b, "dave's mix L") == 0);
+    hub_port_group(b, sizeof b, "dave", 2, 0);
+    CHECK(strcmp(b, "dave") == 0);
+    hub_port_group(b, sizeof b, "alice", 1, 0);
+    CHECK(strcmp(b, "") == 0);
+    hub_port_group(b, sizeof b, "alice", 1, 2);
+    CHECK(strcmp(b, "alice's mix") == 0);
+    hub_own_port_pretty(b, sizeof b, 2, 1);
+    CHECK(strcmp(b, "local in 2") == 0);
+    hub_own_port_pretty(b, sizeof b, 2, 3);
+    CHECK(strcmp(b, "main mix R") == 0);
+    hub_own_port_group(b, sizeof b, 2, 0);
+    CHECK(strcmp(b, "local in") == 0);
+    hub_own_port_group(b, sizeof b, 3, 0);
+    CHECK(strcmp(b, "") == 0);
+    hub_own_port_group(b, sizeof b, 3, 3);
+    CHECK(strcmp(b, "main mix") == 0);
+
     unsigned k = 0;
     size_t n = 0;
     CHECK(hub_parse_local("in_16", &k) && k == 16);

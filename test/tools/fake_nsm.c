@@ -33,7 +33,11 @@ static int on_any(const char *path, const char *types, lo_arg **argv, int argc, 
         got_error |= strcmp(path, "/error") == 0;
         printf("%s %s %s\n", path, got, msg);
     }
-    got_any = 1;
+    // A status message (/nsm/client/message) is not an answer to wait for.
+    if (strcmp(path, "/nsm/client/message") == 0 && argc == 2 && types[1] == 's')
+        printf("message %s\n", bb_arg_str(argv[1]));
+    else
+        got_any = 1;
     fflush(stdout);
     return 0;
 }
