@@ -639,6 +639,12 @@ int osc_server_start(struct hub *h, osc_dispatch_fn dispatch, char *err, size_t 
         free(o);
         return -1;
     }
+    // A flood from one source is read and dropped by its rate, but until
+    // the control loop reads it sits in the socket: room for a second of
+    // it, so that other controllers' datagrams are not pushed out before
+    // the hub sees them (the system may cap this: net.core.rmem_max).
+    int rcv = 1 << 20;
+    setsockopt(lo_server_get_socket_fd(o->srv), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     // Nothing is ever dispatched by liblo (hub_osc_poll reads the socket),
     // so it has no methods; the server is what replies are sent from.
     if (sodium_init() < 0) {
