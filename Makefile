@@ -54,7 +54,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard test/test_*.c)
 TESTS    := $(TEST_SRC:test/%.c=$(BUILD)/%)
 TOOLS    := $(BUILD)/bbprobe $(BUILD)/bbload $(BUILD)/fake_nsm $(BUILD)/rtcheck.so $(BUILD)/rt_violator \
-            $(BUILD)/oscstorm $(BUILD)/bbrelay $(BUILD)/bbglitch
+            $(BUILD)/oscstorm $(BUILD)/bbrelay $(BUILD)/bbglitch $(BUILD)/bbattack
 
 # Fuzz harnesses: every test/tools/fuzz_NAME.c (see test/tools/fuzz.h). Each
 # is built with a standalone driver into $(BUILD)/test_fuzz_NAME, which
@@ -110,6 +110,11 @@ $(BUILD)/bbprobe: test/tools/bbprobe.c $(BUILD)/libbb.a | $(BUILD)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bbload: test/tools/bbload.c $(BUILD)/libbb.a | $(BUILD)
+	@$(if $(Q),printf '    LD %s\n' $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The attacks of the security issue against a hub (it_attack.sh): libbb's handshake, liblo.
+$(BUILD)/bbattack: test/tools/bbattack.c $(BUILD)/libbb.a | $(BUILD)
 	@$(if $(Q),printf '    LD %s\n' $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -49,6 +49,9 @@ struct hub {
     unsigned       local_inputs;
     unsigned       max_clients;
     unsigned       timeout_ms;
+    unsigned       max_per_address; ///< --max-per-address: musicians from one IP (0: any number)
+    unsigned       forget_days;     ///< --forget-after: stored musicians unseen this long go (0: never)
+    unsigned       max_identities;  ///< --max-identities: stored musicians at most (0: no cap)
     unsigned       mix_complexity; ///< --opus-complexity: of the personal mixes' Opus encoders
     int            mix_ports;      ///< --mix-ports: each personal mix on JACK ports too
     int            drift_comp;     ///< jitter buffers resample clock drift (off: --no-drift-comp)

@@ -160,6 +160,7 @@ struct hub_stats {
     _Atomic uint64_t replayed;       ///< [rx] a session's datagram seen already (or too old)
     _Atomic uint64_t joins_limited;  ///< [rx] HELLO/JOIN over a source's rate, dropped
     _Atomic uint64_t handshake_bad;  ///< [rx] HELLO/JOIN that failed (cookie, password...)
+    _Atomic uint64_t joins_per_address; ///< [ctl] JOINs refused by --max-per-address
     _Atomic uint64_t addr_moves;     ///< [rx] sessions that followed a new source address
     _Atomic uint64_t events_dropped; ///< [rx] control ring full
     _Atomic uint64_t osc_relay_dropped; ///< [rx] relayed OSC datagrams over a musician's rate cap

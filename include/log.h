@@ -11,6 +11,11 @@ void bb_log_set_level(enum bb_log_level level);
 void bb_log(enum bb_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/// Prints the summaries of kinds of lines held back (log.c: at most 64
+/// lines of one kind a second) whose second is over. Call it now and then
+/// (the hub's control loop does, on its sweep).
+void bb_log_flush(void);
+
 #define bb_err(...)   bb_log(BB_LOG_ERR, __VA_ARGS__)
 #define bb_warn(...)  bb_log(BB_LOG_WARN, __VA_ARGS__)
 #define bb_info(...)  bb_log(BB_LOG_INFO, __VA_ARGS__)

@@ -129,6 +129,11 @@ struct hub_osc {
     int                  pacing;        ///< the last window had >= OSC_WIN_STORM messages
     uint64_t             hold_until_ns; ///< do not read the socket before this
     uint64_t             turns;         ///< loop turns that read the socket (for /stats)
+    /// While a datagram of a source that has not shown it receives is
+    /// handled: its peer, and the bytes that may still go back to it (what
+    /// it sent, for all the answers together: the hub is no amplifier).
+    const struct osc_peer *limited;
+    size_t               budget;
 };
 
 // ---- the hub's calls (hub.c, hub_net.c) ---------------------------------

@@ -161,6 +161,9 @@ static void usage(FILE *f)
             "  -n, --jack-name NAME  JACK client name (default bandbridge)\n"
             "  -i, --inputs N        local JACK inputs mixed as extra channels (default 2, max %d)\n"
             "  -m, --max-clients N   musicians at most (default %d)\n"
+            "      --max-per-address N  musicians from one IP address at most (default 8,\n"
+            "                        a band behind one NAT; 0: any number; this machine's\n"
+            "                        own addresses are not counted)\n"
             "  -t, --timeout SEC     drop a musician silent this long (default 1.0)\n"
             "  -j, --jitter N|auto   hub-side jitter buffer depth in frames for every\n"
             "                        musician (default: what each musician asks for)\n"
@@ -192,10 +195,17 @@ static void usage(FILE *f)
             "                        the port may join; traffic is still encrypted\n"
             "  -d, --db PATH         state database (default: the state directory,\n"
             "                        hub-NAME.db); 'none' keeps nothing\n"
+            "      --forget-after DAYS  forget stored musicians not seen for DAYS days\n"
+            "                        (default 180; 0: never); they join again as new\n"
+            "      --max-identities N  stored musicians at most; beyond, the longest unseen\n"
+            "                        are forgotten (default 1000; 0: no cap)\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
             "  -h, --help            this text\n",
             BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS, HUB_OSC_MAX_ALLOW);
 }
+
+// Long options without a letter.
+enum { OPT_PER_ADDRESS = 0x100, OPT_FORGET_AFTER, OPT_MAX_IDENTITIES };
 
 // Options of the network, JACK and the streams.
 // Returns 0, 1 for a bad value, -1 when it said why, 2 if o is not one of them.
@@ -236,6 +246,10 @@ static int set_stream_option(struct hub *h, int o, const char *arg, int *osc_set
         break;
     case 'm':
         if (bb_parse_uint(arg, 1, BB_MAX_CLIENTS, &h->max_clients) < 0)
+            return 1;
+        break;
+    case OPT_PER_ADDRESS:
+        if (bb_parse_uint(arg, 0, BB_MAX_CLIENTS, &h->max_per_address) < 0)
             return 1;
         break;
     case 't': {
@@ -300,6 +314,14 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
             return 1;
         snprintf(h->osc_password, sizeof h->osc_password, "%s", arg);
         break;
+    case OPT_FORGET_AFTER:
+        if (bb_parse_uint(arg, 0, 36500, &h->forget_days) < 0)
+            return 1;
+        break;
+    case OPT_MAX_IDENTITIES:
+        if (bb_parse_uint(arg, 0, 1000000, &h->max_identities) < 0)
+            return 1;
+        break;
     case 'R':
         if (hub_rec_set_dir(arg) < 0)
             return 1;
@@ -342,6 +364,9 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"password-file", required_argument, 0, 'W'}, {"open", no_argument, 0, 'O'},
         {"show-password", no_argument, 0, 'S'},
+        {"max-per-address", required_argument, 0, OPT_PER_ADDRESS},
+        {"forget-after", required_argument, 0, OPT_FORGET_AFTER},
+        {"max-identities", required_argument, 0, OPT_MAX_IDENTITIES},
         {"verbose", no_argument, 0, 'v'},         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int osc_set = 0;
@@ -587,8 +612,10 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             nsm_save(h, lp);
         }
         hub_osc_tick(h, now);
-        if (now >= next_sweep)
+        if (now >= next_sweep) {
             next_sweep = hub_clients_sweep(h, now);
+            bb_log_flush(); // lines of a kind held back in a second that is over
+        }
         if (now >= next_ping) {
             log_stats(h);
             hub_rec_tick(h); // the writer's news, at most about one a second
@@ -618,6 +645,9 @@ int bb_hub_main(int argc, char **argv)
     h->mix_complexity = 0; // bandbridge(1): 22 % cheaper than 2, within 0.5 dB of it
     h->drift_comp = 1;
     h->timeout_ms = 1000;
+    h->max_per_address = 8;
+    h->forget_days = 180;
+    h->max_identities = 1000;
     h->jitter = 0;
     h->eng.sock = -1;
     h->eng.event_fd = -1;

@@ -127,6 +127,29 @@ static int join_rate_ok(const struct bb_addr *from, uint64_t now)
     return ++r->count <= HUB_JOIN_RATE;
 }
 
+/// JOINs the hub opens in a second, from all sources together; more are
+/// dropped and counted (joins_limited). Opening one is public-key work
+/// (X25519, an Ed25519 signature), which the per-source rate bounds for
+/// one address and port but not for one host using many ports; a band
+/// that starts at once is a few dozen JOINs, and a dropped one is retried.
+#define HUB_JOIN_OPENS_S 256
+
+/// [rx] JOINs opened in the current second.
+static struct {
+    uint64_t second;
+    unsigned count;
+} join_opens;
+
+static int join_open_ok(uint64_t now)
+{
+    uint64_t second = now / 1000000000ull;
+    if (join_opens.second != second) {
+        join_opens.second = second;
+        join_opens.count = 0;
+    }
+    return ++join_opens.count <= HUB_JOIN_OPENS_S;
+}
+
 /// [rx] HELLO: a COOKIE, never longer than the HELLO, and no state kept.
 /// JOIN: opened here, where the cookie jar lives, so that only a JOIN that
 /// came back from its source (a valid cookie) costs public-key work; the
@@ -145,6 +168,10 @@ static void handshake(struct hub_engine *e, const struct bb_header *hd, const ui
             hub_net_send(e, from, out, (size_t)n);
         else
             bb_counter_inc_shared(&e->stats.handshake_bad);
+        return;
+    }
+    if (!join_open_ok(now)) {
+        bb_counter_inc_shared(&e->stats.joins_limited);
         return;
     }
     struct hub_event *ev = &rx_event;

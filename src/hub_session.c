@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hub_session.h"
+#include "cookie.h"
 #include "hub_clients.h"
 #include "hub_names.h"
 #include "hub_jack.h"
@@ -238,6 +239,46 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const uint8_t
     return 0;
 }
 
+// The host part of an address (family and IP, no port) into key; 1 when
+// it is this machine (IPv4 127/8, ::1, or 127/8 mapped into IPv6).
+static int host_key(const struct bb_addr *a, uint8_t key[17])
+{
+    struct bb_cookie_addr ca;
+    if (bb_cookie_addr_of(&ca, (const struct sockaddr *)&a->ss, a->len) < 0) {
+        memset(key, 0, 17);
+        return 0;
+    }
+    memcpy(key, ca.bytes, 17);
+    static const uint8_t v6_loop[16] = {[15] = 1};
+    static const uint8_t v4_mapped[12] = {[10] = 0xFF, [11] = 0xFF};
+    if (ca.bytes[0] == 4)
+        return ca.bytes[1] == 127;
+    return memcmp(ca.bytes + 1, v6_loop, 16) == 0 ||
+           (memcmp(ca.bytes + 1, v4_mapped, 12) == 0 && ca.bytes[13] == 127);
+}
+
+// [ctl] Whether one more musician from `from` would pass --max-per-address:
+// how many sessions a single IP address (a band behind one NAT, or one
+// attacker with many ports) may hold. This machine's own addresses are
+// not counted: whoever sends from them is already on the hub's machine.
+static int address_has_room(struct hub *h, const struct bb_addr *from, unsigned *count)
+{
+    uint8_t key[17], other[17];
+    *count = 0;
+    if (!h->max_per_address || host_key(from, key))
+        return 1;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++) {
+        struct hub_client *c = h->slots[i];
+        if (!c)
+            continue;
+        struct bb_addr a;
+        hub_client_addr(c, &a);
+        host_key(&a, other);
+        *count += memcmp(key, other, sizeof key) == 0;
+    }
+    return *count < h->max_per_address;
+}
+
 // [ctl] Migration (keypair.h): a musician of an older bandbridge presents,
 // once, inside its signed and encrypted JOIN, the identity token the hub
 // stored its state under. When the key's identity has nothing stored yet,
@@ -278,6 +319,14 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     if (!up || !down) {
         send_reject(h, ev, BB_REJECT_CODEC, "codec %s cannot carry %u channels at %u Hz",
                     bb_codec_name(up ? down_codec : codec), up ? BB_MIX_CH : j.channels, h->rate);
+        return;
+    }
+    unsigned same;
+    if (!address_has_room(h, &ev->from, &same)) {
+        atomic_fetch_add(&h->eng.stats.joins_per_address, 1);
+        send_reject(h, ev, BB_REJECT_FULL,
+                    "%u musicians are connected from your address already, this hub's limit "
+                    "(serve --max-per-address)", same);
         return;
     }
     // Their old slot if it is free, else the first never used, else the first free.

@@ -25,6 +25,7 @@
 #include "hub_jack.h"
 #include "hub_names.h"
 #include "log.h"
+#include "store_bounds.h"
 
 const char *hub_state_source_name(struct hub *h, int src_id, char *buf, size_t size)
 {
@@ -201,6 +202,28 @@ void hub_state_mark(struct hub *h, struct hub_client *c)
         h->main_dirty = 1;
 }
 
+/// How often the age of stored musicians (--forget-after) is looked at.
+#define FORGET_CHECK_S 3600
+
+// [ctl] The store's bounds (store_bounds.h): the cap at every sync (a
+// count compared, unless over), the age at start and once an hour.
+static void forget(struct hub *h, int64_t now)
+{
+    static int64_t aged_at; // [ctl] when the age was last applied
+    int64_t age = 0;
+    if (h->forget_days && (!aged_at || now - aged_at >= FORGET_CHECK_S)) {
+        age = (int64_t)h->forget_days * 86400;
+        aged_at = now;
+    }
+    if (!age && (!h->max_identities || bb_store_count(h->store) <= h->max_identities))
+        return;
+    int n = bb_store_forget(h->store, now, age, h->max_identities);
+    if (n > 0)
+        bb_info("forgot %d stored musician%s (not seen for %u days, or the least recently seen "
+                "beyond %u: --forget-after, --max-identities)",
+                n, n == 1 ? "" : "s", h->forget_days, h->max_identities);
+}
+
 void hub_state_sync(struct hub *h, int force)
 {
     if (!h->store)
@@ -220,6 +243,7 @@ void hub_state_sync(struct hub *h, int force)
         bb_store_put_main(h->store, h->main_rec);
         h->main_dirty = 0;
     }
+    forget(h, (int64_t)time(NULL));
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;

@@ -532,6 +532,7 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "replayed", atomic_load(&h->eng.stats.replayed));
     add_stat(m, "joins_limited", atomic_load(&h->eng.stats.joins_limited));
     add_stat(m, "handshake_bad", atomic_load(&h->eng.stats.handshake_bad));
+    add_stat(m, "joins_per_address", atomic_load(&h->eng.stats.joins_per_address));
     add_stat(m, "addr_moves", atomic_load(&h->eng.stats.addr_moves));
     add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));

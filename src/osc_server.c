@@ -23,9 +23,10 @@
 // refused is answered with /error (but a datagram over its address's
 // rate, dropped unread and unanswered, counted), and a source that has
 // not shown it receives (not this machine, no cookie echoed) is never
-// sent an /error longer than the datagram it sent: the echoed address is
-// left out, then the reason shortened, and if even that is too long
-// nothing is sent (counted: osc_replies_cut). Refusals of sources outside
+// sent more bytes than the datagram it sent, all its answers together
+// (hub_osc.limited): an /error leaves out the echoed address, then
+// shortens the reason, and an answer that still does not fit (/info to a
+// 12-byte query) is not sent (counted: osc_replies_cut). Refusals of sources outside
 // the allowed networks are answered 20 a second at most.
 //
 // PASSWORDS. A wrong /auth counts against the source's IP address: after
@@ -147,6 +148,15 @@ static void relay_message(struct hub *h, const struct osc_peer *to, const char *
 
 void osc_send(struct hub *h, const struct osc_peer *to, const char *path, lo_message m)
 {
+    struct hub_osc *o = h->osc;
+    if (o && to == o->limited) {
+        size_t n = lo_message_length(m, path);
+        if (n > o->budget) {
+            o->replies_cut++;
+            return;
+        }
+        o->budget -= n;
+    }
     if (to->slot >= 0)
         relay_message(h, to, path, m);
     else if (to->addr && lo_send_message_from(to->addr, h->osc->srv, path, m) < 0)
@@ -543,7 +553,10 @@ static void datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct
         snprintf(path, sizeof path, "%.*s", pl < len && pl < sizeof path ? (int)pl : 0,
                  (const char *)pkt);
         if ((src.peer.addr = lo_address_new(src.host, ps))) {
+            o->limited = src.verified ? NULL : &src.peer;
+            o->budget = len;
             osc_reply_error(h, &src, path[0] == '/' ? path : "?", "not allowed from this address");
+            o->limited = NULL;
             lo_address_free(src.peer.addr);
         }
         return;
@@ -564,6 +577,8 @@ static void datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct
         src.verified = hp_find(o->verified, OSC_MAX_VERIFIED, src.host, src.port, now) != NULL;
     if (!(src.peer.addr = lo_address_new(src.host, ps)))
         return;
+    o->limited = src.verified ? NULL : &src.peer;
+    o->budget = len;
     if (len > OSC_DGRAM_MAX) {
         o->dropped++;
         o->logwin.dropped++;
@@ -572,6 +587,7 @@ static void datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct
     } else {
         handle_packet(h, &src, pkt, len);
     }
+    o->limited = NULL;
     lo_address_free(src.peer.addr);
 }
 
@@ -623,6 +639,12 @@ int osc_server_start(struct hub *h, osc_dispatch_fn dispatch, char *err, size_t 
         free(o);
         return -1;
     }
+    // A flood from one source is read and dropped by its rate, but until
+    // the control loop reads it sits in the socket: room for a second of
+    // it, so that other controllers' datagrams are not pushed out before
+    // the hub sees them (the system may cap this: net.core.rmem_max).
+    int rcv = 1 << 20;
+    setsockopt(lo_server_get_socket_fd(o->srv), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     // Nothing is ever dispatched by liblo (hub_osc_poll reads the socket),
     // so it has no methods; the server is what replies are sent from.
     if (sodium_init() < 0) {

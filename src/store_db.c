@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "store_bounds.h"
 #include "store_rec.h"
 
 #define BB_APP_ID      0x42427267 // PRAGMA application_id: "BBrg"
@@ -687,6 +688,7 @@ int store_open_db(struct bb_store *s)
         int64_t ver = 0, app = 0, objects = 0;
         why[0] = '\0';
         unsigned loaded = 0;
+        store_private_files(s->path); // mode 0600 (store_bounds.h)
         int rc = sqlite3_open_v2(s->path, &db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
