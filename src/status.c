@@ -61,7 +61,14 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
         memset(w, 0, sizeof *w);
         w->slot = bb_arg_i32(argv[0]);
         snprintf(w->name, sizeof w->name, "%s", bb_arg_str(argv[1]));
-        snprintf(w->addr, sizeof w->addr, "%s", bb_arg_str(argv[2]));
+        // An IPv4 musician on the hub's dual-stack socket reads as
+        // [::ffff:a.b.c.d]:port; shown as the a.b.c.d:port it is.
+        const char *addr = bb_arg_str(argv[2]);
+        if (strncmp(addr, "[::ffff:", 8) == 0 && strchr(addr, '.') && strstr(addr, "]:"))
+            snprintf(w->addr, sizeof w->addr, "%.*s%s", (int)(strstr(addr, "]:") - addr - 8),
+                     addr + 8, strstr(addr, "]:") + 1);
+        else
+            snprintf(w->addr, sizeof w->addr, "%s", addr);
         snprintf(w->codec, sizeof w->codec, "%s", bb_arg_str(argv[3]));
         w->channels = bb_arg_i32(argv[4]);
         w->rtt_ms = bb_arg_f32(argv[5]);
@@ -367,10 +374,9 @@ static int status_loop(lo_server srv, lo_address addr, struct status_reply *r, c
                 putchar('\n');
         } else if (t->screen) {
             char line[256];
-            snprintf(line, sizeof line, "hub %s:%s: no answer since %s (is it running, at this "
-                                        "address and port?)", host, port, since);
-            printf("%.*s\nstill asking every %g s%s\n", LINE_MAX_COLS, line, interval,
-                   t->keys ? "; q quits" : "");
+            snprintf(line, sizeof line, "hub %s:%s: no answer since %s", host, port, since);
+            printf("%.*s\nIs it running, at this address and OSC port? Still asking every %g s%s\n",
+                   LINE_MAX_COLS, line, interval, t->keys ? "; q quits." : ".");
         }
         fflush(stdout);
         if (wait_events(srv, t, sig_fd, t0 + (uint64_t)(interval * 1e9), NULL, r))
