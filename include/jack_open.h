@@ -6,8 +6,10 @@
 // server failure in jack2) and in status bits that do not always tell. So
 // its messages go to the debug log while a client is opened, and a failure
 // is asked about: is there a server at all, does a client of that name
-// exist. After the open libjack's errors are logged as warnings, its
-// informational lines at debug level.
+// exist. PipeWire's JACK lets two clients have one name, so an exact name
+// is also refused when another client has ports under it. After the open
+// libjack's errors are logged as warnings, its informational lines at
+// debug level.
 #ifndef BB_JACK_OPEN_H
 #define BB_JACK_OPEN_H
 

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "jack_open.h"
 #include "log.h"
@@ -41,6 +42,27 @@ static enum bb_jack_fail diagnose(const char *name, jack_status_t st)
     return why;
 }
 
+// Whether a client other than c has ports under name. PipeWire's JACK
+// opens a second client of the same name even with JackUseExactName, so
+// its ports would mix with another's; c has registered none yet.
+static int name_has_ports(jack_client_t *c, const char *name)
+{
+    char re[2 * 64 + 4];
+    size_t n = 0;
+    re[n++] = '^';
+    for (const char *p = name; *p && n + 4 < sizeof re; p++) {
+        if (strchr("\\^$.|?*+()[]{}", *p))
+            re[n++] = '\\';
+        re[n++] = *p;
+    }
+    re[n++] = ':';
+    re[n] = '\0';
+    const char **ports = jack_get_ports(c, re, NULL, 0);
+    int found = ports && ports[0];
+    jack_free(ports);
+    return found;
+}
+
 jack_client_t *bb_jack_open(const char *name, int exact, const char *option,
                             enum bb_jack_fail *fail, char *err, size_t err_size)
 {
@@ -53,6 +75,11 @@ jack_client_t *bb_jack_open(const char *name, int exact, const char *option,
     jack_status_t st = 0;
     jack_client_t *c =
         jack_client_open(name, JackNoStartServer | (exact ? JackUseExactName : 0), &st);
+    if (c && exact && name_has_ports(c, name)) {
+        jack_client_close(c);
+        c = NULL;
+        st = JackNameNotUnique;
+    }
     if (!c) {
         *fail = diagnose(name, st);
         const char *server = getenv("JACK_DEFAULT_SERVER");

@@ -352,6 +352,8 @@ static int status_loop(lo_server srv, lo_address addr, struct status_reply *r, c
             return 0;
         if (rc == 3 && once)
             fprintf(stderr, "bandbridge status: no answer from %s:%s\n", host, port);
+        if (rc == 0 && once)
+            status_print(stdout, r, host, port);
         if (once || rc == 1) // a refusal does not change by asking again
             break;
         if (rc == 3 && !gone) {

@@ -24,7 +24,9 @@ check "two musicians joined" bb_wait_for bash -c "jack_lsp | grep -q '^bandbridg
 
 "$BB_BIN" status --port "$osc" --once >"$BB_TMP/once.txt" 2>&1
 sed 's/^/# /' "$BB_TMP/once.txt"
-check "status --once: no line wider than 79 columns" \
+check "status --once: a row for each musician" bash -c \
+    "grep -q ' alice-the~ ' '$BB_TMP/once.txt' && grep -q ' bob ' '$BB_TMP/once.txt'"
+check "... and no line wider than 79 columns" \
     awk 'length > 79 { bad = 1 } END { exit bad }' "$BB_TMP/once.txt"
 
 # A private tmux server, stopped by the test's cleanup (its PID is ours).
