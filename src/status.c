@@ -301,22 +301,28 @@ static void status_print(FILE *f, const struct status_reply *r, const char *host
     snprintf(line, sizeof line, "hub %s:%s  %d Hz, period %d  bandbridge %s  %d musician%s", host,
              port, r->rate, r->period, r->version, r->n, r->n == 1 ? "" : "s");
     fprintf(f, "%.*s\n", LINE_MAX_COLS, line);
-    // 79 columns: name and address are cut to fit, the round trip is in
-    // the latency table below.
-    fprintf(f, "%2s %-10s %-21s %-8s %2s %9s %5s %5s %9s\n", "#", "name", "address", "codec", "ch",
-            "jbuf", "loss%", "peak", "underruns");
+    // 79 columns: name, address and codec are cut to fit (an address keeps
+    // its end: most IPv4 ones and their port fit whole), the round trip is
+    // in the latency table below.
+    fprintf(f, "%2s %-10s %-19s %-10s %2s %9s %5s %5s %9s\n", "#", "name", "address", "codec",
+            "ch", "jbuf", "loss%", "peak", "underruns");
     for (int i = 0; i < r->n; i++) {
         const struct status_row *w = &r->rows[i];
-        char jb[24], pk[16], ls[16], nm[40], ad[64];
+        char jb[24], pk[16], ls[16], nm[40], ad[64], cd[24];
         snprintf(jb, sizeof jb, "%d/%d", w->fill, w->target);
         if (w->peak_db <= -120.0f)
             snprintf(pk, sizeof pk, "-inf");
+        else if (w->peak_db > -99.95f)
+            snprintf(pk, sizeof pk, "%.1f", w->peak_db);
         else
-            snprintf(pk, sizeof pk, w->peak_db > -99.95f ? "%.1f" : "%.0f", w->peak_db);
-        snprintf(ls, sizeof ls, w->loss < 99.995f ? "%.2f" : "%.1f", w->loss);
-        snprintf(line, sizeof line, "%2d %-10s %-21s %-8s %2d %9s %5s %5s %9lld", w->slot,
-                 fit(nm, sizeof nm, w->name, 10, 0), fit(ad, sizeof ad, w->addr, 21, 1), w->codec,
-                 w->channels, jb, ls, pk, w->underruns);
+            snprintf(pk, sizeof pk, "%.0f", w->peak_db); // 5 columns
+        if (w->loss < 99.995f)
+            snprintf(ls, sizeof ls, "%.2f", w->loss);
+        else
+            snprintf(ls, sizeof ls, "%.1f", w->loss);
+        snprintf(line, sizeof line, "%2d %-10s %-19s %-10s %2d %9s %5s %5s %9lld", w->slot,
+                 fit(nm, sizeof nm, w->name, 10, 0), fit(ad, sizeof ad, w->addr, 19, 1),
+                 fit(cd, sizeof cd, w->codec, 10, 0), w->channels, jb, ls, pk, w->underruns);
         fprintf(f, "%.*s\n", LINE_MAX_COLS, line);
     }
     status_print_latency(f, r);
