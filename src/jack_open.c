@@ -8,7 +8,9 @@
 #include "jack_open.h"
 #include "log.h"
 
-// While set, libjack's errors are what we are about to say better.
+// While set, libjack's errors are what we are about to say better. Set
+// by the thread that opens a client (the control thread, or the hub's JACK
+// thread reopening after a server restart), read by libjack's threads.
 static _Atomic int quiet;
 
 // Called by libjack from any of its threads, as its default printer is.
