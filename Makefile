@@ -6,17 +6,23 @@
 #   make fuzz                 libFuzzer harnesses (test/tools/fuzz_*.c), FUZZ_SECONDS each (clang)
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
 #   make install              PREFIX=/usr/local DESTDIR= (binary, its links
-#                             bandbridge-hub and bandbridge-join, man pages)
+#                             bandbridge-hub and bandbridge-join, man pages, the Open
+#                             Stage Control layout, the systemd user unit bandbridge-hub.service)
 #   make V=1                  show full commands;  make WERROR=1  warnings are errors
 #   make SAN=address,undefined   build into build-san/ with sanitizers
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 DATADIR    ?= $(PREFIX)/share/bandbridge
+# systemd looks for user units in /usr/lib/systemd/user and /usr/local/lib/systemd/user
+# (and ~/.local/share/systemd/user: PREFIX=~/.local puts it there).
+USERUNITDIR ?= $(if $(filter $(HOME)/.local,$(PREFIX)),$(PREFIX)/share/systemd/user,$(PREFIX)/lib/systemd/user)
 PKG_CONFIG ?= pkg-config
 CC         ?= cc
 OPTIMIZATIONS ?= -O2
-VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# The one place the version is written: --version, /info and `make install`'s man
+# pages say it; test/it_version.sh checks that man/ and README.md say the same.
+VERSION    := 0.1.0
 
 PKGS := jack liblo sqlite3 opus libsodium sndfile samplerate
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -214,6 +220,9 @@ bench: all
 bench-impair: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/impair.sh
 
+version:
+	@echo $(VERSION)
+
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bandbridge
@@ -223,6 +232,10 @@ install: $(BIN)
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -d $(DESTDIR)$(DATADIR)/open-stage-control
 	install -m 644 share/open-stage-control/* $(DESTDIR)$(DATADIR)/open-stage-control/
+	install -d $(DESTDIR)$(USERUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' share/systemd/bandbridge-hub.service \
+	    >$(DESTDIR)$(USERUNITDIR)/bandbridge-hub.service
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/bandbridge-hub.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bandbridge $(DESTDIR)$(BINDIR)/bandbridge-hub \
@@ -230,10 +243,11 @@ uninstall:
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 	cd man && for m in *.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$m; done
 	rm -rf $(DESTDIR)$(DATADIR)/open-stage-control
+	rm -f $(DESTDIR)$(USERUNITDIR)/bandbridge-hub.service
 	-rmdir $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -rf build build-san-* bandbridge bandbridge-hub bandbridge-join
 
-.PHONY: all check check-sanitize fuzz bench bench-impair install uninstall clean
+.PHONY: all check check-sanitize fuzz bench bench-impair version install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

@@ -77,12 +77,20 @@ struct hub_client *hub_clients_slot(struct hub *h, unsigned slot);
 /// [ctl] The active musician with this (sanitised) name, or NULL.
 struct hub_client *hub_find_name(struct hub *h, const char *name);
 /// [ctl] Why name cannot be given to musician self (NULL: a musician not
-/// here yet) by a rename, or NULL when it can: 1..31 letters, digits, '-',
-/// '_', '.'; not main, in_<k>, me, me_<k>; not digits and dots only (a
-/// slot number, n.k); not another musician's name (one leaving included),
-/// nor another's name plus _<k> (their channel), nor a name another
-/// musician's is this one plus _<k>.
+/// here yet) by a rename or a join, or NULL when it can: hub_name_invalid,
+/// then hub_name_clash.
 const char *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self);
+/// Why name can never be a musician's, or NULL: 1..31 letters, digits,
+/// '-', '_', '.'; not main, in_<k>, me, me_<k> (in any case); not digits
+/// and dots only (a slot number, n.k).
+const char *hub_name_invalid(const char *name);
+/// [ctl] Why name cannot be musician self's while the others are here, or
+/// NULL, with the other musician in *with: another musician's name (one
+/// leaving included), nor another's name plus _<k> (their channel), nor a
+/// name another musician's is this one plus _<k>. Compared without case:
+/// Bob and bob are one name to the band (and in a patchbay's eye).
+const char *hub_name_clash(struct hub *h, const char *name, const struct hub_client *self,
+                           const struct hub_client **with);
 /// [ctl] Renames active musician c to name: checks it (hub_name_refused),
 /// has its JACK ports renamed (connections stay; the JACK thread does it
 /// soon, and logs if JACK refuses), and tells the observers (the store

@@ -11,7 +11,9 @@
 // JOIN until a WELCOME or an authenticated REJECT (back to HELLO after eight
 // JOINs unanswered: the cookie may be stale), both with backoff (0.2 s,
 // growing by half from the fifth try, to 2 s); an unauthenticated REJECT
-// (a wrong password, or anyone on the path) is never final; CONNECTED pings
+// (a wrong password, or anyone on the path) is never final; while the hub
+// sends nothing at all, a warning says so with the usual causes after 1 s,
+// then every 5 s (every 30 s after a minute); CONNECTED pings
 // every 250 ms (the first at once: it confirms the keys to the hub, which
 // sends no mix before); LEAVING repeats LEAVE every
 // 100 ms for 500 ms. Quitting while not connected is DONE at once. Each
@@ -41,7 +43,11 @@ struct join_session {
     int                 join_tries;    ///< JOINs sent with this cookie
     int                 bad_password;  ///< the hub said it could not read our JOIN
     int                 refused;       ///< a refusal since we last got in: status 1
-    int                 warned;        ///< "no answer" or a refusal already said
+    int                 warned;        ///< a refusal already said
+    int                 answered;      ///< JOINING: the hub sent something this attempt
+    int                 ever_joined;   ///< in a session at least once since the start
+    uint64_t            silent_since_ns; ///< JOINING: this attempt's start
+    uint64_t            next_nag_ns;   ///< JOINING: when "no answer" is said next
     int                 reported_first;
     char                hub_str[80];
 };

@@ -165,8 +165,14 @@ else
     fi
 fi
 
+# ---- the room password: the demo's own, in a file the hub and the musicians read
+# (a band gets the one the hub prints at its first start)
+ROOM_PW=$TMP/room-password
+od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$ROOM_PW" || die "cannot write $ROOM_PW"
+
 # ---- hub (-v: one statistics line per musician per second, used by the live view)
-spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --db "$TMP/hub.db" --mix-ports --verbose
+spawn "$HUB_LOG" "$BIN" serve --port "$PORT" --db "$TMP/hub.db" --password-file "$ROOM_PW" \
+    --mix-ports --verbose
 HUB_PID=$!
 # shellcheck disable=SC2317  # called through wait_until
 hub_ready() { grep -q 'listening on UDP port' "$HUB_LOG" || ! kill -0 "$HUB_PID"; }
@@ -183,7 +189,7 @@ tone_of() { # index in NAMES -> Hz: 220, 330, 440, ...
 start_musician() { # INDEX
     local name=${NAMES[$1]}
     spawn "$TMP/$name.log" "$BIN" join "127.0.0.1:$PORT" --name "$name" --tone "$(tone_of "$1")" \
-        --no-auto-connect --codec opus --identity "$TMP/identity-$name"
+        --no-auto-connect --codec opus --identity "$TMP/identity-$name" --password-file "$ROOM_PW"
     MUS_PID[$name]=$!
     STARTED+=("$name")
 }
@@ -236,7 +242,7 @@ echo "==========================================================================
 echo " bandbridge demo: a hub and $NMUS musician(s) on this machine"
 echo "================================================================================"
 echo " JACK server : ${JACK_DEFAULT_SERVER:-default}$([[ -n $JACK_PID ]] && echo " (started by this demo: dummy backend, no sound card)")"
-echo " hub         : $BIN serve --port $PORT --mix-ports   (OSC on port $OSC_PORT)"
+echo " hub         : $BIN serve --port $PORT --mix-ports --password-file $ROOM_PW   (OSC on port $OSC_PORT)"
 for (( i = 0; i < NMUS; i++ )); do
     printf ' musician    : %-6s sends a %s Hz tone   (log %s)\n' "${NAMES[i]}" "$(tone_of "$i")" "$TMP/${NAMES[i]}.log"
 done

@@ -15,10 +15,14 @@ set -euo pipefail
 # python3 (the OSC peer, the UDP echo and the spoofer several tests drive),
 # sndfile-programs (sndfile-info reads a recorded take), g++ (test/it_nsm_real.sh
 # builds the real NSM server, nsmd, from ../shared/tools/new-session-manager;
-# jackd2 also brings jack_property, which test/it_jack_meta.sh reads metadata with)
+# jackd2 also brings jack_property, which test/it_jack_meta.sh reads metadata with),
+# tmux (test/it_status_tty.sh reads `bandbridge status` off a terminal's screen),
+# systemd (systemd-analyze checks the user unit), pipewire and pipewire-jack
+# (test/it_pipewire.sh: PipeWire's JACK through pw-jack; its libjack stays out of the
+# default library path, so jackd2's is still the one tests use)
 PKGS=(gcc g++ make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
       libsndfile1-dev libsamplerate0-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs
-      sndfile-programs python3)
+      sndfile-programs python3 tmux systemd pipewire pipewire-jack)
 BENCH_PKGS=(jamulus jacktrip)
 
 bench=0

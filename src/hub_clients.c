@@ -20,10 +20,12 @@
 // thread, so no graph is published for it; the JACK thread renames the
 // ports in place (same port: the callback's handles and every connection
 // stay).
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hub_clients.h"
 #include "hub_names.h"
@@ -168,7 +170,7 @@ struct hub_client *hub_find_name(struct hub *h, const char *name)
     return NULL;
 }
 
-const char *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self)
+const char *hub_name_invalid(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n >= BB_NAME_MAX)
@@ -177,32 +179,52 @@ const char *hub_name_refused(struct hub *h, const char *name, const struct hub_c
     bb_sanitize_name(clean, sizeof clean, name);
     if (strcmp(clean, name) != 0)
         return "a name may only have letters, digits, '-', '_' and '.'";
+    // The reserved words in any case: Main and main are one name.
+    char low[BB_NAME_MAX];
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
     unsigned k;
     size_t len;
-    if (strcmp(name, "main") == 0 || hub_parse_local(name, &k))
+    if (strcmp(low, "main") == 0 || hub_parse_local(low, &k))
         return "main and in_<k> are reserved by the hub";
-    if (strcmp(name, "me") == 0 ||
-        (hub_parse_channel(name, &len, &k) && len == 2 && strncmp(name, "me", 2) == 0))
+    if (strcmp(low, "me") == 0 ||
+        (hub_parse_channel(low, &len, &k) && len == 2 && strncmp(low, "me", 2) == 0))
         return "me and me_<k> are reserved: a musician's own controller says me";
     if (strspn(name, "0123456789.") == n)
         return "a name of digits and dots would read as a slot number (n or n.k)";
+    return NULL;
+}
+
+const char *hub_name_clash(struct hub *h, const char *name, const struct hub_client *self,
+                           const struct hub_client **with)
+{
+    size_t n = strlen(name);
     for (int i = 0; i < BB_MAX_CLIENTS; i++) {
         const struct hub_client *o = h->slots[i];
         if (!o || o == self)
             continue;
+        *with = o;
         // Still listed while leaving: its ports have that name until freed.
-        if (strcmp(o->name, name) == 0)
+        if (strcasecmp(o->name, name) == 0)
             return "another musician has that name";
         // name = o's name + _<k>, or o's name = name + _<k>: a source
         // "bob_2" would mean two things.
         size_t on = strlen(o->name);
         const char *longer = n > on ? name : o->name, *shorter = n > on ? o->name : name;
         size_t sn = n > on ? on : n;
-        if (strncmp(longer, shorter, sn) == 0 && longer[sn] == '_' && longer[sn + 1] &&
+        if (strncasecmp(longer, shorter, sn) == 0 && longer[sn] == '_' && longer[sn + 1] &&
             strspn(longer + sn + 1, "0123456789") == strlen(longer + sn + 1))
             return "another musician's channel names would collide (name_<k>)";
     }
+    *with = NULL;
     return NULL;
+}
+
+const char *hub_name_refused(struct hub *h, const char *name, const struct hub_client *self)
+{
+    const struct hub_client *with;
+    const char *why = hub_name_invalid(name);
+    return why ? why : hub_name_clash(h, name, self, &with);
 }
 
 int hub_rename(struct hub *h, struct hub_client *c, const char *name, const char **why)

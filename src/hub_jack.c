@@ -37,6 +37,7 @@
 #include "hub_jack.h"
 #include "hub_names.h"
 #include "jack_meta.h"
+#include "jack_open.h"
 
 #include <jack/thread.h> // after jack.h (through hub.h): it needs jack_client_t
 #include "log.h"
@@ -122,14 +123,12 @@ static jack_port_t *register_port(struct hub *h, const char *name, unsigned long
 // quiet: a retry while JACK is away (no error line per attempt).
 static int open_client(struct hub *h, int quiet, unsigned *rate_out, unsigned *period_out)
 {
-    jack_status_t st;
-    h->jack = jack_client_open(h->jack_name, JackNoStartServer | JackUseExactName, &st);
+    enum bb_jack_fail fail;
+    char why[300];
+    h->jack = bb_jack_open(h->jack_name, 1, "-n", &fail, why, sizeof why);
     if (!h->jack) {
-        if (st & JackNameNotUnique)
-            bb_err("a JACK client named '%s' exists already; choose another with --jack-name",
-                   h->jack_name);
-        else if (!quiet)
-            bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
+        if (!quiet || fail == BB_JACK_NAME_TAKEN)
+            bb_err("%s", why);
         return -1;
     }
     unsigned rate = jack_get_sample_rate(h->jack), period = jack_get_buffer_size(h->jack);

@@ -349,6 +349,40 @@ static int set_control_option(struct hub *h, int o, const char *arg, int *osc_se
     return 0;
 }
 
+// What option o takes, for the line that refuses a bad value.
+static const char *value_hint(int o)
+{
+    switch (o) {
+    case 'p':
+        return "a UDP port, 1 to 65535";
+    case 'o':
+        return "a UDP port, 1 to 65535, or 0 for no OSC";
+    case 'n':
+    case 'd':
+    case 'P':
+    case 'W':
+        return "a non-empty word, shorter than the limit";
+    case 'i':
+        return "0 to " BB_STR(BB_MAX_LOCAL_CH);
+    case 'm':
+        return "1 to " BB_STR(BB_MAX_CLIENTS);
+    case 'C':
+        return "0 to 10";
+    case 't':
+        return "seconds, 0.05 to 3600";
+    case 'j':
+        return "frames, 0 to 4800, or auto";
+    case 'B':
+        return "an IPv4 address such as 192.168.1.10";
+    case 'A':
+        return "an IPv4 network such as 192.168.1.0/24, a single address, local or any";
+    case 'R':
+        return "a directory path";
+    default:
+        return NULL;
+    }
+}
+
 static int parse_options(struct hub *h, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -379,16 +413,14 @@ static int parse_options(struct hub *h, int argc, char **argv)
         return -1;
     }
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "p:b:n:i:m:t:j:o:d:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = bb_cli_getopt("serve", argc, argv, "p:b:n:i:m:t:j:o:d:vqh", opts)) != -1;) {
+        if (o == '?')
+            return -1; // said why
         int rc = set_stream_option(h, o, optarg, &osc_set);
         if (rc == 2)
             rc = set_control_option(h, o, optarg, &osc_set);
-        if (rc == 2) {
-            usage(stderr);
-            return -1;
-        }
-        if (rc == 1)
-            bb_cli_bad_value("serve", opts, o, optarg);
+        if (rc == 1 || rc == 2)
+            bb_cli_bad_value("serve", opts, o, optarg, value_hint(o));
         if (rc != 0)
             return -1;
     }

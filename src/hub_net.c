@@ -458,6 +458,12 @@ int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *e
                   size_t err_size)
 {
     e->sock = bb_udp_open(bind, port, AF_UNSPEC, err, err_size);
+    if (e->sock < 0 && errno == EADDRINUSE)
+        snprintf(err, err_size, "UDP port %u is in use (another hub running?); pick another "
+                 "with --port N, and musicians join HOST:N", port);
+    else if (e->sock < 0 && errno == EACCES)
+        snprintf(err, err_size, "UDP port %u is below 1024 and needs privileges; pick another "
+                 "with --port N", port);
     if (e->sock < 0)
         return -1;
     if (bb_ring_init(&e->events, sizeof(struct hub_event) * 256) < 0) {

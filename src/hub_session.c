@@ -14,13 +14,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include "hub_session.h"
 #include "cookie.h"
 #include "hub_clients.h"
-#include "hub_names.h"
 #include "hub_jack.h"
 #include "log.h"
 #include "session.h"
@@ -182,13 +182,6 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const uint8_t
         send_reject(h, ev, BB_REJECT_BAD_REQUEST, "empty name");
         return 1;
     }
-    unsigned k;
-    if (strcmp(name, "main") == 0 || hub_parse_local(name, &k)) {
-        // These name the main mix and the local inputs in OSC addresses.
-        send_reject(h, ev, BB_REJECT_NAME_TAKEN,
-                    "the name '%s' is reserved by the hub; choose another with --name", name);
-        return 1;
-    }
     struct hub_client *old = hub_clients_find_identity(h, id);
     if (old) {
         if (old->state != HUB_CLIENT_ACTIVE)
@@ -216,10 +209,29 @@ static int join_refused(struct hub *h, const struct hub_event *ev, const uint8_t
     // Shown as an engineer renamed this identity, if so (and still
     // possible); "taken" compares the names shown, not the JOIN names.
     hub_state_shown_name(h, id, name, shown);
-    if (hub_find_name(h, shown)) {
-        send_reject(h, ev, BB_REJECT_NAME_TAKEN,
-                    "the name '%s' is taken by another musician; choose another with --name",
-                    shown);
+    // The rules of a rename (hub_clients.h): a name that can never be
+    // used is final; one that clashes with a musician who is here may
+    // come free, so the join retries.
+    const char *why = hub_name_invalid(shown);
+    if (why) {
+        send_reject(h, ev, BB_REJECT_BAD_REQUEST,
+                    "the name '%s' cannot be used (%s); choose another with --name", shown, why);
+        return 1;
+    }
+    const struct hub_client *with;
+    if (hub_name_clash(h, shown, NULL, &with)) {
+        if (strcmp(with->name, shown) == 0)
+            send_reject(h, ev, BB_REJECT_NAME_TAKEN,
+                        "the name '%s' is taken by another musician; choose another with --name",
+                        shown);
+        else if (strcasecmp(with->name, shown) == 0)
+            send_reject(h, ev, BB_REJECT_NAME_TAKEN,
+                        "the name '%s' is taken by another musician ('%s'); choose another with "
+                        "--name", shown, with->name);
+        else
+            send_reject(h, ev, BB_REJECT_NAME_TAKEN,
+                        "the name '%s' clashes with %s's channel ports; choose another with "
+                        "--name", shown, with->name);
         return 1;
     }
     if (j->rate != h->rate && !(j->flags & BB_JOIN_RESAMPLE)) { // join converts to our rate

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "identity.h"
 #include "jack_meta.h"
+#include "jack_open.h"
 #include "keypair.h"
 #include "seal.h"
 #include "join.h"
@@ -149,6 +150,41 @@ static int set_option(struct join *j, int o, const char *arg, int *down_set)
     return 0;
 }
 
+// What option o takes, for the line that refuses a bad value; the codecs
+// are listed in buf.
+static const char *value_hint(int o, char *buf, size_t size)
+{
+    switch (o) {
+    case 'C':
+    case 'R':
+        snprintf(buf, size, "one of");
+        for (int c = 1; c < BB_CODEC_COUNT; c++)
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s %s", c > 1 ? "," : "",
+                     bb_codec_name((enum bb_codec)c));
+        return buf;
+    case 'N':
+        return "1 to 31 characters (letters, digits, -, _ and . are kept as they are)";
+    case 'c':
+        return "1 to " BB_STR(BB_MAX_CLIENT_CH);
+    case 'k':
+        return "6 to 510";
+    case 'j':
+        return "frames, 0 to 4800, or auto";
+    case 'T':
+        return "a frequency in Hz, above 0 and below 20000";
+    case 'n':
+        return "a non-empty name";
+    case 's':
+        return "seconds, more than 0";
+    case 'o':
+        return "a UDP port, 1 to 65535";
+    case 'B':
+        return "an IPv4 address such as 192.168.1.10";
+    default:
+        return NULL;
+    }
+}
+
 static int parse_options(struct join *j, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -165,18 +201,19 @@ static int parse_options(struct join *j, int argc, char **argv)
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     int down_set = 0;
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "N:c:C:R:k:j:T:I:n:As:o:P:vqh", opts, NULL)) != -1;) {
+    for (int o; (o = bb_cli_getopt("join", argc, argv, "N:c:C:R:k:j:T:I:n:As:o:P:vqh", opts)) != -1;) {
+        if (o == '?')
+            return -1; // said why
         if (o == 'h') {
             usage(stdout);
             exit(0);
         }
         int rc = set_option(j, o, optarg, &down_set);
-        if (rc == 1)
-            bb_cli_bad_value("join", opts, o, optarg);
-        if (rc == 2)
-            usage(stderr);
-        if (rc != 0)
+        if (rc != 0) {
+            char codecs[128];
+            bb_cli_bad_value("join", opts, o, optarg, value_hint(o, codecs, sizeof codecs));
             return -1;
+        }
     }
     if (optind != argc - 1) {
         fprintf(stderr, "bandbridge join: name the hub: bandbridge join HOST[:PORT] --name NAME\n");
@@ -343,10 +380,11 @@ static void jack_meta_clear(struct join *j)
 /// Opens the JACK client and registers the ports. Returns 0 or an exit status.
 static int jack_open(struct join *j)
 {
-    jack_status_t st;
-    j->jack = jack_client_open(j->jack_name, JackNoStartServer, &st);
+    enum bb_jack_fail fail;
+    char why[300];
+    j->jack = bb_jack_open(j->jack_name, 0, "--jack-name", &fail, why, sizeof why);
     if (!j->jack) {
-        bb_err("cannot connect to the JACK server (is jackd running? status 0x%x)", st);
+        bb_err("%s", why);
         return 1;
     }
     j->rate = jack_get_sample_rate(j->jack);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // join_session.c: the musician's session state machine (join_session.h).
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,12 @@
 #include "session.h"
 
 #define MS (1000000ull)
+// When a hub that sends nothing is mentioned: the first time after a
+// second (longer than a round trip across the world, shorter than a
+// musician's patience), then every 5 s, and every 30 s after a minute.
+#define NAG_FIRST_NS (1000 * MS)
+#define NAG_LATER_NS (5000 * MS)
+#define NAG_SLOW_NS  (30000 * MS)
 
 static void stream_publish(struct join *j, struct join_stream *s)
 {
@@ -130,6 +137,9 @@ static void to_done(struct join_session *ss, int status)
 static void to_rejoining(struct join *j, struct join_session *ss, uint64_t retry_ns)
 {
     uint64_t now = bb_now_ns();
+    ss->answered = 0;
+    ss->silent_since_ns = now;
+    ss->next_nag_ns = now + NAG_LATER_NS; // "lost the hub" was just said
     j->osc_session = 0;
     j->osc_st = NULL;
     stream_publish(j, calloc(1, sizeof(struct join_stream)));
@@ -205,6 +215,7 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     ss->cur = s;
     ss->reported_first = 0;
     ss->state = JOIN_CONNECTED;
+    ss->ever_joined = 1;
     ss->next_send_ns = 0; // a PING at once: the hub sends the mix after our first sealed datagram
     ss->warned = 0;
     const struct bb_stream *st = &s->st;
@@ -271,6 +282,8 @@ void join_session_begin(struct join *j, struct join_session *ss)
     ss->next_send_ns = ss->start_ns;
     ss->retry_ns = 200 * MS;
     ss->next_report_ns = ss->start_ns + 1000 * MS;
+    ss->silent_since_ns = ss->start_ns;
+    ss->next_nag_ns = ss->start_ns + NAG_FIRST_NS;
     bb_addr_str(&j->hub, ss->hub_str, sizeof ss->hub_str);
 }
 
@@ -280,6 +293,8 @@ void join_session_event(struct join *j, struct join_session *ss, const uint8_t *
     if (bb_wire_parse_header(buf, len, &hd) != BB_WIRE_OK)
         return;
     int ours = hd.session == ss->session;
+    if (ss->state == JOIN_JOINING)
+        ss->answered = 1; // whatever it says, something answers there
     if (hd.type == BB_MSG_COOKIE && ss->state == JOIN_JOINING)
         on_cookie(j, ss, buf, len);
     else if (hd.type == BB_MSG_WELCOME && ss->state == JOIN_JOINING)
@@ -332,11 +347,7 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
         } else {
             send_hello(j);
         }
-        if (++ss->tries == 5 && !ss->warned) {
-            bb_warn("no answer from the hub at %s yet; still trying", ss->hub_str);
-            ss->warned = 1;
-        }
-        if (ss->tries >= 5 && ss->retry_ns < 2000 * MS)
+        if (++ss->tries >= 5 && ss->retry_ns < 2000 * MS)
             ss->retry_ns = ss->retry_ns * 3 / 2;
         ss->next_send_ns = now + ss->retry_ns;
         break;
@@ -391,16 +402,47 @@ static void report(const struct join *j, struct join_session *ss, uint64_t now)
     }
 }
 
+// [ctl] Nothing at all from the hub yet in this attempt: says so, with
+// what usually causes it, now and then (NAG_*).
+static void nag_silence(const struct join *j, struct join_session *ss, uint64_t now)
+{
+    if (ss->state != JOIN_JOINING || ss->answered || now < ss->next_nag_ns)
+        return;
+    const struct sockaddr_storage *a = &j->hub.ss;
+    unsigned port = ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+                                                   : ((const struct sockaddr_in *)a)->sin_port);
+    double waited = (double)(now - ss->silent_since_ns) / 1e9;
+    bb_warn("no answer from the hub at %s for %.0f s: is the hub running? is UDP port %u "
+            "forwarded to it by its router and open in its firewall? is the address right "
+            "(HOST:PORT)? still trying",
+            ss->hub_str, waited, port);
+    ss->next_nag_ns = now + (waited < 60 ? NAG_LATER_NS : NAG_SLOW_NS);
+}
+
+// [ctl] --seconds ran out: leave, or, never having got in, stop with
+// status 1 (refused) or 3 (never let in, no refusal); bandbridge(1), EXIT STATUS.
+static void time_up(struct join *j, struct join_session *ss)
+{
+    if (ss->state == JOIN_CONNECTED) {
+        to_leaving(j, ss);
+        return;
+    }
+    if (ss->ever_joined) {
+        to_done(ss, ss->status);
+        return;
+    }
+    bb_err("--seconds ran out and the hub at %s never let us in (%s)", ss->hub_str,
+           ss->refused ? "it refused" : ss->answered ? "no welcome" : "no answer");
+    to_done(ss, ss->refused ? 1 : 3);
+}
+
 int join_session_tick(struct join *j, struct join_session *ss)
 {
     uint64_t now = bb_now_ns();
     if (j->run_seconds > 0 && (ss->state == JOIN_JOINING || ss->state == JOIN_CONNECTED) &&
-        now - ss->start_ns > (uint64_t)(j->run_seconds * 1e9)) {
-        if (ss->state == JOIN_CONNECTED)
-            to_leaving(j, ss);
-        else
-            to_done(ss, ss->status);
-    }
+        now - ss->start_ns > (uint64_t)(j->run_seconds * 1e9))
+        time_up(j, ss);
+    nag_silence(j, ss, now);
     send_due(j, ss, now);
     if (ss->state == JOIN_CONNECTED) {
         report(j, ss, now);

@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "bb.h"
+#include "cli.h"
 #include "ctl.h"
 #include "hub.h"
 #include "join.h"
 #include "log.h"
+#include "status.h"
 
 static void usage(FILE *f)
 {
@@ -71,7 +73,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "bandbridge: unknown command '%s'\n", cmd);
-    usage(stderr);
+    // One line, not the whole usage: what went wrong and where to look.
+    static const char *const commands[] = {"serve", "join", "ctl", "status", "help"};
+    const char *near = bb_cli_closest(cmd, commands, BB_ARRAY_LEN(commands));
+    fprintf(stderr, "bandbridge: unknown command '%s';%s%s%s see bandbridge --help\n", cmd,
+            near ? " did you mean '" : "", near ? near : "", near ? "'?" : "");
     return 2;
 }

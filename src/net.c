@@ -149,10 +149,12 @@ int bb_udp_open(const char *bind_host, uint16_t port, int family, char *err, siz
     if (a.ss.ss_family == AF_INET)
         setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     if (bind(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        int e = errno; // the caller may say more for EADDRINUSE
         char as[80];
         snprintf(err, err_size, "cannot bind UDP %s: %s", bb_addr_str(&a, as, sizeof as),
-                 strerror(errno));
+                 strerror(e));
         close(fd);
+        errno = e;
         return -1;
     }
     return fd;

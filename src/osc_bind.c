@@ -30,7 +30,12 @@ static int bind_osc_socket(lo_server srv, const char *addr, uint16_t port, char 
     }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(err, err_size, "cannot open the OSC port %s:%u: %s", addr, port, strerror(errno));
+        if (errno == EADDRINUSE)
+            snprintf(err, err_size, "OSC port %u on %s is in use (another hub or program?); "
+                     "pick another with --osc-port N", port, addr);
+        else
+            snprintf(err, err_size, "cannot open the OSC port %s:%u: %s", addr, port,
+                     strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -45,12 +50,30 @@ static int bind_osc_socket(lo_server srv, const char *addr, uint16_t port, char 
     return 0;
 }
 
+// Whether UDP port is taken on every address: liblo would say so only as
+// "error 9904" through the error handler, after the fact.
+static int port_in_use(uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; // liblo will say what is wrong
+    int used = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return used;
+}
+
 lo_server bb_osc_server_open(uint16_t port, const char *bind_addr, lo_err_handler on_error,
                              char *err, size_t err_size)
 {
     int bound = bind_addr && bind_addr[0] && strcmp(bind_addr, "0.0.0.0") != 0;
     char ps[8];
     snprintf(ps, sizeof ps, "%u", port);
+    if (!bound && port_in_use(port)) {
+        snprintf(err, err_size, "OSC port %u is in use (another hub or program?); pick another "
+                 "with --osc-port N", port);
+        return NULL;
+    }
     lo_server srv = lo_server_new_with_proto(bound ? NULL : ps, LO_UDP, on_error);
     if (!srv) {
         snprintf(err, err_size, "cannot open the OSC port %u (in use? change it with --osc-port)",
