@@ -43,7 +43,7 @@ check "its total is the formula on the measured depths ($line)" awk -v l="$line"
 "$BB_BIN" status --port "$osc" --once >"$BB_TMP/status.txt" 2>&1
 sed 's/^/# /' "$BB_TMP/status.txt"
 check "bandbridge status shows both depths (hub+musician)" \
-    grep -Eq '^ +1  ka +[0-9.]+ +[0-9.]+ +[0-9]+\+[0-9]+ ' "$BB_TMP/status.txt"
+    grep -Eq '^ *1 +ka +[0-9.]+ +[0-9.]+ +[0-9]+\+[0-9]+ ' "$BB_TMP/status.txt"
 joinv() { grep -E 'round trip about .* jitter buffers hub [0-9]+ \+ ours [0-9]+\)' "$BB_TMP/ka.log" | grep -qv 'no PONG'; }
 check "join -v: the hub's jitter buffer as its PONGs measured it" bb_wait_for joinv
 bb_log "$(grep 'round trip about' "$BB_TMP/ka.log" | tail -1)"
