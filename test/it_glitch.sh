@@ -79,11 +79,12 @@ check "clean: the delay is the path's, longer than a period ($(g "$f" latency_me
     test "$(g "$f" latency_median)" -gt 64
 check "clean: block SNR median $(g "$f" snr_p50_db) dB, well above the glitch floor (6 dB)" \
     bb_num_cmp "$(g "$f" snr_p50_db)" ">=" 15
-# What a clean loop at default settings reads is the product's, not the
-# tool's: 0-14 blocks in most runs, but one of five clean-clone runs read
-# 1169 (an open bug in the jitter buffer or drift path, see the session
-# notes). The tool's own zero is the straight loop above; this is logged.
-bb_log "clean: glitch blocks no xrun explains: $clean_free in 12 s (most runs <= 40)"
+# Hub and musician on one JACK server: each end's packets come about when
+# the other end's callback of the same cycle reads, so a read finds its
+# packet or not by a coin toss; the jitter buffer's edge pad (jbuf.c) keeps
+# a packet more once restarts keep running dry (without it such a loop
+# glitched every few periods for as long as the edge lasted).
+check "clean: glitch blocks no xrun explains: $clean_free in 12 s (<= 40, 0.4 %)" test "$clean_free" -le 40
 
 # 3. bbrelay between alice and the hub, 5 % loss each way.
 bb_kill "$alice"
