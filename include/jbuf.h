@@ -34,7 +34,12 @@
 // but 1 in 1000 packets of the last 1 to 2 s, at most 20 ms; jbuf_rx.c):
 // deeper at once (the next late packet's restart buffers to it), shallower
 // when a quarter packet too deep (the window rule cuts the excess). Loss
-// has no arrival and never deepens it.
+// has no arrival and never deepens it. On top of it, the edge pad: a
+// packet more after restarts that kept running dry at once with nothing
+// lost (packets that come just as the reads do, as between two clients of
+// one JACK server), given back after 5 s without an underrun, twice as
+// long each time it comes back (jbuf.c, edge_pad). The target in the
+// statistics includes it.
 //
 // Latency. After a burst of late packets the stream would keep their
 // latency for good; so every read makes one decision whether to cut frames
@@ -210,6 +215,13 @@ struct bb_jbuf {
     int            play_ok;      ///< play_frame is known (bb_jbuf_clock was called)
     int32_t        lag_ref;      ///< the lag of the last calm window
     int            lag_ok;       ///< lag_ref is set
+    unsigned       pad;          ///< a packet kept beyond the target after a restart
+                                 ///< that ran dry again at once (jbuf.c, edge_pad)
+    unsigned       pad_left;     ///< frames without an underrun before it is given back
+    unsigned       pad_hold;     ///< what pad_left starts from (frames): doubles each time
+    unsigned       since_start;  ///< frames played since the last start (capped)
+    unsigned       quick;        ///< restarts in a row that ran dry within a window
+    uint64_t       lost_at_start; ///< stats.lost at the last start
     int32_t        lag_first;    ///< the lag at the current window's first read
     uint32_t       lag_dev;      ///< how far it strayed from that since; UINT32_MAX
                                  ///< when some read of the window did not know it

@@ -35,6 +35,8 @@ struct join_session {
     uint64_t            start_ns;
     uint64_t            next_send_ns;  ///< JOIN, PING or LEAVE due
     uint64_t            retry_ns;      ///< JOIN backoff
+    uint64_t            fast_until_ns; ///< after a lost hub: retry every REJOIN_FAST_MS
+                                       ///< until then (join_session.c, send_due)
     uint64_t            leave_deadline_ns;
     uint64_t            asked_ns;      ///< first JOIN of this attempt
     uint64_t            next_report_ns;///< -v stream report

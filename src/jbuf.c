@@ -16,6 +16,9 @@
 #define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
 #define LAG_CALM       2     // how far the lag may stray in a calm window, frames
 #define LAG_NEW_CLOCK_MS 50  // a lag this far from the calm one is a new clock
+#define PAD_HOLD_MS    5000  // the edge pad is given back after this long without an underrun,
+#define PAD_HOLD_MAX_S 80    // twice as long each time it comes back, up to this (s)
+#define EDGE_QUICK     3     // restarts in a row that ran dry at once: the stream is on an edge
 
 // Drift compensation (see jbuf.h and drift.h for the design).
 #define DL_MAX_DRIFT   1000e-6 // drift estimate and ratio range
@@ -169,11 +172,19 @@ BB_RT static void publish_drift(struct bb_jbuf *jb)
 
 // The target, moved by auto mode. Another depth is another lag: the calm
 // one is learnt again (until then the owed and window rules stand in).
+// The depth the statistics show and the reorder stage waits within: the
+// target and the edge pad.
+BB_RT static void publish_target(struct bb_jbuf *jb)
+{
+    atomic_store_explicit(&jb->stats.target, jb->target + jb->pad, memory_order_relaxed);
+}
+
 BB_RT static void set_target(struct bb_jbuf *jb, unsigned target)
 {
     jb->target = target;
     jb->lag_ok = 0;
-    atomic_store_explicit(&jb->stats.target, jb->target, memory_order_relaxed);
+    jb->quick = 0; // underruns at another depth tell nothing of this one
+    publish_target(jb);
 }
 
 BB_RT void bb_jbuf_clock(struct bb_jbuf *jb, uint32_t frame, uint64_t t_ns)
@@ -240,7 +251,7 @@ BB_RT static unsigned rs_pad(const struct bb_jbuf *jb)
 // The set point of the fill while resampling.
 BB_RT static double rs_setpoint(const struct bb_jbuf *jb, unsigned nframes)
 {
-    return (double)nframes + jb->target + rs_pad(jb);
+    return (double)nframes + jb->target + jb->pad + rs_pad(jb);
 }
 
 // The ratio for this read: the drift plus a slow pull of the fill to the
@@ -292,7 +303,7 @@ BB_RT static void rs_read(struct bb_jbuf *jb, float *const *out, unsigned nframe
 // (a third of a cent) gives that latency back unheard.
 BB_RT static double rs_leave_fill(const struct bb_jbuf *jb, unsigned nframes)
 {
-    return (double)nframes + jb->target + jb->frames / 2.0;
+    return (double)nframes + jb->target + jb->pad + jb->frames / 2.0;
 }
 
 // After an underrun (owed set by it, not before the first start), nframes
@@ -502,7 +513,7 @@ BB_RT static void measure(struct bb_jbuf *jb, struct period *p, unsigned nframes
     atomic_store_explicit(&jb->stats.fill, p->avail, memory_order_relaxed);
     // For the producer's reorder stage: fewer frames than this in the ring
     // and a missing packet is given up (jbuf_rx.c).
-    unsigned need = nframes + (jb->state == BB_JB_BUFFERING ? jb->target
+    unsigned need = nframes + (jb->state == BB_JB_BUFFERING ? jb->target + jb->pad
                                : resampling(jb)           ? BB_RS_AHEAD + 1
                                                           : 0);
     atomic_store_explicit(&jb->need, need, memory_order_relaxed);
@@ -531,7 +542,7 @@ BB_RT static unsigned restart_cut(struct bb_jbuf *jb, const struct period *p, un
 BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
 {
     int rs = drift_wanted(jb);
-    unsigned depth = p->n + jb->target + (rs ? rs_pad(jb) : 0);
+    unsigned depth = p->n + jb->target + jb->pad + (rs ? rs_pad(jb) : 0);
     if (p->avail < depth) {
         silence(jb, out, 0, p->n);
         owe_more(jb, p->n);
@@ -549,10 +560,43 @@ BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
     jb->owed = jb->owed > cut ? jb->owed - cut : 0; // the rest is cut when it comes
     set_state(jb, rs ? BB_JB_RESAMPLING : BB_JB_PLAYING);
     p->started = 1;
+    jb->since_start = 0;
+    jb->lost_at_start = atomic_load_explicit(&jb->stats.lost, memory_order_relaxed);
     jb->window_left = 0;
     memset(jb->rs_hist, 0, sizeof jb->rs_hist); // faded in from silence
     fill_track(jb, p->avail, p->n, 1);
     return 1;
+}
+
+// The edge pad (auto mode). Where the packets come about when the reads
+// do (hub and musician on one machine: the other end's callback of the
+// same cycle sends them), whether a read finds its packet is a coin toss
+// each period that neither the arrival spread nor the lag tells: a target
+// below a packet buys no time at all when the packet is the period (the
+// read still needs the next packet's frames), and every restart, cut back
+// to its depth or to the calm lag, sits on the same edge, a glitch every
+// few periods for as long as it lasts. Restarts that run dry again within
+// a trim window of starting, EDGE_QUICK in a row (one is a late burst's
+// tail) at one target and with no packet lost since (loss is not
+// lateness and never deepens the buffer), are that case: the next starts keep a packet more (the trim rules
+// keep it too), given back after PAD_HOLD_MS without an underrun (the
+// window rule then cuts it), twice as long each time it is needed again.
+BB_RT static void edge_pad(struct bb_jbuf *jb)
+{
+    if (jb->fixed)
+        return;
+    uint64_t lost = atomic_load_explicit(&jb->stats.lost, memory_order_relaxed);
+    int edge = jb->since_start < jb->rate * WINDOW_MS / 1000 && lost == jb->lost_at_start;
+    jb->quick = edge ? jb->quick + 1 : 0;
+    if (jb->quick >= EDGE_QUICK && !jb->pad) {
+        jb->pad = jb->frames;
+        jb->pad_hold = jb->pad_hold ? (jb->pad_hold < PAD_HOLD_MAX_S * jb->rate / 2
+                                           ? jb->pad_hold * 2 : PAD_HOLD_MAX_S * jb->rate)
+                                    : jb->rate * PAD_HOLD_MS / 1000;
+    }
+    if (jb->pad)
+        jb->pad_left = jb->pad_hold;
+    publish_target(jb);
 }
 
 // Too few frames for the period: play what is there, fade the rest out
@@ -572,6 +616,7 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
     memset(jb->last, 0, sizeof jb->last);
     set_state(jb, BB_JB_BUFFERING);
     jb->owed = rest;
+    edge_pad(jb);
     bb_counter_inc(&jb->stats.underruns);
 }
 
@@ -651,7 +696,7 @@ BB_RT static unsigned trim_owed(struct bb_jbuf *jb, unsigned excess)
 // lag are known, else the owed rule.
 BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
 {
-    unsigned keep = p->n + jb->target;
+    unsigned keep = p->n + jb->target + jb->pad;
     unsigned excess = p->avail >= keep ? p->avail - keep : 0;
     unsigned trim;
     if (window_track(jb, p, excess))
@@ -745,6 +790,12 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
     }
     if (!jb->fixed)
         auto_target(jb);
+    jb->since_start = jb->since_start < jb->rate ? jb->since_start + nframes : jb->since_start;
+    jb->pad_left = jb->pad_left > nframes ? jb->pad_left - nframes : 0;
+    if (!jb->pad_left && jb->pad) {
+        jb->pad = 0;
+        publish_target(jb);
+    }
     struct period p;
     measure(jb, &p, nframes);
     if (jb->state == BB_JB_BUFFERING && !start(jb, &p, out)) {

@@ -11,6 +11,15 @@
 #include "log.h"
 #include "session.h"
 
+// A link that dropped (a Wi-Fi handover, a router restarting) comes back
+// at a moment nobody knows: the musician is heard again as soon as a HELLO
+// gets through after it, so after a lost hub one goes every REJOIN_FAST_MS
+// (a datagram of a few dozen bytes) for REJOIN_FAST_S before the backoff
+// takes over: with the backoff's steps (up to 2 s) the time back after an
+// outage would be the timer's, not the link's.
+#define REJOIN_FAST_MS 20
+#define REJOIN_FAST_S  30
+
 #define MS (1000000ull)
 // When a hub that sends nothing is mentioned: the first time after a
 // second (longer than a round trip across the world, shorter than a
@@ -347,7 +356,9 @@ static void send_due(struct join *j, struct join_session *ss, uint64_t now)
         } else {
             send_hello(j);
         }
-        if (++ss->tries >= 5 && ss->retry_ns < 2000 * MS)
+        if (now < ss->fast_until_ns)
+            ss->retry_ns = REJOIN_FAST_MS * MS;
+        else if (ss->tries >= 5 && ss->retry_ns < 2000 * MS)
             ss->retry_ns = ss->retry_ns * 3 / 2;
         ss->next_send_ns = now + ss->retry_ns;
         break;
@@ -450,7 +461,8 @@ int join_session_tick(struct join *j, struct join_session *ss)
         if (heard < now && now - heard > BB_SESSION_HUB_LOST_NS) {
             bb_warn("lost the hub (nothing heard for 2 s); reconnecting");
             to_rejoining(j, ss, 0);
-            ss->retry_ns = 200 * MS;
+            ss->retry_ns = REJOIN_FAST_MS * MS;
+            ss->fast_until_ns = now + REJOIN_FAST_S * 1000 * MS;
         }
     }
     if (ss->state == JOIN_DONE)

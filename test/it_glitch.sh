@@ -12,7 +12,9 @@
 #      the outage is a gap of at least 0.5 s, and a mark written to
 #      bbglitch's stdin a second before it gives the time until sound came
 #      back (the script's sleep was seen up to 0.2 s late here: hence a
-#      second early, and a check of the order, not of the exact time).
+#      second early, and a check of the order, not of the exact time);
+#   4. bbrelay again, the link down for 3 s: the session ends at both ends
+#      and is made again; the sound is back within 100 ms of the link.
 # bbglitch, the hub and the musician run under rtcheck.so: bbglitch's
 # process callback must neither block nor allocate.
 #
@@ -79,24 +81,26 @@ check "clean: the delay is the path's, longer than a period ($(g "$f" latency_me
     test "$(g "$f" latency_median)" -gt 64
 check "clean: block SNR median $(g "$f" snr_p50_db) dB, well above the glitch floor (6 dB)" \
     bb_num_cmp "$(g "$f" snr_p50_db)" ">=" 15
-# What a clean loop at default settings reads is the product's, not the
-# tool's: 0-14 blocks in most runs, but one of five clean-clone runs read
-# 1169 (an open bug in the jitter buffer or drift path, see the session
-# notes). The tool's own zero is the straight loop above; this is logged.
-bb_log "clean: glitch blocks no xrun explains: $clean_free in 12 s (most runs <= 40)"
+# Hub and musician on one JACK server: each end's packets come about when
+# the other end's callback of the same cycle reads, so a read finds its
+# packet or not by a coin toss; the jitter buffer's edge pad (jbuf.c) keeps
+# a packet more once restarts keep running dry (without it such a loop
+# glitched every few periods for as long as the edge lasted).
+check "clean: glitch blocks no xrun explains: $clean_free in 12 s (<= 40, 0.4 %)" test "$clean_free" -le 40
 
 # 3. bbrelay between alice and the hub, 5 % loss each way.
 bb_kill "$alice"
 bb_wait_no_port bandbridge:alice_1 5
 rport=$(bb_free_udp_port)
-bb_bg "$BB_TMP/relay.log" "$RELAY" --listen "127.0.0.1:$rport" --hub "127.0.0.1:$port" --loss 5 --outage 7:0.5 --seed 1
+bb_bg "$BB_TMP/relay.log" "$RELAY" --listen "127.0.0.1:$rport" --hub "127.0.0.1:$port" --loss 5 --outage 10:0.5 --seed 1
 relay=$BB_LASTPID
 relay_t0=$(bb_now_us)
 join_alice "$rport"
 check "alice joins through the relay" bb_wait_port bandbridge:alice_1
-# The mark goes in a second before the outage starts (7 s after the relay,
+# The mark goes in a second before the outage starts (10 s after the relay:
+# a loaded machine's join takes seconds to derive the room key and get in;
 # by this script's clock: a schedule, not a synchronisation).
-mark_in=$(( 6000000 - ($(bb_now_us) - relay_t0) ))
+mark_in=$(( 9000000 - ($(bb_now_us) - relay_t0) ))
 (( mark_in > 0 )) || mark_in=0
 { sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } | glitch lossy
 check "lossy: bbglitch locks through 5 % loss (exit 0)" test $? -eq 0
@@ -110,17 +114,45 @@ drops=$(awk '/^dir=/ { for (i = 1; i <= NF; i++) if (index($i, "dropped_loss=") 
 check "lossy: the relay dropped packets ($drops)" test "$drops" -gt 100
 out=$(awk '/^dir=/ { for (i = 1; i <= NF; i++) if (index($i, "dropped_outage=") == 1) n += substr($i, 16) } END { print n + 0 }' "$BB_TMP/relay.log")
 check "outage: the relay dropped everything for 0.5 s ($out packets, ~750 each way)" test "$out" -gt 500
-check "outage: a gap of at least 0.5 s (longest $(g "$f" longest_gap_ms) ms)" \
-    bb_num_cmp "$(g "$f" longest_gap_ms)" ">=" 500
+# The gap is the outage less what the restart after it took off the
+# latency (it starts at the depth asked for then, up to a few packets
+# shallower than before it): 450 ms, not 500.
+check "outage: a gap of at least 0.45 s (longest $(g "$f" longest_gap_ms) ms)" \
+    bb_num_cmp "$(g "$f" longest_gap_ms)" ">=" 450
 back() { awk -v k="$1" '/^back / { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v }' "$f"; }
 tb=$(back time_back_ms) gb=$(back gap_ms)
 bb_log "outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
 check "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
     bb_num_cmp "${tb:-0}" ">=" "${gb:-1}"
-outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 500 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
-check "outage: ... and that gap is the outage (>= 500 ms), the mark at most 2 s before its end" outage_gap
+outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 450 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
+check "outage: ... and that gap is the outage (>= 450 ms), the mark at most 2 s before its end" outage_gap
 check "lossy: glitches counted: $lossy_free no xrun explains (> 100, and more than the clean loop's $clean_free)" \
     test "$lossy_free" -gt 100 -a "$lossy_free" -gt "$clean_free"
+
+# 4. A link that drops for 3 s, longer than the hub's --timeout (1 s) and
+# the join's 2 s without the hub: the session ends at both ends and is
+# made again when the link is back. The sound must be back within 100 ms
+# of the link (the issue's bound; the join's rejoin retries are what it
+# waits for, and their backoff once made it 270-440 ms).
+rport=$(bb_free_udp_port)
+bb_bg "$BB_TMP/relay2.log" "$RELAY" --listen "127.0.0.1:$rport" --hub "127.0.0.1:$port" --outage 10:3 --seed 2
+relay=$BB_LASTPID
+relay_t0=$(bb_now_us)
+join_alice "$rport"
+check "alice joins through the relay again" bb_wait_port bandbridge:alice_1
+mark_in=$(( 9000000 - ($(bb_now_us) - relay_t0) ))
+(( mark_in > 0 )) || mark_in=0
+{ sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } |
+    "${BB_RT[@]}" "$GLITCH" --name bbg_long --seconds 16 \
+        --connect-out bandbridge-alice:in_1 --connect-in bandbridge-alice:out_L >"$BB_TMP/long.log" 2>&1
+f=$BB_TMP/long.log
+bb_log "long outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
+tb=$(back time_back_ms) gb=$(back gap_ms)
+check "long outage: a gap of the outage's 3 s (${gb:-none} ms)" bb_num_cmp "${gb:-0}" ">=" 3000
+check "long outage: sound back within 100 ms of the link (${gb:-none} ms of silence for 3000)" \
+    bb_num_cmp "${gb:-99999}" "<=" 3100
+bb_kill "$alice"
+bb_kill "$relay"
 
 bb_kill "$hub"
 check "hub exits 0" test $? -eq 0
