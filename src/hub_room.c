@@ -15,7 +15,7 @@
 // or a database that cannot be written, nothing is kept: a generated
 // password is new at every start, and said so.
 //
-// Before the database kept it, a room file beside it did (hub.db:
+// Older builds kept the room in a file beside the database (hub.db:
 // hub.room; the default hub-<name>.room in the state directory), mode 0600:
 //
 //   bandbridge-room-v1
