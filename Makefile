@@ -5,6 +5,7 @@
 #   make check-sanitize       the same under AddressSanitizer+UBSan, then ThreadSanitizer
 #   make fuzz                 libFuzzer harnesses (test/tools/fuzz_*.c), FUZZ_SECONDS each (clang)
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
+#   make bench-noseal         hub, join and bbload without packet protection (benchmark only)
 #   make install              PREFIX=/usr/local DESTDIR= (binary, its links
 #                             bandbridge-hub and bandbridge-join, man pages, the Open
 #                             Stage Control layout, the systemd user unit bandbridge-hub.service)
@@ -39,13 +40,21 @@ else
 BUILD := build
 SANFLAGS :=
 endif
+# make NOSEAL=1 (make bench-noseal): hub, join and bbload without packet
+# protection (stream.c), into build/bench-noseal/, for the benchmark that
+# measures what sealing costs (bench/run_bench.sh BENCH_ONLY=seal) only.
+ifdef NOSEAL
+BUILD := build/bench-noseal
+VERSION := $(VERSION)-noseal
+NOSEAL_FLAGS := -DBB_BENCH_NO_SEAL
+endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 override CFLAGS += -std=c17 -g $(OPTIMIZATIONS) $(WARN) -fno-finite-math-only \
-	-D_GNU_SOURCE -DBB_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
+	-D_GNU_SOURCE -DBB_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) $(SANFLAGS) $(NOSEAL_FLAGS) -MMD -MP
 override LDFLAGS += $(SANFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 
@@ -70,7 +79,7 @@ FUZZ_NAMES   := $(patsubst test/tools/fuzz_%.c,%,$(filter-out test/tools/fuzz_dr
                   $(wildcard test/tools/fuzz_*.c)))
 FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/test_fuzz_%)
 
-ifdef SAN
+ifneq ($(SAN)$(NOSEAL),)
 BIN := $(BUILD)/bandbridge
 else
 BIN := bandbridge
@@ -212,8 +221,12 @@ check-sanitize:
 	$(Q)$(MAKE) --no-print-directory SAN=address,undefined check
 	$(Q)$(MAKE) --no-print-directory SAN=thread check
 
-bench: all
+bench: all bench-noseal
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/run_bench.sh
+
+# The benchmark's build without sealing (NOSEAL above): never installed.
+bench-noseal:
+	$(Q)$(MAKE) --no-print-directory NOSEAL=1 build/bench-noseal/bandbridge build/bench-noseal/bbload
 
 # Impaired networks (bench/impair.sh, 10 to 13 minutes): bandbridge, Jamulus
 # and JackTrip through bbrelay; writes bench/impair.md.
@@ -249,5 +262,5 @@ uninstall:
 clean:
 	rm -rf build build-san-* bandbridge bandbridge-hub bandbridge-join
 
-.PHONY: all check check-sanitize fuzz bench bench-impair version install uninstall clean
+.PHONY: all check check-sanitize fuzz bench bench-noseal bench-impair version install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

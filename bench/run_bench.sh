@@ -18,6 +18,14 @@
 #          clean leaves;
 #   peers  Jamulus and JackTrip through ../shared/peers/run.sh (latency at
 #          p=64, server CPU at 1, 4, 8 musicians), when they are installed;
+#   seal   what packet protection costs (only when named, about 10 minutes):
+#          hub CPU per musician at 8 (Opus, PCM float) and the round trip
+#          at p=64 (PCM float, opus-ld), each with the product build
+#          (sealed) and the bench-noseal build (make bench-noseal: hub,
+#          join and bbload in clear after the handshake), in the order
+#          A B B A B A A B;
+#          alone (BENCH_ONLY=seal) its table replaces the one in
+#          bench/results.md and the rest of that report is left as it is;
 #   impair bench/impair.sh (10 to 13 minutes by itself, so only when named:
 #          BENCH_ONLY=impair, or `make bench-impair`): bandbridge, Jamulus and
 #          JackTrip through bbrelay's network profiles, written to
@@ -30,8 +38,9 @@
 # shrink to what is left of BENCH_BUDGET, 530 s); PEERS=0 skips the peers;
 # PEERS_RUN=path of run.sh; PEERS_LAT_FULL=1 lets run.sh finish every latency
 # configuration (by default it is stopped once JackTrip q2, the last one this
-# report uses, is measured); BENCH_ONLY=lat,xrun,cpu,cb,life,peers,impair,rec
-# (any list; default all but impair and rec, which run only when named; rec:
+# report uses, is measured); SEAL_CPU_SECS, SEAL_LAT_SECS, NOSEAL_DIR (the
+# bench-noseal binaries); BENCH_ONLY=lat,xrun,cpu,cb,life,peers,impair,rec,seal
+# (any list; default all but impair, rec and seal, which run only when named; rec:
 # recorder and click, REC_SECS, REC_N, REC_SLOW_US). The defaults fit 10
 # minutes on a 2-core machine: windows the
 # brief asked for longer are trimmed, and the report says which.
@@ -256,6 +265,86 @@ cb_run() {
     bb_kill "$ld"
     CB[$n]=$(hub_cb "$BB_TMP/$tag-hub.log")
     say "callback N=$n: ${CB[$n]}"
+}
+
+########################################################################### seal
+# Sealed (A: the product build) against cleartext (B: build/bench-noseal),
+# alternated, so that a machine growing busier or quieter over the phase
+# weighs on both alike. The CPU and latency runs are the ones above, with
+# the binaries swapped; their rows go to this phase's table only.
+NOSEAL_DIR=${NOSEAL_DIR:-$BUILD/bench-noseal}
+SEAL_CPU_SECS=${SEAL_CPU_SECS:-8}
+SEAL_LAT_SECS=${SEAL_LAT_SECS:-10}
+# A B B A B A A B: a linear trend and a step in the machine's load both
+# cancel (SEAL_ORDER to change it).
+read -r -a SEAL_ORDER <<<"${SEAL_ORDER:-seal noseal noseal seal noseal seal seal noseal}"
+declare -A SEALV # SEALV[mode-what] = the runs' values, space separated
+SEAL_BIN=$BB_BIN SEAL_LOAD=$BBLOAD
+seal_use() { # seal|noseal: the binaries hub_load and latency run
+    if [[ $1 == noseal ]]; then BB_BIN=$NOSEAL_DIR/bandbridge BBLOAD=$NOSEAL_DIR/bbload
+    else BB_BIN=$SEAL_BIN BBLOAD=$SEAL_LOAD; fi
+}
+seal_run() {
+    local mode codec n_rows n_crows
+    n_rows=${#ROWS[@]} n_crows=${#CROWS[@]}
+    for codec in float opus-ld; do
+        for mode in "${SEAL_ORDER[@]}"; do
+            seal_use "$mode"
+            latency "$codec" 64 "$SEAL_LAT_SECS"
+            SEALV[$mode-lat-$codec]+="$(kv "${LAT[$codec-64]}" mode) "
+            SEALV[$mode-latok-$codec]+="$(kv "${LAT[$codec-64]}" lost)/$(kv "${LAT[$codec-64]}" at_mode)% "
+        done
+    done
+    bb_start_jack 64 48000
+    local cpu_secs=$CPU_SECS
+    CPU_SECS=$SEAL_CPU_SECS
+    for codec in opus float; do
+        for mode in "${SEAL_ORDER[@]}"; do
+            seal_use "$mode"
+            hub_load "$codec" 8
+            SEALV[$mode-cpu-$codec]+="${CPU_PM[$codec-8]} "
+        done
+    done
+    CPU_SECS=$cpu_secs
+    bb_stop_jack
+    seal_use seal
+    unset "LAT[float-64]" "LAT[opus-ld-64]" "CPU_PM[opus-8]" "CPU_PM[float-8]" "CB[8]"
+    ROWS=("${ROWS[@]:0:n_rows}") CROWS=("${CROWS[@]:0:n_crows}")
+}
+seal_runs() { # FORMAT VALUES: the runs' values, comma separated
+    local v out=()
+    for v in $2; do out+=("$($1 "$v")"); done
+    local IFS=,
+    sed 's/,/, /g' <<<"${out[*]}"
+}
+mean() { tr ' ' '\n' <<<"$1" | awk 'NF { s += $1; n++ } END { if (n) printf "%.4f", s / n; else print "-" }'; }
+# The phase's section of the report.
+seal_report() {
+    local what a b d met
+    echo "### Packet protection: sealed against cleartext (BENCH_ONLY=seal)"
+    echo
+    echo "The product build (every datagram sealed: ChaCha20-Poly1305 with a counter nonce and a replay window,"
+    echo "bandbridge-wire(7)) against the bench-noseal build (the same handshake, then cleartext; hub, join and"
+    echo "bbload alike), run in the order ${SEAL_ORDER[*]}. CPU: 8 bbload musicians (tones), the hub"
+    echo "process, % of a core per musician, ${SEAL_CPU_SECS} s windows. Round trip: jack_iodelay's mode through hub + one"
+    echo "musician at p=64, jitter 0, ${SEAL_LAT_SECS} s windows; each run's mode, then signal lost / readings at the mode."
+    echo "Load average at the start of the phase ${SEAL_LOAD0:-–}, at its end ${SEAL_LOAD1:-–}."
+    echo
+    echo "| figure | sealed (runs) | cleartext (runs) | sealed − cleartext | target | met? |"
+    echo "|---|---|---|---|---|---|"
+    for what in opus float; do
+        a=$(mean "${SEALV[seal-cpu-$what]:-}") b=$(mean "${SEALV[noseal-cpu-$what]:-}")
+        d=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%+.1f", 100 * (a - b) / b }')
+        met=$(awk -v d="$d" 'BEGIN { if (d == "-") print "–"; else if (d <= 5) print "**yes**"; else print "no" }')
+        echo "| hub CPU per musician, 8 musicians, $([[ $what == opus ]] && echo Opus || echo PCM float) | $(f2 "$a") % ($(seal_runs f2 "${SEALV[seal-cpu-$what]:-}")) | $(f2 "$b") % ($(seal_runs f2 "${SEALV[noseal-cpu-$what]:-}")) | $d % | ≤ +5 % | $met |"
+    done
+    for what in float opus-ld; do
+        a=$(mean "${SEALV[seal-lat-$what]:-}") b=$(mean "${SEALV[noseal-lat-$what]:-}")
+        d=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f", a - b }')
+        met=$(awk -v d="$d" 'BEGIN { if (d == "-") print "–"; else if (d < 1) print "**yes**"; else print "no" }')
+        echo "| round trip p=64, $what, frames | $(f1 "$a") ($(seal_runs echo "${SEALV[seal-lat-$what]:-}"); $(seal_runs echo "${SEALV[seal-latok-$what]:-}")) | $(f1 "$b") ($(seal_runs echo "${SEALV[noseal-lat-$what]:-}"); $(seal_runs echo "${SEALV[noseal-latok-$what]:-}")) | $d | no added frame | $met |"
+    done
+    echo
 }
 
 ######################################################################## recorder
@@ -604,6 +693,40 @@ if want_only rec; then
     phase_end
     bb_stop_jack
 fi
+SEAL_RAN=0
+if want_only seal; then
+    if [[ ! -x $NOSEAL_DIR/bandbridge || ! -x $NOSEAL_DIR/bbload ]]; then
+        say "seal: no cleartext build in $NOSEAL_DIR (make bench-noseal): phase skipped"
+    else
+        phase_begin "packet protection: sealed vs cleartext, ${SEAL_ORDER[*]} (2 x ${#SEAL_ORDER[@]} x ${SEAL_LAT_SECS} s round trips, 2 x ${#SEAL_ORDER[@]} x ${SEAL_CPU_SECS} s CPU)"
+        SEAL_LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+        seal_run
+        SEAL_LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+        SEAL_RAN=1
+        phase_end
+    fi
+fi
+# BENCH_ONLY=seal alone: its section replaces the one in bench/results.md
+# (or goes before "### This run"); every other table is left as it is.
+if [[ ${BENCH_ONLY:-} == seal ]]; then
+    ((SEAL_RAN)) || exit 1
+    sec=$BB_TMP/seal.md
+    seal_report >"$sec"
+    if [[ -f $OUT ]]; then
+        awk -v sec="$sec" '
+            function put() { while ((getline l < sec) > 0) print l; done = 1 }
+            /^### Packet protection/ { skip = 1; if (!done) put(); next }
+            skip && /^### / { skip = 0 }
+            skip { next }
+            /^### This run/ && !done { put() }
+            { print }
+            END { if (!done) put() }' "$OUT" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+    else
+        cp "$sec" "$OUT"
+    fi
+    cat "$sec"
+    exit 0
+fi
 if want life; then
     bb_start_jack 64 48000
     phase_begin "lifecycle (churn 2 x ${CHURN_SECS} s, zombies, reconnects)"
@@ -925,6 +1048,7 @@ peer_lat_cell() {
         fi
         echo
     fi
+    ((SEAL_RAN)) && seal_report
     if ((${#RECROWS[@]})); then
         echo "### Recorder and click (BENCH_ONLY=rec)"
         echo

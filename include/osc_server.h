@@ -151,6 +151,12 @@ int  hub_osc_fd(struct hub *h, uint64_t now_ns);
 /// [ctl] Handles pending OSC datagrams without blocking: up to 256, and
 /// no more once 512 messages were handled (the rest waits for a turn).
 void hub_osc_poll(struct hub *h, uint64_t now_ns);
+/// [ctl] One datagram that came to the OSC port from sa: every check
+/// (allow-list, length, rate, then each message's) and its handling, as
+/// hub_osc_poll does for each it reads; the fuzz harness
+/// (test/tools/fuzz_osc.c) feeds it directly.
+void hub_osc_datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+                      socklen_t sl, uint64_t now_ns);
 /// [ctl] When the server has work of its own (its windows, or reading the
 /// socket again while pacing), in ns on bb_now_ns's clock; UINT64_MAX: none.
 uint64_t osc_server_due(const struct hub_osc *o, uint64_t now_ns);

@@ -137,6 +137,29 @@ int bb_store_flush(struct bb_store *s, uint64_t now_ms);
 /// Milliseconds until bb_store_flush() has something due, or -1 if clean.
 int bb_store_due_ms(const struct bb_store *s, uint64_t now_ms);
 
+/// The room's secret (hub_room.c; store_room.c): the Argon2id salt of the
+/// room key and the password generated at the hub's first start ("" when
+/// one is given at every start: --password-file, BANDBRIDGE_PASSWORD).
+#define BB_STORE_ROOM_SALT     16
+#define BB_STORE_ROOM_PASSWORD 128 ///< with its NUL
+struct bb_store_room {
+    uint8_t salt[BB_STORE_ROOM_SALT];
+    char    password[BB_STORE_ROOM_PASSWORD];
+};
+/// [ctl] The room kept in the database: 1, 0 when none is, -1 when the
+/// store has no database (memory only) or it cannot be read (err says why).
+int bb_store_room_get(struct bb_store *s, struct bb_store_room *r, char *err, size_t err_size);
+/// [ctl] Keeps r in the database at once (its own transaction, not the
+/// debounced flush): 0, or -1 with err.
+int bb_store_room_put(struct bb_store *s, const struct bb_store_room *r, char *err,
+                      size_t err_size);
+/// The room kept in the database at path (NULL or "": the default for
+/// jack_name), opened read-only and never created (serve --show-password);
+/// where gets the path looked at. 1, 0 (no database or no room in it), or
+/// -1 with err.
+int bb_store_room_peek(const char *path, const char *jack_name, struct bb_store_room *r,
+                       char *where, size_t where_size, char *err, size_t err_size);
+
 /// Counters for benchmarks and tests.
 struct bb_store_stats {
     uint64_t transactions;  ///< committed write transactions

@@ -470,6 +470,14 @@ static inline float get_f32(const uint8_t *p)
     return x;
 }
 
+/// A decoded sample as the mixes may take it: NaN/inf from the network
+/// would poison a mix, and a huge value would deafen it; +-4.0 (+12 dBFS)
+/// is far beyond any honest sample.
+static inline float sane(float x)
+{
+    return isfinite(x) ? fminf(fmaxf(x, -4.0f), 4.0f) : 0.0f;
+}
+
 static int encode_pcm(const struct bb_encoder *e, const float *pcm, uint8_t *out)
 {
     size_t n = (size_t)e->frames * e->channels;
@@ -708,10 +716,7 @@ static int decode_pcm(struct bb_decoder *d, const uint8_t *data, size_t len, flo
         break;
     case BB_CODEC_FLOAT:
         for (size_t i = 0; i < n; i++) {
-            float x = get_f32(data + 4 * i);
-            // NaN/inf from the network would poison a mix, and a huge value
-            // would deafen it: +-4.0 (+12 dBFS) is far beyond any honest sample.
-            pcm[i] = isfinite(x) ? fminf(fmaxf(x, -4.0f), 4.0f) : 0.0f;
+            pcm[i] = sane(get_f32(data + 4 * i));
         }
         break;
     default:
@@ -723,7 +728,10 @@ static int decode_pcm(struct bb_decoder *d, const uint8_t *data, size_t len, flo
     return (int)d->frames;
 }
 
-/// Decodes (or, with pkt == NULL, conceals) one channel into d->mono.
+/// Decodes (or, with pkt == NULL, conceals) one channel into d->mono,
+/// every sample made sane(): a corrupt Opus payload (a band member's
+/// sender gone wrong, or worse) decodes to values in the tens of thousands.
+/// It comes before the fades and copies, so every path out sees it.
 static int decode_opus_channel(struct bb_decoder *d, unsigned ch, const uint8_t *pkt,
                                unsigned len)
 {
@@ -734,7 +742,11 @@ static int decode_opus_channel(struct bb_decoder *d, unsigned ch, const uint8_t 
     else
         n = opus_decode_float(d->sdec[ch], len ? pkt : NULL, (opus_int32)len, d->mono,
                               (int)d->frames, 0);
-    return n == (int)d->frames ? 0 : -1;
+    if (n != (int)d->frames)
+        return -1;
+    for (unsigned f = 0; f < d->frames; f++)
+        d->mono[f] = sane(d->mono[f]);
+    return 0;
 }
 
 static void interleave(const struct bb_decoder *d, unsigned ch, float *pcm)

@@ -536,8 +536,17 @@ static int start_hub(struct hub *h, struct loop *lp)
         bb_info("session manager: session '%s', client %s, files in %s", op.display_name,
                 op.client_id, op.path);
     }
-    // The room key first (Argon2id: a fraction of a second, more on a busy
-    // machine): once the hub's ports show, it is ready for joins.
+    // The store, which keeps the room password, then the room key
+    // (Argon2id: a fraction of a second, more on a busy machine): once the
+    // hub's ports show, it is ready for joins.
+    if (strcmp(h->db_path, "none") != 0) {
+        if (h->db_path[0] && bb_mkdirs_for(h->db_path) < 0)
+            bb_warn("cannot create the directory of %s: %s", h->db_path, strerror(errno));
+        h->store = bb_store_open(h->db_path[0] ? h->db_path : NULL, h->jack_name, 500);
+        if (h->store)
+            bb_info("state database: %s%s", bb_store_path(h->store),
+                    bb_store_persistent(h->store) ? "" : " (not writable: memory only for now)");
+    }
     if (hub_room_setup(h) < 0) {
         if (lp->nsm)
             bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "no room password");
@@ -547,14 +556,6 @@ static int start_hub(struct hub *h, struct loop *lp)
         if (lp->nsm)
             bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 0, "cannot open the JACK client");
         return -1;
-    }
-    if (strcmp(h->db_path, "none") != 0) {
-        if (h->db_path[0] && bb_mkdirs_for(h->db_path) < 0)
-            bb_warn("cannot create the directory of %s: %s", h->db_path, strerror(errno));
-        h->store = bb_store_open(h->db_path[0] ? h->db_path : NULL, h->jack_name, 500);
-        if (h->store)
-            bb_info("state database: %s%s", bb_store_path(h->store),
-                    bb_store_persistent(h->store) ? "" : " (not writable: memory only for now)");
     }
     if (hub_rec_setup(h, err, sizeof err) < 0) {
         bb_err("%s", err);

@@ -5,26 +5,32 @@
 // a trusted LAN; the same handshake, so the traffic is still sealed and
 // fresh keys are still derived, but anyone who can reach the port may
 // join), --password-file FILE, BANDBRIDGE_PASSWORD, else the one kept in
-// the room file, else a new one (handshake.h: 140 random bits) that is
-// generated, kept, and printed once so the engineer can hand it out.
+// the state database, else a new one (handshake.h: 140 random bits) that
+// is generated, kept, and printed so the engineer can hand it out.
 //
-// The room file sits next to the state database (hub.db: hub.room; the
-// default hub-<name>.room in the state directory; nothing with --db none), mode
-// 0600, written through a temporary file renamed into place:
+// The database (store.h, bb_store_room_*) keeps the Argon2id salt and the
+// generated password, or an empty one when it is given at each start. The
+// salt is kept so that a join's cached room key (per salt) stays valid
+// across hub restarts, and changes only with the password. With --db none,
+// or a database that cannot be written, nothing is kept: a generated
+// password is new at every start, and said so.
+//
+// Older builds kept the room in a file beside the database (hub.db:
+// hub.room; the default hub-<name>.room in the state directory), mode 0600:
 //
 //   bandbridge-room-v1
 //   <32 hex digits: the Argon2id salt>
 //   <the generated password, or an empty line when it is given each start>
 //
-// The salt is kept so that a join's cached room key (per salt) stays valid
-// across hub restarts, and changes only with the password.
+// At the first start with a database that has no room, that file's room
+// moves into it (the same password and salt: the band's joins notice
+// nothing) and the file is removed, which the log says; --show-password
+// still reads a file no hub has moved yet.
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hub.h"
@@ -86,30 +92,6 @@ static int room_read(const char *path, struct room_file *r)
     return 1;
 }
 
-static int room_write(const char *path, const struct room_file *r)
-{
-    char tmp[4200], hex[2 * BB_HS_SALT_SIZE + 1];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    if (bb_mkdirs_for(path) < 0)
-        return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    sodium_bin2hex(hex, sizeof hex, r->salt, sizeof r->salt);
-    FILE *f = fdopen(fd, "w");
-    int ok = f && fprintf(f, "%s\n%s\n%s\n", ROOM_MAGIC, hex, r->password) > 0;
-    ok = f && fflush(f) == 0 && fsync(fd) == 0 && ok;
-    if (f)
-        fclose(f);
-    else
-        close(fd);
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /// The password given for this start (--open, file, environment) into pw:
 /// 1 given, 0 none, -1 an error said.
 static int given_password(const struct hub *h, char pw[BB_HS_PASSWORD_MAX])
@@ -136,26 +118,101 @@ static int given_password(const struct hub *h, char pw[BB_HS_PASSWORD_MAX])
 
 int hub_room_show(struct hub *h)
 {
-    char path[4200];
+    char path[4200] = "", where[4200] = "", err[300] = "";
     struct room_file r;
-    if (room_path(h, path, sizeof path) < 0 || room_read(path, &r) <= 0 || !r.password[0]) {
-        fprintf(stderr, "bandbridge serve: no generated room password is kept%s%s\n",
-                path[0] ? " in " : "", path);
-        return 1;
+    struct bb_store_room sr;
+    int found = 0;
+    if (strcmp(h->db_path, "none") != 0) {
+        found = bb_store_room_peek(h->db_path, h->jack_name, &sr, where, sizeof where, err,
+                                   sizeof err);
+        if (found < 0)
+            fprintf(stderr, "bandbridge serve: cannot read the room from %s: %s\n", where, err);
+        if (found > 0 && sr.password[0]) {
+            printf("%s\n", sr.password);
+            sodium_memzero(&sr, sizeof sr);
+            return 0;
+        }
+        sodium_memzero(&sr, sizeof sr);
+        // A room file no hub has moved into the database yet.
+        if (found == 0 && room_path(h, path, sizeof path) == 0 && room_read(path, &r) > 0 &&
+            r.password[0]) {
+            printf("%s\n", r.password);
+            sodium_memzero(&r, sizeof r);
+            return 0;
+        }
     }
-    printf("%s\n", r.password);
-    sodium_memzero(&r, sizeof r);
-    return 0;
+    fprintf(stderr, "bandbridge serve: no generated room password is kept%s%s%s\n",
+            where[0] ? " in " : "", where, strcmp(h->db_path, "none") == 0 ? " (--db none)" : "");
+    return 1;
+}
+
+/// The room kept before: the database's, else a room file's (moved = 1:
+/// to be written into the database, the file then removed). 1 kept, 0
+/// none, -1 an error said.
+static int kept_room(struct hub *h, struct room_file *r, char *file, size_t file_size, int *moved)
+{
+    char err[300];
+    struct bb_store_room sr;
+    *moved = 0;
+    file[0] = '\0';
+    if (bb_store_persistent(h->store)) {
+        int found = bb_store_room_get(h->store, &sr, err, sizeof err);
+        if (found < 0)
+            return bb_err("cannot read the room password from the database %s: %s",
+                          bb_store_path(h->store), err), -1;
+        if (found) {
+            memcpy(r->salt, sr.salt, sizeof r->salt);
+            memcpy(r->password, sr.password, sizeof r->password);
+            sodium_memzero(&sr, sizeof sr);
+            return 1;
+        }
+    }
+    // Without a database this start still uses the file (a locked or
+    // read-only database must not change the band's password).
+    if (room_path(h, file, file_size) < 0)
+        file[0] = '\0';
+    int rc = file[0] ? room_read(file, r) : 0;
+    *moved = rc > 0 && bb_store_persistent(h->store);
+    return rc;
+}
+
+/// Keeps r in the database; then the room file it came from (file, or
+/// "") is removed: the secret is not left in two places.
+static void keep_room(struct hub *h, const struct room_file *r, const char *file)
+{
+    char err[300];
+    struct bb_store_room sr;
+    memcpy(sr.salt, r->salt, sizeof sr.salt);
+    memcpy(sr.password, r->password, sizeof sr.password);
+    int rc = bb_store_room_put(h->store, &sr, err, sizeof err);
+    sodium_memzero(&sr, sizeof sr);
+    if (rc < 0) {
+        bb_warn("cannot keep the room password in the database %s: %s", bb_store_path(h->store),
+                err);
+        return;
+    }
+    if (!file[0])
+        return;
+    if (unlink(file) == 0)
+        bb_info("the room (password and salt) moved from %s into the database %s; %s removed",
+                file, bb_store_path(h->store), file);
+    else
+        bb_warn("the room is kept in the database %s now, but %s cannot be removed: %s",
+                bb_store_path(h->store), file, strerror(errno));
 }
 
 int hub_room_setup(struct hub *h)
 {
-    char path[4200] = "", pw[BB_HS_PASSWORD_MAX];
+    _Static_assert(sizeof(struct bb_store_room) == BB_HS_SALT_SIZE + BB_HS_PASSWORD_MAX &&
+                       BB_STORE_ROOM_SALT == BB_HS_SALT_SIZE &&
+                       BB_STORE_ROOM_PASSWORD == BB_HS_PASSWORD_MAX,
+                   "the store keeps the room as the handshake has it");
+    char file[4200], pw[BB_HS_PASSWORD_MAX];
     struct room_file r = {0};
-    int given = given_password(h, pw);
+    int given = given_password(h, pw), moved = 0;
     if (given < 0 || bb_crypto_init() < 0)
         return -1;
-    int kept = room_path(h, path, sizeof path) == 0 ? room_read(path, &r) : 0;
+    int kept = kept_room(h, &r, file, sizeof file, &moved);
     if (kept < 0)
         return -1;
     // A new salt when the password changes (given now, generated before,
@@ -169,16 +226,21 @@ int hub_room_setup(struct hub *h)
     }
     if (!given)
         snprintf(pw, sizeof pw, "%s", r.password);
-    if (fresh && path[0] && room_write(path, &r) < 0)
-        bb_warn("cannot keep the room in %s: %s", path, strerror(errno));
+    int db = bb_store_persistent(h->store);
+    if (db && (fresh || moved))
+        keep_room(h, &r, moved ? file : "");
     if (h->open_room)
         bb_info("open room (--open): no password; anyone who reaches this port may join. "
                 "Traffic is still encrypted");
+    else if (!given && fresh && db)
+        bb_info("room password: %s  (hand it to the band; kept in the database %s, shown again "
+                "by bandbridge serve --show-password)", pw, bb_store_path(h->store));
     else if (!given && fresh)
-        bb_info("room password: %s  (hand it to the band; kept in %s, shown again by "
-                "bandbridge serve --show-password)", pw, path[0] ? path : "memory only");
+        bb_info("room password: %s  (hand it to the band; not kept: %s, so a new one is made at "
+                "every start)", pw, strcmp(h->db_path, "none") == 0 ? "--db none" : "no database");
     else if (!given)
-        bb_info("room password kept in %s (bandbridge serve --show-password prints it)", path);
+        bb_info("room password kept in %s (bandbridge serve --show-password prints it)",
+                db ? bb_store_path(h->store) : file);
     int rc = bb_hs_hub_init(&h->hs, pw, r.salt, 0, 0);
     sodium_memzero(pw, sizeof pw);
     sodium_memzero(&r, sizeof r);

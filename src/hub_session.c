@@ -127,6 +127,11 @@ static uint64_t *join_ts_of(const uint8_t id[BB_IDENTITY_SIZE])
 static int make_welcome(struct hub *h, const struct hub_event *ev, struct hub_client *c,
                         uint8_t *buf)
 {
+    // Whether stored settings come back: what hub_state_join finds when the
+    // musician is admitted, after this WELCOME is made (a replayed JOIN is
+    // never admitted). A join retires an old identity file on it.
+    char nm[BB_NAME_MAX], jn[BB_NAME_MAX];
+    c->restored = h->store && bb_store_get_names(h->store, c->identity, nm, jn);
     struct bb_welcome w = {
         .rate = h->rate,
         .period = (uint16_t)h->period,

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // join_session.c: the musician's session state machine (join_session.h).
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "join_session.h"
+#include "keypair.h"
 #include "latency.h"
 #include "log.h"
+#include "roomcache.h"
 #include "session.h"
 
 // A link that dropped (a Wi-Fi handover, a router restarting) comes back
@@ -172,12 +177,78 @@ static void to_leaving(struct join *j, struct join_session *ss)
 
 static unsigned hub_period; // [ctl] the hub's JACK period, from the last WELCOME
 
+// [ctl] The room key kept across runs (roomcache.h): its file for this
+// hub (cache_path[0] == 0: none), and the salt whose key is in it.
+static char    cache_path[4200];
+static int     cache_tried;
+static uint8_t cache_salt[BB_HS_SALT_SIZE];
+static int     cache_has;
+
+static const char *room_cache_path(struct join *j)
+{
+    if (!cache_tried) {
+        char as[80];
+        cache_tried = 1;
+        if (bb_roomcache_path(bb_addr_str(&j->hub, as, sizeof as), cache_path,
+                              sizeof cache_path) < 0)
+            cache_path[0] = '\0';
+    }
+    return cache_path[0] ? cache_path : NULL;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/// Before a COOKIE's salt costs Argon2id: the key kept by an earlier run
+/// for this hub, salt, limits and password, if there is one. 1 if used.
+static int room_from_cache(struct join *j, const uint8_t *buf, size_t len)
+{
+    struct bb_hs_client *hs = j->hs;
+    const char *path = room_cache_path(j);
+    if (!path || len != BB_WIRE_HEADER_SIZE + BB_HS_COOKIE_MSG_SIZE || hs->join_sent)
+        return 0;
+    const uint8_t *b = buf + BB_WIRE_HEADER_SIZE, *salt = b + 64; // handshake.h: COOKIE
+    uint32_t ops = le32(b + 80), mem = le32(b + 84);
+    if (hs->room_ok && memcmp(hs->room.salt, salt, BB_HS_SALT_SIZE) == 0 &&
+        hs->room.opslimit == ops && hs->room.memlimit_kib == mem)
+        return 0; // this run has it
+    struct bb_room r;
+    if (!bb_roomcache_load(path, hs->password, salt, ops, mem, &r))
+        return 0;
+    bb_hs_client_set_room(hs, &r);
+    sodium_memzero(&r, sizeof r);
+    memcpy(cache_salt, salt, sizeof cache_salt);
+    cache_has = 1;
+    return 1;
+}
+
+/// After a WELCOME opened: the room key is the hub's; kept for the next run.
+static void room_to_cache(struct join *j)
+{
+    const struct bb_hs_client *hs = j->hs;
+    const char *path = room_cache_path(j);
+    if (!path || !hs->room_ok ||
+        (cache_has && memcmp(cache_salt, hs->room.salt, sizeof cache_salt) == 0))
+        return;
+    memcpy(cache_salt, hs->room.salt, sizeof cache_salt);
+    cache_has = 1;
+    if (bb_roomcache_save(path, hs->password, &hs->room) < 0)
+        bb_warn("cannot keep the room key in %s: %s (the next run derives it again)", path,
+                strerror(errno));
+    else
+        bb_debug("room key kept in %s", path);
+}
+
 static void on_cookie(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len)
 {
     if (ss->have_cookie)
         return;
-    // May derive K_room (Argon2id, ~0.2 s of CPU) for a salt not seen yet.
+    // May derive K_room (Argon2id, ~0.2 s of CPU) for a salt not seen yet,
+    // unless an earlier run kept it.
     uint64_t t0 = bb_now_ns();
+    int cached = room_from_cache(j, buf, len);
     int rc = bb_session_on_cookie(j->hs, buf, len);
     if (rc < 0) {
         if (rc != BB_HS_STATE)
@@ -189,8 +260,27 @@ static void on_cookie(struct join *j, struct join_session *ss, const uint8_t *bu
     ss->next_send_ns = 0; // the JOIN at once
     // The time from here to the hub's WELCOME is the network's and the
     // hub's; what came before, the password's.
-    bb_info("the hub answered; asking to join (room key ready in %.0f ms)",
-            (double)(bb_now_ns() - t0) / 1e6);
+    bb_info("the hub answered; asking to join (room key ready in %.0f ms%s)",
+            (double)(bb_now_ns() - t0) / 1e6, cached ? ", kept from an earlier run" : "");
+}
+
+/// An identity file of an older bandbridge was presented in the JOIN
+/// (keypair.h) and the hub's WELCOME says it restored what it stored, now
+/// under our key: the old file has done its work and is renamed
+/// (<file>.migrated), so it is not sent again. A hub that stored nothing
+/// for us leaves it, for another hub that may have.
+static void retire_old_identity(struct join *j, const struct bb_welcome *w)
+{
+    char err[300];
+    if (!j->have_old_identity || !w->restored)
+        return;
+    j->have_old_identity = 0;
+    sodium_memzero(j->identity, sizeof j->identity);
+    if (bb_keypair_retire_old(j->identity_path, err, sizeof err) < 0)
+        bb_warn("identity: %s", err);
+    else
+        bb_info("identity: the hub moved what it stored under %s to our key (%s); the old "
+                "file is now %s.migrated", j->identity_path, j->key_path, j->identity_path);
 }
 
 static void on_welcome(struct join *j, struct join_session *ss, const struct bb_header *hd,
@@ -213,6 +303,7 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     }
     bb_stream_set_keys(&s->st, keys.c2h, keys.h2c); // before the stream is published
     bb_hs_keys_wipe(&keys);
+    room_to_cache(j);
     ss->session = hd->session;
     j->osc_session = hd->session;
     j->osc_st = &s->st;
@@ -227,6 +318,7 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     ss->ever_joined = 1;
     ss->next_send_ns = 0; // a PING at once: the hub sends the mix after our first sealed datagram
     ss->warned = 0;
+    retire_old_identity(j, &w);
     const struct bb_stream *st = &s->st;
     int two = st->rx_codec != st->tx_codec;
     char cs[48];

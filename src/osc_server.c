@@ -527,9 +527,8 @@ static void handle_packet(struct hub *h, const struct osc_src *src, const uint8_
 
 #define OSC_REFUSALS_S 20 ///< refusals answered a second, at most
 
-// One datagram on the OSC port.
-static void datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
-                     socklen_t sl, uint64_t now)
+void hub_osc_datagram(struct hub *h, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+                      socklen_t sl, uint64_t now)
 {
     struct hub_osc *o = h->osc;
     struct osc_src src = {.peer = {.slot = -1}, .req_len = len};
@@ -704,7 +703,7 @@ void hub_osc_poll(struct hub *h, uint64_t now)
         if (len < 0)
             break; // EAGAIN: all read (or an error to come back to next turn)
         n++;
-        datagram(h, o->rx, (size_t)len, (struct sockaddr *)&ss, sl, now);
+        hub_osc_datagram(h, o->rx, (size_t)len, (struct sockaddr *)&ss, sl, now);
     }
     o->turns++;
     if (now - o->win_start_ns >= OSC_WIN_NS) {

@@ -103,7 +103,15 @@ void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SI
 {
     bb_seal_tx_init(&s->seal_tx, tx_key);
     bb_seal_rx_init(&s->seal_rx, rx_key);
+#ifdef BB_BENCH_NO_SEAL
+    // The benchmark's build without packet protection (make bench-noseal,
+    // bench/run_bench.sh BENCH_ONLY=seal): the handshake as always, then
+    // cleartext both ways, so that hub and join built alike measure what
+    // sealing costs. Never a product option.
+    s->sealed = 0;
+#else
     s->sealed = 1;
+#endif
 }
 
 int bb_stream_seal(struct bb_stream *s, uint8_t *pkt, int plain_len, size_t cap)
