@@ -11,7 +11,9 @@
 // becomes the origin of the new tempo; level and on/off take effect at the
 // next render call with a 5 ms ramp (switching off lets a sounding click
 // fade instead of cutting it; switching on starts a new grid). Frames JACK
-// skipped are skipped on the grid too (the beats keep their place). The
+// skipped are skipped on the grid too (the beats keep their place), but a
+// beat that began in them and is still sounding sounds on from the first
+// frame rendered: a late cycle's jump would otherwise lose it. The
 // counter may also step back by a period or two: jack2's
 // jack_last_frame_time reads the server's current cycle, so a callback that
 // starts late, after the server moved on, is told the next cycle's frame,

@@ -159,9 +159,16 @@ BB_RT static uint64_t beat_offset(const struct bb_click *c, uint64_t n)
     return (n * k + c->mbpm / 2) / c->mbpm;
 }
 
-// The grid's next beat is the first at or after frame f (frames JACK
-// skipped carry their beats away with them).
-BB_RT static void grid_seek(struct bb_click *c, uint64_t f)
+BB_RT static void onset(struct bb_click *c, uint64_t f);
+
+// The grid's next beat is the first at or after frame f. Frames JACK
+// skipped carry their beats away with them, but for the last one: when it
+// began in the skipped frames, after what was rendered (from), and would
+// still sound at f, it sounds from there on, at its place on the grid. A
+// late callback of jack2's is told the next cycle's frame (click.h, GRID):
+// without this the beat it jumps over would be lost, though the frames come
+// again in the next cycle.
+BB_RT static void grid_seek(struct bb_click *c, uint64_t f, uint64_t from)
 {
     if (c->next_onset >= f)
         return;
@@ -171,9 +178,15 @@ BB_RT static void grid_seek(struct bb_click *c, uint64_t f)
         n--;
     while (beat_offset(c, n) < rel)
         n++;
+    uint64_t last = n > 0 ? c->origin + beat_offset(c, n - 1) : 0;
+    bool tail = n > c->n && last >= from && last >= c->next_onset && f - last < c->len;
+    if (tail)
+        n--;
     c->beat_in_bar = (unsigned)((c->beat_in_bar + (n - c->n)) % c->cur.beats_per_bar);
     c->n = n;
     c->next_onset = c->origin + beat_offset(c, n);
+    if (tail)
+        onset(c, c->next_onset);
 }
 
 // Tempo, metre, pitch and accent of c->next take over at frame f, a beat.
@@ -256,6 +269,7 @@ BB_RT bool bb_click_render(struct bb_click *c, uint32_t frame, float *out, unsig
     // on the grid, whose next beat lies ahead of them. A larger one is a new
     // JACK server: the grid restarts where we are.
     uint64_t f = frame;
+    uint64_t from = c->have_end ? c->end : frame; // the first frame not rendered yet
     if (c->have_end) {
         int32_t d = (int32_t)(frame - (uint32_t)c->end);
         if (d >= -(int32_t)c->max_back && (d >= 0 || (uint64_t)-(int64_t)d <= c->end)) {
@@ -264,13 +278,14 @@ BB_RT bool bb_click_render(struct bb_click *c, uint32_t frame, float *out, unsig
                 bb_counter_inc(&c->steps_back);
         } else {
             f = c->end;
+            from = f;
             if (c->running)
                 apply_next(c, f, true);
         }
     }
     take_settings(c, f);
     if (c->running)
-        grid_seek(c, f);
+        grid_seek(c, f, from);
     bool any = false;
     for (unsigned i = 0; i < nframes; i++, f++) {
         if (c->running && f == c->next_onset)

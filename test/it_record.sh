@@ -141,13 +141,18 @@ check "the click lands on the same frames in both mixes ($(wc -w <<<"$oa") onset
 # silence wavcheck needs before an onset), the last within a beat of the
 # end. The spacing is exact but where JACK reported xruns in the window:
 # a cycle the capture did not run for is missing from its file (jack_rec
-# is downstream of the hub), so a gap may be shorter by at most a period
-# (64 frames) per xrun in all, never longer.
+# is downstream of the hub), and a late hub cycle that jack2 told the next
+# cycle's frame plays a beat that begins in it a period early in real time
+# (its place on the grid comes back the cycle after: click.h, GRID). So a
+# gap may be off by at most a period (64 frames) per xrun, shorter or
+# longer, and by two periods per xrun in all; a lost beat (a gap of 24000)
+# is never excused.
 check "every beat in the window, 12000 frames apart ($xr xruns): $oa" \
     awk -v o="$oa" -v n="$nf" -v xr="$xr" 'BEGIN { k = split(o, a, " ");
         if (k < 2 || a[1] >= 12000 + 2000 || a[k] < n - 12000) exit 1
-        for (i = 2; i <= k; i++) { d = 12000 - (a[i] - a[i - 1]); if (d < 0) exit 1; short += d }
-        exit !(short <= 64 * xr) }'
+        for (i = 2; i <= k; i++) { d = 12000 - (a[i] - a[i - 1]); if (d < 0) d = -d
+            if (d > 64 * xr || d >= 6000) exit 1; off += d }
+        exit !(off <= 128 * xr) }'
 check "no click onset in the main mix ($om)" test -z "$om"
 pa=$($W peak "$BB_TMP/click.wav" 0) pb=$($W peak "$BB_TMP/click.wav" 1) pm=$($W peak "$BB_TMP/click.wav" 2)
 check "each mix at its own level: $pa vs $pb (6 dB apart)" \

@@ -293,6 +293,50 @@ static void test_late_reads(void)
     bb_click_free(c);
 }
 
+// A late callback told the next cycle's frame in the very cycle a beat
+// begins in: the beat still sounds, at its place on the grid (what the
+// late cycle jumped over sounds from the next frame rendered), every one.
+static void test_late_onset(void)
+{
+    const unsigned P = 64, BEAT = 12000; // 240 BPM at 48 kHz
+    struct bb_click *c = bb_click_new(RATE);
+    set(c, true, 240.0, 4);
+    struct run r = {0};
+    static float buf[64];
+    const uint64_t origin = 2000000, end = origin + 30ull * RATE;
+    unsigned late = 0;
+    uint32_t told_next = 0;
+    bool have_told = false;
+    for (uint64_t f = origin; f < end; f += P) {
+        uint32_t told = (uint32_t)f;
+        if (have_told) {
+            told = told_next;
+            have_told = false;
+        } else if (f > origin && (f - origin) % BEAT < P) { // the cycle a beat begins in
+            told = (uint32_t)(f + P);
+            told_next = told;
+            have_told = true;
+            late++;
+        }
+        bb_click_render(c, told, buf, P);
+        scan(&r, f, buf, P);
+    }
+    size_t heard = 0, expected = 0, k = 0;
+    for (uint64_t t = origin; t + BEAT < end; t += BEAT, expected++) {
+        while (k < r.n && r.onset[k] + P < t)
+            k++;
+        if (k < r.n && r.onset[k] <= t + P)
+            heard++, k++;
+    }
+    printf("late callbacks at onsets: %u in 30 s, %zu beats due, %zu heard within a period\n", late,
+           expected, heard);
+    CHECK(late > 100);
+    CHECK(heard == expected);
+    free(r.onset);
+    free(r.peak);
+    bb_click_free(c);
+}
+
 static void bench(void)
 {
     struct bb_click *c = bb_click_new(RATE);
@@ -316,6 +360,7 @@ int main(void)
     test_off_and_level();
     test_split();
     test_late_reads();
+    test_late_onset();
     bench();
     return check_report("test_click");
 }
