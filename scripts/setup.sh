@@ -23,6 +23,10 @@ set -euo pipefail
 PKGS=(gcc g++ make pkg-config libjack-jackd2-dev liblo-dev libsqlite3-dev libopus-dev libsodium-dev
       libsndfile1-dev libsamplerate0-dev jackd2 liblo-tools sqlite3 iproute2 coreutils nodejs
       sndfile-programs python3 tmux systemd pipewire pipewire-jack)
+# test/it_browser.sh drives the tablet layout in Debian's chromium (with
+# puppeteer-core: npm ci in test/browser, below); where it cannot be had the
+# test skips, so a failed install is a warning
+OPT_PKGS=(chromium)
 BENCH_PKGS=(jamulus jacktrip)
 
 bench=0
@@ -44,22 +48,47 @@ missing_of() {
     echo "${out[*]}"
 }
 
+# test/browser's node packages (puppeteer-core), exactly as its package-lock.json
+# says; again only when the lock file changed since the last install. npm comes
+# with Node.js from some sources, as Debian's own package from Debian's. A
+# failure is a warning: it_browser.sh then skips and says why.
+node_packages() {
+    local dir
+    dir=$(cd "$(dirname "$0")/.." && pwd)/test/browser
+    [[ -f $dir/package-lock.json ]] || return 0
+    if cmp -s "$dir/package-lock.json" "$dir/node_modules/.setup-lock.json" 2>/dev/null; then
+        echo "setup: test/browser's node packages present"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm ||
+            { echo "setup: warning: no npm: test/it_browser.sh will be skipped" >&2; return 0; }
+    fi
+    echo "setup: npm ci in test/browser"
+    if (cd "$dir" && npm ci --no-audit --no-fund); then
+        cp "$dir/package-lock.json" "$dir/node_modules/.setup-lock.json"
+    else
+        echo "setup: warning: npm ci failed in test/browser: test/it_browser.sh will be skipped" >&2
+    fi
+}
+
+SUDO=()
+(( EUID == 0 )) || ! command -v sudo >/dev/null 2>&1 || SUDO=(sudo)
+
 read -r -a missing <<<"$(missing_of "${PKGS[@]}")"
+read -r -a opt_missing <<<"$(missing_of "${OPT_PKGS[@]}")"
 bench_missing=()
 (( bench )) && read -r -a bench_missing <<<"$(missing_of "${BENCH_PKGS[@]}")"
 
-if (( ${#missing[@]} == 0 && ${#bench_missing[@]} == 0 )); then
+if (( ${#missing[@]} == 0 && ${#opt_missing[@]} == 0 && ${#bench_missing[@]} == 0 )); then
     echo "setup: all packages present"
+    node_packages
     exit 0
 fi
 
-all_missing=("${missing[@]}" "${bench_missing[@]}")
+all_missing=("${missing[@]}" "${opt_missing[@]}" "${bench_missing[@]}")
 
-if (( EUID == 0 )); then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-else
+if (( EUID != 0 )) && ! command -v sudo >/dev/null 2>&1; then
     echo "setup: missing packages: ${all_missing[*]}" >&2
     echo "setup: need root or sudo to install them" >&2
     exit 1
@@ -67,7 +96,7 @@ fi
 
 apt_install() {
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "$@"
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@"
 }
 
 # jackd2's postinst asks whether to enable realtime limits: answer it beforehand.
@@ -85,9 +114,14 @@ if (( ${#missing[@]} )); then
     fi
 fi
 
+if (( ${#opt_missing[@]} )) && ! apt_install "${opt_missing[@]}"; then
+    echo "setup: warning: could not install ${opt_missing[*]} (test/it_browser.sh will be skipped)" >&2
+fi
+
 if (( ${#bench_missing[@]} )); then
     if ! apt_install "${bench_missing[@]}"; then
         echo "setup: warning: could not install ${bench_missing[*]} (benchmarks against them will be skipped)" >&2
     fi
 fi
+node_packages
 echo "setup: done"

@@ -321,7 +321,7 @@ bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 
 hub=$BB_LASTPID
 check "hub is up" bb_wait_port bandbridge:main_L
 [[ -x $BUILD/bbload ]] || { not_ok "bbload is built ($BUILD/bbload)"; bb_done; }
-bb_bg "$BB_TMP/load.log" "$BUILD/bbload" --hub "127.0.0.1:$port" --steady 3 --seconds 120 \
+bb_bg "$BB_TMP/load.log" "$BUILD/bbload" --hub "127.0.0.1:$port" --steady 3 --seconds 900 \
     --no-verify --signal tone
 load=$BB_LASTPID
 # ctl and q (lib.sh) talk to the hub on $osc.
@@ -627,6 +627,8 @@ cmd open tabletC
 check "a newly opened browser gets the musicians' names, to itself only" \
     bb_wait_for seen "client tabletC /slot/$u1/name \"[^\"]+\"$"
 check "... and no other browser is sent them again" never 'client tablet[AB] '
+check "... and the latencies, to itself only" bb_wait_for seen "client tabletC /bandbridge/latency/$u1 "
+
 
 # A widget move goes to the hub; another controller's changes come back in slot form.
 cmd widget tabletA "/mix/$u2/ch/in_1/fader" f:0.5
@@ -669,6 +671,20 @@ nmeter=$(grep -c '^/bandbridge/meter/' "$BB_TMP/expanded")
 check "every meter widget of the layout (of $nmeter, those of slots in use) gets values from the module (missing: ${missing[*]:-none})" \
     test "${#missing[@]}" -eq 0 -a "$nmeter" -gt 10
 check "raw meter bundles never reach the browsers" never 'client [^ ]* /meter/'
+# O-S-C keeps no value for a browser: a steady level is sent again (once a
+# second), or a browser opened later would show 0.
+steady_resent() { (( $(count "client \\* /bandbridge/meter/ch/$u1 0\\.8$") >= 3 )); }
+check "slot $u1's steady level goes out again for browsers that open later ($(count "client \\* /bandbridge/meter/ch/$u1 0\\.8$") times so far)" \
+    bb_wait_for steady_resent
+
+# Latency: the module polls /status and shows each musician's /status/latency.
+lat_re='"[0-9]+\.[0-9] ms\\nnet [0-9]+\.[0-9] ms"'
+check "the module asks the hub for /status" bb_wait_for seen 'sent /status$'
+check "slot $u1's latency (round trip, network RTT) reaches the browsers ($(grep -m1 "^client \\* /bandbridge/latency/$u1 " "$H"))" \
+    bb_wait_for seen "client \\* /bandbridge/latency/$u1 $lat_re\$"
+check "... and slot $u3's" bb_wait_for seen "client \\* /bandbridge/latency/$u3 $lat_re\$"
+check "... a free slot's is empty" bb_wait_for seen "client \\* /bandbridge/latency/$free \"\"\$"
+check "no /status answer reaches the browsers as it is" never 'client [^ ]* /status/'
 
 # Errors are shown.
 cmd widget tabletA "/mix/$u2/ch/$free/fader" f:0.5
@@ -710,6 +726,11 @@ last_name_empty() { # the last name the browsers got for slot $new is ""
     grep -E "^client \\* /slot/$new/name " "$H" | tail -n 1 | grep -q ' ""$'
 }
 check "when they leave, slot $new's label empties again" bb_wait_for last_name_empty
+last_is() { # ADDRESS VALUE: the last value the browsers got for ADDRESS
+    grep -E "^client \\* $1 " "$H" | tail -n 1 | grep -qxF -- "client * $1 $2"
+}
+check "... their meter falls to 0 (the hub no longer sends it)" bb_wait_for last_is "/bandbridge/meter/ch/$new" 0
+check "... and their latency empties" bb_wait_for last_is "/bandbridge/latency/$new" '""'
 sleep 0.5 # the module's refresh after a leave comes 200 ms after it: a window, not a synchronisation
 check "... and the module does not query the slot they left" \
     bash -c "! sed -n '/^in \\/left /,\$p' '$H' | grep -Eq '^sent /((mix/[^/]+/ch|send)/$new/|mix/$new/)'"

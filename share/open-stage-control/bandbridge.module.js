@@ -4,12 +4,19 @@
 // OSC port (bandbridge-osc(7)); see README.md beside it.
 //
 // - registers O-S-C for the hub's feedback and meters in slot form and renews
-//   both leases every 5 s (they last 10 s); when O-S-C runs on another machine
-//   than the hub, the hub first answers with /cookie i:N (it checks that
-//   O-S-C's port really receives, see COOKIES in bandbridge-osc(7)): the module
-//   sends /cookie N <its port> back and subscribes again;
+//   both leases every 5 s (they last 10 s; O-S-C does not deliver what a module
+//   sends from stop(), so when O-S-C stops the leases simply run out); when
+//   O-S-C runs on another machine than the hub, the hub first answers with
+//   /cookie i:N (it checks that O-S-C's port really receives, see COOKIES in
+//   bandbridge-osc(7)): the module sends /cookie N <its port> back and
+//   subscribes again;
 // - turns the meter bundles (dBFS, 25 a second) into one 0..1 value per
-//   meter widget, about 12 a second, holding the peak in between;
+//   meter widget, about 12 a second, holding the peak in between; O-S-C keeps
+//   no value for a browser, so every value goes out again once a second and
+//   when a browser opens or picks a mix (else a steady level would show 0
+//   there), and a meter the hub stops sending (a musician left) falls to 0;
+// - asks the hub for /status every 2 s and shows each musician's round trip
+//   and network RTT (/status/latency) in the Engineer view;
 // - remembers which mix each browser shows (the "My mix" dropdown tells it
 //   with /bandbridge/mymix) and asks the hub for every strip's values of that
 //   mix, so the faders jump to the truth; same for the main mix and the send
@@ -30,11 +37,19 @@ var SLOTS = 8                      // strips in the layout: slots 1..8 ...
 var INPUTS = ['in_1', 'in_2']      // ... and the hub's local inputs
 var PARAMS = ['fader', 'mute', 'pan']
 var METER_MS = 80, METER_FLOOR_DB = -60
+var METER_STALE_MS = 500           // 12 meter bundles missed: that source is gone
+var METER_RESEND_MS = 1000         // every value to every browser again, this often
+var LATENCY_MS = 2000              // /status polls
 
 var hub = null, replyPort = 0
 var names = {}          // slot number -> musician name, '' when free
 var mixOf = {}          // O-S-C client id -> the mix its "My mix" view shows
-var held = {}, shown = {}, lastMeterAt = 0
+// Meters, by widget address: held = loudest since the last flush, level =
+// what the meter shows now, seenAt = when the hub last sent it (ms), sent =
+// what every browser was last given (forgotten to send everything again).
+var held = {}, level = {}, seenAt = {}, sent = {}, lastResendAt = 0
+var latency = {}        // slot number -> its latency text, '' when free
+var latencySlots = {}   // slots in the /status answer being received
 var refreshTimer = null, lastError = '', lastErrorAt = 0
 var refused = {}        // addresses not sent to the hub, warned about once
 var lastCookieAt = 0    // when a /cookie last made us subscribe again
@@ -107,27 +122,57 @@ function refreshSoon() {
 }
 
 // dBFS to a meter position: -60 dB and below (silence: -120 or -inf) is 0, 0 dBFS is 1.
-function level(db) {
+function dbToLevel(db) {
     if (!(db > METER_FLOOR_DB)) return 0
     return Math.min(1, (db - METER_FLOOR_DB) / -METER_FLOOR_DB)
 }
 
 function hold(address, db) {
-    var v = level(db)
+    var v = dbToLevel(db)
     if (!(held[address] >= v)) held[address] = v
-    lastMeterAt = Date.now()
+    seenAt[address] = Date.now()
+}
+
+// Every browser gets every meter again at the next flush: one that opened
+// the session or picked a mix (its meters' addresses changed) shows 0 until
+// a value differs from what was sent, which a steady level never does.
+function resendMeters() {
+    sent = {}
 }
 
 function flushMeters() {
-    var a, v
-    for (a in held) {
-        v = Math.round(held[a] * 100) / 100
-        if (v !== shown[a]) { receive(a, v); shown[a] = v }
-    }
+    var a, now = Date.now()
+    for (a in held) level[a] = Math.round(held[a] * 100) / 100
     held = {}
-    if (Date.now() - lastMeterAt > 1000) {     // no meters from the hub: fall to 0
-        for (a in shown) if (shown[a] !== 0) { receive(a, 0); shown[a] = 0 }
+    // The hub leaves a source out of its bundles once it is gone (a musician
+    // who left, every source when the hub stops): its meter falls to 0.
+    for (a in level) if (now - seenAt[a] > METER_STALE_MS) level[a] = 0
+    // Also once a second: a tablet that slept and reconnected gets no
+    // sessionOpened, only values.
+    if (now - lastResendAt >= METER_RESEND_MS) {
+        lastResendAt = now
+        resendMeters()
     }
+    for (a in level) {
+        if (level[a] !== sent[a]) { receive(a, level[a]); sent[a] = level[a] }
+    }
+}
+
+// "/status/latency i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill
+// i:codec_frames f:total_ms" (bandbridge-osc(7)) as the Engineer view shows it.
+function latencyText(v) {
+    return Number(v[7]).toFixed(1) + ' ms\nnet ' + Number(v[2]).toFixed(1) + ' ms'
+}
+
+function showLatency(slot, text) {
+    if (latency[slot] === text) return
+    latency[slot] = text
+    receive('/bandbridge/latency/' + slot, text)
+}
+
+function pollLatency() {
+    latencySlots = {}
+    toHub('/status')
 }
 
 function showError(address, reason) {
@@ -146,6 +191,8 @@ function start() {
     subscribe()
     setInterval(subscribe, RENEW_MS)
     setInterval(flushMeters, METER_MS)
+    pollLatency()
+    setInterval(pollLatency, LATENCY_MS)
 }
 
 // A browser opened the session: give it the musicians' names (the hub sent
@@ -153,7 +200,9 @@ function start() {
 app.on('sessionOpened', function (data, client) {
     for (var n = 1; n <= SLOTS; n++) {
         if (names[n] !== undefined) receive('/slot/' + n + '/name', names[n], {clientId: client.id})
+        if (latency[n]) receive('/bandbridge/latency/' + n, latency[n], {clientId: client.id})
     }
+    resendMeters()
     refreshSoon()
 })
 
@@ -167,6 +216,9 @@ module.exports = {
 
     reload: start,
 
+    // O-S-C 1.29 stops without delivering this (SIGINT or SIGTERM): the hub
+    // ends the leases when they run out, 10 s later. Sent all the same for
+    // an O-S-C that lets it through.
     stop: function () {
         toHub('/unsubscribe', int(replyPort))
     },
@@ -191,6 +243,17 @@ module.exports = {
             refreshSoon()
             return data
         }
+        if (a === '/status/latency') {
+            latencySlots[v[0]] = true
+            showLatency(v[0], latencyText(v))
+            return
+        }
+        if (a === '/status/end') {        // who was not in the answer has left
+            for (var n = 1; n <= SLOTS; n++) if (!latencySlots[n]) showLatency(n, '')
+            latencySlots = {}
+            return
+        }
+        if (a === '/status/client') return
         if (a === '/error') {
             showError(v[0], v[1])
             return
@@ -222,6 +285,7 @@ module.exports = {
             } else {
                 mixOf[data.clientId] = mix
                 if (names[mix] || mix === 'main') queryMix(mix)
+                resendMeters()
             }
             return
         }
