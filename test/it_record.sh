@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # it_record.sh: the hub's recorder and click (serve --record, OSC /record/*,
 # /click/*, /mix/<mix>/click), about 40 s:
-#  - a take of ~20-25 s (longer on a loaded machine) with four musicians (bbload, float codec, each a sine
+#  - a take of ~60-65 s (longer on a loaded machine) with four musicians (bbload, float codec, each a sine
 #    of its own): two there from the start, two joining mid-take, one of
 #    those killed -9 and back under the same name. The hub's main mix holds
 #    every source at exactly 0 dB, so main_L.wav must equal the sum of every
@@ -18,7 +18,11 @@
 #  - the click, on in two personal mixes at 0 and -6 dB, off in the main
 #    mix, captured at the hub's ports (--mix-ports) by one jack_rec: every
 #    beat of the window, 12000 frames apart at 240 BPM, on the same frames
-#    in both mixes, levels 6 dB apart, silence in main.
+#    in both mixes, levels 6 dB apart, silence in main; and at the
+#    musicians' own outputs (their bandbridge join's out_L, captured in the
+#    same file), every beat again, each musician a steady delay behind the
+#    hub's port, as long as the jitter buffer their PONGs report: kb's,
+#    asked deeper, that much later than ka's.
 #  - latency: /status/latency and `bandbridge status` show plausible values.
 . "$(dirname "$0")/lib.sh"
 bb_init
@@ -51,7 +55,7 @@ r=$(q /record)
 check "/record answers: not recording ($r)" bash -c "grep -q '^0 0 ' <<<'$r'"
 
 load() { # prefix seed: one steady musician <prefix>s0 sending a sine for up to
-# 300 s (a loaded machine stretches the take far past its nominal 25 s; the
+# 300 s (a loaded machine stretches the take far past its nominal 60 s; the
 # test stops them)
     bb_bg "$BB_TMP/load-$1.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady "$3" --codec float \
         --signal tone --no-verify --seconds 300 --seed "$2" --name-prefix "$1"
@@ -63,20 +67,20 @@ check "/record/start answers recording" bash -c "q /record/start first | grep -q
 check "/record/start fed back as /record 1" wait_s 10 bb_osc_seen "$BB_TMP/fb.dump" '^/record iish 1 1'
 bb_log "feedback: $(grep -E '/record|/click' "$BB_TMP/fb.dump" | head -3 | tr '\n' '|')"
 check "a second /record/start is refused" bb_refused "a take is running" /record/start
-sleep 5 # audio for the take, not a synchronisation
+sleep 20 # audio for the take, not a synchronisation
 load b 2 1
 lb=$BB_LASTPID
 load c 3 1
 lc=$BB_LASTPID
 check "two musicians join mid-take" wait_s 30 bash -c "has bs0 && has cs0"
-sleep 6 # audio
+sleep 20 # audio
 kill -KILL "$lb"
 check "the musician killed -9 is dropped" wait_s 30 lacks bs0
 sleep 1
 load b 2 1
 lb=$BB_LASTPID
 check "... and comes back" wait_s 30 has bs0
-sleep 6 # audio
+sleep 20 # audio
 check "/record/stop answers stopped" bash -c "q /record/stop | grep -q '^0 1 '"
 dir=$(q /record | awk '{print $3}')
 check "the take has a directory ($dir)" test -d "$dir"
@@ -110,7 +114,9 @@ check "the sine musicians are gone" wait_s 30 bash -c "lacks as0 && lacks bs0 &&
 
 # The click: two silent musicians (their capture ports unconnected).
 bb_join ka float
-bb_join kb float
+ka=$BB_LASTPID
+bb_join kb float --jitter 384 # a deeper jitter buffer: its click comes later
+kb=$BB_LASTPID
 check "two silent musicians" wait_s 30 bash -c "has ka && has kb"
 ctl /subscribe 60 "$dport" >/dev/null # the first lease has run out
 check "click is off in a mix by default" bash -c "q /mix/ka/click | grep -qx -- -inf"
@@ -124,8 +130,10 @@ check "/mix/ka/click fed back" wait_s 10 bb_osc_seen "$BB_TMP/fb.dump" '^/mix/ka
 check "/click/beats out of range refused" bb_refused "out of range" /click/beats 17
 # 5 s at 240 bpm: 20 beats, every one of them due in the window.
 x0=$(bb_xruns)
+check "ka's own output is there" wait_s 30 bb_has_port bandbridge-ka:out_L
+check "kb's own output is there" wait_s 30 bb_has_port bandbridge-kb:out_L
 jack_rec -f "$BB_TMP/click.wav" -d 5 -b 32 bandbridge:mix_ka_L bandbridge:mix_kb_L bandbridge:main_L \
-    >"$BB_TMP/jack_rec.log" 2>&1
+    bandbridge-ka:out_L bandbridge-kb:out_L >"$BB_TMP/jack_rec.log" 2>&1
 xr=$(( $(bb_xruns) - x0 ))
 bb_log "jack_rec: $(tr '\n' ' ' <"$BB_TMP/jack_rec.log")"
 oa=$($W onsets "$BB_TMP/click.wav" 0) ob=$($W onsets "$BB_TMP/click.wav" 1)
@@ -154,6 +162,39 @@ check "every beat in the window, 12000 frames apart ($xr xruns): $oa" \
             if (d > 64 * xr || d >= 6000) exit 1; off += d }
         exit !(off <= 128 * xr) }'
 check "no click onset in the main mix ($om)" test -z "$om"
+# At the musicians' outputs: every beat too, and each musician's onsets a
+# steady delay behind the hub's (the downlink: the hub's period, the wire,
+# their jitter buffer), which /status/latency's measured jitter buffer of
+# theirs (its last field) accounts for within a period or so.
+jbs=$(q /status | awk '$1 == "/status/latency" { print $3, $10 }')
+bb_log "the musicians' jitter buffers as their PONGs report them: $(tr '\n' ' ' <<<"$jbs")"
+for k in 3 4; do
+    name=$([[ $k == 3 ]] && echo ka || echo kb)
+    oo=$($W onsets "$BB_TMP/click.wav" "$k")
+    jb=$(awk -v n="$name" '$1 == n { print $2 }' <<<"$jbs")
+    bb_log "click onsets at $name's output: $oo (its jitter buffer ${jb:-?} frames)"
+    check "every beat at $name's output, 12000 frames apart ($xr xruns)" \
+        awk -v o="$oo" -v n="$nf" -v xr="$xr" 'BEGIN { k = split(o, a, " ");
+            if (k < 2 || a[k] < n - 12000 - 4800) exit 1
+            for (i = 2; i <= k; i++) { d = 12000 - (a[i] - a[i - 1]); if (d < 0) d = -d
+                if (d > 64 * xr || d >= 6000) exit 1; off += d }
+            exit !(off <= 128 * xr) }'
+    # Each output onset against the hub's onset of the same beat (the
+    # nearest before it): the delay, its median, and how far any strays.
+    dl=$(awk -v h="$oa" -v o="$oo" 'BEGIN { nh = split(h, a, " "); no = split(o, b, " ")
+        for (i = 1; i <= no; i++) { best = -1
+            for (j = 1; j <= nh; j++) if (a[j] <= b[i] && b[i] - a[j] < 6000) best = b[i] - a[j]
+            if (best >= 0) print best } }' | sort -n | tr '\n' ' ')
+    eval "dl_$name=\$(awk -v d=\"\$dl\" 'BEGIN { n = split(d, a, \" \"); print a[int((n + 1) / 2)] }')"
+    med=$(eval echo "\$dl_$name")
+    bb_log "$name hears the click ${med:-?} frames after the hub's port (each beat: $dl)"
+    check "$name's click a steady delay behind the hub's ($dl; xruns $xr)" \
+        awk -v d="$dl" -v xr="$xr" 'BEGIN { n = split(d, a, " "); exit !(n >= 10 && a[n] - a[1] <= 128 + 64 * xr) }'
+    check "$name's delay ($med frames) is their jitter buffer (${jb:-?}) and up to three periods" \
+        awk -v m="$med" -v j="$jb" 'BEGIN { exit !(m != "" && j != "" && j >= 0 && m >= j - 64 && m <= j + 192) }'
+done
+check "kb, asked a deeper jitter buffer, hears the click later than ka (${dl_kb:-?} vs ${dl_ka:-?} frames)" \
+    awk -v a="$dl_ka" -v b="$dl_kb" 'BEGIN { exit !(a != "" && b != "" && b - a >= 128) }'
 pa=$($W peak "$BB_TMP/click.wav" 0) pb=$($W peak "$BB_TMP/click.wav" 1) pm=$($W peak "$BB_TMP/click.wav" 2)
 check "each mix at its own level: $pa vs $pb (6 dB apart)" \
     awk -v a="$pa" -v b="$pb" 'BEGIN { r = b / a; exit !(a > 0.1 && r > 0.48 && r < 0.52) }'
