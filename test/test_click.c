@@ -238,6 +238,35 @@ static void test_split(void)
     bb_click_free(b);
 }
 
+// Renders [origin, end) at 240 BPM in 64-frame cycles as jack2 tells a
+// late callback: in each cycle whose offset from origin modulo every is
+// below 64 after at, the next cycle's frame, and the cycle after it that
+// frame again. Onsets go to r, at the true frames. Returns the late cycles.
+static unsigned render_late(struct bb_click *c, struct run *r, uint64_t origin, uint64_t end,
+                            uint64_t every, uint64_t at)
+{
+    const unsigned P = 64;
+    static float buf[64];
+    unsigned late = 0;
+    uint32_t told_next = 0;
+    bool have_told = false;
+    for (uint64_t f = origin; f < end; f += P) {
+        uint32_t told = (uint32_t)f;
+        if (have_told) {
+            told = told_next; // the late cycle's frame, read again
+            have_told = false;
+        } else if (f > origin && (f - origin) % every - at < P) {
+            told = (uint32_t)(f + P); // late: the server is a cycle on
+            told_next = told;
+            have_told = true;
+            late++;
+        }
+        bb_click_render(c, told, buf, P);
+        scan(r, f, buf, P);
+    }
+    return late;
+}
+
 // jack2 tells a callback that starts late the next cycle's frame, and the
 // cycle after it that frame again: the counter steps back by a period. The
 // beats stay on their grid, as heard at the true frames (what a recorder
@@ -250,23 +279,7 @@ static void test_late_reads(void)
     struct run r = {0};
     static float buf[64];
     const uint64_t origin = 1000000, end = origin + 60ull * RATE;
-    unsigned late = 0;
-    uint32_t told_next = 0;
-    bool have_told = false;
-    for (uint64_t f = origin; f < end; f += P) {
-        uint32_t told = (uint32_t)f;
-        if (have_told) {
-            told = told_next; // the late cycle's frame, read again
-            have_told = false;
-        } else if ((f - origin) % (3 * BEAT) - BEAT / 2 < P) { // mid-beat, every third
-            told = (uint32_t)(f + P); // late: the server is a cycle on
-            told_next = told;
-            have_told = true;
-            late++;
-        }
-        bb_click_render(c, told, buf, P);
-        scan(&r, f, buf, P);
-    }
+    unsigned late = render_late(c, &r, origin, end, 3 * BEAT, BEAT / 2); // mid-beat, every third
     size_t bad = 0, expected = 0, k = 0;
     for (uint64_t t = origin; t < end; t += BEAT, expected++) {
         while (k < r.n && r.onset[k] < t)
@@ -302,25 +315,8 @@ static void test_late_onset(void)
     struct bb_click *c = bb_click_new(RATE);
     set(c, true, 240.0, 4);
     struct run r = {0};
-    static float buf[64];
     const uint64_t origin = 2000000, end = origin + 30ull * RATE;
-    unsigned late = 0;
-    uint32_t told_next = 0;
-    bool have_told = false;
-    for (uint64_t f = origin; f < end; f += P) {
-        uint32_t told = (uint32_t)f;
-        if (have_told) {
-            told = told_next;
-            have_told = false;
-        } else if (f > origin && (f - origin) % BEAT < P) { // the cycle a beat begins in
-            told = (uint32_t)(f + P);
-            told_next = told;
-            have_told = true;
-            late++;
-        }
-        bb_click_render(c, told, buf, P);
-        scan(&r, f, buf, P);
-    }
+    unsigned late = render_late(c, &r, origin, end, BEAT, 0); // the cycle a beat begins in
     size_t heard = 0, expected = 0, k = 0;
     for (uint64_t t = origin; t + BEAT < end; t += BEAT, expected++) {
         while (k < r.n && r.onset[k] + P < t)
