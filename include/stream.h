@@ -178,12 +178,23 @@ int bb_stream_ping(struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
 /// [rt] Cycles JACK did not run the callback for, counted on JACK's frame
 /// counter: both ends render or send what such a cycle would have, so
 /// that every stream keeps its place in time.
+///
+/// A jump of one period is held for a cycle before it counts: jack2 tells a
+/// callback that starts late, after the server moved on, the next cycle's
+/// frame, and the cycle after it that same frame again. Such a jump and the
+/// step back that follows cancel out; taken at its word, the jump would
+/// have each end render or send a period that was never missed (a faded
+/// gap in the musician's stream, a period drained from every jitter buffer
+/// at the hub), several times a second on a loaded machine.
 struct bb_rt_timeline {
     uint32_t next_frame; ///< [rt] frame the next cycle should start at
     int      have_frame; ///< [rt] next_frame is set
+    int32_t  held;       ///< [rt] a one-period jump not yet counted (0: none)
 };
-/// [rt] Frames missed before this cycle (0 on time or at the first cycle;
-/// negative when JACK's counter went back), and records the cycle.
+/// [rt] Frames missed before this cycle, or before the one before it when
+/// that cycle's jump of one period was held (see above); 0 on time, at the
+/// first cycle and when a held jump and a step back cancel; negative when
+/// JACK's counter went back. Records the cycle.
 BB_RT int32_t bb_rt_timeline_missed(struct bb_rt_timeline *t, uint32_t now, unsigned nframes);
 
 #endif

@@ -254,8 +254,16 @@ int bb_stream_ping(struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
 
 BB_RT int32_t bb_rt_timeline_missed(struct bb_rt_timeline *t, uint32_t now, unsigned nframes)
 {
-    int32_t missed = t->have_frame ? (int32_t)(now - t->next_frame) : 0;
+    int32_t d = t->have_frame ? (int32_t)(now - t->next_frame) : 0;
     t->next_frame = now + nframes;
     t->have_frame = 1;
-    return missed;
+    int32_t held = t->held;
+    t->held = 0;
+    if (held > 0 && d == -held)
+        return 0; // a late callback's read of the next cycle, then the step back
+    if (d == (int32_t)nframes) {
+        t->held = d; // a late read or a lost cycle: the next cycle tells
+        return held;
+    }
+    return held + d;
 }
