@@ -159,7 +159,8 @@ function flushMeters() {
 }
 
 // "/status/latency i:slot s:name f:rtt_ms i:period i:hub_period i:jbuf_fill
-// i:codec_frames f:total_ms" (bandbridge-osc(7)) as the Engineer view shows it.
+// i:codec_frames f:total_ms i:musician_jbuf" (bandbridge-osc(7)) as the
+// Engineer view shows it.
 function latencyText(v) {
     return Number(v[7]).toFixed(1) + ' ms\nnet ' + Number(v[2]).toFixed(1) + ' ms'
 }

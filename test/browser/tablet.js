@@ -280,7 +280,7 @@ async function run(browser) {
         const rows = {}
         for (const line of ctl('/status').split('\n')) {
             const w = line.trim().split(/\s+/)
-            if (w[0] === '/status/latency') rows[w[1]] = {rtt: Number(w[3]), total: Number(w[w.length - 1])}
+            if (w[0] === '/status/latency') rows[w[1]] = {rtt: Number(w[3]), total: Number(w[8])}
         }
         return rows
     }
