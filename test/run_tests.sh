@@ -26,6 +26,21 @@ for t in test/it_*.sh; do
     [[ -f $t ]] && tests+=("$t")
 done
 
+# Each integration test runs with a /dev/shm of its own where it may (root,
+# as in CI): jackd's server registry, its semaphores and its metadata
+# database live there, and jack2 shares that database among every server of
+# a user. Beside one another, one test's servers could delete another's
+# port properties, and a process killed inside a database call leaves a
+# lock that hangs every jackd opening it afterwards; a registry slot a
+# killed jackd keeps would count against jack2's eight. Private, nothing a
+# test leaves there outlives it. Elsewhere tests share the system's.
+shm_wrap=()
+if (( EUID == 0 )) && command -v unshare >/dev/null &&
+    unshare --mount --propagation private mount -t tmpfs tmpfs /dev/shm 2>/dev/null; then
+    shm_wrap=(env BB_PRIVATE_SHM=1 unshare --mount --propagation private
+              sh -c 'mount -t tmpfs -o mode=1777 tmpfs /dev/shm && exec "$@"' run_tests)
+fi
+
 pass=0 fail=0 failed=()
 for t in "${tests[@]}"; do
     name=$(basename "$t")
@@ -34,7 +49,7 @@ for t in "${tests[@]}"; do
     log=$LOGDIR/$name.log
     start=$(date +%s.%N)
     if [[ $t == *.sh ]]; then
-        timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
+        timeout -k 10 "$TEST_TIMEOUT" "${shm_wrap[@]}" bash "$t" >"$log" 2>&1 </dev/null
     else
         timeout -k 10 "$TEST_TIMEOUT" "$t" >"$log" 2>&1 </dev/null
     fi
