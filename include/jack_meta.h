@@ -19,9 +19,10 @@ void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, co
                        int order);
 /// Removes what bb_jack_meta_port set: before the port is unregistered.
 void bb_jack_meta_port_clear(jack_client_t *jc, jack_port_t *p);
-/// Removes every property of the port that had UUID u (unregistered since).
+/// Removes the properties bandbridge sets from the port that had UUID u
+/// (unregistered since); others' properties stay.
 void bb_jack_meta_forget(jack_client_t *jc, jack_uuid_t u);
-/// Removes the client's properties: before it closes.
+/// Removes the properties bandbridge sets on the client: before it closes.
 void bb_jack_meta_client_clear(jack_client_t *jc);
 
 #endif

@@ -5,6 +5,13 @@
 // (and is shared by the servers of one user): what we set is removed when
 // the port or the client goes, or a later port with the same UUID would
 // show a departed musician's name.
+//
+// Removal is key by key, never jack_remove_properties(): that walks the
+// whole database with a cursor, taking each bucket's lock as it goes, and
+// jack2's Berkeley DB runs no deadlock detector; a musician leaving makes
+// the hub, the musician's join and jackd itself remove at the same moment,
+// and two such walks can wait on each other for ever, with jackd (and every
+// client of it) stuck behind them. A single key's delete holds one bucket.
 #include "jack_meta.h"
 
 #include <jack/metadata.h>
@@ -28,30 +35,6 @@ static int client_uuid(jack_client_t *jc, jack_uuid_t *u)
     return rc;
 }
 
-void bb_jack_meta_client(jack_client_t *jc, const char *pretty)
-{
-    jack_uuid_t u;
-    if (client_uuid(jc, &u) < 0 || jack_set_property(jc, u, JACK_METADATA_PRETTY_NAME, pretty, NULL) != 0)
-        bb_debug("JACK: cannot set the client's pretty name");
-}
-
-void bb_jack_meta_client_clear(jack_client_t *jc)
-{
-    jack_uuid_t u;
-    if (client_uuid(jc, &u) == 0)
-        jack_remove_properties(jc, u);
-}
-
-/// Unsets every alias p has.
-static void unset_aliases(jack_port_t *p)
-{
-    char a0[NAME_ROOM] = "", a1[NAME_ROOM] = "";
-    char *const al[2] = {a0, a1};
-    int n = jack_port_get_aliases(p, al);
-    for (int i = 0; i < n && i < 2; i++)
-        jack_port_unset_alias(p, al[i]);
-}
-
 /// Removes key from u if it is there: libjack prints a line to stderr for
 /// a key that is not.
 static void remove_if_set(jack_client_t *jc, jack_uuid_t u, const char *key)
@@ -63,6 +46,33 @@ static void remove_if_set(jack_client_t *jc, jack_uuid_t u, const char *key)
     jack_free(type);
     jack_remove_property(jc, u, key);
 }
+
+/// Removes every key bandbridge sets on a subject, one by one.
+static void remove_ours(jack_client_t *jc, jack_uuid_t u)
+{
+    remove_if_set(jc, u, JACK_METADATA_PRETTY_NAME);
+    remove_if_set(jc, u, JACK_METADATA_ORDER);
+    remove_if_set(jc, u, JACK_METADATA_PORT_GROUP);
+}
+
+void bb_jack_meta_client(jack_client_t *jc, const char *pretty)
+{
+    jack_uuid_t u;
+    if (client_uuid(jc, &u) < 0 || jack_set_property(jc, u, JACK_METADATA_PRETTY_NAME, pretty, NULL) != 0)
+        bb_debug("JACK: cannot set the client's pretty name");
+}
+
+
+/// Unsets every alias p has.
+static void unset_aliases(jack_port_t *p)
+{
+    char a0[NAME_ROOM] = "", a1[NAME_ROOM] = "";
+    char *const al[2] = {a0, a1};
+    int n = jack_port_get_aliases(p, al);
+    for (int i = 0; i < n && i < 2; i++)
+        jack_port_unset_alias(p, al[i]);
+}
+
 
 void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, const char *group,
                        int order)
@@ -83,13 +93,20 @@ void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, co
         bb_debug("JACK: cannot set all of %s's metadata", jack_port_name(p));
 }
 
+void bb_jack_meta_client_clear(jack_client_t *jc)
+{
+    jack_uuid_t u;
+    if (client_uuid(jc, &u) == 0)
+        remove_ours(jc, u);
+}
+
 void bb_jack_meta_forget(jack_client_t *jc, jack_uuid_t u)
 {
-    jack_remove_properties(jc, u);
+    remove_ours(jc, u);
 }
 
 void bb_jack_meta_port_clear(jack_client_t *jc, jack_port_t *p)
 {
-    jack_remove_properties(jc, jack_port_uuid(p));
+    remove_ours(jc, jack_port_uuid(p));
     unset_aliases(p);
 }
