@@ -207,6 +207,23 @@ bb_wait_for() {
     done
 }
 
+# JACK's query tools, bounded: a jack2 client that connects while its server
+# is still starting (or stopped) can wait on it forever, and a test that
+# waits in one prints nothing until run_tests.sh's timeout kills it. Every
+# test that sources this file gets these in place of the tools themselves.
+bb_jack_tool() {
+    local tool=$1 rc
+    shift
+    timeout -k 2 "${BB_JACK_TOOL_WAIT:-15}" "$tool" "$@"
+    rc=$?
+    (( rc == 124 || rc == 137 )) && echo "$tool: no answer from jackd in ${BB_JACK_TOOL_WAIT:-15} s" >&2
+    return $rc
+}
+jack_lsp() { bb_jack_tool jack_lsp "$@"; }
+jack_connect() { bb_jack_tool jack_connect "$@"; }
+jack_disconnect() { bb_jack_tool jack_disconnect "$@"; }
+jack_property() { bb_jack_tool jack_property "$@"; }
+
 bb_has_port() { jack_lsp 2>/dev/null | grep -Fxq -- "$1"; }
 bb_lacks_port() { jack_lsp >/dev/null 2>&1 && ! bb_has_port "$1"; }
 
@@ -220,7 +237,7 @@ bb_wait_no_port() { BB_WAIT=${2:-${BB_WAIT:-30}} bb_wait_for bb_lacks_port "$1";
 # After bb_stop_jack it starts again under the same server name (restart tests).
 bb_start_jack() {
     local period=${1:-64} rate=${2:-48000} deadline
-    if ! command -v jackd >/dev/null || ! command -v jack_lsp >/dev/null; then
+    if ! type -P jackd >/dev/null || ! type -P jack_lsp >/dev/null; then
         echo "bb_start_jack: jackd/jack_lsp not installed (run scripts/setup.sh)" >&2
         return 1
     fi
