@@ -17,12 +17,7 @@ void bb_jack_meta_client(jack_client_t *jc, const char *pretty);
 /// -A), replacing any alias set before.
 void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, const char *group,
                        int order);
-/// Removes what bb_jack_meta_port set: before the port is unregistered.
-void bb_jack_meta_port_clear(jack_client_t *jc, jack_port_t *p);
-/// Removes the properties bandbridge sets from the port that had UUID u
-/// (unregistered since); others' properties stay.
-void bb_jack_meta_forget(jack_client_t *jc, jack_uuid_t u);
-/// Removes the properties bandbridge sets on the client: before it closes.
-void bb_jack_meta_client_clear(jack_client_t *jc);
+/// Nothing removes what these set: jackd does when the port is
+/// unregistered or the client closes (jack_meta.c says why we must not).
 
 #endif

@@ -71,9 +71,6 @@ struct hub_jack {
     _Atomic int      done;       ///< [jack] the thread has ended
     struct hub_client *held;     ///< [jack] musicians whose ports this thread keeps (jack_next)
     int              own_meta_due;  ///< [jack] the client's and own ports' metadata to set
-    /// [jack] UUIDs of unregistered ports whose metadata is still to remove.
-    jack_uuid_t      forget[BB_MAX_CLIENTS * (BB_MAX_CLIENT_CH + BB_MIX_CH)];
-    unsigned         nforget;
 };
 
 static void wake(int fd)
@@ -254,48 +251,19 @@ static void own_meta(struct hub *h)
         port_meta(h, NULL, i, NULL);
 }
 
-// Before the client closes: what own_meta and port_meta set, removed
-// (jackd keeps it otherwise).
-static void clear_meta(struct hub *h)
-{
-    while (h->jt->nforget)
-        bb_jack_meta_forget(h->jack, h->jt->forget[--h->jt->nforget]);
-    for (struct hub_client *c = h->jt->held; c; c = c->jack_next)
-        for (unsigned i = 0; c->jack_meta == 2 && i < nports(h, c); i++)
-            if (port_of(c, i))
-                bb_jack_meta_port_clear(h->jack, port_of(c, i));
-    for (unsigned i = 0; i < h->local_inputs + BB_MIX_CH; i++)
-        if (own_port(h, i))
-            bb_jack_meta_port_clear(h->jack, own_port(h, i));
-    bb_jack_meta_client_clear(h->jack);
-}
-
-// An unregistered port's metadata, removed when the thread is idle (at
-// once if the list is full). Before a newcomer's is set: a port that
-// takes the same index gets the same UUID.
-static void forget_meta(struct hub *h, jack_uuid_t u)
-{
-    struct hub_jack *j = h->jt;
-    if (j->nforget < sizeof j->forget / sizeof j->forget[0])
-        j->forget[j->nforget++] = u;
-    else
-        bb_jack_meta_forget(h->jack, u);
-}
-
 // One piece of metadata work, done once no request came for a while:
 // every property is a round trip to jackd and a write to its database,
 // tens of milliseconds each on a loaded machine, which must not delay
-// ports that come and go. Removals first, then the hub's own, then one
-// musician.
+// ports that come and go. The hub's own first, then one musician. (jackd
+// removes a port's properties when it is unregistered and a client's when
+// it closes: nothing here removes any, see jack_meta.c.)
 // Returns 1 if there is more to do.
 static int meta_step(struct hub *h)
 {
     struct hub_jack *j = h->jt;
     if (!h->jack)
         return 0;
-    if (j->nforget)
-        bb_jack_meta_forget(h->jack, j->forget[--j->nforget]);
-    else if (j->own_meta_due) {
+    if (j->own_meta_due) {
         own_meta(h);
         j->own_meta_due = 0;
     } else {
@@ -311,7 +279,7 @@ static int meta_step(struct hub *h)
     for (struct hub_client *c = j->held; c; c = c->jack_next)
         if (c->jack_meta == 1)
             return 1;
-    return j->nforget || j->own_meta_due;
+    return j->own_meta_due;
 }
 
 static void register_client(struct hub *h, struct hub_client *c)
@@ -329,11 +297,8 @@ static void unregister_client(struct hub *h, struct hub_client *c)
     for (unsigned i = 0; i < nports(h, c); i++) {
         jack_port_t *p = port_of(c, i);
         set_port(c, i, NULL);
-        if (p && h->jack) {
-            if (c->jack_meta == 2)
-                forget_meta(h, jack_port_uuid(p));
+        if (p && h->jack)
             jack_port_unregister(h->jack, p);
-        }
     }
     c->jack_meta = 0;
 }
@@ -462,7 +427,6 @@ static void lost(struct hub *h)
             set_port(c, i, NULL);
         c->jack_meta = 0;
     }
-    j->nforget = 0; // of a server that is gone
     j->own_meta_due = 0;
     report_simple(h, HUB_JACK_LOST, NULL, 0);
 }
@@ -598,7 +562,6 @@ static void *jack_thread(void *arg)
             meta = meta_step(h);
     }
     if (h->jack) {
-        clear_meta(h);
         jack_deactivate(h->jack);
         bb_snap_idle(&h->eng.graph, HUB_READER_RT);
         for (struct hub_client *c = j->held; c; c = c->jack_next)

@@ -1,17 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // jack_meta.c: JACK metadata and aliases (jack_meta.h).
 //
-// jackd keeps properties in a database of its own that outlives a client
-// (and is shared by the servers of one user): what we set is removed when
-// the port or the client goes, or a later port with the same UUID would
-// show a departed musician's name.
-//
-// Removal is key by key, never jack_remove_properties(): that walks the
-// whole database with a cursor, taking each bucket's lock as it goes, and
-// jack2's Berkeley DB runs no deadlock detector; a musician leaving makes
-// the hub, the musician's join and jackd itself remove at the same moment,
-// and two such walks can wait on each other for ever, with jackd (and every
-// client of it) stuck behind them. A single key's delete holds one bucket.
+// jackd keeps properties in a Berkeley DB of its own, shared by the servers
+// of one user. We never remove properties: jackd removes a port's when the
+// port is unregistered and a client's when it closes. Removing them ourselves as
+// well made three processes walk jack2's Berkeley DB at once when a
+// musician left (the hub, her join, jackd's PortUnRegister), and jack2 runs
+// it without a deadlock detector: two walks could wait on each other for
+// ever, with jackd and every client of it stuck behind them.
 #include "jack_meta.h"
 
 #include <jack/metadata.h>
@@ -45,14 +41,6 @@ static void remove_if_set(jack_client_t *jc, jack_uuid_t u, const char *key)
     jack_free(value);
     jack_free(type);
     jack_remove_property(jc, u, key);
-}
-
-/// Removes every key bandbridge sets on a subject, one by one.
-static void remove_ours(jack_client_t *jc, jack_uuid_t u)
-{
-    remove_if_set(jc, u, JACK_METADATA_PRETTY_NAME);
-    remove_if_set(jc, u, JACK_METADATA_ORDER);
-    remove_if_set(jc, u, JACK_METADATA_PORT_GROUP);
 }
 
 void bb_jack_meta_client(jack_client_t *jc, const char *pretty)
@@ -91,22 +79,4 @@ void bb_jack_meta_port(jack_client_t *jc, jack_port_t *p, const char *pretty, co
     rc |= jack_port_set_alias(p, alias);
     if (rc != 0)
         bb_debug("JACK: cannot set all of %s's metadata", jack_port_name(p));
-}
-
-void bb_jack_meta_client_clear(jack_client_t *jc)
-{
-    jack_uuid_t u;
-    if (client_uuid(jc, &u) == 0)
-        remove_ours(jc, u);
-}
-
-void bb_jack_meta_forget(jack_client_t *jc, jack_uuid_t u)
-{
-    remove_ours(jc, u);
-}
-
-void bb_jack_meta_port_clear(jack_client_t *jc, jack_port_t *p)
-{
-    remove_ours(jc, jack_port_uuid(p));
-    unset_aliases(p);
 }

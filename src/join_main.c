@@ -365,18 +365,6 @@ static void jack_meta(struct join *j)
     }
 }
 
-/// Before the client closes: jackd would keep the metadata otherwise.
-static void jack_meta_clear(struct join *j)
-{
-    for (unsigned c = 0; c < j->channels; c++)
-        if (j->in[c])
-            bb_jack_meta_port_clear(j->jack, j->in[c]);
-    for (unsigned c = 0; c < BB_MIX_CH; c++)
-        if (j->out[c])
-            bb_jack_meta_port_clear(j->jack, j->out[c]);
-    bb_jack_meta_client_clear(j->jack);
-}
-
 /// Opens the JACK client and registers the ports. Returns 0 or an exit status.
 static int jack_open(struct join *j)
 {
@@ -532,7 +520,6 @@ out:
     join_nsm_fail(&n, "cannot start (see its log)");
     bb_nsm_free(n.nsm);
     if (j->jack) {
-        jack_meta_clear(j);
         jack_client_close(j->jack);
     }
     bb_snap_cleanup(&j->streams);
