@@ -37,11 +37,13 @@
 //     16 32  e_c       as in HELLO (the cookie covers it)
 //     48 24  nonce     random XChaCha20-Poly1305 nonce
 //     72 ..  ciphertext of: ts u64 (8) | identity Ed25519 public key (32) |
-//            signature (64) | join fields (n, the caller's opaque bytes)
+//            signature (64) | ciphers (1) | join fields (n, the caller's
+//            opaque bytes)
 //     ..  16 tag
 //   WELCOME (BB_HS_WELCOME_MIN + n, n <= BB_HS_WELCOME_FIELDS_MAX)
 //     0  32  e_h       hub ephemeral X25519 public key, fresh per WELCOME
-//     32 ..  ciphertext of the welcome fields (n) | 16 tag   (nonce 0: one-time key)
+//     32 1   cipher    the session's cipher, one of the JOIN's ciphers
+//     33 ..  ciphertext of the welcome fields (n) | 16 tag   (nonce 0: one-time key)
 //   REJECT, authenticated (BB_HS_REJECT_MIN + n, n <= BB_HS_REJECT_MAX)
 //     0  24  nonce     random
 //     24 ..  ciphertext of the reason (n) | 16 tag
@@ -51,12 +53,23 @@
 //   es      = X25519(e_c, s_h)
 //   h1      = BLAKE2b("bb join v1" | s_h | salt | opslimit | memlimit | cookie | e_c)
 //   k_join  = BLAKE2b(key K_room, "bb join key" | es | h1)        XChaCha20-Poly1305, AD = header
-//   sig     = Ed25519(identity, BLAKE2b("bb join sig" | h1 | ts | identity | fields))
+//   sig     = Ed25519(identity, BLAKE2b("bb join sig" | h1 | ts | identity | ciphers | fields))
 //   hj      = BLAKE2b("bb sent join" | h1 | nonce | JOIN ciphertext+tag)
 //   ee      = X25519(e_h, e_c)
-//   ck      = BLAKE2b(key K_room, "bb session" | es | ee | BLAKE2b("bb welcome" | hj | e_h))
+//   ck      = BLAKE2b(key K_room, "bb session" | es | ee | BLAKE2b("bb welcome" | hj | e_h | cipher))
 //   k_welcome, k_c2h, k_h2c = crypto_kdf_derive_from_key(ck, 1, 2, 3, "bbsessn1")
 //   k_reject = BLAKE2b(key K_room, "bb reject key" | es | hj)      XChaCha20-Poly1305, AD = header
+//
+// The session cipher (seal.h): the JOIN offers a set (ciphers: bits of enum
+// bb_seal_cipher; ChaCha20-Poly1305 always, AES-256-GCM when the musician's
+// CPU has AES-NI), inside the encrypted and signed JOIN; the hub picks
+// AES-256-GCM when both have it, else ChaCha20-Poly1305, and names it in
+// the WELCOME, where it enters ck: a WELCOME whose cipher byte was changed
+// on the way does not open, and a JOIN whose offer was changed does not
+// either (its tag, its signature). Nobody without the room password can
+// make the two ends settle on a cipher other than the one the hub's rule
+// gives for what both ends have; the musician also refuses a cipher it did
+// not offer.
 //
 // Why es (a DH with the hub's static key) in k_join: without it a passive
 // eavesdropper could test password guesses offline against any captured
@@ -80,9 +93,9 @@
 #define BB_HS_PASSWORD_MAX  128   ///< longest password, with its NUL
 #define BB_HS_HELLO_SIZE    128
 #define BB_HS_COOKIE_MSG_SIZE 92
-#define BB_HS_JOIN_MIN      (16 + 32 + 24 + 8 + 32 + 64 + 16)   ///< 192, no fields
+#define BB_HS_JOIN_MIN      (16 + 32 + 24 + 8 + 32 + 64 + 1 + 16)   ///< 193, no fields
 #define BB_HS_JOIN_FIELDS_MAX 768
-#define BB_HS_WELCOME_MIN   (32 + 16)
+#define BB_HS_WELCOME_MIN   (32 + 1 + 16)
 #define BB_HS_WELCOME_FIELDS_MAX 768
 #define BB_HS_REJECT_MIN    (24 + 16)
 #define BB_HS_REJECT_MAX    256
@@ -102,6 +115,7 @@ enum bb_hs_status {
     BB_HS_NO_ROOM   = -8,  ///< output buffer too small, or fields too long
     BB_HS_KEY_BAD   = -9,  ///< a public key is a low-order point (DH gives zero)
     BB_HS_SYSTEM    = -10, ///< Argon2id could not run (memory)
+    BB_HS_CIPHER    = -11, ///< no session cipher both ends run, or one not offered
 };
 const char *bb_hs_strerror(int status);
 
@@ -132,6 +146,7 @@ int bb_room_password_load(const char *path, char out[BB_HS_PASSWORD_MAX], char *
 struct bb_hs_keys {
     uint8_t c2h[BB_HS_KEY_SIZE];
     uint8_t h2c[BB_HS_KEY_SIZE];
+    int cipher;                    ///< enum bb_seal_cipher, for both keys
 };
 void bb_hs_keys_wipe(struct bb_hs_keys *k);
 
@@ -145,6 +160,7 @@ struct bb_hs_client {
     bool room_ok;                  ///< ... valid for room's salt and limits
     uint32_t min_ops, max_ops;     ///< Argon2id limits we accept from a COOKIE
     uint32_t min_mem_kib, max_mem_kib;
+    unsigned ciphers;              ///< session ciphers offered (bb_seal_ciphers())
     uint8_t e_sk[32], e_pk[32];    ///< ephemeral of the current attempt
     bool hello_sent;
     bool have_cookie;              ///< cookie, s_pk valid for e_pk
@@ -161,7 +177,9 @@ struct bb_hs_client {
 
 /// password: NUL-terminated, < BB_HS_PASSWORD_MAX; id: copied. Argon2id
 /// limits accepted from hubs: from INTERACTIVE (below that a fake hub could
-/// make our JOIN cheap to attack offline) to MODERATE. 0 or BB_HS_MALFORMED.
+/// make our JOIN cheap to attack offline) to MODERATE. Offers the ciphers
+/// this machine runs (c->ciphers, which a test may narrow before the JOIN).
+/// 0 or BB_HS_MALFORMED.
 int bb_hs_client_init(struct bb_hs_client *c, const char *password, const struct bb_keypair *id);
 /// Pre-fills the K_room cache (a join that saved it from an earlier run).
 void bb_hs_client_set_room(struct bb_hs_client *c, const struct bb_room *r);
@@ -188,7 +206,8 @@ int bb_hs_client_join(struct bb_hs_client *c, uint64_t ts, const uint8_t *ad, si
 /// secret (forward secrecy) and returns the fields' length. Else BB_HS_STATE,
 /// BB_HS_MALFORMED, BB_HS_AUTH (not from a hub that knows the password and
 /// answered our last JOIN -- or one of the BB_HS_JOIN_HISTORY before it in
-/// this attempt --: ignore it and keep waiting), BB_HS_NO_ROOM.
+/// this attempt --: ignore it and keep waiting), BB_HS_CIPHER (a cipher we
+/// did not offer: ignore it too), BB_HS_NO_ROOM. keys->cipher: the session's.
 int bb_hs_client_on_welcome(struct bb_hs_client *c, const uint8_t *ad, size_t ad_len,
                             const uint8_t *body, size_t len, uint8_t *fields, size_t cap,
                             struct bb_hs_keys *keys);
@@ -207,12 +226,14 @@ int bb_hs_client_on_reject(struct bb_hs_client *c, const uint8_t *ad, size_t ad_
 /// on_join).
 struct bb_hs_hub {
     struct bb_room room;
+    unsigned ciphers;              ///< session ciphers accepted (bb_seal_ciphers())
     uint8_t s_sk[32], s_pk[32];
     struct bb_cookie_jar cookies;
 };
 
 /// Derives K_room (salt NULL: a random one; limits 0: INTERACTIVE) and a
-/// static X25519 key pair for this process. 0, BB_HS_MALFORMED, BB_HS_SYSTEM.
+/// static X25519 key pair for this process; accepts the ciphers this machine
+/// runs (h->ciphers). 0, BB_HS_MALFORMED, BB_HS_SYSTEM.
 int bb_hs_hub_init(struct bb_hs_hub *h, const char *password, const uint8_t *salt,
                    uint32_t opslimit, uint32_t memlimit_kib);
 void bb_hs_hub_wipe(struct bb_hs_hub *h);
@@ -229,6 +250,7 @@ int bb_hs_hub_on_hello(struct bb_hs_hub *h, uint64_t now_s, const struct sockadd
 struct bb_hs_join {
     uint8_t identity[BB_KEY_PUBLIC_SIZE];
     uint64_t timestamp;
+    unsigned ciphers;              ///< the session ciphers the JOIN offers
     const uint8_t *fields;         ///< points into plain
     size_t fields_len;
     bool ok;
@@ -240,15 +262,19 @@ struct bb_hs_join {
 /// and verifies the JOIN. Returns 0 with j filled, or BB_HS_MALFORMED,
 /// BB_HS_COOKIE_BAD (answer with a new COOKIE at most), BB_HS_KEY_BAD,
 /// BB_HS_AUTH (wrong password: only an unauthenticated REJECT is possible),
-/// BB_HS_SIGNATURE. The timestamp is checked by bb_hs_hub_welcome.
+/// BB_HS_SIGNATURE. The timestamp and the ciphers are checked by
+/// bb_hs_hub_welcome.
 int bb_hs_hub_on_join(struct bb_hs_hub *h, uint64_t now_s, const struct sockaddr *sa,
                       socklen_t sa_len, const uint8_t *ad, size_t ad_len,
                       const uint8_t *body, size_t len, struct bb_hs_join *j);
 /// Accepts j if its timestamp is above last_ts (the last one accepted for
 /// j->identity; 0 if none, which the caller keeps and then raises to
 /// j->timestamp). Writes the WELCOME body (fields, n bytes, ad = the
-/// WELCOME's header) and the session keys. Returns the body length, or
-/// BB_HS_REPLAY, BB_HS_STATE (j not opened), BB_HS_NO_ROOM.
+/// WELCOME's header) and the session keys, with the session cipher:
+/// AES-256-GCM when j offers it and h->ciphers has it, else
+/// ChaCha20-Poly1305. Returns the body length, or
+/// BB_HS_REPLAY, BB_HS_STATE (j not opened), BB_HS_CIPHER (j offers no
+/// cipher we run: every bandbridge offers ChaCha20-Poly1305), BB_HS_NO_ROOM.
 int bb_hs_hub_welcome(struct bb_hs_hub *h, const struct bb_hs_join *j, uint64_t last_ts,
                       const uint8_t *ad, size_t ad_len, const uint8_t *fields, size_t n,
                       uint8_t *out, size_t cap, struct bb_hs_keys *keys);

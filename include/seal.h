@@ -10,8 +10,17 @@
 //                       id, type), but any change to it fails the tag
 //   H             8     counter, u64 little endian: the nonce, one per datagram
 //                       per direction, never repeated under one key
-//   H + 8         n     ciphertext (ChaCha20-Poly1305-IETF of the body)
-//   H + 8 + n     16    Poly1305 tag
+//   H + 8         n     ciphertext of the body
+//   H + 8 + n     16    tag
+//
+// The AEAD is the session's cipher, chosen in the handshake (handshake.h)
+// and the same both ways: ChaCha20-Poly1305-IETF (RFC 8439), which every CPU
+// runs fast and in constant time, or AES-256-GCM when both ends have AES
+// instructions (x86 AES-NI + PCLMUL, as libsodium requires), about twice as
+// fast for our small datagrams with the key schedule and GHASH table
+// computed once per session (libsodium's beforenm state). Both take a
+// 32-byte key, a 12-byte nonce and give a 16-byte tag, so the layout above
+// is the same for both.
 //
 // The 12-byte nonce is 4 zero bytes then the counter (little endian), as in
 // WireGuard. The counter is carried in clear so the receiver can decrypt
@@ -40,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium/crypto_aead_aes256gcm.h>
+
 #define BB_SEAL_KEY_SIZE     32
 #define BB_SEAL_COUNTER_SIZE 8
 #define BB_SEAL_TAG_SIZE     16
@@ -58,6 +69,20 @@
 /// assumption.
 #define BB_SEAL_COUNTER_LIMIT (UINT64_MAX - 8192u)
 
+/// The session ciphers. The values are bits: a handshake offers a set of
+/// them (OR-ed) and the hub picks one (bandbridge-wire(7)).
+enum bb_seal_cipher {
+    BB_SEAL_CHACHA20POLY1305 = 1, ///< ChaCha20-Poly1305-IETF: always available
+    BB_SEAL_AES256GCM        = 2, ///< AES-256-GCM: only with AES-NI and PCLMUL
+};
+#define BB_SEAL_CIPHERS_ALL (BB_SEAL_CHACHA20POLY1305 | BB_SEAL_AES256GCM)
+
+/// The ciphers this machine runs (after bb_crypto_init): ChaCha20-Poly1305
+/// always, AES-256-GCM when crypto_aead_aes256gcm_is_available().
+unsigned bb_seal_ciphers(void);
+/// "chacha20-poly1305", "aes-256-gcm" or "?".
+const char *bb_seal_cipher_name(int cipher);
+
 enum bb_seal_status {
     BB_SEAL_MALFORMED = -1, ///< shorter than header + counter + tag, or bad arguments
     BB_SEAL_BAD_TAG   = -2, ///< forged, corrupted, or sealed under another key
@@ -72,14 +97,18 @@ const char *bb_seal_strerror(int status);
 /// bb_seal_tx_init before the struct is shared; next: atomic, so any thread
 /// of the sender may seal (the hub's send workers and its control replies).
 struct bb_seal_tx {
-    uint8_t key[BB_SEAL_KEY_SIZE];
-    _Atomic uint64_t next;         ///< next counter to use
+    crypto_aead_aes256gcm_state aes; ///< AES-256-GCM: the expanded key (aligned 16)
+    uint8_t key[BB_SEAL_KEY_SIZE];   ///< ChaCha20-Poly1305: the key
+    int cipher;                      ///< enum bb_seal_cipher
+    _Atomic uint64_t next;           ///< next counter to use
 };
 
 /// Receiving half of a session (the other direction). Owned by the one
 /// thread that receives this session's datagrams: not shared, no lock.
 struct bb_seal_rx {
+    crypto_aead_aes256gcm_state aes; ///< as in bb_seal_tx
     uint8_t  key[BB_SEAL_KEY_SIZE];
+    int      cipher;               ///< enum bb_seal_cipher
     uint64_t top;                  ///< highest accepted counter + 1; 0 = none yet
     uint64_t bitmap[BB_SEAL_WINDOW_WORDS];
 };
@@ -88,9 +117,12 @@ struct bb_seal_rx {
 /// module or handshake.h / keypair.h. Returns 0 or -1.
 int bb_crypto_init(void);
 
-void bb_seal_tx_init(struct bb_seal_tx *tx, const uint8_t key[BB_SEAL_KEY_SIZE]);
-void bb_seal_rx_init(struct bb_seal_rx *rx, const uint8_t key[BB_SEAL_KEY_SIZE]);
-/// Zeroes the key (end of session).
+/// Sets the key for cipher (enum bb_seal_cipher). 0, or -1 when this
+/// machine cannot run cipher (AES-256-GCM without AES-NI): the struct then
+/// seals and opens nothing (every call fails with BB_SEAL_MALFORMED).
+int bb_seal_tx_init(struct bb_seal_tx *tx, int cipher, const uint8_t key[BB_SEAL_KEY_SIZE]);
+int bb_seal_rx_init(struct bb_seal_rx *rx, int cipher, const uint8_t key[BB_SEAL_KEY_SIZE]);
+/// Zeroes the key and the expanded key (end of session).
 void bb_seal_tx_wipe(struct bb_seal_tx *tx);
 void bb_seal_rx_wipe(struct bb_seal_rx *rx);
 

@@ -131,9 +131,11 @@ BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned 
                                  uint32_t clock, float *scratch);
 
 /// [ctl] The session keys: tx_key seals what we send, rx_key opens what
-/// the other side sends. Before the stream is published.
-void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
-                        const uint8_t rx_key[BB_SEAL_KEY_SIZE]);
+/// the other side sends, with cipher (enum bb_seal_cipher, the handshake's
+/// choice). Before the stream is published. 0, or -1 when this machine
+/// cannot run cipher (the handshake never picks one it cannot).
+int bb_stream_set_keys(struct bb_stream *s, int cipher, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
+                       const uint8_t rx_key[BB_SEAL_KEY_SIZE]);
 
 /// [any] Seals, when the stream has keys, the datagram of plain_len bytes
 /// written at pkt + BB_SEAL_COUNTER_SIZE (where every sender of a session

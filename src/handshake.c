@@ -14,6 +14,8 @@
 
 #include <sodium.h>
 
+#include "seal.h"
+
 _Static_assert(BB_HS_COOKIE_MSG_SIZE <= BB_HS_HELLO_SIZE, "a COOKIE must never exceed its HELLO");
 _Static_assert(crypto_scalarmult_BYTES == 32 && crypto_scalarmult_SCALARBYTES == 32, "X25519");
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == 24, "XChaCha nonce");
@@ -26,8 +28,8 @@ _Static_assert(crypto_sign_BYTES == 64, "signature");
 enum {
     CK_ECHO = 0, CK_COOKIE = 16, CK_SPK = 32, CK_SALT = 64, CK_OPS = 80, CK_MEM = 84, CK_ALG = 88,
     JN_COOKIE = 0, JN_EC = 16, JN_NONCE = 48, JN_CT = 72,
-    JP_TS = 0, JP_ID = 8, JP_SIG = 40, JP_FIELDS = 104, // inside the JOIN's plaintext
-    WL_EH = 0, WL_CT = 32,
+    JP_TS = 0, JP_ID = 8, JP_SIG = 40, JP_CIPHERS = 104, JP_FIELDS = 105, // the JOIN's plaintext
+    WL_EH = 0, WL_CIPHER = 32, WL_CT = 33,
     RJ_NONCE = 0, RJ_CT = 24,
     TAG = 16,
 };
@@ -45,6 +47,7 @@ const char *bb_hs_strerror(int status)
     case BB_HS_NO_ROOM:    return "buffer too small";
     case BB_HS_KEY_BAD:    return "invalid public key";
     case BB_HS_SYSTEM:     return "password hashing failed (out of memory?)";
+    case BB_HS_CIPHER:     return "no session cipher in common";
     default:               return status >= 0 ? "ok" : "unknown handshake error";
     }
 }
@@ -174,6 +177,7 @@ static void sig_hash(uint8_t out[32], const uint8_t h1[32], const uint8_t *plain
     h_add(&st, h1, 32);
     h_add(&st, plain + JP_TS, 8);
     h_add(&st, plain + JP_ID, 32);
+    h_add(&st, plain + JP_CIPHERS, 1);
     h_add(&st, plain + JP_FIELDS, fields_len);
     h_final(&st, out);
 }
@@ -189,17 +193,20 @@ static void sent_join_hash(uint8_t hj[32], const uint8_t h1[32], const uint8_t *
     h_final(&st, hj);
 }
 
-/// The WELCOME key and both session keys from everything both sides share.
+/// The WELCOME key and both session keys from everything both sides share,
+/// the session cipher included (a WELCOME naming another does not open).
 static void session_keys(const struct bb_room *room, const uint8_t es[32], const uint8_t ee[32],
-                         const uint8_t hj[32], const uint8_t e_h[32], uint8_t kw[32],
-                         struct bb_hs_keys *k)
+                         const uint8_t hj[32], const uint8_t e_h[32], uint8_t cipher,
+                         uint8_t kw[32], struct bb_hs_keys *k)
 {
     crypto_generichash_state st;
     uint8_t h2[32], ck[32];
     h_init(&st, NULL, "bb welcome");
     h_add(&st, hj, 32);
     h_add(&st, e_h, 32);
+    h_add(&st, &cipher, 1);
     h_final(&st, h2);
+    k->cipher = cipher;
     h_init(&st, room->key, "bb session");
     h_add(&st, es, 32);
     h_add(&st, ee, 32);
@@ -225,6 +232,7 @@ int bb_hs_client_init(struct bb_hs_client *c, const char *password, const struct
     c->max_ops = crypto_pwhash_OPSLIMIT_SENSITIVE;
     c->min_mem_kib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
     c->max_mem_kib = crypto_pwhash_MEMLIMIT_MODERATE / 1024;
+    c->ciphers = bb_seal_ciphers();
     return 0;
 }
 
@@ -316,6 +324,7 @@ int bb_hs_client_join(struct bb_hs_client *c, uint64_t ts, const uint8_t *ad, si
     uint8_t *plain = out + JN_CT;
     put64(plain + JP_TS, ts);
     memcpy(plain + JP_ID, c->id.pk, 32);
+    plain[JP_CIPHERS] = (uint8_t)c->ciphers;
     if (n)
         memmove(plain + JP_FIELDS, fields, n);
     sig_hash(hs, h1, plain, n);
@@ -354,11 +363,18 @@ int bb_hs_client_on_welcome(struct bb_hs_client *c, const uint8_t *ad, size_t ad
         return BB_HS_NO_ROOM;
     uint8_t ee[32], kw[32], zero[24] = { 0 };
     struct bb_hs_keys k;
+    // One cipher, one we offered (and so run): anything else is not from
+    // the hub that read our JOIN, or that hub breaks the rule.
+    uint8_t cipher = body[WL_CIPHER];
+    if ((cipher != BB_SEAL_CHACHA20POLY1305 && cipher != BB_SEAL_AES256GCM)
+        || !(cipher & c->ciphers))
+        return BB_HS_CIPHER;
     if (crypto_scalarmult(ee, c->e_sk, body + WL_EH) != 0)
         return BB_HS_KEY_BAD;
     int st = -1;
     for (unsigned i = 0; st != 0 && i <= c->n_old; i++) {
-        session_keys(&c->room, c->es, ee, i ? c->hj_old[i - 1] : c->hj, body + WL_EH, kw, &k);
+        session_keys(&c->room, c->es, ee, i ? c->hj_old[i - 1] : c->hj, body + WL_EH, cipher,
+                     kw, &k);
         st = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
             fields, NULL, body + WL_CT, n, body + WL_CT + n, ad, ad_len, zero, kw);
         if (st != 0)
@@ -432,6 +448,7 @@ int bb_hs_hub_init(struct bb_hs_hub *h, const char *password, const uint8_t *sal
     randombytes_buf(h->s_sk, sizeof h->s_sk);
     crypto_scalarmult_base(h->s_pk, h->s_sk);
     bb_cookie_init(&h->cookies, BB_COOKIE_PERIOD_S);
+    h->ciphers = bb_seal_ciphers();
     return 0;
 }
 
@@ -460,6 +477,15 @@ int bb_hs_hub_on_hello(struct bb_hs_hub *h, uint64_t now_s, const struct sockadd
     out[CK_ALG] = BB_HS_PWHASH_ALG;
     memset(out + CK_ALG + 1, 0, 3);
     return BB_HS_COOKIE_MSG_SIZE;
+}
+
+/// The hub's rule: AES-256-GCM when both run it (faster, bench/results.md),
+/// else ChaCha20-Poly1305; 0 when there is nothing in common.
+static uint8_t choose_cipher(const struct bb_hs_hub *h, const struct bb_hs_join *j)
+{
+    unsigned both = h->ciphers & j->ciphers;
+    return both & BB_SEAL_AES256GCM ? BB_SEAL_AES256GCM
+         : both & BB_SEAL_CHACHA20POLY1305 ? BB_SEAL_CHACHA20POLY1305 : 0;
 }
 
 int bb_hs_hub_on_join(struct bb_hs_hub *h, uint64_t now_s, const struct sockaddr *sa,
@@ -497,6 +523,7 @@ int bb_hs_hub_on_join(struct bb_hs_hub *h, uint64_t now_s, const struct sockaddr
     }
     memcpy(j->identity, j->plain + JP_ID, 32);
     j->timestamp = get64(j->plain + JP_TS);
+    j->ciphers = j->plain[JP_CIPHERS];
     j->fields = j->plain + JP_FIELDS;
     j->fields_len = fl;
     memcpy(j->e_c, e_c, 32);
@@ -517,6 +544,9 @@ int bb_hs_hub_welcome(struct bb_hs_hub *h, const struct bb_hs_join *j, uint64_t 
         return BB_HS_MALFORMED;
     if (n > BB_HS_WELCOME_FIELDS_MAX || !out || cap < BB_HS_WELCOME_MIN + n)
         return BB_HS_NO_ROOM;
+    uint8_t cipher = choose_cipher(h, j);
+    if (!cipher)
+        return BB_HS_CIPHER;
     uint8_t e_sk[32], ee[32], kw[32], zero[24] = { 0 };
     randombytes_buf(e_sk, sizeof e_sk);
     crypto_scalarmult_base(out + WL_EH, e_sk);
@@ -524,7 +554,8 @@ int bb_hs_hub_welcome(struct bb_hs_hub *h, const struct bb_hs_join *j, uint64_t 
     sodium_memzero(e_sk, sizeof e_sk); // forward secrecy: gone once used
     if (st != 0)
         return BB_HS_KEY_BAD;
-    session_keys(&h->room, j->es, ee, j->hj, out + WL_EH, kw, keys);
+    out[WL_CIPHER] = cipher;
+    session_keys(&h->room, j->es, ee, j->hj, out + WL_EH, cipher, kw, keys);
     // kw is used for this one message only (e_h is fresh): nonce 0 is safe.
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out + WL_CT, out + WL_CT + n, NULL,
                                                         fields, n, ad, ad_len, NULL, zero, kw);

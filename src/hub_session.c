@@ -150,7 +150,7 @@ static int make_welcome(struct hub *h, const struct hub_event *ev, struct hub_cl
     if (n < 0)
         return -1;
     *last = ev->hs.timestamp;
-    bb_stream_set_keys(&c->st, keys.h2c, keys.c2h);
+    bb_stream_set_keys(&c->st, keys.cipher, keys.h2c, keys.c2h);
     bb_hs_keys_wipe(&keys);
     return n;
 }

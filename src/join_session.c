@@ -301,7 +301,7 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
         to_done(ss, 1);
         return;
     }
-    bb_stream_set_keys(&s->st, keys.c2h, keys.h2c); // before the stream is published
+    bb_stream_set_keys(&s->st, keys.cipher, keys.c2h, keys.h2c); // before the stream is published
     bb_hs_keys_wipe(&keys);
     room_to_cache(j);
     ss->session = hd->session;

@@ -98,11 +98,12 @@ BB_RT void bb_stream_rt_send_gap(struct bb_stream *s, unsigned frames, unsigned 
     memset(s->tx_last, 0, sizeof s->tx_last);
 }
 
-void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
-                        const uint8_t rx_key[BB_SEAL_KEY_SIZE])
+int bb_stream_set_keys(struct bb_stream *s, int cipher, const uint8_t tx_key[BB_SEAL_KEY_SIZE],
+                       const uint8_t rx_key[BB_SEAL_KEY_SIZE])
 {
-    bb_seal_tx_init(&s->seal_tx, tx_key);
-    bb_seal_rx_init(&s->seal_rx, rx_key);
+    int rc = bb_seal_tx_init(&s->seal_tx, cipher, tx_key);
+    if (bb_seal_rx_init(&s->seal_rx, cipher, rx_key) < 0)
+        rc = -1;
 #ifdef BB_BENCH_NO_SEAL
     // The benchmark's build without packet protection (make bench-noseal,
     // bench/run_bench.sh BENCH_ONLY=seal): the handshake as always, then
@@ -112,6 +113,7 @@ void bb_stream_set_keys(struct bb_stream *s, const uint8_t tx_key[BB_SEAL_KEY_SI
 #else
     s->sealed = 1;
 #endif
+    return rc;
 }
 
 int bb_stream_seal(struct bb_stream *s, uint8_t *pkt, int plain_len, size_t cap)

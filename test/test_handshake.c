@@ -92,10 +92,11 @@ static void test_full(void)
     // The keys work with seal.h both ways.
     struct bb_seal_tx ctx, htx;
     struct bb_seal_rx crx, hrx;
-    bb_seal_tx_init(&ctx, ck.c2h);
-    bb_seal_rx_init(&hrx, hk.c2h);
-    bb_seal_tx_init(&htx, hk.h2c);
-    bb_seal_rx_init(&crx, ck.h2c);
+    CHECK(hk.cipher == ck.cipher);
+    CHECK(bb_seal_tx_init(&ctx, ck.cipher, ck.c2h) == 0);
+    CHECK(bb_seal_rx_init(&hrx, hk.cipher, hk.c2h) == 0);
+    CHECK(bb_seal_tx_init(&htx, hk.cipher, hk.h2c) == 0);
+    CHECK(bb_seal_rx_init(&crx, ck.cipher, ck.h2c) == 0);
     uint8_t pkt[128], out[128];
     int n = bb_seal(&ctx, JOIN_HDR, 20, (const uint8_t *)"up", 2, pkt, sizeof pkt);
     CHECK(bb_open(&hrx, pkt, 20, (size_t)n, out, sizeof out, NULL) == 2);
@@ -112,6 +113,86 @@ static void test_full(void)
     CHECK(bb_hs_client_on_welcome(&alice, WELCOME_HDR, 20, welcome, (size_t)wn, NULL, 0, &ck) == 0);
     CHECK(memcmp(hk2.c2h, ck.c2h, 32) == 0 && memcmp(hk2.c2h, hk.c2h, 32) != 0);
     bb_hs_join_wipe(&j);
+}
+
+/// One handshake of c with the hub, c's offer and the hub's accepted
+/// ciphers as set by the caller. Returns the WELCOME's status at the hub
+/// (< 0) or at the client; *hc, *cc: the cipher each side got. tamper (may
+/// be NULL) changes the WELCOME on its way.
+static int negotiate(struct bb_hs_client *c, int *hc, int *cc, void (*tamper)(uint8_t *, int))
+{
+    struct sockaddr_in src = addr4("192.0.2.40", 40040);
+    uint8_t join[1200], welcome[1200];
+    struct bb_hs_join j;
+    struct bb_hs_keys hk = { .cipher = 0 }, ck = { .cipher = 0 };
+    CHECK(get_cookie(c, &hub, &src) == 0);
+    int jn = bb_hs_client_join(c, 0, JOIN_HDR, 20, NULL, 0, join, sizeof join);
+    CHECK(bb_hs_hub_on_join(&hub, now, SA(src), JOIN_HDR, 20, join, (size_t)jn, &j) == 0);
+    CHECK(j.ciphers == c->ciphers); // the offer arrives as sent
+    int wn = bb_hs_hub_welcome(&hub, &j, 0, WELCOME_HDR, 20, NULL, 0, welcome, sizeof welcome, &hk);
+    bb_hs_join_wipe(&j);
+    *hc = hk.cipher;
+    *cc = 0;
+    if (wn < 0)
+        return wn;
+    if (tamper)
+        tamper(welcome, wn);
+    int st = bb_hs_client_on_welcome(c, WELCOME_HDR, 20, welcome, (size_t)wn, NULL, 0, &ck);
+    if (st == 0) {
+        *cc = ck.cipher;
+        CHECK(memcmp(hk.c2h, ck.c2h, 32) == 0 && memcmp(hk.h2c, ck.h2c, 32) == 0);
+    }
+    return st;
+}
+
+static void to_chacha(uint8_t *w, int n) { (void)n; w[32] = BB_SEAL_CHACHA20POLY1305; }
+static void to_aes(uint8_t *w, int n) { (void)n; w[32] = BB_SEAL_AES256GCM; }
+static void to_junk(uint8_t *w, int n) { (void)n; w[32] = 0x80; }
+
+/// The session cipher: AES-256-GCM when both ends run it, ChaCha20-Poly1305
+/// otherwise; bound into the keys, so nobody on the path can choose.
+static void test_cipher(void)
+{
+    int hc, cc;
+    const unsigned here = bb_seal_ciphers(), saved_hub = hub.ciphers;
+    const int best = here & BB_SEAL_AES256GCM ? BB_SEAL_AES256GCM : BB_SEAL_CHACHA20POLY1305;
+    struct bb_hs_client c;
+    CHECK(bb_hs_client_init(&c, PASSWORD, &bob_id) == 0);
+    CHECK(c.ciphers == here && hub.ciphers == here);
+    // Both run what this machine runs: the best of it, the same at both ends.
+    CHECK(negotiate(&c, &hc, &cc, NULL) == 0 && hc == best && cc == best);
+    // A musician without AES-NI (offers ChaCha20-Poly1305 only).
+    c.ciphers = BB_SEAL_CHACHA20POLY1305;
+    CHECK(negotiate(&c, &hc, &cc, NULL) == 0 && hc == cc && cc == BB_SEAL_CHACHA20POLY1305);
+    // A hub without AES-NI, a musician with it (as if).
+    c.ciphers = BB_SEAL_CIPHERS_ALL;
+    hub.ciphers = BB_SEAL_CHACHA20POLY1305;
+    CHECK(negotiate(&c, &hc, &cc, NULL) == 0 && cc == BB_SEAL_CHACHA20POLY1305);
+    // Nothing in common: the hub does not welcome (every bandbridge offers
+    // ChaCha20-Poly1305, so only a made-up JOIN gets here).
+    c.ciphers = BB_SEAL_AES256GCM;
+    CHECK(negotiate(&c, &hc, &cc, NULL) == BB_HS_CIPHER && hc == 0);
+    c.ciphers = 0;
+    hub.ciphers = BB_SEAL_CIPHERS_ALL;
+    CHECK(negotiate(&c, &hc, &cc, NULL) == BB_HS_CIPHER);
+    // Downgrade on the path: both offer AES, the WELCOME's cipher byte
+    // rewritten to ChaCha20-Poly1305: the keys differ, the WELCOME does not
+    // open, the musician keeps waiting for the real one.
+    c.ciphers = BB_SEAL_CIPHERS_ALL;
+    CHECK(negotiate(&c, &hc, &cc, to_chacha) == BB_HS_AUTH && hc == BB_SEAL_AES256GCM && cc == 0);
+    CHECK(c.join_sent);
+    // ... and the other way (ChaCha20-Poly1305 chosen, AES claimed).
+    hub.ciphers = BB_SEAL_CHACHA20POLY1305;
+    CHECK(negotiate(&c, &hc, &cc, to_aes) == BB_HS_AUTH && hc == BB_SEAL_CHACHA20POLY1305);
+    // A cipher the musician did not offer, or none: refused before any key work.
+    c.ciphers = BB_SEAL_CHACHA20POLY1305;
+    hub.ciphers = BB_SEAL_CIPHERS_ALL;
+    CHECK(negotiate(&c, &hc, &cc, to_aes) == BB_HS_CIPHER);
+    CHECK(negotiate(&c, &hc, &cc, to_junk) == BB_HS_CIPHER);
+    // The offer cannot be changed either: it is inside the JOIN's AEAD
+    // (test_cookie flips its ciphertext) and under the identity's signature.
+    hub.ciphers = saved_hub;
+    bb_hs_client_wipe(&c);
 }
 
 static void test_wrong_password(void)
@@ -151,6 +232,7 @@ static void test_wrong_password(void)
     CHECK(bb_hs_client_on_reject(&alice, REJECT_HDR, 20, rej, (size_t)rn, rej + 128, 64) == BB_HS_AUTH);
     // Random bytes are no WELCOME either; the real one still is.
     randombytes_buf(welcome, BB_HS_WELCOME_MIN + 8);
+    welcome[32] = BB_SEAL_CHACHA20POLY1305; // a cipher alice offers: the AEAD decides
     CHECK(bb_hs_client_on_welcome(&alice, WELCOME_HDR, 20, welcome, BB_HS_WELCOME_MIN + 8, welcome + 100, 64, &k) == BB_HS_AUTH);
     wn = bb_hs_hub_welcome(&hub, &j, 0, WELCOME_HDR, 20, NULL, 0, welcome, sizeof welcome, &k);
     CHECK(bb_hs_client_on_welcome(&alice, WELCOME_HDR, 20, welcome, (size_t)wn, NULL, 0, &k) == 0);
@@ -484,6 +566,7 @@ int main(void)
     CHECK(bb_hs_hub_init(&hub, PASSWORD, NULL, 0, 0) == 0);
     CHECK(bb_hs_client_init(&alice, PASSWORD, &alice_id) == 0);
     test_full();
+    test_cipher();
     test_wrong_password();
     test_cookie();
     test_replay_and_identity();

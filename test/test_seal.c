@@ -11,11 +11,12 @@
 #define HDR 20
 
 static uint8_t key[BB_SEAL_KEY_SIZE];
+static int cipher; ///< the cipher under test: every test runs with each one this machine has
 
 static void pair(struct bb_seal_tx *tx, struct bb_seal_rx *rx)
 {
-    bb_seal_tx_init(tx, key);
-    bb_seal_rx_init(rx, key);
+    CHECK(bb_seal_tx_init(tx, cipher, key) == 0);
+    CHECK(bb_seal_rx_init(rx, cipher, key) == 0);
 }
 
 /// Seals a small datagram whose body is the counter's low byte repeated.
@@ -76,7 +77,7 @@ static void test_round_trip(void)
     struct bb_seal_rx other;
     uint8_t k2[BB_SEAL_KEY_SIZE];
     randombytes_buf(k2, sizeof k2);
-    bb_seal_rx_init(&other, k2);
+    bb_seal_rx_init(&other, cipher, k2);
     n = bb_seal(&tx, hdr, HDR, body, 600, pkt, sizeof pkt);
     CHECK(bb_open(&other, pkt, HDR, (size_t)n, out, sizeof out, NULL) == BB_SEAL_BAD_TAG);
     CHECK(bb_open(&rx, pkt, HDR, (size_t)n, out, sizeof out, NULL) == 600);
@@ -156,7 +157,7 @@ static void test_window(uint64_t start)
     CHECK(open_one(&rx, pkts[N - 2 - BB_SEAL_WINDOW], len) == BB_SEAL_TOO_OLD);
     // Sequential counters, every one accepted once (the common case).
     struct bb_seal_rx rx2;
-    bb_seal_rx_init(&rx2, key);
+    bb_seal_rx_init(&rx2, cipher, key);
     int ok = 0;
     for (int i = 0; i < N; i++)
         ok += open_one(&rx2, pkts[i], len) == 40;
@@ -207,7 +208,41 @@ static void test_speed(void)
     }
     double dt = now_s() - t0;
     CHECK(ok == ROUNDS);
-    printf("seal+open of a 600-byte body: %.0f ns CPU per pair\n", dt / ROUNDS * 1e9);
+    printf("%s: seal+open of a 600-byte body: %.0f ns CPU per pair\n",
+           bb_seal_cipher_name(cipher), dt / ROUNDS * 1e9);
+}
+
+/// The two ciphers never open each other's datagrams (same key), and a
+/// cipher this machine cannot run (or no cipher) seals nothing.
+static void test_ciphers(void)
+{
+    struct bb_seal_tx tx;
+    struct bb_seal_rx rx;
+    uint8_t pkt[128];
+    CHECK(bb_seal_ciphers() & BB_SEAL_CHACHA20POLY1305);
+    CHECK(strcmp(bb_seal_cipher_name(BB_SEAL_AES256GCM), "aes-256-gcm") == 0);
+    CHECK(bb_seal_tx_init(&tx, 0, key) < 0 && bb_seal_rx_init(&rx, 7, key) < 0);
+    CHECK(seal_one(&tx, pkt, sizeof pkt) == BB_SEAL_MALFORMED);
+    CHECK(bb_open(&rx, pkt, HDR, 64, pkt, sizeof pkt, NULL) == BB_SEAL_MALFORMED);
+    if (!(bb_seal_ciphers() & BB_SEAL_AES256GCM)) {
+        CHECK(bb_seal_tx_init(&tx, BB_SEAL_AES256GCM, key) < 0);
+        printf("no AES-NI here: AES-256-GCM not tested\n");
+        return;
+    }
+    CHECK(bb_seal_tx_init(&tx, BB_SEAL_AES256GCM, key) == 0);
+    CHECK(bb_seal_rx_init(&rx, BB_SEAL_CHACHA20POLY1305, key) == 0);
+    int n = seal_one(&tx, pkt, sizeof pkt);
+    CHECK(n == HDR + 40 + BB_SEAL_OVERHEAD && open_one(&rx, pkt, n) == BB_SEAL_BAD_TAG);
+    CHECK(bb_seal_tx_init(&tx, BB_SEAL_CHACHA20POLY1305, key) == 0);
+    CHECK(bb_seal_rx_init(&rx, BB_SEAL_AES256GCM, key) == 0);
+    n = seal_one(&tx, pkt, sizeof pkt);
+    CHECK(open_one(&rx, pkt, n) == BB_SEAL_BAD_TAG);
+    CHECK(bb_seal_tx_init(&tx, BB_SEAL_AES256GCM, key) == 0);
+    n = seal_one(&tx, pkt, sizeof pkt);
+    CHECK(open_one(&rx, pkt, n) == 40);
+    bb_seal_tx_wipe(&tx);
+    bb_seal_rx_wipe(&rx);
+    CHECK(sodium_is_zero((const unsigned char *)&tx.aes, sizeof tx.aes));
 }
 
 int main(void)
@@ -217,12 +252,17 @@ int main(void)
         return 1;
     }
     randombytes_buf(key, sizeof key);
-    test_round_trip();
-    test_tamper();
-    test_window(0);
-    test_window(((uint64_t)1 << 32) - 1500); // the window slides across 2^32
-    test_window(((uint64_t)1 << 32) - 10);
-    test_limit();
-    test_speed();
+    test_ciphers();
+    for (cipher = 1; cipher <= BB_SEAL_AES256GCM; cipher <<= 1) {
+        if (!(bb_seal_ciphers() & (unsigned)cipher))
+            continue;
+        test_round_trip();
+        test_tamper();
+        test_window(0);
+        test_window(((uint64_t)1 << 32) - 1500); // the window slides across 2^32
+        test_window(((uint64_t)1 << 32) - 10);
+        test_limit();
+        test_speed();
+    }
     return check_report("test_seal");
 }

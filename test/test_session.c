@@ -118,8 +118,8 @@ static void test_sealed(const struct bb_hs_keys *ck, const struct bb_hs_keys *hk
 {
     static struct bb_stream c, h; // only the seal fields and session are used
     c.session = h.session = 0x1234501;
-    bb_stream_set_keys(&c, ck->c2h, ck->h2c);
-    bb_stream_set_keys(&h, hk->h2c, hk->c2h);
+    CHECK(bb_stream_set_keys(&c, ck->cipher, ck->c2h, ck->h2c) == 0);
+    CHECK(bb_stream_set_keys(&h, hk->cipher, hk->h2c, hk->c2h) == 0);
     uint8_t pkt[BB_MAX_SEALED], copy[BB_MAX_SEALED], *out;
     int n = bb_session_leave(&c, pkt, sizeof pkt, BB_LEAVE_QUIT, "bye");
     CHECK(n > BB_SEAL_OVERHEAD + BB_WIRE_HEADER_SIZE && (pkt[6] & BB_FLAG_SEALED));

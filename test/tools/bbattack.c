@@ -237,7 +237,7 @@ static void who_rx(struct who *w, int index, uint8_t *buf, size_t len)
         struct bb_hs_keys keys;
         if (bb_session_on_welcome(&w->hs, buf, len, &wl, &keys) == 0) {
             w->st.session = hd.session;
-            bb_stream_set_keys(&w->st, keys.c2h, keys.h2c);
+            bb_stream_set_keys(&w->st, keys.cipher, keys.c2h, keys.h2c);
             bb_hs_keys_wipe(&keys);
             w->up_frames = wl.up_frames;
             w->state = J_IN;

@@ -791,7 +791,7 @@ static void rx_datagram(struct mus *m, uint8_t *pkt, size_t len, uint64_t now)
         int rc = bb_session_on_welcome(&m->hs, buf, len, &w, &keys);
         if (rc == 0) {
             m->st.session = hd.session;
-            bb_stream_set_keys(&m->st, keys.c2h, keys.h2c); // before LIVE is published
+            bb_stream_set_keys(&m->st, keys.cipher, keys.c2h, keys.h2c); // before LIVE is published
             bb_hs_keys_wipe(&keys);
             m->have_cookie = false; // a rejoin is a new handshake
         }

@@ -104,16 +104,18 @@ static void client_side(unsigned sel, const uint8_t *data, size_t size)
 
 static void seal_side(const uint8_t *data, size_t size)
 {
-    static struct bb_seal_rx rx;
+    static struct bb_seal_rx rx, rx_aes; // both session ciphers (rx_aes: where AES-NI is)
     static int ready;
     static uint8_t out[2 * BB_MAX_DATAGRAM];
     if (!ready) {
         uint8_t key[BB_SEAL_KEY_SIZE] = { 7 };
-        bb_seal_rx_init(&rx, key);
+        bb_seal_rx_init(&rx, BB_SEAL_CHACHA20POLY1305, key);
+        bb_seal_rx_init(&rx_aes, BB_SEAL_AES256GCM, key);
         ready = 1;
     }
     must(bb_open(&rx, data, 20, size, out, sizeof out, NULL) < 0);
     must(bb_open(&rx, data, 0, size, out, sizeof out, NULL) < 0);
+    must(bb_open(&rx_aes, data, 20, size, out, sizeof out, NULL) < 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
