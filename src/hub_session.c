@@ -389,13 +389,15 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
     // stored), however long jackd takes.
     hub_net_send(&h->eng, &ev->from, wbuf, (size_t)wlen);
     hub_jack_add(h, c, c->rec);
-    bb_info("%s joined from %s: %u channel%s, %s%s%s, jitter buffer %s%s%s", c->name,
+    bb_info("%s joined from %s: %u channel%s, %s%s%s, jitter buffer %s%s%s%s%s", c->name,
             bb_addr_str(&ev->from, as, sizeof as), c->channels, c->channels == 1 ? "" : "s",
             bb_codec_name(codec), down_codec != codec ? " up, back " : "",
             down_codec != codec ? bb_codec_name(down_codec) : "",
             target == BB_JBUF_AUTO ? "auto" : "",
             target == BB_JBUF_AUTO ? "" : (snprintf(err, sizeof err, "%u frames", target), err),
-            c->restored ? "; stored mix and routing restored" : "");
+            c->restored ? "; stored mix and routing restored" : "",
+            c->st.sealed ? "; sealed with " : "",
+            c->st.sealed ? bb_seal_cipher_name(c->st.seal_tx.cipher) : "");
     if (strcmp(c->name, c->join_name) != 0)
         bb_info("%s joined as %s: shown as %s, the name an engineer gave them", c->name,
                 c->join_name, c->name);

@@ -324,9 +324,10 @@ static void on_welcome(struct join *j, struct join_session *ss, const struct bb_
     char cs[48];
     snprintf(cs, sizeof cs, "%s%s%s", bb_codec_name(st->tx_codec), two ? " up, " : "",
              two ? bb_codec_name(st->rx_codec) : "");
-    bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, period %u%s",
+    bb_info("joined as '%s': %s%s, %u frames per packet up, %u down; hub at %u Hz, period %u%s%s%s",
             w.name, cs, two ? " back" : "", st->tx_frames, st->rx_frames, w.rate, w.period,
-            s->conv.on ? " (converted from and to ours)" : "");
+            s->conv.on ? " (converted from and to ours)" : "", st->sealed ? "; sealed with " : "",
+            st->sealed ? bb_seal_cipher_name(st->seal_tx.cipher) : "");
 }
 
 static void on_reject(struct join *j, struct join_session *ss, const uint8_t *buf, size_t len)
