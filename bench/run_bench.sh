@@ -291,6 +291,9 @@ seal_run() {
         for mode in "${SEAL_ORDER[@]}"; do
             seal_use "$mode"
             latency "$codec" 64 "$SEAL_LAT_SECS"
+            # The session cipher the handshake chose (the hub's join line).
+            [[ $mode == seal && -z ${SEAL_CIPHER:-} ]] &&
+                SEAL_CIPHER=$(grep -o 'sealed with [a-z0-9-]*' "$BB_TMP/lat-hub.log" | head -1 | cut -d' ' -f3)
             SEALV[$mode-lat-$codec]+="$(kv "${LAT[$codec-64]}" mode) "
             SEALV[$mode-latok-$codec]+="$(kv "${LAT[$codec-64]}" lost)/$(kv "${LAT[$codec-64]}" at_mode)% "
         done
@@ -323,8 +326,8 @@ seal_report() {
     local what a b d met
     echo "### Packet protection: sealed against cleartext (BENCH_ONLY=seal)"
     echo
-    echo "The product build (every datagram sealed: ChaCha20-Poly1305 with a counter nonce and a replay window,"
-    echo "bandbridge-wire(7)) against the bench-noseal build (the same handshake, then cleartext; hub, join and"
+    echo "The product build (every datagram sealed: the session cipher the handshake chose, here ${SEAL_CIPHER:-unknown},"
+    echo "with a counter nonce and a replay window, bandbridge-wire(7)) against the bench-noseal build (the same handshake, then cleartext; hub, join and"
     echo "bbload alike), run in the order ${SEAL_ORDER[*]}. CPU: 8 bbload musicians (tones), the hub"
     echo "process, % of a core per musician, ${SEAL_CPU_SECS} s windows. Round trip: jack_iodelay's mode through hub + one"
     echo "musician at p=64, jitter 0, ${SEAL_LAT_SECS} s windows; each run's mode, then signal lost / readings at the mode."
