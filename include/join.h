@@ -86,6 +86,11 @@ struct join_ctl {
     struct sockaddr_storage sa;        ///< host:port
     socklen_t               sa_len;
     uint64_t                last_ns;   ///< last message from it (least recently used goes)
+    /// It has shown it receives at host:port: this machine, or it echoed
+    /// our /cookie. Else it is sent no more bytes than it sent (credit) and
+    /// may not subscribe (join_osc.c).
+    int                     verified;
+    uint32_t                credit;    ///< unverified: bytes it may still be sent
 };
 
 struct join {

@@ -49,6 +49,15 @@ int      bb_osc_sa_loopback(const struct sockaddr *sa, socklen_t len);
 int      bb_osc_sa_host(const struct sockaddr *sa, socklen_t len, char *host, size_t size,
                         uint16_t *port);
 
+// ---- cookies: a source shows it receives (COOKIES in bandbridge-osc(7)) ----
+
+#define BB_OSC_COOKIE_EPOCH_NS (60ull * 1000000000ull) ///< a cookie lives 1 to 2 minutes
+
+/// [any] The cookie for host (its IP address as text) and reply port in
+/// epoch (now / BB_OSC_COOKIE_EPOCH_NS): BLAKE2b keyed with key, a process's
+/// random secret, so only that process can make or check it.
+int32_t bb_osc_cookie(const uint8_t key[32], const char *host, uint16_t port, uint64_t epoch);
+
 // ---- packets without liblo's time-tag queue -------------------------------
 
 /// One message of a packet (m, path its address: both only valid during

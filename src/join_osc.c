@@ -18,6 +18,18 @@
 // unread and unanswered (counted in a log line at most every 10 s). The
 // socket is read here, not by liblo, and a bundle's messages are relayed
 // at once, its time tag ignored: nothing waits in liblo's queue.
+//
+// And like the hub's, it cannot be turned against someone else by a
+// datagram with a forged source address (bandbridge-osc(7), COOKIES): a
+// controller that has not shown it receives (not on this machine, no
+// cookie echoed) is never sent more bytes than it sent, all answers
+// together, its own /error and what the hub answers alike (each datagram
+// it sends adds its length to its credit, each answer takes its length;
+// an answer that does not fit is not sent, an /error is shortened first);
+// its /subscribe and /meters/subscribe are answered here with /cookie
+// i:cookie (no longer than the request) and not relayed, and its
+// /cookie COOKIE [reply_port] back verifies it, here, for as long as it
+// stays one of the 16 controllers.
 #include <errno.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -25,14 +37,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "join.h"
 #include "log.h"
 #include "osc_bind.h"
 #include "osc_arg.h"
 
+/// Bytes an unverified controller may have banked: what it sent, up to this.
+#define CTL_CREDIT_MAX 16384u
+
 static struct bb_osc_nets local_nets; // [ctl] who may talk to the OSC port
 static unsigned refused;               // [ctl] datagrams dropped since the last log line
 static uint64_t refused_log_ns;        // [ctl]
+static uint8_t  cookie_key[32];        // [ctl] random per process: our cookies only
+static unsigned replies_cut;           // [ctl] answers to unverified controllers cut or not sent
+static uint64_t cut_log_ns;            // [ctl]
+
+// A loopback source cannot come from another machine: verified.
+static int host_is_local(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strncmp(host, "::ffff:127.", 11) == 0;
+}
+
+// [ctl] An answer to an unverified controller that was cut or not sent:
+// counted, logged at most every 10 s.
+static void reply_cut(const struct join_ctl *c)
+{
+    replies_cut++;
+    uint64_t now = bb_now_ns();
+    if (now - cut_log_ns >= 10000000000ull) {
+        bb_info("OSC port: %u answer%s to controllers that have not echoed a /cookie cut or not "
+                "sent, to stay no longer than what they sent (the last to %s:%u)",
+                replies_cut, replies_cut == 1 ? "" : "s", c->host, c->port);
+        replies_cut = 0;
+        cut_log_ns = now;
+    }
+}
 
 static void osc_error_cb(int num, const char *msg, const char *path)
 {
@@ -43,8 +85,17 @@ static void osc_error_cb(int num, const char *msg, const char *path)
 // [ctl] Sends one OSC packet to controller k from the OSC port's socket.
 static void ctl_send(struct join *j, int k, const void *pkt, size_t len)
 {
-    const struct join_ctl *c = &j->ctl[k];
-    if (c->used && sendto(lo_server_get_socket_fd(j->osc), pkt, len, MSG_DONTWAIT,
+    struct join_ctl *c = &j->ctl[k];
+    if (!c->used)
+        return;
+    if (!c->verified) {
+        if (len > c->credit) {
+            reply_cut(c);
+            return;
+        }
+        c->credit -= (uint32_t)len;
+    }
+    if (sendto(lo_server_get_socket_fd(j->osc), pkt, len, MSG_DONTWAIT,
                           (const struct sockaddr *)&c->sa, c->sa_len) < 0)
         bb_debug("OSC port: cannot answer %s:%u: %s", c->host, c->port, strerror(errno));
 }
@@ -58,17 +109,57 @@ static void ctl_error(struct join *j, int k, const char *path, const char *why)
         snprintf(p, sizeof p, "%s", path);
     else
         snprintf(p, sizeof p, "%.*s...", (int)sizeof p - 4, path);
+    char r[200];
+    snprintf(r, sizeof r, "%s", why);
+    const struct join_ctl *c = &j->ctl[k];
+    // "/error\0\0" ",ss\0" and each string with its NUL, padded to 4.
+    size_t len = 12 + ((strlen(p) + 4) & ~(size_t)3) + ((strlen(r) + 4) & ~(size_t)3);
+    if (!c->verified && len > c->credit) {
+        // As the hub does: the echoed address goes first, then the reason
+        // is cut short; not even 3 characters of it: nothing.
+        size_t room = c->credit >= 16 ? ((c->credit - 16) & ~(size_t)3) : 0;
+        p[0] = '\0';
+        if (room < 4) {
+            reply_cut(c);
+            return;
+        }
+        if (strlen(r) > room - 1)
+            r[room - 1] = '\0';
+        if (strlen(r) < 3) {
+            reply_cut(c);
+            return;
+        }
+        replies_cut++;
+    }
     lo_message m = lo_message_new();
     lo_message_add_string(m, p);
-    lo_message_add_string(m, why);
+    lo_message_add_string(m, r);
     uint8_t buf[512];
-    size_t len = lo_message_length(m, "/error");
+    len = lo_message_length(m, "/error");
     if (len <= sizeof buf) {
         lo_message_serialise(m, "/error", buf, &len);
         ctl_send(j, k, buf, len);
     }
     lo_message_free(m);
 }
+
+// [ctl] /cookie i:cookie to controller k: its reply port may then show it
+// receives (16 bytes, no longer than the /subscribe it answers).
+static void ctl_cookie(struct join *j, int k)
+{
+    const struct join_ctl *c = &j->ctl[k];
+    lo_message m = lo_message_new();
+    lo_message_add_int32(m, bb_osc_cookie(cookie_key, c->host, c->port,
+                                          bb_now_ns() / BB_OSC_COOKIE_EPOCH_NS));
+    uint8_t buf[64];
+    size_t len = lo_message_length(m, "/cookie");
+    if (len <= sizeof buf) {
+        lo_message_serialise(m, "/cookie", buf, &len);
+        ctl_send(j, k, buf, len);
+    }
+    lo_message_free(m);
+}
+
 
 // [ctl] The number of the controller at host:port; a new one takes a free
 // number or the one heard from least recently. -1 if the address is not
@@ -113,6 +204,8 @@ static int ctl_for(struct join *j, const char *host, uint16_t port)
     memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
     c->sa_len = ai->ai_addrlen;
     c->last_ns = now;
+    c->verified = host_is_local(host);
+    c->credit = 0;
     freeaddrinfo(ai);
     return k;
 }
@@ -139,27 +232,80 @@ struct osc_from {
     struct join *j;
     const char  *host;
     uint16_t     port;
+    size_t       len;      ///< its length: credit for an unverified controller
+    uint32_t     credited; ///< controllers (bits) credited with it already
 };
+
+// [ctl] Controller k heard from in datagram f: an unverified one may be
+// sent that many bytes more (once per datagram).
+static void ctl_credit(struct osc_from *f, int k)
+{
+    struct join_ctl *c = &f->j->ctl[k];
+    if (c->verified || (f->credited & (1u << k)))
+        return;
+    f->credited |= 1u << k;
+    c->credit = c->credit + f->len > CTL_CREDIT_MAX ? CTL_CREDIT_MAX : c->credit + (uint32_t)f->len;
+}
+
+// [ctl] /cookie i:cookie [i:reply_port]: verifies host:reply_port (default:
+// the source port) when the cookie is the one we sent there within 1 to 2
+// minutes. Handled here, never relayed.
+static void on_cookie(struct osc_from *f, const char *types, lo_arg **argv, int argc)
+{
+    struct join *j = f->j;
+    uint16_t rp = argc >= 2 && types[1] == 'i' && argv[1]->i >= 1 && argv[1]->i <= 65535
+                      ? (uint16_t)argv[1]->i : f->port;
+    int k = ctl_for(j, f->host, rp);
+    if (k < 0)
+        return;
+    ctl_credit(f, k);
+    uint64_t epoch = bb_now_ns() / BB_OSC_COOKIE_EPOCH_NS;
+    if (argc < 1 || types[0] != 'i' || (argc >= 2 && types[1] != 'i') || argc > 2) {
+        ctl_error(j, k, "/cookie", "expected /cookie i:cookie [i:reply_port]");
+        return;
+    }
+    if (argv[0]->i != bb_osc_cookie(cookie_key, f->host, rp, epoch) &&
+        argv[0]->i != bb_osc_cookie(cookie_key, f->host, rp, epoch - 1)) {
+        ctl_error(j, k, "/cookie", "wrong or stale cookie: /subscribe again");
+        return;
+    }
+    if (!j->ctl[k].verified)
+        bb_debug("OSC port: %s:%u echoed its cookie", f->host, rp);
+    j->ctl[k].verified = 1;
+}
 
 // [ctl] A message from one of our own controllers: relayed to the hub as
 // it is (the hub resolves /mix/me/...), or answered here.
 static void osc_in(void *user, const char *path, lo_message msg, const char *error)
 {
-    const struct osc_from *f = user;
+    struct osc_from *f = user;
     struct join *j = f->j;
     if (!msg) {
         int k = ctl_for(j, f->host, f->port);
-        if (k >= 0)
+        if (k >= 0) {
+            ctl_credit(f, k);
             ctl_error(j, k, path, error);
+        }
         return;
     }
     const char *types = lo_message_get_types(msg);
     lo_arg **argv = lo_message_get_argv(msg);
     int argc = lo_message_get_argc(msg);
+    if (strcmp(path, "/cookie") == 0) {
+        on_cookie(f, types, argv, argc);
+        return;
+    }
     uint16_t rp = reply_port(path, types, argv, argc);
     int k = ctl_for(j, f->host, rp ? rp : f->port);
     if (k < 0)
         return;
+    ctl_credit(f, k);
+    // A lease (feedback, meters) only for a reply port that receives.
+    if (!j->ctl[k].verified &&
+        (strcmp(path, "/subscribe") == 0 || strcmp(path, "/meters/subscribe") == 0)) {
+        ctl_cookie(j, k);
+        return;
+    }
     if (!j->osc_session) {
         ctl_error(j, k, path, "not connected to the hub");
         return;
@@ -195,6 +341,7 @@ int join_osc_start(struct join *j, char *err, size_t err_size)
     if (!j->osc)
         return -1;
     bb_osc_local_nets(&local_nets, bb_now_ns());
+    randombytes_buf(cookie_key, sizeof cookie_key);
     bb_info("OSC port %u%s%s open for your own controllers: /mix/me/... is your mix", j->osc_port,
             j->osc_bind[0] ? " on " : "", j->osc_bind);
     return 0;
@@ -250,7 +397,7 @@ void join_osc_poll(struct join *j)
             }
             continue;
         }
-        struct osc_from f = {j, host, port};
+        struct osc_from f = {j, host, port, (size_t)len, 0};
         if ((size_t)len > sizeof pkt)
             osc_in(&f, "?", NULL, "too long to relay to the hub (1176 bytes at most)");
         else

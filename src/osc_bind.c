@@ -14,7 +14,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "osc_bind.h"
+
+int32_t bb_osc_cookie(const uint8_t key[32], const char *host, uint16_t port, uint64_t epoch)
+{
+    enum { HOST_MAX = 64 }; // as OSC_HOST_MAX: the hashed layout must not change
+    uint8_t in[8 + HOST_MAX + 2] = {0}, out[16];
+    for (int i = 0; i < 8; i++)
+        in[i] = (uint8_t)(epoch >> (8 * i));
+    size_t hl = strnlen(host, HOST_MAX - 1);
+    memcpy(in + 8, host, hl);
+    in[8 + HOST_MAX] = (uint8_t)(port >> 8);
+    in[8 + HOST_MAX + 1] = (uint8_t)port;
+    crypto_generichash(out, sizeof out, in, sizeof in, key, 32);
+    uint32_t v = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3];
+    int32_t c;
+    memcpy(&c, &v, sizeof c);
+    return c;
+}
 
 // liblo (0.31) binds its UDP servers to every address, and
 // lo_server_new_from_url() takes a host only as a multicast group. So for

@@ -371,23 +371,12 @@ int osc_auth(struct hub *h, const struct osc_src *src, const char *password, con
 
 // ---- cookies -------------------------------------------------------------
 
-#define OSC_COOKIE_EPOCH_NS (60ull * 1000000000ull) ///< a cookie lives 1 to 2 minutes
+#define OSC_COOKIE_EPOCH_NS BB_OSC_COOKIE_EPOCH_NS
 
 static int32_t cookie_for(const struct hub_osc *o, const char *host, uint16_t port,
                           uint64_t epoch)
 {
-    uint8_t in[8 + OSC_HOST_MAX + 2] = {0}, out[16];
-    for (int i = 0; i < 8; i++)
-        in[i] = (uint8_t)(epoch >> (8 * i));
-    size_t hl = strnlen(host, OSC_HOST_MAX - 1);
-    memcpy(in + 8, host, hl);
-    in[8 + OSC_HOST_MAX] = (uint8_t)(port >> 8);
-    in[8 + OSC_HOST_MAX + 1] = (uint8_t)port;
-    crypto_generichash(out, sizeof out, in, sizeof in, o->cookie_key, sizeof o->cookie_key);
-    uint32_t v = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3];
-    int32_t c;
-    memcpy(&c, &v, sizeof c);
-    return c;
+    return bb_osc_cookie(o->cookie_key, host, port, epoch);
 }
 
 int osc_verified(struct hub *h, const char *host, uint16_t port)

@@ -95,7 +95,10 @@ LOAD_S=300
 bb_bg "$BB_TMP/load.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady 3 --seconds "$LOAD_S" \
     --name-prefix st --report "$BB_TMP/load.txt"
 load=$BB_LASTPID
-bb_join alice float
+# alice with her own OSC port (join --osc-port): the amplification step
+# probes it too.
+aosc=$(bb_free_udp_port)
+bb_join alice float --osc-port "$aosc"
 alice=$BB_LASTPID
 bb_bg "$BB_TMP/insider.log" "$ATK" insider --room-cache "$BB_TMP/room-right" \
     --hub "127.0.0.1:$port" --name loud --bind 127.0.0.2
@@ -193,6 +196,23 @@ check "every OSC address (${#addrs[@]}) with no, an int, a float and a string ar
     test "$n_osc" -ge 100 -a -z "$bad"
 check "/meters/subscribe 60 from $NEAR: a /cookie at most, no meters ($(grep '^osc /meters/subscribe/i ' "$BB_TMP/oscamp.out"))" \
     grep -Eq "^osc /meters/subscribe/i in=([0-9]+) out=([0-9]+) replies=[01]$" "$BB_TMP/oscamp.out"
+# The same against alice's own OSC port (join --osc-port): relayed to the
+# hub over her session, answered by the hub or her join, from $NEAR (a
+# local network of her machine: allowed, but unverified). Her join may
+# answer in more than one datagram (its own /error and the hub's answer);
+# what counts is the bytes: no more back than sent, per probe.
+nsx "$ATK" osc-amplify --osc "$HUB_IP:$aosc" --bind "$NEAR" "${addrs[@]}" >"$BB_TMP/joinamp.out"
+n_josc=$(grep -c '^osc ' "$BB_TMP/joinamp.out")
+read -r j_in j_out j_rep < <(awk '$1 == "osc" { i += substr($3, 4); o += substr($4, 5); r += substr($5, 9) }
+    END { print i + 0, o + 0, r + 0 }' "$BB_TMP/joinamp.out")
+bad=$(awk '$1 == "osc" { i = substr($3, 4); o = substr($4, 5); if (o + 0 > i + 0) print }' "$BB_TMP/joinamp.out")
+bb_log "alice's OSC port: $n_josc probes, $j_in bytes in, $j_out bytes out, $j_rep replies"
+check "alice's join --osc-port, every OSC address from $NEAR: no more bytes back than sent, per probe ($n_josc probes, $j_in bytes in, $j_out out; over: ${bad:-none})" \
+    test "$n_josc" -ge 100 -a -z "$bad" -a "$j_out" -le "$j_in"
+check "... /meters/subscribe 60: a /cookie at most, not relayed, no meters ($(grep '^osc /meters/subscribe/i ' "$BB_TMP/joinamp.out"))" \
+    grep -Eq "^osc /meters/subscribe/i in=([0-9]+) out=(0|16) replies=[01]$" "$BB_TMP/joinamp.out"
+check "... and her controllers from this machine are still answered (/info through her join)" \
+    bash -c "'$BB_BIN' ctl --port $aosc --timeout 5 /info 2>/dev/null | grep -q '^48000 64 '"
 
 # ---- 5. OSC: bundles a year ahead, 10,000 wrong /auth, ports, /status
 mark "OSC: bundles a year ahead, 10,000 wrong /auth, ports, /status"
