@@ -87,6 +87,8 @@ struct hub {
     uint8_t            slot_known[BB_MAX_CLIENTS];
     struct hub_send    main_sends[BB_MAX_SOURCES];
     int                dirty;     ///< a new graph must be published
+    uint64_t           loop_max_ns; ///< [ctl] the control loop's longest iteration (work, not poll)
+    uint64_t           loop_slow;   ///< [ctl] its iterations over HUB_LOOP_SLOW_NS
     struct hub_osc    *osc;       ///< [ctl]
     /// [ctl] Who the client table tells of its changes (hub_clients_observe).
     const struct hub_clients_observer *observers[HUB_MAX_OBSERVERS];

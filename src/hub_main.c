@@ -85,6 +85,50 @@ static void log_stats(struct hub *h)
     }
 }
 
+// [ctl] Where the control loop's time goes: the parts of one iteration
+// (after poll returned), so that what makes an OSC answer late can be named.
+enum loop_part { LP_OSC, LP_NET, LP_JACK, LP_TICK, LP_SWEEP, LP_PING, LP_PUBLISH, LP_ADVANCE,
+                 LP_STORE, LP_N };
+static const char *const loop_part_name[LP_N] = {
+    "osc", "joins/leaves", "jack reports", "osc tick", "sweep", "ping", "publish", "advance",
+    "store"};
+#define HUB_LOOP_SLOW_NS (20 * 1000000ull) ///< an iteration longer than this is logged
+struct loop_prof {
+    uint64_t t, start;         ///< the current part began at t, the iteration at start
+    uint64_t part[LP_N];       ///< this iteration's parts
+    uint64_t log_ns;           ///< the last slow iteration logged
+};
+
+static void prof_mark(struct loop_prof *p, enum loop_part k)
+{
+    uint64_t n = bb_now_ns();
+    p->part[k] += n - p->t;
+    p->t = n;
+}
+
+// [ctl] The iteration is over: its length into /stats (loop_max_us,
+// loop_slow), and a slow one logged with its parts, one line per 10 s.
+static void prof_end(struct hub *h, struct loop_prof *p)
+{
+    uint64_t d = p->t - p->start;
+    if (d > h->loop_max_ns)
+        h->loop_max_ns = d;
+    if (d > HUB_LOOP_SLOW_NS) {
+        h->loop_slow++;
+        if (p->t - p->log_ns >= 10000000000ull) {
+            char parts[400];
+            size_t o = 0;
+            for (int k = 0; k < LP_N; k++)
+                if (p->part[k] >= 1000000 && o < sizeof parts)
+                    o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.1f ms",
+                                          o ? ", " : "", loop_part_name[k], p->part[k] / 1e6);
+            bb_info("control loop: one turn took %.1f ms (%s; %llu such since the start)", d / 1e6,
+                    o ? parts : "no part over 1 ms", (unsigned long long)h->loop_slow);
+            p->log_ns = p->t;
+        }
+    }
+}
+
 // What the control loop waits for from the JACK thread, and the session manager.
 struct loop {
     struct bb_nsm *nsm;
@@ -594,6 +638,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
 {
     uint64_t next_sweep = bb_now_ns() + HUB_SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
     int pending = 0;
+    struct loop_prof prof = {0};
     for (;;) {
         uint64_t now = bb_now_ns();
         struct pollfd pfd[5] = {{.fd = h->eng.event_fd, .events = POLLIN},
@@ -613,6 +658,8 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         if (due >= 0 && due < timeout)
             timeout = due;
         poll(pfd, 5, timeout); // negative fds are ignored
+        prof.t = prof.start = bb_now_ns();
+        memset(prof.part, 0, sizeof prof.part);
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -628,10 +675,13 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         // from what the JOIN's handling tells it (ports, /hub/ notifications).
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h, bb_now_ns());
+        prof_mark(&prof, LP_OSC);
         if (pfd[0].revents & POLLIN)
             hub_session_drain(h);
+        prof_mark(&prof, LP_NET);
         if (pfd[4].revents & POLLIN)
             jack_reports(h, lp);
+        prof_mark(&prof, LP_JACK);
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(lp->nsm, NULL) == BB_NSM_SAVE &&
             !lp->save_by) {
             // The routing as it is, then everything to disk (TAG_SAVE).
@@ -645,10 +695,12 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             nsm_save(h, lp);
         }
         hub_osc_tick(h, now);
+        prof_mark(&prof, LP_TICK);
         if (now >= next_sweep) {
             next_sweep = hub_clients_sweep(h, now);
             bb_log_flush(); // lines of a kind held back in a second that is over
         }
+        prof_mark(&prof, LP_SWEEP);
         if (now >= next_ping) {
             log_stats(h);
             hub_rec_tick(h); // the writer's news, at most about one a second
@@ -661,9 +713,14 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             }
             next_ping = now + PING_NS;
         }
+        prof_mark(&prof, LP_PING);
         hub_publish(h);
+        prof_mark(&prof, LP_PUBLISH);
         pending = hub_clients_advance(h);
+        prof_mark(&prof, LP_ADVANCE);
         hub_state_sync(h, 0);
+        prof_mark(&prof, LP_STORE);
+        prof_end(h, &prof);
     }
 }
 
