@@ -892,6 +892,10 @@ static int cmd_poll(void)
             if (got > 5 && memcmp(r, "/info", 6) == 0) {
                 double d = (double)(bb_now_ns() - s) / 1e6;
                 over += d > 50.0;
+                // When the slow ones came (seconds since the start), to set
+                // beside the hub's log of its slow control-loop turns.
+                if (d > 50.0 && over <= 30)
+                    printf("slow at=%.1f s ms=%.1f\n", (double)(s - t0) / 1e9, d);
                 if (n < cap)
                     ms[n++] = d;
                 break;
