@@ -320,7 +320,8 @@ seal_runs() { # FORMAT VALUES: the runs' values, comma separated
     local IFS=,
     sed 's/,/, /g' <<<"${out[*]}"
 }
-mean() { tr ' ' '\n' <<<"$1" | awk 'NF { s += $1; n++ } END { if (n) printf "%.4f", s / n; else print "-" }'; }
+# mean VALUES: of the numbers among them; a run that measured nothing ("-") is left out, not taken as 0.
+mean() { tr ' ' '\n' <<<"$1" | awk '$1 ~ /^-?[0-9.]+$/ { s += $1; n++ } END { if (n) printf "%.4f", s / n; else print "-" }'; }
 # The phase's section of the report.
 seal_report() {
     local what a b d met
