@@ -92,12 +92,30 @@ enum loop_part { LP_OSC, LP_NET, LP_JACK, LP_TICK, LP_SWEEP, LP_PING, LP_PUBLISH
 static const char *const loop_part_name[LP_N] = {
     "osc", "joins/leaves", "jack reports", "osc tick", "sweep", "ping", "publish", "advance",
     "store"};
-#define HUB_LOOP_SLOW_NS (20 * 1000000ull) ///< an iteration longer than this is logged
+#define HUB_LOOP_SLOW_NS (20 * 1000000ull) ///< a turn longer than this is counted
+#define HUB_LOOP_LOG_NS  (10 * 1000000000ull) ///< the longest slow turn is logged this often
 struct loop_prof {
-    uint64_t t, start;         ///< the current part began at t, the iteration at start
-    uint64_t part[LP_N];       ///< this iteration's parts
-    uint64_t log_ns;           ///< the last slow iteration logged
+    uint64_t t, start;         ///< the current part began at t, the turn at start
+    uint64_t cpu0;             ///< the thread's CPU time at the turn's start
+    uint64_t part[LP_N];       ///< this turn's parts (wall time)
+    uint64_t win_ns;           ///< the current log window began here
+    uint64_t worst, worst_cpu; ///< the window's longest turn, and its CPU time
+    uint64_t worst_part[LP_N];
 };
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void prof_begin(struct loop_prof *p)
+{
+    p->t = p->start = bb_now_ns();
+    p->cpu0 = thread_cpu_ns();
+    memset(p->part, 0, sizeof p->part);
+}
 
 static void prof_mark(struct loop_prof *p, enum loop_part k)
 {
@@ -106,8 +124,10 @@ static void prof_mark(struct loop_prof *p, enum loop_part k)
     p->t = n;
 }
 
-// [ctl] The iteration is over: its length into /stats (loop_max_us,
-// loop_slow), and a slow one logged with its parts, one line per 10 s.
+// [ctl] The turn is over: its length into /stats (loop_max_us, loop_slow);
+// every 10 s, the longest slow turn of those 10 s logged with its parts and
+// the CPU time it used (much less than its length: the thread waited for a
+// core, not for its work).
 static void prof_end(struct hub *h, struct loop_prof *p)
 {
     uint64_t d = p->t - p->start;
@@ -115,18 +135,28 @@ static void prof_end(struct hub *h, struct loop_prof *p)
         h->loop_max_ns = d;
     if (d > HUB_LOOP_SLOW_NS) {
         h->loop_slow++;
-        if (p->t - p->log_ns >= 10000000000ull) {
-            char parts[400];
-            size_t o = 0;
-            for (int k = 0; k < LP_N; k++)
-                if (p->part[k] >= 1000000 && o < sizeof parts)
-                    o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.1f ms",
-                                          o ? ", " : "", loop_part_name[k], p->part[k] / 1e6);
-            bb_info("control loop: one turn took %.1f ms (%s; %llu such since the start)", d / 1e6,
-                    o ? parts : "no part over 1 ms", (unsigned long long)h->loop_slow);
-            p->log_ns = p->t;
+        if (d > p->worst) {
+            p->worst = d;
+            p->worst_cpu = thread_cpu_ns() - p->cpu0;
+            memcpy(p->worst_part, p->part, sizeof p->part);
         }
     }
+    if (p->t - p->win_ns < HUB_LOOP_LOG_NS)
+        return;
+    if (p->worst) {
+        char parts[400];
+        size_t o = 0;
+        for (int k = 0; k < LP_N; k++)
+            if (p->worst_part[k] >= 1000000 && o < sizeof parts)
+                o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.1f ms", o ? ", " : "",
+                                      loop_part_name[k], p->worst_part[k] / 1e6);
+        bb_info("control loop: longest turn of the last %.0f s %.1f ms, %.1f ms of it on the CPU "
+                "(%s; %llu turns over 20 ms since the start)", (p->t - p->win_ns) / 1e9,
+                p->worst / 1e6, p->worst_cpu / 1e6, o ? parts : "no part over 1 ms",
+                (unsigned long long)h->loop_slow);
+    }
+    p->win_ns = p->t;
+    p->worst = 0;
 }
 
 // What the control loop waits for from the JACK thread, and the session manager.
@@ -638,7 +668,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
 {
     uint64_t next_sweep = bb_now_ns() + HUB_SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
     int pending = 0;
-    struct loop_prof prof = {0};
+    struct loop_prof prof = {.win_ns = bb_now_ns()};
     for (;;) {
         uint64_t now = bb_now_ns();
         struct pollfd pfd[5] = {{.fd = h->eng.event_fd, .events = POLLIN},
@@ -658,8 +688,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         if (due >= 0 && due < timeout)
             timeout = due;
         poll(pfd, 5, timeout); // negative fds are ignored
-        prof.t = prof.start = bb_now_ns();
-        memset(prof.part, 0, sizeof prof.part);
+        prof_begin(&prof);
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
