@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -97,6 +98,8 @@ static const char *const loop_part_name[LP_N] = {
 struct loop_prof {
     uint64_t t, start;         ///< the current part began at t, the turn at start
     uint64_t cpu0;             ///< the thread's CPU time at the turn's start
+    long vcsw0, ivcsw0;        ///< its context switches then: waits (I/O, locks) and preemptions
+    long worst_v, worst_iv;    ///< those of the window's longest turn
     uint64_t part[LP_N];       ///< this turn's parts (wall time)
     uint64_t win_ns;           ///< the current log window began here
     uint64_t worst, worst_cpu; ///< the window's longest turn, and its CPU time
@@ -112,6 +115,10 @@ static uint64_t thread_cpu_ns(void)
 
 static void prof_begin(struct loop_prof *p)
 {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    p->vcsw0 = ru.ru_nvcsw;
+    p->ivcsw0 = ru.ru_nivcsw;
     p->t = p->start = bb_now_ns();
     p->cpu0 = thread_cpu_ns();
     memset(p->part, 0, sizeof p->part);
@@ -138,6 +145,10 @@ static void prof_end(struct hub *h, struct loop_prof *p)
         if (d > p->worst) {
             p->worst = d;
             p->worst_cpu = thread_cpu_ns() - p->cpu0;
+            struct rusage ru;
+            getrusage(RUSAGE_THREAD, &ru);
+            p->worst_v = ru.ru_nvcsw - p->vcsw0;
+            p->worst_iv = ru.ru_nivcsw - p->ivcsw0;
             memcpy(p->worst_part, p->part, sizeof p->part);
         }
     }
@@ -150,10 +161,10 @@ static void prof_end(struct hub *h, struct loop_prof *p)
             if (p->worst_part[k] >= 1000000 && o < sizeof parts)
                 o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.1f ms", o ? ", " : "",
                                       loop_part_name[k], p->worst_part[k] / 1e6);
-        bb_info("control loop: longest turn of the last %.0f s %.1f ms, %.1f ms of it on the CPU "
-                "(%s; %llu turns over 20 ms since the start)", (p->t - p->win_ns) / 1e9,
-                p->worst / 1e6, p->worst_cpu / 1e6, o ? parts : "no part over 1 ms",
-                (unsigned long long)h->loop_slow);
+        bb_info("control loop: longest turn of the last %.0f s %.1f ms, %.1f ms of it on the CPU, "
+                "%ld waits, %ld preemptions (%s; %llu turns over 20 ms since the start)",
+                (p->t - p->win_ns) / 1e9, p->worst / 1e6, p->worst_cpu / 1e6, p->worst_v,
+                p->worst_iv, o ? parts : "no part over 1 ms", (unsigned long long)h->loop_slow);
     }
     p->win_ns = p->t;
     p->worst = 0;
