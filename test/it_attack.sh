@@ -31,7 +31,7 @@
 # where it started, every /info answered (how fast: logged, and at most 1 %
 # over 50 ms; the hub's slowest control-loop turns are logged beside the
 # poller's slow answers: under load they are turns spent waiting for a
-# core, see bench/results.md), the database file and its -wal and -shm mode
+# core, not working or blocked), the database file and its -wal and -shm mode
 # 0600. alice's own OSC port (join --osc-port) is probed like the hub's.
 # Sources outside this machine come from a network namespace joined to it
 # by a veth pair (as it_osc_access.sh); raw sockets and the namespace need
