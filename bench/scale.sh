@@ -73,6 +73,8 @@ fmt() { awk -v x="$1" -v f="$2" 'BEGIN { if (x == "" || x == "-") print "–"; e
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pct_of() { calc "100 * d / c / (w / 1e6)" -v d="$1" -v c="$CLK" -v w="$2"; } # ticks, window us
 median() { tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# share X OF: X as a whole % of OF ("–" when either is not a number).
+share() { awk -v x="$1" -v p="$2" 'BEGIN { if (x !~ /^[0-9.]+$/ || p !~ /^[0-9.]+$/ || p == 0) print "–"; else printf "%.0f %%", 100 * x / p }'; }
 in_list() { local x=$1; shift; [[ " $* " == *" $x "* ]]; }
 machine() {
     echo "$(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(. /etc/os-release; echo "$PRETTY_NAME"), jackd $(dpkg-query -W -f='${Version}' jackd2 2>/dev/null)"
@@ -81,7 +83,12 @@ machine() {
 # stat_of FILE KEY: a counter from `bandbridge ctl /stats` output (key value ...).
 stat_of() { awk -v k="$2" '{ for (i = 1; i < NF; i += 2) if ($i == k) { print $(i + 1); exit } }' "$1"; }
 stats() { local i; for i in 1 2 3; do "$BB_BIN" ctl --port "$OSC" --timeout 2 /stats >"$1" 2>/dev/null && return 0; done; return 1; }
-dstat() { echo $(( $(stat_of "$2" "$3" || echo 0) - $(stat_of "$1" "$3" || echo 0) )); }
+# dstat FROM TO KEY: its increase, "?" when the hub did not answer /stats (too busy).
+dstat() {
+    local a b
+    a=$(stat_of "$1" "$3" 2>/dev/null); b=$(stat_of "$2" "$3" 2>/dev/null)
+    [[ -n $a && -n $b ]] && echo $((b - a)) || echo "?"
+}
 
 # udp_drops PID: datagrams the kernel dropped on PID's UDP sockets (full
 # receive buffers), from /proc/net/udp{,6} matched by socket inode.
@@ -175,11 +182,31 @@ bb_run() {
     R[$mode-$n-glitches]=$(awk -F'[ =]' '/^steady/ { for (i = 1; i < NF; i++) if ($i == "glitches") s += $(i + 1) } END { print s + 0 }' "$rep" 2>/dev/null)
     R[$mode-$n-drops]=$((d1 - d0))
     R[$mode-$n-sender]=$(awk '/^sender/ { for (i = 1; i <= NF; i++) if ($i ~ /^max_late_ms=/) { sub(/.*=/, "", $i); print $i } }' "$rep" 2>/dev/null)
-    [[ -s $rep ]] || R[$mode-$n-note]+=" no bbload report"
+    R[$mode-$n-txworst]=${R[$mode-$n-txworst]:-?}
+    # A run bbload itself could not carry says nothing of the hub: steady
+    # musicians never all welcomed, or dropped by the hub as silent (its
+    # --timeout, 1 s: bbload's sender or the machine stalled that long).
+    local dropped=0 valid=1
+    dropped=$(grep -c 'was sent LEAVE' "$rep" 2>/dev/null)
+    if [[ ! -s $rep ]]; then
+        valid=0; R[$mode-$n-note]+=" no bbload report"
+    elif grep -q 'never were all welcomed' "$rep"; then
+        valid=0; R[$mode-$n-note]+=" not all joined: unchecked"
+    fi
+    if (( dropped > 0 )); then
+        valid=0
+        R[$mode-$n-note]+=" $dropped dropped by the hub's 1 s timeout (bbload sender late up to ${R[$mode-$n-sender]} ms): unattributed"
+    fi
+    R[$mode-$n-valid]=$valid
     under=$(( R[$mode-$n-lost] - R[$mode-$n-drops] ))
     (( under < 0 )) && under=0
     R[$mode-$n-under]=$(( under + R[$mode-$n-glitches] ))
     say "$mode N=$n: hub $(fmt "$cpu" %.1f)% ($(fmt "${R[$mode-$n-pm]}" %.2f)%/musician) cb $s xruns ${R[$mode-$n-xruns]} skipped ${R[$mode-$n-skipped]} tx_late ${R[$mode-$n-txlate]} (worst ${R[$mode-$n-txworst]} us) lost+late ${R[$mode-$n-lost]} drops ${R[$mode-$n-drops]} glitches ${R[$mode-$n-glitches]} sender_late ${R[$mode-$n-sender]} ms; load $(cut -d' ' -f1 /proc/loadavg)"
+    if (( ! valid )); then
+        R[$mode-$n-under]="?"
+        say "$mode N=$n: not a valid run:${R[$mode-$n-note]}"
+        return 2
+    fi
     (( R[$mode-$n-under] == 0 ))
 }
 
@@ -280,7 +307,7 @@ IDLE_XRUNS=$((x1 - x0))
 IDLE_CPU=$(pct_of $((h1 - h0)) $((t1 - t0)))
 say "idle hub: $IDLE_XRUNS xruns in $SECS s, hub $(fmt "$IDLE_CPU" %.1f)%"
 
-declare -A FAILS CEIL
+declare -A FAILS CEIL UNKNOWN
 for n in "${NS[@]}"; do
     reps=1
     in_list "$n" "${REP_NS[@]}" && reps=$REPS
@@ -289,12 +316,14 @@ for n in "${NS[@]}"; do
         r=1
         [[ $mode == opus ]] && r=$reps
         for ((k = 1; k <= r; k++)); do
-            if bb_run "$mode" "$n"; then
-                FAILS[$mode]=0
-            else
-                FAILS[$mode]=$(( ${FAILS[$mode]:-0} + 1 ))
-                [[ -z ${CEIL[$mode]:-} ]] && CEIL[$mode]=$n
-            fi
+            bb_run "$mode" "$n"
+            case $? in
+                0) FAILS[$mode]=0 ;;
+                1) FAILS[$mode]=$(( ${FAILS[$mode]:-0} + 1 ))
+                   [[ -z ${CEIL[$mode]:-} ]] && CEIL[$mode]=$n ;;
+                *) FAILS[$mode]=$(( ${FAILS[$mode]:-0} + 1 ))
+                   [[ -z ${UNKNOWN[$mode]:-} ]] && UNKNOWN[$mode]=$n ;;
+            esac
             # Jamulus alternates with the opus runs at the same N.
             if [[ $mode == opus && $JAM_OK == 1 ]] && in_list "$n" "${JAM_NS[@]}"; then
                 jam_run "$n"
@@ -333,13 +362,17 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
                 (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && jpm=$(median ${REPJAM[$n]})
                 jam="$(fmt "${J[$n-cpu]}" %.1f) (**$(fmt "$jpm" %.2f)**$( (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ', median of'; (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ' %.2f' ${REPJAM[$n]})), $(fmt "${J[$n-clients]}" %.0f); ${J[$n-up]} of $n up, ${J[$n-xruns]} xruns; bandbridge/Jamulus $(calc "b / j" -v b="$pm" -v j="$jpm" | xargs printf '%.2f') x"
             fi
-            echo "| $n | $mode | $(fmt "${R[$mode-$n-cpu]}" %.1f) (**$(fmt "$pm" %.2f)**$reps) | ${R[$mode-$n-p99]} / ${R[$mode-$n-worst]} ($(calc "100 * p / q" -v p="${R[$mode-$n-p99]}" -v q="${R[$mode-$n-period]}" | xargs printf '%.0f') % / $(calc "100 * p / q" -v p="${R[$mode-$n-worst]}" -v q="${R[$mode-$n-period]}" | xargs printf '%.0f') %) | ${R[$mode-$n-xruns]} (${R[$mode-$n-skipped]}) | ${R[$mode-$n-txlate]} ($(fmt "${R[$mode-$n-txworst]}" %.0f)) | ${R[$mode-$n-lost]} / ${R[$mode-$n-drops]} / ${R[$mode-$n-glitches]} | **${R[$mode-$n-under]}**${R[$mode-$n-note]:+ (${R[$mode-$n-note]})} | $jam |"
+            echo "| $n | $mode | $(fmt "${R[$mode-$n-cpu]}" %.1f) (**$(fmt "$pm" %.2f)**$reps) | ${R[$mode-$n-p99]} / ${R[$mode-$n-worst]} ($(share "${R[$mode-$n-p99]}" "${R[$mode-$n-period]}") / $(share "${R[$mode-$n-worst]}" "${R[$mode-$n-period]}")) | ${R[$mode-$n-xruns]} (${R[$mode-$n-skipped]}) | ${R[$mode-$n-txlate]} ($(fmt "${R[$mode-$n-txworst]}" %.0f)) | ${R[$mode-$n-lost]} / ${R[$mode-$n-drops]} / ${R[$mode-$n-glitches]} | **${R[$mode-$n-under]}**${R[$mode-$n-note]:+ (${R[$mode-$n-note]})} | $jam |"
         done
     done
     echo
     for mode in "${MODES[@]}"; do
+        last=""
+        for n in "${NS[@]}"; do [[ ${R[$mode-$n-valid]:-} == 1 && ${R[$mode-$n-under]} == 0 ]] && last=$n; done
         if [[ -n ${CEIL[$mode]:-} ]]; then
             echo "- ceiling, $mode: **N = ${CEIL[$mode]}** (first N with an underrun caused by the hub)"
+        elif [[ -n ${UNKNOWN[$mode]:-} ]]; then
+            echo "- ceiling, $mode: not found; no underrun caused by the hub up to N = ${last:-none}, and from N = ${UNKNOWN[$mode]} bbload (or the machine) did not keep up, so the runs there tell nothing of the hub"
         else
             echo "- ceiling, $mode: above N = ${NS[-1]} (no underrun caused by the hub up to it)"
         fi
