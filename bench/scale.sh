@@ -150,7 +150,7 @@ bb_run() {
     pfx=${mode:0:1}${mode:5:1}$n
     start_hub "$BB_TMP/$tag-hub.log"
     bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" "${args[@]}" \
-        --seconds 600 --settle "$SETTLE" --name-prefix "$pfx" --report "$BB_TMP/$tag-load.txt"
+        --seconds 600 --settle "$SETTLE" --name-prefix "$pfx" --rx-rt-prio 3 --report "$BB_TMP/$tag-load.txt"
     ld=$BB_LASTPID
     if ! wait_joins "$BB_TMP/$tag-hub.log" "$pfx" "$n" $((10 + n / 4)); then
         say "$mode N=$n: only $(grep -cE ": ${pfx}s[0-9]+ joined from" "$BB_TMP/$tag-hub.log") joined"
@@ -160,11 +160,12 @@ bb_run() {
     stats "$BB_TMP/$tag-s0.txt"
     h0=$(ticks "$HUB"); x0=$(bb_xruns); d0=$(udp_drops "$ld"); t0=$(bb_now_us)
     sleep "$SECS" # the measurement window
-    h1=$(ticks "$HUB"); x1=$(bb_xruns); d1=$(udp_drops "$ld"); t1=$(bb_now_us)
+    h1=$(ticks "$HUB"); x1=$(bb_xruns); t1=$(bb_now_us)
     stats "$BB_TMP/$tag-s1.txt"
     if [[ $PERF == 1 && $mode == opus && $n == 64 && -z ${PERF_DONE:-} ]]; then
         perf_hub
     fi
+    d1=$(udp_drops "$ld") # bbload checked until now
     bb_kill "$ld" # TERM: bbload stops checking, leaves, writes its report
     bb_kill "$HUB"
     rep=$BB_TMP/$tag-load.txt
@@ -192,6 +193,11 @@ bb_run() {
         valid=0; R[$mode-$n-note]+=" no bbload report"
     elif grep -q 'never were all welcomed' "$rep"; then
         valid=0; R[$mode-$n-note]+=" not all joined: unchecked"
+    fi
+    R[$mode-$n-rtt]=$(awk '/^rtt_ms/ { for (i = 1; i <= NF; i++) if ($i ~ /^median=/) { sub(/.*=/, "", $i); print $i } }' "$rep" 2>/dev/null)
+    if awk -v r="${R[$mode-$n-rtt]:-0}" 'BEGIN { exit !(r > 100) }'; then
+        valid=0
+        R[$mode-$n-note]+=" bbload behind (round trip median ${R[$mode-$n-rtt]} ms): unattributed"
     fi
     if (( dropped > 0 )); then
         valid=0
