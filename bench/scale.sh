@@ -44,7 +44,9 @@
 # Jamulus at SCALE_REP_NS, alternated, median taken), SCALE_REP_NS (8 16 64),
 # SCALE_STOP (2), JAM=0 (no Jamulus), JAM_NS (8 16), JAM_SECS (SCALE_SECS),
 # SCALE_OUT (bench/scale.md), SCALE_PERF=1 (perf record of the hub for a
-# few seconds at N=64 opus, its top symbols in the report, when perf works).
+# few seconds at N=64 opus, its top symbols in the report, when perf works),
+# SCALE_BUDGET (540 s: no N nor repetition is started past it; the report
+# names the N skipped).
 set -u
 . "$(dirname "$0")/../test/lib.sh"
 bb_init
@@ -62,6 +64,7 @@ STOP=${SCALE_STOP:-2}
 JAM=${JAM:-1}
 JAM_SECS=${JAM_SECS:-$SECS}
 PERF=${SCALE_PERF:-1}
+BUDGET=${SCALE_BUDGET:-540} # seconds: no new N (nor repetition) is started past it
 T_START=$(bb_now_us)
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -314,7 +317,10 @@ IDLE_CPU=$(pct_of $((h1 - h0)) $((t1 - t0)))
 say "idle hub: $IDLE_XRUNS xruns in $SECS s, hub $(fmt "$IDLE_CPU" %.1f)%"
 
 declare -A FAILS CEIL UNKNOWN
+SKIPPED=()
+over_budget() { (( ($(bb_now_us) - T_START) / 1000000 > BUDGET )); }
 for n in "${NS[@]}"; do
+    if over_budget; then SKIPPED+=("$n"); continue; fi
     reps=1
     in_list "$n" "${REP_NS[@]}" && reps=$REPS
     for mode in "${MODES[@]}"; do
@@ -322,6 +328,7 @@ for n in "${NS[@]}"; do
         r=1
         [[ $mode == opus ]] && r=$reps
         for ((k = 1; k <= r; k++)); do
+            (( k > 1 )) && over_budget && break
             bb_run "$mode" "$n"
             case $? in
                 0) FAILS[$mode]=0 ;;
@@ -383,6 +390,7 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
             echo "- ceiling, $mode: above N = ${NS[-1]} (no underrun caused by the hub up to it)"
         fi
     done
+    (( ${#SKIPPED[@]} )) && echo "- not run (past SCALE_BUDGET, $BUDGET s): N = ${SKIPPED[*]}"
     echo
     echo "Columns: hub CPU is utime+stime of every hub thread over the window, % of one core; per musician"
     echo "in bold (opus at ${REP_NS[*]}: the median of $REPS runs, each listed). Callback: the hub's own"
