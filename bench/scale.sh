@@ -319,30 +319,41 @@ say "idle hub: $IDLE_XRUNS xruns in $SECS s, hub $(fmt "$IDLE_CPU" %.1f)%"
 declare -A FAILS CEIL UNKNOWN
 SKIPPED=()
 over_budget() { (( ($(bb_now_us) - T_START) / 1000000 > BUDGET )); }
+# record MODE N: one run, its verdict kept for the ceiling.
+record() {
+    bb_run "$1" "$2"
+    case $? in
+        0) FAILS[$1]=0 ;;
+        1) FAILS[$1]=$(( ${FAILS[$1]:-0} + 1 ))
+           [[ -z ${CEIL[$1]:-} ]] && CEIL[$1]=$2 ;;
+        *) FAILS[$1]=$(( ${FAILS[$1]:-0} + 1 ))
+           [[ -z ${UNKNOWN[$1]:-} ]] && UNKNOWN[$1]=$2 ;;
+    esac
+}
+# The sweep first (one run per mode and N, Jamulus beside opus), so the
+# ceiling is found within the budget; then the repetitions for the medians
+# (opus and Jamulus alternated), as far as the budget goes.
 for n in "${NS[@]}"; do
     if over_budget; then SKIPPED+=("$n"); continue; fi
-    reps=1
-    in_list "$n" "${REP_NS[@]}" && reps=$REPS
     for mode in "${MODES[@]}"; do
         (( ${FAILS[$mode]:-0} >= STOP )) && continue
-        r=1
-        [[ $mode == opus ]] && r=$reps
-        for ((k = 1; k <= r; k++)); do
-            (( k > 1 )) && over_budget && break
-            bb_run "$mode" "$n"
-            case $? in
-                0) FAILS[$mode]=0 ;;
-                1) FAILS[$mode]=$(( ${FAILS[$mode]:-0} + 1 ))
-                   [[ -z ${CEIL[$mode]:-} ]] && CEIL[$mode]=$n ;;
-                *) FAILS[$mode]=$(( ${FAILS[$mode]:-0} + 1 ))
-                   [[ -z ${UNKNOWN[$mode]:-} ]] && UNKNOWN[$mode]=$n ;;
-            esac
-            # Jamulus alternates with the opus runs at the same N.
-            if [[ $mode == opus && $JAM_OK == 1 ]] && in_list "$n" "${JAM_NS[@]}"; then
-                jam_run "$n"
-            fi
-        done
+        record "$mode" "$n"
+        if [[ $mode == opus && $JAM_OK == 1 ]] && in_list "$n" "${JAM_NS[@]}"; then
+            jam_run "$n"
+        fi
     done
+done
+REPS_DONE=1
+for ((k = 2; k <= REPS; k++)); do
+    for n in "${REP_NS[@]}"; do
+        [[ -n ${R[opus-$n-cpu]:-} ]] || continue
+        over_budget && break 2
+        bb_run opus "$n"
+        if [[ $JAM_OK == 1 ]] && in_list "$n" "${JAM_NS[@]}"; then
+            jam_run "$n"
+        fi
+    done
+    REPS_DONE=$k
 done
 bb_stop_jack
 ELAPSED=$(( ($(bb_now_us) - T_START) / 1000000 ))
@@ -391,9 +402,10 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
         fi
     done
     (( ${#SKIPPED[@]} )) && echo "- not run (past SCALE_BUDGET, $BUDGET s): N = ${SKIPPED[*]}"
+    (( REPS_DONE < REPS )) && echo "- repetitions: $REPS_DONE of $REPS rounds fitted SCALE_BUDGET ($BUDGET s)"
     echo
     echo "Columns: hub CPU is utime+stime of every hub thread over the window, % of one core; per musician"
-    echo "in bold (opus at ${REP_NS[*]}: the median of $REPS runs, each listed). Callback: the hub's own"
+    echo "in bold (opus at ${REP_NS[*]}: the median of the runs, each listed). Callback: the hub's own"
     echo "p99 and worst over its whole life (joins included) and against the period. xruns: jackd's in the"
     echo "window (compare the idle hub's); skipped: periods JACK did not run the hub's callback for."
     echo "Send late: send-worker wakes whose packets left more than a period after the callback (/stats"
