@@ -330,12 +330,13 @@ record() {
            [[ -z ${UNKNOWN[$1]:-} ]] && UNKNOWN[$1]=$2 ;;
     esac
 }
-# The sweep first (one run per mode and N, Jamulus beside opus), so the
-# ceiling is found within the budget; then the repetitions for the medians
+# The sweep first, mode by mode (opus first: its ceiling is the headline),
+# one run per N, Jamulus beside opus, so the ceiling is found within the
+# budget; then the repetitions for the medians
 # (opus and Jamulus alternated), as far as the budget goes.
-for n in "${NS[@]}"; do
-    if over_budget; then SKIPPED+=("$n"); continue; fi
-    for mode in "${MODES[@]}"; do
+for mode in "${MODES[@]}"; do
+    for n in "${NS[@]}"; do
+        if over_budget; then SKIPPED+=("$mode $n"); continue; fi
         (( ${FAILS[$mode]:-0} >= STOP )) && continue
         record "$mode" "$n"
         if [[ $mode == opus && $JAM_OK == 1 ]] && in_list "$n" "${JAM_NS[@]}"; then
@@ -401,7 +402,7 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
             echo "- ceiling, $mode: above N = ${NS[-1]} (no underrun caused by the hub up to it)"
         fi
     done
-    (( ${#SKIPPED[@]} )) && echo "- not run (past SCALE_BUDGET, $BUDGET s): N = ${SKIPPED[*]}"
+    (( ${#SKIPPED[@]} )) && echo "- not run (past SCALE_BUDGET, $BUDGET s): $(IFS=,; echo "${SKIPPED[*]}")"
     (( REPS_DONE < REPS )) && echo "- repetitions: $REPS_DONE of $REPS rounds fitted SCALE_BUDGET ($BUDGET s)"
     echo
     echo "Columns: hub CPU is utime+stime of every hub thread over the window, % of one core; per musician"
