@@ -385,7 +385,12 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
             if [[ $mode == opus && -n ${J[$n-cpu]:-} ]]; then
                 jpm=${J[$n-pm]}
                 (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && jpm=$(median ${REPJAM[$n]})
-                jam="$(fmt "${J[$n-cpu]}" %.1f) (**$(fmt "$jpm" %.2f)**$( (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ', median of'; (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ' %.2f' ${REPJAM[$n]})), $(fmt "${J[$n-clients]}" %.0f); ${J[$n-up]} of $n up, ${J[$n-xruns]} xruns; bandbridge/Jamulus $(calc "b / j" -v b="$pm" -v j="$jpm" | xargs printf '%.2f') x"
+                # Jamulus's server has no statistics of its own: a window
+                # with 4 x the idle hub's xruns says its clients, jackd or the
+                # machine did not keep up, and its CPU is then no measure.
+                jbad=""
+                (( ${J[$n-xruns]} > 4 * IDLE_XRUNS * JAM_SECS / SECS + 8 )) && jbad="; **did not keep up** (xruns), ratio meaningless"
+                jam="$(fmt "${J[$n-cpu]}" %.1f) (**$(fmt "$jpm" %.2f)**$( (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ', median of'; (( $(wc -w <<<"${REPJAM[$n]}") > 1 )) && printf ' %.2f' ${REPJAM[$n]})), $(fmt "${J[$n-clients]}" %.0f); ${J[$n-up]} of $n up, ${J[$n-xruns]} xruns; bandbridge/Jamulus $(calc "b / j" -v b="$pm" -v j="$jpm" | xargs printf '%.2f') x$jbad"
             fi
             echo "| $n | $mode | $(fmt "${R[$mode-$n-cpu]}" %.1f) (**$(fmt "$pm" %.2f)**$reps) | ${R[$mode-$n-p99]} / ${R[$mode-$n-worst]} ($(share "${R[$mode-$n-p99]}" "${R[$mode-$n-period]}") / $(share "${R[$mode-$n-worst]}" "${R[$mode-$n-period]}")) | ${R[$mode-$n-xruns]} (${R[$mode-$n-skipped]}) | ${R[$mode-$n-txlate]} ($(fmt "${R[$mode-$n-txworst]}" %.0f)) | ${R[$mode-$n-lost]} / ${R[$mode-$n-drops]} / ${R[$mode-$n-glitches]} | **${R[$mode-$n-under]}**${R[$mode-$n-note]:+ (${R[$mode-$n-note]})} | $jam |"
         done
@@ -399,7 +404,7 @@ END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
         elif [[ -n ${UNKNOWN[$mode]:-} ]]; then
             echo "- ceiling, $mode: not found; no underrun caused by the hub up to N = ${last:-none}, and from N = ${UNKNOWN[$mode]} bbload (or the machine) did not keep up, so the runs there tell nothing of the hub"
         else
-            echo "- ceiling, $mode: above N = ${NS[-1]} (no underrun caused by the hub up to it)"
+            echo "- ceiling, $mode: above N = ${last:-none} (no underrun caused by the hub up to it${SKIPPED[*]:+; larger N not run})"
         fi
     done
     (( ${#SKIPPED[@]} )) && echo "- not run (past SCALE_BUDGET, $BUDGET s): $(IFS=,; echo "${SKIPPED[*]}")"
