@@ -6,6 +6,7 @@
 #   make fuzz                 libFuzzer harnesses (test/tools/fuzz_*.c), FUZZ_SECONDS each (clang)
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
 #   make bench-noseal         hub, join and bbload without packet protection (benchmark only)
+#   make bench-scale          the hub at 8 to 128 musicians, Jamulus beside it, writes bench/scale.md
 #   make install              PREFIX=/usr/local DESTDIR= (binary, its links
 #                             bandbridge-hub and bandbridge-join, man pages, the Open
 #                             Stage Control layout, the systemd user unit bandbridge-hub.service)
@@ -49,6 +50,16 @@ VERSION := $(VERSION)-noseal
 NOSEAL_FLAGS := -DBB_BENCH_NO_SEAL
 endif
 
+# make SCALE=1 (make bench-scale): the hub and bbload built for 128 musicians
+# (BB_MAX_CLIENTS; the product's cap is 64) into build/bench-scale/, so that
+# bench/scale.sh can find where the engine stops keeping up (issue 17).
+ifdef SCALE
+BUILD := build/bench-scale
+VERSION := $(VERSION)-scale
+NOSEAL_FLAGS += -DBB_MAX_CLIENTS=$(SCALE_MAX_CLIENTS)
+endif
+SCALE_MAX_CLIENTS ?= 128
+
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)
 WARN += -Werror
@@ -79,7 +90,7 @@ FUZZ_NAMES   := $(patsubst test/tools/fuzz_%.c,%,$(filter-out test/tools/fuzz_dr
                   $(wildcard test/tools/fuzz_*.c)))
 FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/test_fuzz_%)
 
-ifneq ($(SAN)$(NOSEAL),)
+ifneq ($(SAN)$(NOSEAL)$(SCALE),)
 BIN := $(BUILD)/bandbridge
 else
 BIN := bandbridge
@@ -228,6 +239,12 @@ bench: all bench-noseal
 bench-noseal:
 	$(Q)$(MAKE) --no-print-directory NOSEAL=1 build/bench-noseal/bandbridge build/bench-noseal/bbload
 
+# The hub at 8 to 128 musicians with Jamulus beside it (bench/scale.sh, under
+# 10 minutes): writes bench/scale.md.
+bench-scale: all
+	$(Q)$(MAKE) --no-print-directory SCALE=1 build/bench-scale/bandbridge build/bench-scale/bbload
+	$(Q)BUILD=build/bench-scale BIN=build/bench-scale/bandbridge bench/scale.sh
+
 # Impaired networks (bench/impair.sh, 10 to 13 minutes): bandbridge, Jamulus
 # and JackTrip through bbrelay; writes bench/impair.md.
 bench-impair: all
@@ -262,5 +279,5 @@ uninstall:
 clean:
 	rm -rf build build-san-* bandbridge bandbridge-hub bandbridge-join
 
-.PHONY: all check check-sanitize fuzz bench bench-noseal bench-impair version install uninstall clean
+.PHONY: all check check-sanitize fuzz bench bench-noseal bench-scale bench-impair version install uninstall clean
 -include $(wildcard $(BUILD)/*.d)

@@ -175,6 +175,15 @@ struct hub_stats {
     /// [rt] callback time histogram: bucket i counts cycles of
     /// [i*HUB_HIST_US, (i+1)*HUB_HIST_US) microseconds; the last is open ended.
     _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];
+    /// [rt writes before it wakes send worker i; tx worker i reads] when
+    /// the callback woke it, and that period's length, in ns (bb_now_ns).
+    _Atomic uint64_t tx_woken_ns[HUB_TX_WORKERS];
+    _Atomic uint64_t tx_period_ns;
+    /// [tx worker i] wakes whose packets were not all handed to the kernel
+    /// within a period of the callback's wake (the musicians it serves get
+    /// their mix late), and the worst wake-to-sent time, in ns.
+    _Atomic uint64_t tx_late[HUB_TX_WORKERS];
+    _Atomic uint64_t tx_ns_max[HUB_TX_WORKERS];
 };
 
 /// An event from the receive thread to the control thread: a datagram,
@@ -250,6 +259,8 @@ void hub_rt_cleanup(struct hub_engine *e);
 int  hub_rt_process(jack_nframes_t nframes, void *arg); ///< [rt] JACK process callback; arg: the engine
 
 // hub_net.c
+/// [any] The send workers' late wakes (summed) and worst wake-to-sent time.
+void hub_net_tx_lateness(struct hub_engine *e, uint64_t *late, uint64_t *worst_ns);
 /// [ctl] Opens the UDP socket on bind (NULL: every address) and port and
 /// starts the receive thread and the send workers.
 int  hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *err,

@@ -547,6 +547,11 @@ static void shutdown_hub(struct hub *h, struct loop *lp)
                 (unsigned long long)atomic_load(&h->eng.stats.xruns),
                 (unsigned long long)atomic_load(&h->eng.stats.skipped_cycles),
                 (unsigned long long)atomic_load(&h->eng.stats.rendered_cycles));
+    uint64_t tx_late, tx_worst;
+    hub_net_tx_lateness(&h->eng, &tx_late, &tx_worst);
+    if (t.cycles)
+        bb_info("send workers: %llu wakes late (sent more than a period after the callback), "
+                "worst %.0f us", (unsigned long long)tx_late, tx_worst / 1e3);
     // Tell every musician we are going; they keep retrying and come back
     // when the hub does.
     hub_session_goodbye(h);

@@ -414,6 +414,21 @@ struct tx_worker {
 };
 static struct tx_worker tx_workers[HUB_TX_WORKERS];
 
+/// [tx worker i] Lateness of this wake: from the callback's sem_post to the
+/// last packet handed to the kernel, against the period (/stats tx_late,
+/// tx_worst_us; bench/scale.sh). A wake by the 20 ms timeout is not one.
+static void tx_lateness(struct hub_engine *e, int i)
+{
+    uint64_t woken = atomic_exchange_explicit(&e->stats.tx_woken_ns[i], 0, memory_order_acquire);
+    if (!woken)
+        return;
+    uint64_t now = bb_now_ns(), dt = now > woken ? now - woken : 0;
+    if (dt > atomic_load_explicit(&e->stats.tx_ns_max[i], memory_order_relaxed))
+        atomic_store_explicit(&e->stats.tx_ns_max[i], dt, memory_order_relaxed);
+    if (dt > atomic_load_explicit(&e->stats.tx_period_ns, memory_order_relaxed))
+        bb_counter_inc(&e->stats.tx_late[i]);
+}
+
 static void *tx_main(void *arg)
 {
     struct tx_worker *w = arg;
@@ -445,6 +460,7 @@ static void *tx_main(void *arg)
         tx_flush(e, &w->batch);
         for (unsigned i = 0; i < nclaimed; i++)
             atomic_store_explicit(&claimed[i]->tx_claim, 0, memory_order_release);
+        tx_lateness(e, w->index);
         // Between wakes a worker holds no graph: one that is not woken
         // every period (one worker is enough for PCM) must not hold back
         // the freeing of old graphs and the departure of musicians.
@@ -452,6 +468,16 @@ static void *tx_main(void *arg)
     }
     bb_snap_idle(&e->graph, HUB_READER_TX + (unsigned)w->index);
     return NULL;
+}
+
+void hub_net_tx_lateness(struct hub_engine *e, uint64_t *late, uint64_t *worst_ns)
+{
+    *late = *worst_ns = 0;
+    for (int w = 0; w < HUB_TX_WORKERS; w++) {
+        *late += atomic_load(&e->stats.tx_late[w]);
+        uint64_t x = atomic_load(&e->stats.tx_ns_max[w]);
+        *worst_ns = x > *worst_ns ? x : *worst_ns;
+    }
 }
 
 int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *err,

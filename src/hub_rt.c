@@ -296,9 +296,15 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 
     // Personal mixes go out through the send rings.
     send_mixes(e, g, nframes, frame);
-    if (g->nclients)
-        for (unsigned w = 0; w < g->tx_workers; w++)
+    if (g->nclients) {
+        uint64_t woken = bb_now_ns();
+        atomic_store_explicit(&e->stats.tx_period_ns, (uint64_t)nframes * 1000000000u / e->rate,
+                              memory_order_relaxed);
+        for (unsigned w = 0; w < g->tx_workers; w++) {
+            atomic_store_explicit(&e->stats.tx_woken_ns[w], woken, memory_order_release);
             sem_post(&e->tx_wake[w]);
+        }
+    }
 
     uint64_t dt = bb_now_ns() - t0;
     if (dt > atomic_load_explicit(&e->stats.rt_ns_max, memory_order_relaxed))

@@ -535,6 +535,10 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "joins_per_address", atomic_load(&h->eng.stats.joins_per_address));
     add_stat(m, "addr_moves", atomic_load(&h->eng.stats.addr_moves));
     add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
+    uint64_t tx_late, tx_max;
+    hub_net_tx_lateness(&h->eng, &tx_late, &tx_max);
+    add_stat(m, "tx_late", tx_late);
+    add_stat(m, "tx_worst_us", tx_max / 1000);
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
     add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);

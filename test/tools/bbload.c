@@ -6,7 +6,7 @@
 //          [--seconds S] [--die-at T:K]... [--codec C] [--signal code|tone]
 //          [--no-verify] [--jitter FRAMES] [--report FILE] [--seed X]
 //          [--name-prefix P] [--settle S] [--modulus M] [--rt-prio N]
-//          [--drift-ppm P] [-v]
+//          [--drift-ppm P] [--rx-rt-prio N] [-v]
 //
 // Musicians (each with its own UDP socket, so its own source address, and an
 // identity derived from --seed, the name prefix, its kind and its index, so
@@ -234,6 +234,7 @@ static struct {
     char           prefix[21];    // 20 characters at most: names fit BB_NAME_MAX
     int            verbose;
     int            rt_prio;       // SCHED_FIFO priority of the sender, 0 = none
+    int            rx_rt_prio;    // SCHED_FIFO priority of the receive threads, 0 = none (default)
     unsigned       modulus;       // the code's period in samples (default 32)
     enum bb_codec  codec;         // both ways (default float)
     bool           tone;          // --signal tone
@@ -1395,6 +1396,7 @@ static void usage(FILE *f)
             "  --seed X                 identities and churn (default 1)\n"
             "  --name-prefix P          musician names are P s0, P c0, P z0 (default ld)\n"
             "  --rt-prio N              SCHED_FIFO priority of the sender thread (default 4, 0 = none)\n"
+            "  --rx-rt-prio N           SCHED_FIFO priority of the receive threads (default 0: none)\n"
             "  --modulus M              code period, 2..32 (default 32); 31 also sees blocks of\n"
             "                           64 frames dropped or spliced out\n"
             "  --drift-ppm P            the sender's clock runs P ppm fast (negative: slow),\n"
@@ -1435,7 +1437,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_options(int argc, char **argv)
 {
     enum { O_HUB = 256, O_STEADY, O_RATE, O_MAX, O_SECONDS, O_DIE, O_CODEC, O_JITTER, O_REPORT,
-           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY, O_STEREO, O_DRIFT };
+           O_SEED, O_PREFIX, O_SETTLE, O_RTPRIO, O_MODULUS, O_SIGNAL, O_NOVERIFY, O_STEREO, O_DRIFT, O_RXRT };
     static const struct option opts[] = {
         {"hub", required_argument, 0, O_HUB},          {"steady", required_argument, 0, O_STEADY},
         {"churn-rate", required_argument, 0, O_RATE},  {"churn-max", required_argument, 0, O_MAX},
@@ -1446,6 +1448,7 @@ static int parse_options(int argc, char **argv)
         {"rt-prio", required_argument, 0, O_RTPRIO},  {"modulus", required_argument, 0, O_MODULUS},
         {"signal", required_argument, 0, O_SIGNAL},    {"no-verify", no_argument, 0, O_NOVERIFY},
         {"stereo-mix", no_argument, 0, O_STEREO},      {"drift-ppm", required_argument, 0, O_DRIFT},
+        {"rx-rt-prio", required_argument, 0, O_RXRT},
         {"verbose", no_argument, 0, 'v'},              {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     G.steady = 4;
@@ -1569,6 +1572,11 @@ static int parse_options(int argc, char **argv)
             if (parse_int(optarg, 0, 99, &l) < 0)
                 return bad("rt-prio", optarg);
             G.rt_prio = (int)l;
+            break;
+        case O_RXRT:
+            if (parse_int(optarg, 0, 99, &l) < 0)
+                return bad("rx-rt-prio", optarg);
+            G.rx_rt_prio = (int)l;
             break;
         case 'v':
             G.verbose = 1;
@@ -1716,6 +1724,25 @@ static void free_loops(void)
 
 /* ------------------------------------------------------------ main */
 
+/// Starts a thread, SCHED_FIFO at prio when prio > 0 and allowed, else an
+/// ordinary one. Returns whether it started.
+static bool start_thread(pthread_t *th, void *(*fn)(void *), void *arg, int prio)
+{
+    if (prio > 0) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        struct sched_param sp = {.sched_priority = prio};
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &sp);
+        int rc = pthread_create(th, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            return true;
+    }
+    return pthread_create(th, NULL, fn, arg) == 0;
+}
+
 int main(int argc, char **argv)
 {
     if (parse_options(argc, argv) < 0)
@@ -1787,8 +1814,12 @@ int main(int argc, char **argv)
     }
 
     atomic_store(&G.running, 1);
+    // --rx-rt-prio: the receivers stand for the musicians' own machines,
+    // which a busy hub machine does not slow down either (bench/scale.sh:
+    // at a load of 20 their backlog reached seconds and the kernel dropped
+    // the hub's mixes on their sockets).
     for (int i = 0; i < G.nrx; i++)
-        if (pthread_create(&G.rx[i].th, NULL, rx_main, &G.rx[i]) != 0) {
+        if (!start_thread(&G.rx[i].th, rx_main, &G.rx[i], G.rx_rt_prio)) {
             fprintf(stderr, "bbload: cannot start a receive thread\n");
             return 2;
         }
