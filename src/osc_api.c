@@ -536,6 +536,10 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "addr_moves", atomic_load(&h->eng.stats.addr_moves));
     add_stat(m, "send_errors", atomic_load(&h->eng.stats.send_errors));
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
+    add_stat(m, "shared_packets", atomic_load(&h->eng.stats.shared_packets));
+    const struct hub_graph *g = bb_snap_peek(&h->eng.graph);
+    add_stat(m, "mixes_mixed", g ? g->mix->nlead : 0);
+    add_stat(m, "mix_encodes", g ? g->tx_groups : 0);
     add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
