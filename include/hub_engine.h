@@ -108,6 +108,7 @@ struct hub_client {
     uint64_t           gone_epoch;  ///< [ctl] graph epoch without it
     uint64_t           leave_ns;    ///< [ctl] when the leave (or timeout) was decided
     _Atomic int        tx_claim;    ///< [tx] a send worker is draining tx (see hub_net.c)
+    int                tx_complexity; ///< [tx, the claim's holder] its encoder's complexity now
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
     uint8_t            restored;    ///< [ctl] stored settings were applied at join
@@ -175,6 +176,9 @@ struct hub_stats {
     _Atomic uint64_t send_errors;    ///< [tx]
     _Atomic uint64_t mono_packets;   ///< [tx] Opus mixes sent as one block (centred)
     _Atomic uint64_t shared_packets; ///< [tx] mix packets sent with a group's payload (not encoded again)
+    /// [tx sets the max, ctl takes it once a second] A send worker's worst
+    /// time from the callback's wake-up to its last datagram sent, ns.
+    _Atomic uint64_t tx_late_ns;
     _Atomic uint64_t cycles;         ///< [rt] process callbacks run
     _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
     _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
@@ -244,6 +248,12 @@ struct hub_engine {
     /// [ro after start, but its cookie jar: rx] The room's handshake.
     struct bb_hs_hub *hs;
     _Atomic int       running;
+
+    /// [ctl writes, rt and tx read] What the hub sheds (hub_load.h, enum
+    /// hub_shed) and the Opus complexity of the personal mixes now.
+    _Atomic int       shed;
+    _Atomic int       tx_complexity;
+    _Atomic uint64_t  rt_wake_ns;  ///< [rt writes, tx reads] when the callback woke the workers
 };
 
 /// [ctl] Callback time percentiles in microseconds since the last reset.

@@ -31,6 +31,7 @@
 
 #include "counter.h"
 #include "hub_engine.h"
+#include "hub_load.h"
 #include "log.h"
 #include "session.h"
 
@@ -407,10 +408,30 @@ static void tx_queue(struct hub_engine *e, struct hub_client *c, int n, struct t
         tx_flush(e, b);
 }
 
+// [tx] What the hub sheds at its ceiling (hub_load.h), applied to the
+// packet c just pulled: its encoder's complexity, and a stereo mix made
+// mono (left and right their mean) where the musician takes one-block
+// payloads, which the encoder then sends (bb_encoder_allow_mono).
+static void tx_shed(struct hub_engine *e, struct hub_client *c)
+{
+    int cx = atomic_load_explicit(&e->tx_complexity, memory_order_relaxed);
+    if (cx != c->tx_complexity && bb_encoder_set_complexity(c->st.enc, cx) == 0)
+        c->tx_complexity = cx;
+    if (atomic_load_explicit(&e->shed, memory_order_relaxed) < HUB_SHED_STEREO || !c->st.tx_mono ||
+        c->st.tx_channels != 2)
+        return;
+    float *x = c->st.tx_buf;
+    for (unsigned i = 0; i < c->st.tx_frames; i++)
+        x[2 * i] = x[2 * i + 1] = 0.5f * (x[2 * i] + x[2 * i + 1]);
+}
+
 static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_batch *b)
 {
-    for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_SEALED)) != 0;)
-        tx_queue(e, c, n, b);
+    uint32_t ts;
+    while (bb_stream_tx_pull(&c->st, &ts)) {
+        tx_shed(e, c);
+        tx_queue(e, c, bb_stream_tx_encode(&c->st, ts, b->buf[b->n], BB_MAX_SEALED), b);
+    }
 }
 
 // [tx] A member's packets up to and including the one at ts (the lead's,
@@ -427,8 +448,10 @@ static void send_member(struct hub_engine *e, struct hub_client *lead, struct hu
     const size_t bytes = (size_t)c->st.tx_frames * c->st.tx_channels * sizeof(float);
     uint32_t mts;
     while (bb_stream_tx_pull(&c->st, &mts)) {
+        tx_shed(e, c);
         if (mts == ts && plen >= 0 && memcmp(c->st.tx_buf, lead->st.tx_buf, bytes) == 0 &&
             bb_encoder_copy_state(c->st.enc, lead->st.enc) == 0) {
+            c->tx_complexity = lead->tx_complexity; // the state carries it
             tx_queue(e, c, bb_stream_tx_wrap(&c->st, ts, payload, (size_t)plen, b->buf[b->n],
                                              BB_MAX_SEALED), b);
             bb_counter_inc_shared(&e->stats.shared_packets);
@@ -460,6 +483,7 @@ static void send_group(struct hub_engine *e, const struct hub_graph *g, struct h
     uint8_t payload[BB_MAX_DATAGRAM];
     uint32_t ts;
     while (bb_stream_tx_pull(&lead->st, &ts)) {
+        tx_shed(e, lead);
         int plen = bb_encode(lead->st.enc, lead->st.tx_buf, payload, sizeof payload);
         tx_queue(e, lead, plen < 0 ? -1 : bb_stream_tx_wrap(&lead->st, ts, payload, (size_t)plen,
                                                              b->buf[b->n], BB_MAX_SEALED), b);
@@ -511,6 +535,10 @@ static void *tx_main(void *arg)
                 send_group(e, g, c, &w->batch, claimed, &nclaimed);
         }
         tx_flush(e, &w->batch);
+        // Lateness: from the callback's wake-up to the last datagram out.
+        uint64_t late = bb_now_ns() - atomic_load_explicit(&e->rt_wake_ns, memory_order_relaxed);
+        if (late < 1000000000ull && late > atomic_load_explicit(&e->stats.tx_late_ns, memory_order_relaxed))
+            atomic_store_explicit(&e->stats.tx_late_ns, late, memory_order_relaxed);
         for (unsigned i = 0; i < nclaimed; i++)
             atomic_store_explicit(&claimed[i]->tx_claim, 0, memory_order_release);
         // Between wakes a worker holds no graph: one that is not woken
