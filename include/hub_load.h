@@ -54,7 +54,9 @@ struct hub_load {
 /// [ctl] Before the engine runs: ceiling in percent, the mixes' complexity.
 void hub_load_init(struct hub_load *l, struct hub_engine *e, unsigned ceiling_pct, int complexity);
 /// [ctl] Once a second: measure, shed or take back, log a change.
-void hub_load_tick(struct hub_load *l, struct hub_engine *e, unsigned period, unsigned rate);
+/// musicians: connected now (with none, nothing more is shed).
+void hub_load_tick(struct hub_load *l, struct hub_engine *e, unsigned period, unsigned rate,
+                   unsigned musicians);
 /// [ctl] Whether one more musician may join (musicians: connected now);
 /// if not, why, in words for the REJECT, into why.
 int hub_load_admits(struct hub_load *l, unsigned musicians, char *why, size_t why_size);

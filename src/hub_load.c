@@ -50,7 +50,8 @@ static void set_level(struct hub_load *l, struct hub_engine *e, int level)
                           memory_order_relaxed);
 }
 
-void hub_load_tick(struct hub_load *l, struct hub_engine *e, unsigned period, unsigned rate)
+void hub_load_tick(struct hub_load *l, struct hub_engine *e, unsigned period, unsigned rate,
+                   unsigned musicians)
 {
     double period_us = 1e6 * (period ? period : 64) / (rate ? rate : 48000);
     l->rt_p99_us = rt_p99_us(l, e);
@@ -59,7 +60,7 @@ void hub_load_tick(struct hub_load *l, struct hub_engine *e, unsigned period, un
     l->pct = (unsigned)(100.0 * worst / period_us + 0.5);
     if (!l->ceiling_pct) // no ceiling: measured and shown, never acted on
         return;
-    if (l->pct > l->ceiling_pct) {
+    if (l->pct > l->ceiling_pct && musicians) { // with nobody in, nothing to shed for
         l->under = 0;
         if (++l->over >= 2 && l->level < HUB_SHED_MAX) {
             set_level(l, e, l->level + 1);

@@ -660,7 +660,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         }
         if (now >= next_ping) {
             log_stats(h);
-            hub_load_tick(&h->load, &h->eng, h->period, h->rate);
+            hub_load_tick(&h->load, &h->eng, h->period, h->rate, hub_active_count(h));
             hub_rec_tick(h); // the writer's news, at most about one a second
 
             hub_session_ping(h, now);

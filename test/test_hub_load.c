@@ -16,7 +16,7 @@ static void second(struct hub_load *l, unsigned us, unsigned late_us)
 {
     atomic_fetch_add(&e.stats.rt_hist[us / HUB_HIST_US], 750);
     atomic_store(&e.stats.tx_late_ns, (uint64_t)late_us * 1000);
-    hub_load_tick(l, &e, 64, 48000);
+    hub_load_tick(l, &e, 64, 48000, 3);
 }
 
 int main(void)
@@ -55,6 +55,13 @@ int main(void)
     for (int i = 0; i < 10; i++)
         second(&l, 200, 0);
     CHECK(l.level == HUB_SHED_NONE && atomic_load(&e.shed) == HUB_SHED_NONE);
+    // Nobody connected: nothing is shed.
+    hub_load_init(&l, &e, 50, 0);
+    for (int i = 0; i < 5; i++) {
+        atomic_fetch_add(&e.stats.rt_hist[1000 / HUB_HIST_US], 750);
+        hub_load_tick(&l, &e, 64, 48000, 0);
+    }
+    CHECK(l.pct == 75 && l.level == HUB_SHED_NONE);
     // No ceiling: measured, never acted on.
     hub_load_init(&l, &e, 0, 0);
     for (int i = 0; i < 5; i++)
