@@ -31,6 +31,7 @@
 #include "bb.h"
 #include "handshake.h"
 #include "hub_engine.h"
+#include "hub_load.h"
 #include "net.h"
 #include "store.h"
 
@@ -53,6 +54,7 @@ struct hub {
     unsigned       forget_days;     ///< --forget-after: stored musicians unseen this long go (0: never)
     unsigned       max_identities;  ///< --max-identities: stored musicians at most (0: no cap)
     unsigned       mix_complexity; ///< --opus-complexity: of the personal mixes' Opus encoders
+    unsigned       load_ceiling;   ///< --load-ceiling: percent of a period (hub_load.h)
     int            mix_ports;      ///< --mix-ports: each personal mix on JACK ports too
     int            drift_comp;     ///< jitter buffers resample clock drift (off: --no-drift-comp)
     unsigned       jitter;        ///< default hub-side depth, frames or BB_JBUF_AUTO
@@ -105,7 +107,12 @@ struct hub {
     struct bb_store   *store;
     struct bb_stored_client *main_rec; ///< main mix and the hub's own port connections
     int                main_dirty;
+
+    struct hub_load    load;      ///< [ctl] headroom and shedding (hub_load.h)
 };
+
+/// [ctl] Musicians connected and not leaving.
+unsigned hub_active_count(const struct hub *h);
 
 // hub_room.c
 /// The room password (--open, --password-file, BANDBRIDGE_PASSWORD, or the

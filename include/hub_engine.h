@@ -108,6 +108,7 @@ struct hub_client {
     uint64_t           gone_epoch;  ///< [ctl] graph epoch without it
     uint64_t           leave_ns;    ///< [ctl] when the leave (or timeout) was decided
     _Atomic int        tx_claim;    ///< [tx] a send worker is draining tx (see hub_net.c)
+    int                tx_complexity; ///< [tx, the claim's holder] its encoder's complexity now
     struct bb_stored_client *rec;   ///< [ctl] what persists of this musician
     int                rec_dirty;   ///< [ctl] rec must be refreshed and stored
     uint8_t            restored;    ///< [ctl] stored settings were applied at join
@@ -135,9 +136,17 @@ struct hub_graph {
     /// For mix m: the client whose personal mix it is (NULL = main mix).
     struct hub_client   *mix_client[BB_MAX_MIXES];
     /// Send workers to wake each period: 2 when HUB_TX_SPLIT_OPUS or more
-    /// mixes are Opus (encoding is worth two cores), else 1 (a wake-up
+    /// Opus encodes a packet time (tx_groups) (encoding is worth two cores), else 1 (a wake-up
     /// costs more than packetising PCM or encoding a few mixes).
     unsigned             tx_workers;
+    /// Personal mixes encoded once for several musicians (hub_net.c): by
+    /// slot, the slot whose mix stream leads the group (its own slot for a
+    /// lead or a musician alone) and the next member after it (-1: none).
+    /// Members have equal gains (bb_mix_graph lead) and equal encoders:
+    /// codec, channels, frames, bit rate, mono setting.
+    int16_t              tx_lead[BB_MAX_CLIENTS];
+    int16_t              tx_next[BB_MAX_CLIENTS];
+    unsigned             tx_groups; ///< encodes a packet time: leads
 };
 
 /// Recorder track ids (recorder.h): a source's is its source id (a
@@ -166,6 +175,10 @@ struct hub_stats {
     _Atomic uint64_t osc_relay_dropped; ///< [rx] relayed OSC datagrams over a musician's rate cap
     _Atomic uint64_t send_errors;    ///< [tx]
     _Atomic uint64_t mono_packets;   ///< [tx] Opus mixes sent as one block (centred)
+    _Atomic uint64_t shared_packets; ///< [tx] mix packets sent with a group's payload (not encoded again)
+    /// [tx sets the max, ctl takes it once a second] A send worker's worst
+    /// time from the callback's wake-up to its last datagram sent, ns.
+    _Atomic uint64_t tx_late_ns;
     _Atomic uint64_t cycles;         ///< [rt] process callbacks run
     _Atomic uint64_t late_cycles;    ///< [rt] graph missing or period too large
     _Atomic uint64_t rt_ns_max;      ///< [rt] worst callback time, ns
@@ -244,6 +257,11 @@ struct hub_engine {
     /// [ro after start, but its cookie jar: rx] The room's handshake.
     struct bb_hs_hub *hs;
     _Atomic int       running;
+
+    /// [ctl writes, rt and tx read] What the hub sheds (hub_load.h, enum
+    /// hub_shed) and the Opus complexity of the personal mixes now.
+    _Atomic int       shed;
+    _Atomic int       tx_complexity;
 };
 
 /// [ctl] Callback time percentiles in microseconds since the last reset.

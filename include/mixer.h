@@ -29,12 +29,22 @@ struct bb_mix_graph {
     uint16_t src_id[BB_MAX_SOURCES];   ///< stable id of source s
     uint16_t mix_id[BB_MAX_MIXES];     ///< stable id of mix m
     float   *gain;                     ///< [m][s][L,R] target gains, nmix*nsrc*2
+    /// The first mix whose gains are equal to mix m's, to the bit (m itself
+    /// if none before it): once the gains have settled (no ramp), a mix
+    /// with lead[m] < m is a copy of mix lead[m], not mixed again. Set by
+    /// the control thread (bb_mix_graph_group); bb_mix_graph_new sets m.
+    uint16_t lead[BB_MAX_MIXES];
+    unsigned nlead;                    ///< mixes with lead[m] == m
 };
 
 /// Allocates a graph with room for nsrc sources and nmix mixes, all gains 0.
 /// Control thread only.
 struct bb_mix_graph *bb_mix_graph_new(unsigned nsrc, unsigned nmix);
 void                 bb_mix_graph_free(struct bb_mix_graph *g);
+/// [ctl] Sets lead[] from the gains: equal rows (every source's L and R
+/// gain, bit for bit) share a lead. A hash of each row first, so that a
+/// full hub costs nmix rows hashed and a compare per match.
+void                 bb_mix_graph_group(struct bb_mix_graph *g);
 
 static inline float *bb_mix_graph_gain(const struct bb_mix_graph *g, unsigned m, unsigned s)
 {
@@ -62,7 +72,9 @@ void bb_mixer_init(struct bb_mixer *mx, unsigned ramp_frames);
 /// Mixes one period. src[s] (s < g->nsrc) is source s's buffer (NULL means
 /// silence); out[2m] and out[2m+1] receive mix m's left and right (they are
 /// overwritten). A new graph starts a ramp of ceil(ramp_frames/nframes)
-/// periods from the gains in use to the graph's.
+/// periods from the gains in use to the graph's. With no ramp running, a
+/// mix with g->lead[m] < m is a copy of its lead's output (its gains and
+/// the lead's are equal, and so are those in use: bit-exact).
 BB_RT void bb_mixer_process(struct bb_mixer *mx, const struct bb_mix_graph *g,
                             const float *const *src, float *const *out, unsigned nframes);
 

@@ -73,6 +73,8 @@ struct bb_stream {
     enum bb_codec      tx_codec;    ///< [ro]
     unsigned           tx_channels; ///< [ro]
     unsigned           tx_frames;   ///< [ro]
+    unsigned           tx_kbps;     ///< [ro] as opened (0: the codec's default)
+    int                tx_mono;     ///< [ro] allow_mono as opened
     enum bb_codec      rx_codec;    ///< [ro]
     unsigned           rx_channels; ///< [ro]
     unsigned           rx_frames;   ///< [ro]
@@ -153,6 +155,18 @@ int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **ou
 /// length, 0 when fewer than a packet's frames are queued, or -1 when the
 /// encoder failed (the frames are gone; call again).
 int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size);
+
+/// [tx] bb_stream_tx_next in three steps, for a payload several streams
+/// share (the hub's grouped mixes, hub_net.c): pull takes a packet's
+/// frames from the ring into tx_buf (1, or 0 when fewer are queued) and
+/// gives their ts; encode makes the AUDIO datagram of tx_buf with this
+/// stream's encoder; wrap makes one of an encoded payload (len bytes) made
+/// elsewhere. Both advance the sequence number and return the length to
+/// send from pkt (BB_MAX_SEALED bytes), or -1.
+int bb_stream_tx_pull(struct bb_stream *s, uint32_t *ts);
+int bb_stream_tx_encode(struct bb_stream *s, uint32_t ts, uint8_t *pkt, size_t size);
+int bb_stream_tx_wrap(struct bb_stream *s, uint32_t ts, const uint8_t *payload, size_t len,
+                      uint8_t *pkt, size_t size);
 
 /// What bb_stream_receive made of a datagram.
 #define BB_STREAM_REPLY_SIZE 96

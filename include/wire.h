@@ -70,6 +70,7 @@ enum bb_reject_code {
     BB_REJECT_IDENTITY    = 5, ///< this identity is connected already
     BB_REJECT_CODEC       = 6, ///< codec/channel combination not possible
     BB_REJECT_BAD_REQUEST = 7, ///< malformed join
+    BB_REJECT_BUSY        = 8, ///< the hub is at its load ceiling (hub_load.h); try later
 };
 
 enum bb_leave_code {

@@ -62,6 +62,7 @@
 #include "codec.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,59 @@ static int check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsig
 
 /* ---- encoder ----------------------------------------------------------- */
 
+// Encoders' custom modes are shared, one per (rate, frames), counted: a
+// custom encoder's state points to its mode, so only encoders on the same
+// mode object can take each other's state (bb_encoder_copy_state). Every
+// thread may open and close encoders (the hub's control thread, tests),
+// hence the lock; never taken while encoding.
+#define SHARED_MODES 8
+static struct shared_mode {
+    unsigned        rate, frames, refs;
+    OpusCustomMode *mode;
+} shared_modes[SHARED_MODES];
+static pthread_mutex_t shared_modes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static OpusCustomMode *mode_get(unsigned rate, unsigned frames, int *oe)
+{
+    pthread_mutex_lock(&shared_modes_lock);
+    struct shared_mode *free_slot = NULL;
+    OpusCustomMode *m = NULL;
+    for (int i = 0; i < SHARED_MODES && !m; i++) {
+        struct shared_mode *sm = &shared_modes[i];
+        if (sm->refs && sm->rate == rate && sm->frames == frames) {
+            sm->refs++;
+            m = sm->mode;
+        } else if (!sm->refs && !free_slot) {
+            free_slot = sm;
+        }
+    }
+    if (!m) {
+        m = opus_custom_mode_create((opus_int32)rate, (int)frames, oe);
+        if (m && free_slot) // a full table: a mode of its own (no copies)
+            *free_slot = (struct shared_mode){.rate = rate, .frames = frames, .refs = 1, .mode = m};
+    }
+    pthread_mutex_unlock(&shared_modes_lock);
+    return m;
+}
+
+static void mode_put(OpusCustomMode *m)
+{
+    pthread_mutex_lock(&shared_modes_lock);
+    int shared = 0;
+    for (int i = 0; i < SHARED_MODES; i++) {
+        struct shared_mode *sm = &shared_modes[i];
+        if (sm->refs && sm->mode == m) {
+            shared = 1;
+            if (--sm->refs == 0)
+                opus_custom_mode_destroy(m); // after every encoder using it
+            break;
+        }
+    }
+    if (!shared)
+        opus_custom_mode_destroy(m);
+    pthread_mutex_unlock(&shared_modes_lock);
+}
+
 struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned channels,
                                   unsigned frames, unsigned kbps_per_channel,
                                   char *err, size_t err_size)
@@ -339,7 +393,7 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
         // CELT sizes its constant-rate frames by the mode's rate: scaled,
         // so that OPUS_LD's packets are as large as OPUS's at this rate.
         bitrate = (opus_int32)((int64_t)bitrate * custom_mode_rate(c, rate) / rate);
-        e->mode = opus_custom_mode_create((opus_int32)custom_mode_rate(c, rate), (int)frames, &oe);
+        e->mode = mode_get(custom_mode_rate(c, rate), frames, &oe);
         if (!e->mode) {
             set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
                     opus_strerror(oe));
@@ -421,9 +475,32 @@ void bb_encoder_free(struct bb_encoder *e)
             opus_encoder_destroy(e->senc[ch]);
     }
     if (e->mode)
-        opus_custom_mode_destroy(e->mode); // after every encoder using it
+        mode_put(e->mode); // after every encoder using it
     free(e->mono);
     free(e);
+}
+
+int bb_encoder_copy_state(struct bb_encoder *dst, const struct bb_encoder *src)
+{
+    if (!dst || !src || dst->codec != src->codec || dst->rate != src->rate ||
+        dst->channels != src->channels || dst->frames != src->frames || dst->mode != src->mode ||
+        dst->mono_ok != src->mono_ok)
+        return -1;
+    if (dst == src)
+        return 0;
+    // Opus states are one block each, position independent (opus.h:
+    // "a shallow copy is sufficient"); a custom one points to its mode,
+    // which is the same object here (mode_get).
+    for (unsigned ch = 0; ch < src->channels && bb_codec_is_opus(src->codec); ch++) {
+        if (is_custom(src->codec))
+            memcpy(dst->cenc[ch], src->cenc[ch], (size_t)opus_custom_encoder_get_size(src->mode, 1));
+        else
+            memcpy(dst->senc[ch], src->senc[ch], (size_t)opus_encoder_get_size(1));
+    }
+    dst->same_run = src->same_run;
+    dst->others_cold = src->others_cold;
+    dst->last_mono = src->last_mono;
+    return 0;
 }
 
 static inline void put_u16(uint8_t *p, unsigned v)

@@ -79,7 +79,16 @@ int hub_client_stream_open(struct hub *h, struct hub_client *c, const struct bb_
         .jitter = target,
         .drift_comp = h->drift_comp,
     };
+    c->tx_complexity = cfg.complexity;
     return bb_stream_open(&c->st, &cfg, err, err_size);
+}
+
+unsigned hub_active_count(const struct hub *h)
+{
+    unsigned n = 0;
+    for (int i = 0; i < BB_MAX_CLIENTS; i++)
+        n += h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE;
+    return n;
 }
 
 void hub_client_stream_close(struct hub_client *c)

@@ -21,6 +21,50 @@ static void graph_free(void *obj)
     free(g);
 }
 
+// Whether the mix streams of a and b can share one encoder's packets.
+static int same_encoder(const struct hub_client *a, const struct hub_client *b)
+{
+    return a->st.tx_codec == b->st.tx_codec && a->st.tx_channels == b->st.tx_channels &&
+           a->st.tx_frames == b->st.tx_frames && a->st.tx_kbps == b->st.tx_kbps &&
+           a->st.tx_mono == b->st.tx_mono;
+}
+
+// [ctl] The send groups (hub_engine.h, tx_lead): musicians whose mixes
+// share a lead in the mixer and whose streams are encoded alike. The send
+// side still checks every packet's frames before it shares a payload
+// (the click, a ramp, a member behind: hub_net.c), so a group is a
+// promise of work saved, never of sameness.
+static void group_streams(struct hub_graph *g)
+{
+    const struct bb_mix_graph *mg = g->mix;
+    int16_t last[BB_MAX_CLIENTS]; // by lead slot: its group's last member
+    unsigned opus = 0;
+    g->tx_groups = 0;
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        struct hub_client *c = g->mix_client[m];
+        if (!c)
+            continue;
+        g->tx_lead[c->slot] = (int16_t)c->slot;
+        g->tx_next[c->slot] = -1;
+        for (unsigned k = 0; k < m; k++) {
+            const struct hub_client *l = g->mix_client[k];
+            if (l && g->tx_lead[l->slot] == l->slot && mg->lead[k] == mg->lead[m] &&
+                same_encoder(l, c)) {
+                g->tx_lead[c->slot] = (int16_t)l->slot;
+                g->tx_next[last[l->slot]] = (int16_t)c->slot;
+                last[l->slot] = (int16_t)c->slot;
+                break;
+            }
+        }
+        if (g->tx_lead[c->slot] == c->slot) {
+            last[c->slot] = (int16_t)c->slot;
+            g->tx_groups++;
+            opus += bb_codec_is_opus(c->st.tx_codec);
+        }
+    }
+    g->tx_workers = opus >= HUB_TX_SPLIT_OPUS ? HUB_TX_WORKERS : 1;
+}
+
 // [ctl] Builds the graph for the current client table and settings.
 static struct hub_graph *build_graph(struct hub *h)
 {
@@ -28,7 +72,7 @@ static struct hub_graph *build_graph(struct hub *h)
     if (!g)
         return NULL;
     uint16_t src_id[BB_MAX_SOURCES], mix_id[BB_MAX_MIXES];
-    unsigned nsrc = 0, nmix = 0, opus = 0;
+    unsigned nsrc = 0, nmix = 0;
     for (int slot = 0; slot < BB_MAX_CLIENTS; slot++) {
         struct hub_client *c = h->slots[slot];
         if (!c || c->state == HUB_CLIENT_REMOVED)
@@ -42,9 +86,7 @@ static struct hub_graph *build_graph(struct hub *h)
         }
         g->mix_client[nmix] = c;
         mix_id[nmix++] = (uint16_t)slot;
-        opus += bb_codec_is_opus(c->st.tx_codec);
     }
-    g->tx_workers = opus >= HUB_TX_SPLIT_OPUS ? HUB_TX_WORKERS : 1;
     for (unsigned i = 0; i < h->local_inputs; i++) {
         g->src_client[nsrc] = NULL;
         g->src_index[nsrc] = (uint16_t)i;
@@ -80,6 +122,8 @@ static struct hub_graph *build_graph(struct hub *h)
             bb_pan_gains(bb_db_to_gain(sd->gain_db + trim), sd->pan, &gain[0], &gain[1]);
         }
     }
+    bb_mix_graph_group(g->mix);
+    group_streams(g);
     return g;
 }
 

@@ -259,6 +259,9 @@ static void usage(FILE *f)
             "                        packet every few seconds to minutes without)\n"
             "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
             "                        encodes, 0 (cheapest) to 10 (default 0)\n"
+            "      --load-ceiling PCT  the share of a period the hub may need before it\n"
+            "                        sheds work and refuses joins, e.g. 80 (default 0:\n"
+            "                        none; a low one, e.g. 1, forces both: for tests)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
             "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
@@ -318,6 +321,10 @@ static int set_stream_option(struct hub *h, int o, const char *arg, int *osc_set
         break;
     case 'C':
         if (bb_parse_uint(arg, 0, 10, &h->mix_complexity) < 0)
+            return 1;
+        break;
+    case 'L':
+        if (bb_parse_uint(arg, 0, 1000, &h->load_ceiling) < 0)
             return 1;
         break;
     case 'M':
@@ -479,6 +486,7 @@ static int parse_options(struct hub *h, int argc, char **argv)
         {"osc-bind", required_argument, 0, 'B'}, {"osc-allow", required_argument, 0, 'A'},
         {"osc-password", required_argument, 0, 'P'}, {"osc-doc", no_argument, 0, 'D'},
         {"record", required_argument, 0, 'R'},
+        {"load-ceiling", required_argument, 0, 'L'},
         {"opus-complexity", required_argument, 0, 'C'}, {"mix-ports", no_argument, 0, 'M'},
         {"drift-comp", no_argument, 0, 'F'}, {"no-drift-comp", no_argument, 0, 'X'},
         {"password-file", required_argument, 0, 'W'}, {"open", no_argument, 0, 'O'},
@@ -654,6 +662,7 @@ static int start_hub(struct hub *h, struct loop *lp)
     hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
+    hub_load_init(&h->load, &h->eng, h->load_ceiling, (int)h->mix_complexity);
     if (hub_net_start(&h->eng, h->bind[0] ? h->bind : NULL, h->port, err, sizeof err) < 0) {
         bb_err("%s", err);
         return -1;
@@ -748,6 +757,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         prof_mark(&prof, LP_SWEEP);
         if (now >= next_ping) {
             log_stats(h);
+            hub_load_tick(&h->load, &h->eng, h->period, h->rate, hub_active_count(h));
             hub_rec_tick(h); // the writer's news, at most about one a second
 
             hub_session_ping(h, now);
@@ -778,6 +788,7 @@ int bb_hub_main(int argc, char **argv)
     h->local_inputs = 2;
     h->max_clients = BB_MAX_CLIENTS;
     h->mix_complexity = 0; // bandbridge(1): 22 % cheaper than 2, within 0.5 dB of it
+    h->load_ceiling = HUB_LOAD_CEILING_DEFAULT;
     h->drift_comp = 1;
     h->timeout_ms = 1000;
     h->max_per_address = 8;

@@ -12,7 +12,9 @@
 // send workers [tx]: woken by the process callback once per period, each
 //   drains the send rings of its share of the musicians (slot % workers) a
 //   packet at a time, encodes and sends: Opus encoding of many mixes is
-//   spread over the cores instead of queueing behind one thread.
+//   spread over the cores instead of queueing behind one thread. Equal
+//   mixes (by default everyone's: everyone at 0 dB) are encoded once per
+//   group and sent to every member, each sealed with its own keys.
 //
 // Both acknowledge the graph epoch on every loop so the control thread
 // knows when an old graph (and a departed musician) can be freed.
@@ -29,6 +31,7 @@
 
 #include "counter.h"
 #include "hub_engine.h"
+#include "hub_load.h"
 #include "log.h"
 #include "session.h"
 
@@ -380,31 +383,116 @@ static void tx_flush(struct hub_engine *e, struct tx_batch *b)
     b->n = 0;
 }
 
+// [tx] Queues the datagram of n bytes made in b->buf[b->n] for c (n < 0:
+// it could not be made). Nothing goes out before the musician proved,
+// with an authenticated datagram from its address, that it holds the keys
+// and is there: the hub is never a loud echo for a forged source. Its
+// packets are taken all the same, so its send ring does not fill.
+static void tx_queue(struct hub_engine *e, struct hub_client *c, int n, struct tx_batch *b)
+{
+    if (n < 0) {
+        bb_counter_inc_shared(&e->stats.send_errors);
+        return;
+    }
+    if (!atomic_load_explicit(&c->confirmed, memory_order_acquire))
+        return;
+    hub_client_addr(c, &b->to[b->n]);
+    b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
+    b->msg[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->to[b->n].ss,
+                                                .msg_namelen = b->to[b->n].len,
+                                                .msg_iov = &b->iov[b->n],
+                                                .msg_iovlen = 1}};
+    if (bb_encoder_last_mono(c->st.enc))
+        bb_counter_inc_shared(&e->stats.mono_packets);
+    if (++b->n == TX_BATCH)
+        tx_flush(e, b);
+}
+
+// [tx] What the hub sheds at its ceiling (hub_load.h), applied to the
+// packet c just pulled: its encoder's complexity, and a stereo mix made
+// mono (left and right their mean) where the musician takes one-block
+// payloads, which the encoder then sends (bb_encoder_allow_mono).
+static void tx_shed(struct hub_engine *e, struct hub_client *c)
+{
+    int cx = atomic_load_explicit(&e->tx_complexity, memory_order_relaxed);
+    if (cx != c->tx_complexity && bb_encoder_set_complexity(c->st.enc, cx) == 0)
+        c->tx_complexity = cx;
+    if (atomic_load_explicit(&e->shed, memory_order_relaxed) < HUB_SHED_STEREO || !c->st.tx_mono ||
+        c->st.tx_channels != 2)
+        return;
+    float *x = c->st.tx_buf;
+    for (unsigned i = 0; i < c->st.tx_frames; i++)
+        x[2 * i] = x[2 * i + 1] = 0.5f * (x[2 * i] + x[2 * i + 1]);
+}
+
 static void send_client(struct hub_engine *e, struct hub_client *c, struct tx_batch *b)
 {
-    // Nothing goes out before the musician proved, with an authenticated
-    // datagram from its address, that it holds the keys and is there: the
-    // hub is never a loud echo for a forged source. Its packets are taken
-    // all the same, so its send ring does not fill.
-    int confirmed = atomic_load_explicit(&c->confirmed, memory_order_acquire);
-    for (int n; (n = bb_stream_tx_next(&c->st, b->buf[b->n], BB_MAX_SEALED)) != 0;) {
-        if (n < 0) {
-            bb_counter_inc_shared(&e->stats.send_errors);
-            continue;
-        }
-        if (!confirmed)
-            continue;
-        hub_client_addr(c, &b->to[b->n]);
-        b->iov[b->n] = (struct iovec){.iov_base = b->buf[b->n], .iov_len = (size_t)n};
-        b->msg[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->to[b->n].ss,
-                                                    .msg_namelen = b->to[b->n].len,
-                                                    .msg_iov = &b->iov[b->n],
-                                                    .msg_iovlen = 1}};
-        if (bb_encoder_last_mono(c->st.enc))
-            bb_counter_inc_shared(&e->stats.mono_packets);
-        if (++b->n == TX_BATCH)
-            tx_flush(e, b);
+    uint32_t ts;
+    while (bb_stream_tx_pull(&c->st, &ts)) {
+        tx_shed(e, c);
+        tx_queue(e, c, bb_stream_tx_encode(&c->st, ts, b->buf[b->n], BB_MAX_SEALED), b);
     }
+}
+
+// [tx] A member's packets up to and including the one at ts (the lead's,
+// whose frames are in lead->st.tx_buf and its encoding in payload): that
+// one goes out with the lead's payload when its frames are the lead's to
+// the bit and the member's encoder can take the lead's state, so that the
+// member's encoder stays where its decoder is (bb_encoder_copy_state) and
+// it may leave the group at any packet without a seam. Any other packet
+// (frames that differ: its mix is ramping, its click; one from before ts:
+// a wake it was not claimed in) is encoded on its own encoder.
+static void send_member(struct hub_engine *e, struct hub_client *lead, struct hub_client *c,
+                        uint32_t ts, const uint8_t *payload, int plen, struct tx_batch *b)
+{
+    const size_t bytes = (size_t)c->st.tx_frames * c->st.tx_channels * sizeof(float);
+    uint32_t mts;
+    while (bb_stream_tx_pull(&c->st, &mts)) {
+        tx_shed(e, c);
+        if (mts == ts && plen >= 0 && memcmp(c->st.tx_buf, lead->st.tx_buf, bytes) == 0 &&
+            bb_encoder_copy_state(c->st.enc, lead->st.enc) == 0) {
+            c->tx_complexity = lead->tx_complexity; // the state carries it
+            tx_queue(e, c, bb_stream_tx_wrap(&c->st, ts, payload, (size_t)plen, b->buf[b->n],
+                                             BB_MAX_SEALED), b);
+            bb_counter_inc_shared(&e->stats.shared_packets);
+            return;
+        }
+        tx_queue(e, c, bb_stream_tx_encode(&c->st, mts, b->buf[b->n], BB_MAX_SEALED), b);
+        if ((int32_t)(mts - ts) >= 0)
+            return;
+    }
+}
+
+// [tx] A group (hub_engine.h, tx_lead): the lead's mix encoded once a
+// packet, sent to every member sealed with the member's own keys. The
+// members this worker could claim are added to claimed (released by the
+// caller after the batch went out); one another worker holds (an older
+// graph) is sent by it.
+static void send_group(struct hub_engine *e, const struct hub_graph *g, struct hub_client *lead,
+                       struct tx_batch *b, struct hub_client **claimed, unsigned *nclaimed)
+{
+    struct hub_client *member[BB_MAX_CLIENTS];
+    unsigned nm = 0;
+    for (int s = g->tx_next[lead->slot]; s >= 0; s = g->tx_next[s]) {
+        struct hub_client *c = g->by_slot[s];
+        if (!c || atomic_exchange_explicit(&c->tx_claim, 1, memory_order_acquire))
+            continue;
+        member[nm++] = c;
+        claimed[(*nclaimed)++] = c;
+    }
+    uint8_t payload[BB_MAX_DATAGRAM];
+    uint32_t ts;
+    while (bb_stream_tx_pull(&lead->st, &ts)) {
+        tx_shed(e, lead);
+        int plen = bb_encode(lead->st.enc, lead->st.tx_buf, payload, sizeof payload);
+        tx_queue(e, lead, plen < 0 ? -1 : bb_stream_tx_wrap(&lead->st, ts, payload, (size_t)plen,
+                                                             b->buf[b->n], BB_MAX_SEALED), b);
+        for (unsigned i = 0; i < nm; i++)
+            send_member(e, lead, member[i], ts, payload, plen, b);
+    }
+    // Whatever a member has beyond the lead's packets.
+    for (unsigned i = 0; i < nm; i++)
+        send_client(e, member[i], b);
 }
 
 struct tx_worker {
@@ -425,6 +513,9 @@ static void tx_lateness(struct hub_engine *e, int i)
     uint64_t now = bb_now_ns(), dt = now > woken ? now - woken : 0;
     if (dt > atomic_load_explicit(&e->stats.tx_ns_max[i], memory_order_relaxed))
         atomic_store_explicit(&e->stats.tx_ns_max[i], dt, memory_order_relaxed);
+    // The worst of any worker since the control thread last took it (hub_load.c).
+    if (dt < 1000000000ull && dt > atomic_load_explicit(&e->stats.tx_late_ns, memory_order_relaxed))
+        atomic_store_explicit(&e->stats.tx_late_ns, dt, memory_order_relaxed);
     if (dt > atomic_load_explicit(&e->stats.tx_period_ns, memory_order_relaxed))
         bb_counter_inc(&e->stats.tx_late[i]);
 }
@@ -451,11 +542,15 @@ static void *tx_main(void *arg)
         struct hub_client *claimed[BB_MAX_CLIENTS];
         for (unsigned i = 0; i < g->nclients; i++) {
             struct hub_client *c = g->clients[i];
-            if ((unsigned)c->slot % n != (unsigned)w->index ||
+            // A group's members go with their lead (send_group).
+            if (g->tx_lead[c->slot] != c->slot || (unsigned)c->slot % n != (unsigned)w->index ||
                 atomic_exchange_explicit(&c->tx_claim, 1, memory_order_acquire))
                 continue;
-            send_client(e, c, &w->batch);
             claimed[nclaimed++] = c;
+            if (g->tx_next[c->slot] < 0)
+                send_client(e, c, &w->batch);
+            else
+                send_group(e, g, c, &w->batch, claimed, &nclaimed);
         }
         tx_flush(e, &w->batch);
         for (unsigned i = 0; i < nclaimed; i++)

@@ -18,6 +18,7 @@
 #include "click.h"
 #include "counter.h"
 #include "hub_engine.h"
+#include "hub_load.h"
 #include "recorder.h"
 
 int hub_rt_init(struct hub_engine *e)
@@ -220,6 +221,25 @@ BB_RT static void record(struct hub_engine *e, const struct hub_graph *g, unsign
     bb_recorder_rt_end(rec);
 }
 
+// Meters: every source (pre-fader) and every mix output, by stable id;
+// the control thread takes them ~25 times a second (meter.h).
+BB_RT static void meter(struct hub_engine *e, const struct bb_mix_graph *mg, unsigned nframes)
+{
+    uint64_t mgen;
+    struct bb_meter_slot *ms = bb_meters_rt_begin(&e->meters, &mgen);
+    for (unsigned s = 0; s < mg->nsrc; s++) {
+        unsigned id = mg->src_id[s];
+        bb_meter_acc(&ms->src_peak[id], &ms->src_sq[id], e->rt_src[s], nframes);
+    }
+    for (unsigned m = 0; m < mg->nmix; m++) {
+        unsigned id = mg->mix_id[m];
+        for (int side = 0; side < 2; side++)
+            bb_meter_acc(&ms->mix_peak[id][side], &ms->mix_sq[id][side], e->rt_out[2 * m + side],
+                         nframes);
+    }
+    bb_meters_rt_end(&e->meters, ms, mgen, nframes);
+}
+
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 {
     struct hub_engine *e = arg;
@@ -278,21 +298,9 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     if (e->rec)
         record(e, g, nframes, frame, click_sounds);
 
-    // Meters: every source (pre-fader) and every mix output, by stable id;
-    // the control thread takes them ~25 times a second (meter.h).
-    uint64_t mgen;
-    struct bb_meter_slot *ms = bb_meters_rt_begin(&e->meters, &mgen);
-    for (unsigned s = 0; s < mg->nsrc; s++) {
-        unsigned id = mg->src_id[s];
-        bb_meter_acc(&ms->src_peak[id], &ms->src_sq[id], e->rt_src[s], nframes);
-    }
-    for (unsigned m = 0; m < mg->nmix; m++) {
-        unsigned id = mg->mix_id[m];
-        for (int side = 0; side < 2; side++)
-            bb_meter_acc(&ms->mix_peak[id][side], &ms->mix_sq[id][side], e->rt_out[2 * m + side],
-                         nframes);
-    }
-    bb_meters_rt_end(&e->meters, ms, mgen, nframes);
+    // Meters, unless the hub sheds them at its ceiling (hub_load.h).
+    if (atomic_load_explicit(&e->shed, memory_order_relaxed) < HUB_SHED_METERS)
+        meter(e, mg, nframes);
 
     // Personal mixes go out through the send rings.
     send_mixes(e, g, nframes, frame);

@@ -346,6 +346,11 @@ static void handle_join(struct hub *h, const struct hub_event *ev, const struct 
                     "(serve --max-per-address)", same);
         return;
     }
+    char busy[200];
+    if (!hub_load_admits(&h->load, hub_active_count(h), busy, sizeof busy)) {
+        send_reject(h, ev, BB_REJECT_BUSY, "%s", busy);
+        return;
+    }
     // Their old slot if it is free, else the first never used, else the first free.
     int slot = hub_clients_pick_slot(h, j.identity);
     if (slot < 0) {

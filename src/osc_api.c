@@ -514,11 +514,8 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     struct bb_store_stats st = {0};
     if (h->store)
         bb_store_get_stats(h->store, &st);
-    unsigned n = 0;
-    for (int i = 0; i < BB_MAX_CLIENTS; i++)
-        n += h->slots[i] && h->slots[i]->state == HUB_CLIENT_ACTIVE;
     lo_message m = lo_message_new();
-    add_stat(m, "clients", n);
+    add_stat(m, "clients", hub_active_count(h));
     add_stat(m, "cycles", atomic_load(&h->eng.stats.cycles));
     add_stat(m, "xruns", atomic_load(&h->eng.stats.xruns));
     add_stat(m, "late_cycles", atomic_load(&h->eng.stats.late_cycles));
@@ -540,6 +537,14 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "tx_late", tx_late);
     add_stat(m, "tx_worst_us", tx_max / 1000);
     add_stat(m, "mono_packets", atomic_load(&h->eng.stats.mono_packets));
+    add_stat(m, "shared_packets", atomic_load(&h->eng.stats.shared_packets));
+    const struct hub_graph *g = bb_snap_peek(&h->eng.graph);
+    add_stat(m, "mixes_mixed", g ? g->mix->nlead : 0);
+    add_stat(m, "mix_encodes", g ? g->tx_groups : 0);
+    add_stat(m, "load_pct", h->load.pct);
+    add_stat(m, "load_ceiling_pct", h->load.ceiling_pct);
+    add_stat(m, "shed_level", (uint64_t)h->load.level);
+    add_stat(m, "busy_rejects", h->load.busy_rejects);
     add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
@@ -709,6 +714,14 @@ static void cmd_status(struct hub *h, struct osc_call *call)
         lo_message_free(lm);
         count++;
     }
+    // The hub's own headroom (hub_load.h), before the end.
+    lo_message lm = lo_message_new();
+    lo_message_add_int32(lm, (int32_t)h->load.pct);
+    lo_message_add_int32(lm, (int32_t)h->load.ceiling_pct);
+    lo_message_add_int32(lm, h->load.level);
+    lo_message_add_string(lm, hub_load_shed_text(h->load.level));
+    osc_send(h, &src->peer, "/status/load", lm);
+    lo_message_free(lm);
     lo_message m = lo_message_new();
     lo_message_add_int32(m, count);
     osc_reply(h, src, "/status/end", m);
@@ -825,6 +838,9 @@ static const struct osc_api_row osc_rows[] = {
      "i:musician_jbuf",
      "a musician's round trip from both ends' jitter buffers (bandbridge(1), LATENCY), after "
      "their /status/client"},
+    {"/status/load", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL,
+     "i:load_pct i:ceiling_pct i:shed_level s:shedding",
+     "the hub's load (percent of a period) and what it sheds, before /status/end"},
     {"/status/end", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL, "i:count", "the end of /status"},
     {"/joined", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician joined"},
     {"/left", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician left"},

@@ -48,6 +48,8 @@ struct status_reply {
     int               rate, period;
     char              version[64];
     int               rec_answered, recording, take; ///< /record
+    int               have_load, load_pct, load_ceiling, shed_level; ///< /status/load
+    char              shedding[64];
     char              rec_dir[256];
 };
 
@@ -103,6 +105,13 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
     } else if (strcmp(path, "/error") == 0 && argc >= 1 && types[0] == 's' &&
                strcmp(bb_arg_str(argv[0]), "/record") == 0) {
         // A hub older than the recorder: no recording line.
+    } else if (strcmp(path, "/status/load") == 0 && argc >= 4 && types[0] == 'i' &&
+               types[1] == 'i' && types[2] == 'i' && types[3] == 's') {
+        r->have_load = 1;
+        r->load_pct = bb_arg_i32(argv[0]);
+        r->load_ceiling = bb_arg_i32(argv[1]);
+        r->shed_level = bb_arg_i32(argv[2]);
+        snprintf(r->shedding, sizeof r->shedding, "%s", bb_arg_str(argv[3]));
     } else if (strcmp(path, "/status/end") == 0) {
         r->done = 1;
     } else if (strcmp(path, "/info") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
@@ -241,6 +250,7 @@ static int status_round(lo_server srv, lo_address addr, struct status_reply *r, 
 {
     r->n = r->done = r->error = r->have_info = 0;
     r->rec_answered = 0;
+    r->have_load = 0;
     bb_ctl_send_auth(addr, srv);
     // /record first: its answer comes before /status/end.
     lo_send_from(addr, srv, LO_TT_IMMEDIATE, "/record", "");
@@ -293,6 +303,10 @@ static void status_print_latency(FILE *f, const struct status_reply *r)
         fprintf(f, "%2d %-16s %8.1f %7.1f %13s %11s %7d\n", w->slot, fit(nm, sizeof nm, w->name, 16, 0),
                 w->lat_ms, w->rtt_ms, jb, per, w->codec_frames);
     }
+    if (r->have_load) // a hub older than its load measure says nothing
+        fprintf(f, "hub load %d %% of its period (ceiling %d %%)%s%s\n", r->load_pct,
+                r->load_ceiling, r->shed_level ? ", shedding " : "",
+                r->shed_level ? r->shedding : "");
     size_t dl = strlen(r->rec_dir); // its end, which names the take, fits the line
     if (r->rec_answered && !r->recording && r->take == 0)
         fprintf(f, "not recording\n");

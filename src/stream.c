@@ -14,6 +14,8 @@ int bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char
     s->tx_codec = cfg->tx_codec;
     s->tx_channels = cfg->tx_channels;
     s->tx_frames = cfg->tx_frames;
+    s->tx_kbps = cfg->kbps;
+    s->tx_mono = cfg->allow_mono;
     s->rx_codec = cfg->rx_codec;
     s->rx_channels = cfg->rx_channels;
     s->rx_frames = cfg->rx_frames;
@@ -166,29 +168,66 @@ int bb_stream_unseal(struct bb_stream *s, uint8_t *pkt, size_t len, uint8_t **ou
     return BB_WIRE_HEADER_SIZE + n;
 }
 
-int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
+int bb_stream_tx_pull(struct bb_stream *s, uint32_t *ts)
+{
+    const uint32_t bytes = s->tx_frames * s->tx_channels * (uint32_t)sizeof(float);
+    if (bb_ring_read_space(&s->tx) < bytes)
+        return 0;
+    bb_ring_read(&s->tx, s->tx_buf, bytes);
+    // ts: our clock at the packet's first frame.
+    *ts = s->tx_ts + atomic_load_explicit(&s->tx_clock, memory_order_relaxed);
+    s->tx_ts += s->tx_frames;
+    return 1;
+}
+
+// The AUDIO header for the packet at ts into plain (room bytes): the
+// payload's offset, or -1.
+static int tx_head(struct bb_stream *s, uint32_t ts, uint8_t *plain, size_t room)
+{
+    struct bb_header hd = {.type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = ts};
+    s->tx_seq++;
+    return bb_wire_write_audio_head(plain, room, &hd, (uint8_t)s->tx_codec,
+                                    (uint8_t)s->tx_channels, (uint16_t)s->tx_frames);
+}
+
+int bb_stream_tx_encode(struct bb_stream *s, uint32_t ts, uint8_t *pkt, size_t size)
 {
     if (size < BB_SEAL_OVERHEAD + BB_WIRE_HEADER_SIZE)
         return -1;
     // Written after the counter's room and sealed in place (bb_stream_seal).
     uint8_t *plain = pkt + BB_SEAL_COUNTER_SIZE;
     size_t room = size - BB_SEAL_OVERHEAD;
-    const uint32_t bytes = s->tx_frames * s->tx_channels * (uint32_t)sizeof(float);
-    if (bb_ring_read_space(&s->tx) < bytes)
-        return 0;
-    bb_ring_read(&s->tx, s->tx_buf, bytes);
-    // ts: our clock at the packet's first frame.
-    uint32_t ts = s->tx_ts + atomic_load_explicit(&s->tx_clock, memory_order_relaxed);
-    struct bb_header hd = {.type = BB_MSG_AUDIO, .session = s->session, .seq = s->tx_seq, .ts = ts};
-    s->tx_seq++;
-    s->tx_ts += s->tx_frames;
-    int off = bb_wire_write_audio_head(plain, room, &hd, (uint8_t)s->tx_codec,
-                                       (uint8_t)s->tx_channels, (uint16_t)s->tx_frames);
+    int off = tx_head(s, ts, plain, room);
     int n = off > 0 ? bb_encode(s->enc, s->tx_buf, plain + off, room - (size_t)off) : -1;
     if (n < 0)
         return -1;
     bb_counter_add(&s->packets_out, 1);
     return bb_stream_seal(s, pkt, off + n, size);
+}
+
+int bb_stream_tx_wrap(struct bb_stream *s, uint32_t ts, const uint8_t *payload, size_t len,
+                      uint8_t *pkt, size_t size)
+{
+    if (size < BB_SEAL_OVERHEAD + BB_WIRE_HEADER_SIZE)
+        return -1;
+    uint8_t *plain = pkt + BB_SEAL_COUNTER_SIZE;
+    size_t room = size - BB_SEAL_OVERHEAD;
+    int off = tx_head(s, ts, plain, room);
+    if (off <= 0 || len > room - (size_t)off)
+        return -1;
+    memcpy(plain + off, payload, len);
+    bb_counter_add(&s->packets_out, 1);
+    return bb_stream_seal(s, pkt, off + (int)len, size);
+}
+
+int bb_stream_tx_next(struct bb_stream *s, uint8_t *pkt, size_t size)
+{
+    uint32_t ts;
+    if (size < BB_SEAL_OVERHEAD + BB_WIRE_HEADER_SIZE)
+        return -1;
+    if (!bb_stream_tx_pull(s, &ts))
+        return 0;
+    return bb_stream_tx_encode(s, ts, pkt, size);
 }
 
 enum bb_stream_rx bb_stream_receive(struct bb_stream *s, const struct bb_header *hd,

@@ -288,14 +288,28 @@ bb_stop_jack() {
 # machine (milliseconds a second here), partly in steps too small to tell
 # from drift; resampled, the stream could not be checked bit exact. The
 # excess is trimmed by whole packets instead, which the check allows.
+# Options given to it go last, to the hub (a later --osc-port wins).
 bb_start_load_hub() {
     BBLOAD=$BUILD/bbload
     [[ -x $BBLOAD ]] || { not_ok "bbload is built ($BBLOAD)"; bb_done; }
     port=$(bb_free_udp_port)
     bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port 0 \
-        --jitter 1536 --db "$BB_TMP/hub.db" --no-drift-comp -v
+        --jitter 1536 --db "$BB_TMP/hub.db" --no-drift-comp -v "$@"
     hub=$BB_LASTPID
     check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
+}
+
+# bb_hub_stats OSC_PORT KEY...: those keys' values in one /stats answer of
+# the hub at OSC_PORT, space separated in that order; fails if one is missing.
+bb_hub_stats() {
+    local osc_port=$1
+    shift
+    "$BB_BIN" ctl --port "$osc_port" --timeout 5 /stats 2>/dev/null | awk -v keys="$*" '{
+        for (i = 1; i < NF; i += 2) v[$i] = $(i + 1)
+    } END {
+        n = split(keys, k, " ")
+        for (j = 1; j <= n; j++) { if (!(k[j] in v)) exit 1; printf "%s%s", v[k[j]], j < n ? " " : "\n" }
+    }'
 }
 
 # bb_join NAME CODEC [join options...]: a musician, `bandbridge join` as NAME

@@ -783,8 +783,91 @@ static void time_codec(enum bb_codec c)
     bb_decoder_free(d);
 }
 
+// Stereo test signal at frame index t: two tones, left != right.
+static void group_signal(float *pcm, unsigned frames, unsigned t0)
+{
+    for (unsigned f = 0; f < frames; f++) {
+        float t = (float)(t0 + f);
+        pcm[2 * f] = 0.3f * sinf(t * 0.031f) + 0.1f * sinf(t * 0.17f);
+        pcm[2 * f + 1] = 0.25f * sinf(t * 0.043f);
+    }
+}
+
+// Issue 17: a mix several musicians share is encoded once, each member's
+// encoder taking the lead's state after every shared packet
+// (bb_encoder_copy_state). A member who leaves the group encodes its next
+// packets on its own encoder: they must be the very bytes the lead's
+// encoder would have made of them (its decoder sees no seam). And a
+// musician who joins a group mid-stream gets the lead's packets after
+// its own: its decoder meets another encoder's stream. That seam is
+// measured (the largest difference from a decoder that had the lead's
+// packets all along, in the first packets after the switch and later)
+// and must die out.
+static void test_copy_state(enum bb_codec c)
+{
+    const unsigned fr = bb_codec_wire_frames(c, 48000, 2);
+    char err[128];
+    struct bb_encoder *lead = bb_encoder_new(c, 48000, 2, fr, 0, err, sizeof err);
+    struct bb_encoder *member = bb_encoder_new(c, 48000, 2, fr, 0, err, sizeof err);
+    struct bb_encoder *late = bb_encoder_new(c, 48000, 2, fr, 0, err, sizeof err);
+    struct bb_encoder *other = bb_encoder_new(BB_CODEC_OPUS_STD, 48000, 2, 120, 0, err, sizeof err);
+    struct bb_decoder *d_ref = bb_decoder_new(c, 48000, 2, fr, err, sizeof err);
+    struct bb_decoder *d_late = bb_decoder_new(c, 48000, 2, fr, err, sizeof err);
+    CHECK(lead && member && late && other && d_ref && d_late);
+    if (!lead || !member || !late || !other || !d_ref || !d_late)
+        return;
+    CHECK(bb_encoder_copy_state(other, lead) == -1 || c == BB_CODEC_OPUS_STD);
+    float pcm[2 * MAXF], out_ref[2 * MAXF], out_late[2 * MAXF];
+    uint8_t a[ROOM], b[ROOM];
+    int same = 1;
+    double seam_first = 0.0, seam_after = 0.0;
+    unsigned t = 0;
+    for (int p = 0; p < 200; p++, t += fr) {
+        group_signal(pcm, fr, t);
+        int na = bb_encode(lead, pcm, a, sizeof a);
+        if (p < 100) {
+            // member follows the lead: shares its payload, takes its state
+            CHECK_LOOP(same, bb_encoder_copy_state(member, lead) == 0, "copy at %d", p);
+        } else {
+            // member left at packet 100: its own encoder, same frames
+            int nb = bb_encode(member, pcm, b, sizeof b);
+            CHECK_LOOP(same, na == nb && memcmp(a, b, (size_t)na) == 0, "packet %d differs", p);
+        }
+        // late: its own stream until packet 50 (the same audio, encoder
+        // started at 0 too but fed silence for its first 20 packets), then
+        // the lead's packets
+        float quiet[2 * MAXF] = {0};
+        int nl = bb_encode(late, p < 20 ? quiet : pcm, b, sizeof b);
+        bb_decode(d_ref, a, (size_t)na, out_ref);
+        bb_decode(d_late, p < 50 ? b : a, (size_t)(p < 50 ? nl : na), out_late);
+        if (p >= 50) {
+            double worst = 0.0;
+            for (unsigned i = 0; i < 2 * fr; i++)
+                worst = fmax(worst, fabs((double)out_ref[i] - (double)out_late[i]));
+            if (p < 54)
+                seam_first = fmax(seam_first, worst);
+            else if (p >= 70)
+                seam_after = fmax(seam_after, worst);
+        }
+    }
+    CHECK(same);
+    printf("  %s: a join mid-stream: largest sample difference %.4f in its first 4 packets, "
+           "%.6f from its 20th\n", bb_codec_name(c), seam_first, seam_after);
+    CHECK(seam_after < 0.02);
+    bb_encoder_free(lead);
+    bb_encoder_free(member);
+    bb_encoder_free(late);
+    bb_encoder_free(other);
+    bb_decoder_free(d_ref);
+    bb_decoder_free(d_late);
+}
+
 int main(void)
 {
+    test_copy_state(BB_CODEC_OPUS);
+    test_copy_state(BB_CODEC_OPUS_LD);
+    test_copy_state(BB_CODEC_OPUS_STD);
+    test_copy_state(BB_CODEC_PCM24);
     test_names();
     test_wire_frames();
     test_new_refuses();

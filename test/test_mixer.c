@@ -21,8 +21,84 @@ static float max_step(const float *x, unsigned n, float prev)
     return m;
 }
 
+static struct bb_mixer mx_grouped, mx_alone;
+
+// A graph of 4 sources and 5 mixes, every gain `base` but mix `odd`'s gain
+// for source 1, which is `odd_gain` (odd < 0: none differ).
+static struct bb_mix_graph *group_graph(float base, int odd, float odd_gain)
+{
+    struct bb_mix_graph *g = bb_mix_graph_new(4, 5);
+    for (unsigned s = 0; s < 4; s++)
+        g->src_id[s] = (uint16_t)s;
+    for (unsigned m = 0; m < 5; m++) {
+        g->mix_id[m] = (uint16_t)m;
+        for (unsigned s = 0; s < 4; s++) {
+            float v = (int)m == odd && s == 1 ? odd_gain : base;
+            bb_mix_graph_gain(g, m, s)[0] = v;
+            bb_mix_graph_gain(g, m, s)[1] = s == 3 ? 0.5f * v : v; // a panned one
+        }
+    }
+    return g;
+}
+
+// Issue 17: equal mixes mixed once. A mixer given graphs with their
+// groups (bb_mix_graph_group) must produce, every period, exactly what a
+// mixer mixing every mix on its own produces from the same gains: while
+// settled (copies of the lead) and while a member's gain ramps away from
+// its group (it leaves at the next period, ramped: no step).
+static void test_groups(void)
+{
+    enum { PERIODS = 40 };
+    static float src[4][N], out_g[10][N], out_a[10][N];
+    const float *in[4];
+    float *og[10], *oa[10];
+    for (unsigned s = 0; s < 4; s++) {
+        for (unsigned i = 0; i < N; i++)
+            src[s][i] = sinf(0.01f * (float)(i + 1) * (float)(s + 1)) * 0.3f;
+        in[s] = src[s];
+    }
+    for (unsigned k = 0; k < 10; k++) {
+        og[k] = out_g[k];
+        oa[k] = out_a[k];
+    }
+    bb_mixer_init(&mx_grouped, 240);
+    bb_mixer_init(&mx_alone, 240);
+    struct bb_mix_graph *gg[3], *ga[3];
+    gg[0] = group_graph(1.0f, -1, 0.0f);   // everyone equal: one group
+    gg[1] = group_graph(1.0f, 2, 0.25f);   // mix 2's source 1 down: it leaves
+    gg[2] = group_graph(1.0f, -1, 0.0f);   // and comes back
+    for (int k = 0; k < 3; k++) {
+        ga[k] = group_graph(1.0f, k == 1 ? 2 : -1, 0.25f);
+        bb_mix_graph_group(gg[k]);
+    }
+    CHECK(gg[0]->nlead == 1 && gg[0]->lead[4] == 0);
+    CHECK(gg[1]->nlead == 2 && gg[1]->lead[2] == 2 && gg[1]->lead[3] == 0);
+    CHECK(ga[0]->lead[4] == 4 && ga[0]->nlead == 5); // not grouped: mixed alone
+    int exact = 1, ramped = 1;
+    float prev2 = 0.0f;
+    for (int p = 0; p < 3 * PERIODS; p++) {
+        int k = p / PERIODS;
+        bb_mixer_process(&mx_grouped, gg[k], in, og, N);
+        bb_mixer_process(&mx_alone, ga[k], in, oa, N);
+        CHECK_LOOP(exact, memcmp(out_g, out_a, sizeof out_g) == 0, "period %d differs", p);
+        // Mix 2's left, less mix 0's: 0 while grouped, then ramps to the
+        // difference of its source 1 (a step would jump at once).
+        float d = out_g[4][N - 1] - out_g[0][N - 1];
+        CHECK_LOOP(ramped, fabsf(d - prev2) <= 0.75f * 0.3f * (float)N / 240.0f + 1e-4f,
+                   "period %d: step %g", p, (double)(d - prev2));
+        prev2 = d;
+    }
+    CHECK(exact);
+    CHECK(ramped);
+    for (int k = 0; k < 3; k++) {
+        bb_mix_graph_free(gg[k]);
+        bb_mix_graph_free(ga[k]);
+    }
+}
+
 int main(void)
 {
+    test_groups();
     float a[N], b[N], l[N], r[N];
     for (int i = 0; i < N; i++) {
         a[i] = 0.5f;          // DC: a ramp shows as a slope, a step as a jump
