@@ -6,7 +6,7 @@
 // clock, this machine's CLOCK_MONOTONIC:
 //
 //  * the producer (network receive thread) stamps every packet with its
-//    arrival time (the kernel's, bb_udp_rx_time()); arrival time minus the sender's clock at the packet's
+//    arrival time; arrival time minus the sender's clock at the packet's
 //    end (the sender's JACK frame counter, which the packet carries in
 //    its ts, at the nominal rate) is the producer's offset. Packets come
 //    late, never early: the smallest offset in a window is the punctual

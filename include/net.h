@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 
 struct bb_addr {
     struct sockaddr_storage ss;
@@ -26,16 +25,6 @@ int         bb_addr_equal(const struct bb_addr *a, const struct bb_addr *b);
 /// priority, close-on-exec. family AF_UNSPEC picks from bind_host.
 /// Returns the fd or -1 with err.
 int bb_udp_open(const char *bind_host, uint16_t port, int family, char *err, size_t err_size);
-
-/// Control space (msg_control) a datagram's arrival time takes: sockets
-/// from bb_udp_open() have the kernel stamp every datagram (SO_TIMESTAMPNS).
-#define BB_RX_CMSG_SPACE CMSG_SPACE(sizeof(struct timespec))
-
-/// A received datagram's arrival (CLOCK_MONOTONIC ns) from the kernel's
-/// stamp in m's control data: when it reached the socket, not when a
-/// receive thread that woke late, or handled a burst, got to it (the drift
-/// estimator's producer offsets, drift.h). Without a stamp: now.
-uint64_t bb_udp_rx_time(const struct msghdr *m);
 
 /// Port a socket is bound to.
 uint16_t bb_udp_port(int fd);

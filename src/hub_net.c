@@ -274,7 +274,7 @@ static void session_datagram(struct hub_engine *e, struct hub_client *c, uint8_t
 }
 
 static void handle(struct hub_engine *e, const struct hub_graph *g, uint8_t *buf, size_t len,
-                   const struct bb_addr *from, uint64_t now)
+                   const struct bb_addr *from)
 {
     struct bb_header hd;
     // The header alone: a sealed datagram may be longer than a cleartext one.
@@ -290,6 +290,7 @@ static void handle(struct hub_engine *e, const struct hub_graph *g, uint8_t *buf
         bb_counter_inc_shared(&e->stats.bad_packets);
         return;
     }
+    uint64_t now = bb_now_ns();
     if (hd.type == BB_MSG_HELLO || hd.type == BB_MSG_JOIN) {
         if (len <= BB_MAX_DATAGRAM)
             handshake(e, &hd, buf, len, from, now);
@@ -314,10 +315,6 @@ static struct rx_batch {
     struct iovec     iov[RX_BATCH];
     struct bb_addr   from[RX_BATCH];
     uint8_t          data[RX_BATCH][BB_MAX_SEALED + 1]; // + 1: oversize is seen
-    union {
-        struct cmsghdr align;
-        uint8_t        buf[BB_RX_CMSG_SPACE];
-    } ctl[RX_BATCH]; ///< each datagram's arrival stamp (bb_udp_rx_time)
 } rx_batch;
 
 static void *rx_main(void *arg)
@@ -334,9 +331,7 @@ static void *rx_main(void *arg)
             b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i].ss,
                                                 .msg_namelen = sizeof b->from[i].ss,
                                                 .msg_iov = &b->iov[i],
-                                                .msg_iovlen = 1,
-                                                .msg_control = b->ctl[i].buf,
-                                                .msg_controllen = sizeof b->ctl[i].buf};
+                                                .msg_iovlen = 1};
         }
         // One system call a wake-up: it blocks for the first datagram and
         // then takes whatever else is queued (musicians' packets come in
@@ -350,9 +345,7 @@ static void *rx_main(void *arg)
                 continue;
             }
             b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
-            // Stamped at arrival: the last of a burst is not later by the
-            // time its elders took (decryption, decoding).
-            handle(e, g, b->data[i], len, &b->from[i], bb_udp_rx_time(&b->msg[i].msg_hdr));
+            handle(e, g, b->data[i], len, &b->from[i]);
         }
     }
     bb_snap_idle(&e->graph, HUB_READER_RX);

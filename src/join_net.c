@@ -56,7 +56,7 @@ static int session_to_main(struct join *j, const struct bb_header *hd, const uin
     return 0;
 }
 
-static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_t len, uint64_t now)
+static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_t len)
 {
     struct bb_header hd;
     // The header alone: a sealed datagram may be longer than a cleartext one.
@@ -65,6 +65,7 @@ static void rx_handle(struct join *j, struct join_stream *s, uint8_t *pkt, size_
         bb_counter_inc(&j->foreign);
         return;
     }
+    uint64_t now = bb_now_ns();
     switch (hd.type) {
     case BB_MSG_COOKIE:
     case BB_MSG_WELCOME:
@@ -110,26 +111,16 @@ static void *rx_main(void *arg)
         struct join_stream *s = bb_snap_get(&j->streams, JOIN_READER_RX);
         for (int i = 0; i < 256; i++) {
             struct bb_addr from;
-            union {
-                struct cmsghdr align;
-                uint8_t        buf[BB_RX_CMSG_SPACE];
-            } ctl;
-            struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-            struct msghdr m = {.msg_name = &from.ss,
-                               .msg_namelen = sizeof from.ss,
-                               .msg_iov = &iov,
-                               .msg_iovlen = 1,
-                               .msg_control = ctl.buf,
-                               .msg_controllen = sizeof ctl.buf};
-            ssize_t n = recvmsg(j->sock, &m, MSG_DONTWAIT);
+            from.len = sizeof from.ss;
+            ssize_t n = recvfrom(j->sock, buf, sizeof buf, MSG_DONTWAIT,
+                                 (struct sockaddr *)&from.ss, &from.len);
             if (n < 0)
                 break;
-            from.len = m.msg_namelen;
             if (!bb_addr_equal(&from, &j->hub) || (size_t)n > BB_MAX_SEALED) {
                 bb_counter_inc(&j->foreign);
                 continue;
             }
-            rx_handle(j, s, buf, (size_t)n, bb_udp_rx_time(&m)); // arrival, not our wake-up
+            rx_handle(j, s, buf, (size_t)n);
         }
     }
     bb_snap_idle(&j->streams, JOIN_READER_RX);

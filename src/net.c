@@ -140,13 +140,12 @@ int bb_udp_open(const char *bind_host, uint16_t port, int family, char *err, siz
         snprintf(err, err_size, "socket: %s", strerror(errno));
         return -1;
     }
-    int zero = 0, one = 1, buf = 1 << 20, tos = IPTOS_LOWDELAY, prio = 6;
+    int zero = 0, buf = 1 << 20, tos = IPTOS_LOWDELAY, prio = 6;
     if (a.ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
     setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
-    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one); // bb_udp_rx_time()
     if (a.ss.ss_family == AF_INET)
         setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     if (bind(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
@@ -170,28 +169,4 @@ uint16_t bb_udp_port(int fd)
     if (ss.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-// The kernel stamps with CLOCK_REALTIME. Its age on that clock, taken from
-// our monotonic now, is the arrival on ours: both clocks run at the rate
-// NTP gives them, only a step of the wall clock (the age out of 0..1 s)
-// makes the stamp useless, and then the datagram is stamped now.
-uint64_t bb_udp_rx_time(const struct msghdr *m)
-{
-    struct timespec mono, rt, k;
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    uint64_t now = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
-         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
-            c->cmsg_len < CMSG_LEN(sizeof k))
-            continue;
-        memcpy(&k, CMSG_DATA(c), sizeof k);
-        clock_gettime(CLOCK_REALTIME, &rt);
-        int64_t age = (int64_t)(rt.tv_sec - k.tv_sec) * 1000000000 + (rt.tv_nsec - k.tv_nsec);
-        if (age >= 0 && age < 1000000000 && (uint64_t)age < now)
-            return now - (uint64_t)age;
-        break;
-    }
-    return now;
 }
