@@ -18,18 +18,30 @@
 // Every 250 ms of consumer time the consumer takes the producer's smallest
 // offset and its own: their difference is the buffer's fill in time, free
 // of the packet staircase and of late wake-ups on either side (about +-10
-// us here). Its slope is the drift (us per s = ppm). A jump that is not
-// the drift (a cycle JACK lost without counting it, which the dummy
-// backend does by the dozen a second on a loaded machine; a sender that
-// stalled or restarted; a route change) is told apart from the drift by
-// the median of the last 9 windows' slopes: a window that departs from
-// the line it draws by more than 100 us (or 5 times the typical departure,
-// when the network is rougher) is held back; if the next window is back on
-// the line it was a spike and is dropped, if it stays off with it, it was
-// a step, and the step is taken out. A straight
-// line fitted to the last 128 windows (32 s) is the estimate; it is
-// "ready" once 60 windows (15 s) are in and its standard error is below
-// 3 ppm.
+// us here). Its slope is the drift (us per s = ppm).
+//
+// A window off the line (by more than 100 us, or 5 times the typical
+// departure, when the network is rougher) is held back, with the ones
+// after it, for up to BB_DRIFT_HOLD windows (2 s). If a window comes back
+// on the line first, the held ones were an excursion and are dropped: on a
+// loaded machine a thread wakes late all window long, for a second or two
+// (the receive thread: the fill reads low; the callback: high), so that a
+// window has no punctual packet or cycle. If BB_DRIFT_HOLD windows in a
+// row agree on a new level, it was a jump that is not the drift (a cycle
+// JACK lost without counting it, a sender that stalled or restarted, a
+// route change) and the jump is taken out. Once there are 20 points the
+// line is the fit itself, not the last point and the median of the last 9
+// windows' slopes (as before that): a chain of late windows, each near the
+// last, cannot walk it away.
+//
+// The estimate is a straight line fitted to the last 128 windows (32 s),
+// robustly: least squares, then again without the points more than 3.5
+// typical departures (the median absolute residual) off it, twice, so the
+// late windows that are in do not tilt it. It is "ready" once 60 windows
+// (15 s) are in and its standard error is below 3 ppm. Under a load
+// average of 20 to 30 the plain least-squares line with one-window spike
+// and step detection read -17 to +12 ppm for a sender on our clock; the
+// late spells were taken for steps in and out, each with its error kept.
 //
 // Both sides count in JACK frames, lost cycles included, so a cycle that
 // either side's JACK lost moves neither offset's slope. When the producer
@@ -50,6 +62,7 @@
 
 #define BB_DRIFT_POINTS 128 ///< windows in the fit (32 s)
 #define BB_DRIFT_MEDIAN 9  ///< windows in the median of slopes
+#define BB_DRIFT_HOLD   8  ///< windows off the line held before they are called a step (2 s)
 
 struct bb_drift {
     double rate;              ///< nominal sample rate (both sides, read only)
@@ -76,11 +89,13 @@ struct bb_drift {
     double   t[BB_DRIFT_POINTS], f[BB_DRIFT_POINTS]; ///< the fit's points (s, us)
     unsigned n, head;         ///< points in the fit, next slot
     double   ppm;             ///< the fitted slope (ppm; + = the sender is fast)
+    double   fit_a, fit_mt;   ///< the fitted line's value (us) at its points' mean time (s)
     double   se_ppm;          ///< its standard error
     double   devs[BB_DRIFT_MEDIAN];        ///< |departure| of those windows from the line (us), for the
                               ///< median: the typical departure, the noise
-    int      pending;         ///< a point off the line is held back
-    double   p_raw, p_t, p_dev; ///< that point, its time and its departure
+    unsigned nheld;           ///< points off the line held back (excursion or step?)
+    double   h_t[BB_DRIFT_HOLD], h_raw[BB_DRIFT_HOLD]; ///< those points: time (s), raw (us)
+    unsigned fit_used;        ///< points the last fit kept (the rest were off its line)
     uint64_t steps;           ///< steps taken out
     uint64_t spikes;          ///< single windows off the line, dropped
 };

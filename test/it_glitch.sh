@@ -23,8 +23,8 @@
 # so no buffer can make a loop through hub and join glitch-free, and the
 # automatic jitter buffer refills after each (a gap of tens of ms).
 # bbglitch tells these apart: a run of glitch blocks with an xrun reported
-# anywhere between the moment its audio left and shortly after it came back
-# counts as glitch_near_xrun, the rest as glitch_xrun_free, which is what
+# anywhere between the moment its audio left and 25 ms after it came back
+# (JACK's xrun report runs late under load) counts as glitch_near_xrun, the rest as glitch_xrun_free, which is what
 # the checks hold the clean loop to. Counts are logged for calibration.
 . "$(dirname "$0")/lib.sh"
 bb_init

@@ -53,8 +53,9 @@
 // does it several times a second) is audio that never existed; no buffer
 // makes up for it and an automatic jitter buffer refills after it. A run of
 // glitch blocks with an xrun reported (JACK's xrun callback) anywhere from
-// the moment its first block left us to shortly after its last came back
-// counts as glitch_near_xrun; the rest as glitch_xrun_free: the path's own.
+// the moment its first block left us to 25 ms after its last came back (the
+// report's own lag on a loaded machine) counts as glitch_near_xrun; the rest
+// as glitch_xrun_free: the path's own.
 //
 // stdin: each line is a mark (its text the label), stamped with JACK's frame
 // time when read (and printed: "mark label=... at_s=..."): the next gap of
@@ -708,22 +709,33 @@ static void *analysis(void *arg)
     return NULL;
 }
 
+// The xrun callback runs in JACK's notification thread, which is not a
+// realtime one: on a loaded machine it runs late, and jack_frame_time() there
+// stamps the report, not the xrun. Beside other test runs (load average 15
+// to 20) a report came 200 to 970 frames (4 to 20 ms) after the end of the
+// glitch run it explained: of 29 runs the old 2-period slack called the
+// path's own, 24 had a report that soon after them, where reports 8500
+// frames apart on average would put one there for 12 % of runs.
+#define REPORT_LAG_MS 25
+
 // Glitch blocks in a run (a gap) with an xrun reported anywhere from the
-// moment the run's first block left us (t - D) to shortly after its last
-// came back: a cycle some client missed on the way, which no buffer can make
-// up for, and whose refill and fade-in the whole run is. The rest are the path's.
+// moment the run's first block left us (t - D) to its last coming back,
+// allowing for the report's lag: a cycle some client missed on the way,
+// which no buffer can make up for, and whose refill and fade-in the whole
+// run is. The rest are the path's.
 static uint64_t glitches_near_xrun(const struct input *in)
 {
     unsigned nx = atomic_load_explicit(&n_xrun_t, memory_order_acquire);
     uint64_t near = 0;
-    uint32_t slack = 2 * period; // the notification comes a little after the xrun
+    uint32_t slack = 2 * period; // before: a report stamped early by a cycle or two
+    uint32_t lag = (uint32_t)((uint64_t)rate * REPORT_LAG_MS / 1000); // after: a report that ran late
     const struct glog *gl = glitch_log[in->idx];
     size_t n = n_glitch_log[in->idx];
     for (size_t i = 0; i < n;) {
         size_t j = i + 1; // the run: blocks at most 4 periods apart
         while (j < n && gl[j].t - gl[j - 1].t <= 4 * period)
             j++;
-        uint32_t from = gl[i].t - gl[i].D - slack, span = gl[j - 1].t - from + slack + period;
+        uint32_t from = gl[i].t - gl[i].D - slack, span = gl[j - 1].t - from + lag + period;
         bool is_near = false;
         for (unsigned k = 0; k < nx && !is_near; k++)
             is_near = xrun_t[k] - from <= span;
