@@ -197,6 +197,29 @@ BB_RT static double departure(const struct bb_drift *d, double t, double raw, do
     return raw - d->last_raw - keep * (t - d->last_t);
 }
 
+// Held departures that only ever move away from the line, level from one
+// window to the next or by a step, mostly level, and end on two windows
+// level with each other: a staircase of steps (cycles lost every second or
+// so). Not a drift beyond the range (all rise) nor a loaded spell, whose
+// windows are late by as much as they like, up and down.
+BB_RT static int staircase(const double *dv, unsigned n, double thr)
+{
+    const double sign = dv[n - 1] > 0 ? 1.0 : -1.0;
+    if (n < 3 || sign * dv[0] <= 0 || fabs(dv[n - 1] - dv[n - 2]) > 0.5 * thr)
+        return 0;
+    unsigned flat = 0, up = 0;
+    for (unsigned i = 1; i < n; i++) {
+        double rise = sign * (dv[i] - dv[i - 1]);
+        if (fabs(rise) <= 0.5 * thr)
+            flat++;
+        else if (rise >= thr)
+            up++;
+        else
+            return 0; // neither level nor a step up: a slope, or a spell
+    }
+    return up > 0 && 2 * flat >= n - 1; // steps, mostly level: a drift is all rise
+}
+
 // BB_DRIFT_HOLD windows in a row off the line: a step if they agree on a
 // new level (each within half the threshold of their median departure: a
 // step is clean, a loaded spell's windows are late by as much as they like): the step is that
@@ -205,13 +228,26 @@ BB_RT static double departure(const struct bb_drift *d, double t, double raw, do
 BB_RT static void held_full(struct bb_drift *d, double keep, double thr)
 {
     double dv[BB_DRIFT_HOLD], sorted[BB_DRIFT_HOLD];
-    const unsigned n = d->nheld;
+    unsigned n = d->nheld;
     for (unsigned i = 0; i < n; i++)
         sorted[i] = dv[i] = departure(d, d->h_t[i], d->h_raw[i], keep);
     double step = select_kth(sorted, n, n / 2);
     int agree = 1;
     for (unsigned i = 0; i < n && agree; i++)
         agree = fabs(dv[i] - step) <= 0.5 * thr;
+    if (!agree && staircase(dv, n, thr)) {
+        // Steps closer together than the hold: the newest two windows,
+        // level with each other, stand on the newest step; what came
+        // before them is left out, never fitted as a slope.
+        d->spikes += n - 2;
+        memmove(d->h_t, d->h_t + n - 2, 2 * sizeof d->h_t[0]);
+        memmove(d->h_raw, d->h_raw + n - 2, 2 * sizeof d->h_raw[0]);
+        dv[0] = dv[n - 2];
+        dv[1] = dv[n - 1];
+        n = d->nheld = 2;
+        step = 0.5 * (dv[0] + dv[1]);
+        agree = 1;
+    }
     if (!agree) {
         d->spikes++;
         memmove(d->h_t, d->h_t + 1, (n - 1) * sizeof d->h_t[0]);
