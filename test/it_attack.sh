@@ -312,7 +312,7 @@ lrc=$?
 check "bbload: status=ok, every steady mix bit exact (exit $lrc)" grep -q "^status=ok" "$BB_TMP/load.txt"
 for i in 0 1 2; do
     check "steady sts$i: $(grep "^steady s$i " "$BB_TMP/load.txt" | cut -d' ' -f3-)" \
-        grep -Eq "^steady s$i glitches=0 lost=0 late=[0-9]+ samples=[1-9][0-9]* " "$BB_TMP/load.txt"
+        bb_steady_exact "$BB_TMP/load.txt" "$i"
 done
 bb_kill "$insider"
 bb_kill "$dave"

@@ -28,7 +28,7 @@ check "bbload ran to the end and says status=ok (exit $rc)" \
     bash -c "test $rc -eq 0 && grep -qx status=ok '$BB_TMP/load.txt'"
 for i in 0 1 2 3; do
     check "steady s$i: glitches=$(val "steady s$i" glitches) lost=$(val "steady s$i" lost) (samples $(val "steady s$i" samples), longest receive gap $(val "steady s$i" max_gap_ms) ms)" \
-        grep -Eq "^steady s$i glitches=0 lost=0 late=[0-9]+ samples=[1-9][0-9]* " "$BB_TMP/load.txt"
+        bb_steady_exact "$BB_TMP/load.txt" "$i"
 done
 joins=$(val churn joins) leaves=$(val churn leaves) deaths=$(val churn deaths)
 events=$(( ${joins:-0} + ${leaves:-0} + ${deaths:-0} ))

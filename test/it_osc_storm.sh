@@ -285,7 +285,7 @@ check "bbload says status=ok: no steady mix glitched or lost a packet during the
     bash -c "test $lrc -eq 0 && grep -qx status=ok '$BB_TMP/load.txt'"
 for i in 0 1 2 3 4 5; do
     check "steady sts$i: $(grep "^steady s$i " "$BB_TMP/load.txt" 2>/dev/null | cut -d' ' -f3-)" \
-        grep -Eq "^steady s$i glitches=0 lost=0 late=[0-9]+ samples=[1-9][0-9]* " "$BB_TMP/load.txt"
+        bb_steady_exact "$BB_TMP/load.txt" "$i"
 done
 
 bb_kill "$hub"

@@ -79,7 +79,7 @@ zombie_run() {
         bb_num_cmp "$(val zombies max_ms)" "<=" "$DROP_MS"
     for i in 0 1 2 3; do
         check "$k zombies: steady s$i: glitches=$(val "steady s$i" glitches) lost=$(val "steady s$i" lost) (samples $(val "steady s$i" samples), longest receive gap $(val "steady s$i" max_gap_ms) ms)" \
-            grep -Eq "^steady s$i glitches=0 lost=0 late=[0-9]+ samples=[1-9][0-9]* " "$f"
+            bb_steady_exact "$f" "$i"
     done
     check "$k zombies: the hub logged each one going silent ($(grep -cE ": ${prefix}z[0-9]+ went silent" "$BB_TMP/hub.log") of $k)" \
         test "$(grep -cE ": ${prefix}z[0-9]+ went silent" "$BB_TMP/hub.log")" -eq "$k"

@@ -299,6 +299,12 @@ bb_start_load_hub() {
     check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L
 }
 
+# bb_steady_exact REPORT I: bbload's steady musician sI received every
+# mix bit-exact (no glitch, nothing lost, samples counted) per its report.
+bb_steady_exact() {
+    grep -Eq "^steady s$2 glitches=0 lost=0 late=[0-9]+ samples=[1-9][0-9]* " "$1"
+}
+
 # bb_hub_stats OSC_PORT KEY...: those keys' values in one /stats answer of
 # the hub at OSC_PORT, space separated in that order; fails if one is missing.
 bb_hub_stats() {
