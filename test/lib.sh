@@ -357,7 +357,7 @@ bb_refused_once() {
     [ $? -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
 }
 bb_refused() { bb_wait_for bb_refused_once "$@"; }
-export -f ctl q
+export -f ctl q bb_slow_s bb_deadline_us bb_s_to_us
 
 # Number of xruns jackd has logged so far.
 bb_xruns() {
