@@ -78,13 +78,8 @@ printf '%s\n' "$BANDBRIDGE_PASSWORD" >"$BB_TMP/room"
 chmod 600 "$BB_TMP/room"
 # As bb_start_load_hub (lib.sh): a deep hub-side jitter buffer and no drift
 # compensation, so that bbload's streams stay bit exact on a loaded machine.
-# Under AddressSanitizer freed memory waits in a quarantine (256 MB by
-# default) before it is used again, and the hub's RSS would grow by what the
-# attacks made it allocate and free: a 1 MB quarantine keeps the memory
-# check below about what the hub holds.
-hub_asan=()
-[[ -n ${ASAN_OPTIONS+x} ]] && hub_asan=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1")
-bb_bg "$BB_TMP/hub.log" env -u BANDBRIDGE_PASSWORD "${hub_asan[@]}" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" \
+# Its memory is bounded below (BB_RSS).
+bb_bg "$BB_TMP/hub.log" env -u BANDBRIDGE_PASSWORD "${BB_RSS[@]}" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" \
     --osc-port "$osc" --password-file "$BB_TMP/room" --db "$BB_TMP/hub.db" --jitter 1536 \
     --no-drift-comp --max-per-address 2
 hub=$BB_LASTPID

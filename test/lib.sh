@@ -89,6 +89,16 @@ bb_log() { printf '# %s\n' "$*"; }
 # first library loaded). bb_check_rt asserts the log shows callbacks and no
 # violation.
 BB_RT=()
+
+# BB_RSS: prefix for a program whose memory (RSS) a test bounds. Under
+# AddressSanitizer freed memory waits in a quarantine (256 MB by default)
+# before it is used again, so RSS would count what the program allocated
+# and freed, not what it holds: a 1 MB quarantine there. Empty elsewhere.
+BB_RSS=()
+if [[ $BUILD == *build-san-address* ]]; then
+    BB_RSS=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1")
+fi
+
 bb_check_rt() {
     (( ${#BB_RT[@]} )) || { bb_log "rtcheck not used in a sanitizer build"; return 0; }
     check "rtcheck: no blocking or allocating call in any process callback" \
