@@ -3,7 +3,8 @@
 # run_tests.sh: runs the unit tests ($BUILD/test_*) and integration tests (test/it_*.sh).
 #
 # Env: BUILD (default build), BIN (default bandbridge), FILTER (regex on test names),
-# TEST_TIMEOUT (seconds per test, default 300). Logs: $BUILD/test-logs/NAME.log.
+# TEST_TIMEOUT (seconds per test, default 300 x BB_SLOW), BB_SLOW (deadline factor; sanitizer
+# builds: 2, TSan 4). Logs: $BUILD/test-logs/NAME.log, sanitizer reports $BUILD/test-logs/san/NAME/.
 # The last line is "N passed, M failed"; exit 1 if anything failed or nothing ran.
 set -u
 cd "$(dirname "$0")/.." || exit 1
