@@ -81,7 +81,8 @@ printf '%s\n' "$BANDBRIDGE_PASSWORD" >"$BB_TMP/room"
 chmod 600 "$BB_TMP/room"
 # As bb_start_load_hub (lib.sh): a deep hub-side jitter buffer and no drift
 # compensation, so that bbload's streams stay bit exact on a loaded machine.
-bb_bg "$BB_TMP/hub.log" env -u BANDBRIDGE_PASSWORD "${BB_RT[@]}" "$BB_BIN" serve --port "$port" \
+# Its memory is bounded below (BB_RSS).
+bb_bg "$BB_TMP/hub.log" env -u BANDBRIDGE_PASSWORD "${BB_RSS[@]}" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" \
     --osc-port "$osc" --password-file "$BB_TMP/room" --db "$BB_TMP/hub.db" --jitter 1536 \
     --no-drift-comp --max-per-address 2
 hub=$BB_LASTPID
@@ -94,7 +95,7 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$hub/status"; }
 hub_lines() { wc -l <"$BB_TMP/hub.log"; }
 
 # Stopped (TERM) once the attacks are over; it reports then.
-LOAD_S=300
+LOAD_S=$((300 * BB_SLOW)) # sanitizer builds: the attacks take longer
 bb_bg "$BB_TMP/load.log" "$BBLOAD" --hub "127.0.0.1:$port" --steady 3 --seconds "$LOAD_S" \
     --name-prefix st --report "$BB_TMP/load.txt"
 load=$BB_LASTPID

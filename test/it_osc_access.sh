@@ -79,7 +79,7 @@ fi
 peer() { python3 "$PEER" "$@"; }
 
 port=$(bb_free_udp_port); osc=$(bb_free_udp_port); jport=$(bb_free_udp_port)
-bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+bb_bg "$BB_TMP/hub.log" "${BB_RSS[@]}" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
     --jack-name bbacc --db none --osc-password s3cret
 hub=$BB_LASTPID
 check "hub is up" bb_wait_port bbacc:main_L

@@ -55,7 +55,7 @@ osc=$(bb_free_udp_port)
 # bb_start_load_hub) turned that into underruns that say nothing about OSC.
 # The depth only delays the audio; every sample is still checked.
 # --no-drift-comp: as bb_start_load_hub (lib.sh), bbload's clock is not JACK's.
-bb_bg "$BB_TMP/hub.log" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
+bb_bg "$BB_TMP/hub.log" "${BB_RSS[@]}" "${BB_RT[@]}" "$BB_BIN" serve --port "$port" --osc-port "$osc" \
     --jitter 1536 --db "$BB_TMP/hub.db" --no-drift-comp -v
 hub=$BB_LASTPID
 check "hub is up (main mix ports registered)" bb_wait_port bandbridge:main_L

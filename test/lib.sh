@@ -15,7 +15,9 @@
 # BB_PROBE (bbprobe), BB_TMP, BB_JACK_NAME, BB_JACK_LOG, BB_JACK_PID, BB_LASTPID.
 # Env knobs: BB_KEEP=1 keeps $BB_TMP, BB_WAIT=seconds for bb_wait_for (default 30),
 # BB_KILL_WAIT=seconds bb_kill waits after TERM (default 20), BB_CTL_TIMEOUT=
-# seconds ctl and q wait for an answer (default 5).
+# seconds ctl and q wait for an answer (default 5), BB_SLOW=N multiplies every
+# deadline of these helpers, whatever set it (run_tests.sh sets it in
+# sanitizer builds, whose programs run 2-10x slower; default 1).
 #
 # Deadlines are generous on purpose: this runs on 2 shared cores beside
 # other test runs, where a hub can take seconds to start, answer or stop.
@@ -50,6 +52,12 @@ BB_PASS=0
 BB_FAIL=0
 BB_N=0
 
+# BB_SLOW: an integer factor on every deadline below (never on what a test
+# checks): 1 for the product build, more for a sanitizer build.
+BB_SLOW=${BB_SLOW:-1}
+[[ $BB_SLOW =~ ^[1-9][0-9]*$ ]] || { echo "lib.sh: BB_SLOW must be a positive integer, not '$BB_SLOW'" >&2; exit 1; }
+export BB_SLOW
+
 # Monotonic-enough time in microseconds (bash 5 EPOCHREALTIME).
 bb_now_us() {
     local t=$EPOCHREALTIME
@@ -65,6 +73,15 @@ bb_s_to_us() {
     echo $(( 10#${i:-0} * 1000000 + 10#${f:0:6} ))
 }
 
+# A deadline of S seconds (integer or decimal), times BB_SLOW, in
+# microseconds (bb_deadline_us) or seconds (bb_slow_s, for timeout(1) and
+# --timeout options; rounded up to whole seconds when BB_SLOW > 1).
+bb_deadline_us() { echo $(( $(bb_s_to_us "$1") * BB_SLOW )); }
+bb_slow_s() {
+    (( BB_SLOW == 1 )) && { echo "$1"; return; }
+    echo $(( ($(bb_deadline_us "$1") + 999999) / 1000000 ))
+}
+
 bb_log() { printf '# %s\n' "$*"; }
 
 # BB_RT: prefix that runs a command under the RT-safety checker (rtcheck.so),
@@ -72,6 +89,16 @@ bb_log() { printf '# %s\n' "$*"; }
 # first library loaded). bb_check_rt asserts the log shows callbacks and no
 # violation.
 BB_RT=()
+
+# BB_RSS: prefix for a program whose memory (RSS) a test bounds. Under
+# AddressSanitizer freed memory waits in a quarantine (256 MB by default)
+# before it is used again, so RSS would count what the program allocated
+# and freed, not what it holds: a 1 MB quarantine there. Empty elsewhere.
+BB_RSS=()
+if [[ $BUILD == *build-san-address* ]]; then
+    BB_RSS=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1")
+fi
+
 bb_check_rt() {
     (( ${#BB_RT[@]} )) || { bb_log "rtcheck not used in a sanitizer build"; return 0; }
     check "rtcheck: no blocking or allocating call in any process callback" \
@@ -126,12 +153,12 @@ bb_kill() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null
         t0=$(bb_now_us)
-        deadline=$(( t0 + $(bb_s_to_us "${BB_KILL_WAIT:-20}") ))
+        deadline=$(( t0 + $(bb_deadline_us "${BB_KILL_WAIT:-20}") ))
         while kill -0 "$pid" 2>/dev/null && (( $(bb_now_us) < deadline )); do
             sleep 0.05
         done
         if kill -0 "$pid" 2>/dev/null; then
-            echo "bb_kill: $pid ignored TERM for ${BB_KILL_WAIT:-20} s, sending KILL" >&2
+            echo "bb_kill: $pid ignored TERM for $(bb_slow_s "${BB_KILL_WAIT:-20}") s, sending KILL" >&2
             kill -KILL "$pid" 2>/dev/null
         else
             ms=$(( ($(bb_now_us) - t0) / 1000 ))
@@ -150,9 +177,9 @@ bb_kill() {
 # (the process keeps running).
 bb_wait_exit() {
     local pid=$1 t=${2:-${BB_WAIT:-30}} deadline rc=0 p keep=()
-    deadline=$(( $(bb_now_us) + $(bb_s_to_us "$t") ))
+    deadline=$(( $(bb_now_us) + $(bb_deadline_us "$t") ))
     while kill -0 "$pid" 2>/dev/null; do
-        (( $(bb_now_us) < deadline )) || { echo "bb_wait_exit: $pid still running after ${t}s" >&2; return 124; }
+        (( $(bb_now_us) < deadline )) || { echo "bb_wait_exit: $pid still running after $(bb_slow_s "$t")s" >&2; return 124; }
         sleep 0.05
     done
     wait "$pid" 2>/dev/null || rc=$?
@@ -197,10 +224,10 @@ bb_cleanup() {
 
 # bb_wait_for CMD...: poll CMD every 50 ms until it succeeds; deadline BB_WAIT s (30).
 bb_wait_for() {
-    local deadline=$(( $(bb_now_us) + $(bb_s_to_us "${BB_WAIT:-30}") ))
+    local deadline=$(( $(bb_now_us) + $(bb_deadline_us "${BB_WAIT:-30}") ))
     until "$@" >/dev/null 2>&1; do
         if (( $(bb_now_us) >= deadline )); then
-            echo "bb_wait_for: timed out after ${BB_WAIT:-30}s: $*" >&2
+            echo "bb_wait_for: timed out after $(bb_slow_s "${BB_WAIT:-30}")s: $*" >&2
             return 1
         fi
         sleep 0.05
@@ -212,11 +239,12 @@ bb_wait_for() {
 # waits in one prints nothing until run_tests.sh's timeout kills it. Every
 # test that sources this file gets these in place of the tools themselves.
 bb_jack_tool() {
-    local tool=$1 rc
+    local tool=$1 rc t
     shift
-    timeout -k 2 "${BB_JACK_TOOL_WAIT:-15}" "$tool" "$@"
+    t=$(bb_slow_s "${BB_JACK_TOOL_WAIT:-15}")
+    timeout -k 2 "$t" "$tool" "$@"
     rc=$?
-    (( rc == 124 || rc == 137 )) && echo "$tool: no answer from jackd in ${BB_JACK_TOOL_WAIT:-15} s" >&2
+    (( rc == 124 || rc == 137 )) && echo "$tool: no answer from jackd in $t s" >&2
     return $rc
 }
 jack_lsp() { bb_jack_tool jack_lsp "$@"; }
@@ -250,7 +278,7 @@ bb_start_jack() {
     export JACK_DEFAULT_SERVER=$BB_JACK_NAME
     jackd -n "$BB_JACK_NAME" -d dummy -r "$rate" -p "$period" >>"$BB_JACK_LOG" 2>&1 &
     BB_JACK_PID=$!
-    deadline=$(( $(bb_now_us) + 30000000 ))
+    deadline=$(( $(bb_now_us) + $(bb_deadline_us 30) ))
     until jack_lsp >/dev/null 2>&1; do
         if ! kill -0 "$BB_JACK_PID" 2>/dev/null; then
             echo "bb_start_jack: jackd exited:" >&2
@@ -260,7 +288,7 @@ bb_start_jack() {
             return 1
         fi
         if (( $(bb_now_us) >= deadline )); then
-            echo "bb_start_jack: jackd $BB_JACK_NAME not answering after 30 s" >&2
+            echo "bb_start_jack: jackd $BB_JACK_NAME not answering after $(bb_slow_s 30) s" >&2
             return 1
         fi
         sleep 0.05
@@ -344,7 +372,7 @@ bb_join() {
 # Both are exported (for bash -c); export the port variable too.
 ctl() {
     local v=${BB_CTL_PORT:-osc}
-    "$BB_BIN" ctl --port "${!v}" --timeout "${BB_CTL_TIMEOUT:-5}" "$@"
+    "$BB_BIN" ctl --port "${!v}" --timeout "$(bb_slow_s "${BB_CTL_TIMEOUT:-5}")" "$@"
 }
 q() { ctl "$@" 2>/dev/null; }
 
@@ -359,7 +387,7 @@ bb_refused_once() {
     [ $? -eq 1 ] && grep -qF -- "$why" "$BB_TMP/ctl.err"
 }
 bb_refused() { bb_wait_for bb_refused_once "$@"; }
-export -f ctl q
+export -f ctl q bb_slow_s bb_deadline_us bb_s_to_us
 
 # Number of xruns jackd has logged so far.
 bb_xruns() {

@@ -325,6 +325,8 @@ static int cmd_joins(void)
     printf("joins count=%d welcomed=%d refused=%d hints=%d unanswered=%d out=%llu in=%llu\n",
            O.count, c[J_IN], c[J_REFUSED], c[J_HINT], c[J_HELLO] + c[J_JOIN],
            (unsigned long long)g_out, (unsigned long long)g_in);
+    free(pfd);
+    free(ws);
     return 0;
 }
 
@@ -712,6 +714,7 @@ static int cmd_amplify(void)
     for (int i = 0; i < NP; i++)
         printf("udp %s in=%zu out=%llu replies=%llu\n", p[i].name, p[i].in,
                (unsigned long long)p[i].out, (unsigned long long)p[i].replies);
+    free(p);
     return 0;
 }
 
@@ -752,6 +755,7 @@ static int cmd_osc_amplify(int argc, char **argv)
     for (int i = 0; i < n; i++)
         printf("osc %s in=%zu out=%llu replies=%llu\n", p[i].name, p[i].in,
                (unsigned long long)p[i].out, (unsigned long long)p[i].replies);
+    free(p);
     return 0;
 }
 
