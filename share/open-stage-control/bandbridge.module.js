@@ -254,7 +254,7 @@ module.exports = {
             latencySlots = {}
             return
         }
-        if (a === '/status/client') return
+        if (a.indexOf('/status/') === 0) return // /status/client, /status/load: the rest of /status is not for the layout
         if (a === '/error') {
             showError(v[0], v[1])
             return
