@@ -514,8 +514,12 @@ static void tx_lateness(struct hub_engine *e, int i)
     if (dt > atomic_load_explicit(&e->stats.tx_ns_max[i], memory_order_relaxed))
         atomic_store_explicit(&e->stats.tx_ns_max[i], dt, memory_order_relaxed);
     // The worst of any worker since the control thread last took it (hub_load.c).
-    if (dt < 1000000000ull && dt > atomic_load_explicit(&e->stats.tx_late_ns, memory_order_relaxed))
-        atomic_store_explicit(&e->stats.tx_late_ns, dt, memory_order_relaxed);
+    // Several workers write it: a compare-exchange, so no worker's worst is lost.
+    uint64_t cur = atomic_load_explicit(&e->stats.tx_late_ns, memory_order_relaxed);
+    while (dt < 1000000000ull && dt > cur &&
+           !atomic_compare_exchange_weak_explicit(&e->stats.tx_late_ns, &cur, dt,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
     if (dt > atomic_load_explicit(&e->stats.tx_period_ns, memory_order_relaxed))
         bb_counter_inc(&e->stats.tx_late[i]);
 }

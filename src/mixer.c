@@ -26,26 +26,15 @@ struct bb_mix_graph *bb_mix_graph_new(unsigned nsrc, unsigned nmix)
     return g;
 }
 
-static uint64_t row_hash(const struct bb_mix_graph *g, unsigned m)
-{
-    const unsigned char *p = (const unsigned char *)bb_mix_graph_gain(g, m, 0);
-    uint64_t h = 14695981039346656037ull; // FNV-1a, 64 bits
-    for (size_t i = 0; i < (size_t)g->nsrc * 2 * sizeof(float); i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 void bb_mix_graph_group(struct bb_mix_graph *g)
 {
-    uint64_t hash[BB_MAX_MIXES];
+    const size_t row = (size_t)g->nsrc * 2 * sizeof(float);
     g->nlead = 0;
     for (unsigned m = 0; m < g->nmix; m++) {
-        hash[m] = row_hash(g, m);
         g->lead[m] = (uint16_t)m;
         for (unsigned k = 0; k < m; k++)
-            if (g->lead[k] == k && hash[k] == hash[m] &&
-                memcmp(bb_mix_graph_gain(g, k, 0), bb_mix_graph_gain(g, m, 0),
-                       (size_t)g->nsrc * 2 * sizeof(float)) == 0) {
+            if (g->lead[k] == k &&
+                memcmp(bb_mix_graph_gain(g, k, 0), bb_mix_graph_gain(g, m, 0), row) == 0) {
                 g->lead[m] = (uint16_t)k;
                 break;
             }
