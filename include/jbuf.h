@@ -33,7 +33,10 @@
 // arrival spread the producer measures from the packets' timestamps (all
 // but 1 in 1000 packets of the last 1 to 2 s, at most 20 ms; jbuf_rx.c):
 // deeper at once (the next late packet's restart buffers to it), shallower
-// when a quarter packet too deep (the window rule cuts the excess). Loss
+// when a quarter packet too deep (the window rule cuts the excess), but
+// after a depth that rose again soon after it was lowered only once it has
+// gone unneeded a while, longer each time (jbuf.c, auto_target): lateness
+// that recurs gets the depth that covers it and keeps it. Loss
 // has no arrival and never deepens it. On top of it, the edge pad: a
 // packet more after restarts that kept running dry at once with nothing
 // lost (packets that come just as the reads do, as between two clients of
@@ -198,6 +201,7 @@ struct bb_jbuf {
                                  ///< 32 bits) and the ring's bytes written then (low 32)
     _Atomic int    ts_at_ok;     ///< ts_at is set
     _Atomic uint32_t auto_want;  ///< auto mode: the depth the arrival spread asks for
+    _Atomic uint32_t auto_max;   ///< and the one that covers every packet of it
     // consumer writes, producer reads
     _Atomic uint32_t need;       ///< frames the next read needs in the ring: when fewer
                                  ///< are there, a missing packet is given up
@@ -220,6 +224,10 @@ struct bb_jbuf {
     unsigned       pad_left;     ///< frames without an underrun before it is given back
     unsigned       pad_hold;     ///< what pad_left starts from (frames): doubles each time
     unsigned       since_start;  ///< frames played since the last start (capped)
+    unsigned       since_lower;  ///< auto: frames since the depth was last lowered (capped)
+    unsigned       depth_hold;   ///< auto: frames the depth must go unneeded before it is
+                                 ///< lowered (jbuf.c, auto_target); 0 at first
+    unsigned       depth_idle;   ///< auto: frames it has gone unneeded
     unsigned       quick;        ///< restarts in a row that ran dry within a window
     uint64_t       lost_at_start; ///< stats.lost at the last start
     int32_t        lag_first;    ///< the lag at the current window's first read

@@ -12,6 +12,10 @@
 
 #define MAX_AUTO_MS    20    // auto target never grows beyond this
 #define AUTO_LOWER_DIV 4     // auto target: lowered when a quarter packet too deep
+#define DEPTH_HOLD_MS  2000  // a depth that rose again soon after it was lowered is kept
+                             // this long unneeded before it is lowered again,
+#define DEPTH_HOLD_MAX_S 16  // twice as long at each such rebound, up to this (s)
+#define DEPTH_REBOUND_S 10   // a rise within this of a lowering is a rebound
 #define WINDOW_MS      200   // the trim window: a standing excess must last this long
 #define LAG_MIN_CUT    16    // frames later than the calm lag worth a splice
 #define LAG_CALM       2     // how far the lag may stray in a calm window, frames
@@ -45,6 +49,7 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
     jb->dec = dec;
     jb->fixed = target != BB_JBUF_AUTO;
     jb->target = jb->fixed ? target : 0;
+    jb->since_lower = DEPTH_REBOUND_S * rate; // never lowered: the first rise is no rebound
     // Room for a generous backlog: the largest period, the deepest target
     // and a burst of late packets.
     size_t ring_frames = (size_t)max_period * 4 + (size_t)frames * 16 + rate / 10 +
@@ -773,13 +778,47 @@ BB_RT static void played(struct bb_jbuf *jb, unsigned nframes)
 // fault). Shallower once it is a quarter packet too deep, so that the
 // spread's wobble does not move it (each move forgets the calm lag): the
 // window rule then cuts the excess with its crossfade.
-BB_RT static void auto_target(struct bb_jbuf *jb)
+//
+// Settling: a lowering is a trim and its latency change, and lateness
+// that comes back every few seconds (a machine's, a link's) underruns at
+// each return while the depth is below it. So a rise within
+// DEPTH_REBOUND_S of a lowering is a rebound: the lateness recurs. From
+// then on the depth covers every packet of the spread (the 1 in 1000 it
+// may leave out are what recurs), and must go unneeded DEPTH_HOLD_MS
+// before it is lowered, twice as long at each rebound (up to
+// DEPTH_HOLD_MAX_S), half as long after each lowering that no rise
+// followed within DEPTH_REBOUND_S, until the hold is gone and the spread's
+// quantile rules again. A single
+// disturbance leaves as soon as the spread forgets it.
+BB_RT static void auto_target(struct bb_jbuf *jb, unsigned nframes)
 {
+    unsigned rebound = DEPTH_REBOUND_S * jb->rate, max_target = jb->rate * MAX_AUTO_MS / 1000;
+    unsigned first = jb->rate * DEPTH_HOLD_MS / 1000, most = DEPTH_HOLD_MAX_S * jb->rate;
+    if (jb->since_lower < rebound && jb->since_lower + nframes >= rebound)
+        jb->depth_hold = jb->depth_hold / 2 >= first ? jb->depth_hold / 2 : 0; // no rebound
+    jb->since_lower = jb->since_lower < rebound ? jb->since_lower + nframes : rebound;
     unsigned want = atomic_load_explicit(&jb->auto_want, memory_order_relaxed);
-    unsigned max_target = jb->rate * MAX_AUTO_MS / 1000;
+    if (want > jb->target && jb->since_lower < rebound) { // a rebound: the lateness recurs
+        jb->depth_hold = !jb->depth_hold ? first
+                         : jb->depth_hold < most / 2 ? jb->depth_hold * 2 : most;
+        jb->since_lower = rebound; // counted once
+    }
+    if (jb->depth_hold)
+        want = atomic_load_explicit(&jb->auto_max, memory_order_relaxed);
     want = want < max_target ? want : max_target;
-    if (want > jb->target || want + jb->frames / AUTO_LOWER_DIV <= jb->target)
+    if (want > jb->target) {
+        jb->depth_idle = 0;
         set_target(jb, want);
+    } else if (want + jb->frames / AUTO_LOWER_DIV <= jb->target) {
+        jb->depth_idle += nframes;
+        if (jb->depth_idle >= jb->depth_hold) {
+            jb->depth_idle = 0;
+            jb->since_lower = 0;
+            set_target(jb, want);
+        }
+    } else {
+        jb->depth_idle = 0;
+    }
 }
 
 BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nframes)
@@ -789,7 +828,7 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
         return 0;
     }
     if (!jb->fixed)
-        auto_target(jb);
+        auto_target(jb, nframes);
     jb->since_start = jb->since_start < jb->rate ? jb->since_start + nframes : jb->since_start;
     jb->pad_left = jb->pad_left > nframes ? jb->pad_left - nframes : 0;
     if (!jb->pad_left && jb->pad) {

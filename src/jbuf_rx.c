@@ -47,8 +47,8 @@
 // (AUTO_HALF_MS) the smallest offset is the packet that came soonest, and
 // every packet's lateness is its offset less that. The depth wanted is the
 // lateness that all but AUTO_EXCEPT_PER_MILLE per 1000 packets of the last
-// two halves stayed within, published to the consumer (jbuf.c applies
-// it). A lost packet has no arrival and adds nothing: loss never deepens
+// two halves stayed within, published to the consumer with the lateness
+// all of them stayed within (jbuf.c applies them). A lost packet has no arrival and adds nothing: loss never deepens
 // the buffer. The first half is short (AUTO_FIRST_MS): until it ends the
 // depth is 0. A disturbance leaves the statistics two halves later. A step
 // in the path's delay is not spread either: each half has its own earliest
@@ -328,6 +328,15 @@ static unsigned spread_quantile(const struct bb_jbuf_rx *r)
     return 0;
 }
 
+// The lateness every packet of both halves stayed within.
+static unsigned spread_max(const struct bb_jbuf_rx *r)
+{
+    for (unsigned b = r->bins; b-- > 0;)
+        if (r->hist[0][b] + r->hist[1][b])
+            return b;
+    return 0;
+}
+
 static void close_half(struct bb_jbuf *jb, uint64_t t_ns)
 {
     struct bb_jbuf_rx *r = &jb->rx;
@@ -347,6 +356,7 @@ static void close_half(struct bb_jbuf *jb, uint64_t t_ns)
     unsigned q = spread_quantile(r);
     atomic_store_explicit(&jb->stats.spread, q, memory_order_relaxed);
     atomic_store_explicit(&jb->auto_want, q, memory_order_relaxed);
+    atomic_store_explicit(&jb->auto_max, spread_max(r), memory_order_relaxed);
 }
 
 static void spread_add(struct bb_jbuf *jb, uint64_t t_ns)

@@ -66,7 +66,7 @@ join_alice "$port"
 check "hub registers alice" bb_wait_port bandbridge:alice_1
 # glitch NAME: bbglitch through alice's input and her mix for 12 s (stdin: marks)
 glitch() {
-    "${BB_RT[@]}" "$GLITCH" --name "bbg_$1" --seconds 12 \
+    "${BB_RT[@]}" "$GLITCH" --name "bbg_$1" --seconds 12 --trace "$BB_TMP/$1.trace" \
         --connect-out bandbridge-alice:in_1 --connect-in bandbridge-alice:out_L >"$BB_TMP/$1.log" 2>&1
     local rc=$?
     bb_log "$1: $(grep -E '^status=' "$BB_TMP/$1.log")"
@@ -87,6 +87,8 @@ check "clean: block SNR median $(g "$f" snr_p50_db) dB, well above the glitch fl
 # a packet more once restarts keep running dry (without it such a loop
 # glitched every few periods for as long as the edge lasted).
 check "clean: glitch blocks no xrun explains: $clean_free in 12 s (<= 40, 0.4 %)" test "$clean_free" -le 40
+# What those glitches were (bbglitch --trace: runs of bad blocks, moves of the lock, xruns).
+(( clean_free <= 40 )) || grep -E 'glitch_run|relock|xrun' "$BB_TMP/clean.trace" | head -80 | sed 's/^/# clean trace: /'
 
 # 3. bbrelay between alice and the hub, 5 % loss each way.
 bb_kill "$alice"

@@ -5,7 +5,9 @@
 // depth within a period of J and few underruns; when the delay stops
 // varying the depth comes down within 3 s; loss (packets that never come)
 // does not deepen it; a sender whose period is four packets (they come in
-// bursts) gets the depth of the burst.
+// bursts) gets the depth of the burst; lateness that recurs every few
+// seconds gets a depth that stays (no underrun at each recurrence), given
+// back once it stops.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +184,52 @@ static void one_machine(double lo, double hi, double wake)
     sim_free(&s);
 }
 
+// Lateness that recurs: every `every` seconds the sender stalls and the
+// next `stall` packets come together with the one after them (a machine's
+// late wake-up, a link's hiccup). Each time the depth has to rise again
+// soon after it was lowered it is held longer, and it covers every packet
+// of the spread: within a few recurrences it stays (from 25 to 50 s no
+// recurrence underruns and the depth is never lowered); 12 s after the
+// last stall it is back down.
+static void recurring(double every, int stall)
+{
+    struct sim s;
+    int quiet_from = SECONDS(50);
+    sim_init(&s, SECONDS(64));
+    for (int k = 0; k < s.n; k++)
+        s.arrive[k] = (double)(k + 1) * F + 100.0;
+    int each = SECONDS(every);
+    for (int k0 = each; k0 + stall < quiet_from; k0 += each)
+        for (int k = k0; k < k0 + stall; k++)
+            s.arrive[k] = s.arrive[k0 + stall];
+    sim_sort(&s);
+    uint64_t under25 = 0;
+    unsigned lowered = 0, prev = 0, high = 0;
+    while (s.cycle < (uint32_t)quiet_from) {
+        if (s.cycle == (uint32_t)SECONDS(25))
+            under25 = atomic_load(&s.jb.stats.underruns);
+        sim_cycle(&s);
+        unsigned t = s.jb.target;
+        if (s.cycle > (uint32_t)SECONDS(25)) {
+            lowered += t < prev;
+            high = t > high ? t : high;
+        }
+        prev = t;
+    }
+    uint64_t under = atomic_load(&s.jb.stats.underruns) - under25;
+    while (s.cycle < (uint32_t)(quiet_from + SECONDS(12)))
+        sim_cycle(&s);
+    unsigned after = s.jb.target;
+    printf("auto: %d packets late every %.1f s: from 25 to 50 s target up to %u, lowered %u "
+           "times, underruns %llu; 12 s after the last: target %u\n", stall, every, high,
+           lowered, (unsigned long long)under, after);
+    CHECK(under == 0);
+    CHECK(lowered == 0);
+    CHECK(high >= (unsigned)(stall * F) - F && high <= (unsigned)((stall + 1) * F));
+    CHECK(after < (unsigned)F);
+    sim_free(&s);
+}
+
 // The depth the arrival spread asks for (jb.target), without the edge pad
 // (jbuf.c): loss must not move it.
 static unsigned target_with_loss(double jitter, double loss, uint64_t *lost)
@@ -214,6 +262,8 @@ int main(void)
     one_machine(-14.0, 6.0, 30.0);
     one_machine(-2.0, 2.0, 5.0);
     one_machine(-20.0, 20.0, 20.0);
+    recurring(3.5, 3);
+    recurring(6.0, 2);
 
     uint64_t lost0, lost5;
     unsigned t0 = target_with_loss(64.0, 0.0, &lost0);
