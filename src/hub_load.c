@@ -76,9 +76,10 @@ static void cpu_load(struct hub_load *l, const struct hub_load_cpu *cpu)
     if (p->at_ns && cpu->at_ns > p->at_ns) {
         uint64_t elapsed = cpu->at_ns - p->at_ns;
         // A new callback thread (JACK came back): its count starts again.
-        if (cpu->rt_clock == p->rt_clock)
-            l->rt_pct = cpu_pct(used_ns(p->rt_ns, cpu->rt_ns), elapsed, 1);
-        l->rx_pct = cpu_pct(used_ns(p->rx_ns, cpu->rx_ns), elapsed, 1);
+        uint64_t rt_ns = cpu->rt_clock == p->rt_clock ? used_ns(p->rt_ns, cpu->rt_ns) : 0;
+        l->rt_pct = cpu_pct(rt_ns, elapsed, 1);
+        uint64_t rx_ns = used_ns(p->rx_ns, cpu->rx_ns);
+        l->rx_pct = cpu_pct(rx_ns, elapsed, 1);
         uint64_t all = 0, busiest = 0;
         for (int w = 0; w < HUB_TX_WORKERS; w++) {
             uint64_t ns = used_ns(p->tx_ns[w], cpu->tx_ns[w]);
@@ -89,6 +90,11 @@ static void cpu_load(struct hub_load *l, const struct hub_load_cpu *cpu)
         // share the cores there are.
         unsigned one = cpu_pct(busiest, elapsed, 1), shared = cpu_pct(all, elapsed, l->cores);
         l->tx_pct = one > shared ? one : shared;
+        bb_debug("hub CPU time in the last %llu ms: callback %llu us, receive %llu us, "
+                 "send %llu us (busiest worker %llu us)",
+                 (unsigned long long)(elapsed / 1000000), (unsigned long long)(rt_ns / 1000),
+                 (unsigned long long)(rx_ns / 1000),
+                 (unsigned long long)(all / 1000), (unsigned long long)(busiest / 1000));
     }
     l->prev_cpu = *cpu;
     l->pct = l->rt_pct;
