@@ -49,8 +49,7 @@ enum hub_shed {
 
 /// Percent of a core. The callback needs a share of its period on one
 /// core, which it shares with the JACK server and the other clients of
-/// the graph: at 75 % a quarter of every period is left to them. An idle
-/// or lightly used hub needs 1 to 5 %.
+/// the graph: at 75 % a quarter of every period is left to them.
 #define HUB_LOAD_CEILING_DEFAULT 75
 
 /// The CPU time the hub's threads have used since each started, in ns, at
