@@ -542,13 +542,13 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "mixes_mixed", g ? g->mix->nlead : 0);
     add_stat(m, "mix_encodes", g ? g->tx_groups : 0);
     add_stat(m, "load_pct", h->load.pct);
+    add_stat(m, "load_ceiling_pct", h->load.ceiling_pct);
+    add_stat(m, "shed_level", (uint64_t)h->load.level);
+    add_stat(m, "busy_rejects", h->load.busy_rejects);
     add_stat(m, "load_rt_pct", h->load.rt_pct);
     add_stat(m, "load_rx_pct", h->load.rx_pct);
     add_stat(m, "load_tx_pct", h->load.tx_pct);
     add_stat(m, "load_wall_pct", h->load.wall_pct);
-    add_stat(m, "load_ceiling_pct", h->load.ceiling_pct);
-    add_stat(m, "shed_level", (uint64_t)h->load.level);
-    add_stat(m, "busy_rejects", h->load.busy_rejects);
     add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
