@@ -7,10 +7,11 @@
 // over the last second, which other programs on the machine cannot
 // stretch (they can delay a thread, not make it compute more): the
 // process callback's thread (its fraction of one core: the callback must
-// finish within its period on one core, after the JACK server and before
-// the clients after it), the receive thread (one core: it decodes every
-// musician), and the send workers (the busiest one's fraction of a core,
-// or all of them over the cores they may run on, whichever is larger).
+// finish within its period on one core, which it shares with the JACK
+// server and the other clients of the graph), the receive thread (one
+// core: it decodes every musician), and the send workers (the busiest
+// one's fraction of a core, or all of them over the cores they may run
+// on, whichever is larger).
 // The largest of the three, in percent, is the hub's load. Above the
 // ceiling (serve --load-ceiling PCT, HUB_LOAD_CEILING_DEFAULT unless
 // told; 0: none, measured and shown, never acted on) for two seconds in
@@ -22,14 +23,15 @@
 // the ceiling, or over it with one more musician (the load scaled by
 // their number), a JOIN is refused with REJECT BUSY.
 //
-// The wall-clock figures of before are kept beside it for diagnosis, not
-// acted on: the callback's 99th percentile time over the last second (its
-// histogram, hub_rt.c) and the send workers' worst lateness (from the
-// callback's wake-up to the last datagram of the wake sent), the larger
-// against the period. Other busy programs stretch them.
-// Each change is logged; /stats (load_pct, load_rt_pct, load_rx_pct,
-// load_tx_pct, load_wall_pct, shed_level, busy_rejects) and `bandbridge
-// status` (/status/load) show it.
+// A wall-clock figure is measured beside it for diagnosis, never acted
+// on, since other busy programs stretch it: the callback's 99th
+// percentile time over the last second (its histogram, hub_rt.c) or the
+// send workers' worst lateness (from the callback's wake-up to the last
+// datagram of the wake sent), the larger, against the period.
+// Each change is logged, and with -v each second's CPU time in
+// microseconds; /stats (load_pct, load_rt_pct, load_rx_pct, load_tx_pct,
+// load_wall_pct, shed_level, busy_rejects) and `bandbridge status`
+// (/status/load) show it.
 #ifndef BB_HUB_LOAD_H
 #define BB_HUB_LOAD_H
 
@@ -52,8 +54,9 @@ enum hub_shed {
 /// the graph: at 75 % a quarter of every period is left to them.
 #define HUB_LOAD_CEILING_DEFAULT 75
 
-/// The CPU time the hub's threads have used since each started, in ns, at
-/// one moment (hub_load_read_cpu); 0 where a thread's could not be read.
+/// [ctl] The CPU time the hub's threads have used since each started, in
+/// ns, at one moment (hub_load_read_cpu); 0 where a thread's could not be
+/// read.
 struct hub_load_cpu {
     uint64_t  at_ns;                 ///< when (bb_now_ns)
     clockid_t rt_clock;              ///< the callback thread's clock: another one, another count
