@@ -18,6 +18,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bb.h"
 #include "codec.h"
@@ -231,6 +232,12 @@ struct hub_engine {
     float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
     struct bb_rt_timeline rt_timeline;  ///< [rt] cycles JACK did not run us for
     struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h
+    /// [rt stores when it differs from rt_cpu_clock_seen, ctl loads] The
+    /// CPU-time clock of the thread the callback runs on (0: it has not run
+    /// yet). A JACK server restart gives the callback a new thread, and the
+    /// callback publishes that thread's clock in its first cycle.
+    _Atomic clockid_t rt_cpu_clock;
+    clockid_t         rt_cpu_clock_seen; ///< [rt] the clock it last published
 
     /// The take recorder (recorder.h), NULL without --record. [ctl sets
     /// before activation and frees after the client closed; rt feeds it]
@@ -252,6 +259,10 @@ struct hub_engine {
     int               sock;       ///< [ro after start] the hub's UDP socket
     pthread_t         rx_thread, tx_thread[HUB_TX_WORKERS];
     sem_t             tx_wake[HUB_TX_WORKERS]; ///< [rt posts, tx worker i waits]
+    /// [ctl sets at start, reads] The CPU-time clocks of the receive thread
+    /// and the send workers (pthread_getcpuclockid; 0: none): hub_load.c
+    /// reads them once a second.
+    clockid_t         rx_cpu_clock, tx_cpu_clock[HUB_TX_WORKERS];
     struct bb_ring    events;     ///< hub_event: producer [rx], consumer [ctl]
     int               event_fd;   ///< [rx writes, ctl polls]
     /// [ro after start, but its cookie jar: rx] The room's handshake.

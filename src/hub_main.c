@@ -259,9 +259,10 @@ static void usage(FILE *f)
             "                        packet every few seconds to minutes without)\n"
             "      --opus-complexity N  Opus complexity of the personal mixes the hub\n"
             "                        encodes, 0 (cheapest) to 10 (default 0)\n"
-            "      --load-ceiling PCT  the share of a period the hub may need before it\n"
-            "                        sheds work and refuses joins, e.g. 80 (default 0:\n"
-            "                        none; a low one, e.g. 1, forces both: for tests)\n"
+            "      --load-ceiling PCT  the share of a core any of the hub's audio threads\n"
+            "                        may use (its own CPU time) before it sheds work and\n"
+            "                        refuses joins (default %d; 0: none; a low one, e.g.\n"
+            "                        1, forces both: for tests)\n"
             "  -o, --osc-port N      OSC control port (default: port+1; 0 = off)\n"
             "      --osc-bind ADDR   listen for OSC on this IPv4 address only (default: all)\n"
             "      --osc-allow CIDR  accept OSC only from these addresses, e.g. 127.0.0.0/8\n"
@@ -289,7 +290,8 @@ static void usage(FILE *f)
             "                        are forgotten (default 1000; 0: no cap)\n"
             "  -v, --verbose         more log lines;  -q, --quiet  warnings and errors only\n"
             "  -h, --help            this text\n",
-            BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS, HUB_OSC_MAX_ALLOW);
+            BB_DEFAULT_PORT, BB_MAX_LOCAL_CH, BB_MAX_CLIENTS, HUB_LOAD_CEILING_DEFAULT,
+            HUB_OSC_MAX_ALLOW);
 }
 
 // Long options without a letter.
@@ -662,7 +664,7 @@ static int start_hub(struct hub *h, struct loop *lp)
     hub_state_start(h);
     h->dirty = 1;
     hub_publish(h); // an empty graph: local inputs and the main mix
-    hub_load_init(&h->load, &h->eng, h->load_ceiling, (int)h->mix_complexity);
+    hub_load_init(&h->load, &h->eng, h->load_ceiling, (int)h->mix_complexity, hub_load_cores());
     if (hub_net_start(&h->eng, h->bind[0] ? h->bind : NULL, h->port, err, sizeof err) < 0) {
         bb_err("%s", err);
         return -1;
@@ -757,7 +759,9 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         prof_mark(&prof, LP_SWEEP);
         if (now >= next_ping) {
             log_stats(h);
-            hub_load_tick(&h->load, &h->eng, h->period, h->rate, hub_active_count(h));
+            struct hub_load_cpu cpu;
+            hub_load_read_cpu(&h->eng, &cpu);
+            hub_load_tick(&h->load, &h->eng, &cpu, h->period, h->rate, hub_active_count(h));
             hub_rec_tick(h); // the writer's news, at most about one a second
 
             hub_session_ping(h, now);

@@ -579,6 +579,13 @@ void hub_net_tx_lateness(struct hub_engine *e, uint64_t *late, uint64_t *worst_n
     }
 }
 
+// [ctl] Thread t's CPU-time clock into *c (hub_load.c reads it), 0 if none.
+static void cpu_clock(pthread_t t, clockid_t *c)
+{
+    if (pthread_getcpuclockid(t, c) != 0)
+        *c = 0;
+}
+
 int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *err,
                   size_t err_size)
 {
@@ -609,8 +616,10 @@ int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *e
     // Named for top -H, perf and /proc/PID/task/*/comm (the bench's
     // per-thread figures); a failure to name costs nothing.
     int started = pthread_create(&e->rx_thread, NULL, rx_main, e) == 0;
-    if (started)
+    if (started) {
         pthread_setname_np(e->rx_thread, "bb-hub-rx");
+        cpu_clock(e->rx_thread, &e->rx_cpu_clock);
+    }
     for (int w = 0; started && w < HUB_TX_WORKERS; w++) {
         tx_workers[w].e = e;
         tx_workers[w].index = w;
@@ -619,6 +628,7 @@ int hub_net_start(struct hub_engine *e, const char *bind, uint16_t port, char *e
             char name[16];
             snprintf(name, sizeof name, "bb-hub-tx%d", w);
             pthread_setname_np(e->tx_thread[w], name);
+            cpu_clock(e->tx_thread[w], &e->tx_cpu_clock[w]);
         } else {
             // Stop what did start before reporting.
             atomic_store(&e->running, 0);

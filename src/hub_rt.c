@@ -11,6 +11,7 @@
 // with a recorder (recorder.h) every source and the main mix are copied
 // into its ring, tagged with JACK's frame counter, for its writer thread.
 // Nothing blocks, allocates, locks or logs; trouble is counted in atomics.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,12 +241,28 @@ BB_RT static void meter(struct hub_engine *e, const struct bb_mix_graph *mg, uns
     bb_meters_rt_end(&e->meters, ms, mgen, nframes);
 }
 
+// The CPU-time clock of the thread this callback runs on, for the control
+// thread to read (hub_load.c). pthread_getcpuclockid computes it from the
+// thread's id, which glibc and musl keep in the thread's descriptor: no
+// system call. Compared every cycle, not only once: after a JACK server
+// restart the callback runs on a new thread, whose descriptor (pthread_t)
+// may be the old one's, reused, with another id.
+static BB_RT void publish_cpu_clock(struct hub_engine *e)
+{
+    clockid_t c;
+    if (pthread_getcpuclockid(pthread_self(), &c) == 0 && c != e->rt_cpu_clock_seen) {
+        e->rt_cpu_clock_seen = c;
+        atomic_store_explicit(&e->rt_cpu_clock, c, memory_order_relaxed);
+    }
+}
+
 BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
 {
     struct hub_engine *e = arg;
     uint64_t t0 = bb_now_ns();
     const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RT);
     bb_counter_inc(&e->stats.cycles);
+    publish_cpu_clock(e);
 
     float *main_l = port_buf(e->main_out[0], nframes);
     float *main_r = port_buf(e->main_out[1], nframes);

@@ -545,6 +545,10 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "load_ceiling_pct", h->load.ceiling_pct);
     add_stat(m, "shed_level", (uint64_t)h->load.level);
     add_stat(m, "busy_rejects", h->load.busy_rejects);
+    add_stat(m, "load_rt_pct", h->load.rt_pct);
+    add_stat(m, "load_rx_pct", h->load.rx_pct);
+    add_stat(m, "load_tx_pct", h->load.tx_pct);
+    add_stat(m, "load_wall_pct", h->load.wall_pct);
     add_stat(m, "click_steps_back", bb_click_steps_back(h->eng.click));
     add_stat(m, "osc_messages", h->osc->messages);
     add_stat(m, "osc_errors", h->osc->errors);
@@ -720,6 +724,10 @@ static void cmd_status(struct hub *h, struct osc_call *call)
     lo_message_add_int32(lm, (int32_t)h->load.ceiling_pct);
     lo_message_add_int32(lm, h->load.level);
     lo_message_add_string(lm, hub_load_shed_text(h->load.level));
+    lo_message_add_int32(lm, (int32_t)h->load.rt_pct);
+    lo_message_add_int32(lm, (int32_t)h->load.rx_pct);
+    lo_message_add_int32(lm, (int32_t)h->load.tx_pct);
+    lo_message_add_int32(lm, (int32_t)h->load.wall_pct);
     osc_send(h, &src->peer, "/status/load", lm);
     lo_message_free(lm);
     lo_message m = lo_message_new();
@@ -839,8 +847,9 @@ static const struct osc_api_row osc_rows[] = {
      "a musician's round trip from both ends' jitter buffers (bandbridge(1), LATENCY), after "
      "their /status/client"},
     {"/status/load", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL,
-     "i:load_pct i:ceiling_pct i:shed_level s:shedding",
-     "the hub's load (percent of a period) and what it sheds, before /status/end"},
+     "i:load_pct i:ceiling_pct i:shed_level s:shedding i:rt_pct i:rx_pct i:tx_pct i:wall_pct",
+     "the hub's load (its threads' CPU time, percent of a core) and what it sheds, before "
+     "/status/end"},
     {"/status/end", NULL, 0, 0, 0, 0, ARGS_NONE, NULL, NULL, "i:count", "the end of /status"},
     {"/joined", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician joined"},
     {"/left", NULL, 0, 1, 0, 0, ARGS_NONE, NULL, NULL, "s:name", "feedback: a musician left"},

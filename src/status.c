@@ -49,6 +49,7 @@ struct status_reply {
     char              version[64];
     int               rec_answered, recording, take; ///< /record
     int               have_load, load_pct, load_ceiling, shed_level; ///< /status/load
+    int               have_load_cpu, load_rt, load_rx, load_tx; ///< ... its CPU figures
     char              shedding[64];
     char              rec_dir[256];
 };
@@ -112,6 +113,14 @@ static int on_status(const char *path, const char *types, lo_arg **argv, int arg
         r->load_ceiling = bb_arg_i32(argv[1]);
         r->shed_level = bb_arg_i32(argv[2]);
         snprintf(r->shedding, sizeof r->shedding, "%s", bb_arg_str(argv[3]));
+        // The CPU figures after them (a hub that measured wall time only
+        // has none); the wall-time figure last is for /stats readers.
+        r->have_load_cpu = argc >= 7 && strncmp(types + 4, "iii", 3) == 0;
+        if (r->have_load_cpu) {
+            r->load_rt = bb_arg_i32(argv[4]);
+            r->load_rx = bb_arg_i32(argv[5]);
+            r->load_tx = bb_arg_i32(argv[6]);
+        }
     } else if (strcmp(path, "/status/end") == 0) {
         r->done = 1;
     } else if (strcmp(path, "/info") == 0 && argc >= 3 && types[0] == 'i' && types[1] == 'i' &&
@@ -303,7 +312,12 @@ static void status_print_latency(FILE *f, const struct status_reply *r)
         fprintf(f, "%2d %-16s %8.1f %7.1f %13s %11s %7d\n", w->slot, fit(nm, sizeof nm, w->name, 16, 0),
                 w->lat_ms, w->rtt_ms, jb, per, w->codec_frames);
     }
-    if (r->have_load) // a hub older than its load measure says nothing
+    if (r->have_load_cpu) { // at most 77 columns, then what it sheds on a line of its own
+        fprintf(f, "hub load %d %% of a core: callback %d, receive %d, send %d; ceiling %d %%\n",
+                r->load_pct, r->load_rt, r->load_rx, r->load_tx, r->load_ceiling);
+        if (r->shed_level)
+            fprintf(f, "shedding %s\n", r->shedding);
+    } else if (r->have_load) // a hub older than its load measure says nothing
         fprintf(f, "hub load %d %% of its period (ceiling %d %%)%s%s\n", r->load_pct,
                 r->load_ceiling, r->shed_level ? ", shedding " : "",
                 r->shed_level ? r->shedding : "");

@@ -100,6 +100,12 @@ for try in 1 2 3; do
 done
 check "audio flows through the hub after the JACK restart (snr $(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db))" \
     test "$(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db)" = inf
+# The callback runs on a new thread since JACK came back: the load ceiling
+# reads that thread's CPU time (hub_load.h; logged with -v once a second).
+cpu_since_back() { sed -n '/JACK is back/,$p' "$BB_TMP/hub1.log" | grep -E 'hub CPU time in the last [0-9]+ ms: callback [1-9][0-9]* us'; }
+cpu_read() { cpu_since_back | grep -q .; }
+check "the callback's CPU time is read from its new thread" bb_wait_for cpu_read
+bb_log "since JACK came back: $(cpu_since_back | tail -n1)"
 
 # 4. SIGTERM saves; a new hub on the same database restores.
 bb_kill "$hub"; check "hub exits 0 on SIGTERM" test $? -eq 0

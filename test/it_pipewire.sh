@@ -77,6 +77,11 @@ check "alice's input arrives at the hub's port bandbridge:alice_1, bit exact in 
     bb_num_cmp "$(bb_probe_val "$BB_TMP/p.txt" "in_1 out_1" med_snr_db)" '>=' 30
 check "... and comes back in her mix at her out_L (gain $(bb_probe_val "$BB_TMP/p.txt" "in_2 out_1" med_gain_db) dB, snr $(bb_probe_val "$BB_TMP/p.txt" "in_2 out_1" med_snr_db) dB)" \
     good "$BB_TMP/p.txt"
+# The load ceiling reads the CPU time of the thread PipeWire's libjack runs
+# the callback on (hub_load.h; logged with -v once a second).
+cpu_read() { grep -qE 'hub CPU time in the last [0-9]+ ms: callback [1-9][0-9]* us' "$BB_TMP/hub.log"; }
+check "the hub reads its callback thread's CPU time under PipeWire" bb_wait_for cpu_read
+bb_log "$(grep 'hub CPU time' "$BB_TMP/hub.log" | tail -n1)"
 
 port2=$(bb_free_udp_port)
 osc2=$(bb_free_udp_port)

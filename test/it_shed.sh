@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # it_shed.sh: the hub at its ceiling (issue 17). A real jackd (dummy, 48 kHz,
-# 64 frames) and a real hub whose ceiling is forced down to 1 % of a period
-# (serve --load-ceiling 1: for tests), so that it is over it from the
-# start. With two bbload musicians (Opus, tones) it must shed, in this
+# 64 frames) and a real hub whose ceiling is forced down to 1 % of a core
+# (serve --load-ceiling 1: for tests), so that its threads' CPU time is
+# over it from the start. With two bbload musicians (Opus, tones) it must
+# show the CPU time of its callback thread, receive thread and send
+# workers in /stats, and shed, in this
 # order and two seconds apart at least, meters, then stereo encodes (the
 # mixes go mono: /stats mono_packets climbs though every mix is stereo),
 # then Opus complexity; say so in its log, /stats and `bandbridge status`;
@@ -25,6 +27,10 @@ check "the hub sheds everything it can (shed_level $(bb_hub_stats "$osc" shed_le
     bb_wait_for stat_is shed_level 3
 check "it says so in /stats: load_pct $(bb_hub_stats "$osc" load_pct) over load_ceiling_pct 1" \
     bash -c "test $(bb_hub_stats "$osc" load_pct) -gt 1 && test $(bb_hub_stats "$osc" load_ceiling_pct) -eq 1"
+# The load is the largest of the three threads' CPU figures, each measured.
+read -r lp rt rx tx wall < <(bb_hub_stats "$osc" load_pct load_rt_pct load_rx_pct load_tx_pct load_wall_pct)
+check "its threads' CPU time: callback $rt %, receive $rx %, send $tx % of a core, load $lp % (wall $wall % of a period)" \
+    bash -c "test $rt -gt 0 -a $rx -gt 0 -a $tx -gt 0 && test $lp -ge $rt -a $lp -ge $rx -a $lp -ge $tx && test $lp -eq $rt -o $lp -eq $rx -o $lp -eq $tx"
 order=$(grep -oE 'shedding (meters(, stereo(, complexity)?)?)' "$BB_TMP/hub.log" | tr '\n' '|')
 check "its log names each level in order: $order" \
     test "$order" = "shedding meters|shedding meters, stereo|shedding meters, stereo, complexity|"
@@ -37,8 +43,8 @@ read -r m1 c1 < <(bb_hub_stats "$osc" mono_packets cycles)
 check "stereo shed: both mixes go out mono ($((m1 - m0)) mono packets in $((c1 - c0)) cycles)" \
     test $((c1 - c0)) -gt 100 -a $((m1 - m0)) -ge $(( (c1 - c0) * 2 * 9 / 10 ))
 "$BB_BIN" status --port "$osc" --once >"$BB_TMP/status.txt" 2>&1
-check "bandbridge status says it: $(grep '^hub load' "$BB_TMP/status.txt")" \
-    grep -Eq '^hub load [0-9]+ % of its period \(ceiling 1 %\), shedding meters, stereo, complexity$' "$BB_TMP/status.txt"
+check "bandbridge status says it: $(grep -A1 '^hub load' "$BB_TMP/status.txt" | tr '\n' '|')" \
+    bash -c "grep -Eq '^hub load [0-9]+ % of a core: callback [0-9]+, receive [0-9]+, send [0-9]+; ceiling 1 %$' '$BB_TMP/status.txt' && grep -A1 '^hub load' '$BB_TMP/status.txt' | grep -qx 'shedding meters, stereo, complexity'"
 
 bb_join carol opus
 carol=$BB_LASTPID
