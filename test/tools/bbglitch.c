@@ -68,15 +68,17 @@
 // Output at exit, one line per input (key=value):
 //   status=ok in=in_1 rate=48000 period=64 seconds=10.0 locked=1 lock_corr=0.999
 //   gain_db=0.00 latency_median=64 latency_min=64 latency_max=64 latency_mode=64
-//   latency_changes=0 latency_nudges=0 latency_hist=64:7480 blocks=7480
+//   latency_changes=0 latency_slews=0 latency_nudges=0 latency_hist=64:7480 blocks=7480
 //   good_blocks=7480 glitch_blocks=0 glitch_silent=0 glitch_wrong=0
 //   glitch_near_xrun=0 glitch_xrun_free=0 glitches_per_min=0.00 gaps=0
 //   longest_gap_ms=0.0 last_gap_ms=none time_back_ms=none self_skipped=0
 //   snr_min_db=.. snr_p001_db=.. snr_p01_db=.. snr_p50_db=.. own_skips=0
 //   ring_overflows=0 xruns=0
 // latency_*: over good blocks, in frames; latency_changes: moves of the lock
-// by more than 2 frames (a jitter buffer refilling or trimming); nudges: by
-// 1 or 2 (a codec's phase on a tone, a resampler following drift).
+// by more than SLEW_MAX (8) frames (a jitter buffer refilling or trimming);
+// slews: by 3 to 8 (a resampler walking the delay down: at 1000 ppm the
+// lock moves 4 or 5 frames between the checks a drifting block triggers);
+// nudges: by 1 or 2 (a codec's phase on a tone, a resampler following drift).
 // gaps: runs of bad blocks; longest_gap_ms from a run's first bad block to
 // the next good one. snr_p001/p01/p50: 0.1 %, 1 %, 50 % percentiles of the
 // block SNR (the margin above --snr-min). own_skips: cycles this client
@@ -109,6 +111,7 @@
 #define HIST_LEN (1u << HIST_BITS)
 #define HIST_MASK (HIST_LEN - 1)
 #define MAX_INS 2
+#define SLEW_MAX 8     // a move of the lock up to this is a slew, not a step (latency_slews)
 #define LOCK_WIN 8192  // first lock: 8 notes
 #define RELOCK_WIN 4096 // verdicts wait this long; the lock is checked on it
 #define NEAR_WIN 2048   // a search near the lock: 4 notes, +-NEAR_LAGS
@@ -155,6 +158,7 @@ struct input {
     uint32_t regain_at; // after a relock: the gain measured again on a clean window
     bool regain;
     uint64_t latency_nudges; // moves of 1 or 2 frames (Opus's phase, a resampler)
+    uint64_t latency_slews;  // moves of 3 to SLEW_MAX frames (a resampler walking the delay)
     uint64_t snr_hist[SNR_BINS + 1];
     double snr_min;
     uint32_t first_t, last_t; // analysed span, frame times
@@ -604,9 +608,12 @@ static void analyse_block(struct input *in, uint32_t t, uint32_t n)
     double rms2, s2 = block_snr(in, t, n, lag, g, &rms2);
     if (s2 < snr_min_db)
         return; // not even this block fits: keep the old lock and wait
-    if (lag > in->D + 2 || lag + 2 < in->D)
+    unsigned move = lag > in->D ? lag - in->D : in->D - lag;
+    if (move > SLEW_MAX)
         in->latency_changes++;
-    else if (lag != in->D)
+    else if (move > 2)
+        in->latency_slews++;
+    else if (move)
         in->latency_nudges++;
     if (trace)
         fprintf(trace, "%d %u relock %u -> %u corr %.4f (was %.4f) gain %.2f dB pending %zu\n",
@@ -777,8 +784,9 @@ static void summary(struct input *in)
         } else {
             printf(" latency_median=none latency_min=none latency_max=none latency_mode=none");
         }
-        printf(" latency_changes=%llu latency_nudges=%llu latency_hist=",
-               (unsigned long long)in->latency_changes, (unsigned long long)in->latency_nudges);
+        printf(" latency_changes=%llu latency_slews=%llu latency_nudges=%llu latency_hist=",
+               (unsigned long long)in->latency_changes, (unsigned long long)in->latency_slews,
+               (unsigned long long)in->latency_nudges);
         int shown = 0;
         for (uint32_t d = 0; d <= max_lag && shown < 16; d++)
             if (in->lat_hist[d])
