@@ -65,6 +65,10 @@ void bb_touch_pages(void *p, size_t n);
 int bb_state_file_path(const char *prefix, const char *name, char *path, size_t size, char *err,
                        size_t err_size);
 
+/// Writes a one-line reason into err (err_size bytes), when err is not NULL.
+void bb_set_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /// Creates the missing directories leading to the file path (mode 0700).
 /// Returns 0 or -1 (errno set).
 int bb_mkdirs_for(const char *path);

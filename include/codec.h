@@ -4,6 +4,9 @@
 // frames). Encoders and decoders are used by the network threads only,
 // never by the process callback.
 //
+// Two source files: codec.c (the payload formats, what each codec allows,
+// the encoders) and codec_dec.c (the decoders).
+//
 // Audio is handed over as interleaved float frames (frames * channels
 // values). A "wire frame" is the number of sample frames one packet
 // carries; bb_codec_wire_frames() chooses it so that a packet fits
@@ -44,6 +47,33 @@ unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
 
 /// Upper bound of the encoded size of one wire frame.
 size_t bb_codec_max_bytes(enum bb_codec c, unsigned channels, unsigned frames);
+
+/// Whether a stream of this codec, rate, channels and frames can be
+/// encoded and decoded (bb_encoder_new and bb_decoder_new ask): 0, or -1
+/// with a one-line reason in err (which may be NULL).
+int bb_codec_check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsigned frames,
+                          char *err, size_t err_size);
+
+/// Opus custom mode (CELT), either layout: opus or opus-ld.
+static inline int bb_codec_is_custom(enum bb_codec c)
+{
+    return c == BB_CODEC_OPUS || c == BB_CODEC_OPUS_LD;
+}
+
+/// The rate a custom mode is built for: the stream's, or 16000 for
+/// opus-ld (codec.c: its shorter overlap).
+unsigned bb_codec_mode_rate(enum bb_codec c, unsigned rate);
+
+/// Bytes of one sample of a PCM codec: 2, 3 or 4; 0 for Opus and none.
+static inline unsigned bb_codec_pcm_bytes(enum bb_codec c)
+{
+    switch (c) {
+    case BB_CODEC_PCM16: return 2;
+    case BB_CODEC_PCM24: return 3;
+    case BB_CODEC_FLOAT: return 4;
+    default:             return 0;
+    }
+}
 
 struct bb_encoder;
 struct bb_decoder;

@@ -32,6 +32,7 @@
 #include "handshake.h"
 #include "hub_engine.h"
 #include "hub_load.h"
+#include "loop_prof.h"
 #include "net.h"
 #include "store.h"
 
@@ -89,8 +90,9 @@ struct hub {
     uint8_t            slot_known[BB_MAX_CLIENTS];
     struct hub_send    main_sends[BB_MAX_SOURCES];
     int                dirty;     ///< a new graph must be published
-    uint64_t           loop_max_ns; ///< [ctl] the control loop's longest iteration (work, not poll)
-    uint64_t           loop_slow;   ///< [ctl] its iterations over HUB_LOOP_SLOW_NS
+    /// [ctl] The control loop's turns (work, not poll): /stats loop_max_us
+    /// (max_ns) and loop_slow (slow), the slow turns logged (hub_main.c).
+    struct bb_loop_prof loop_prof;
     struct hub_osc    *osc;       ///< [ctl]
     /// [ctl] Who the client table tells of its changes (hub_clients_observe).
     const struct hub_clients_observer *observers[HUB_MAX_OBSERVERS];

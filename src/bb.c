@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -100,6 +101,16 @@ void bb_sem_wait_ms(sem_t *sem, unsigned ms)
     }
     while (sem_timedwait(sem, &ts) < 0 && errno == EINTR) {
     }
+}
+
+void bb_set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (!err || err_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
 }
 
 int bb_state_file_path(const char *prefix, const char *name, char *path, size_t size, char *err,

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// codec.c: wire codecs (PCM16, PCM24, float, Opus custom, standard Opus).
+// codec.c: wire codecs (PCM16, PCM24, float, Opus custom, standard Opus):
+// the payload formats, what each codec allows, and the encoders. The
+// decoders are codec_dec.c's.
 /*
  * Payload formats (the codec payload that follows the AUDIO body prefix;
  * "frames" and "channels" come from that prefix and were negotiated at join):
@@ -63,8 +65,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,58 +90,6 @@
 /// trips an internal assertion that aborts the process.
 #define OPUS_INPUT_LIMIT 2.0f
 
-struct bb_encoder {
-    enum bb_codec codec;
-    unsigned rate, channels, frames;
-    size_t max_bytes;            ///< bb_codec_max_bytes() for this stream
-    unsigned cap;                ///< Opus: largest packet per channel
-    OpusCustomMode *mode;        ///< OPUS
-    OpusCustomEncoder *cenc[BB_MAX_CLIENT_CH];
-    OpusEncoder *senc[BB_MAX_CLIENT_CH];
-    float *mono;                 ///< Opus: one channel, de-interleaved
-    int mono_ok;                 ///< Opus: may send one block when every channel is equal
-    unsigned same_run;           ///< frames in a row with every channel equal (capped)
-    int others_cold;             ///< channels 1.. skipped since the last multi-block frame
-    int last_mono;               ///< the last frame went out as one block
-};
-
-struct bb_decoder {
-    enum bb_codec codec;
-    unsigned rate, channels, frames;
-    OpusCustomMode *mode;
-    OpusCustomDecoder *cdec[BB_MAX_CLIENT_CH];
-    OpusDecoder *sdec[BB_MAX_CLIENT_CH];
-    float *mono;                 ///< Opus: one channel's decoded frame
-    float *last;                 ///< PCM: last good frame, for concealment
-    int have_last;               ///< PCM: last is valid and not yet concealed
-    int others_cold;             ///< Opus: one-block frames since channels 1.. last decoded
-    int others_warm;             ///< Opus: multi-block frames left until channels 1.. are
-                                 ///< their own: WARM_FRAMES..2 play channel 0, 1 fades
-};
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || err_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
-
-static unsigned pcm_bytes(enum bb_codec c)
-{
-    switch (c) {
-    case BB_CODEC_PCM16: return 2;
-    case BB_CODEC_PCM24: return 3;
-    case BB_CODEC_FLOAT: return 4;
-    default:             return 0;
-    }
-}
-
 static int std_rate_ok(unsigned rate)
 {
     return rate == 48000 || rate == 24000 || rate == 16000 || rate == 12000 || rate == 8000;
@@ -153,14 +101,7 @@ static int custom_rate_ok(unsigned rate)
     return rate >= 8000 && rate <= CUSTOM_FRAMES * 1000u;
 }
 
-/// Opus custom mode (CELT), either layout.
-static int is_custom(enum bb_codec c)
-{
-    return c == BB_CODEC_OPUS || c == BB_CODEC_OPUS_LD;
-}
-
-/// The rate the custom mode is built for (OPUS_LD: LD_MODE_RATE).
-static unsigned custom_mode_rate(enum bb_codec c, unsigned rate)
+unsigned bb_codec_mode_rate(enum bb_codec c, unsigned rate)
 {
     return c == BB_CODEC_OPUS_LD ? LD_MODE_RATE : rate;
 }
@@ -210,7 +151,7 @@ const char *bb_codec_name(enum bb_codec c)
 
 int bb_codec_is_opus(enum bb_codec c)
 {
-    return is_custom(c) || c == BB_CODEC_OPUS_STD;
+    return bb_codec_is_custom(c) || c == BB_CODEC_OPUS_STD;
 }
 
 unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
@@ -227,7 +168,7 @@ unsigned bb_codec_wire_frames(enum bb_codec c, unsigned rate, unsigned channels)
     case BB_CODEC_PCM24:
     case BB_CODEC_FLOAT: {
         static const unsigned choices[] = { 64, 32, 16 };
-        unsigned bps = pcm_bytes(c);
+        unsigned bps = bb_codec_pcm_bytes(c);
         for (size_t i = 0; i < BB_ARRAY_LEN(choices); i++)
             if (choices[i] * channels * bps <= PAYLOAD_ROOM)
                 return choices[i];
@@ -245,54 +186,53 @@ size_t bb_codec_max_bytes(enum bb_codec c, unsigned channels, unsigned frames)
         return 0;
     if (bb_codec_is_opus(c))
         return (size_t)channels * (2 + opus_cap(channels));
-    return (size_t)frames * channels * pcm_bytes(c);
+    return (size_t)frames * channels * bb_codec_pcm_bytes(c);
 }
 
-/// Checks codec, rate, channels and frames; the shared part of _new.
-static int check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsigned frames,
-                        char *err, size_t err_size)
+int bb_codec_check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsigned frames,
+                          char *err, size_t err_size)
 {
     if (c <= BB_CODEC_NONE || c >= BB_CODEC_COUNT) {
-        set_err(err, err_size, "unknown codec %d", (int)c);
+        bb_set_err(err, err_size, "unknown codec %d", (int)c);
         return -1;
     }
     if (channels == 0 || channels > BB_MAX_CLIENT_CH) {
-        set_err(err, err_size, "%s: %u channels (1..%d allowed)", bb_codec_name(c), channels,
-                BB_MAX_CLIENT_CH);
+        bb_set_err(err, err_size, "%s: %u channels (1..%d allowed)", bb_codec_name(c), channels,
+                   BB_MAX_CLIENT_CH);
         return -1;
     }
     if (rate == 0) {
-        set_err(err, err_size, "%s: sample rate 0", bb_codec_name(c));
+        bb_set_err(err, err_size, "%s: sample rate 0", bb_codec_name(c));
         return -1;
     }
-    if (is_custom(c)) {
+    if (bb_codec_is_custom(c)) {
         if (!custom_rate_ok(rate)) {
-            set_err(err, err_size, "%s: custom mode needs a sample rate of 8000..%u Hz, not %u",
-                    bb_codec_name(c), CUSTOM_FRAMES * 1000u, rate);
+            bb_set_err(err, err_size, "%s: custom mode needs a sample rate of 8000..%u Hz, not %u",
+                       bb_codec_name(c), CUSTOM_FRAMES * 1000u, rate);
             return -1;
         }
         if (frames != CUSTOM_FRAMES) {
-            set_err(err, err_size, "%s: custom mode supports %u-sample frames only, not %u",
-                    bb_codec_name(c), CUSTOM_FRAMES, frames);
+            bb_set_err(err, err_size, "%s: custom mode supports %u-sample frames only, not %u",
+                       bb_codec_name(c), CUSTOM_FRAMES, frames);
             return -1;
         }
     } else if (c == BB_CODEC_OPUS_STD) {
         if (!std_rate_ok(rate)) {
-            set_err(err, err_size,
-                    "opus-std: sample rate %u unsupported (48000, 24000, 16000, 12000, 8000)",
-                    rate);
+            bb_set_err(err, err_size,
+                       "opus-std: sample rate %u unsupported (48000, 24000, 16000, 12000, 8000)",
+                       rate);
             return -1;
         }
         if (frames != rate / 400) {
-            set_err(err, err_size, "opus-std: frames must be %u (2.5 ms) at %u Hz, not %u",
-                    rate / 400, rate, frames);
+            bb_set_err(err, err_size, "opus-std: frames must be %u (2.5 ms) at %u Hz, not %u",
+                       rate / 400, rate, frames);
             return -1;
         }
     } else {
         if (frames == 0 || frames > BB_MAX_PERIOD ||
-            (size_t)frames * channels * pcm_bytes(c) > PAYLOAD_ROOM) {
-            set_err(err, err_size, "%s: %u frames x %u channels do not fit a datagram",
-                    bb_codec_name(c), frames, channels);
+            (size_t)frames * channels * bb_codec_pcm_bytes(c) > PAYLOAD_ROOM) {
+            bb_set_err(err, err_size, "%s: %u frames x %u channels do not fit a datagram",
+                       bb_codec_name(c), frames, channels);
             return -1;
         }
     }
@@ -300,6 +240,24 @@ static int check_stream(enum bb_codec c, unsigned rate, unsigned channels, unsig
 }
 
 /* ---- encoder ----------------------------------------------------------- */
+
+/// One sent stream's encoder: created and freed by the thread that opens
+/// the stream, used in between by one send thread at a time (the hub's
+/// send workers claim a musician's stream before they encode for it).
+struct bb_encoder {
+    enum bb_codec codec;
+    unsigned rate, channels, frames;
+    size_t max_bytes;            ///< bb_codec_max_bytes() for this stream
+    unsigned cap;                ///< Opus: largest packet per channel
+    OpusCustomMode *mode;        ///< OPUS
+    OpusCustomEncoder *cenc[BB_MAX_CLIENT_CH];
+    OpusEncoder *senc[BB_MAX_CLIENT_CH];
+    float *mono;                 ///< Opus: one channel, de-interleaved
+    int mono_ok;                 ///< Opus: may send one block when every channel is equal
+    unsigned same_run;           ///< frames in a row with every channel equal (capped)
+    int others_cold;             ///< channels 1.. skipped since the last multi-block frame
+    int last_mono;               ///< the last frame went out as one block
+};
 
 // Encoders' custom modes are shared, one per (rate, frames), counted: a
 // custom encoder's state points to its mode, so only encoders on the same
@@ -358,19 +316,19 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
                                   unsigned frames, unsigned kbps_per_channel,
                                   char *err, size_t err_size)
 {
-    if (check_stream(c, rate, channels, frames, err, err_size) < 0)
+    if (bb_codec_check_stream(c, rate, channels, frames, err, err_size) < 0)
         return NULL;
     if (kbps_per_channel == 0)
         kbps_per_channel = DEFAULT_KBPS;
     if (bb_codec_is_opus(c) && (kbps_per_channel < 6 || kbps_per_channel > 510)) {
-        set_err(err, err_size, "%s: bit rate %u kb/s per channel out of range (6..510)",
-                bb_codec_name(c), kbps_per_channel);
+        bb_set_err(err, err_size, "%s: bit rate %u kb/s per channel out of range (6..510)",
+                   bb_codec_name(c), kbps_per_channel);
         return NULL;
     }
 
     struct bb_encoder *e = calloc(1, sizeof(*e));
     if (!e) {
-        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        bb_set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
         return NULL;
     }
     e->codec = c;
@@ -384,32 +342,32 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
     e->cap = opus_cap(channels);
     e->mono = calloc(frames, sizeof(float));
     if (!e->mono) {
-        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
+        bb_set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
         goto fail;
     }
     opus_int32 bitrate = (opus_int32)kbps_per_channel * 1000;
     int oe = OPUS_OK;
-    if (is_custom(c)) {
+    if (bb_codec_is_custom(c)) {
         // CELT sizes its constant-rate frames by the mode's rate: scaled,
         // so that OPUS_LD's packets are as large as OPUS's at this rate.
-        bitrate = (opus_int32)((int64_t)bitrate * custom_mode_rate(c, rate) / rate);
-        e->mode = mode_get(custom_mode_rate(c, rate), frames, &oe);
+        bitrate = (opus_int32)((int64_t)bitrate * bb_codec_mode_rate(c, rate) / rate);
+        e->mode = mode_get(bb_codec_mode_rate(c, rate), frames, &oe);
         if (!e->mode) {
-            set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
-                    opus_strerror(oe));
+            bb_set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
+                       opus_strerror(oe));
             goto fail;
         }
         for (unsigned ch = 0; ch < channels; ch++) {
             e->cenc[ch] = opus_custom_encoder_create(e->mode, 1, &oe);
             if (!e->cenc[ch]) {
-                set_err(err, err_size, "opus: encoder: %s", opus_strerror(oe));
+                bb_set_err(err, err_size, "opus: encoder: %s", opus_strerror(oe));
                 goto fail;
             }
             if ((oe = opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_BITRATE(bitrate))) != OPUS_OK ||
                 (oe = opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_VBR(0))) != OPUS_OK ||
                 (oe = opus_custom_encoder_ctl(e->cenc[ch],
                                               OPUS_SET_COMPLEXITY(CUSTOM_COMPLEXITY))) != OPUS_OK) {
-                set_err(err, err_size, "opus: encoder setup: %s", opus_strerror(oe));
+                bb_set_err(err, err_size, "opus: encoder setup: %s", opus_strerror(oe));
                 goto fail;
             }
         }
@@ -418,7 +376,7 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
             e->senc[ch] = opus_encoder_create((opus_int32)rate, 1,
                                               OPUS_APPLICATION_RESTRICTED_LOWDELAY, &oe);
             if (!e->senc[ch]) {
-                set_err(err, err_size, "opus-std: encoder: %s", opus_strerror(oe));
+                bb_set_err(err, err_size, "opus-std: encoder: %s", opus_strerror(oe));
                 goto fail;
             }
             if ((oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_BITRATE(bitrate))) != OPUS_OK ||
@@ -427,7 +385,7 @@ struct bb_encoder *bb_encoder_new(enum bb_codec c, unsigned rate, unsigned chann
                 (oe = opus_encoder_ctl(e->senc[ch], OPUS_SET_SIGNAL(OPUS_SIGNAL_MUSIC))) != OPUS_OK ||
                 (oe = opus_encoder_ctl(e->senc[ch],
                                        OPUS_SET_COMPLEXITY(STD_COMPLEXITY))) != OPUS_OK) {
-                set_err(err, err_size, "opus-std: encoder setup: %s", opus_strerror(oe));
+                bb_set_err(err, err_size, "opus-std: encoder setup: %s", opus_strerror(oe));
                 goto fail;
             }
         }
@@ -444,7 +402,7 @@ int bb_encoder_set_complexity(struct bb_encoder *e, int complexity)
     if (complexity < 0 || complexity > 10)
         return -1;
     for (unsigned ch = 0; ch < e->channels && bb_codec_is_opus(e->codec); ch++) {
-        int oe = is_custom(e->codec)
+        int oe = bb_codec_is_custom(e->codec)
                      ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_SET_COMPLEXITY(complexity))
                      : opus_encoder_ctl(e->senc[ch], OPUS_SET_COMPLEXITY(complexity));
         if (oe != OPUS_OK)
@@ -492,7 +450,7 @@ int bb_encoder_copy_state(struct bb_encoder *dst, const struct bb_encoder *src)
     // "a shallow copy is sufficient"); a custom one points to its mode,
     // which is the same object here (mode_get).
     for (unsigned ch = 0; ch < src->channels && bb_codec_is_opus(src->codec); ch++) {
-        if (is_custom(src->codec))
+        if (bb_codec_is_custom(src->codec))
             memcpy(dst->cenc[ch], src->cenc[ch], (size_t)opus_custom_encoder_get_size(src->mode, 1));
         else
             memcpy(dst->senc[ch], src->senc[ch], (size_t)opus_encoder_get_size(1));
@@ -507,11 +465,6 @@ static inline void put_u16(uint8_t *p, unsigned v)
 {
     p[0] = (uint8_t)(v & 0xff);
     p[1] = (uint8_t)(v >> 8);
-}
-
-static inline unsigned get_u16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
 /// Sample times scale (a power of two) as an integer, clipped to
@@ -536,23 +489,6 @@ static inline void put_f32(uint8_t *p, float x)
     p[1] = (uint8_t)(u >> 8);
     p[2] = (uint8_t)(u >> 16);
     p[3] = (uint8_t)(u >> 24);
-}
-
-static inline float get_f32(const uint8_t *p)
-{
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
-    float x;
-    memcpy(&x, &u, sizeof(x));
-    return x;
-}
-
-/// A decoded sample as the mixes may take it: NaN/inf from the network
-/// would poison a mix, and a huge value would deafen it; +-4.0 (+12 dBFS)
-/// is far beyond any honest sample.
-static inline float sane(float x)
-{
-    return isfinite(x) ? fminf(fmaxf(x, -4.0f), 4.0f) : 0.0f;
 }
 
 static int encode_pcm(const struct bb_encoder *e, const float *pcm, uint8_t *out)
@@ -613,8 +549,8 @@ static int channels_equal(const struct bb_encoder *e, const float *pcm)
 
 static int reset_encoder(struct bb_encoder *e, unsigned ch)
 {
-    return is_custom(e->codec) ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_RESET_STATE)
-                                     : opus_encoder_ctl(e->senc[ch], OPUS_RESET_STATE);
+    return bb_codec_is_custom(e->codec) ? opus_custom_encoder_ctl(e->cenc[ch], OPUS_RESET_STATE)
+                                        : opus_encoder_ctl(e->senc[ch], OPUS_RESET_STATE);
 }
 
 int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_size)
@@ -649,7 +585,7 @@ int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_s
         for (unsigned f = 0; f < e->frames; f++)
             e->mono[f] = opus_input(pcm[(size_t)f * e->channels + ch]);
         int n;
-        if (is_custom(e->codec))
+        if (bb_codec_is_custom(e->codec))
             n = opus_custom_encode_float(e->cenc[ch], e->mono, (int)e->frames, out + off + 2,
                                          (int)e->cap);
         else
@@ -661,302 +597,4 @@ int bb_encode(struct bb_encoder *e, const float *pcm, uint8_t *out, size_t out_s
         off += 2 + (size_t)n;
     }
     return (int)off;
-}
-
-/* ---- decoder ----------------------------------------------------------- */
-
-struct bb_decoder *bb_decoder_new(enum bb_codec c, unsigned rate, unsigned channels,
-                                  unsigned frames, char *err, size_t err_size)
-{
-    if (check_stream(c, rate, channels, frames, err, err_size) < 0)
-        return NULL;
-    struct bb_decoder *d = calloc(1, sizeof(*d));
-    if (!d) {
-        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
-        return NULL;
-    }
-    d->codec = c;
-    d->rate = rate;
-    d->channels = channels;
-    d->frames = frames;
-    if (!bb_codec_is_opus(c)) {
-        d->last = calloc((size_t)frames * channels, sizeof(float));
-        if (!d->last) {
-            set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
-            goto fail;
-        }
-        return d;
-    }
-
-    d->mono = calloc(frames, sizeof(float));
-    if (!d->mono) {
-        set_err(err, err_size, "%s: out of memory", bb_codec_name(c));
-        goto fail;
-    }
-    int oe = OPUS_OK;
-    if (is_custom(c)) {
-        d->mode = opus_custom_mode_create((opus_int32)custom_mode_rate(c, rate), (int)frames, &oe);
-        if (!d->mode) {
-            set_err(err, err_size, "opus: custom mode %u Hz/%u: %s", rate, frames,
-                    opus_strerror(oe));
-            goto fail;
-        }
-        for (unsigned ch = 0; ch < channels; ch++) {
-            d->cdec[ch] = opus_custom_decoder_create(d->mode, 1, &oe);
-            if (!d->cdec[ch]) {
-                set_err(err, err_size, "opus: decoder: %s", opus_strerror(oe));
-                goto fail;
-            }
-        }
-    } else {
-        for (unsigned ch = 0; ch < channels; ch++) {
-            d->sdec[ch] = opus_decoder_create((opus_int32)rate, 1, &oe);
-            if (!d->sdec[ch]) {
-                set_err(err, err_size, "opus-std: decoder: %s", opus_strerror(oe));
-                goto fail;
-            }
-        }
-    }
-    return d;
-
-fail:
-    bb_decoder_free(d);
-    return NULL;
-}
-
-void bb_decoder_free(struct bb_decoder *d)
-{
-    if (!d)
-        return;
-    for (unsigned ch = 0; ch < BB_MAX_CLIENT_CH; ch++) {
-        if (d->cdec[ch])
-            opus_custom_decoder_destroy(d->cdec[ch]);
-        if (d->sdec[ch])
-            opus_decoder_destroy(d->sdec[ch]);
-    }
-    if (d->mode)
-        opus_custom_mode_destroy(d->mode); // after every decoder using it
-    free(d->mono);
-    free(d->last);
-    free(d);
-}
-
-static void silence(const struct bb_decoder *d, float *pcm)
-{
-    memset(pcm, 0, (size_t)d->frames * d->channels * sizeof(float));
-}
-
-/// PCM concealment: the last good frame faded linearly to zero, once;
-/// silence after that until a good frame arrives.
-static int conceal_pcm(struct bb_decoder *d, float *pcm)
-{
-    if (!d->have_last) {
-        silence(d, pcm);
-        return (int)d->frames;
-    }
-    float step = 1.0f / (float)d->frames;
-    for (unsigned f = 0; f < d->frames; f++) {
-        float g = 1.0f - (float)(f + 1) * step;
-        for (unsigned ch = 0; ch < d->channels; ch++) {
-            size_t i = (size_t)f * d->channels + ch;
-            pcm[i] = d->last[i] * g;
-        }
-    }
-    d->have_last = 0;
-    return (int)d->frames;
-}
-
-static int decode_pcm(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
-{
-    size_t n = (size_t)d->frames * d->channels;
-    if (len != n * pcm_bytes(d->codec)) {
-        silence(d, pcm);
-        return -1;
-    }
-    switch (d->codec) {
-    case BB_CODEC_PCM16:
-        for (size_t i = 0; i < n; i++) {
-            int32_t v = (int32_t)((uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8);
-            if (v & 0x8000)
-                v -= 0x10000;
-            pcm[i] = (float)v * (1.0f / 32768.0f);
-        }
-        break;
-    case BB_CODEC_PCM24:
-        for (size_t i = 0; i < n; i++) {
-            int32_t v = (int32_t)((uint32_t)data[3 * i] | (uint32_t)data[3 * i + 1] << 8 |
-                                  (uint32_t)data[3 * i + 2] << 16);
-            if (v & 0x800000)
-                v -= 0x1000000;
-            pcm[i] = (float)v * (1.0f / 8388608.0f);
-        }
-        break;
-    case BB_CODEC_FLOAT:
-        for (size_t i = 0; i < n; i++) {
-            pcm[i] = sane(get_f32(data + 4 * i));
-        }
-        break;
-    default:
-        silence(d, pcm);
-        return -1;
-    }
-    memcpy(d->last, pcm, n * sizeof(float));
-    d->have_last = 1;
-    return (int)d->frames;
-}
-
-/// Decodes (or, with pkt == NULL, conceals) one channel into d->mono,
-/// every sample made sane(): a corrupt Opus payload (a band member's
-/// sender gone wrong, or worse) decodes to values in the tens of thousands.
-/// It comes before the fades and copies, so every path out sees it.
-static int decode_opus_channel(struct bb_decoder *d, unsigned ch, const uint8_t *pkt,
-                               unsigned len)
-{
-    int n;
-    if (is_custom(d->codec))
-        n = opus_custom_decode_float(d->cdec[ch], len ? pkt : NULL, (int)len, d->mono,
-                                     (int)d->frames);
-    else
-        n = opus_decode_float(d->sdec[ch], len ? pkt : NULL, (opus_int32)len, d->mono,
-                              (int)d->frames, 0);
-    if (n != (int)d->frames)
-        return -1;
-    for (unsigned f = 0; f < d->frames; f++)
-        d->mono[f] = sane(d->mono[f]);
-    return 0;
-}
-
-static void interleave(const struct bb_decoder *d, unsigned ch, float *pcm)
-{
-    for (unsigned f = 0; f < d->frames; f++)
-        pcm[(size_t)f * d->channels + ch] = d->mono[f];
-}
-
-/// Channel 0's frame into channels 1.. (a one-block payload).
-static void copy_channel0(const struct bb_decoder *d, float *pcm)
-{
-    for (unsigned f = 0; f < d->frames; f++)
-        for (unsigned ch = 1; ch < d->channels; ch++)
-            pcm[(size_t)f * d->channels + ch] = pcm[(size_t)f * d->channels];
-}
-
-static int reset_decoder(struct bb_decoder *d, unsigned ch)
-{
-    return is_custom(d->codec) ? opus_custom_decoder_ctl(d->cdec[ch], OPUS_RESET_STATE)
-                                     : opus_decoder_ctl(d->sdec[ch], OPUS_RESET_STATE);
-}
-
-/// Multi-block frames after mono before the other channels are heard: a
-/// decoder reset (as its encoder) plays a transient in its first two
-/// frames, so they play channel 0, and the third fades to its own.
-#define WARM_FRAMES 3
-
-static int decode_opus(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
-{
-    if (!data) {
-        // Concealment: of channel 0 alone while the stream is mono.
-        unsigned nch = d->others_cold ? 1 : d->channels;
-        for (unsigned ch = 0; ch < nch; ch++) {
-            if (decode_opus_channel(d, ch, NULL, 0) < 0) {
-                silence(d, pcm);
-                return -1;
-            }
-            interleave(d, ch, pcm);
-        }
-        if (nch < d->channels)
-            copy_channel0(d, pcm);
-        return (int)d->frames;
-    }
-
-    // Validate every block before touching any decoder state: one block
-    // for every channel, or exactly one (mono) for a stream of several.
-    size_t off = 0;
-    unsigned blocks = 0;
-    while (off < len && blocks < d->channels) {
-        if (len - off < 2)
-            goto bad;
-        size_t n = get_u16(data + off);
-        off += 2;
-        if (n > len - off || n > 1275)
-            goto bad;
-        off += n;
-        blocks++;
-    }
-    if (off != len || (blocks != d->channels && blocks != 1))
-        goto bad;
-
-    if (blocks < d->channels) {
-        unsigned n = get_u16(data);
-        if (decode_opus_channel(d, 0, data + 2, n) < 0)
-            goto bad;
-        interleave(d, 0, pcm);
-        copy_channel0(d, pcm);
-        if (!d->others_cold) {
-            // Stereo until now: channels 1.. fade from their own
-            // concealment (codec noise differs between channels) to 0.
-            for (unsigned ch = 1; ch < d->channels; ch++) {
-                if (decode_opus_channel(d, ch, NULL, 0) < 0)
-                    continue; // then no fade: channel 0 as it is
-                for (unsigned f = 0; f + 1 < d->frames; f++) {
-                    float *x = pcm + (size_t)f * d->channels;
-                    float a = (float)(f + 1) / (float)d->frames;
-                    x[ch] = d->mono[f] + a * (x[0] - d->mono[f]);
-                } // the last frame: channel 0's own (copy_channel0)
-            }
-        }
-        d->others_cold = 1;
-        d->others_warm = 0;
-        return (int)d->frames;
-    }
-
-    // Back from mono: channels 1.. restart from a clean decoder (the hub
-    // reset their encoders); see WARM_FRAMES.
-    if (d->others_cold) {
-        for (unsigned ch = 1; ch < d->channels; ch++)
-            if (reset_decoder(d, ch) != OPUS_OK)
-                goto bad;
-        d->others_warm = WARM_FRAMES;
-    }
-    int warm_up = d->others_warm > 1, fade = d->others_warm == 1;
-    off = 0;
-    for (unsigned ch = 0; ch < d->channels; ch++) {
-        unsigned n = get_u16(data + off);
-        off += 2;
-        if (decode_opus_channel(d, ch, data + off, n) < 0)
-            goto bad;
-        off += n;
-        if (ch == 0 || !(warm_up || fade)) {
-            interleave(d, ch, pcm);
-            continue;
-        }
-        for (unsigned f = 0; f < d->frames; f++) {
-            float *x = pcm + (size_t)f * d->channels;
-            float a = warm_up ? 0.0f : (float)(f + 1) / (float)d->frames;
-            x[ch] = x[0] + a * (d->mono[f] - x[0]);
-        }
-    }
-    d->others_cold = 0;
-    if (d->others_warm > 0)
-        d->others_warm--;
-    return (int)d->frames;
-
-bad:
-    silence(d, pcm);
-    return -1;
-}
-
-enum bb_codec bb_decoder_codec(const struct bb_decoder *d)
-{
-    return d->codec;
-}
-
-int bb_decode(struct bb_decoder *d, const uint8_t *data, size_t len, float *pcm)
-{
-    if (!d || !pcm)
-        return -1;
-    if (bb_codec_is_opus(d->codec))
-        return decode_opus(d, data, len, pcm);
-    if (!data)
-        return conceal_pcm(d, pcm);
-    return decode_pcm(d, data, len, pcm);
 }

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -86,8 +85,10 @@ static void log_stats(struct hub *h)
     }
 }
 
-// [ctl] Where the control loop's time goes: the parts of one iteration
-// (after poll returned), so that what makes an OSC answer late can be named.
+// [ctl] Where the control loop's time goes (loop_prof.h): the parts of one
+// turn (after poll returned), so that what makes an OSC answer late can be
+// named. A turn's length goes into /stats (loop_max_us, loop_slow); every
+// 10 s the longest slow turn of those 10 s is logged with its parts.
 enum loop_part { LP_OSC, LP_NET, LP_JACK, LP_TICK, LP_SWEEP, LP_PING, LP_PUBLISH, LP_ADVANCE,
                  LP_STORE, LP_N };
 static const char *const loop_part_name[LP_N] = {
@@ -95,79 +96,14 @@ static const char *const loop_part_name[LP_N] = {
     "store"};
 #define HUB_LOOP_SLOW_NS (20 * 1000000ull) ///< a turn longer than this is counted
 #define HUB_LOOP_LOG_NS  (10 * 1000000000ull) ///< the longest slow turn is logged this often
-struct loop_prof {
-    uint64_t t, start;         ///< the current part began at t, the turn at start
-    uint64_t cpu0;             ///< the thread's CPU time at the turn's start
-    long vcsw0, ivcsw0;        ///< its context switches then: waits (I/O, locks) and preemptions
-    long worst_v, worst_iv;    ///< those of the window's longest turn
-    uint64_t part[LP_N];       ///< this turn's parts (wall time)
-    uint64_t win_ns;           ///< the current log window began here
-    uint64_t worst, worst_cpu; ///< the window's longest turn, and its CPU time
-    uint64_t worst_part[LP_N];
-};
 
-static uint64_t thread_cpu_ns(void)
+// [ctl] The turn is over (at its last mark): into /stats, and the log when
+// a window with a slow turn is over.
+static void loop_turn_end(struct bb_loop_prof *prof)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static void prof_begin(struct loop_prof *p)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_THREAD, &ru);
-    p->vcsw0 = ru.ru_nvcsw;
-    p->ivcsw0 = ru.ru_nivcsw;
-    p->t = p->start = bb_now_ns();
-    p->cpu0 = thread_cpu_ns();
-    memset(p->part, 0, sizeof p->part);
-}
-
-static void prof_mark(struct loop_prof *p, enum loop_part k)
-{
-    uint64_t n = bb_now_ns();
-    p->part[k] += n - p->t;
-    p->t = n;
-}
-
-// [ctl] The turn is over: its length into /stats (loop_max_us, loop_slow);
-// every 10 s, the longest slow turn of those 10 s logged with its parts and
-// the CPU time it used (much less than its length: the thread waited for a
-// core, not for its work).
-static void prof_end(struct hub *h, struct loop_prof *p)
-{
-    uint64_t d = p->t - p->start;
-    if (d > h->loop_max_ns)
-        h->loop_max_ns = d;
-    if (d > HUB_LOOP_SLOW_NS) {
-        h->loop_slow++;
-        if (d > p->worst) {
-            p->worst = d;
-            p->worst_cpu = thread_cpu_ns() - p->cpu0;
-            struct rusage ru;
-            getrusage(RUSAGE_THREAD, &ru);
-            p->worst_v = ru.ru_nvcsw - p->vcsw0;
-            p->worst_iv = ru.ru_nivcsw - p->ivcsw0;
-            memcpy(p->worst_part, p->part, sizeof p->part);
-        }
-    }
-    if (p->t - p->win_ns < HUB_LOOP_LOG_NS)
-        return;
-    if (p->worst) {
-        char parts[400];
-        size_t o = 0;
-        for (int k = 0; k < LP_N; k++)
-            if (p->worst_part[k] >= 1000000 && o < sizeof parts)
-                o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.1f ms", o ? ", " : "",
-                                      loop_part_name[k], p->worst_part[k] / 1e6);
-        bb_info("control loop: longest turn of the last %.0f s %.1f ms, %.1f ms of it on the CPU, "
-                "%ld waits, %ld preemptions (%s; %llu turns over 20 ms since the start)",
-                (p->t - p->win_ns) / 1e9, p->worst / 1e6, p->worst_cpu / 1e6, p->worst_v,
-                p->worst_iv, o ? parts : "no part over 1 ms", (unsigned long long)h->loop_slow);
-    }
-    p->win_ns = p->t;
-    p->worst = 0;
+    char report[640];
+    if (bb_loop_prof_end(prof, report, sizeof report))
+        bb_info("control loop: %s", report);
 }
 
 // What the control loop waits for from the JACK thread, and the session manager.
@@ -695,7 +631,8 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
 {
     uint64_t next_sweep = bb_now_ns() + HUB_SWEEP_NS, next_ping = bb_now_ns() + PING_NS;
     int pending = 0;
-    struct loop_prof prof = {.win_ns = bb_now_ns()};
+    struct bb_loop_prof *prof = &h->loop_prof;
+    bb_loop_prof_init(prof, loop_part_name, LP_N, HUB_LOOP_SLOW_NS, HUB_LOOP_LOG_NS, bb_now_ns());
     for (;;) {
         uint64_t now = bb_now_ns();
         struct pollfd pfd[5] = {{.fd = h->eng.event_fd, .events = POLLIN},
@@ -715,7 +652,7 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         if (due >= 0 && due < timeout)
             timeout = due;
         poll(pfd, 5, timeout); // negative fds are ignored
-        prof_begin(&prof);
+        bb_loop_prof_begin(prof, bb_now_ns());
         if (pfd[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGPIPE) {
@@ -731,13 +668,13 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
         // from what the JOIN's handling tells it (ports, /hub/ notifications).
         if (pfd[2].revents & POLLIN)
             hub_osc_poll(h, bb_now_ns());
-        prof_mark(&prof, LP_OSC);
+        bb_loop_prof_mark(prof, LP_OSC, bb_now_ns());
         if (pfd[0].revents & POLLIN)
             hub_session_drain(h);
-        prof_mark(&prof, LP_NET);
+        bb_loop_prof_mark(prof, LP_NET, bb_now_ns());
         if (pfd[4].revents & POLLIN)
             jack_reports(h, lp);
-        prof_mark(&prof, LP_JACK);
+        bb_loop_prof_mark(prof, LP_JACK, bb_now_ns());
         if ((pfd[3].revents & POLLIN) && bb_nsm_poll(lp->nsm, NULL) == BB_NSM_SAVE &&
             !lp->save_by) {
             // The routing as it is, then everything to disk (TAG_SAVE).
@@ -751,12 +688,12 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             nsm_save(h, lp);
         }
         hub_osc_tick(h, now);
-        prof_mark(&prof, LP_TICK);
+        bb_loop_prof_mark(prof, LP_TICK, bb_now_ns());
         if (now >= next_sweep) {
             next_sweep = hub_clients_sweep(h, now);
             bb_log_flush(); // lines of a kind held back in a second that is over
         }
-        prof_mark(&prof, LP_SWEEP);
+        bb_loop_prof_mark(prof, LP_SWEEP, bb_now_ns());
         if (now >= next_ping) {
             log_stats(h);
             struct hub_load_cpu cpu;
@@ -772,14 +709,14 @@ static int control_loop(struct hub *h, int sig_fd, struct loop *lp)
             }
             next_ping = now + PING_NS;
         }
-        prof_mark(&prof, LP_PING);
+        bb_loop_prof_mark(prof, LP_PING, bb_now_ns());
         hub_publish(h);
-        prof_mark(&prof, LP_PUBLISH);
+        bb_loop_prof_mark(prof, LP_PUBLISH, bb_now_ns());
         pending = hub_clients_advance(h);
-        prof_mark(&prof, LP_ADVANCE);
+        bb_loop_prof_mark(prof, LP_ADVANCE, bb_now_ns());
         hub_state_sync(h, 0);
-        prof_mark(&prof, LP_STORE);
-        prof_end(h, &prof);
+        bb_loop_prof_mark(prof, LP_STORE, bb_now_ns());
+        loop_turn_end(prof);
     }
 }
 

@@ -561,8 +561,8 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "osc_auth_backoff", h->osc->auth_backoff);
     add_stat(m, "osc_cookies", h->osc->cookies);
     add_stat(m, "osc_replies_cut", h->osc->replies_cut);
-    add_stat(m, "loop_max_us", h->loop_max_ns / 1000);
-    add_stat(m, "loop_slow", h->loop_slow);
+    add_stat(m, "loop_max_us", h->loop_prof.max_ns / 1000);
+    add_stat(m, "loop_slow", h->loop_prof.slow);
     add_stat(m, "db_transactions", st.transactions);
     add_stat(m, "db_rows_written", st.rows_written);
     add_stat(m, "db_errors", st.errors);

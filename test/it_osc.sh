@@ -158,6 +158,8 @@ check "a leave empties the slot for a slots lease" bb_wait_for bb_osc_seen "$sl"
 stats=$(q /stats)
 check "/stats counts OSC messages and database transactions ($stats)" \
     bash -c "awk '{ for (i = 1; i < NF; i += 2) v[\$i] = \$(i + 1); exit !(v[\"osc_messages\"] > 20 && v[\"osc_errors\"] > 5 && (\"db_transactions\" in v) && v[\"clients\"] == 2) }' <<<'$stats'"
+check "/stats times the control loop: its longest turn and its slow turns ($stats)" \
+    bash -c "awk '{ for (i = 1; i < NF; i += 2) v[\$i] = \$(i + 1); exit !(v[\"loop_max_us\"] > 0 && (\"loop_slow\" in v)) }' <<<'$stats'"
 "$BB_BIN" status --port "$osc" --once >"$BB_TMP/status.txt" 2>&1; rc=$?
 check "bandbridge status --once exits 0" test "$rc" = 0
 check "... with a row per musician: slot, name, codec" bash -c \

@@ -185,7 +185,7 @@ size_t bb_fuzz_seed(unsigned i, uint8_t *buf, size_t size)
         // A regression input this harness found: the Opus stream of seed 14
         // with a byte of its first packet and one of its 26th changed
         // decodes to +-40000 from there on (libopus's custom decoder on a
-        // corrupt packet), which codec.c's clamp to +-4 must catch.
+        // corrupt packet), which codec_dec.c's clamp to +-4 must catch.
         size_t n = seed_stream(buf, size, 14);
         if (n > 535) {
             buf[18] = 54;
