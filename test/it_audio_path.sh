@@ -80,9 +80,9 @@ window_exact() { # file input: this window shows the path bit exact
 exact_path() { # out-file input description
     local f in=$2 what=$3
     f=$(cat "$1.best.$in")
-    check "$what: median block bit exact ($(v "$f" "$in" blocks_exact) of $(v "$f" "$in" blocks) blocks exact, window ${f##*.})" \
+    check_timed "$what: median block bit exact ($(v "$f" "$in" blocks_exact) of $(v "$f" "$in" blocks) blocks exact, window ${f##*.})" \
         test "$(v "$f" "$in" med_snr_db)" = inf
-    check "$what: longest bit-exact stretch >= 0.25 s (got $(v "$f" "$in" run) samples, lag $(v "$f" "$in" lag), window ${f##*.})" \
+    check_timed "$what: longest bit-exact stretch >= 0.25 s (got $(v "$f" "$in" run) samples, lag $(v "$f" "$in" lag), window ${f##*.})" \
         bb_num_cmp "$(v "$f" "$in" run)" ">=" 12000
 }
 

@@ -180,7 +180,7 @@ for b in $([[ $NSOK == 1 ]] && echo b1) b2 b3 b4; do
         probes_ok "$BB_TMP/$b.out"
 done
 rss1=$(rss_kb)
-check "the hub's memory grew by less than 2 MiB (${rss0} -> ${rss1} kB$( ((BB_RSS_ASAN_KB)) && echo "; $BB_RSS_ASAN_KB kB more under ASan, test/lib.sh"))" \
+check_timed "the hub's memory grew by less than 2 MiB (${rss0} -> ${rss1} kB$( ((BB_RSS_ASAN_KB)) && echo "; $BB_RSS_ASAN_KB kB more under ASan, test/lib.sh"))" \
     test $(( rss1 - rss0 )) -lt $(( 2048 + BB_RSS_ASAN_KB ))
 peer send --bundle-ahead --expect 2 127.0.0.1 "$osc" /auth s3cret -- /mix/main/ch/in_1/gain -7 -- \
     /mix/main/ch/in_1/gain >"$BB_TMP/ahead.out" 2>&1

@@ -131,20 +131,20 @@ case_rates() {
     t=$(tol "$BB_TMP/hub_$hr.log" "$hk" "$w")
     r=$(tone "$BB_TMP/up_$mr.raw" "$hr")
     bb_log "up, at the hub ($hr Hz): freq/median dB/blocks: $r"
-    check "up: alice's 1 kHz comes out of the hub's port at 1 kHz (${r%% *} Hz, within $t Hz)" \
+    check_timed "up: alice's 1 kHz comes out of the hub's port at 1 kHz (${r%% *} Hz, within $t Hz)" \
         near "${r%% *}" 1000 "$t"
     r2=${r#* }
-    check "up: median block >= 60 dB above its residual (${r2%% *} dB)" atleast "${r2%% *}" 60
+    check_timed "up: median block >= 60 dB above its residual (${r2%% *} dB)" atleast "${r2%% *}" 60
 
     w=$(walks "$BB_TMP/alice_$mr.log" "$jk" 6)
     rec "$m" bandbridge-alice:out_L "$BB_TMP/down_$mr.raw"
     t=$(tol "$BB_TMP/alice_$mr.log" "$jk" "$w")
     r=$(tone "$BB_TMP/down_$mr.raw" "$mr")
     bb_log "down, in alice's mix ($mr Hz): freq/median dB/blocks: $r"
-    check "down: the mix brings it back to alice at 1 kHz (${r%% *} Hz, within $t Hz)" \
+    check_timed "down: the mix brings it back to alice at 1 kHz (${r%% *} Hz, within $t Hz)" \
         near "${r%% *}" 1000 "$t"
     r2=${r#* }
-    check "down: median block >= 60 dB above its residual (${r2%% *} dB)" atleast "${r2%% *}" 60
+    check_timed "down: median block >= 60 dB above its residual (${r2%% *} dB)" atleast "${r2%% *}" 60
 
     bb_kill "$alice"
     bb_kill "$hub"

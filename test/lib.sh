@@ -429,6 +429,24 @@ not_ok() {
     BB_N=$((BB_N + 1)); BB_FAIL=$((BB_FAIL + 1))
     echo "not ok $BB_N - $*"
 }
+# check_timed "description" cmd...: a check of timing, sample exactness or
+# memory that ThreadSanitizer's run cannot keep: there every memory access
+# is instrumented (5 to 15 times slower: process callbacks miss their
+# cycles, so no stream stays exact or keeps its tone) and every byte
+# touched has 4 more of shadow (RSS bounds read the sanitizer). Under TSan
+# (a build-san-*thread* BUILD) the result is logged, not asserted: that run
+# is for races, and the plain and ASan builds assert these. Elsewhere the
+# same as check.
+check_timed() {
+    if [[ $BUILD == *build-san-*thread* ]]; then
+        local desc=$1
+        shift
+        if "$@"; then bb_log "TSan build, not asserted (holds): $desc"
+        else bb_log "TSan build, not asserted (does not hold): $desc"; fi
+        return 0
+    fi
+    check "$@"
+}
 # check "description" cmd...: ok if cmd succeeds.
 check() {
     local desc=$1
