@@ -51,6 +51,25 @@ size_t bb_sanitize_name(char *dst, size_t dst_size, const char *src);
 /// Returns 0, or -1 when the system refused (what: for the log line).
 int bb_thread_below_jack(int jack_prio, const char *what);
 
+/// The nice value a control thread takes when SCHED_FIFO is refused or
+/// there is no realtime priority below the network threads to take.
+#define BB_CONTROL_NICE (-10)
+
+/// A control thread (the hub's: OSC, joins, the store) runs SCHED_FIFO two
+/// below the JACK client's realtime priority: below the network threads
+/// and the process callback, which it never delays, yet ahead of every
+/// ordinary process, so that a compiler or a flood generator on the same
+/// machine cannot keep it waiting for a core. Its callers bound its work
+/// per wake-up; what it does that blocks (SQLite's writes, fsync) gives the
+/// CPU up as at any priority. Threads it starts afterwards would inherit
+/// the policy: call it once every other thread is started.
+/// jack_prio <= 1 (JACK not realtime): the thread stays as it is, never
+/// ahead of the callback. jack_prio 2 (no priority left below the network
+/// threads), or SCHED_FIFO refused (no rtprio limit): nice BB_CONTROL_NICE
+/// instead, where allowed; a refusal is one line on stderr (what: for it).
+/// Returns the SCHED_FIFO priority taken, or 0.
+int bb_thread_below_network(int jack_prio, const char *what);
+
 /// Waits for sem to be posted, or ms milliseconds: a thread woken every
 /// period that must still look round now and then when nobody posts.
 void bb_sem_wait_ms(sem_t *sem, unsigned ms);

@@ -6,7 +6,8 @@
 
 #include "hub.h"
 
-/// [ctl] Handles every datagram the receive thread queued (h->events).
+/// [ctl] Handles the datagrams the receive thread queued (h->events), 256 at
+/// most; when more wait, the event fd is signalled again for the next turn.
 void hub_session_drain(struct hub *h);
 /// [ctl] Pings every active musician (round-trip time; keeps NATs open).
 void hub_session_ping(struct hub *h, uint64_t now);

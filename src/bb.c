@@ -11,6 +11,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
@@ -73,6 +75,33 @@ int bb_thread_below_jack(int jack_prio, const char *what)
         fprintf(stderr, "bandbridge: %s thread: no realtime priority (%s)\n", what, strerror(rc));
         return -1;
     }
+    return 0;
+}
+
+int bb_thread_below_network(int jack_prio, const char *what)
+{
+    if (jack_prio <= 1)
+        return 0;
+    int rc = 0;
+    if (jack_prio >= 3) {
+        struct sched_param sp = {.sched_priority = jack_prio - 2};
+        rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (rc == 0)
+            return sp.sched_priority;
+    }
+    // This thread only (a thread id to setpriority: Linux), not the process.
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (setpriority(PRIO_PROCESS, (id_t)tid, BB_CONTROL_NICE) == 0) {
+        if (rc != 0)
+            fprintf(stderr, "bandbridge: %s thread: no realtime priority (%s): nice %d instead\n",
+                    what, strerror(rc), BB_CONTROL_NICE);
+        return 0;
+    }
+    int nice_err = errno;
+    fprintf(stderr, "bandbridge: %s thread: no realtime priority (%s) nor nice %d (%s): it "
+            "shares the CPU with every other program\n", what,
+            rc ? strerror(rc) : "none left below the network threads", BB_CONTROL_NICE,
+            strerror(nice_err));
     return 0;
 }
 

@@ -178,7 +178,13 @@ int hub_jack_open(struct hub *h)
     struct hub_jack *j = calloc(1, sizeof *j);
     if (!j)
         return -1;
-    pthread_mutex_init(&j->lock, NULL);
+    // Priority inheritance: the control thread (SCHED_FIFO, bb.h) never
+    // waits on this thread's share of a busy CPU for a list operation.
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+    pthread_mutex_init(&j->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     j->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     j->rep_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     h->jt = j;

@@ -16,6 +16,15 @@
 // reported through queues. Only start-up (opening the client) and
 // shutting down (a bounded wait for the last connection snapshot and for
 // the client to close) wait for it.
+//
+// PRIORITY. Once every other thread runs, it takes SCHED_FIFO two below the
+// JACK client (bb_thread_below_network): the process callback and the
+// network threads always go first, and no ordinary process (a compiler, an
+// attacker's flood generator) keeps it waiting for a core. Its work per
+// turn is bounded whoever sends what: OSC datagrams and messages per turn,
+// and paced reads in a storm (osc_server.c), queued events per turn
+// (hub_session_drain), joins per second (hub_net.c); the store's writes
+// are debounced and block, which gives the CPU up.
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -613,6 +622,12 @@ static int start_hub(struct hub *h, struct loop *lp)
         bb_err("%s", err);
         return -1;
     }
+    // Every thread is started (none inherits this): the control thread
+    // goes below the network threads, ahead of ordinary processes (bb.h).
+    int prio = bb_thread_below_network(h->jack_prio, "control");
+    if (prio)
+        bb_debug("control thread: SCHED_FIFO %d (network threads %d, JACK's callback %d)", prio,
+                 h->jack_prio - 1, h->jack_prio);
     if (lp->nsm) {
         bb_nsm_reply(lp->nsm, BB_NSM_OPEN, 1, "hub running");
         snprintf(err, sizeof err, "musicians join on UDP port %u", bb_udp_port(h->eng.sock));

@@ -449,13 +449,27 @@ static void handle_osc(struct hub *h, const struct hub_event *ev, const struct b
     hub_osc_relay(h, c, o.controller, o.packet, o.packet_len);
 }
 
+/// Events taken in one turn of the control loop at most (the ring holds
+/// 256): the receive thread may refill the ring as fast as it is read (a
+/// band's relayed OSC), and the turn must end for the OSC socket's turn.
+#define HUB_DRAIN_MAX 256
+
 void hub_session_drain(struct hub *h)
 {
     uint64_t v;
     if (read(h->eng.event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
         bb_warn("event fd: %s", strerror(errno));
     static struct hub_event ev; // [ctl] only; too big for the stack of a small thread
-    while (bb_ring_read(&h->eng.events, &ev, sizeof ev)) {
+    for (unsigned n = 0;; n++) {
+        if (n == HUB_DRAIN_MAX) {
+            // The rest next turn: the event fd wakes the loop's poll at once.
+            v = 1;
+            if (write(h->eng.event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+                bb_warn("event fd: %s", strerror(errno));
+            break;
+        }
+        if (!bb_ring_read(&h->eng.events, &ev, sizeof ev))
+            break;
         struct bb_header hd;
         int rc = bb_wire_parse_header(ev.data, ev.len, &hd);
         if (rc != BB_WIRE_OK && rc != BB_WIRE_VERSION_BAD)

@@ -4,6 +4,14 @@
 // The control loop polls the receive thread's event fd, signals, the
 // musician's OSC port and the session manager, and lets the session state
 // machine (join_session.c) do the rest.
+//
+// PRIORITY. Unlike the hub's (bb_thread_below_network), this control thread
+// stays an ordinary one: the audio is the network threads' and the
+// callback's, and the hub hears the musician by that audio, not by this
+// thread's PINGs. What it does can take a core for a while: the musician's
+// OSC port is read 64 datagrams a turn without pacing, and a COOKIE with a
+// new salt costs Argon2id (a fraction of a second of CPU); at a realtime
+// priority either would hold off every ordinary program on that core.
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <sodium.h>

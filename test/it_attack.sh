@@ -28,11 +28,13 @@
 #     is refused in words, counted;
 # and over the whole run: the steady mixes bit exact, no join exits nor
 # reconnects, nobody of the band kicked, the hub's RSS within 8 MiB of
-# where it started, every /info answered (how fast: logged, and at most 1 %
-# over 50 ms; the hub's slowest control-loop turns are logged beside the
-# poller's slow answers: under load they are turns spent waiting for a
-# core, not working or blocked), the database file and its -wal and -shm mode
-# 0600. alice's own OSC port (join --osc-port) is probed like the hub's.
+# where it started, every /info answered, each within 50 ms of its query
+# (to the answer's arrival in the poller's socket: the poller's own wait
+# for a core is logged, not counted; the hub's control thread runs
+# SCHED_FIFO below its network threads, bb.h, so no ordinary process keeps
+# it from a core; its slowest turns are logged beside the poller's slow
+# answers; a sanitizer build: each within 50 ms x BB_SLOW, 99 % within 50
+# ms), the database file and its -wal and -shm mode 0600. alice's own OSC port (join --osc-port) is probed like the hub's.
 # Sources outside this machine come from a network namespace joined to it
 # by a veth pair (as it_osc_access.sh); raw sockets and the namespace need
 # root: without it the test is skipped.
@@ -296,9 +298,13 @@ check "no attacker's identity stored (musicians in the database: $stored, the ba
 bb_kill "$poller"
 bb_log "the /info poller: $(cat "$BB_TMP/poll.out") (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 bb_log "the hub's control loop: longest turn $(hstat loop_max_us) us, $(hstat loop_slow) turns over 20 ms; $(grep 'control loop: longest turn' "$BB_TMP/hub.log" | tail -20 | tr '\n' '|')"
-check "every /info answered, 99 % within 50 ms ($(grep ^poll "$BB_TMP/poll.out"))" \
-    awk '$1 == "poll" { s = substr($2, 6) + 0; a = substr($3, 10) + 0; o = substr($4, 8) + 0
-                         exit !(s > 100 && a == s && o * 100 <= s) }' "$BB_TMP/poll.out"
+lim=$((50 * BB_SLOW))
+within="each within 50 ms"
+(( BB_SLOW == 1 )) || within="each within $lim ms, 99 % within 50 ms"
+check "every /info answered, $within ($(grep ^poll "$BB_TMP/poll.out"))" \
+    awk -v lim="$lim" '$1 == "poll" { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 } }
+        END { exit !(v["sent"] > 100 && v["answered"] == v["sent"] && v["max_ms"] <= lim &&
+                     v["over50"] * 100 <= v["sent"]) }' "$BB_TMP/poll.out"
 for who in alice dave; do
     pid=${!who}
     check "$who's join is still running" kill -0 "$pid"

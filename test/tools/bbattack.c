@@ -51,8 +51,12 @@
 //       "authport auth=1|0 same_port=answered|refused other_port=answered|refused".
 //   bbattack poll --osc H:P [--interval-ms 20] [--seconds S]
 //       /info every interval until SIGTERM (or S seconds), each reply timed
-//       (one lost when none came within 3 s).
-//       "poll sent=N answered=N over50=K max_ms=F p99_ms=F".
+//       (one lost when none came within 3 s) from just before the query was
+//       sent to the reply's arrival in the kernel (SO_TIMESTAMPNS: not this
+//       process's own wait for a core; stamped=0 when the kernel gives no
+//       stamps, and the times are read_ times), and to its reading (read_).
+//       "poll sent=N answered=N over50=K max_ms=F p99_ms=F median_ms=F
+//       stamped=1 read_over50=K read_max_ms=F read_p99_ms=F read_median_ms=F".
 // spoof and rejects watch the loopback through a socket filter (the
 // kernel hands them only the datagrams they look for), and forge with
 // IP_HDRINCL: both need root.
@@ -867,19 +871,60 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static uint64_t realtime_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * NS + (uint64_t)t.tv_nsec;
+}
+
+/// One datagram from fd into r (size), and when the kernel received it
+/// (SO_TIMESTAMPNS, CLOCK_REALTIME; 0 when it did not say). Its length or -1.
+static ssize_t recv_stamped(int fd, char *r, size_t size, uint64_t *kernel_rt)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = r, .iov_len = size};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t got = recvmsg(fd, &mh, 0);
+    *kernel_rt = 0;
+    for (struct cmsghdr *c = got >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec t;
+            memcpy(&t, CMSG_DATA(c), sizeof t);
+            *kernel_rt = (uint64_t)t.tv_sec * NS + (uint64_t)t.tv_nsec;
+        }
+    return got;
+}
+
+/// The poll's times, sorted: "max_ms=F p99_ms=F median_ms=F" with prefix.
+static void print_times(const char *prefix, double *ms, size_t n)
+{
+    qsort(ms, n, sizeof *ms, cmp_double);
+    printf(" %smax_ms=%.1f %sp99_ms=%.1f %smedian_ms=%.2f", prefix, n ? ms[n - 1] : 0.0, prefix,
+           n ? ms[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] : 0.0, prefix, n ? ms[n / 2] : 0.0);
+}
+
+// Each answer is timed twice: from just before the query was sent to when
+// the kernel put the answer in our socket (the hub's answer, whatever this
+// process's own wait for a core), and to when this process read it.
 static int cmd_poll(void)
 {
-    int fd = udp_socket();
+    int fd = udp_socket(), on = 1;
+    int stamped = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
     size_t cap = 1 << 16, n = 0;
-    double *ms = malloc(cap * sizeof *ms);
-    if (!ms)
+    double *ms = malloc(cap * sizeof *ms), *app = malloc(cap * sizeof *app);
+    if (!ms || !app)
         die("out of memory");
     uint8_t q[64];
     size_t qlen = osc_bytes(lo_message_new(), "/info", q, sizeof q);
-    uint64_t sent = 0, over = 0, t0 = bb_now_ns(), next = t0;
+    uint64_t sent = 0, over = 0, app_over = 0, t0 = bb_now_ns(), next = t0;
     uint64_t end = O.seconds > 0 ? t0 + (uint64_t)(O.seconds * 1e9) : UINT64_MAX;
     while (!g_stop && bb_now_ns() < end) {
-        uint64_t s = bb_now_ns();
+        uint64_t s = bb_now_ns(), s_rt = realtime_ns();
         sendto(fd, q, qlen, 0, (const struct sockaddr *)&O.hub.ss, O.hub.len);
         sent++;
         // Wait for the /info (anything else is dropped), up to 3 s: a late
@@ -892,16 +937,21 @@ static int cmd_poll(void)
             if (poll(&p, 1, (int)((s + 3 * NS - now) / MS) + 1) <= 0)
                 continue;
             char r[512];
-            ssize_t got = recv(fd, r, sizeof r - 1, 0);
+            uint64_t k_rt;
+            ssize_t got = recv_stamped(fd, r, sizeof r - 1, &k_rt);
             if (got > 5 && memcmp(r, "/info", 6) == 0) {
-                double d = (double)(bb_now_ns() - s) / 1e6;
+                double a = (double)(bb_now_ns() - s) / 1e6;
+                double d = stamped && k_rt >= s_rt ? (double)(k_rt - s_rt) / 1e6 : a;
                 over += d > 50.0;
+                app_over += a > 50.0;
                 // When the slow ones came (seconds since the start), to set
                 // beside the hub's log of its slow control-loop turns.
-                if (d > 50.0 && over <= 30)
-                    printf("slow at=%.1f s ms=%.1f\n", (double)(s - t0) / 1e9, d);
-                if (n < cap)
-                    ms[n++] = d;
+                if ((d > 50.0 || a > 50.0) && over + app_over <= 30)
+                    printf("slow at=%.1f s ms=%.1f read_ms=%.1f\n", (double)(s - t0) / 1e9, d, a);
+                if (n < cap) {
+                    ms[n] = d;
+                    app[n++] = a;
+                }
                 break;
             }
         }
@@ -912,11 +962,14 @@ static int cmd_poll(void)
         else
             next = now;
     }
-    qsort(ms, n, sizeof *ms, cmp_double);
-    printf("poll sent=%llu answered=%zu over50=%llu max_ms=%.1f p99_ms=%.1f median_ms=%.2f\n",
-           (unsigned long long)sent, n, (unsigned long long)over, n ? ms[n - 1] : 0.0,
-           n ? ms[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] : 0.0, n ? ms[n / 2] : 0.0);
+    printf("poll sent=%llu answered=%zu over50=%llu", (unsigned long long)sent, n,
+           (unsigned long long)over);
+    print_times("", ms, n);
+    printf(" stamped=%d read_over50=%llu", stamped, (unsigned long long)app_over);
+    print_times("read_", app, n);
+    printf("\n");
     free(ms);
+    free(app);
     return 0;
 }
 
