@@ -23,8 +23,7 @@
 //    the sender's clock drift (below);
 //  * LEAVING: still resampling, at a ratio that walks the fill down to
 //    where pass-through sits and then the phase to a whole frame, where it
-//    drops back to PLAYING without a step: after the drift went, or from
-//    PLAYING to walk a standing excess down (the window rule, below).
+//    drops back to PLAYING without a step.
 //
 // Every state that plays goes back to BUFFERING when a period runs dry:
 // what is there plays and the rest fades out from the last sample.
@@ -70,10 +69,8 @@
 //    lag nothing tells whether the next packet comes just before the next
 //    read or just after it.
 //  * the window rule: an excess over the target that stood a packet or
-//    more the whole window goes, all of it, whatever its cause (a
-//    consumer that lost time, a lower depth, a drift beyond the
-//    resampler's range): up to 5 ms of it is walked down (LEAVING at
-//    1000 ppm, below), unheard; more, or with resampling off, is cut.
+//    more the whole window is cut, all of it, whatever its cause (a
+//    consumer that lost time, a drift beyond the resampler's range).
 //    The window also ends what is owed: what did not come in a window, the
 //    sender never sent.
 //
@@ -161,7 +158,6 @@ struct bb_jbuf_stats {
     _Atomic uint64_t bad;        ///< payloads the decoder refused (producer)
     _Atomic uint64_t underruns;  ///< periods that ran dry (consumer)
     _Atomic uint64_t trims;      ///< excess trimmed by a splice (consumer)
-    _Atomic uint64_t walks;      ///< excess walked down by resampling (consumer)
     _Atomic uint32_t fill;       ///< frames in the ring at the last read (consumer)
     _Atomic uint32_t target;     ///< current target depth in frames (consumer)
     _Atomic uint64_t skipped;    ///< frames dropped for missed consumer cycles (consumer)
@@ -249,7 +245,6 @@ struct bb_jbuf {
     unsigned       lo_frames;    ///< frames in a row with |drift| < release threshold
     struct bb_resampler rs;      ///< its position is the ring's read position plus rs.frac
     int            rs_prime;     ///< entered resampling: start it on rs_hist first
-    int            walk;         ///< LEAVING walks an excess down (jbuf.c, walk_down)
     unsigned       rs_back;      ///< and that many frames before the read position
     double         rs_ratio;     ///< input frames per output frame of the last read
     float          rs_hist[BB_JBUF_RS_HIST * BB_MAX_CLIENT_CH]; ///< the frames before the

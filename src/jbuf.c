@@ -34,8 +34,6 @@
 #define RS_CTL_TAU_S   8.0     // fill correction time constant while engaged
 #define RS_CTL_MAX     200e-6  // and its limit
 #define RS_LEAVE       300e-6  // ratio - 1 while heading for pass-through
-#define RS_WALK        1000e-6 // and while walking an excess down (under 2 cents)
-#define WALK_MAX_MS    5       // an excess up to this is walked down, a larger one cut
 
 int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigned max_period,
                  unsigned rate, unsigned target, struct bb_decoder *dec)
@@ -100,13 +98,12 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb)
 int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
 {
     return snprintf(buf, size,
-                    "fill %u target %u underruns %llu trims %llu walks %llu lost %llu late %llu "
+                    "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
                     "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) "
                     "spread %u reordered %llu",
                     atomic_load(&st->fill), atomic_load(&st->target),
                     (unsigned long long)atomic_load(&st->underruns),
                     (unsigned long long)atomic_load(&st->trims),
-                    (unsigned long long)atomic_load(&st->walks),
                     (unsigned long long)atomic_load(&st->lost),
                     (unsigned long long)atomic_load(&st->late), (int)atomic_load(&st->drift_ppm),
                     (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
@@ -145,7 +142,6 @@ BB_RT static int resampling(const struct bb_jbuf *jb)
 //
 //   BUFFERING  -> PLAYING, RESAMPLING  start(): the ring holds the start depth
 //   PLAYING    -> RESAMPLING           engage(): the drift is real and lasting
-//   PLAYING    -> LEAVING              walk_down(): a standing excess is walked down
 //   RESAMPLING -> LEAVING              drift_decide(): the drift is gone
 //   LEAVING    -> RESAMPLING           drift_decide(): it is back
 //   LEAVING    -> PLAYING              rs_read(): the fill is down, the phase wrapped
@@ -169,8 +165,6 @@ BB_RT static void set_state(struct bb_jbuf *jb, enum bb_jbuf_state to)
     } else if (!rs_to) {
         jb->rs.frac = 0.0; // rs_need() for an engagement counts from a whole frame
     }
-    if (to != BB_JB_LEAVING)
-        jb->walk = 0;
     jb->state = to;
 }
 
@@ -178,8 +172,7 @@ BB_RT static void publish_drift(struct bb_jbuf *jb)
 {
     atomic_store_explicit(&jb->stats.drift_ppm, (int32_t)lrint(jb->dl_avg * 1e6),
                           memory_order_relaxed);
-    atomic_store_explicit(&jb->stats.resampling, (uint32_t)(resampling(jb) && !jb->walk),
-                          memory_order_relaxed); // drift's, not a walk's
+    atomic_store_explicit(&jb->stats.resampling, (uint32_t)resampling(jb), memory_order_relaxed);
 }
 
 // The target, moved by auto mode. Another depth is another lag: the calm
@@ -272,7 +265,7 @@ BB_RT static double rs_setpoint(const struct bb_jbuf *jb, unsigned nframes)
 BB_RT static double rs_ratio(const struct bb_jbuf *jb, unsigned nframes)
 {
     if (jb->state == BB_JB_LEAVING)
-        return 1.0 + (jb->walk ? RS_WALK : RS_LEAVE);
+        return 1.0 + RS_LEAVE;
     double corr = (jb->fill_lp - rs_setpoint(jb, nframes)) / (RS_CTL_TAU_S * jb->rate);
     if (corr > RS_CTL_MAX)
         corr = RS_CTL_MAX;
@@ -654,25 +647,6 @@ BB_RT static int window_track(struct bb_jbuf *jb, const struct period *p, unsign
     return --jb->window_left == 0;
 }
 
-// An excess of up to WALK_MAX_MS is not cut but walked down: the stream
-// is resampled a little faster (RS_WALK, under 2 cents) until the fill is
-// where pass-through sits, and then the phase to a whole frame, as the
-// drift's leaving does (LEAVING), so that a lower depth and the latency a
-// burst left are given back unheard. Where resampling is off
-// (bb_jbuf_set_drift_comp) the excess is cut. Returns 1 when the walk is
-// on it (started now, or walking already).
-BB_RT static int walk_down(struct bb_jbuf *jb, const struct period *p, unsigned excess)
-{
-    if (jb->dl_off || excess > jb->rate * WALK_MAX_MS / 1000)
-        return 0;
-    if (jb->state == BB_JB_PLAYING && !p->started) {
-        set_state(jb, BB_JB_LEAVING); // this read primes it at ratio 1 (p->r)
-        jb->walk = 1;
-        bb_counter_inc(&jb->stats.walks);
-    }
-    return jb->walk;
-}
-
 // The window rule: an excess that stood a packet or more the whole window
 // is latency nobody needs: cut all of it. While resampling the fill rides
 // a packet higher (jbuf.h), so there it takes two and keeps one. A window
@@ -686,8 +660,6 @@ BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
         trim = jb->min_excess - (rs ? rs_pad(jb) : 0);
         trim = trim < jb->max_period ? trim : jb->max_period;
         if (rs && p->avail < rs_need(jb, p->n, p->r))
-            trim = 0;
-        if (trim && walk_down(jb, p, trim))
             trim = 0;
     }
     jb->owed = 0;
@@ -708,8 +680,6 @@ BB_RT static unsigned trim_lag(struct bb_jbuf *jb, const struct period *p, unsig
         return 0;
     unsigned trim = (unsigned)late < excess ? (unsigned)late : excess;
     jb->owed = 0;
-    if (walk_down(jb, p, trim))
-        return 0;
     return trim < jb->max_period ? trim : jb->max_period;
 }
 
@@ -717,13 +687,13 @@ BB_RT static unsigned trim_lag(struct bb_jbuf *jb, const struct period *p, unsig
 // last underrun came after all, and a packet more is here: cut them,
 // keeping that packet as the margin (the next packet may come just before
 // the read or just after it, and a cut must not leave the next read dry).
-BB_RT static unsigned trim_owed(struct bb_jbuf *jb, const struct period *p, unsigned excess)
+BB_RT static unsigned trim_owed(struct bb_jbuf *jb, unsigned excess)
 {
     if (!jb->owed || excess < jb->owed + jb->frames || resampling(jb))
         return 0;
     unsigned trim = jb->owed < jb->max_period ? jb->owed : jb->max_period;
     jb->owed = 0;
-    return walk_down(jb, p, trim) ? 0 : trim;
+    return trim;
 }
 
 // The one trim decision (frames this read cuts with a splice): the window
@@ -739,7 +709,7 @@ BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
     else if (p->lag_known && jb->lag_ok)
         trim = trim_lag(jb, p, excess);
     else
-        trim = trim_owed(jb, p, excess);
+        trim = trim_owed(jb, excess);
     if (trim)
         bb_counter_inc(&jb->stats.trims);
     return trim;
