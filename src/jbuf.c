@@ -788,8 +788,8 @@ BB_RT static void played(struct bb_jbuf *jb, unsigned nframes)
 // before it is lowered, twice as long at each rebound (up to
 // DEPTH_HOLD_MAX_S), half as long after each lowering that no rise
 // followed within DEPTH_REBOUND_S, until the hold is gone and the spread's
-// quantile rules again. A single
-// disturbance leaves as soon as the spread forgets it.
+// quantile rules again. A single disturbance leaves as soon as the spread
+// forgets it.
 BB_RT static void auto_target(struct bb_jbuf *jb, unsigned nframes)
 {
     unsigned rebound = DEPTH_REBOUND_S * jb->rate, max_target = jb->rate * MAX_AUTO_MS / 1000;

@@ -48,8 +48,8 @@
 // every packet's lateness is its offset less that. The depth wanted is the
 // lateness that all but AUTO_EXCEPT_PER_MILLE per 1000 packets of the last
 // two halves stayed within, published to the consumer with the lateness
-// all of them stayed within (jbuf.c applies them). A lost packet has no arrival and adds nothing: loss never deepens
-// the buffer. The first half is short (AUTO_FIRST_MS): until it ends the
+// all of them stayed within (jbuf.c applies them). A lost packet has no
+// arrival and adds nothing: loss never deepens the buffer. The first half is short (AUTO_FIRST_MS): until it ends the
 // depth is 0. A disturbance leaves the statistics two halves later. A step
 // in the path's delay is not spread either: each half has its own earliest
 // packet (and clock drift moves the offsets by a few frames a half at
@@ -314,26 +314,17 @@ int bb_jbuf_receive_copy(struct bb_jbuf *jb, uint32_t seq, const uint8_t *payloa
 
 // ---- The arrival spread ---------------------------------------------------
 
-// The lateness all but AUTO_EXCEPT_PER_MILLE per 1000 packets of both
-// halves stayed within.
-static unsigned spread_quantile(const struct bb_jbuf_rx *r)
+// The lateness all but per_mille per 1000 packets of both halves stayed
+// within (0: every packet).
+static unsigned spread_quantile(const struct bb_jbuf_rx *r, unsigned per_mille)
 {
     uint64_t total = (uint64_t)r->total[0] + r->total[1];
-    uint64_t allowed = total * AUTO_EXCEPT_PER_MILLE / 1000, above = 0;
+    uint64_t allowed = total * per_mille / 1000, above = 0;
     for (unsigned b = r->bins; b-- > 0;) {
         above += (uint64_t)r->hist[0][b] + r->hist[1][b];
         if (above > allowed)
             return b;
     }
-    return 0;
-}
-
-// The lateness every packet of both halves stayed within.
-static unsigned spread_max(const struct bb_jbuf_rx *r)
-{
-    for (unsigned b = r->bins; b-- > 0;)
-        if (r->hist[0][b] + r->hist[1][b])
-            return b;
     return 0;
 }
 
@@ -353,10 +344,10 @@ static void close_half(struct bb_jbuf *jb, uint64_t t_ns)
     r->cur ^= 1;
     r->n_off = 0;
     r->half_ns = t_ns;
-    unsigned q = spread_quantile(r);
+    unsigned q = spread_quantile(r, AUTO_EXCEPT_PER_MILLE);
     atomic_store_explicit(&jb->stats.spread, q, memory_order_relaxed);
     atomic_store_explicit(&jb->auto_want, q, memory_order_relaxed);
-    atomic_store_explicit(&jb->auto_max, spread_max(r), memory_order_relaxed);
+    atomic_store_explicit(&jb->auto_max, spread_quantile(r, 0), memory_order_relaxed);
 }
 
 static void spread_add(struct bb_jbuf *jb, uint64_t t_ns)
