@@ -90,22 +90,41 @@ bb_log() { printf '# %s\n' "$*"; }
 # violation.
 BB_RT=()
 
+# BB_SAN: the sanitizer the build under test carries, read once from its
+# directory's name (the Makefile's SAN= builds are build-san-LIST): "thread",
+# "address" (with undefined) or empty for the plain build. Tests ask this,
+# never the binary or BUILD again.
+BB_SAN=
+case $BUILD in
+*build-san-*thread*) BB_SAN=thread ;;
+*build-san-*address*) BB_SAN=address ;;
+esac
+
 # BB_RSS: prefix for a program whose memory (RSS) a test bounds. Under
 # AddressSanitizer freed memory waits in a quarantine (256 MB by default)
 # before it is used again, so RSS would count what the program allocated
 # and freed, not what it holds: a 1 MB quarantine there. Empty elsewhere.
-# BB_RSS_ASAN_KB: what a bound on RSS growth allows on top under
-# AddressSanitizer: its allocator keeps freed chunks per size class for
-# reuse, with redzones, and maps shadow memory for what it touches (a hub
-# parsing 10 MB of 60 KB OSC bundles grew 3.2 MB under ASan, under 2 MB
-# without). The bound without sanitizers (the one CI's plain build checks)
-# stays as the test writes it; 0 elsewhere.
 BB_RSS=()
-BB_RSS_ASAN_KB=0
-if [[ $BUILD == *build-san-address* ]]; then
+[[ $BB_SAN == address ]] &&
     BB_RSS=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1")
-    BB_RSS_ASAN_KB=6144
-fi
+
+# bb_rss_kb PID [FIELD]: the process's VmRSS (or FIELD, e.g. RssAnon) in kB.
+bb_rss_kb() { awk -v k="${2:-VmRSS}:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# check_rss_growth "what" BEFORE_KB AFTER_KB BOUND_KB: the one bound on a
+# program's memory growth (run it under BB_RSS). The plain build (CI's)
+# checks BOUND_KB as the test writes it. AddressSanitizer's allocator keeps
+# freed chunks per size class for reuse, with redzones, and maps shadow for
+# what it touches (a hub parsing 10 MB of 60 KB OSC bundles grew 3.2 MB
+# under ASan, under 2 MB without): 6 MiB more there. ThreadSanitizer's run
+# logs it (check_timed: 4 bytes of shadow per byte touched).
+check_rss_growth() {
+    local what=$1 before=$2 after=$3 bound=$4 extra=0
+    [[ $BB_SAN == address ]] && extra=6144
+    check_timed "$what: memory grew by less than $bound kB ($before -> $after kB$( ((extra)) &&
+        echo "; $extra kB more under ASan, test/lib.sh"))" \
+        test -n "$before" -a -n "$after" -a $((after - before)) -lt $((bound + extra))
+}
 
 bb_check_rt() {
     (( ${#BB_RT[@]} )) || { bb_log "rtcheck not used in a sanitizer build"; return 0; }
@@ -120,7 +139,7 @@ bb_init() {
     export BB_TMP
     # Identities and databases of this run stay in it, never in the user's home.
     export XDG_STATE_HOME=$BB_TMP/state
-    if [[ $BUILD != *build-san* && -f $BUILD/rtcheck.so ]]; then
+    if [[ -z $BB_SAN && -f $BUILD/rtcheck.so ]]; then
         BB_RT=(env "LD_PRELOAD=$BUILD/rtcheck.so" "RTCHECK_LOG=$BB_TMP/rtcheck.log" RTCHECK_QUIET=1)
     fi
     trap bb_cleanup EXIT
@@ -434,11 +453,11 @@ not_ok() {
 # is instrumented (5 to 15 times slower: process callbacks miss their
 # cycles, so no stream stays exact or keeps its tone) and every byte
 # touched has 4 more of shadow (RSS bounds read the sanitizer). Under TSan
-# (a build-san-*thread* BUILD) the result is logged, not asserted: that run
+# (BB_SAN thread) the result is logged, not asserted: that run
 # is for races, and the plain and ASan builds assert these. Elsewhere the
 # same as check.
 check_timed() {
-    if [[ $BUILD == *build-san-*thread* ]]; then
+    if [[ $BB_SAN == thread ]]; then
         local desc=$1
         shift
         if "$@"; then bb_log "TSan build, not asserted (holds): $desc"
