@@ -147,7 +147,11 @@ bb_log "outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
 check "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
     bb_num_cmp "${tb:-0}" ">=" "${gb:-1}"
 outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 450 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
-check "outage: ... and that gap is the outage (>= 450 ms), the mark at most 2 s before its end" outage_gap
+# Which gap follows the mark needs the stream whole around the outage:
+# under TSan (callbacks 5-15x slower) the lossy stream breaks up anyway
+# (a 200 ms gap before the sound came back, 1.55 s after the mark), so
+# there this is logged (check_timed), and asserted in every other build.
+check_timed "outage: ... and that gap is the outage (>= 450 ms), the mark at most 2 s before its end" outage_gap
 check "lossy: glitches counted: $lossy_free no xrun explains (> 100, and more than the clean loop's $clean_free)" \
     test "$lossy_free" -gt 100 -a "$lossy_free" -gt "$clean_free"
 
@@ -175,7 +179,9 @@ tb=$(back time_back_ms) gb=$(back gap_ms)
 # the session made again starts at the depth asked for, shallower than a
 # lossy link had grown it (one clean-clone run: 2973 ms).
 check "long outage: a gap of the outage's 3 s (${gb:-none} ms, >= 2950)" bb_num_cmp "${gb:-0}" ">=" 2950
-check "long outage: sound back within 100 ms of the link (${gb:-none} ms of silence for 3000)" \
+# How soon is a timing: under TSan the rejoin's handshake and first
+# packets run 5-15x slower (one TSan run: 158 ms); logged there.
+check_timed "long outage: sound back within 100 ms of the link (${gb:-none} ms of silence for 3000)" \
     bb_num_cmp "${gb:-99999}" "<=" 3100
 bb_kill "$alice"
 bb_kill "$relay"

@@ -233,7 +233,8 @@ p3=$(bb_free_udp_port); o3=$(bb_free_udp_port)
 bb_bg "$BB_TMP/hub3.log" "$BB_BIN" serve --port "$p3" --osc-port "$o3" --jack-name bbhub3 \
     --db none --osc-allow 127.0.0.0/8 --osc-password s3cret --osc-bind 127.0.0.1 -v
 check "hub 3 is up" bb_wait_port bbhub3:main_L
-check "--osc-bind 127.0.0.1 listens on 127.0.0.1 only" bash -c \
+# The JACK ports can come before the OSC socket (under TSan they did): poll.
+check "--osc-bind 127.0.0.1 listens on 127.0.0.1 only" bb_wait_for bash -c \
     "ss -Hlnu '( sport = :$o3 )' | grep -q '127.0.0.1:$o3' && ! ss -Hlnu '( sport = :$o3 )' | grep -Eq '(0\.0\.0\.0|\*):$o3'"
 c3() { "$BB_BIN" ctl --port "$o3" "$@"; }
 check "a set without /auth is refused: password required" bash -c \
