@@ -41,7 +41,9 @@ g() { # g FILE KEY: the value of KEY on bbglitch's summary line
 bb_bg "$BB_TMP/loop.log" "${BB_RT[@]}" "$GLITCH" --name bbg_loop --seconds 8
 gp=$BB_LASTPID
 check "loop: bbglitch's ports appear" bb_wait_port bbg_loop:in_1
-check "loop: out_1 -> in_1 connected" jack_connect bbg_loop:out_1 bbg_loop:in_1
+# The ports come before the client is active, and jackd refuses to connect
+# an inactive client's ports (seen under TSan): poll.
+check "loop: out_1 -> in_1 connected" bb_wait_for jack_connect bbg_loop:out_1 bbg_loop:in_1
 bb_wait_exit "$gp" 40
 check "loop: bbglitch exits 0 (locked)" test $? -eq 0
 f=$BB_TMP/loop.log
@@ -139,18 +141,19 @@ check "outage: the relay dropped everything for 0.5 s ($out packets, ~750 each w
 # The gap is the outage less what the restart after it took off the
 # latency (it starts at the depth asked for then, up to a few packets
 # shallower than before it): 450 ms, not 500.
-check "outage: a gap of at least 0.45 s (longest $(g "$f" longest_gap_ms) ms)" \
+# The outage checks below are timings of a stream through loss: under TSan
+# (callbacks 5-15x slower) that stream breaks up or the outage is missed
+# (TSan runs: a 200 ms gap where the outage was, a longest gap of 21 ms,
+# sound back 158 ms after the link), so there they are logged
+# (check_timed); every other build asserts them.
+check_timed "outage: a gap of at least 0.45 s (longest $(g "$f" longest_gap_ms) ms)" \
     bb_num_cmp "$(g "$f" longest_gap_ms)" ">=" 450
 back() { awk -v k="$1" '/^back / { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v }' "$f"; }
 tb=$(back time_back_ms) gb=$(back gap_ms)
 bb_log "outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
-check "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
+check_timed "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
     bb_num_cmp "${tb:-0}" ">=" "${gb:-1}"
 outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 450 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
-# Which gap follows the mark needs the stream whole around the outage:
-# under TSan (callbacks 5-15x slower) the lossy stream breaks up anyway
-# (a 200 ms gap before the sound came back, 1.55 s after the mark), so
-# there this is logged (check_timed), and asserted in every other build.
 check_timed "outage: ... and that gap is the outage (>= 450 ms), the mark at most 2 s before its end" outage_gap
 check "lossy: glitches counted: $lossy_free no xrun explains (> 100, and more than the clean loop's $clean_free)" \
     test "$lossy_free" -gt 100 -a "$lossy_free" -gt "$clean_free"
@@ -178,9 +181,8 @@ tb=$(back time_back_ms) gb=$(back gap_ms)
 # what the jitter buffers held when the link went plays on into it, and
 # the session made again starts at the depth asked for, shallower than a
 # lossy link had grown it (one clean-clone run: 2973 ms).
-check "long outage: a gap of the outage's 3 s (${gb:-none} ms, >= 2950)" bb_num_cmp "${gb:-0}" ">=" 2950
-# How soon is a timing: under TSan the rejoin's handshake and first
-# packets run 5-15x slower (one TSan run: 158 ms); logged there.
+check_timed "long outage: a gap of the outage's 3 s (${gb:-none} ms, >= 2950)" bb_num_cmp "${gb:-0}" ">=" 2950
+# Both timings, logged under TSan as above.
 check_timed "long outage: sound back within 100 ms of the link (${gb:-none} ms of silence for 3000)" \
     bb_num_cmp "${gb:-99999}" "<=" 3100
 bb_kill "$alice"

@@ -85,7 +85,7 @@ hub=$BB_LASTPID
 check "hub is up" bb_wait_port bbacc:main_L
 [[ $NSOK == 1 ]] &&
 check "the hub says which networks it answers: this machine and $HUB_IP's ($(grep 'OSC answers' "$BB_TMP/hub.log"))" \
-    grep -q "OSC answers this machine and its local networks:.* 10\.200\.$N\.0/24" "$BB_TMP/hub.log"
+    bb_wait_for grep -q "OSC answers this machine and its local networks:.* 10\.200\.$N\.0/24" "$BB_TMP/hub.log"
 
 # asked KEY: a /stats counter, asked from this machine with the password.
 asked() {
