@@ -12,8 +12,10 @@
 // to silence over 10 ms: a prediction drifts from the truth the further
 // it runs, and an unending tone is worse than silence.
 //
-// One thread only (the network receive thread); nothing allocates after
-// bb_plc_init. Opus has its own concealment (bb_decode with NULL).
+// One thread per instance: the network receive thread's for lost packets
+// (jbuf_rx.c), the process callback's for reads that find the ring short
+// (jbuf.c); nothing allocates after bb_plc_init. The receive thread leaves
+// Opus packets to Opus's own concealment (bb_decode with NULL).
 #ifndef BB_PLC_H
 #define BB_PLC_H
 
@@ -27,12 +29,14 @@ struct bb_plc {
     unsigned pos;              ///< next frame written in hist (runs free)
     unsigned filled;           ///< frames of history there are (<= hist_len)
     unsigned run;              ///< frames concealed since the last real packet
+    unsigned xf_on, xf_pos;    ///< crossfading into real frames: the tail's next frame
     double  *work;             ///< the history and its prediction, then Burg's scratch
     float   *pred;             ///< frames * channels: the last prediction, unscaled
     float   *tail;             ///< xfade * channels: the prediction beyond the last gap
 };
 
-/// Returns 0 or -errno.
+/// frames: the block length of bb_plc_feed and bb_plc_conceal, and the
+/// longest block of their _n forms. Returns 0 or -errno.
 int  bb_plc_init(struct bb_plc *p, unsigned channels, unsigned frames, unsigned rate);
 void bb_plc_cleanup(struct bb_plc *p);
 /// A real packet was decoded into pcm (frames * channels, interleaved): if
@@ -41,6 +45,13 @@ void bb_plc_cleanup(struct bb_plc *p);
 void bb_plc_feed(struct bb_plc *p, float *pcm);
 /// A packet is lost: pcm receives frames * channels of prediction.
 void bb_plc_conceal(struct bb_plc *p, float *pcm);
+
+/// The same for a block of n frames (at most the init's frames), for a
+/// consumer whose blocks vary (jbuf.c: the reads' own concealment).
+void bb_plc_feed_n(struct bb_plc *p, float *pcm, unsigned n);
+void bb_plc_conceal_n(struct bb_plc *p, float *pcm, unsigned n);
+/// Forgets the history (the stream it came from has ended).
+void bb_plc_reset(struct bb_plc *p);
 
 /// Burg's method: the coefficients a[0..order] (a[0] = 1) of the
 /// predictor x[n] = -sum a[i] x[n - i] that fits x[0..n). work: 2 * n

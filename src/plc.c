@@ -95,13 +95,20 @@ unsigned bb_plc_burg(const double *x, unsigned n, double *a, unsigned order, dou
     return k;
 }
 
+// In at most two copies: the reads' concealment feeds it every period.
 static void hist_add(struct bb_plc *p, const float *pcm, unsigned nframes)
 {
-    const unsigned ch = p->channels;
-    for (unsigned i = 0; i < nframes; i++, p->pos++)
-        memcpy(p->hist + (size_t)(p->pos & (p->hist_len - 1)) * ch, pcm + (size_t)i * ch,
-               ch * sizeof(float));
-    p->filled = p->filled + nframes < p->hist_len ? p->filled + nframes : p->hist_len;
+    const unsigned ch = p->channels, len = p->hist_len;
+    if (nframes > len) { // only the newest fit
+        pcm += (size_t)(nframes - len) * ch;
+        p->pos += nframes - len;
+        nframes = len;
+    }
+    unsigned at = p->pos & (len - 1), first = len - at < nframes ? len - at : nframes;
+    memcpy(p->hist + (size_t)at * ch, pcm, (size_t)first * ch * sizeof(float));
+    memcpy(p->hist, pcm + (size_t)first * ch, (size_t)(nframes - first) * ch * sizeof(float));
+    p->pos += nframes;
+    p->filled = p->filled + nframes < len ? p->filled + nframes : len;
 }
 
 // Level of the k-th concealed frame of a run.
@@ -113,57 +120,86 @@ static float run_gain(const struct bb_plc *p, unsigned k)
     return k >= p->fade ? 0.0f : 1.0f - (float)k / (float)p->fade;
 }
 
-// Channel c: fit the predictor to the history, then run it on for frames
-// + xfade frames past the history's end: frames into pcm (scaled by the
-// run's level) and into pred (unscaled, the history's continuation), the
-// rest into the tail (scaled) for the crossfade into the next real packet.
-static void predict_channel(struct bb_plc *p, unsigned c, float *pcm, float *pred)
+// Channel c: fit the predictor to the history, then run it on for n +
+// xfade frames past the history's end: n into pcm (scaled by the run's
+// level) and into pred (unscaled, the history's continuation), the rest
+// into the tail (scaled) for the crossfade into the next real frames.
+static void predict_channel(struct bb_plc *p, unsigned c, float *pcm, float *pred, unsigned n)
 {
-    const unsigned ch = p->channels, n = p->filled, len = p->hist_len;
-    const unsigned total = p->frames + p->xfade;
-    double *x = p->work, *scratch = p->work + len + total;
-    for (unsigned i = 0; i < n; i++)
-        x[i] = p->hist[(size_t)((p->pos - n + i) & (len - 1)) * ch + c];
+    const unsigned ch = p->channels, have = p->filled, len = p->hist_len;
+    const unsigned total = n + p->xfade;
+    double *x = p->work, *scratch = p->work + len + p->frames + p->xfade;
+    for (unsigned i = 0; i < have; i++)
+        x[i] = p->hist[(size_t)((p->pos - have + i) & (len - 1)) * ch + c];
     double a[PLC_ORDER + 1];
-    unsigned m = bb_plc_burg(x, n, a, p->order, scratch);
+    unsigned m = bb_plc_burg(x, have, a, p->order, scratch);
     for (unsigned k = 0; k < total; k++) {
         double y = 0.0;
         for (unsigned i = 1; i <= m; i++)
-            y -= a[i] * x[n + k - i];
+            y -= a[i] * x[have + k - i];
         // A stable predictor cannot grow; this only guards against rounding.
         y = y > 4.0 ? 4.0 : y < -4.0 ? -4.0 : y;
-        x[n + k] = y;
+        x[have + k] = y;
         float g = run_gain(p, p->run + k);
-        if (k < p->frames) {
+        if (k < n) {
             pcm[(size_t)k * ch + c] = (float)y * g;
             pred[(size_t)k * ch + c] = (float)y;
         } else {
-            p->tail[(size_t)(k - p->frames) * ch + c] = (float)y * g;
+            p->tail[(size_t)(k - n) * ch + c] = (float)y * g;
         }
     }
 }
 
-void bb_plc_conceal(struct bb_plc *p, float *pcm)
+void bb_plc_conceal_n(struct bb_plc *p, float *pcm, unsigned n)
 {
+    n = n < p->frames ? n : p->frames;
     // The unscaled prediction goes on as history: a run of losses
     // continues it, not its faded copy.
     for (unsigned c = 0; c < p->channels; c++)
-        predict_channel(p, c, pcm, p->pred);
-    hist_add(p, p->pred, p->frames);
-    p->run += p->frames;
+        predict_channel(p, c, pcm, p->pred, n);
+    hist_add(p, p->pred, n);
+    p->run += n;
+    p->xf_pos = 0;
+}
+
+void bb_plc_feed_n(struct bb_plc *p, float *pcm, unsigned n)
+{
+    const unsigned ch = p->channels;
+    if (p->run > 0) {
+        p->run = 0;
+        p->xf_pos = 0;
+        p->xf_on = 1;
+    }
+    // The crossfade from the prediction's tail, carried across blocks
+    // shorter than it.
+    for (unsigned i = 0; p->xf_on && i < n; i++, p->xf_pos++) {
+        if (p->xf_pos >= p->xfade) {
+            p->xf_on = 0;
+            break;
+        }
+        float w = (float)(p->xf_pos + 1) / (float)(p->xfade + 1);
+        for (unsigned c = 0; c < ch; c++) {
+            float *s = pcm + (size_t)i * ch + c;
+            *s = p->tail[(size_t)p->xf_pos * ch + c] * (1.0f - w) + *s * w;
+        }
+    }
+    hist_add(p, pcm, n);
+}
+
+void bb_plc_conceal(struct bb_plc *p, float *pcm)
+{
+    bb_plc_conceal_n(p, pcm, p->frames);
 }
 
 void bb_plc_feed(struct bb_plc *p, float *pcm)
 {
-    const unsigned ch = p->channels;
-    if (p->run > 0)
-        for (unsigned i = 0; i < p->xfade; i++) {
-            float w = (float)(i + 1) / (float)(p->xfade + 1);
-            for (unsigned c = 0; c < ch; c++) {
-                float *s = pcm + (size_t)i * ch + c;
-                *s = p->tail[(size_t)i * ch + c] * (1.0f - w) + *s * w;
-            }
-        }
+    bb_plc_feed_n(p, pcm, p->frames);
+}
+
+void bb_plc_reset(struct bb_plc *p)
+{
+    p->filled = 0;
     p->run = 0;
-    hist_add(p, pcm, p->frames);
+    p->xf_on = 0;
+    p->xf_pos = 0;
 }
