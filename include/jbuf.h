@@ -26,7 +26,11 @@
 //    drops back to PLAYING without a step.
 //
 // Every state that plays goes back to BUFFERING when a period runs dry:
-// what is there plays and the rest fades out from the last sample.
+// what is there plays, and the rest and the wait are a prediction of the
+// stream fitted to what was played, for up to 15 ms, then silence; the
+// restart crossfades from it (jbuf_conceal.h). Where there may be no
+// prediction (too little history, the cycle's budget), the rest fades out
+// from the last sample and the restart fades in.
 //
 // Depth: "target" is extra frames kept beyond the period being played; 0
 // is the lowest latency (one packet in flight). In auto mode it is the
@@ -131,6 +135,7 @@
 #include "bb.h"
 #include "codec.h"
 #include "drift.h"
+#include "jbuf_conceal.h"
 #include "jbuf_rx.h"
 #include "plc.h"
 #include "resampler.h"
@@ -173,6 +178,7 @@ struct bb_jbuf_stats {
     _Atomic uint64_t recovered;  ///< lost packets filled by a redundant copy (producer)
     _Atomic uint32_t spread;     ///< arrival spread: frames that cover all but 1 in 1000
                                  ///< packets over the last 1 to 2 s (producer)
+    _Atomic uint64_t concealed;  ///< underruns whose gap was a prediction, not a fade (consumer)
 };
 
 struct bb_jbuf {
@@ -251,6 +257,8 @@ struct bb_jbuf {
                                  ///< read position, interleaved, oldest first
     float         *rs_out;       ///< the resampler's interleaved output, max_period frames
 
+    struct bb_jbuf_cc cc;        ///< an underrun's gap predicted (jbuf_conceal.h; consumer)
+
     struct bb_jbuf_stats stats;
 };
 
@@ -264,9 +272,15 @@ void bb_jbuf_cleanup(struct bb_jbuf *jb);
 /// clock drift (on), or never resample (off, the default).
 void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on);
 
+/// Control thread, before the buffer is in use: the underruns of one
+/// process callback cycle may predict at most *budget channels among all
+/// the buffers that share it; the callback sets it at each cycle's start.
+/// NULL (the default): no limit, for a buffer read alone.
+void bb_jbuf_set_conceal_budget(struct bb_jbuf *jb, unsigned *budget);
+
 /// Any thread: the stats as one log fragment ("fill F target T underruns
 /// ... drift D ppm resampling R (fit X se Y steps S spikes K) spread P
-/// reordered O"), for the -v lines of serve and join. Returns what snprintf returns.
+/// reordered O concealed C"), for the -v lines of serve and join. Returns what snprintf returns.
 int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size);
 
 /// Producer: one AUDIO packet's payload with its sequence number.

@@ -80,7 +80,10 @@ int hub_client_stream_open(struct hub *h, struct hub_client *c, const struct bb_
         .drift_comp = h->drift_comp,
     };
     c->tx_complexity = cfg.complexity;
-    return bb_stream_open(&c->st, &cfg, err, err_size);
+    int rc = bb_stream_open(&c->st, &cfg, err, err_size);
+    if (rc == 0)
+        bb_jbuf_set_conceal_budget(&c->st.jb, &h->eng.rt_conceal_left);
+    return rc;
 }
 
 unsigned hub_active_count(const struct hub *h)

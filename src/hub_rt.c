@@ -263,6 +263,7 @@ BB_RT int hub_rt_process(jack_nframes_t nframes, void *arg)
     const struct hub_graph *g = bb_snap_get(&e->graph, HUB_READER_RT);
     bb_counter_inc(&e->stats.cycles);
     publish_cpu_clock(e);
+    e->rt_conceal_left = HUB_CONCEAL_CHANNELS;
 
     float *main_l = port_buf(e->main_out[0], nframes);
     float *main_r = port_buf(e->main_out[1], nframes);

@@ -66,6 +66,8 @@ int bb_jbuf_init(struct bb_jbuf *jb, unsigned channels, unsigned frames, unsigne
         return rc < 0 ? rc : rs_rc < 0 ? rs_rc : -ENOMEM;
     }
     rc = bb_jbuf_rx_init(jb, jb->fixed ? target : 0);
+    if (rc == 0)
+        rc = bb_jbuf_cc_init(jb);
     if (rc < 0) {
         bb_jbuf_cleanup(jb);
         return rc;
@@ -82,10 +84,16 @@ void bb_jbuf_set_drift_comp(struct bb_jbuf *jb, int on)
     jb->dl_off = !on;
 }
 
+void bb_jbuf_set_conceal_budget(struct bb_jbuf *jb, unsigned *budget)
+{
+    jb->cc.budget = budget;
+}
+
 void bb_jbuf_cleanup(struct bb_jbuf *jb)
 {
     bb_ring_cleanup(&jb->ring);
     bb_jbuf_rx_cleanup(jb);
+    bb_jbuf_cc_cleanup(jb);
     free(jb->decoded);
     free(jb->scratch);
     free(jb->rs_out);
@@ -100,7 +108,7 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
     return snprintf(buf, size,
                     "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
                     "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) "
-                    "spread %u reordered %llu",
+                    "spread %u reordered %llu concealed %llu",
                     atomic_load(&st->fill), atomic_load(&st->target),
                     (unsigned long long)atomic_load(&st->underruns),
                     (unsigned long long)atomic_load(&st->trims),
@@ -109,7 +117,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
                     (unsigned)atomic_load(&st->resampling), atomic_load(&st->drift_fit) / 10.0,
                     atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
                     (unsigned)atomic_load(&st->drift_spikes), (unsigned)atomic_load(&st->spread),
-                    (unsigned long long)atomic_load(&st->reordered));
+                    (unsigned long long)atomic_load(&st->reordered),
+                    (unsigned long long)atomic_load(&st->concealed));
 }
 
 
@@ -540,6 +549,35 @@ BB_RT static unsigned restart_cut(struct bb_jbuf *jb, const struct period *p, un
     return late <= 0 ? 0 : (unsigned)late < over ? (unsigned)late : over;
 }
 
+// From the last sample to silence over out[c][from..n); forgets the
+// concealment's history (what follows does not continue it).
+BB_RT static void fade_out(struct bb_jbuf *jb, float *const *out, unsigned from, unsigned n)
+{
+    const unsigned rest = n - from;
+    for (unsigned c = 0; c < jb->channels; c++)
+        for (unsigned i = 0; i < rest; i++)
+            out[c][from + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
+    memset(jb->last, 0, sizeof jb->last);
+    bb_jbuf_cc_forget(jb);
+}
+
+// A read while the buffer waits to start: the gap's prediction while it
+// lives (jbuf_conceal.h), then silence; a prediction cut short (the
+// cycle's budget) fades out from where it was.
+BB_RT static void gap(struct bb_jbuf *jb, float *const *out, unsigned n)
+{
+    if (!bb_jbuf_cc_gap(jb)) {
+        silence(jb, out, 0, n);
+    } else if (bb_jbuf_cc_fill(jb, out, 0, n)) {
+        for (unsigned c = 0; c < jb->channels; c++)
+            jb->last[c] = out[c][n - 1];
+    } else if (jb->cc.run >= jb->cc.cap) {
+        silence(jb, out, 0, n); // the prediction has faded: the restart crossfades from it
+    } else {
+        fade_out(jb, out, 0, n);
+    }
+}
+
 // Buffering: start once the ring holds a period and the target (and when
 // the drift is to be resampled, at the resampler's set point plus its
 // look-ahead, resampling from the first frame). Returns 0 while it does
@@ -549,7 +587,7 @@ BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
     int rs = drift_wanted(jb);
     unsigned depth = p->n + jb->target + jb->pad + (rs ? rs_pad(jb) : 0);
     if (p->avail < depth) {
-        silence(jb, out, 0, p->n);
+        gap(jb, out, p->n);
         owe_more(jb, p->n);
         return 0;
     }
@@ -604,23 +642,27 @@ BB_RT static void edge_pad(struct bb_jbuf *jb)
     publish_target(jb);
 }
 
-// Too few frames for the period: play what is there, fade the rest out
-// from the last sample, and buffer again. The frames that fell due and did
-// not come are owed (trim_owed).
+// Too few frames for the period: play what is there, then a prediction of
+// the rest (jbuf_conceal.h) or, where there may be none, a fade from the
+// last sample; and buffer again. The frames that fell due and did not
+// come are owed (trim_owed).
 BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *const *out)
 {
-    const unsigned ch = jb->channels, avail = p->avail, rest = p->n - p->avail;
+    const unsigned ch = jb->channels, avail = p->avail;
     bb_ring_read(&jb->ring, jb->scratch, avail * ch * (uint32_t)sizeof(float));
     for (unsigned i = 0; i < avail; i++)
         for (unsigned c = 0; c < ch; c++)
             jb->last[c] = jb->scratch[i * ch + c];
     deinterleave(jb, jb->scratch, out, avail);
-    for (unsigned c = 0; c < ch; c++)
-        for (unsigned i = 0; i < rest; i++)
-            out[c][avail + i] = jb->last[c] * (float)(rest - 1 - i) / (float)rest;
-    memset(jb->last, 0, sizeof jb->last);
+    if (bb_jbuf_cc_fill(jb, out, avail, p->n)) {
+        bb_counter_inc(&jb->stats.concealed);
+        for (unsigned c = 0; c < ch; c++)
+            jb->last[c] = out[c][p->n - 1];
+    } else {
+        fade_out(jb, out, avail, p->n);
+    }
     set_state(jb, BB_JB_BUFFERING);
-    jb->owed = rest;
+    jb->owed = p->n - avail;
     edge_pad(jb);
     bb_counter_inc(&jb->stats.underruns);
 }
@@ -754,10 +796,11 @@ BB_RT static void render(struct bb_jbuf *jb, const struct period *p, float *cons
         plain_read(jb, out, p->n, p->trim);
         jb->rs_ratio = 1.0;
     }
-    if (p->started)
+    if (p->started && !bb_jbuf_cc_gap(jb)) // after a predicted gap: crossfaded from it
         for (unsigned c = 0; c < jb->channels; c++)
             for (unsigned i = 0; i < p->n; i++)
                 out[c][i] *= (float)(i + 1) / (float)p->n;
+    bb_jbuf_cc_heard(jb, out, p->n);
     for (unsigned c = 0; c < jb->channels; c++)
         jb->last[c] = out[c][p->n - 1];
 }

@@ -33,6 +33,16 @@ static int packet(struct bb_encoder *e, uint32_t first, uint8_t *out)
     return bb_encode(e, pcm, out, 1024);
 }
 
+// The tests of the restart turn the gap's prediction off with a budget of
+// 0 channels, and so hear the fade out, the silence and the fade in they
+// check; conceal_tests() tests the prediction.
+static unsigned no_conceal;
+
+static void restart_only(struct bb_jbuf *jb)
+{
+    bb_jbuf_set_conceal_budget(jb, &no_conceal);
+}
+
 static int read_period(struct bb_jbuf *jb, float *buf, unsigned n)
 {
     float *out[1] = {buf};
@@ -442,6 +452,7 @@ static void lag_init(struct lag_sim *s, struct bb_encoder *enc, struct bb_decode
     s->enc = enc;
     s->ts0 = LAG_TS0;
     CHECK(bb_jbuf_init(&s->jb, 1, F, 256, RATE, 0, dec) == 0);
+    restart_only(&s->jb);
 }
 
 static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
@@ -585,6 +596,7 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     lag_init(&s, enc, dec);
     bb_jbuf_cleanup(&s.jb);
     CHECK(bb_jbuf_init(&s.jb, 1, F, 256, RATE, BB_JBUF_AUTO, dec) == 0);
+    restart_only(&s.jb);
     for (int c = 0; c < 3 * LAG_WINDOW; c++) {
         lag_send(&s);
         lag_cycle(&s);
@@ -643,6 +655,197 @@ static void lag_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     bb_jbuf_cleanup(&s.jb);
 }
 
+// ---- A short read concealed (jbuf_conceal.h) -----------------------------
+//
+// A tone at depth 0, one packet per period sent just before each read, as
+// the lag tests do; the read plays frames [sent - F, sent).
+
+#define CC_FREQ 441.0
+
+static float cc_tone(uint32_t i)
+{
+    return (float)(0.5 * sin(2.0 * M_PI * CC_FREQ * i / RATE));
+}
+
+struct cc_sim {
+    struct bb_jbuf     jb;
+    struct bb_encoder *enc;
+    uint32_t           seq, sent, cycle;
+    float              buf[F];
+};
+
+static void cc_send(struct cc_sim *s)
+{
+    float pcm[F];
+    uint8_t pkt[1024];
+    for (uint32_t i = 0; i < F; i++)
+        pcm[i] = cc_tone(s->sent + i);
+    int n = bb_encode(s->enc, pcm, pkt, sizeof pkt);
+    bb_jbuf_receive(&s->jb, s->seq++, pkt, (size_t)n);
+    bb_jbuf_stamp(&s->jb, LAG_TS0 + s->sent + F, T0_NS);
+    s->sent += F;
+}
+
+static void cc_lose(struct cc_sim *s) // a packet the network lost
+{
+    s->seq++;
+    s->sent += F;
+}
+
+static int cc_cycle(struct cc_sim *s)
+{
+    bb_jbuf_clock(&s->jb, LAG_FRAME0 + s->cycle++ * F, T0_NS);
+    return read_period(&s->jb, s->buf, F);
+}
+
+// The last read was frames [first, first + F) of the tone, bit exact.
+static int cc_exact(const struct cc_sim *s, uint32_t first)
+{
+    for (uint32_t i = 0; i < F; i++)
+        if (s->buf[i] != cc_tone(first + i))
+            return 0;
+    return 1;
+}
+
+// How close the last read came to frames [first, first + F), in dB.
+static double cc_snr(const struct cc_sim *s, uint32_t first)
+{
+    double sig = 0.0, err = 0.0;
+    for (uint32_t i = 0; i < F; i++) {
+        double t = cc_tone(first + i), e = s->buf[i] - t;
+        sig += t * t;
+        err += e * e;
+    }
+    return 10.0 * log10(sig / (err + 1e-30));
+}
+
+// A calm second at depth 0 (fixed, or auto when auto_depth).
+static void cc_init(struct cc_sim *s, struct bb_encoder *enc, struct bb_decoder *dec,
+                    int auto_depth)
+{
+    memset(s, 0, sizeof *s);
+    s->enc = enc;
+    CHECK(bb_jbuf_init(&s->jb, 1, F, 256, RATE, auto_depth ? BB_JBUF_AUTO : 0, dec) == 0);
+    for (int c = 0; c < RATE / F; c++) {
+        cc_send(s);
+        cc_cycle(s);
+    }
+    CHECK(s->jb.lag_ok && cc_exact(s, s->sent - F));
+}
+
+// n calm periods more: all exact, nothing concealed, cut or faded.
+static int cc_calm(struct cc_sim *s, int n)
+{
+    int exact = 1;
+    for (int c = 0; c < n; c++) {
+        cc_send(s);
+        cc_cycle(s);
+        exact &= cc_exact(s, s->sent - F);
+    }
+    return exact;
+}
+
+static uint64_t cc_stat(_Atomic uint64_t *v)
+{
+    return atomic_load(v);
+}
+
+static void conceal_tests(struct bb_encoder *enc, struct bb_decoder *dec)
+{
+    struct cc_sim s;
+
+    // A packet lost at depth 0: the read that needs it runs dry and plays a
+    // prediction (close to the tone) instead of a fade; the restart, when
+    // the next packet comes, plays on at the calm lag (the receive thread's
+    // concealment of the lost packet is the late frames it cuts), crossfaded
+    // from the prediction's continuation, then bit exact: no cut.
+    cc_init(&s, enc, dec, 0);
+    cc_lose(&s);
+    CHECK(cc_cycle(&s) == 0);
+    double snr = cc_snr(&s, s.sent - F);
+    printf("conceal: a lost packet's prediction is %.1f dB from the tone\n", snr);
+    CHECK(snr > 30.0);
+    CHECK(cc_stat(&s.jb.stats.concealed) == 1 && cc_stat(&s.jb.stats.underruns) == 1);
+    cc_send(&s);
+    CHECK(cc_cycle(&s) == 1);
+    CHECK(cc_stat(&s.jb.stats.lost) == 1);
+    snr = cc_snr(&s, s.sent - F);
+    printf("conceal: the restart after it is %.1f dB from the tone (the crossfade)\n", snr);
+    CHECK(snr > 30.0);
+    CHECK(s.buf[F - 1] == cc_tone(s.sent - 1)); // at the same latency
+    CHECK(cc_calm(&s, 20));
+    CHECK(cc_stat(&s.jb.stats.underruns) == 1 && cc_stat(&s.jb.stats.trims) == 0);
+    bb_jbuf_cleanup(&s.jb);
+
+    // A packet late by a period: the same; the late packet is what the
+    // restart's calm lag cuts.
+    cc_init(&s, enc, dec, 0);
+    CHECK(cc_cycle(&s) == 0 && cc_stat(&s.jb.stats.concealed) == 1);
+    CHECK(cc_snr(&s, s.sent) > 30.0);
+    cc_send(&s);
+    cc_send(&s);
+    CHECK(cc_cycle(&s) == 1 && s.buf[F - 1] == cc_tone(s.sent - 1));
+    CHECK(cc_snr(&s, s.sent - F) > 30.0);
+    CHECK(cc_stat(&s.jb.stats.lost) == 0 && cc_calm(&s, 20));
+    bb_jbuf_cleanup(&s.jb);
+
+    // Three packets late: the wait goes on predicting, one gap.
+    cc_init(&s, enc, dec, 0);
+    int good = 1;
+    for (int c = 0; c < 3; c++) {
+        CHECK(cc_cycle(&s) == 0);
+        good &= cc_snr(&s, s.sent + (uint32_t)c * F) > 20.0;
+    }
+    CHECK(good && cc_stat(&s.jb.stats.concealed) == 1 && cc_stat(&s.jb.stats.underruns) == 1);
+    for (int k = 0; k < 4; k++)
+        cc_send(&s);
+    CHECK(cc_cycle(&s) == 1 && s.buf[F - 1] == cc_tone(s.sent - 1));
+    CHECK(cc_calm(&s, 20));
+    bb_jbuf_cleanup(&s.jb);
+
+    // An outage: the prediction plays its life (5 ms, then a 10 ms fade to
+    // silence), then silence; when the packets come back the restart
+    // crossfades from that silence.
+    cc_init(&s, enc, dec, 0);
+    unsigned life = s.jb.cc.cap / F, quiet = 0;
+    double level = 0.0;
+    for (unsigned c = 0; c < life + 5; c++) {
+        cc_lose(&s);
+        CHECK(cc_cycle(&s) == 0);
+        if (c == 0)
+            level = fabs(s.buf[F - 1]) + fabs(s.buf[F / 2]);
+        quiet += c > life && s.buf[0] == 0.0f && s.buf[F - 1] == 0.0f;
+    }
+    printf("conceal: an outage: the prediction at %.2f in its first period, then %u periods "
+           "of silence\n", level, quiet);
+    CHECK(level > 0.1 && quiet == 4);
+    CHECK(cc_stat(&s.jb.stats.concealed) == 1 && cc_stat(&s.jb.stats.underruns) == 1);
+    cc_send(&s);
+    CHECK(cc_cycle(&s) == 1 && fabsf(s.buf[0]) < 0.05f); // from silence, no step
+    cc_calm(&s, LAG_WINDOW + 2); // the receive thread's concealment of the outage's
+    CHECK(cc_calm(&s, 20));      // first packets may play first: the window cuts it
+    bb_jbuf_cleanup(&s.jb);
+
+    // A budget shared among the streams of one callback: an underrun that
+    // would take more channels than are left fades as before.
+    unsigned budget = 0;
+    cc_init(&s, enc, dec, 0);
+    bb_jbuf_set_conceal_budget(&s.jb, &budget);
+    CHECK(cc_cycle(&s) == 0 && cc_stat(&s.jb.stats.underruns) == 1 &&
+          cc_stat(&s.jb.stats.concealed) == 0);
+    CHECK(s.buf[F - 1] == 0.0f); // faded
+    bb_jbuf_cleanup(&s.jb);
+    budget = 3;
+    cc_init(&s, enc, dec, 0);
+    bb_jbuf_set_conceal_budget(&s.jb, &budget);
+    CHECK(cc_cycle(&s) == 0 && budget == 2 && cc_stat(&s.jb.stats.concealed) == 1);
+    // the budget runs out in the gap: what the prediction played fades out
+    budget = 0;
+    float before = s.buf[F - 1];
+    CHECK(cc_cycle(&s) == 0 && fabsf(s.buf[0] - before) < 0.05f && s.buf[F - 1] == 0.0f);
+    bb_jbuf_cleanup(&s.jb);
+}
+
 int main(void)
 {
     char err[128];
@@ -651,6 +854,7 @@ int main(void)
     CHECK(enc && dec);
     struct bb_jbuf jb;
     CHECK(bb_jbuf_init(&jb, 1, F, 256, RATE, 0, dec) == 0);
+    restart_only(&jb);
     uint8_t pkt[1024];
     float buf[256];
 
@@ -814,6 +1018,7 @@ int main(void)
     // the late packets come, all of them and a packet more, they are cut at
     // once, back to the latency before the underrun.
     CHECK(bb_jbuf_init(&jb, 1, F, 256, RATE, 0, dec) == 0);
+    restart_only(&jb);
     seq = pos = 0;
     for (int p = 0; p < 5; p++) {
         n = packet(enc, pos, pkt);
@@ -842,6 +1047,7 @@ int main(void)
     // Stereo interleaving: channel order survives.
     struct bb_jbuf st;
     CHECK(bb_jbuf_init(&st, 2, F, 256, RATE, 0, NULL) == 0);
+    restart_only(&st);
     float inter[2 * F], L[F], R[F];
     for (int i = 0; i < F; i++) {
         inter[2 * i] = 0.5f;
@@ -860,6 +1066,7 @@ int main(void)
     // after the missed one, no underrun, no excess to trim later).
     struct bb_jbuf sk;
     CHECK(bb_jbuf_init(&sk, 1, F, 256, RATE, F, dec) == 0);
+    restart_only(&sk);
     uint32_t kseq = 0, kpos = 0, played = 0;
     int kexact = 1;
     for (int p = 0; p < 40; p++) {
@@ -889,6 +1096,7 @@ int main(void)
 
     CHECK(bb_jbuf_init(&st, 0, F, 256, RATE, 0, NULL) < 0);
     lag_tests(enc, dec);
+    conceal_tests(enc, dec);
     bb_encoder_free(enc);
     bb_decoder_free(dec);
     drift_tests();
