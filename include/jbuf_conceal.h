@@ -33,13 +33,10 @@
 #include "plc.h"
 
 struct bb_jbuf_cc {
-    struct bb_plc plc;      ///< the stream as heard, and the prediction of it
-    unsigned  min_hist;     ///< frames of history a prediction needs
-    unsigned  cap;          ///< frames a gap may be predicted for (the prediction's life)
-    unsigned  run;          ///< frames predicted in the current gap (0: none)
+    struct bb_plc plc;      ///< the stream as heard, and the prediction of it (its run:
+                            ///< frames predicted in the current gap, 0 when none)
     unsigned *budget;       ///< channels that may still be predicted this cycle
                             ///< (the owner's; NULL: no limit)
-    float    *buf;          ///< max_period * channels, interleaved
 };
 
 struct bb_jbuf;
@@ -47,16 +44,18 @@ struct bb_jbuf;
 int  bb_jbuf_cc_init(struct bb_jbuf *jb);
 void bb_jbuf_cc_cleanup(struct bb_jbuf *jb);
 
-/// The stream ran dry at out[c][from] (the frames before it were played
-/// from the ring): fill out[c][from..n) with its prediction. Returns 1 when
-/// it did, 0 when it may not (too little history, the gap past the
-/// prediction's life, no budget left): out is then untouched.
-BB_RT int  bb_jbuf_cc_fill(struct bb_jbuf *jb, float *const *out, unsigned from, unsigned n);
+/// The stream ran dry at frame from of x (n frames, interleaved; those
+/// before it were played from the ring): fill x[from..n) with its
+/// prediction, or silence once the prediction has faded. Returns 1 when
+/// it did, 0 when it may not (too little history, no budget left): x is
+/// then untouched.
+BB_RT int  bb_jbuf_cc_fill(struct bb_jbuf *jb, float *x, unsigned from, unsigned n);
 /// A gap is being predicted (the restart crossfades from it, not fades in).
 BB_RT int  bb_jbuf_cc_gap(const struct bb_jbuf *jb);
-/// out[c][0..n) was played from the ring: into the history; the first
-/// frames after a gap are crossfaded from its prediction (out changes).
-BB_RT void bb_jbuf_cc_heard(struct bb_jbuf *jb, float *const *out, unsigned n);
+/// x (n frames, interleaved) was played from the ring: into the history;
+/// the first frames after a gap are crossfaded from its prediction.
+/// Returns 1 when x changed so.
+BB_RT int  bb_jbuf_cc_heard(struct bb_jbuf *jb, float *x, unsigned n);
 /// The stream broke where nothing was predicted (a fade): forget the
 /// history.
 BB_RT void bb_jbuf_cc_forget(struct bb_jbuf *jb);

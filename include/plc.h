@@ -13,8 +13,8 @@
 // it runs, and an unending tone is worse than silence.
 //
 // One thread per instance: the network receive thread's for lost packets
-// (jbuf_rx.c), the process callback's for reads that find the ring short
-// (jbuf.c); nothing allocates after bb_plc_init. The receive thread leaves
+// (jbuf_rx.c), the process callback's for an underrun's gap
+// (jbuf_conceal.c); nothing allocates after bb_plc_init. The receive thread leaves
 // Opus packets to Opus's own concealment (bb_decode with NULL).
 #ifndef BB_PLC_H
 #define BB_PLC_H
@@ -29,7 +29,8 @@ struct bb_plc {
     unsigned pos;              ///< next frame written in hist (runs free)
     unsigned filled;           ///< frames of history there are (<= hist_len)
     unsigned run;              ///< frames concealed since the last real packet
-    unsigned xf_on, xf_pos;    ///< crossfading into real frames: the tail's next frame
+    unsigned xf_pos;           ///< the tail's next frame crossfaded into real frames
+                               ///< (xfade: none)
     double  *work;             ///< the history and its prediction, then Burg's scratch
     float   *pred;             ///< frames * channels: the last prediction, unscaled
     float   *tail;             ///< xfade * channels: the prediction beyond the last gap
@@ -47,7 +48,7 @@ void bb_plc_feed(struct bb_plc *p, float *pcm);
 void bb_plc_conceal(struct bb_plc *p, float *pcm);
 
 /// The same for a block of n frames (at most the init's frames), for a
-/// consumer whose blocks vary (jbuf.c: the reads' own concealment).
+/// consumer whose blocks vary (jbuf_conceal.c: an underrun's gap).
 void bb_plc_feed_n(struct bb_plc *p, float *pcm, unsigned n);
 void bb_plc_conceal_n(struct bb_plc *p, float *pcm, unsigned n);
 /// Forgets the history (the stream it came from has ended).

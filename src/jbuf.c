@@ -404,6 +404,15 @@ BB_RT static int32_t lag_late(struct bb_jbuf *jb, int lag_known, int32_t lag)
 
 // ---- Rendering -----------------------------------------------------------
 
+// n frames, one buffer per channel, into dst interleaved.
+BB_RT static void interleave(const struct bb_jbuf *jb, float *const *src, float *dst, unsigned n)
+{
+    const unsigned ch = jb->channels;
+    for (unsigned c = 0; c < ch; c++)
+        for (unsigned i = 0; i < n; i++)
+            dst[i * ch + c] = src[c][i];
+}
+
 // n interleaved frames from src into out, one buffer per channel.
 BB_RT static void deinterleave(const struct bb_jbuf *jb, const float *src, float *const *out,
                                unsigned n)
@@ -562,17 +571,16 @@ BB_RT static void fade_out(struct bb_jbuf *jb, float *const *out, unsigned from,
 }
 
 // A read while the buffer waits to start: the gap's prediction while it
-// lives (jbuf_conceal.h), then silence; a prediction cut short (the
-// cycle's budget) fades out from where it was.
+// lives (jbuf_conceal.h), then silence (the restart crossfades from it); a
+// prediction cut short (the cycle's budget) fades out from where it was.
 BB_RT static void gap(struct bb_jbuf *jb, float *const *out, unsigned n)
 {
     if (!bb_jbuf_cc_gap(jb)) {
         silence(jb, out, 0, n);
-    } else if (bb_jbuf_cc_fill(jb, out, 0, n)) {
+    } else if (bb_jbuf_cc_fill(jb, jb->scratch, 0, n)) {
+        deinterleave(jb, jb->scratch, out, n);
         for (unsigned c = 0; c < jb->channels; c++)
             jb->last[c] = out[c][n - 1];
-    } else if (jb->cc.run >= jb->cc.cap) {
-        silence(jb, out, 0, n); // the prediction has faded: the restart crossfades from it
     } else {
         fade_out(jb, out, 0, n);
     }
@@ -650,15 +658,15 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
 {
     const unsigned ch = jb->channels, avail = p->avail;
     bb_ring_read(&jb->ring, jb->scratch, avail * ch * (uint32_t)sizeof(float));
-    for (unsigned i = 0; i < avail; i++)
-        for (unsigned c = 0; c < ch; c++)
-            jb->last[c] = jb->scratch[i * ch + c];
-    deinterleave(jb, jb->scratch, out, avail);
-    if (bb_jbuf_cc_fill(jb, out, avail, p->n)) {
+    if (bb_jbuf_cc_fill(jb, jb->scratch, avail, p->n)) {
         bb_counter_inc(&jb->stats.concealed);
+        deinterleave(jb, jb->scratch, out, p->n);
         for (unsigned c = 0; c < ch; c++)
             jb->last[c] = out[c][p->n - 1];
     } else {
+        for (unsigned c = 0; avail && c < ch; c++)
+            jb->last[c] = jb->scratch[(avail - 1) * ch + c];
+        deinterleave(jb, jb->scratch, out, avail);
         fade_out(jb, out, avail, p->n);
     }
     set_state(jb, BB_JB_BUFFERING);
@@ -800,7 +808,13 @@ BB_RT static void render(struct bb_jbuf *jb, const struct period *p, float *cons
         for (unsigned c = 0; c < jb->channels; c++)
             for (unsigned i = 0; i < p->n; i++)
                 out[c][i] *= (float)(i + 1) / (float)p->n;
-    bb_jbuf_cc_heard(jb, out, p->n);
+    // Into the concealment's history (mono in place; the crossfade after a
+    // predicted gap is written back).
+    float *x = jb->channels == 1 ? out[0] : jb->scratch;
+    if (jb->channels > 1)
+        interleave(jb, out, x, p->n);
+    if (bb_jbuf_cc_heard(jb, x, p->n) && jb->channels > 1)
+        deinterleave(jb, x, out, p->n);
     for (unsigned c = 0; c < jb->channels; c++)
         jb->last[c] = out[c][p->n - 1];
 }

@@ -28,6 +28,7 @@ int bb_plc_init(struct bb_plc *p, unsigned channels, unsigned frames, unsigned r
     p->xfade = rate * PLC_XFADE_MS / 1000;
     p->xfade = p->xfade < frames ? p->xfade : frames;
     p->xfade = p->xfade ? p->xfade : 1;
+    p->xf_pos = p->xfade; // no crossfade under way
     p->hold = rate * PLC_HOLD_MS / 1000;
     p->fade = rate * PLC_FADE_MS / 1000 + 1;
     p->hist = calloc((size_t)p->hist_len * channels, sizeof(float));
@@ -159,7 +160,6 @@ void bb_plc_conceal_n(struct bb_plc *p, float *pcm, unsigned n)
         predict_channel(p, c, pcm, p->pred, n);
     hist_add(p, p->pred, n);
     p->run += n;
-    p->xf_pos = 0;
 }
 
 void bb_plc_feed_n(struct bb_plc *p, float *pcm, unsigned n)
@@ -168,15 +168,10 @@ void bb_plc_feed_n(struct bb_plc *p, float *pcm, unsigned n)
     if (p->run > 0) {
         p->run = 0;
         p->xf_pos = 0;
-        p->xf_on = 1;
     }
     // The crossfade from the prediction's tail, carried across blocks
     // shorter than it.
-    for (unsigned i = 0; p->xf_on && i < n; i++, p->xf_pos++) {
-        if (p->xf_pos >= p->xfade) {
-            p->xf_on = 0;
-            break;
-        }
+    for (unsigned i = 0; i < n && p->xf_pos < p->xfade; i++, p->xf_pos++) {
         float w = (float)(p->xf_pos + 1) / (float)(p->xfade + 1);
         for (unsigned c = 0; c < ch; c++) {
             float *s = pcm + (size_t)i * ch + c;
@@ -200,6 +195,5 @@ void bb_plc_reset(struct bb_plc *p)
 {
     p->filled = 0;
     p->run = 0;
-    p->xf_on = 0;
-    p->xf_pos = 0;
+    p->xf_pos = p->xfade;
 }

@@ -807,7 +807,7 @@ static void conceal_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     // silence), then silence; when the packets come back the restart
     // crossfades from that silence.
     cc_init(&s, enc, dec, 0);
-    unsigned life = s.jb.cc.cap / F, quiet = 0;
+    unsigned life = (s.jb.cc.plc.hold + s.jb.cc.plc.fade) / F, quiet = 0;
     double level = 0.0;
     for (unsigned c = 0; c < life + 5; c++) {
         cc_lose(&s);
