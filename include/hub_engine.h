@@ -158,9 +158,9 @@ struct hub_graph {
 #define HUB_TRACKS       (BB_MAX_SOURCES + 3)
 
 #define HUB_MISSED_CHUNK 64 ///< frames a missed cycle is rendered in (hub_rt.c)
-/// Channels the musicians' short reads may predict in one cycle, among them
+/// Channels the musicians' underruns may predict in one cycle, among them
 /// all (jbuf_conceal.h: tens of microseconds each); past it they fade. A
-/// blip on the hub's own link runs every stream short in the same cycle.
+/// blip on the hub's own link runs every stream dry in the same cycle.
 #define HUB_CONCEAL_CHANNELS 16
 
 #define HUB_HIST_US      5
@@ -234,7 +234,7 @@ struct hub_engine {
     float            *rt_inter;   ///< [rt] interleave buffer for the send rings
     _Atomic uint64_t  rt_settled_epoch; ///< [rt] epoch whose gain ramps are complete
     float            *rt_missed;        ///< [rt] sources of a missed cycle, HUB_MISSED_CHUNK each
-    unsigned          rt_conceal_left;  ///< [rt] channels this cycle's short reads may still
+    unsigned          rt_conceal_left;  ///< [rt] channels this cycle's underruns may still
                                         ///< predict (HUB_CONCEAL_CHANNELS at its start)
     struct bb_rt_timeline rt_timeline;  ///< [rt] cycles JACK did not run us for
     struct bb_meters  meters;     ///< [rt accumulates, ctl takes]: protocol in meter.h

@@ -66,6 +66,8 @@ struct bb_stream_config {
     unsigned      rx_frames;   ///< frames per packet the other side sends
     unsigned      jitter;      ///< jitter buffer depth, frames or BB_JBUF_AUTO
     int           drift_comp;  ///< resample the other side's clock drift
+    unsigned     *conceal_budget; ///< shared by the streams one callback reads
+                                  ///< (bb_jbuf_set_conceal_budget); NULL: no limit
 };
 
 struct bb_stream {

@@ -78,12 +78,10 @@ int hub_client_stream_open(struct hub *h, struct hub_client *c, const struct bb_
         .rx_frames = c->st.rx_frames,
         .jitter = target,
         .drift_comp = h->drift_comp,
+        .conceal_budget = &h->eng.rt_conceal_left,
     };
     c->tx_complexity = cfg.complexity;
-    int rc = bb_stream_open(&c->st, &cfg, err, err_size);
-    if (rc == 0)
-        bb_jbuf_set_conceal_budget(&c->st.jb, &h->eng.rt_conceal_left);
-    return rc;
+    return bb_stream_open(&c->st, &cfg, err, err_size);
 }
 
 unsigned hub_active_count(const struct hub *h)

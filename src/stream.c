@@ -43,6 +43,7 @@ int bb_stream_open(struct bb_stream *s, const struct bb_stream_config *cfg, char
         goto fail;
     }
     bb_jbuf_set_drift_comp(&s->jb, cfg->drift_comp);
+    bb_jbuf_set_conceal_budget(&s->jb, cfg->conceal_budget);
     return 0;
 fail:
     bb_stream_close(s);
