@@ -50,16 +50,6 @@ VERSION := $(VERSION)-noseal
 NOSEAL_FLAGS := -DBB_BENCH_NO_SEAL
 endif
 
-# make SCALE=1 (make bench-scale): the hub and bbload built for 128 musicians
-# (BB_MAX_CLIENTS; the product's cap is 64) into build/bench-scale/, so that
-# bench/scale.sh can find where the engine stops keeping up (issue 17).
-ifdef SCALE
-BUILD := build/bench-scale
-VERSION := $(VERSION)-scale
-NOSEAL_FLAGS += -DBB_MAX_CLIENTS=$(SCALE_MAX_CLIENTS)
-endif
-SCALE_MAX_CLIENTS ?= 128
-
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)
 WARN += -Werror
@@ -242,8 +232,7 @@ bench-noseal:
 # The hub at 8 to 128 musicians with Jamulus beside it (bench/scale.sh, under
 # 10 minutes): writes bench/scale.md.
 bench-scale: all
-	$(Q)$(MAKE) --no-print-directory SCALE=1 build/bench-scale/bandbridge build/bench-scale/bbload
-	$(Q)BUILD=build/bench-scale BIN=build/bench-scale/bandbridge bench/scale.sh
+	$(Q)bench/scale.sh
 
 # Impaired networks (bench/impair.sh, 10 to 13 minutes): bandbridge, Jamulus
 # and JackTrip through bbrelay; writes bench/impair.md.

@@ -118,10 +118,18 @@ hub_cb() {
 }
 kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
-# wait_joins LOG PREFIX N TIMEOUT: until the hub logged N joins of PREFIX*.
+# joined: the musicians the hub has now (/stats clients; empty when it did
+# not answer). Not its log: the hub writes at most a few lines of a kind a
+# second ("N more lines like ..."), so a hundred "joined from" lines in a
+# second are mostly summarised, and counting them read "64 of 100 joined".
+joined() {
+    "$BB_BIN" ctl --port "$OSC" --timeout 2 /stats 2>/dev/null | awk '{ for (i = 1; i < NF; i += 2) if ($i == "clients") { print $(i + 1); exit } }'
+}
+
+# wait_joins N TIMEOUT: until the hub has N musicians.
 wait_joins() {
-    local dl=$(( $(bb_now_us) + $4 * 1000000 ))
-    while (( $(grep -cE ": ${2}s[0-9]+ joined from" "$1") < $3 )); do
+    local dl=$(( $(bb_now_us) + $2 * 1000000 )) c
+    while c=$(joined); (( ${c:-0} < $1 )); do
         (( $(bb_now_us) < dl )) || return 1
         sleep 0.2
     done
@@ -157,9 +165,10 @@ bb_run() {
     bb_bg "$BB_TMP/$tag-load.log" "$BBLOAD" --hub "127.0.0.1:$PORT" --steady "$n" "${args[@]}" \
         --seconds 600 --settle "$SETTLE" --name-prefix "$pfx" --rx-rt-prio 3 --report "$BB_TMP/$tag-load.txt"
     ld=$BB_LASTPID
-    if ! wait_joins "$BB_TMP/$tag-hub.log" "$pfx" "$n" $((10 + n / 4)); then
-        say "$mode N=$n: only $(grep -cE ": ${pfx}s[0-9]+ joined from" "$BB_TMP/$tag-hub.log") joined"
-        R[$mode-$n-note]="only $(grep -cE ": ${pfx}s[0-9]+ joined from" "$BB_TMP/$tag-hub.log") of $n joined"
+    if ! wait_joins "$n" $((10 + n / 4)); then
+        local c; c=$(joined)
+        say "$mode N=$n: only ${c:-?} joined"
+        R[$mode-$n-note]="only ${c:-?} of $n joined"
     fi
     sleep "$SETTLE" # bbload verifies from SETTLE after the last join
     stats "$BB_TMP/$tag-s0.txt"

@@ -12,9 +12,7 @@
 #endif
 
 #define BB_DEFAULT_PORT      48100  ///< UDP port of the hub (audio and control)
-#ifndef BB_MAX_CLIENTS
-#define BB_MAX_CLIENTS       64     ///< musicians on one hub (make bench-scale: 128)
-#endif
+#define BB_MAX_CLIENTS       128    ///< musicians on one hub (bench/scale.md: a choir)
 #define BB_MAX_CLIENT_CH     8      ///< channels a musician may send
 #define BB_MAX_LOCAL_CH      16     ///< local JACK inputs of the hub
 #define BB_MIX_CH            2      ///< personal and main mixes are stereo

@@ -123,7 +123,7 @@ check "an empty slot's name is empty" test -z "$(q /slot/9/name)"
 check "/channels lists every source" test "$(q /channels)" = "in_1 in_2 $( ((na < nb)) && echo alice_1 bob_1 || echo bob_1 alice_1)"
 info=$(q /info)
 check "/info: rate, period, version, codecs, max clients, inputs ($info)" \
-    bash -c "awk '{ exit !(\$1 == 48000 && \$2 == 64 && \$4 ~ /opus/ && \$4 ~ /float/ && \$5 == 64 && \$6 == 2) }' <<<'$info'"
+    bash -c "awk '{ exit !(\$1 == 48000 && \$2 == 64 && \$4 ~ /opus/ && \$4 ~ /float/ && \$5 == 128 && \$6 == 2) }' <<<'$info'"
 bb_osc_dump sl; slport=$dport; sl=$BB_TMP/sl.dump
 ctl /subscribe 30 "$slport" slots
 check "a slots lease learns every slot's name" bb_wait_for bb_osc_seen "$sl" "^/slot/$na/name s \"alice\"$"
@@ -142,7 +142,7 @@ ctl /send/$na/gain -2
 check "/send by number is fed back by number" bb_wait_for bb_osc_seen "$sl" "^/send/$na/gain f -2(\.0*)?$"
 ctl /mix/main/ch/$na/pan 0; ctl /send/$na/gain -4
 check "a bad style is refused" bb_refused "style is" /subscribe 10 0 fancy
-check "a slot beyond --max-clients is refused" bb_refused "expected /slot/" /slot/99/name
+check "a slot beyond --max-clients is refused" bb_refused "expected /slot/" /slot/999/name
 check "a slot's name cannot be set to a reserved one" bb_refused "reserved by the hub" /slot/1/name main
 bb_join carol float --jack-name bb-carol; carol=$BB_LASTPID
 check "carol is back" bb_wait_port bandbridge:carol_1
