@@ -39,6 +39,10 @@ struct bb_jbuf_rx {
     uint64_t             half_ns; ///< where the current half window began
     int64_t             *off;     ///< arrival minus sender's clock, frames, this half
     unsigned             n_off, cap_off;
+    int64_t              half_min; ///< the smallest offset of this half, every packet's
+    int64_t              prev_min; ///< the last half's (INT64_MAX: none yet)
+    uint64_t             outage_until_ns; ///< packets arriving before this are an outage's
+    uint64_t             outage_packets;  ///< packets left out of the spread as an outage's
     uint32_t            *hist[2]; ///< per half: lateness over the half's earliest, frames
     uint32_t             total[2];
     unsigned             cur;     ///< the half hist[cur] is filled at its end

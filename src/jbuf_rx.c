@@ -54,6 +54,19 @@
 // in the path's delay is not spread either: each half has its own earliest
 // packet (and clock drift moves the offsets by a few frames a half at
 // most).
+//
+// An outage is not spread. A packet later than the deepest the automatic
+// depth may go (MAX_AUTO_MS) is one no depth would have played in time: a
+// link that went away, a machine that stalled for longer (this VM: 100 to
+// 400 ms, a few times a minute). What such a stall queued comes at once,
+// its packets late by everything from the stall down to nothing; all of
+// them (each packet that arrives within half a packet's time of the last
+// one left out) are left out of the spread with it, as loss is: otherwise
+// the burst's tail, within the limit, would ask for the deepest depth, and
+// the hold that follows a rebound would keep it there with each stall.
+// Lateness is judged against the earliest packet of this half and the
+// last, over every packet (so a step in the path's delay is learnt in one
+// half, not taken for an outage for good).
 #include "counter.h"
 #include "jbuf.h"
 
@@ -82,6 +95,7 @@ int bb_jbuf_rx_init(struct bb_jbuf *jb, unsigned fixed_target)
     r->slot = calloc(r->nslots, sizeof *r->slot);
     r->pool = malloc((size_t)r->nslots * BB_MAX_DATAGRAM);
     r->bins = jb->rate * MAX_AUTO_MS / 1000 + 1;
+    r->half_min = r->prev_min = INT64_MAX;
     r->cap_off = AUTO_MAX_PKTS;
     r->off = calloc(r->cap_off, sizeof *r->off);
     r->hist[0] = calloc(r->bins, sizeof(uint32_t));
@@ -333,9 +347,7 @@ static void close_half(struct bb_jbuf *jb, uint64_t t_ns)
     struct bb_jbuf_rx *r = &jb->rx;
     uint32_t *h = r->hist[r->cur];
     memset(h, 0, r->bins * sizeof *h);
-    int64_t min = r->off[0];
-    for (unsigned i = 1; i < r->n_off; i++)
-        min = r->off[i] < min ? r->off[i] : min;
+    int64_t min = r->half_min;
     for (unsigned i = 0; i < r->n_off; i++) {
         int64_t l = r->off[i] - min;
         h[l < (int64_t)r->bins ? l : (int64_t)r->bins - 1]++;
@@ -343,6 +355,8 @@ static void close_half(struct bb_jbuf *jb, uint64_t t_ns)
     r->total[r->cur] = r->n_off;
     r->cur ^= 1;
     r->n_off = 0;
+    r->prev_min = r->half_min;
+    r->half_min = INT64_MAX;
     r->half_ns = t_ns;
     unsigned q = spread_quantile(r, AUTO_EXCEPT_PER_MILLE);
     atomic_store_explicit(&jb->stats.spread, q, memory_order_relaxed);
@@ -358,7 +372,15 @@ static void spread_add(struct bb_jbuf *jb, uint64_t t_ns)
         r->t0_ns = r->half_ns = t_ns;
     }
     int64_t arrival = (int64_t)((double)(int64_t)(t_ns - r->t0_ns) * 1e-9 * jb->rate);
-    r->off[r->n_off++] = arrival - jb->ts_pos;
+    int64_t off = arrival - jb->ts_pos;
+    int64_t base = r->half_min < r->prev_min ? r->half_min : r->prev_min;
+    r->half_min = off < r->half_min ? off : r->half_min;
+    if (t_ns < r->outage_until_ns || (base != INT64_MAX && off - base >= (int64_t)r->bins - 1)) {
+        r->outage_until_ns = t_ns + (uint64_t)jb->frames * 500000000ull / jb->rate;
+        r->outage_packets++;
+    } else {
+        r->off[r->n_off++] = off;
+    }
     uint64_t half = (r->total[0] + r->total[1] ? AUTO_HALF_MS : AUTO_FIRST_MS) * 1000000ull;
     if (t_ns - r->half_ns >= half || r->n_off == r->cap_off)
         close_half(jb, t_ns);

@@ -230,6 +230,51 @@ static void recurring(double every, int stall)
     sim_free(&s);
 }
 
+// Outages are not spread: a stall of 300 ms every 3 s (what it queued
+// comes at once: its packets late by 300 ms down to nothing) on a stream
+// whose packets otherwise vary by up to 32 frames. Without the outage rule
+// every stall's tail asked for the deepest depth (960 frames) and each
+// rebound's hold kept it there; now the depth stays near the jitter. Then
+// the path's delay steps up by 31 ms for good: packets beyond the limit for
+// a half or two, then the new delay is the base and the spread is back.
+static void stalls(void)
+{
+    struct sim s;
+    int step_at = SECONDS(30), stall = SECONDS(0.3);
+    sim_init(&s, SECONDS(40));
+    rng = 777;
+    plan(&s, 0, s.n, 32.0, 0.0, 1);
+    for (int k0 = SECONDS(3); k0 + stall < step_at - SECONDS(2); k0 += SECONDS(3))
+        for (int k = k0; k < k0 + stall; k++)
+            s.arrive[k] = s.arrive[k0 + stall];
+    for (int k = step_at; k < s.n; k++)
+        s.arrive[k] += 1500.0;
+    sim_sort(&s);
+    unsigned high = 0;
+    while (s.cycle < (uint32_t)step_at) {
+        sim_cycle(&s);
+        if (s.cycle > (uint32_t)SECONDS(5))
+            high = s.jb.target > high ? s.jb.target : high;
+    }
+    uint64_t out_stalls = s.jb.rx.outage_packets;
+    while (s.cycle < (uint32_t)(step_at + SECONDS(4)))
+        sim_cycle(&s);
+    uint64_t out_step = s.jb.rx.outage_packets - out_stalls;
+    unsigned after_step = s.jb.target;
+    while (s.cycle < (uint32_t)(step_at + SECONDS(8)))
+        sim_cycle(&s);
+    printf("auto: a 300 ms stall every 3 s over 0..32 frames of jitter: target up to %u, "
+           "%llu packets left out as an outage's; a 31 ms step in the delay: %llu left out, "
+           "target %u 4 s after it\n", high, (unsigned long long)out_stalls,
+           (unsigned long long)out_step, after_step);
+    CHECK(out_stalls >= 8u * (unsigned)stall - 8u * 15u);
+    CHECK(high <= 2 * F);
+    CHECK(out_step > 0 && out_step < (uint64_t)SECONDS(2.1));
+    CHECK(after_step <= 2 * F);
+    CHECK(s.jb.rx.outage_packets - out_stalls == out_step); // nothing after the step's halves
+    sim_free(&s);
+}
+
 // The depth the arrival spread asks for (jb.target), without the edge pad
 // (jbuf.c): loss must not move it.
 static unsigned target_with_loss(double jitter, double loss, uint64_t *lost)
@@ -264,6 +309,7 @@ int main(void)
     one_machine(-20.0, 20.0, 20.0);
     recurring(3.5, 3);
     recurring(6.0, 2);
+    stalls();
 
     uint64_t lost0, lost5;
     unsigned t0 = target_with_loss(64.0, 0.0, &lost0);
