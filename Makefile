@@ -7,6 +7,7 @@
 #   make bench                benchmarks (latency, CPU, churn), writes bench/results.md
 #   make bench-noseal         hub, join and bbload without packet protection (benchmark only)
 #   make bench-scale          the hub at 8 to 128 musicians, Jamulus beside it, writes bench/scale.md
+#   make bench-two-server     hub and musician on two jackds (periods 64/128, 64/256), bench/two_server.md
 #   make install              PREFIX=/usr/local DESTDIR= (binary, its links
 #                             bandbridge-hub and bandbridge-join, man pages, the Open
 #                             Stage Control layout, the systemd user unit bandbridge-hub.service)
@@ -239,6 +240,11 @@ bench-scale: all
 bench-impair: all
 	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/impair.sh
 
+# Two JACK servers, two periods (bench/two_server.sh, about 5 minutes): drift
+# estimates, round trip and glitches; writes bench/two_server.md.
+bench-two-server: all
+	$(Q)BUILD=$(BUILD) BIN=$(BIN) bench/two_server.sh
+
 version:
 	@echo $(VERSION)
 
@@ -268,5 +274,5 @@ uninstall:
 clean:
 	rm -rf build build-san-* bandbridge bandbridge-hub bandbridge-join
 
-.PHONY: all check check-sanitize fuzz bench bench-noseal bench-scale bench-impair version install uninstall clean
+.PHONY: all check check-sanitize fuzz bench bench-noseal bench-scale bench-impair bench-two-server version install uninstall clean
 -include $(wildcard $(BUILD)/*.d)
