@@ -27,7 +27,7 @@
 #include "osc_arg.h"
 #include "status.h"
 
-#define STATUS_MAX 64
+#define STATUS_MAX BB_MAX_CLIENTS // rows: every musician a hub can hold
 /// The widest line printed: one less than the terminal, so that the last
 /// column never makes a terminal wrap early.
 #define LINE_MAX_COLS 79
