@@ -122,9 +122,7 @@ kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 # not answer). Not its log: the hub writes at most a few lines of a kind a
 # second ("N more lines like ..."), so a hundred "joined from" lines in a
 # second are mostly summarised, and counting them read "64 of 100 joined".
-joined() {
-    "$BB_BIN" ctl --port "$OSC" --timeout 2 /stats 2>/dev/null | awk '{ for (i = 1; i < NF; i += 2) if ($i == "clients") { print $(i + 1); exit } }'
-}
+joined() { bb_hub_stats "$OSC" clients; }
 
 # wait_joins N TIMEOUT: until the hub has N musicians.
 wait_joins() {

@@ -56,7 +56,6 @@ jb() {
             print v
         }' "$1"
 }
-xruns_of() { grep -c "XRun\|xrun" "$1" 2>/dev/null; }
 calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
 
 declare -a ROWS
@@ -78,7 +77,7 @@ run_pair() {
     join=$BB_LASTPID
     BB_WAIT=20 bb_wait_for grep -q "hearing the mix" "$d/join.log" || bb_log "join does not hear the mix"
     local x0h x0m
-    x0h=$(xruns_of "$BB_JACK_LOG"); x0m=$(xruns_of "$d/jackd_m.log")
+    x0h=$(bb_xruns); x0m=$(bb_xruns "$d/jackd_m.log")
     # The path and, beside it, the direct loop on the musician's server.
     JACK_DEFAULT_SERVER=$m "$GLITCH" --seconds "$SECS" --name bbg_path \
         --connect-out bandbridge-m1:in_1 --connect-in bandbridge-m1:out_L >"$d/glitch.log" 2>&1 &
@@ -96,7 +95,7 @@ run_pair() {
     wait "$gl" "$ref" "$rh" "$rm" 2>/dev/null
     cat "$d/rate_h.txt" "$d/rate_m.txt" >"$d/rates.txt"
     local x1h x1m
-    x1h=$(xruns_of "$BB_JACK_LOG"); x1m=$(xruns_of "$d/jackd_m.log")
+    x1h=$(bb_xruns); x1m=$(bb_xruns "$d/jackd_m.log")
     bb_kill "$join"
     bb_kill "$hub"
     bb_kill "$mjack"

@@ -416,10 +416,12 @@ bb_refused_once() {
 bb_refused() { bb_wait_for bb_refused_once "$@"; }
 export -f ctl q bb_slow_s bb_deadline_us bb_s_to_us
 
-# Number of xruns jackd has logged so far.
+# bb_xruns [LOG]: number of xruns jackd has logged so far, in LOG (a second
+# server's) or by default in our jackd's log.
 bb_xruns() {
-    [[ -n $BB_JACK_LOG && -f $BB_JACK_LOG ]] || { echo 0; return; }
-    grep -cE 'XRun|was not finished' "$BB_JACK_LOG"
+    local log=${1:-$BB_JACK_LOG}
+    [[ -n $log && -f $log ]] || { echo 0; return; }
+    grep -cE 'XRun|was not finished' "$log"
 }
 
 # bb_free_udp_port: a UDP port in 20000-60000 nobody listens on (and not handed out
