@@ -81,7 +81,7 @@ FUZZ_NAMES   := $(patsubst test/tools/fuzz_%.c,%,$(filter-out test/tools/fuzz_dr
                   $(wildcard test/tools/fuzz_*.c)))
 FUZZ_DRIVERS := $(FUZZ_NAMES:%=$(BUILD)/test_fuzz_%)
 
-ifneq ($(SAN)$(NOSEAL)$(SCALE),)
+ifneq ($(SAN)$(NOSEAL),)
 BIN := $(BUILD)/bandbridge
 else
 BIN := bandbridge
