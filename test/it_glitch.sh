@@ -67,12 +67,15 @@ join_alice() { # join_alice PORT
 }
 join_alice "$port"
 check "hub registers alice" bb_wait_port bandbridge:alice_1
-# glitch NAME: bbglitch through alice's input and her mix for 12 s (stdin: marks)
+# glitch NAME [BBGLITCH ARGS]: bbglitch through alice's input and her mix
+# for 12 s (stdin: marks)
 glitch() {
-    "${BB_RT[@]}" "$GLITCH" --name "bbg_$1" --seconds 12 --trace "$BB_TMP/$1.trace" \
-        --connect-out bandbridge-alice:in_1 --connect-in bandbridge-alice:out_L >"$BB_TMP/$1.log" 2>&1
+    local name=$1
+    shift
+    "${BB_RT[@]}" "$GLITCH" --name "bbg_$name" --seconds 12 --trace "$BB_TMP/$name.trace" "$@" \
+        --connect-out bandbridge-alice:in_1 --connect-in bandbridge-alice:out_L >"$BB_TMP/$name.log" 2>&1
     local rc=$?
-    bb_log "$1: $(grep -E '^status=' "$BB_TMP/$1.log")"
+    bb_log "$name: $(grep -E '^status=' "$BB_TMP/$name.log")"
     return $rc
 }
 # The clean loop is measured up to three times and judged on its best
@@ -126,7 +129,11 @@ check "alice joins through the relay" bb_wait_port bandbridge:alice_1
 # by this script's clock: a schedule, not a synchronisation).
 mark_in=$(( 9000000 - ($(bb_now_us) - relay_t0) ))
 (( mark_in > 0 )) || mark_in=0
-{ sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } | glitch lossy
+# The mark is answered by the first gap of 400 ms or more after it: on a
+# starved machine 5 % loss alone made a gap of 100 ms or more between the
+# mark and the outage (one CI run: answered 290 ms after the mark, before
+# the outage began), and the outage's gap is 450-500 ms.
+{ sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } | glitch lossy --back-gap 400
 check "lossy: bbglitch locks through 5 % loss (exit 0)" test $? -eq 0
 f=$BB_TMP/lossy.log
 lossy_free=$(g "$f" glitch_xrun_free)
@@ -151,6 +158,7 @@ check_timed "outage: a gap of at least 0.45 s (longest $(g "$f" longest_gap_ms) 
 back() { awk -v k="$1" '/^back / { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) v = substr($i, length(k) + 2) } END { print v }' "$f"; }
 tb=$(back time_back_ms) gb=$(back gap_ms)
 bb_log "outage: $(grep -E '^(mark|back) ' "$f" | tr '\n' ' ')"
+bb_log "lossy: gaps of 100 ms or more: $(awk '/^gap / { for (i = 1; i <= NF; i++) if (index($i, "ms=") == 1 && substr($i, 4) + 0 >= 100) printf "%s ", $0 }' "$f")"
 check_timed "outage: time back from the mark (${tb:-none} ms) covers the gap that followed it (${gb:-none} ms)" \
     bb_num_cmp "${tb:-0}" ">=" "${gb:-1}"
 outage_gap() { [[ -n $gb && -n $tb ]] && bb_num_cmp "$gb" ">=" 450 && bb_num_cmp "$tb" "<=" "$(awk -v g="$gb" 'BEGIN { print g + 2000 }')"; }
