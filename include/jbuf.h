@@ -179,6 +179,8 @@ struct bb_jbuf_stats {
     _Atomic uint32_t spread;     ///< arrival spread: frames that cover all but 1 in 1000
                                  ///< packets over the last 1 to 2 s (producer)
     _Atomic uint64_t concealed;  ///< underruns whose gap was a prediction, not a fade (consumer)
+    _Atomic uint64_t restores;   ///< fixed depth: restarts that gave a shallow stream its
+                                 ///< depth back (consumer; jbuf.c, trim_window)
 };
 
 struct bb_jbuf {
@@ -217,6 +219,8 @@ struct bb_jbuf {
     int            fixed;        ///< target is fixed (not auto)
     unsigned       target;       ///< extra frames kept beyond a period
     unsigned       min_excess;   ///< smallest excess seen in the current window
+    unsigned       min_short;    ///< and the smallest shortfall below the depth
+    int            restore;      ///< fixed: the next read restarts at the depth
     unsigned       window_left;  ///< reads left in the current trim window
     unsigned       owed;         ///< frames of the stream that fell due in the last
                                  ///< underrun and have not come yet

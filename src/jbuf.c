@@ -5,6 +5,7 @@
 #include "jbuf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
     return snprintf(buf, size,
                     "fill %u target %u underruns %llu trims %llu lost %llu late %llu "
                     "drift %d ppm resampling %u (fit %.1f se %.1f steps %u spikes %u) "
-                    "spread %u reordered %llu concealed %llu",
+                    "spread %u reordered %llu concealed %llu restores %llu",
                     atomic_load(&st->fill), atomic_load(&st->target),
                     (unsigned long long)atomic_load(&st->underruns),
                     (unsigned long long)atomic_load(&st->trims),
@@ -118,7 +119,8 @@ int bb_jbuf_stats_text(const struct bb_jbuf_stats *st, char *buf, size_t size)
                     atomic_load(&st->drift_se) / 10.0, (unsigned)atomic_load(&st->drift_steps),
                     (unsigned)atomic_load(&st->drift_spikes), (unsigned)atomic_load(&st->spread),
                     (unsigned long long)atomic_load(&st->reordered),
-                    (unsigned long long)atomic_load(&st->concealed));
+                    (unsigned long long)atomic_load(&st->concealed),
+                    (unsigned long long)atomic_load(&st->restores));
 }
 
 
@@ -675,18 +677,42 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
     bb_counter_inc(&jb->stats.underruns);
 }
 
+// A fixed depth given back (trim_window): this read plays the stream's
+// prediction from where the last one ended, as a read that ran dry with
+// nothing in the ring, and the buffer waits for its depth (the frames
+// that are there play after it). No underrun is counted, nothing is owed.
+BB_RT static void restore(struct bb_jbuf *jb, const struct period *p, float *const *out)
+{
+    jb->restore = 0;
+    jb->lag_ok = 0;
+    bb_counter_inc(&jb->stats.restores);
+    if (bb_jbuf_cc_fill(jb, jb->scratch, 0, p->n)) {
+        deinterleave(jb, jb->scratch, out, p->n);
+        for (unsigned c = 0; c < jb->channels; c++)
+            jb->last[c] = out[c][p->n - 1];
+    } else {
+        fade_out(jb, out, 0, p->n);
+    }
+    set_state(jb, BB_JB_BUFFERING);
+    jb->owed = 0;
+}
+
 // The trim window's books for this read: the smallest excess and how far
 // the lag strayed from the window's first. Returns 1 when this read ends it.
-BB_RT static int window_track(struct bb_jbuf *jb, const struct period *p, unsigned excess)
+BB_RT static int window_track(struct bb_jbuf *jb, const struct period *p, unsigned excess,
+                              unsigned short_by)
 {
     if (jb->window_left == 0) {
         jb->window_left = jb->rate * WINDOW_MS / 1000 / p->n + 1;
         jb->min_excess = excess;
+        jb->min_short = UINT_MAX;
         jb->lag_first = p->lag;
         jb->lag_dev = p->lag_known ? 0 : UINT32_MAX;
     }
     if (excess < jb->min_excess)
         jb->min_excess = excess;
+    if (short_by < jb->min_short)
+        jb->min_short = short_by;
     if (!p->lag_known) {
         jb->lag_dev = UINT32_MAX;
     } else if (jb->lag_dev != UINT32_MAX) {
@@ -713,6 +739,17 @@ BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
             trim = 0;
     }
     jb->owed = 0;
+    // A fixed depth is the depth asked for. A stream that stood a packet
+    // or more short of it the whole window (a sender that lost time and
+    // sent nothing for it: a hub stall longer than both ends make up,
+    // rt_timeline) would stay that shallow, with less margin than asked,
+    // until the next underrun; it restarts now instead, its gap predicted
+    // as an underrun's, and its calm lag (the shallow one) forgotten.
+    // The automatic depth follows the arrival spread, not the fill.
+    if (jb->fixed && !rs && jb->min_short >= jb->frames) {
+        jb->restore = 1;
+        return 0;
+    }
     if (trim == 0 && jb->lag_dev <= LAG_CALM) {
         jb->lag_ref = p->lag;
         jb->lag_ok = 1;
@@ -754,7 +791,7 @@ BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
     unsigned keep = p->n + jb->target + jb->pad;
     unsigned excess = p->avail >= keep ? p->avail - keep : 0;
     unsigned trim;
-    if (window_track(jb, p, excess))
+    if (window_track(jb, p, excess, keep > p->avail ? keep - p->avail : 0))
         trim = trim_window(jb, p);
     else if (p->lag_known && jb->lag_ok)
         trim = trim_lag(jb, p, excess);
@@ -911,6 +948,11 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
         return 0;
     }
     p.trim = decide_trim(jb, &p);
+    if (jb->restore) {
+        restore(jb, &p, out);
+        publish_drift(jb);
+        return 0;
+    }
     engage(jb, &p);
     render(jb, &p, out);
     played(jb, nframes);

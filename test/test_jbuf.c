@@ -846,6 +846,58 @@ static void conceal_tests(struct bb_encoder *enc, struct bb_decoder *dec)
     bb_jbuf_cleanup(&s.jb);
 }
 
+// ---- A fixed depth given back ------------------------------------------
+//
+// A sender that loses 5 periods of time and sends nothing for them (its
+// clock moves on without its stream) leaves a fixed depth of 8 packets 5
+// short with no underrun; within two trim windows the buffer restarts at
+// its depth (the gap predicted), once, and stays there. An automatic
+// depth is left to the arrival spread.
+static void depth_restore_tests(struct bb_encoder *enc, struct bb_decoder *dec)
+{
+    for (int fixed = 1; fixed >= 0; fixed--) {
+        struct lag_sim s;
+        memset(&s, 0, sizeof s);
+        s.enc = enc;
+        s.ts0 = LAG_TS0;
+        CHECK(bb_jbuf_init(&s.jb, 1, F, 256, RATE, fixed ? 8 * F : BB_JBUF_AUTO, dec) == 0);
+        for (int k = 0; k < 9; k++)
+            lag_send(&s);
+        for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+            lag_send(&s);
+            lag_cycle(&s);
+        }
+        unsigned deep = atomic_load(&s.jb.stats.fill);
+        CHECK(!fixed || deep == 9 * F);
+        for (int c = 0; c < 5; c++) // the sender lost 5 periods
+            lag_cycle(&s);
+        s.ts0 += 5 * F;
+        lag_send(&s);
+        lag_cycle(&s);
+        unsigned shallow = atomic_load(&s.jb.stats.fill);
+        for (int c = 0; c < 3 * LAG_WINDOW; c++) {
+            lag_send(&s);
+            lag_cycle(&s);
+        }
+        unsigned back = atomic_load(&s.jb.stats.fill);
+        uint64_t restores = atomic_load(&s.jb.stats.restores);
+        printf("# %s depth: %u frames before the stall, %u after, %u two windows on; %llu restores, "
+               "%llu underruns, %llu concealed\n",
+               fixed ? "fixed" : "auto", deep, shallow, back, (unsigned long long)restores,
+               (unsigned long long)atomic_load(&s.jb.stats.underruns),
+               (unsigned long long)atomic_load(&s.jb.stats.concealed));
+        if (fixed) {
+            CHECK(shallow <= 5 * F);
+            CHECK(back == 9 * F && restores == 1);
+            CHECK(atomic_load(&s.jb.stats.underruns) == 0);
+            CHECK(lag_played_to(&s, s.sent - 8 * F)); // the stream, 8 packets behind the newest
+        } else {
+            CHECK(restores == 0);
+        }
+        bb_jbuf_cleanup(&s.jb);
+    }
+}
+
 int main(void)
 {
     char err[128];
@@ -1097,6 +1149,7 @@ int main(void)
     CHECK(bb_jbuf_init(&st, 0, F, 256, RATE, 0, NULL) < 0);
     lag_tests(enc, dec);
     conceal_tests(enc, dec);
+    depth_restore_tests(enc, dec);
     bb_encoder_free(enc);
     bb_decoder_free(dec);
     drift_tests();
