@@ -190,7 +190,6 @@ struct hub_stats {
     _Atomic uint64_t xruns;          ///< [jack xrun callback]
     _Atomic uint64_t skipped_cycles; ///< [rt] periods JACK did not run the callback for
     _Atomic uint64_t rendered_cycles;///< [rt] ... whose personal mixes were rendered afterwards
-    _Atomic uint64_t gapped_cycles;  ///< [rt] ... whose frames were dropped and sent as a gap
     /// [rt] callback time histogram: bucket i counts cycles of
     /// [i*HUB_HIST_US, (i+1)*HUB_HIST_US) microseconds; the last is open ended.
     _Atomic uint32_t rt_hist[HUB_HIST_BUCKETS];

@@ -229,6 +229,7 @@ struct bb_jbuf {
     int            play_ok;      ///< play_frame is known (bb_jbuf_clock was called)
     int32_t        lag_ref;      ///< the lag of the last calm window
     int            lag_ok;       ///< lag_ref is set
+    int            lag_moved;    ///< the stream was cut or restarted since lag_ref was set
     unsigned       pad;          ///< a packet kept beyond the target after a restart
                                  ///< that ran dry again at once (jbuf.c, edge_pad)
     unsigned       pad_left;     ///< frames without an underrun before it is given back

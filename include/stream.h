@@ -204,13 +204,6 @@ int bb_stream_ping(struct bb_stream *s, uint8_t *buf, size_t size, uint64_t now)
 /// have each end render or send a period that was never missed (a faded
 /// gap in the musician's stream, a period drained from every jitter buffer
 /// at the hub), several times a second on a loaded machine.
-///
-/// Both ends keep their place through a jump of up to BB_RT_MAX_GAP
-/// periods (the join sends a faded gap and drops those frames from its
-/// jitter buffer; the hub renders the mixes of up to four periods again and
-/// treats a longer jump as the join does); a longer one is a stall, and the
-/// timelines slip (the trim rules take the excess later).
-#define BB_RT_MAX_GAP 16
 struct bb_rt_timeline {
     uint32_t next_frame; ///< [rt] frame the next cycle should start at
     int      have_frame; ///< [rt] next_frame is set

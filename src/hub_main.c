@@ -496,13 +496,12 @@ static void shutdown_hub(struct hub *h, struct loop *lp)
     if (t.cycles)
         bb_info("process callback: %llu cycles, median %.0f us, p99 %.0f us, worst %.0f us "
                 "(period %.0f us); %llu xruns reported by JACK; JACK skipped %llu of its "
-                "periods (%llu rendered afterwards, %llu sent as a gap)",
+                "periods (%llu rendered afterwards)",
                 (unsigned long long)t.cycles, t.median_us, t.p99_us, t.worst_us,
                 1e6 * h->period / (h->rate ? h->rate : 48000),
                 (unsigned long long)atomic_load(&h->eng.stats.xruns),
                 (unsigned long long)atomic_load(&h->eng.stats.skipped_cycles),
-                (unsigned long long)atomic_load(&h->eng.stats.rendered_cycles),
-                (unsigned long long)atomic_load(&h->eng.stats.gapped_cycles));
+                (unsigned long long)atomic_load(&h->eng.stats.rendered_cycles));
     uint64_t tx_late, tx_worst;
     hub_net_tx_lateness(&h->eng, &tx_late, &tx_worst);
     if (t.cycles)

@@ -122,15 +122,7 @@ BB_RT static void send_mixes(struct hub_engine *e, const struct hub_graph *g, un
 // slipped every stream by a period until a trim window without an
 // underrun, seconds on a noisy machine: jack_iodelay's round trip sat a
 // period high for 8-12 % of a minute.) A jump of more than
-// HUB_RT_MAX_CATCHUP periods is not rendered (16 periods of every mix in
-// one cycle would make the next late too): up to BB_RT_MAX_GAP periods,
-// the frames are dropped from every musician's jitter buffer and each mix
-// stream gets a faded gap of that length (as the join does for a cycle it
-// lost), so every stream still keeps its place; sending nothing there left
-// each musician's jitter buffer that much shallower for good, one on the
-// hub's machine (whose join dropped those frames) and any whose depth
-// outlasted the stall (a fixed --jitter 384 played at 64 frames after a
-// 5-period stall). A longer jump is a stall: both ends' timelines slip.
+// HUB_RT_MAX_CATCHUP periods is a stall, not a lost cycle.
 // The drift estimators (drift.h) see a slip in JACK's frame counter, so
 // they do not take the excess for clock drift.
 #define HUB_RT_MAX_CATCHUP 4 // periods rendered again at most
@@ -146,21 +138,8 @@ BB_RT static jack_nframes_t hub_rt_keep_timeline(struct hub_engine *e, const str
                           atomic_load_explicit(&e->stats.skipped_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,
                           memory_order_relaxed);
-    if (missed > (int32_t)(BB_RT_MAX_GAP * nframes))
+    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes))
         return now;
-    if (missed > (int32_t)(HUB_RT_MAX_CATCHUP * nframes)) {
-        atomic_store_explicit(&e->stats.gapped_cycles,
-                              atomic_load_explicit(&e->stats.gapped_cycles, memory_order_relaxed) +
-                                  ((uint64_t)missed + nframes - 1) / nframes,
-                              memory_order_relaxed);
-        for (unsigned i = 0; i < g->nclients; i++)
-            bb_jbuf_skip(&g->clients[i]->st.jb, (unsigned)missed);
-        for (unsigned m = 0; m < g->mix->nmix; m++)
-            if (g->mix_client[m])
-                bb_stream_rt_send_gap(&g->mix_client[m]->st, (unsigned)missed, nframes,
-                                      now - (jack_nframes_t)missed, e->rt_inter);
-        return now;
-    }
     atomic_store_explicit(&e->stats.rendered_cycles,
                           atomic_load_explicit(&e->stats.rendered_cycles, memory_order_relaxed) +
                               ((uint64_t)missed + nframes - 1) / nframes,

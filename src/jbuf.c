@@ -612,6 +612,7 @@ BB_RT static int start(struct bb_jbuf *jb, struct period *p, float *const *out)
     p->lag = lag_diff(p->lag, (int32_t)cut);
     jb->owed = jb->owed > cut ? jb->owed - cut : 0; // the rest is cut when it comes
     set_state(jb, rs ? BB_JB_RESAMPLING : BB_JB_PLAYING);
+    jb->lag_moved = 1;
     p->started = 1;
     jb->since_start = 0;
     jb->lost_at_start = atomic_load_explicit(&jb->stats.lost, memory_order_relaxed);
@@ -739,20 +740,28 @@ BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
             trim = 0;
     }
     jb->owed = 0;
-    // A fixed depth is the depth asked for. A stream that stood a packet
-    // or more short of it the whole window (a sender that lost time and
-    // sent nothing for it: a hub stall longer than both ends make up,
-    // rt_timeline) would stay that shallow, with less margin than asked,
-    // until the next underrun; it restarts now instead, its gap predicted
-    // as an underrun's, and its calm lag (the shallow one) forgotten.
+    // A fixed depth is the depth asked for. A sender that lost time and
+    // sent nothing for it (a hub that JACK did not run for more periods
+    // than it makes up, hub_rt.c) leaves the stream that much short for
+    // good: the next frames carry a clock that moved on, so a calm lag
+    // that is earlier than the calm lag before by a packet or more tells
+    // it, while a window short by a packet or more tells what it cost.
+    // (Only where the stream itself was neither cut nor restarted since
+    // that calm lag: a trim moves the lag by what it cut.)
+    // That stream would play on with less margin than asked until its
+    // next underrun; it restarts now instead, its gap predicted as an
+    // underrun's, its calm lag (the old one) forgotten. A stream short for
+    // a while by late packets keeps its lag and is left alone: they come.
     // The automatic depth follows the arrival spread, not the fill.
-    if (jb->fixed && !rs && jb->min_short >= jb->frames) {
+    if (jb->fixed && !rs && jb->min_short >= jb->frames && jb->lag_ok && !jb->lag_moved &&
+        jb->lag_dev <= LAG_CALM && lag_diff(jb->lag_first, jb->lag_ref) <= -(int32_t)jb->frames) {
         jb->restore = 1;
         return 0;
     }
     if (trim == 0 && jb->lag_dev <= LAG_CALM) {
         jb->lag_ref = p->lag;
         jb->lag_ok = 1;
+        jb->lag_moved = 0;
     }
     return trim;
 }
@@ -797,8 +806,10 @@ BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
         trim = trim_lag(jb, p, excess);
     else
         trim = trim_owed(jb, excess);
-    if (trim)
+    if (trim) {
         bb_counter_inc(&jb->stats.trims);
+        jb->lag_moved = 1;
+    }
     return trim;
 }
 

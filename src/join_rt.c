@@ -18,13 +18,14 @@
 // sample, goes to the hub. Both streams keep their place, so the round
 // trip stays what it was instead of growing by a period, or underrunning
 // at the hub and growing its buffer.
+#define JOIN_MAX_GAP 16 // periods; a longer jump is a restart, not a lost cycle
 
 // Returns JACK's frame counter for this cycle (the drift estimator's clock).
 BB_RT static jack_nframes_t keep_timeline(struct join *j, struct join_stream *s, jack_nframes_t n)
 {
     jack_nframes_t now = jack_last_frame_time(j->jack);
     int32_t missed = bb_rt_timeline_missed(&s->timeline, now, n);
-    if (missed <= 0 || missed > (int32_t)(BB_RT_MAX_GAP * n))
+    if (missed <= 0 || missed > (int32_t)(JOIN_MAX_GAP * n))
         return now; // on time, or a stall: the timeline slips (a trim takes the excess later)
     atomic_store_explicit(&s->skipped_cycles,
                           atomic_load_explicit(&s->skipped_cycles, memory_order_relaxed) +

@@ -521,7 +521,6 @@ static void cmd_stats(struct hub *h, struct osc_call *call)
     add_stat(m, "late_cycles", atomic_load(&h->eng.stats.late_cycles));
     add_stat(m, "skipped_cycles", atomic_load(&h->eng.stats.skipped_cycles));
     add_stat(m, "rendered_cycles", atomic_load(&h->eng.stats.rendered_cycles));
-    add_stat(m, "gapped_cycles", atomic_load(&h->eng.stats.gapped_cycles));
     add_stat(m, "rt_worst_us", atomic_load(&h->eng.stats.rt_ns_max) / 1000);
     add_stat(m, "bad_packets", atomic_load(&h->eng.stats.bad_packets));
     add_stat(m, "unknown_session", atomic_load(&h->eng.stats.unknown_session));

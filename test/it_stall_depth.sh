@@ -1,19 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# it_stall_depth.sh: a hub that loses 5 to 16 periods at once (JACK did
-# not run it: here the hub process is stopped for 10 ms, five times) keeps
-# every stream's place, and a fixed depth stays the depth asked for.
-#  - the hub sends the missed frames to each musician as a gap
-#    (/stats gapped_cycles > 0), so a musician with --jitter 960 on the
-#    hub's JACK server plays at 960 + a period after every stop. Before,
-#    the hub sent nothing for such a jump: that musician's buffer sat 448
-#    frames shallow after the first stop, for good (576 of 1024 in the
-#    run that found it; it_record's --jitter 384 musician heard its click
-#    at 128 frames instead of 448).
-#  - a stop longer than the hub makes up (or an older hub) is caught by
-#    the musician's own jitter buffer: a fixed depth that stood a packet
-#    short for a whole 200 ms window restarts at its depth (the join's
-#    "restores"; test_jbuf.c has the exact case).
+# it_stall_depth.sh: a fixed depth stays the depth asked for when the hub
+# loses more periods at once than it makes up (JACK did not run it: here
+# the hub process is stopped for 10 ms, 7.5 periods, five times). The hub
+# renders up to 4 missed periods afterwards; past that its timeline slips
+# and it sends nothing for those frames, while a musician on its JACK
+# server dropped them from its jitter buffer for its own missed cycles:
+# that musician's buffer is left that much short. Before, it played on that
+# shallow until its next underrun (576 of 1024 frames in the run that
+# found it; it_record's --jitter 384 musician heard its click at 128
+# frames instead of 448). Now a fixed depth that stood a packet short for
+# a whole 200 ms window starts again at its depth (the join's "restores";
+# test_jbuf.c has the exact case). (Sending the musicians a gap for those
+# frames instead was tried: it broke bbload's bit-exact mixes in
+# it_attack, since every stream's content then has a hole.)
 # The fill is read from the join's -v line, once a second: at a read it is
 # the depth and a period, less up to a packet by where the read fell
 # between arrivals, so the check is on the best of the last three.
@@ -50,11 +50,12 @@ for i in 1 2 3 4 5; do
     BB_WAIT=10 bb_wait_for bash -c "(( \$(lines) >= $n + 3 ))"
     bb_log "stop $i: fills $(fills | awk '{ for (i = NF - 2 > 1 ? NF - 2 : 1; i <= NF; i++) printf "%s ", $i }'); restores $(restores)"
 done
-st=$(bb_hub_stats "$osc" skipped_cycles rendered_cycles gapped_cycles)
-bb_log "hub: skipped, rendered, gapped cycles: $st"
-read -r skipped rendered gapped <<<"$st"
+st=$(bb_hub_stats "$osc" skipped_cycles rendered_cycles)
+bb_log "hub: skipped, rendered cycles: $st"
+read -r skipped rendered <<<"$st"
 check "the stops made the hub skip periods ($skipped)" test "${skipped:-0}" -ge 5
-check "... and some it sent as a gap ($gapped of them)" test "${gapped:-0}" -ge 5
+check "... more than it renders afterwards ($rendered of them)" test "${rendered:-0}" -lt "${skipped:-0}"
+check "the depth was given back ($(restores) restores)" test "$(restores)" -ge 1
 check "kb's fixed depth kept after five stops (fill $(best3): 960 and a period, less a packet at most)" deep
 check "kb never ran dry for it (underruns: $(awk '/mix from the hub: fill/ { for (i = 1; i <= NF; i++) if ($i == "underruns") u = $(i + 1) } END { print u + 0 }' "$BB_TMP/kb.log"))" \
     awk '/mix from the hub: fill/ { for (i = 1; i <= NF; i++) if ($i == "underruns") u = $(i + 1) } END { exit u + 0 > 0 }' "$BB_TMP/kb.log"

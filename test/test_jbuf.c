@@ -850,9 +850,11 @@ static void conceal_tests(struct bb_encoder *enc, struct bb_decoder *dec)
 //
 // A sender that loses 5 periods of time and sends nothing for them (its
 // clock moves on without its stream) leaves a fixed depth of 8 packets 5
-// short with no underrun; within two trim windows the buffer restarts at
-// its depth (the gap predicted), once, and stays there. An automatic
-// depth is left to the arrival spread.
+// short with no underrun (the sender's stamps show the time it lost);
+// within two trim windows the buffer restarts at its depth (the gap
+// predicted), once, and stays there. Packets that are late for a while and
+// then come (the sender's clock where it was) are waited for: no restore.
+// An automatic depth is left to the arrival spread.
 static void depth_restore_tests(struct bb_encoder *enc, struct bb_decoder *dec)
 {
     for (int fixed = 1; fixed >= 0; fixed--) {
@@ -886,6 +888,25 @@ static void depth_restore_tests(struct bb_encoder *enc, struct bb_decoder *dec)
                fixed ? "fixed" : "auto", deep, shallow, back, (unsigned long long)restores,
                (unsigned long long)atomic_load(&s.jb.stats.underruns),
                (unsigned long long)atomic_load(&s.jb.stats.concealed));
+        // Packets that come 5 periods late for two windows and then catch
+        // up keep the sender's clock (the calm lag): no restore.
+        for (int c = 0; c < 5; c++)
+            lag_cycle(&s);
+        for (int c = 0; c < 2 * LAG_WINDOW; c++) {
+            lag_send(&s);
+            lag_cycle(&s);
+        }
+        for (int k = 0; k < 5; k++)
+            lag_send(&s);
+        for (int c = 0; c < 2 * LAG_WINDOW; c++) {
+            lag_send(&s);
+            lag_cycle(&s);
+        }
+        uint64_t restores_late = atomic_load(&s.jb.stats.restores);
+        printf("# %s depth, packets late for two windows: %llu restores, fill %u\n",
+               fixed ? "fixed" : "auto", (unsigned long long)(restores_late - restores),
+               atomic_load(&s.jb.stats.fill));
+        CHECK(restores_late == restores);
         if (fixed) {
             CHECK(shallow <= 5 * F);
             CHECK(back == 9 * F && restores == 1);
