@@ -10,10 +10,13 @@
 // controller (OSC-NOTES: coalescing). Notices (/clients, /joined, /left,
 // /renamed) go out at once, to relayed controllers too.
 //
-// Meters go out 25 times a second: one bundle per style to the
-// controllers on the OSC port, and to relayed ones bundles that each fit
-// one datagram of the session (built once per style and tick, shared by
-// every relayed lease), then one of their own (/meter/mix/me, /meter/ch/me).
+// Meters go out 25 times a second, built once per style and tick: to the
+// controllers on the OSC port in bundles that each fit an Ethernet frame
+// (a tablet on Wi-Fi loses a fragmented datagram whole, and iOS drops UDP
+// datagrams over 9216 bytes: a full hub's meters are 46 kB), and to
+// relayed ones in bundles that each fit one datagram of the session
+// (shared by every relayed lease), then one of their own (/meter/mix/me,
+// /meter/ch/me).
 #include <lo/lo.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 #include "osc_feedback.h"
 
 #define OSC_METER_CHUNKS 48                  ///< meter bundles of one relayed tick, at most
+#define OSC_METER_BUNDLES 64                 ///< meter bundles of one tick on the OSC port, at most
 #define OSC_METER_NS   (40ull * 1000000ull)  ///< 25 meter bundles a second
 #define OSC_FB_PENDING 256                   ///< distinct addresses waiting, at most
 #define OSC_FB_NS      (33ull * 1000000ull)  ///< feedback goes out ~30 times a second
@@ -51,6 +55,13 @@ struct osc_chunks {
     uint8_t  data[OSC_METER_CHUNKS][BB_OSC_PACKET_MAX];
 };
 
+/// Meter bundles of one tick for the controllers on the OSC port, each of
+/// at most OSC_FB_BUNDLE bytes [ctl].
+struct meter_bundles {
+    unsigned  n;
+    lo_bundle b[OSC_METER_BUNDLES];
+};
+
 /// A change waiting to be fed back to the room's controllers [ctl].
 struct osc_fb {
     char       path[OSC_FB_PATH];      ///< by name
@@ -68,6 +79,7 @@ struct osc_feedback {
     uint64_t             next_meter_ns;
     struct bb_meter_slot meter;     ///< last levels taken from the callback
     struct osc_chunks    chunks[2]; ///< relayed meters of this tick, by name and by slot
+    struct meter_bundles bundles[2]; ///< meters of this tick for the OSC port, by name and by slot
 };
 
 static void lease_drop(struct osc_lease *l)
@@ -441,20 +453,32 @@ void osc_client_level(const struct hub *h, const struct hub_client *c, float *pe
     }
 }
 
-/// Collects meter messages: into one bundle (out NULL: the OSC port, no
-/// size limit), or into bundles that each fit one relayed datagram,
-/// serialised into out.
+/// Collects meter messages: into bundles that each fit one relayed
+/// datagram, serialised into out; or that each fit an Ethernet frame, into
+/// list (the OSC port); or, with neither, into one bundle, b.
 struct meter_pack {
-    lo_bundle          b;
-    size_t             size; ///< serialised size of b
-    struct osc_chunks *out;
+    lo_bundle             b;
+    size_t                size; ///< serialised size of b
+    struct osc_chunks    *out;
+    struct meter_bundles *list;
 };
+
+static size_t pack_limit(const struct meter_pack *p)
+{
+    return p->out ? BB_OSC_PACKET_MAX : p->list ? OSC_FB_BUNDLE : SIZE_MAX;
+}
 
 static void pack_flush(struct meter_pack *p)
 {
-    if (!p->out || !p->b)
+    if (!p->b || (!p->out && !p->list))
         return;
-    if (p->out->n < OSC_METER_CHUNKS && lo_bundle_count(p->b) > 0) {
+    if (p->list) {
+        if (p->list->n < OSC_METER_BUNDLES && lo_bundle_count(p->b) > 0) {
+            p->list->b[p->list->n++] = p->b;
+            p->b = NULL;
+            return;
+        }
+    } else if (p->out->n < OSC_METER_CHUNKS && lo_bundle_count(p->b) > 0) {
         size_t len = 0;
         lo_bundle_serialise(p->b, p->out->data[p->out->n], &len); // p->size <= its size
         p->out->len[p->out->n++] = len;
@@ -467,13 +491,13 @@ static void pack_flush(struct meter_pack *p)
 static void pack_add(struct meter_pack *p, const char *path, lo_message m)
 {
     size_t add = 4 + lo_message_length(m, path);
-    if (p->out && p->b && p->size + add > BB_OSC_PACKET_MAX)
+    if (p->b && p->size + add > pack_limit(p))
         pack_flush(p);
     if (!p->b) {
         p->b = lo_bundle_new(LO_TT_IMMEDIATE);
         p->size = 16; // "#bundle" and the time tag
     }
-    if (!p->b || (p->out && p->size + add > BB_OSC_PACKET_MAX)) {
+    if (!p->b || p->size + add > pack_limit(p)) {
         lo_message_free(m);
         return;
     }
@@ -526,11 +550,13 @@ static void meter_sources(struct hub *h, const struct hub_graph *g, int slots,
     }
 }
 
-// One bundle with every source and mix, for a controller on the OSC port.
-static lo_bundle meter_bundle(struct hub *h, const struct hub_graph *g, int slots)
+// Every source and mix, for the controllers on the OSC port, in bundles
+// that each fit an Ethernet frame.
+static void meter_bundles(struct hub *h, const struct hub_graph *g, int slots,
+                          struct meter_bundles *list)
 {
     const struct bb_meter_slot *ms = &h->osc->fb->meter;
-    struct meter_pack p = {NULL, 0, NULL};
+    struct meter_pack p = {NULL, 0, NULL, list};
     meter_sources(h, g, slots, &p);
     char path[BB_NAME_MAX + 24];
     for (unsigned k = 0; k < g->mix->nmix; k++) {
@@ -544,7 +570,9 @@ static lo_bundle meter_bundle(struct hub *h, const struct hub_graph *g, int slot
             snprintf(path, sizeof path, "/meter/mix/%s", c->name);
         pack_add(&p, path, mix_level(ms, id));
     }
-    return p.b;
+    pack_flush(&p);
+    if (p.b) // the list was full
+        lo_bundle_free_recursive(p.b);
 }
 
 // A relayed meter lease: the sources (chunks shared by every relayed
@@ -558,14 +586,14 @@ static void send_relayed_meters(struct hub *h, const struct hub_graph *g, struct
         return;
     struct osc_chunks *ch = &o->chunks[l->slots ? 1 : 0];
     if (!ch->built) { // the first relayed lease of this style in this tick
-        struct meter_pack p = {NULL, 0, ch};
+        struct meter_pack p = {NULL, 0, ch, NULL};
         meter_sources(h, g, l->slots, &p);
         pack_flush(&p);
         ch->built = 1;
     }
     for (unsigned i = 0; i < ch->n; i++)
         osc_relay_packet(h, &l->to, ch->data[i], ch->len[i]);
-    struct meter_pack p = {NULL, 0, NULL}; // two short messages: one datagram
+    struct meter_pack p = {NULL, 0, NULL, NULL}; // two short messages: one datagram
     pack_add(&p, "/meter/mix/me", mix_level(&o->meter, (unsigned)c->slot));
     float peak, sq;
     osc_client_level(h, c, &peak, &sq);
@@ -586,9 +614,10 @@ static void send_meters(struct hub *h, uint64_t now)
     const struct hub_graph *g = bb_snap_peek(&h->eng.graph);
     if (!g)
         return;
-    lo_bundle b[2] = {NULL, NULL};
+    struct meter_bundles *b = o->bundles;
+    int built[2] = {0, 0};
     for (int k = 0; k < 2; k++)
-        o->chunks[k].built = 0, o->chunks[k].n = 0;
+        o->chunks[k].built = 0, o->chunks[k].n = 0, b[k].n = 0;
     char ln[OSC_HOST_MAX + 32];
     for (size_t i = 0; i < BB_ARRAY_LEN(o->leases); i++) {
         struct osc_lease *l = &o->leases[i];
@@ -599,15 +628,20 @@ static void send_meters(struct hub *h, uint64_t now)
             continue;
         }
         int st = l->slots ? 1 : 0;
-        if (!b[st])
-            b[st] = meter_bundle(h, g, st);
-        if (b[st] && lo_send_bundle_from(l->to.addr, h->osc->srv, b[st]) < 0)
-            bb_debug("OSC: cannot send meters to %s: %s", lease_name(l, ln, sizeof ln),
-                     lo_address_errstr(l->to.addr));
+        if (!built[st]) {
+            meter_bundles(h, g, st, &b[st]);
+            built[st] = 1;
+        }
+        for (unsigned k = 0; k < b[st].n; k++)
+            if (lo_send_bundle_from(l->to.addr, h->osc->srv, b[st].b[k]) < 0) {
+                bb_debug("OSC: cannot send meters to %s: %s", lease_name(l, ln, sizeof ln),
+                         lo_address_errstr(l->to.addr));
+                break;
+            }
     }
     for (int k = 0; k < 2; k++)
-        if (b[k])
-            lo_bundle_free_recursive(b[k]);
+        for (unsigned i = 0; i < b[k].n; i++)
+            lo_bundle_free_recursive(b[k].b[i]);
 }
 
 void hub_osc_tick(struct hub *h, uint64_t now)
