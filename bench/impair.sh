@@ -122,16 +122,6 @@ relay_drop() {
     awk -v d="$2" '$1 == "dir=" d { n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^dropped_/) { split($i, a, "="); n += a[2] } print n }' "$1"
 }
 relay_in() { awk -v d="$2" '$1 == "dir=" d { for (i = 1; i <= NF; i++) if ($i ~ /^in=/) print substr($i, 4) }' "$1"; }
-# pct_hist HIST P: the P-th percentile of bbglitch's latency_hist (lag:count,...).
-pct_hist() {
-    awk -v h="$1" -v p="$2" 'BEGIN {
-        n = split(h, e, ","); t = 0
-        for (i = 1; i <= n; i++) { split(e[i], kv, ":"); lag[i] = kv[1]; c[i] = kv[2]; t += kv[2] }
-        if (t == 0) { print "-"; exit }
-        s = 0
-        for (i = 1; i <= n; i++) { s += c[i]; if (s >= p / 100 * t) { print lag[i]; exit } }
-    }'
-}
 ms() { awk -v f="$1" 'BEGIN { if (f == "" || f == "-") print "–"; else printf "%.2f", f / 48 }'; }
 # sleep_until US: until bb_now_us reaches US, in steps of at most 0.2 s (a
 # signal ends the run between them, not after one long sleep).
@@ -281,7 +271,7 @@ row() {
     sec=$(g "$f" seconds)
     if [[ $st == ok ]]; then
         med=$(g "$f" latency_median)
-        p5=$(pct_hist "$(g "$f" latency_hist)" 5) p95=$(pct_hist "$(g "$f" latency_hist)" 95)
+        p5=$(g "$f" latency_p5) p95=$(g "$f" latency_p95)
         gpm=$(g "$f" glitches_per_min) blocks=$(g "$f" blocks)
         if [[ $prof == outage5 ]]; then
             # The outage's own gap (the longest) is in time back and the

@@ -68,13 +68,15 @@
 // Output at exit, one line per input (key=value):
 //   status=ok in=in_1 rate=48000 period=64 seconds=10.0 locked=1 lock_corr=0.999
 //   gain_db=0.00 latency_median=64 latency_min=64 latency_max=64 latency_mode=64
-//   latency_changes=0 latency_slews=0 latency_nudges=0 latency_hist=64:7480 blocks=7480
+//   latency_p5=64 latency_p95=64 latency_changes=0 latency_slews=0 latency_nudges=0
+//   latency_hist=64:7480 blocks=7480
 //   good_blocks=7480 glitch_blocks=0 glitch_silent=0 glitch_wrong=0
 //   glitch_near_xrun=0 glitch_xrun_free=0 glitches_per_min=0.00 gaps=0
 //   longest_gap_ms=0.0 last_gap_ms=none time_back_ms=none self_skipped=0
 //   snr_min_db=.. snr_p001_db=.. snr_p01_db=.. snr_p50_db=.. own_skips=0
 //   ring_overflows=0 xruns=0
-// latency_*: over good blocks, in frames; latency_changes: moves of the lock
+// latency_*: over good blocks, in frames (latency_hist: the 16 shortest lags
+// held, lag:blocks; the percentiles are over every lag); latency_changes: moves of the lock
 // by more than SLEW_MAX (8) frames (a jitter buffer refilling or trimming);
 // slews: by 3 to 8 (a resampler walking the delay down: at 1000 ppm the
 // lock moves 4 or 5 frames between the checks a drifting block triggers);
@@ -779,10 +781,13 @@ static void summary(struct input *in)
                 if (in->lat_hist[d] > in->lat_hist[mode])
                     mode = d;
             }
-            printf(" latency_median=%u latency_min=%u latency_max=%u latency_mode=%u",
-                   lat_pct(in, 0.5, in->good), mn, mx, mode);
+            printf(" latency_median=%u latency_min=%u latency_max=%u latency_mode=%u"
+                   " latency_p5=%u latency_p95=%u",
+                   lat_pct(in, 0.5, in->good), mn, mx, mode, lat_pct(in, 0.05, in->good),
+                   lat_pct(in, 0.95, in->good));
         } else {
-            printf(" latency_median=none latency_min=none latency_max=none latency_mode=none");
+            printf(" latency_median=none latency_min=none latency_max=none latency_mode=none"
+                   " latency_p5=none latency_p95=none");
         }
         printf(" latency_changes=%llu latency_slews=%llu latency_nudges=%llu latency_hist=",
                (unsigned long long)in->latency_changes, (unsigned long long)in->latency_slews,
