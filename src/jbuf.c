@@ -845,21 +845,26 @@ BB_RT static void engage(struct bb_jbuf *jb, struct period *p)
 // The period itself, faded in when the stream (re)starts.
 BB_RT static void render(struct bb_jbuf *jb, const struct period *p, float *const *out)
 {
+    int inter = 0; // jb->scratch holds out, interleaved, from its first frame
     if (resampling(jb)) {
         rs_read(jb, out, p->n, p->r, p->trim);
         jb->rs_ratio = p->r;
     } else {
         plain_read(jb, out, p->n, p->trim);
         jb->rs_ratio = 1.0;
+        inter = p->trim == 0;
     }
-    if (p->started && !bb_jbuf_cc_gap(jb)) // after a predicted gap: crossfaded from it
+    if (p->started && !bb_jbuf_cc_gap(jb)) { // after a predicted gap: crossfaded from it
         for (unsigned c = 0; c < jb->channels; c++)
             for (unsigned i = 0; i < p->n; i++)
                 out[c][i] *= (float)(i + 1) / (float)p->n;
+        inter = 0;
+    }
     // Into the concealment's history (mono in place; the crossfade after a
-    // predicted gap is written back).
+    // predicted gap is written back). A plain read left the frames
+    // interleaved in scratch already.
     float *x = jb->channels == 1 ? out[0] : jb->scratch;
-    if (jb->channels > 1)
+    if (jb->channels > 1 && !inter)
         interleave(jb, out, x, p->n);
     if (bb_jbuf_cc_heard(jb, x, p->n) && jb->channels > 1)
         deinterleave(jb, x, out, p->n);
