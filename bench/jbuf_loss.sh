@@ -25,9 +25,7 @@ bb_bg "$BB_TMP/hub.log" "$BB_BIN" serve --port "$port" --osc-port 0 --db none -v
 hub=$BB_LASTPID
 bb_wait_port bandbridge:main_L
 
-g() { # g FILE KEY: the value of KEY on bbglitch's summary line
-    awk -v k="$2" '/^status=/ { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1"
-}
+g() { bb_glitch_val "$@"; }
 scenario() { # scenario NAME CODEC RELAY-ARGS...
     local name=$1 codec=$2 rport relay alice f
     shift 2

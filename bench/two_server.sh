@@ -45,7 +45,7 @@ T0=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # g FILE KEY: a value from bbglitch's status line.
-g() { awk -v k="$2" '/status=/ { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { print a[2]; exit } } }' "$1"; }
+g() { bb_glitch_val "$@"; }
 # jb LOG FIELD: FIELD of the last jitter-buffer stats line of LOG (-v):
 # "fit", "se", "underruns", "trims", "target", "spread", "fill".
 jb() {

@@ -33,9 +33,7 @@ RELAY=$BUILD/bbrelay
 [[ -x $GLITCH && -x $RELAY ]] || { not_ok "bbglitch and bbrelay are built"; bb_done; }
 bb_start_jack 64 48000 || { not_ok "jackd starts"; bb_done; }
 
-g() { # g FILE KEY: the value of KEY on bbglitch's summary line
-    awk -v k="$2" '/^status=/ { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1"
-}
+g() { bb_glitch_val "$@"; }
 
 # 1. Straight loop: out_1 -> in_1 of the same client.
 bb_bg "$BB_TMP/loop.log" "${BB_RT[@]}" "$GLITCH" --name bbg_loop --seconds 8

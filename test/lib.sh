@@ -485,6 +485,12 @@ bb_done() {
     exit 0
 }
 
+# bb_glitch_val FILE KEY: the value of KEY on bbglitch's summary line
+# (status=... key=value ...; its first input's).
+bb_glitch_val() {
+    awk -v k="$2" '/^status=/ { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' "$1"
+}
+
 # Helpers for bbprobe output: bb_probe_val FILE "in_1 out_1" key
 #   prints the value of key on the line that starts with the given port names.
 bb_probe_val() {
