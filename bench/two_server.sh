@@ -30,12 +30,18 @@
 # the musician's server (bbglitch out -> in, same window) is the reference
 # for what this machine does to audio with no network at all.
 #
-# Knobs: TWO_SECS (120), TWO_PERIODS ("128 256": the musician's periods),
-# TWO_CODEC (opus, the default), TWO_OUT (bench/two_server.md).
+# Knobs: TWO_SECS (120), TWO_HUB_PERIOD (64), TWO_PERIODS ("128 256": the
+# musician's periods), TWO_CODEC (opus, the default), TWO_OUT
+# (bench/two_server.md). jack2's dummy backend schedules its cycles on an
+# anchor (a cycle count times the period) and re-anchors only after an
+# xrun, so at periods of 1024 and more, where this VM wakes it late
+# seldom, both frame clocks keep the host's time: TWO_HUB_PERIOD=1024
+# TWO_PERIODS=2048 measures the estimators with the lost time taken out.
 . "$(dirname "$0")/../test/lib.sh"
 bb_init
 
 SECS=${TWO_SECS:-120}
+HUBP=${TWO_HUB_PERIOD:-64}
 read -r -a PERIODS <<<"${TWO_PERIODS:-128 256}"
 CODEC=${TWO_CODEC:-opus}
 OUT=${TWO_OUT:-$BB_ROOT/bench/two_server.md}
@@ -62,8 +68,8 @@ declare -a ROWS
 run_pair() {
     local mp=$1 d=$BB_TMP/p$1 m=bbm_$$_$1 mjack port hub join gl ref
     mkdir -p "$d"
-    bb_log "hub at 64 frames, musician at $mp frames, $SECS s"
-    bb_start_jack 64 48000 || { not_ok "the hub's jackd starts"; return; }
+    bb_log "hub at $HUBP frames, musician at $mp frames, $SECS s"
+    bb_start_jack "$HUBP" 48000 || { not_ok "the hub's jackd starts"; return; }
     jackd -n "$m" -d dummy -r 48000 -p "$mp" >"$d/jackd_m.log" 2>&1 &
     mjack=$!
     BB_PIDS+=("$mjack")
@@ -103,15 +109,15 @@ run_pair() {
     local f=$d/glitch.log r=$d/ref.log truth hd jd
     local rh_hz rm_hz
     rh_hz=$(awk 'NR == 1 { print $2 }' "$d/rates.txt"); rm_hz=$(awk 'NR == 2 { print $2 }' "$d/rates.txt")
-    check "64/$mp: both servers' frame clocks measured ($rh_hz, $rm_hz Hz)" test -n "$rh_hz" -a -n "$rm_hz"
+    check "$HUBP/$mp: both servers' frame clocks measured ($rh_hz, $rm_hz Hz)" test -n "$rh_hz" -a -n "$rm_hz"
     truth=0
     hd=$(jb "$d/hub.log" fit); jd=$(jb "$d/join.log" fit)
-    check "64/$mp: bbglitch locked onto the round trip" test "$(g "$f" locked)" = 1
-    check "64/$mp: the hub's drift estimate is within 5 ppm of $truth ($hd)" \
+    check "$HUBP/$mp: bbglitch locked onto the round trip" test "$(g "$f" locked)" = 1
+    check "$HUBP/$mp: the hub's drift estimate is within 5 ppm of $truth ($hd)" \
         awk -v a="${hd:-9999}" -v t="$truth" 'BEGIN { exit !(a - t <= 5 && t - a <= 5) }'
-    check "64/$mp: the join's drift estimate is within 5 ppm of $truth ($jd)" \
+    check "$HUBP/$mp: the join's drift estimate is within 5 ppm of $truth ($jd)" \
         awk -v a="${jd:-9999}" -v t="$truth" 'BEGIN { exit !(a - t <= 5 && t - a <= 5) }'
-    ROWS+=("| 64 / $mp | ${hd:-?} (se $(jb "$d/hub.log" se)) / ${jd:-?} (se $(jb "$d/join.log" se)) | $(calc "(${rh_hz:-48000} / 48000 - 1) * 1e6") / $(calc "(${rm_hz:-48000} / 48000 - 1) * 1e6") | $(g "$f" latency_median) ($(g "$f" latency_min)–$(g "$f" latency_max)) | $(g "$f" latency_changes) | $(g "$f" glitches_per_min) / $(calc "$(g "$f" glitch_xrun_free) * 60 / $SECS") | $(g "$f" longest_gap_ms) | $(g "$r" glitches_per_min) | $((x1h - x0h)) / $((x1m - x0m)) | $(jb "$d/hub.log" underruns), $(jb "$d/hub.log" trims), $(jb "$d/hub.log" target), $(jb "$d/hub.log" spread) / $(jb "$d/join.log" underruns), $(jb "$d/join.log" trims), $(jb "$d/join.log" target), $(jb "$d/join.log" spread) |")
+    ROWS+=("| $HUBP / $mp | ${hd:-?} (se $(jb "$d/hub.log" se)) / ${jd:-?} (se $(jb "$d/join.log" se)) | $(calc "(${rh_hz:-48000} / 48000 - 1) * 1e6") / $(calc "(${rm_hz:-48000} / 48000 - 1) * 1e6") | $(g "$f" latency_median) ($(g "$f" latency_min)–$(g "$f" latency_max)) | $(g "$f" latency_changes) | $(g "$f" glitches_per_min) / $(calc "$(g "$f" glitch_xrun_free) * 60 / $SECS") | $(g "$f" longest_gap_ms) | $(g "$r" glitches_per_min) | $((x1h - x0h)) / $((x1m - x0m)) | $(jb "$d/hub.log" underruns), $(jb "$d/hub.log" trims), $(jb "$d/hub.log" target), $(jb "$d/hub.log" spread) / $(jb "$d/join.log" underruns), $(jb "$d/join.log" trims), $(jb "$d/join.log" target), $(jb "$d/join.log" spread) |")
 }
 
 for p in "${PERIODS[@]}"; do
@@ -123,7 +129,7 @@ done
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo | awk '{ print $1, $2 }'), $(. /etc/os-release; echo "$PRETTY_NAME"), jackd $(dpkg-query -W -f '${Version}' jackd2 2>/dev/null);"
     echo "load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(( $(date +%s) - T0 )) s."
-    echo "The hub's jackd at 64 frames, the musician's at the period shown (dummy backends, 48 kHz);"
+    echo "The hub's jackd at $HUBP frames, the musician's at the period shown (dummy backends, 48 kHz);"
     echo "\`bandbridge serve\` and \`bandbridge join --codec $CODEC\` at their defaults (automatic depth,"
     echo "drift compensation), over 127.0.0.1; $SECS s windows of bbglitch on the musician's server."
     echo
