@@ -127,10 +127,11 @@ check "alice joins through the relay" bb_wait_port bandbridge:alice_1
 # by this script's clock: a schedule, not a synchronisation).
 mark_in=$(( 9000000 - ($(bb_now_us) - relay_t0) ))
 (( mark_in > 0 )) || mark_in=0
-# The mark is answered by the first gap of 400 ms or more after it: on a
-# starved machine 5 % loss alone made a gap of 100 ms or more between the
-# mark and the outage (one CI run: answered 290 ms after the mark, before
-# the outage began), and the outage's gap is 450-500 ms.
+# The mark is answered by the first gap of 400 ms or more after it: under
+# 5 % loss a run of bad blocks of 100 to 160 ms comes now and then (the
+# level stays; it is bbglitch finding the new lag after the jitter buffer
+# moved the latency), and one CI run answered the mark with one 290 ms
+# after it, before the outage began; the outage's gap is 450-500 ms.
 { sleep "$(awk -v u="$mark_in" 'BEGIN { printf "%.3f", u / 1e6 }')"; echo outage; } | glitch lossy --back-gap 400
 check "lossy: bbglitch locks through 5 % loss (exit 0)" test $? -eq 0
 f=$BB_TMP/lossy.log
