@@ -64,33 +64,14 @@ check "status --once heads the table with $N musicians" grep -q " $N musicians" 
 # Ethernet frame (OSC-NOTES: Wi-Fi loses a fragmented datagram whole, iOS
 # drops UDP datagrams over 9216 bytes). They were one bundle per tick:
 # about 8 kB at 100 musicians, 46 kB at 128 with 8 channels each.
-mport=$(bb_free_udp_port)
-python3 - "$mport" 2 >"$BB_TMP/meters.txt" 2>&1 <<'PY' &
-import re, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('127.0.0.1', int(sys.argv[1])))
-s.settimeout(0.2)
-print('ready', flush=True)
-end = time.monotonic() + 30
-start = None
-sizes, names = [], set()
-while time.monotonic() < end and (start is None or time.monotonic() < start + float(sys.argv[2])):
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        continue
-    if b'/meter/' not in d:
-        continue
-    start = start or time.monotonic()
-    sizes.append(len(d))
-    names.update(m.decode() for m in re.findall(rb'/meter/ch/([A-Za-z0-9_]+)\0', d))
-print('datagrams=%d max_bytes=%d sources=%d' % (len(sizes), max(sizes or [0]), len(names)))
-PY
-mpid=$!
-bb_wait_for grep -q ready "$BB_TMP/meters.txt"
-"$BB_BIN" ctl --port "$osc" /meters/subscribe 10 "$mport" >/dev/null 2>&1
-wait "$mpid"
-mt=$(tail -1 "$BB_TMP/meters.txt")
+# test/oscpeer.py subscribes from its socket and prints every datagram
+# that comes in 2 s ("# LEN", then its messages, bundles flattened).
+python3 "$BB_ROOT/test/oscpeer.py" send --sizes --wait 2 127.0.0.1 "$osc" /meters/subscribe 10 \
+    >"$BB_TMP/meters.out" 2>&1
+mt=$(awk '/^# [0-9]+$/ { len = $2; counted = 0; next }
+    $1 ~ /^\/meter\// { if (!counted) { n++; if (len > max) max = len; counted = 1 }
+        if ($1 ~ /^\/meter\/ch\//) src[$1] = 1 }
+    END { printf "datagrams=%d max_bytes=%d sources=%d\n", n, max, length(src) }' "$BB_TMP/meters.out")
 bb_log "meters over 2 s: $mt"
 mv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' <<<"$mt"; }
 check "meters come, several datagrams a tick ($(mv datagrams) in 2 s, 25 ticks a second)" \
