@@ -54,14 +54,7 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 g() { bb_glitch_val "$@"; }
 # jb LOG FIELD: FIELD of the last jitter-buffer stats line of LOG (-v):
 # "fit", "se", "underruns", "trims", "target", "spread", "fill".
-jb() {
-    awk -v k="$2" '/ fill [0-9]+ target / { line = $0 }
-        END {
-            n = split(line, w, /[ (),]+/)
-            for (i = 1; i < n; i++) if (w[i] == k) v = w[i + 1]
-            print v
-        }' "$1"
-}
+jb() { bb_jbuf_val "$@"; }
 calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
 
 declare -a ROWS

@@ -491,6 +491,17 @@ bb_glitch_val() {
     awk -v k="$2" '/^status=/ { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' "$1"
 }
 
+# bb_jbuf_vals LOG FIELD: FIELD of every jitter-buffer statistics line of a
+# -v log (bb_jbuf_stats_text: "fill N target N ... (fit F se F ...) ..."),
+# in order; bb_jbuf_val LOG FIELD: of the last one.
+bb_jbuf_vals() {
+    awk -v k="$2" '/ fill [0-9]+ target / {
+        n = split($0, w, /[ (),]+/)
+        for (i = 1; i < n; i++) if (w[i] == k) { print w[i + 1]; break }
+    }' "$1"
+}
+bb_jbuf_val() { bb_jbuf_vals "$@" | tail -1; }
+
 # Helpers for bbprobe output: bb_probe_val FILE "in_1 out_1" key
 #   prints the value of key on the line that starts with the given port names.
 bb_probe_val() {
