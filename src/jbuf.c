@@ -572,20 +572,36 @@ BB_RT static void fade_out(struct bb_jbuf *jb, float *const *out, unsigned from,
     bb_jbuf_cc_forget(jb);
 }
 
+// A read that runs dry after avail frames (0..n): those from the ring,
+// then a prediction of the rest (jbuf_conceal.h) or, where there may be
+// none, a fade from the last sample. Returns 1 when it predicted.
+BB_RT static int play_dry(struct bb_jbuf *jb, float *const *out, unsigned avail, unsigned n)
+{
+    const unsigned ch = jb->channels;
+    if (avail)
+        bb_ring_read(&jb->ring, jb->scratch, avail * ch * (uint32_t)sizeof(float));
+    if (bb_jbuf_cc_fill(jb, jb->scratch, avail, n)) {
+        deinterleave(jb, jb->scratch, out, n);
+        for (unsigned c = 0; c < ch; c++)
+            jb->last[c] = out[c][n - 1];
+        return 1;
+    }
+    for (unsigned c = 0; avail && c < ch; c++)
+        jb->last[c] = jb->scratch[(avail - 1) * ch + c];
+    deinterleave(jb, jb->scratch, out, avail);
+    fade_out(jb, out, avail, n);
+    return 0;
+}
+
 // A read while the buffer waits to start: the gap's prediction while it
 // lives (jbuf_conceal.h), then silence (the restart crossfades from it); a
 // prediction cut short (the cycle's budget) fades out from where it was.
 BB_RT static void gap(struct bb_jbuf *jb, float *const *out, unsigned n)
 {
-    if (!bb_jbuf_cc_gap(jb)) {
+    if (!bb_jbuf_cc_gap(jb))
         silence(jb, out, 0, n);
-    } else if (bb_jbuf_cc_fill(jb, jb->scratch, 0, n)) {
-        deinterleave(jb, jb->scratch, out, n);
-        for (unsigned c = 0; c < jb->channels; c++)
-            jb->last[c] = out[c][n - 1];
-    } else {
-        fade_out(jb, out, 0, n);
-    }
+    else
+        play_dry(jb, out, 0, n);
 }
 
 // Buffering: start once the ring holds a period and the target (and when
@@ -653,47 +669,29 @@ BB_RT static void edge_pad(struct bb_jbuf *jb)
     publish_target(jb);
 }
 
-// Too few frames for the period: play what is there, then a prediction of
-// the rest (jbuf_conceal.h) or, where there may be none, a fade from the
-// last sample; and buffer again. The frames that fell due and did not
+// Too few frames for the period: play what is there and the rest dry
+// (play_dry), and buffer again. The frames that fell due and did not
 // come are owed (trim_owed).
 BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *const *out)
 {
-    const unsigned ch = jb->channels, avail = p->avail;
-    bb_ring_read(&jb->ring, jb->scratch, avail * ch * (uint32_t)sizeof(float));
-    if (bb_jbuf_cc_fill(jb, jb->scratch, avail, p->n)) {
+    if (play_dry(jb, out, p->avail, p->n))
         bb_counter_inc(&jb->stats.concealed);
-        deinterleave(jb, jb->scratch, out, p->n);
-        for (unsigned c = 0; c < ch; c++)
-            jb->last[c] = out[c][p->n - 1];
-    } else {
-        for (unsigned c = 0; avail && c < ch; c++)
-            jb->last[c] = jb->scratch[(avail - 1) * ch + c];
-        deinterleave(jb, jb->scratch, out, avail);
-        fade_out(jb, out, avail, p->n);
-    }
     set_state(jb, BB_JB_BUFFERING);
-    jb->owed = p->n - avail;
+    jb->owed = p->n - p->avail;
     edge_pad(jb);
     bb_counter_inc(&jb->stats.underruns);
 }
 
-// A fixed depth given back (trim_window): this read plays the stream's
-// prediction from where the last one ended, as a read that ran dry with
-// nothing in the ring, and the buffer waits for its depth (the frames
-// that are there play after it). No underrun is counted, nothing is owed.
+// A fixed depth given back (trim_window): this read plays dry from its
+// first frame (play_dry: the stream's prediction from where the last read
+// ended), and the buffer waits for its depth (the frames that are there
+// play after it). No underrun is counted, nothing is owed.
 BB_RT static void restore(struct bb_jbuf *jb, const struct period *p, float *const *out)
 {
     jb->restore = 0;
     jb->lag_ok = 0;
     bb_counter_inc(&jb->stats.restores);
-    if (bb_jbuf_cc_fill(jb, jb->scratch, 0, p->n)) {
-        deinterleave(jb, jb->scratch, out, p->n);
-        for (unsigned c = 0; c < jb->channels; c++)
-            jb->last[c] = out[c][p->n - 1];
-    } else {
-        fade_out(jb, out, 0, p->n);
-    }
+    play_dry(jb, out, 0, p->n);
     set_state(jb, BB_JB_BUFFERING);
     jb->owed = 0;
 }
