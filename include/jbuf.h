@@ -220,7 +220,6 @@ struct bb_jbuf {
     unsigned       target;       ///< extra frames kept beyond a period
     unsigned       min_excess;   ///< smallest excess seen in the current window
     unsigned       min_short;    ///< and the smallest shortfall below the depth
-    int            restore;      ///< fixed: the next read restarts at the depth
     unsigned       window_left;  ///< reads left in the current trim window
     unsigned       owed;         ///< frames of the stream that fell due in the last
                                  ///< underrun and have not come yet

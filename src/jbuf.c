@@ -527,6 +527,7 @@ struct period {
     int      started;   ///< the stream (re)starts with this read: it fades in
     double   r;         ///< input frames per output frame
     unsigned trim;      ///< input frames this read cuts
+    int      restore;   ///< a fixed depth given back instead (trim_window)
 };
 
 BB_RT static void measure(struct bb_jbuf *jb, struct period *p, unsigned nframes)
@@ -688,7 +689,6 @@ BB_RT static void underrun(struct bb_jbuf *jb, const struct period *p, float *co
 // play after it). No underrun is counted, nothing is owed.
 BB_RT static void restore(struct bb_jbuf *jb, const struct period *p, float *const *out)
 {
-    jb->restore = 0;
     jb->lag_ok = 0;
     bb_counter_inc(&jb->stats.restores);
     play_dry(jb, out, 0, p->n);
@@ -727,7 +727,7 @@ BB_RT static int window_track(struct bb_jbuf *jb, const struct period *p, unsign
 // a packet higher (jbuf.h), so there it takes two and keeps one. A window
 // without a cut whose lag held still gives the calm lag; what is owed and
 // did not come in a whole window, the sender never sent.
-BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
+BB_RT static unsigned trim_window(struct bb_jbuf *jb, struct period *p)
 {
     const int rs = resampling(jb);
     unsigned trim = 0;
@@ -753,7 +753,7 @@ BB_RT static unsigned trim_window(struct bb_jbuf *jb, const struct period *p)
     // The automatic depth follows the arrival spread, not the fill.
     if (jb->fixed && !rs && jb->min_short >= jb->frames && jb->lag_ok && !jb->lag_moved &&
         jb->lag_dev <= LAG_CALM && lag_diff(jb->lag_first, jb->lag_ref) <= -(int32_t)jb->frames) {
-        jb->restore = 1;
+        p->restore = 1;
         return 0;
     }
     if (trim == 0 && jb->lag_dev <= LAG_CALM) {
@@ -791,9 +791,10 @@ BB_RT static unsigned trim_owed(struct bb_jbuf *jb, unsigned excess)
 }
 
 // The one trim decision (frames this read cuts with a splice): the window
-// rule where a window ends, else the lag rule where the lag and the calm
-// lag are known, else the owed rule.
-BB_RT static unsigned decide_trim(struct bb_jbuf *jb, const struct period *p)
+// rule where a window ends (which may instead set p->restore: a fixed
+// depth given back), else the lag rule where the lag and the calm lag are
+// known, else the owed rule.
+BB_RT static unsigned decide_trim(struct bb_jbuf *jb, struct period *p)
 {
     unsigned keep = p->n + jb->target + jb->pad;
     unsigned excess = p->avail >= keep ? p->avail - keep : 0;
@@ -962,7 +963,7 @@ BB_RT static int read_period(struct bb_jbuf *jb, float *const *out, unsigned nfr
         return 0;
     }
     p.trim = decide_trim(jb, &p);
-    if (jb->restore) {
+    if (p.restore) {
         restore(jb, &p, out);
         publish_drift(jb);
         return 0;
